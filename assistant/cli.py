@@ -1,0 +1,231 @@
+"""The `assistant` command: every operational task."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from sqlmodel import func, select
+
+from .clock import FixedClock
+from .config import ROOT, load_settings
+from .db import transaction, upgrade
+from .engine import parse_duration
+from .export import NotFound, export_participant, find_participant
+from .importer import CsvImportError, import_caseload
+from .models import DueTask, Participant
+from .runtime import Runtime, build_runtime
+from .scheduler import start_clock, tick
+from .signing import twilio_signature
+from .sms import ConsoleTransport
+
+DEMO_CASELOAD = ROOT / "demo" / "caseload.csv"
+
+
+def _when(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date-time: {value!r}") from None
+    if at.tzinfo is None:
+        raise click.BadParameter("give a timezone, e.g. 2026-11-23T10:00:00+00:00")
+    return at.astimezone(UTC)
+
+
+def _runtime() -> Runtime:
+    return build_runtime(load_settings())
+
+
+@click.group()
+def main() -> None:
+    """The participant contact assistant."""
+
+
+@main.command("db-upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema."""
+    settings = load_settings()
+    upgrade(settings.database_url)
+    click.echo("database is up to date")
+
+
+@main.command("import-caseload")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--now", "now_text", help="Plan check-ins as if it were this time (ISO, with zone).")
+def import_caseload_command(path: Path, now_text: str | None) -> None:
+    """Import or update participants from a CSV file (all rows or none)."""
+    rt = _runtime()
+    upgrade(rt.settings.database_url)
+    try:
+        report = import_caseload(rt, path, _when(now_text))
+    except CsvImportError as exc:
+        click.echo(f"{path}: rejected, nothing was imported:", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        sys.exit(1)
+    if report.ignored_columns:
+        click.echo(f"ignored unknown column(s): {', '.join(report.ignored_columns)}")
+    click.echo(
+        f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}; "
+        f"new specialists {report.specialists_created}"
+    )
+
+
+@main.command("tick")
+@click.option("--now", "now_text", help="Run what is due at this instant (ISO, with zone).")
+def tick_command(now_text: str | None) -> None:
+    """Run everything due now (check-ins, timeouts, the outbox) once, then exit."""
+    now = _when(now_text)
+    rt = build_runtime(load_settings(), clock=FixedClock(now))
+    report = tick(rt, now)
+    click.echo(
+        f"check-ins {report.checkins}, skipped {report.skipped}, timeouts {report.timeouts}, "
+        f"sent {report.sends.sent}, retried {report.sends.retried}, failed {report.sends.failed}"
+    )
+
+
+@main.command("scheduler")
+def scheduler_command() -> None:
+    """Run the clock continuously (one per deployment)."""
+    import time
+
+    rt = _runtime()
+    upgrade(rt.settings.database_url)
+    start_clock(rt)
+    click.echo(f"scheduler running every {rt.settings.tick_seconds:g}s; Ctrl-C to stop")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command("export-participant")
+@click.argument("participant_id")
+@click.option("--service", help="The service, when the id is used in more than one.")
+def export_command(participant_id: str, service: str | None) -> None:
+    """Print a participant's whole record as JSON (the subject access export)."""
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        try:
+            participant = find_participant(db, participant_id, service)
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        record = export_participant(db, participant)
+    click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+
+
+@main.command("simulate")
+@click.option("--participant", "participant_id", required=True)
+@click.option("--now", "now_text", help="Start the simulated clock here (ISO, with zone).")
+def simulate(participant_id: str, now_text: str | None) -> None:
+    """Text with the assistant as the participant would, through the real webhook.
+
+    Type a reply and press Enter. `/wait 2d` moves time on (m, h, d, w) and runs
+    what fell due; `/checkin` starts a check-in now; `/quit` leaves.
+    """
+    from . import create_app
+    from .conversation import start_flow
+    from .db import lock_participant
+    from .outbox import send_due
+
+    clock = FixedClock(_when(now_text))
+    settings = replace(load_settings(), dispatch="inline")
+    rt = build_runtime(settings, clock=clock, transport=ConsoleTransport(stream=sys.stdout))
+    upgrade(rt.settings.database_url)
+    with transaction(rt.engine) as db:
+        try:
+            participant = find_participant(db, participant_id)
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from None
+    app = create_app(runtime=rt)
+    client = app.test_client()
+    url = rt.settings.public_url.rstrip("/") + "/twilio/sms"
+    click.echo(f"You are {participant.first_name} ({participant.phone}). It is {clock.now():%a %d %b %Y %H:%M} UTC.")
+    click.echo("Type a reply, /wait 2d, /checkin or /quit.")
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        if text.strip() == "/quit":
+            break
+        if text.startswith("/wait"):
+            try:
+                step = parse_duration(text.split(maxsplit=1)[1])
+            except (IndexError, ValueError):
+                click.echo("say how long: /wait 30m, /wait 2h, /wait 1d")
+                continue
+            clock.set(clock.now() + step)
+            report = tick(rt, clock.now())
+            click.echo(f"[it is now {clock.now():%a %d %b %Y %H:%M} UTC; {report.checkins} check-in(s) started]")
+            continue
+        if text.strip() == "/checkin":
+            with transaction(rt.engine) as db:
+                locked = lock_participant(db, participant.id or 0)
+                flow = rt.flows.get("checkin")
+                assert locked is not None and flow is not None
+                outcome = start_flow(db, rt, locked, flow, clock.now())
+            send_due(rt, clock.now(), only=outcome.outbox)
+            continue
+        params = {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "AccountSid": rt.settings.twilio_account_sid,
+            "From": participant.phone,
+            "To": rt.settings.twilio_from_number or "+447700900000",
+            "Body": text,
+        }
+        signature = twilio_signature(url, params, rt.settings.twilio_auth_token)
+        response = client.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": signature})
+        if response.status_code != 200:
+            click.echo(f"[webhook answered {response.status_code}]")
+        clock.set(clock.now() + timedelta(minutes=1))
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def run_command(host: str, port: int) -> None:
+    """Start the assistant with embedded defaults: SQLite, console SMS, demo caseload, in-process clock."""
+    from . import create_app
+
+    settings = replace(load_settings(), scheduler_in_process=True)
+    if settings.public_url == "http://localhost:5000" and port != 5000:
+        settings = replace(settings, public_url=f"http://localhost:{port}")
+    upgrade(settings.database_url)
+    rt = build_runtime(settings)
+    with transaction(rt.engine) as db:
+        count = db.exec(select(func.count()).select_from(Participant)).one()
+    if count == 0 and DEMO_CASELOAD.exists():
+        report = import_caseload(rt, DEMO_CASELOAD, rt.clock.now())
+        click.echo(f"loaded the demo caseload: {report.created} participants")
+    with transaction(rt.engine) as db:
+        first = db.exec(select(Participant).order_by(Participant.id)).first()  # type: ignore[arg-type]
+        due = db.exec(select(DueTask).where(DueTask.status == "pending").order_by(DueTask.due_at)).first()  # type: ignore[arg-type]
+    app = create_app(runtime=rt)
+    click.echo(f"\nThe assistant is running on http://{host}:{port} (database {settings.database_url}).")
+    if due and due.due_at:
+        click.echo(f"Next check-in due {due.due_at:%a %d %b %H:%M} UTC.")
+    if first:
+        params = {
+            "MessageSid": "SMdemo" + uuid.uuid4().hex[:26],
+            "From": first.phone,
+            "To": "+447700900000",
+            "Body": "good",
+        }
+        url = settings.public_url.rstrip("/") + "/twilio/sms"
+        signature = twilio_signature(url, params, settings.twilio_auth_token)
+        fields = " ".join(f"--data-urlencode '{k}={v}'" for k, v in params.items())
+        click.echo("\nTalk to it as a participant, in another terminal:")
+        click.echo(f"  .venv/bin/assistant simulate --participant {first.external_id}")
+        click.echo("or send one signed webhook request:")
+        click.echo(f"  curl -s -H 'X-Twilio-Signature: {signature}' {fields} {url}\n")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,391 @@
+"""Turning engine events into records, and inbound texts into engine inputs.
+
+Every function here works inside a transaction it is given and never commits:
+the caller owns the unit of work. Outbound messages are only written to the
+outbox here; they are sent after the transaction commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from . import engine
+from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
+from .models import Answer, Flag, FlowSession, Message, Participant, Specialist
+from .runtime import Runtime
+
+# How long an outbound message stays worth sending if the sender is held up.
+REPLY_VALID_FOR = timedelta(hours=6)
+PROMPT_VALID_FOR = timedelta(hours=12)
+# A reply this soon after a question timed out is kept as a late answer to it.
+LATE_ANSWER_WINDOW = timedelta(days=7)
+# Free text outside a flow is acknowledged at most this often.
+ACK_EVERY = timedelta(hours=12)
+# Messages still worth sending to someone who has just opted back in.
+OPT_IN_KEYS = {"common/opted_in"}
+
+
+@dataclass
+class Outcome:
+    """What one unit of work put in the outbox, to be sent once it commits."""
+
+    outbox: list[int] = field(default_factory=list)
+
+    def extend(self, other: Outcome) -> None:
+        self.outbox.extend(other.outbox)
+
+
+def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
+    specialist = db.get(Specialist, participant.specialist_id)
+    name = (specialist.name if specialist else "").strip()
+    return {
+        "first_name": participant.first_name,
+        "specialist_name": name.split()[0] if name else "your employment specialist",
+    }
+
+
+def queue_sms(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    key: str,
+    now: datetime,
+    *,
+    variables: dict[str, Any] | None = None,
+    flow: str | None = None,
+    session_id: int | None = None,
+    valid_for: timedelta = REPLY_VALID_FOR,
+) -> Message:
+    merged = participant_vars(db, participant) | (variables or {})
+    body = rt.catalog.render(key, merged, participant.language)
+    message = Message(
+        participant_id=participant.id,
+        direction="out",
+        body=body,
+        at=now,
+        status="queued",
+        flow=flow,
+        message_key=key,
+        session_id=session_id,
+        phone=participant.phone,
+        next_attempt_at=now,
+        expires_at=now + valid_for,
+        segments=engine.segment_count(body),
+    )
+    db.add(message)
+    db.flush()
+    return message
+
+
+def raise_flag(
+    db: Session,
+    participant: Participant,
+    *,
+    kind: str,
+    severity: str,
+    reason: str,
+    now: datetime,
+    evidence: dict[str, Any] | None = None,
+) -> Flag:
+    """One open flag per kind per participant: a repeat adds its evidence to the open one."""
+    item = {"at": now.isoformat(), **(evidence or {})}
+    flag = db.exec(
+        select(Flag).where(
+            Flag.participant_id == participant.id,
+            Flag.kind == kind,
+            col(Flag.status).in_(("open", "acknowledged")),
+        )
+    ).first()
+    if flag is None:
+        assert participant.id is not None
+        flag = Flag(
+            participant_id=participant.id,
+            specialist_id=participant.specialist_id,
+            kind=kind,
+            severity=severity,
+            reason=reason,
+            evidence=[item],
+            created_at=now,
+            updated_at=now,
+        )
+    else:
+        flag.evidence = [*flag.evidence, item]
+        flag.updated_at = now
+    db.add(flag)
+    db.flush()
+    return flag
+
+
+def active_session(db: Session, participant_id: int) -> FlowSession | None:
+    return db.exec(
+        select(FlowSession)
+        .where(FlowSession.participant_id == participant_id, FlowSession.status == "waiting")
+        .order_by(col(FlowSession.id).desc())
+    ).first()
+
+
+def apply_events(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    row: FlowSession,
+    flow: Flow,
+    state: engine.State,
+    events: list[Event],
+    now: datetime,
+    *,
+    inbound: Message | None = None,
+) -> Outcome:
+    outcome = Outcome()
+    for event in events:
+        if isinstance(event, Say):
+            message = queue_sms(
+                db,
+                rt,
+                participant,
+                f"{flow.id}/{event.key}",
+                now,
+                variables=event.vars,
+                flow=flow.id,
+                session_id=row.id,
+                valid_for=PROMPT_VALID_FOR if inbound is None else REPLY_VALID_FOR,
+            )
+            assert message.id is not None
+            outcome.outbox.append(message.id)
+        elif isinstance(event, RecordAnswer):
+            assert participant.id is not None
+            db.add(
+                Answer(
+                    participant_id=participant.id,
+                    session_id=row.id,
+                    message_id=inbound.id if inbound else None,
+                    flow=flow.id,
+                    question=event.question,
+                    value=event.value,
+                    raw=event.raw,
+                    at=now,
+                )
+            )
+            if event.value == "free_text":
+                raise_flag(
+                    db,
+                    participant,
+                    kind="message",
+                    severity="info",
+                    reason="Sent a message to read",
+                    now=now,
+                    evidence={"message_id": inbound.id if inbound else None, "flow": flow.id},
+                )
+        elif isinstance(event, RaiseFlag):
+            raise_flag(
+                db,
+                participant,
+                kind=event.kind,
+                severity=event.severity,
+                reason=event.reason,
+                now=now,
+                evidence={"message_id": inbound.id if inbound else None, "flow": flow.id},
+            )
+        elif isinstance(event, Wait):
+            row.wait_until = event.until
+            row.question = event.question
+        elif isinstance(event, Ended):
+            row.status = "ended"
+            row.ended_at = now
+            row.end_reason = event.reason
+            row.wait_until = None
+    row.state = state
+    row.version += 1
+    db.add(row)
+    db.flush()
+    return outcome
+
+
+def start_flow(db: Session, rt: Runtime, participant: Participant, flow: Flow, now: datetime) -> Outcome:
+    assert participant.id is not None
+    state, events = engine.start(flow, participant_vars(db, participant), now)
+    row = FlowSession(
+        participant_id=participant.id,
+        flow=flow.id,
+        flow_version=flow.version,
+        status="waiting",
+        state=state,
+        started_at=now,
+    )
+    db.add(row)
+    db.flush()
+    return apply_events(db, rt, participant, row, flow, state, events, now)
+
+
+def resume_flow(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    row: FlowSession,
+    given: engine.Input,
+    now: datetime,
+    *,
+    inbound: Message | None = None,
+) -> Outcome:
+    flow = rt.flows.get(row.flow, row.flow_version)
+    if flow is None:
+        # The version this session started on is gone: close it rather than guess.
+        row.status, row.ended_at, row.end_reason, row.wait_until = "ended", now, "flow_removed", None
+        db.add(row)
+        return Outcome()
+    state, events = engine.resume(flow, row.state, given, now)
+    return apply_events(db, rt, participant, row, flow, state, events, now, inbound=inbound)
+
+
+def _late_question(db: Session, participant_id: int, now: datetime) -> FlowSession | None:
+    """The last question that timed out recently: a reply now is a late answer to it."""
+    row = db.exec(
+        select(FlowSession)
+        .where(FlowSession.participant_id == participant_id, FlowSession.status == "ended")
+        .order_by(col(FlowSession.id).desc())
+    ).first()
+    if row and row.end_reason == "no_reply" and row.ended_at and now - row.ended_at <= LATE_ANSWER_WINDOW:
+        return row
+    return None
+
+
+def _late_value(rt: Runtime, late: FlowSession, body: str) -> str:
+    flow = rt.flows.get(late.flow, late.flow_version)
+    for node in flow.nodes.values() if flow else ():
+        if node.ask and node.ask.name == late.question:
+            choice = engine.match_choice(node.ask, body)
+            return choice.value if choice else "free_text"
+    return "free_text"
+
+
+def _recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bool:
+    last = db.exec(
+        select(Message)
+        .where(
+            Message.participant_id == participant_id,
+            Message.message_key == "common/free_text_ack",
+        )
+        .order_by(col(Message.id).desc())
+    ).first()
+    return bool(last and last.at and now - last.at < ACK_EVERY)
+
+
+def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Message, now: datetime) -> Outcome:
+    """Route one inbound text: opt-out/in, HELP, CALL, the waiting flow, then free text."""
+    assert participant.id is not None
+    outcome = Outcome()
+    body = inbound.body
+    word = engine.keyword(body)
+    waiting = active_session(db, participant.id)
+    evidence = {"message_id": inbound.id}
+
+    def say(key: str) -> None:
+        message = queue_sms(db, rt, participant, key, now)
+        assert message.id is not None
+        outcome.outbox.append(message.id)
+
+    if word == "opt_out":
+        participant.opted_out = True
+        participant.opted_out_at = now
+        if waiting:
+            outcome.extend(
+                resume_flow(db, rt, participant, waiting, engine.Interrupt("opted_out", body), now, inbound=inbound)
+            )
+        withdraw_outbox(db, participant.id, reason="opted_out")
+        raise_flag(
+            db,
+            participant,
+            kind="opted_out",
+            severity="action",
+            reason="Asked to stop texts: no more texts will be sent",
+            now=now,
+            evidence=evidence,
+        )
+        # Twilio confirms the opt-out itself; anything we sent now would be refused.
+        return outcome
+    if word == "opt_in" and participant.opted_out:
+        participant.opted_out = False
+        participant.opted_out_at = None
+        raise_flag(
+            db,
+            participant,
+            kind="opted_in",
+            severity="info",
+            reason="Asked to get texts again",
+            now=now,
+            evidence=evidence,
+        )
+        say("common/opted_in")
+        return outcome
+    if participant.opted_out:
+        # Kept for the specialist; nothing goes back until they opt in again.
+        raise_flag(
+            db,
+            participant,
+            kind="message",
+            severity="info",
+            reason="Sent a message while texts are stopped",
+            now=now,
+            evidence=evidence,
+        )
+        return outcome
+    if word == "help":
+        say("common/help")
+        return outcome
+    if word == "call":
+        raise_flag(
+            db, participant, kind="callback", severity="action", reason="Asked for a call", now=now, evidence=evidence
+        )
+        if waiting:
+            outcome.extend(
+                resume_flow(db, rt, participant, waiting, engine.Interrupt("call", body), now, inbound=inbound)
+            )
+        say("common/call_ack")
+        return outcome
+    if waiting:
+        inbound.flow = waiting.flow
+        outcome.extend(resume_flow(db, rt, participant, waiting, engine.Reply(body), now, inbound=inbound))
+        return outcome
+
+    late = _late_question(db, participant.id, now)
+    if late and late.question:
+        inbound.flow = late.flow
+        db.add(
+            Answer(
+                participant_id=participant.id,
+                session_id=late.id,
+                message_id=inbound.id,
+                flow=late.flow,
+                question=late.question,
+                raw=body,
+                at=now,
+                late=True,
+                value=_late_value(rt, late, body),
+            )
+        )
+    raise_flag(
+        db, participant, kind="message", severity="info", reason="Sent a message to read", now=now, evidence=evidence
+    )
+    if not _recently_acknowledged(db, participant.id, now):
+        say("common/free_text_ack")
+    return outcome
+
+
+def withdraw_outbox(db: Session, participant_id: int, *, reason: str) -> int:
+    """Cancel everything still waiting to go to this participant."""
+    rows = db.exec(
+        select(Message).where(
+            Message.participant_id == participant_id,
+            Message.direction == "out",
+            Message.status == "queued",
+        )
+    ).all()
+    for row in rows:
+        row.status = "cancelled"
+        row.error_message = reason
+        db.add(row)
+    return len(rows)

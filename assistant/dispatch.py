@@ -1,0 +1,48 @@
+"""Post-commit sending: replies leave within moments, without waiting for the next tick.
+
+If this process dies before sending, the rows are still queued in the outbox and
+the scheduler's next tick sends them; the claim step stops anything going twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from . import outbox
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.mode = rt.settings.dispatch
+        self._queue: queue.Queue[list[int]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def kick(self, ids: list[int]) -> None:
+        if not ids or self.mode == "off":
+            return
+        if self.mode == "inline":
+            self._send(ids)
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="outbox-dispatch", daemon=True)
+                self._thread.start()
+        self._queue.put(ids)
+
+    def _send(self, ids: list[int]) -> None:
+        try:
+            outbox.send_due(self.rt, self.rt.clock.now(), only=ids)
+        except Exception:  # the scheduler will pick the rows up
+            log.exception("post-commit send failed")
+
+    def _run(self) -> None:
+        while True:
+            ids = self._queue.get()
+            self._send(ids)

@@ -1,0 +1,84 @@
+"""A participant's whole record as JSON: the subject access export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from .models import Answer, Flag, Message, Participant, Service, Specialist
+
+
+class NotFound(LookupError):
+    pass
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def find_participant(db: Session, external_id: str, service: str | None = None) -> Participant:
+    query = select(Participant).where(Participant.external_id == external_id)
+    if service:
+        query = query.join(Service, col(Service.id) == Participant.service_id).where(Service.slug == service)
+    found = db.exec(query).all()
+    if not found:
+        raise NotFound(f"no participant {external_id!r}")
+    if len(found) > 1:
+        raise NotFound(f"{external_id!r} exists in more than one service: name the service")
+    return found[0]
+
+
+def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
+    specialist = db.get(Specialist, participant.specialist_id)
+    service = db.get(Service, participant.service_id)
+    messages = db.exec(select(Message).where(Message.participant_id == participant.id).order_by(col(Message.id))).all()
+    answers = db.exec(select(Answer).where(Answer.participant_id == participant.id).order_by(col(Answer.id))).all()
+    flags = db.exec(select(Flag).where(Flag.participant_id == participant.id).order_by(col(Flag.id))).all()
+    return {
+        "participant_id": participant.external_id,
+        "service": service.slug if service else None,
+        "first_name": participant.first_name,
+        "phone": participant.phone,
+        "specialist": {"email": specialist.email, "name": specialist.name} if specialist else None,
+        "cohort": participant.cohort,
+        "checkin": {
+            "day": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][participant.checkin_day],
+            "time": participant.checkin_time,
+            "every_weeks": participant.checkin_every_weeks,
+            "timezone": participant.timezone,
+        },
+        "language": participant.language,
+        "opted_out": participant.opted_out,
+        "unreachable": participant.unreachable,
+        "paused": participant.paused,
+        "messages": [
+            {
+                "direction": m.direction,
+                "body": m.body,
+                "at": _iso(m.at),
+                "status": m.status,
+                "flow": m.flow,
+                "key": m.message_key,
+                "sent_at": _iso(m.sent_at),
+                "error_code": m.error_code,
+            }
+            for m in messages
+        ],
+        "answers": [
+            {"flow": a.flow, "question": a.question, "value": a.value, "raw": a.raw, "at": _iso(a.at), "late": a.late}
+            for a in answers
+        ],
+        "flags": [
+            {
+                "kind": f.kind,
+                "severity": f.severity,
+                "status": f.status,
+                "reason": f.reason,
+                "at": _iso(f.created_at),
+                "evidence": f.evidence,
+            }
+            for f in flags
+        ],
+    }

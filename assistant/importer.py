@@ -1,0 +1,232 @@
+"""Caseload import from CSV: all or nothing, every error listed, re-import changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlmodel import Session, select
+
+from .db import transaction
+from .models import Participant, Service, Specialist
+from .phones import PhoneError, to_e164
+from .runtime import Runtime
+from .scheduler import plan_checkin
+from .timing import DAYS, parse_hhmm
+
+REQUIRED = ("participant_id", "first_name", "phone", "specialist_email")
+OPTIONAL = ("specialist_name", "service", "cohort", "checkin_day", "checkin_time", "timezone", "language")
+COHORTS = {"out_of_work": 1, "in_work": 4}  # check-in every N weeks
+# Defaults per cohort: a weekday morning out of work; a lunch break for people in work.
+DEFAULT_SLOT = {"out_of_work": (1, "10:30"), "in_work": (2, "12:30")}
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 50_000
+DEFAULT_SERVICE = "default"
+
+
+class CsvImportError(ValueError):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    specialists_created: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]], list[str]]:
+    """Headers (lower-cased), rows, and problems reading the file itself."""
+    raw = path.read_bytes()
+    if len(raw) > MAX_BYTES:
+        return [], [], [f"file is larger than {MAX_BYTES // (1024 * 1024)} MB"]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [], [], [f"file is not UTF-8 text (byte {exc.start})"]
+    if "\x00" in text:
+        return [], [], ["file contains NUL bytes: not a CSV"]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        return [], [], [f"line {reader.line_num}: not valid CSV ({exc})"]
+    if not rows:
+        return [], [], ["file is empty"]
+    headers = [h.strip().lower() for h in rows[0]]
+    if len(rows) - 1 > MAX_ROWS:
+        return headers, [], [f"more than {MAX_ROWS} rows"]
+    records: list[dict[str, str]] = []
+    for row in rows[1:]:
+        if not any(cell.strip() for cell in row):
+            records.append({})
+            continue
+        records.append({h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(headers)})
+    return headers, records, []
+
+
+def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]]) -> tuple[dict[str, Any], list[str]]:
+    errors: list[str] = []
+    clean: dict[str, Any] = {}
+
+    def err(column: str, reason: str) -> None:
+        errors.append(f"line {line}, column {column}: {reason}")
+
+    for column in REQUIRED:
+        if not row.get(column):
+            err(column, "is required")
+    pid = row.get("participant_id", "")
+    if pid and (len(pid) > 64 or not pid.isprintable()):
+        err("participant_id", "must be printable and at most 64 characters")
+    clean["participant_id"] = pid
+    name = row.get("first_name", "")
+    if name and (len(name) > 100 or not name.isprintable()):
+        err("first_name", "must be printable and at most 100 characters")
+    clean["first_name"] = name
+    if row.get("phone"):
+        try:
+            clean["phone"] = to_e164(row["phone"])
+        except PhoneError as exc:
+            err("phone", str(exc))
+    email = row.get("specialist_email", "").lower()
+    if email and ("@" not in email or len(email) > 254 or " " in email):
+        err("specialist_email", f"not an email address: {email!r}")
+    clean["specialist_email"] = email
+    clean["specialist_name"] = row.get("specialist_name", "")[:200]
+    clean["service"] = (row.get("service") or DEFAULT_SERVICE)[:64]
+    cohort = (row.get("cohort") or "out_of_work").lower()
+    if cohort not in COHORTS:
+        err("cohort", f"must be out_of_work or in_work, not {cohort!r}")
+        cohort = "out_of_work"
+    clean["cohort"] = cohort
+    day_text = (row.get("checkin_day") or "").lower()[:3]
+    if row.get("checkin_day") and day_text not in DAYS:
+        err("checkin_day", f"must be Mon..Sun, not {row['checkin_day']!r}")
+    clean["checkin_day"] = DAYS.index(day_text) if day_text in DAYS else DEFAULT_SLOT[cohort][0]
+    time_text = row.get("checkin_time") or DEFAULT_SLOT[cohort][1]
+    try:
+        clean["checkin_time"] = parse_hhmm(time_text).strftime("%H:%M")
+    except ValueError as exc:
+        err("checkin_time", str(exc))
+    tz = row.get("timezone") or "Europe/London"
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        err("timezone", f"unknown timezone {tz!r}")
+    clean["timezone"] = tz
+    language = row.get("language") or "en-GB"
+    if len(language) > 16:
+        err("language", "too long")
+    clean["language"] = language
+    for column, value in (("participant_id", clean["service"] + "/" + pid), ("phone", clean.get("phone", ""))):
+        if value and not value.endswith("/"):
+            first = seen.setdefault(column, {}).get(value)
+            if first is not None:
+                err(column, f"duplicate of line {first}")
+            else:
+                seen[column][value] = line
+    return clean, errors
+
+
+def import_caseload(rt: Runtime, path: Path, now: datetime) -> ImportReport:
+    headers, rows, problems = read_csv(path)
+    if problems:
+        raise CsvImportError(problems)
+    report = ImportReport(ignored_columns=[h for h in headers if h not in REQUIRED + OPTIONAL])
+    errors = [f"line 1, column {c}: required column is missing" for c in REQUIRED if c not in headers]
+    if errors:
+        raise CsvImportError(errors)
+    cleaned: list[dict[str, Any]] = []
+    seen: dict[str, dict[str, int]] = {}
+    for offset, row in enumerate(rows):
+        if not row:
+            continue
+        clean, row_errors = _validate_row(offset + 2, row, seen)
+        errors.extend(row_errors)
+        cleaned.append(clean | {"line": offset + 2})
+    if not cleaned and not errors:
+        errors.append("file has no participant rows")
+    with transaction(rt.engine) as db:
+        if not errors:
+            _apply(db, cleaned, report, now, errors)
+        if errors:
+            db.rollback()
+            raise CsvImportError(errors)
+    return report
+
+
+def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: datetime, errors: list[str]) -> None:
+    services: dict[str, Service] = {}
+    specialists: dict[str, Specialist] = {}
+    for row in rows:
+        service = services.get(row["service"]) or db.exec(select(Service).where(Service.slug == row["service"])).first()
+        if service is None:
+            service = Service(slug=row["service"], name=row["service"])
+            db.add(service)
+            db.flush()
+        services[row["service"]] = service
+        specialist = (
+            specialists.get(row["specialist_email"])
+            or db.exec(select(Specialist).where(Specialist.email == row["specialist_email"])).first()
+        )
+        if specialist is None:
+            assert service.id is not None
+            specialist = Specialist(email=row["specialist_email"], name=row["specialist_name"], service_id=service.id)
+            db.add(specialist)
+            db.flush()
+            report.specialists_created += 1
+        elif row["specialist_name"] and specialist.name != row["specialist_name"]:
+            specialist.name = row["specialist_name"]
+            db.add(specialist)
+        specialists[row["specialist_email"]] = specialist
+        assert service.id is not None and specialist.id is not None
+        values = {
+            "first_name": row["first_name"],
+            "phone": row["phone"],
+            "specialist_id": specialist.id,
+            "cohort": row["cohort"],
+            "checkin_day": row["checkin_day"],
+            "checkin_time": row["checkin_time"],
+            "checkin_every_weeks": COHORTS[row["cohort"]],
+            "timezone": row["timezone"],
+            "language": row["language"],
+        }
+        holder = db.exec(select(Participant).where(Participant.phone == row["phone"])).first()
+        existing = db.exec(
+            select(Participant).where(
+                Participant.service_id == service.id, Participant.external_id == row["participant_id"]
+            )
+        ).first()
+        if holder is not None and holder is not existing:
+            errors.append(f"line {row['line']}, column phone: already belongs to participant {holder.external_id}")
+            continue
+        if existing is None:
+            participant = Participant(
+                service_id=service.id, external_id=row["participant_id"], created_at=now, updated_at=now, **values
+            )
+            db.add(participant)
+            db.flush()
+            plan_checkin(db, participant, now)
+            report.created += 1
+            continue
+        changed = {k: v for k, v in values.items() if getattr(existing, k) != v}
+        if not changed:
+            report.unchanged += 1
+            continue
+        for key, value in changed.items():
+            setattr(existing, key, value)
+        existing.updated_at = now
+        db.add(existing)
+        db.flush()
+        if changed.keys() & {"checkin_day", "checkin_time", "checkin_every_weeks", "timezone"}:
+            plan_checkin(db, existing, now)
+        report.updated += 1

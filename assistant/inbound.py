@@ -1,0 +1,100 @@
+"""An inbound SMS, start to finish: one transaction, then the replies go out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from .conversation import REPLY_VALID_FOR, Outcome, handle_text
+from .db import lock_participant, transaction
+from .models import InboundReceipt, Message, Participant
+from .phones import normalise_sender
+from .runtime import Runtime
+
+# Twilio allows 1,600 characters; anything longer is kept, cut to this.
+MAX_BODY = 1600
+
+
+@dataclass
+class Received:
+    duplicate: bool
+    outbox: list[int]
+    participant_id: int | None = None
+
+
+def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime) -> Received:
+    """Record and answer one inbound text. A repeated MessageSid changes nothing."""
+    try:
+        with transaction(rt.engine) as db:
+            if db.get(InboundReceipt, sid) is not None:
+                return Received(duplicate=True, outbox=[])
+            db.add(InboundReceipt(message_sid=sid, received_at=now))
+            db.flush()
+            phone = normalise_sender(sender)
+            found = db.exec(select(Participant.id).where(Participant.phone == phone)).first()
+            if found is None:
+                outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
+                return Received(duplicate=False, outbox=outcome.outbox)
+            participant = lock_participant(db, found)
+            assert participant is not None and participant.id is not None
+            inbound = Message(
+                participant_id=participant.id,
+                direction="in",
+                body=body[:MAX_BODY],
+                at=now,
+                status="received",
+                phone=phone,
+                provider_sid=sid,
+            )
+            db.add(inbound)
+            db.flush()
+            participant.last_inbound_at = now
+            db.add(participant)
+            outcome = handle_text(db, rt, participant, inbound, now)
+            return Received(duplicate=False, outbox=outcome.outbox, participant_id=participant.id)
+    except sa.exc.IntegrityError:
+        # Another worker recorded the same MessageSid first: Twilio retried.
+        return Received(duplicate=True, outbox=[])
+
+
+def _unknown_number(db: Session, rt: Runtime, *, sid: str, phone: str, body: str, now: datetime) -> Outcome:
+    """Keep the text for the service to triage; answer once, saying nothing about anyone."""
+    db.add(
+        Message(
+            participant_id=None,
+            direction="in",
+            body=body[:MAX_BODY],
+            at=now,
+            status="triage",
+            phone=phone,
+            provider_sid=sid,
+        )
+    )
+    answered_before = db.exec(
+        select(Message.id).where(
+            Message.phone == phone,
+            Message.direction == "out",
+            Message.participant_id == None,  # noqa: E711
+        )
+    ).first()
+    if answered_before is not None:
+        return Outcome()
+    text = rt.catalog.render("common/unknown_number", {})
+    reply = Message(
+        participant_id=None,
+        direction="out",
+        body=text,
+        at=now,
+        status="queued",
+        message_key="common/unknown_number",
+        phone=phone,
+        next_attempt_at=now,
+        expires_at=now + REPLY_VALID_FOR,
+    )
+    db.add(reply)
+    db.flush()
+    assert reply.id is not None
+    return Outcome(outbox=[reply.id])

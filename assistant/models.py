@@ -1,0 +1,180 @@
+"""All tables. Times are stored in UTC and come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where an aware one is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def json_column() -> Any:
+    return Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class Service(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    settings: dict[str, Any] = json_column()
+
+
+class Specialist(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=254)
+    name: str = Field(default="", max_length=200)
+    service_id: int = Field(foreign_key="service.id", index=True)
+
+
+class Participant(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("service_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: int = Field(foreign_key="service.id", index=True)
+    external_id: str = Field(max_length=64, index=True)
+    first_name: str = Field(max_length=100)
+    phone: str = Field(unique=True, max_length=20)
+    specialist_id: int = Field(foreign_key="specialist.id", index=True)
+    cohort: str = Field(default="out_of_work", max_length=20)
+    checkin_day: int = 1  # Monday is 0
+    checkin_time: str = Field(default="10:30", max_length=5)
+    checkin_every_weeks: int = 1
+    timezone: str = Field(default="Europe/London", max_length=64)
+    language: str = Field(default="en-GB", max_length=16)
+    opted_out: bool = False
+    opted_out_at: datetime | None = utc_column()
+    unreachable: bool = False
+    unreachable_reason: str | None = Field(default=None, max_length=200)
+    paused: bool = False
+    last_inbound_at: datetime | None = utc_column()
+    created_at: datetime | None = utc_column()
+    updated_at: datetime | None = utc_column()
+
+
+class FlowSession(SQLModel, table=True):
+    """One run of a flow for one participant. While waiting, it is also a due row (wait_until)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    flow: str = Field(max_length=64)
+    flow_version: int
+    status: str = Field(default="waiting", max_length=16, index=True)
+    state: dict[str, Any] = json_column()
+    question: str | None = Field(default=None, max_length=64)
+    wait_until: datetime | None = utc_column(index=True)
+    # Bumped on every change, so work planned against an older version is skipped.
+    version: int = 1
+    started_at: datetime | None = utc_column()
+    ended_at: datetime | None = utc_column()
+    end_reason: str | None = Field(default=None, max_length=64)
+
+
+class Message(SQLModel, table=True):
+    """Every SMS in and out. Outbound rows are also the outbox."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    direction: str = Field(max_length=3)  # "in" or "out"
+    body: str
+    at: datetime | None = utc_column(index=True)
+    status: str = Field(max_length=16, index=True)
+    flow: str | None = Field(default=None, max_length=64)
+    message_key: str | None = Field(default=None, max_length=128)
+    session_id: int | None = Field(default=None, foreign_key="flowsession.id")
+    phone: str = Field(max_length=40, index=True)  # the participant's side
+    provider_sid: str | None = Field(default=None, max_length=64, index=True)
+    error_code: str | None = Field(default=None, max_length=16)
+    error_message: str | None = Field(default=None, max_length=300)
+    attempts: int = 0
+    next_attempt_at: datetime | None = utc_column(index=True)
+    claimed_at: datetime | None = utc_column()
+    sent_at: datetime | None = utc_column()
+    expires_at: datetime | None = utc_column()
+    segments: int = 1
+
+
+class InboundReceipt(SQLModel, table=True):
+    """Twilio MessageSids already handled: a retried webhook is acknowledged and ignored."""
+
+    message_sid: str = Field(primary_key=True, max_length=64)
+    received_at: datetime | None = utc_column()
+
+
+class StatusEvent(SQLModel, table=True):
+    """Every delivery status callback, kept so late or early ones can be applied in any order."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_sid: str = Field(max_length=64, index=True)
+    status: str = Field(max_length=16)
+    error_code: str | None = Field(default=None, max_length=16)
+    received_at: datetime | None = utc_column()
+    applied: bool = False
+
+
+class Answer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    session_id: int | None = Field(default=None, foreign_key="flowsession.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    flow: str = Field(max_length=64)
+    question: str = Field(max_length=64)
+    value: str = Field(max_length=64)
+    raw: str | None = None
+    at: datetime | None = utc_column()
+    late: bool = False
+
+
+class Flag(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    specialist_id: int = Field(foreign_key="specialist.id", index=True)
+    kind: str = Field(max_length=64)
+    severity: str = Field(max_length=16)
+    reason: str
+    status: str = Field(default="open", max_length=16, index=True)
+    evidence: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime | None = utc_column()
+    updated_at: datetime | None = utc_column()
+    resolved_at: datetime | None = utc_column()
+
+
+class DueTask(SQLModel, table=True):
+    """Something to do at a time: the database is the schedule."""
+
+    __table_args__ = (sa.UniqueConstraint("participant_id", "kind", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    kind: str = Field(max_length=32)
+    due_at: datetime | None = utc_column(nullable=False, index=True)
+    status: str = Field(default="pending", max_length=16, index=True)
+    payload: dict[str, Any] = json_column()
+    created_at: datetime | None = utc_column()
+    done_at: datetime | None = utc_column()
+    outcome: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,50 @@
+"""Everything a unit of work needs, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from .clock import Clock, SystemClock
+from .config import Settings
+from .content import Catalog, FlowLibrary
+from .db import make_engine
+from .sms import Transport, make_transport
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: sa.Engine
+    catalog: Catalog
+    flows: FlowLibrary
+    transport: Transport
+    clock: Clock
+
+    def status_callback_url(self) -> str:
+        return self.settings.public_url.rstrip("/") + "/twilio/status"
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    transport: Transport | None = None,
+    engine: sa.Engine | None = None,
+) -> Runtime:
+    settings.validate()
+    if settings.console_log is None and settings.database_url.startswith("sqlite:///"):
+        db_path = sa.make_url(settings.database_url).database
+        if db_path:
+            settings = replace(settings, console_log=Path(db_path).with_suffix(".sms.jsonl"))
+    catalog = Catalog(settings.messages_dir)
+    return Runtime(
+        settings=settings,
+        engine=engine or make_engine(settings.database_url),
+        catalog=catalog,
+        flows=FlowLibrary(settings.flows_dir, catalog),
+        transport=transport or make_transport(settings),
+        clock=clock or SystemClock(),
+    )

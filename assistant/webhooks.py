@@ -1,0 +1,76 @@
+"""Twilio's webhooks and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from twilio.request_validator import RequestValidator
+
+from .inbound import receive_sms
+from .outbox import record_status_callback
+from .runtime import Runtime
+
+bp = Blueprint("twilio", __name__)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["assistant"]
+    return rt
+
+
+def _signed() -> bool:
+    """Check X-Twilio-Signature against the public URL Twilio called (not the one we see behind a proxy)."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    rt = runtime()
+    url = rt.settings.public_url.rstrip("/") + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    return bool(RequestValidator(rt.settings.twilio_auth_token).validate(url, request.form, signature))
+
+
+def _twiml() -> Response:
+    return Response(EMPTY_TWIML, mimetype="text/xml")
+
+
+@bp.post("/twilio/sms")
+def inbound_sms() -> Response:
+    if not _signed():
+        abort(403)
+    sid = request.form.get("MessageSid", "").strip()
+    sender = request.form.get("From", "").strip()
+    if not sid or not sender or len(sid) > 64:
+        abort(400, "MessageSid and From are required")
+    body = request.form.get("Body", "")
+    rt = runtime()
+    received = receive_sms(rt, sid=sid, sender=sender, body=body, now=rt.clock.now())
+    current_app.extensions["assistant.dispatch"].kick(received.outbox)
+    return _twiml()
+
+
+@bp.post("/twilio/status")
+def status_callback() -> tuple[str, int]:
+    if not _signed():
+        abort(403)
+    sid = request.form.get("MessageSid", "").strip()
+    status = request.form.get("MessageStatus", "").strip().lower()
+    if not sid or not status or len(sid) > 64 or len(status) > 16:
+        abort(400, "MessageSid and MessageStatus are required")
+    code = request.form.get("ErrorCode", "").strip()[:16] or None
+    rt = runtime()
+    record_status_callback(rt, sid=sid, status=status, error_code=code, now=rt.clock.now())
+    return "", 204
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[dict[str, str], int]:
+    try:
+        with runtime().engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except sa_exc.SQLAlchemyError:
+        return {"status": "error", "database": "unavailable"}, 503
+    return {"status": "ok", "database": "ok"}, 200
