@@ -131,7 +131,7 @@ def simulate(participant_id: str, now_text: str | None) -> None:
     Type a reply and press Enter. `/wait 2d` moves time on (m, h, d, w) and runs
     what fell due; `/checkin` starts a check-in now; `/quit` leaves.
     """
-    from . import create_app
+    from .app import create_app
     from .conversation import start_flow
     from .db import lock_participant
     from .outbox import send_due
@@ -191,7 +191,7 @@ def simulate(participant_id: str, now_text: str | None) -> None:
 @click.option("--port", default=5000, type=int)
 def run_command(host: str, port: int) -> None:
     """Start the assistant with embedded defaults: SQLite, console SMS, demo caseload, in-process clock."""
-    from . import create_app
+    from .app import create_app
 
     settings = replace(load_settings(), scheduler_in_process=True)
     if settings.public_url == "http://localhost:5000" and port != 5000:

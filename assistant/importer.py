@@ -55,7 +55,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]], list[str]]:
         return [], [], [f"file is not UTF-8 text (byte {exc.start})"]
     if "\x00" in text:
         return [], [], ["file contains NUL bytes: not a CSV"]
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         rows = list(reader)
     except csv.Error as exc:

@@ -107,21 +107,27 @@ def _claim(rt: Runtime, message_id: int, now: datetime) -> Message | None:
 
 def send_due(rt: Runtime, now: datetime, *, only: list[int] | None = None, limit: int = 500) -> SendReport:
     report = SendReport()
-    with transaction(rt.engine) as db:
-        ids = _candidates(db, now, only, limit)
-    for message_id in ids:
-        message = _claim(rt, message_id, now)
-        if message is None:
-            report.withheld += 1
-            continue
-        result = rt.transport.send(
-            to=message.phone,
-            body=message.body,
-            key=f"out-{message.id}",
-            status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
-        )
-        outcome = _record_result(rt, message_id, result, now)
-        setattr(report, outcome, getattr(report, outcome) + 1)
+    tried: set[int] = set()
+    while len(tried) < limit:
+        # Sending one message can free the next one queued behind it for the same person.
+        with transaction(rt.engine) as db:
+            ids = [i for i in _candidates(db, now, only, limit) if i not in tried]
+        if not ids:
+            break
+        for message_id in ids:
+            tried.add(message_id)
+            message = _claim(rt, message_id, now)
+            if message is None:
+                report.withheld += 1
+                continue
+            result = rt.transport.send(
+                to=message.phone,
+                body=message.body,
+                key=f"out-{message.id}",
+                status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
+            )
+            outcome = _record_result(rt, message_id, result, now)
+            setattr(report, outcome, getattr(report, outcome) + 1)
     return report
 
 

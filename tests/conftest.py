@@ -1,0 +1,185 @@
+"""Fixtures: the app and runtime on SQLite and on a real PostgreSQL server, with an injected clock."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlmodel import SQLModel, select
+
+from assistant.app import create_app
+from assistant.clock import FixedClock
+from assistant.config import Settings
+from assistant.db import make_engine, transaction, upgrade
+from assistant.models import Message
+from assistant.runtime import Runtime, build_runtime
+from assistant.signing import twilio_signature
+from assistant.sms import ConsoleTransport
+
+from .pg import PostgresServer, PostgresUnavailable, start_postgres
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
+PUBLIC_URL = "https://assistant.example.org"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    try:
+        server = start_postgres()
+    except PostgresUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI: {exc}")
+        pytest.skip(str(exc))
+    try:
+        upgrade(server.url)
+        yield server
+    finally:
+        server.stop()
+
+
+def _truncate_all(url: str) -> None:
+    engine = sa.create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "assistant.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    _truncate_all(server.url)
+    return server.url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def sms_console() -> io.StringIO:
+    return io.StringIO()
+
+
+def test_settings(db_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    base = Settings(
+        database_url=db_url,
+        public_url=PUBLIC_URL,
+        twilio_auth_token=AUTH_TOKEN,
+        dispatch="inline",
+        console_log=tmp_path / "sms.jsonl",
+    )
+    return replace(base, **overrides)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def rt(db_url: str, tmp_path: Path, clock: FixedClock, sms_console: io.StringIO) -> Iterator[Runtime]:
+    settings = test_settings(db_url, tmp_path)
+    runtime = build_runtime(
+        settings, clock=clock, transport=ConsoleTransport(record=settings.console_log, stream=sms_console)
+    )
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def app(rt: Runtime) -> Flask:
+    return create_app(runtime=rt)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class Phone:
+    """Sends signed webhook requests the way Twilio does."""
+
+    def __init__(self, client: FlaskClient, rt: Runtime) -> None:
+        self.client = client
+        self.rt = rt
+        self.count = 0
+
+    def sign(self, path: str, params: dict[str, str]) -> str:
+        return twilio_signature(PUBLIC_URL + path, params, AUTH_TOKEN)
+
+    def text(self, sender: str, body: str, *, sid: str | None = None) -> Any:
+        self.count += 1
+        params = {
+            "MessageSid": sid or f"SM{self.count:032d}",
+            "AccountSid": "AC" + "1" * 32,
+            "From": sender,
+            "To": "+447700900000",
+            "Body": body,
+        }
+        return self.client.post(
+            "/twilio/sms", data=params, headers={"X-Twilio-Signature": self.sign("/twilio/sms", params)}
+        )
+
+    def status(self, sid: str, status: str, error_code: str | None = None) -> Any:
+        params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": "AC" + "1" * 32}
+        if error_code:
+            params["ErrorCode"] = error_code
+        return self.client.post(
+            "/twilio/status", data=params, headers={"X-Twilio-Signature": self.sign("/twilio/status", params)}
+        )
+
+
+@pytest.fixture
+def phone(client: FlaskClient, rt: Runtime) -> Phone:
+    return Phone(client, rt)
+
+
+def outbound(rt: Runtime) -> list[Message]:
+    with transaction(rt.engine) as db:
+        return list(db.exec(select(Message).where(Message.direction == "out").order_by(Message.id)).all())  # type: ignore[arg-type]
+
+
+CASELOAD_HEADER = (
+    "participant_id,first_name,phone,specialist_email,specialist_name,service,cohort,checkin_day,checkin_time\n"
+)
+
+
+@pytest.fixture
+def caseload_file(tmp_path: Path) -> Path:
+    path = tmp_path / "caseload.csv"
+    path.write_text(
+        CASELOAD_HEADER
+        + "P001,Alex,07700 900101,sam.jones@example.org,Sam Jones,north,out_of_work,Tue,10:30\n"
+        + "P002,Jordan,+44 7700 900102,sam.jones@example.org,Sam Jones,north,in_work,Wed,12:30\n"
+        + "P003,Priya,447700900103,chris.lee@example.org,Chris Lee,north,out_of_work,Thu,11:00\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def make_engine_for(url: str) -> sa.Engine:
+    return make_engine(url)

@@ -1,0 +1,90 @@
+"""The `assistant` command, as an admin runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import main
+
+
+@pytest.fixture
+def cli_env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "ASSISTANT_DATABASE_URL": db_url,
+        "ASSISTANT_CONSOLE_LOG": str(tmp_path / "sms.jsonl"),
+        "TWILIO_AUTH_TOKEN": "cli-token",
+        "ASSISTANT_PUBLIC_URL": "https://assistant.example.org",
+    }
+
+
+def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env=env, input=stdin, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_import_tick_twice_and_export(cli_env: dict[str, str], caseload_file: Path) -> None:
+    code, out = run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    assert code == 0 and "created 3" in out
+    code, out = run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    assert code == 0 and "unchanged 3" in out
+
+    code, out = run(cli_env, "tick", "--now", "2026-11-24T10:30:00+00:00")
+    assert code == 0 and "check-ins 1" in out and "sent 1," in out
+    assert "[SMS to +447700900101]" in out and "How has your week been?" in out
+    code, out = run(cli_env, "tick", "--now", "2026-11-24T10:30:00+00:00")
+    assert code == 0 and "check-ins 0" in out and "sent 0," in out and "[SMS to" not in out
+
+    code, out = run(cli_env, "export-participant", "P001")
+    assert code == 0
+    record = json.loads(out)
+    assert record["participant_id"] == "P001" and record["phone"] == "+447700900101"
+    assert record["specialist"]["email"] == "sam.jones@example.org" and record["opted_out"] is False
+    [message] = record["messages"]
+    assert {"direction", "body", "at", "status", "flow"} <= message.keys()
+    assert (message["direction"], message["status"], message["flow"]) == ("out", "sent", "checkin")
+    assert record["answers"] == [] and record["flags"] == []
+
+
+def test_rejected_import_exits_non_zero_and_lists_errors(cli_env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("participant_id,first_name,phone,specialist_email\nP1,Al,12,x\n")
+    code, out = run(cli_env, "import-caseload", str(bad))
+    assert code == 1
+    assert "nothing was imported" in out and "line 2, column phone" in out and "line 2, column specialist_email" in out
+
+
+def test_simulate_uses_the_webhook_path(cli_env: dict[str, str], caseload_file: Path) -> None:
+    run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    code, out = run(
+        cli_env,
+        "simulate",
+        "--participant",
+        "P001",
+        "--now",
+        "2026-11-24T10:00:00+00:00",
+        stdin="/wait 30m\n3\nyes\nhelp\n/quit\n",
+    )
+    assert code == 0, out
+    assert "How has your week been?" in out
+    assert "Would you like me to give you a call?" in out
+    assert "I'll call you as soon as I can" in out
+    assert "Texts are not watched all the time" in out
+    code, out = run(cli_env, "export-participant", "P001")
+    record = json.loads(out)
+    assert [a["value"] for a in record["answers"]] == ["not_great", "yes"]
+    assert [f["kind"] for f in record["flags"]] == ["callback"]
+    assert [m["direction"] for m in record["messages"]] == ["out", "in", "out", "in", "out", "in", "out"]
+
+
+def test_unknown_participant_is_a_clear_error(cli_env: dict[str, str]) -> None:
+    code, out = run(cli_env, "export-participant", "NOPE")
+    assert code != 0 and "no participant 'NOPE'" in out
+
+
+def test_bad_now_is_refused(cli_env: dict[str, str]) -> None:
+    code, out = run(cli_env, "tick", "--now", "2026-11-24T10:30:00")
+    assert code != 0 and "timezone" in out

@@ -1,0 +1,159 @@
+"""Caseload import: all or nothing, every error named, idempotent, updates in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, func, select
+
+from assistant.db import transaction
+from assistant.importer import CsvImportError, import_caseload
+from assistant.models import DueTask, Participant, Specialist
+from assistant.runtime import Runtime
+
+from .conftest import CASELOAD_HEADER
+
+
+def _people(rt: Runtime) -> list[Participant]:
+    with transaction(rt.engine) as db:
+        return list(db.exec(select(Participant).order_by(col(Participant.external_id))).all())
+
+
+def _pending_checkins(rt: Runtime) -> list[DueTask]:
+    with transaction(rt.engine) as db:
+        return list(db.exec(select(DueTask).where(DueTask.status == "pending").order_by(col(DueTask.id))).all())
+
+
+def test_import_stores_e164_and_creates_specialists(rt: Runtime, caseload_file: Path) -> None:
+    report = import_caseload(rt, caseload_file, rt.clock.now())
+    assert (report.created, report.updated, report.unchanged, report.specialists_created) == (3, 0, 0, 2)
+    people = _people(rt)
+    assert [p.phone for p in people] == ["+447700900101", "+447700900102", "+447700900103"]
+    assert [p.checkin_every_weeks for p in people] == [1, 4, 1]
+    with transaction(rt.engine) as db:
+        assert sorted(s.email for s in db.exec(select(Specialist)).all()) == [
+            "chris.lee@example.org",
+            "sam.jones@example.org",
+        ]
+    # Each participant has exactly one check-in planned, at their local day and time.
+    tasks = _pending_checkins(rt)
+    assert len(tasks) == 3
+    assert tasks[0].due_at is not None and tasks[0].due_at.isoformat() == "2026-11-24T10:30:00+00:00"
+
+
+def test_reimporting_the_same_file_changes_nothing(rt: Runtime, caseload_file: Path) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    before = [(p.id, p.updated_at) for p in _people(rt)]
+    tasks_before = [(t.id, t.due_at) for t in _pending_checkins(rt)]
+    report = import_caseload(rt, caseload_file, rt.clock.now())
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 3)
+    assert [(p.id, p.updated_at) for p in _people(rt)] == before
+    assert [(t.id, t.due_at) for t in _pending_checkins(rt)] == tasks_before
+
+
+def test_changed_row_updates_that_participant_and_replans(rt: Runtime, caseload_file: Path, tmp_path: Path) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    changed = tmp_path / "changed.csv"
+    changed.write_text(
+        caseload_file.read_text().replace("Alex,07700 900101", "Alexa,07700 900111").replace("Tue,10:30", "Fri,14:00")
+    )
+    report = import_caseload(rt, changed, rt.clock.now())
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 2)
+    alexa = _people(rt)[0]
+    assert (alexa.first_name, alexa.phone, alexa.checkin_day, alexa.checkin_time) == (
+        "Alexa",
+        "+447700900111",
+        4,
+        "14:00",
+    )
+    pending = [t for t in _pending_checkins(rt) if t.participant_id == alexa.id]
+    assert len(pending) == 1 and pending[0].due_at is not None
+    assert pending[0].due_at.isoformat() == "2026-11-27T14:00:00+00:00"
+
+
+def test_a_bad_file_is_rejected_whole_with_every_error(rt: Runtime, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        CASELOAD_HEADER
+        + "P001,Alex,07700 900101,sam@example.org,Sam,north,out_of_work,Tue,10:30\n"
+        + "P002,,12345,not-an-email,Sam,north,retired,Funday,25:00\n"
+        + "P001,Again,07700 900101,sam@example.org,Sam,north,in_work,Wed,12:30\n"
+    )
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, bad, rt.clock.now())
+    errors = caught.value.errors
+    for expected in (
+        "line 3, column first_name",
+        "line 3, column phone",
+        "line 3, column specialist_email",
+        "line 3, column cohort",
+        "line 3, column checkin_day",
+        "line 3, column checkin_time",
+        "line 4, column participant_id: duplicate of line 2",
+        "line 4, column phone: duplicate of line 2",
+    ):
+        assert any(e.startswith(expected) for e in errors), (expected, errors)
+    assert _people(rt) == []  # nothing written, not even the good first row
+
+
+def test_missing_required_columns_and_unknown_columns(rt: Runtime, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    missing.write_text("participant_id,first_name\nP001,Alex\n")
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, missing, rt.clock.now())
+    assert any("phone" in e for e in caught.value.errors)
+    assert any("specialist_email" in e for e in caught.value.errors)
+
+    extra = tmp_path / "extra.csv"
+    extra.write_text(
+        "Participant_ID,First_Name,Phone,Specialist_Email,Shoe_Size\nP001,Alex,07700900101,sam@example.org,9\n"
+    )
+    report = import_caseload(rt, extra, rt.clock.now())
+    assert report.ignored_columns == ["shoe_size"] and report.created == 1
+
+
+def test_phone_already_held_by_another_participant_is_refused(rt: Runtime, caseload_file: Path, tmp_path: Path) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    clash = tmp_path / "clash.csv"
+    clash.write_text(
+        CASELOAD_HEADER + "P009,Sam,07700900101,sam.jones@example.org,Sam Jones,north,out_of_work,Tue,10:30\n"
+    )
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, clash, rt.clock.now())
+    assert caught.value.errors == ["line 2, column phone: already belongs to participant P001"]
+    assert len(_people(rt)) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty"),
+        (b"participant_id,first_name\xff\xfe\n", "UTF-8"),
+        (b"participant_id,first\x00name\n", "NUL"),
+        (b'participant_id,first_name,phone,specialist_email\n"P001,Alex', "CSV"),
+    ],
+)
+def test_malformed_files_are_refused(rt: Runtime, tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, path, rt.clock.now())
+    assert any(reason.lower() in e.lower() for e in caught.value.errors), caught.value.errors
+
+
+def test_oversized_file_is_refused(rt: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "huge.csv"
+    path.write_bytes(CASELOAD_HEADER.encode() + b"x" * (6 * 1024 * 1024))
+    with pytest.raises(CsvImportError, match="larger than"):
+        import_caseload(rt, path, rt.clock.now())
+
+
+def test_byte_order_mark_and_blank_lines_are_fine(rt: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("\ufeff" + CASELOAD_HEADER + "\nP001,Alex,07700900101,sam@example.org,Sam,north,,,\n\n").encode())
+    assert import_caseload(rt, path, rt.clock.now()).created == 1
+    [alex] = _people(rt)
+    assert (alex.cohort, alex.checkin_day, alex.checkin_time) == ("out_of_work", 1, "10:30")
+    with transaction(rt.engine) as db:
+        assert db.exec(select(func.count()).select_from(DueTask)).one() == 1

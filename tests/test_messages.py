@@ -1,0 +1,89 @@
+"""Wording is checked like code: strict rendering, GSM-7, segment budgets, no lock-screen giveaways."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from assistant.config import ROOT
+from assistant.content import Catalog
+from assistant.engine import is_gsm7, segment_count
+
+MESSAGES = ROOT / "messages"
+CATALOG = Catalog(MESSAGES)
+TEMPLATES = sorted(MESSAGES.rglob("*.txt"))
+BUDGETS = tomllib.loads((MESSAGES / "budgets.toml").read_text())
+# 12-character names: the longest the budgets promise to fit.
+NAMES = {"first_name": "Christabella", "specialist_name": "Maximilianus"}
+FORBIDDEN = [
+    "mental health",
+    "therapy",
+    "therapies",
+    "depression",
+    "anxiety",
+    "phq",
+    "gad",
+    "iapt",
+    "talking therapies",
+    "benefit",
+    "sanction",
+]
+
+
+def _key(path: Path) -> tuple[str, str]:
+    locale, *rest = path.relative_to(MESSAGES).with_suffix("").parts
+    return locale, "/".join(rest)
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(MESSAGES)))
+def test_template_renders_strictly_in_gsm7_within_budget(path: Path) -> None:
+    locale, key = _key(path)
+    text = CATALOG.render(key, NAMES, locale)
+    assert text.strip(), "renders to nothing"
+    odd = sorted({c for c in text if not is_gsm7(c)})
+    assert not odd, f"non-GSM-7 characters {odd!r} would make this UCS-2"
+    budget = 1 if key in BUDGETS["one_segment"]["keys"] else BUDGETS["default"]
+    assert segment_count(text) <= budget, f"{segment_count(text)} segments, budget {budget}: {len(text)} chars"
+    lowered = text.lower()
+    for word in FORBIDDEN:
+        assert not re.search(rf"\b{re.escape(word)}", lowered), f"contains {word!r}"
+
+
+WITH_VARIABLES = [p for p in TEMPLATES if "{{" in p.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", WITH_VARIABLES, ids=lambda p: str(p.relative_to(MESSAGES)))
+def test_template_refuses_missing_variables(path: Path) -> None:
+    locale, key = _key(path)
+    with pytest.raises(UndefinedError):
+        CATALOG.render(key, {}, locale)
+
+
+def test_budget_list_names_real_templates() -> None:
+    keys = {_key(p)[1] for p in TEMPLATES}
+    assert set(BUDGETS["one_segment"]["keys"]) <= keys
+
+
+def test_checkin_prompt_offers_choices_free_text_and_a_call() -> None:
+    text = CATALOG.render("checkin/ask_week", NAMES)
+    assert "1" in text and "2" in text and "3" in text
+    assert "own words" in text and "CALL" in text
+    assert "Maximilianus" in text  # in the specialist's voice
+
+
+def test_participant_text_is_never_treated_as_template_code() -> None:
+    text = CATALOG.render("checkin/ask_week", {"first_name": "{{ 7*7 }}{% raw %}", "specialist_name": "Sam"})
+    assert "{{ 7*7 }}{% raw %}" in text and "49" not in text
+
+
+def test_segment_counting() -> None:
+    assert segment_count("a" * 160) == 1
+    assert segment_count("a" * 161) == 2
+    assert segment_count("a" * 306) == 2 and segment_count("a" * 307) == 3
+    assert segment_count("€" * 80) == 1 and segment_count("€" * 81) == 2  # extension table: two septets
+    assert segment_count("’" + "a" * 69) == 1 and segment_count("’" + "a" * 70) == 2  # UCS-2
+    assert segment_count("😊" * 35) == 1 and segment_count("😊" * 36) == 2

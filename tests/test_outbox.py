@@ -1,0 +1,153 @@
+"""The outbox: retries with backoff, permanent failures, validity windows, order, and crash recovery.
+
+Twilio is the edge of this machine: the failure modes it reports are played by a
+scripted transport here (the real REST shape is checked against the API mock in
+test_twilio_api.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import col, select
+
+from assistant.conversation import queue_sms
+from assistant.db import transaction
+from assistant.importer import import_caseload
+from assistant.models import Flag, Message, Participant
+from assistant.outbox import STALE_CLAIM, reconcile_stale, send_due
+from assistant.runtime import Runtime
+from assistant.sms import SendResult
+
+from .conftest import outbound
+
+
+@dataclass
+class ScriptedTwilio:
+    """Answers sends from a script of results; records what it was asked to send."""
+
+    results: list[SendResult] = field(default_factory=list)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    known: dict[str, str] = field(default_factory=dict)
+    name: str = "scripted"
+
+    def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
+        result = (
+            self.results.pop(0)
+            if self.results
+            else SendResult(ok=True, sid=f"SM{len(self.sent):032d}", status="queued")
+        )
+        if result.ok:
+            self.sent.append((to, body))
+            self.known[key] = result.sid or ""
+        return result
+
+    def lookup(self, *, to: str, body: str, key: str, since: datetime) -> str | None:
+        return self.known.get(key)
+
+
+def _setup(rt: Runtime, caseload_file: Path, transport: ScriptedTwilio) -> Participant:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    rt.transport = transport
+    with transaction(rt.engine) as db:
+        return db.exec(select(Participant).where(Participant.external_id == "P001")).one()
+
+
+def _queue(rt: Runtime, participant: Participant, key: str = "common/help", **kwargs: object) -> int:
+    with transaction(rt.engine) as db:
+        message = queue_sms(db, rt, participant, key, rt.clock.now(), **kwargs)  # type: ignore[arg-type]
+        assert message.id is not None
+        return message.id
+
+
+def test_transient_failure_is_retried_with_backoff(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio([SendResult(ok=False, error_code="20429", transient=True)])
+    person = _setup(rt, caseload_file, twilio)
+    _queue(rt, person)
+    now = rt.clock.now()
+    assert send_due(rt, now).retried == 1
+    assert send_due(rt, now + timedelta(seconds=10)).sent == 0  # still backing off
+    assert send_due(rt, now + timedelta(seconds=31)).sent == 1
+    [message] = outbound(rt)
+    assert (message.status, message.attempts, len(twilio.sent)) == ("sent", 2, 1)
+
+
+def test_permanent_failure_stops_sends_and_flags(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio([SendResult(ok=False, error_code="21614", error_message="not a mobile")])
+    person = _setup(rt, caseload_file, twilio)
+    _queue(rt, person)
+    _queue(rt, person, "common/call_ack")
+    now = rt.clock.now()
+    send_due(rt, now)
+    send_due(rt, now)
+    assert [m.status for m in outbound(rt)] == ["failed", "cancelled"]
+    assert twilio.sent == []
+    with transaction(rt.engine) as db:
+        assert db.get(Participant, person.id).unreachable  # type: ignore[union-attr]
+        [flag] = db.exec(select(Flag)).all()
+        assert (flag.kind, flag.severity) == ("unreachable", "action")
+
+
+def test_carrier_opt_out_error_marks_opted_out(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio([SendResult(ok=False, error_code="21610")])
+    person = _setup(rt, caseload_file, twilio)
+    _queue(rt, person)
+    send_due(rt, rt.clock.now())
+    with transaction(rt.engine) as db:
+        assert db.get(Participant, person.id).opted_out  # type: ignore[union-attr]
+
+
+def test_expired_message_is_never_sent(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    person = _setup(rt, caseload_file, twilio)
+    _queue(rt, person, valid_for=timedelta(hours=1))
+    send_due(rt, rt.clock.now() + timedelta(hours=2))
+    assert [m.status for m in outbound(rt)] == ["expired"] and twilio.sent == []
+
+
+def test_each_persons_messages_go_in_order(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio([SendResult(ok=False, error_code="network", transient=True)])
+    person = _setup(rt, caseload_file, twilio)
+    first = _queue(rt, person, "common/help")
+    _queue(rt, person, "common/call_ack")
+    now = rt.clock.now()
+    send_due(rt, now)  # the first fails for now; the second must wait behind it
+    assert twilio.sent == []
+    send_due(rt, now + timedelta(minutes=1))
+    assert next(body for _, body in twilio.sent).startswith("This number is for texts")
+    assert len(twilio.sent) == 2
+    assert outbound(rt)[0].id == first
+
+
+def test_sending_twice_sends_once(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    person = _setup(rt, caseload_file, twilio)
+    ids = [_queue(rt, person)]
+    now = rt.clock.now()
+    send_due(rt, now, only=ids)
+    send_due(rt, now, only=ids)
+    send_due(rt, now)
+    assert len(twilio.sent) == 1
+
+
+def test_crash_mid_send_is_reconciled_not_resent(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    person = _setup(rt, caseload_file, twilio)
+    sent_id = _queue(rt, person)
+    unsent_id = _queue(rt, person, "common/call_ack")
+    now = rt.clock.now()
+    # Both were claimed; the provider took the first, then the process died.
+    twilio.known[f"out-{sent_id}"] = "SMprovider"
+    with transaction(rt.engine) as db:
+        for message in db.exec(select(Message).where(col(Message.id).in_([sent_id, unsent_id]))).all():
+            message.status, message.claimed_at, message.attempts = "sending", now, 1
+            db.add(message)
+    assert reconcile_stale(rt, now + STALE_CLAIM / 2) == 0  # may still be in flight
+    assert reconcile_stale(rt, now + STALE_CLAIM * 2) == 2
+    send_due(rt, now + STALE_CLAIM * 2)
+    first, second = outbound(rt)
+    assert (first.status, first.provider_sid) == ("sent", "SMprovider")
+    assert second.status == "sent"
+    assert len(twilio.sent) == 1  # only the one the provider never had

@@ -1,0 +1,180 @@
+"""The Twilio webhooks: signatures, duplicates, odd bodies, unknown numbers, status callbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask.testing import FlaskClient
+from sqlmodel import func, select
+
+from assistant.db import transaction
+from assistant.importer import import_caseload
+from assistant.models import InboundReceipt, Message, Participant, StatusEvent
+from assistant.runtime import Runtime
+
+from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone, outbound
+
+
+def _count(rt: Runtime, model: type) -> int:
+    with transaction(rt.engine) as db:
+        return int(db.exec(select(func.count()).select_from(model)).one())
+
+
+def _inbound(rt: Runtime) -> list[Message]:
+    with transaction(rt.engine) as db:
+        return list(db.exec(select(Message).where(Message.direction == "in").order_by(Message.id)).all())  # type: ignore[arg-type]
+
+
+def _load(rt: Runtime, caseload_file: Path) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())
+
+
+def test_missing_signature_is_refused_and_nothing_stored(client: FlaskClient, rt: Runtime, caseload_file: Path) -> None:
+    _load(rt, caseload_file)
+    response = client.post("/twilio/sms", data={"MessageSid": "SM1", "From": "+447700900101", "Body": "hi"})
+    assert response.status_code == 403
+    assert _count(rt, Message) == 0 and _count(rt, InboundReceipt) == 0
+
+
+def test_wrong_signature_is_refused(client: FlaskClient, rt: Runtime, phone: Phone, caseload_file: Path) -> None:
+    _load(rt, caseload_file)
+    params = {"MessageSid": "SM1", "From": "+447700900101", "Body": "hi"}
+    good = phone.sign("/twilio/sms", params)
+    tampered = dict(params, Body="something else")
+    assert client.post("/twilio/sms", data=tampered, headers={"X-Twilio-Signature": good}).status_code == 403
+    # Signed for another URL (e.g. the address behind the proxy) is wrong too.
+    from assistant.signing import twilio_signature
+
+    other = twilio_signature("http://localhost/twilio/sms", params, AUTH_TOKEN)
+    assert client.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": other}).status_code == 403
+    assert _count(rt, Message) == 0
+
+
+def test_signed_with_another_token_is_refused(client: FlaskClient, rt: Runtime, caseload_file: Path) -> None:
+    from assistant.signing import twilio_signature
+
+    _load(rt, caseload_file)
+    params = {"MessageSid": "SM1", "From": "+447700900101", "Body": "hi"}
+    signature = twilio_signature(PUBLIC_URL + "/twilio/sms", params, "not-the-token")
+    assert client.post("/twilio/sms", data=params, headers={"X-Twilio-Signature": signature}).status_code == 403
+
+
+def test_a_signed_text_is_recorded_and_answered_with_empty_twiml(
+    phone: Phone, rt: Runtime, caseload_file: Path
+) -> None:
+    _load(rt, caseload_file)
+    response = phone.text("07700900101", "hello there")  # any UK form of the number
+    assert response.status_code == 200
+    assert response.mimetype == "text/xml" and b"<Response>" in response.data
+    [message] = _inbound(rt)
+    assert message.body == "hello there" and message.participant_id is not None
+    assert [m.message_key for m in outbound(rt)] == ["common/free_text_ack"]
+    assert outbound(rt)[0].status == "sent"
+
+
+def test_replayed_message_sid_is_acknowledged_and_ignored(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    _load(rt, caseload_file)
+    first = phone.text("+447700900101", "hello", sid="SM" + "a" * 32)
+    again = phone.text("+447700900101", "hello", sid="SM" + "a" * 32)
+    assert first.status_code == again.status_code == 200
+    assert len(_inbound(rt)) == 1
+    assert len(outbound(rt)) == 1
+
+
+def test_unknown_number_gets_one_neutral_reply_and_is_kept(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    _load(rt, caseload_file)
+    phone.text("+447700900999", "hi is that Sam?")
+    phone.text("+447700900999", "hello??")
+    kept = _inbound(rt)
+    assert [m.body for m in kept] == ["hi is that Sam?", "hello??"]
+    assert all(m.participant_id is None and m.status == "triage" for m in kept)
+    [reply] = outbound(rt)
+    assert reply.message_key == "common/unknown_number" and reply.phone == "+447700900999"
+    # Discloses nothing: no names of anyone on the caseload, no service details.
+    for name in ("Alex", "Jordan", "Priya", "Sam", "Chris", "north"):
+        assert name not in reply.body
+
+
+def test_empty_body_is_kept_as_a_message(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    _load(rt, caseload_file)
+    assert phone.text("+447700900101", "").status_code == 200
+    [message] = _inbound(rt)
+    assert message.body == ""
+
+
+def test_long_body_and_emoji_are_kept_intact(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    _load(rt, caseload_file)
+    long_text = ("It has been a long week 😊 " * 80)[:1600]
+    assert phone.text("+447700900101", long_text).status_code == 200
+    assert phone.text("+447700900101", "👍🏽").status_code == 200
+    bodies = [m.body for m in _inbound(rt)]
+    assert bodies == [long_text, "👍🏽"]
+
+
+def test_non_utf8_form_data_does_not_corrupt_anything(
+    client: FlaskClient, rt: Runtime, phone: Phone, caseload_file: Path
+) -> None:
+    _load(rt, caseload_file)
+    raw = b"MessageSid=SM123&From=%2B447700900101&Body=caf%E9+%FF%FE"
+    # Sign what the server will decode, so the request gets past the signature check.
+    decoded = {"MessageSid": "SM123", "From": "+447700900101", "Body": "caf\ufffd \ufffd\ufffd"}
+    response = client.post(
+        "/twilio/sms",
+        data=raw,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": phone.sign("/twilio/sms", decoded)},
+    )
+    assert response.status_code in (200, 400, 403)
+    for message in _inbound(rt):
+        message.body.encode("utf-8")  # whatever was stored is valid text
+
+
+def test_missing_fields_are_a_clear_error(phone: Phone, client: FlaskClient, rt: Runtime) -> None:
+    params = {"Body": "hi"}
+    response = client.post(
+        "/twilio/sms", data=params, headers={"X-Twilio-Signature": phone.sign("/twilio/sms", params)}
+    )
+    assert response.status_code == 400
+    assert _count(rt, Message) == 0
+
+
+def test_status_callbacks_in_any_order(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    _load(rt, caseload_file)
+    phone.text("+447700900101", "hello")
+    [reply] = outbound(rt)
+    assert reply.provider_sid
+    assert phone.status(reply.provider_sid, "delivered").status_code == 204
+    assert phone.status(reply.provider_sid, "sent").status_code == 204  # late, older news
+    assert outbound(rt)[0].status == "delivered"
+
+
+def test_status_callback_before_the_send_is_recorded_is_applied_later(
+    phone: Phone, rt: Runtime, caseload_file: Path
+) -> None:
+    _load(rt, caseload_file)
+    assert phone.status("SMunknown00000000000000000000000", "delivered").status_code == 204
+    assert _count(rt, StatusEvent) == 1
+
+
+def test_undeliverable_number_stops_further_sends(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    _load(rt, caseload_file)
+    phone.text("+447700900101", "hello")
+    [reply] = outbound(rt)
+    assert reply.provider_sid
+    phone.status(reply.provider_sid, "undelivered", "30006")  # a landline
+    with transaction(rt.engine) as db:
+        person = db.exec(select(Participant).where(Participant.phone == "+447700900101")).one()
+        assert person.unreachable
+    phone.text("+447700900101", "help")
+    assert [m.status for m in outbound(rt)] == ["undelivered", "suppressed"]
+
+
+def test_status_callback_needs_a_signature(client: FlaskClient, rt: Runtime) -> None:
+    response = client.post("/twilio/status", data={"MessageSid": "SM1", "MessageStatus": "delivered"})
+    assert response.status_code == 403
+    assert _count(rt, StatusEvent) == 0
+
+
+def test_health_check(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json == {"status": "ok", "database": "ok"}
