@@ -72,6 +72,11 @@ class Participant(SQLModel, table=True):
     unreachable: bool = False
     unreachable_reason: str | None = Field(default=None, max_length=200)
     paused: bool = False
+    # Hours automated texts may arrive, local time; None means the service's default.
+    allowed_from: str | None = Field(default=None, max_length=5)
+    allowed_until: str | None = Field(default=None, max_length=5)
+    # Appointment places are only texted to people who asked for that.
+    show_location: bool = False
     last_inbound_at: datetime | None = utc_column()
     created_at: datetime | None = utc_column()
     updated_at: datetime | None = utc_column()
@@ -117,6 +122,8 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = utc_column()
     expires_at: datetime | None = utc_column()
     segments: int = 1
+    # Sent by the schedule (not a direct reply): quiet hours and holidays apply.
+    automated: bool = False
 
 
 class InboundReceipt(SQLModel, table=True):
@@ -178,3 +185,24 @@ class DueTask(SQLModel, table=True):
     created_at: datetime | None = utc_column()
     done_at: datetime | None = utc_column()
     outcome: str | None = Field(default=None, max_length=64)
+
+
+class Appointment(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("participant_id", "external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    external_id: str = Field(max_length=64)
+    starts_at: datetime | None = utc_column(nullable=False, index=True)
+    duration_minutes: int = 60
+    kind: str = Field(max_length=32)
+    location: str = Field(default="", max_length=300)
+    with_whom: str = Field(default="", max_length=200)
+    outcome: str | None = Field(default=None, max_length=32)
+    outcome_at: datetime | None = utc_column()
+    confirmed_at: datetime | None = utc_column()
+    cancellation_requested_at: datetime | None = utc_column()
+    # Bumped whenever the time or status changes: reminders planned for an older version are skipped.
+    version: int = 1
+    created_at: datetime | None = utc_column()
+    updated_at: datetime | None = utc_column()

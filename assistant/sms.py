@@ -11,7 +11,7 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -87,7 +87,7 @@ class TwilioTransport:
         self.messaging_service_sid = settings.twilio_messaging_service_sid
 
     def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
-        from twilio.base.exceptions import TwilioException, TwilioRestException
+        from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 
         kwargs: dict[str, str] = {"to": to, "body": body}
         if self.messaging_service_sid:
@@ -98,25 +98,27 @@ class TwilioTransport:
             kwargs["status_callback"] = status_callback
         try:
             message = self.client.messages.create(**kwargs)  # type: ignore[arg-type]
-        except TwilioRestException as exc:
-            code = str(exc.code) if exc.code is not None else None
-            transient = exc.status == 429 or exc.status >= 500 or code == "20429"
-            return SendResult(
-                ok=False,
-                error_code=code or f"http-{exc.status}",
-                error_message=str(exc.msg)[:300],
-                transient=transient,
-            )
+        except (TwilioRestException, TwilioServiceException) as exc:
+            # Both error formats carry the HTTP status and Twilio's error code.
+            detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
+            return _failure(exc.status, exc.code, str(detail))
         except (TwilioException, OSError) as exc:  # network trouble: try again later
             return SendResult(ok=False, error_code="network", error_message=str(exc)[:300], transient=True)
         return SendResult(ok=True, sid=message.sid, status=message.status)
 
     def lookup(self, *, to: str, body: str, key: str, since: datetime) -> str | None:
         # Twilio has no idempotency key for messages: match on recipient, time and body.
-        for message in self.client.messages.list(to=to, date_sent_after=since - timedelta(minutes=5), limit=50):
+        after = (since - timedelta(minutes=5)).astimezone(UTC)
+        for message in self.client.messages.list(to=to, date_sent_after=after, limit=50):
             if message.body == body:
                 return str(message.sid)
         return None
+
+
+def _failure(status: int, code: object, detail: str) -> SendResult:
+    error_code = str(code) if code is not None else f"http-{status}"
+    transient = status == 429 or status >= 500 or error_code == "20429"
+    return SendResult(ok=False, error_code=error_code, error_message=detail[:300], transient=transient)
 
 
 def make_transport(settings: Settings) -> Transport:
