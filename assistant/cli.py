@@ -78,6 +78,25 @@ def import_caseload_command(path: Path, now_text: str | None) -> None:
     )
 
 
+@main.command("import-appointments")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--now", "now_text", help="Import as if it were this time (ISO, with zone).")
+def import_appointments_command(path: Path, now_text: str | None) -> None:
+    """Import or update appointments from a CSV file (all rows or none)."""
+    from .appointment_import import import_appointments
+
+    rt = _runtime()
+    upgrade(rt.settings.database_url)
+    try:
+        report = import_appointments(rt, path, _when(now_text))
+    except CsvImportError as exc:
+        click.echo(f"{path}: rejected, nothing was imported:", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        sys.exit(1)
+    click.echo(f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}")
+
+
 @main.command("tick")
 @click.option("--now", "now_text", help="Run what is due at this instant (ISO, with zone).")
 def tick_command(now_text: str | None) -> None:
@@ -86,7 +105,7 @@ def tick_command(now_text: str | None) -> None:
     rt = build_runtime(load_settings(), clock=FixedClock(now))
     report = tick(rt, now)
     click.echo(
-        f"check-ins {report.checkins}, skipped {report.skipped}, timeouts {report.timeouts}, "
+        f"started {report.started}, deferred {report.deferred}, skipped {report.skipped}, timeouts {report.timeouts}, "
         f"sent {report.sends.sent}, retried {report.sends.retried}, failed {report.sends.failed}"
     )
 

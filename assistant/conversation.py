@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import engine
+from . import appointments, engine
 from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
-from .models import Answer, Flag, FlowSession, Message, Participant, Specialist
+from .flags import raise_flag
+from .models import Answer, FlowSession, Message, Participant, Specialist
 from .runtime import Runtime
 
 # How long an outbound message stays worth sending if the sender is held up.
@@ -59,6 +60,8 @@ def queue_sms(
     flow: str | None = None,
     session_id: int | None = None,
     valid_for: timedelta = REPLY_VALID_FOR,
+    expires_at: datetime | None = None,
+    automated: bool = False,
 ) -> Message:
     merged = participant_vars(db, participant) | (variables or {})
     body = rt.catalog.render(key, merged, participant.language)
@@ -73,51 +76,13 @@ def queue_sms(
         session_id=session_id,
         phone=participant.phone,
         next_attempt_at=now,
-        expires_at=now + valid_for,
+        expires_at=expires_at or now + valid_for,
         segments=engine.segment_count(body),
+        automated=automated,
     )
     db.add(message)
     db.flush()
     return message
-
-
-def raise_flag(
-    db: Session,
-    participant: Participant,
-    *,
-    kind: str,
-    severity: str,
-    reason: str,
-    now: datetime,
-    evidence: dict[str, Any] | None = None,
-) -> Flag:
-    """One open flag per kind per participant: a repeat adds its evidence to the open one."""
-    item = {"at": now.isoformat(), **(evidence or {})}
-    flag = db.exec(
-        select(Flag).where(
-            Flag.participant_id == participant.id,
-            Flag.kind == kind,
-            col(Flag.status).in_(("open", "acknowledged")),
-        )
-    ).first()
-    if flag is None:
-        assert participant.id is not None
-        flag = Flag(
-            participant_id=participant.id,
-            specialist_id=participant.specialist_id,
-            kind=kind,
-            severity=severity,
-            reason=reason,
-            evidence=[item],
-            created_at=now,
-            updated_at=now,
-        )
-    else:
-        flag.evidence = [*flag.evidence, item]
-        flag.updated_at = now
-    db.add(flag)
-    db.flush()
-    return flag
 
 
 def active_session(db: Session, participant_id: int) -> FlowSession | None:
@@ -139,6 +104,8 @@ def apply_events(
     now: datetime,
     *,
     inbound: Message | None = None,
+    automated: bool = False,
+    expires_at: datetime | None = None,
 ) -> Outcome:
     outcome = Outcome()
     for event in events:
@@ -153,6 +120,8 @@ def apply_events(
                 flow=flow.id,
                 session_id=row.id,
                 valid_for=PROMPT_VALID_FOR if inbound is None else REPLY_VALID_FOR,
+                expires_at=expires_at,
+                automated=automated and inbound is None,
             )
             assert message.id is not None
             outcome.outbox.append(message.id)
@@ -170,6 +139,7 @@ def apply_events(
                     at=now,
                 )
             )
+            appointments.record_answer_effect(db, row, event.question, event.value, now)
             if event.value == "free_text":
                 raise_flag(
                     db,
@@ -205,9 +175,20 @@ def apply_events(
     return outcome
 
 
-def start_flow(db: Session, rt: Runtime, participant: Participant, flow: Flow, now: datetime) -> Outcome:
+def start_flow(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    flow: Flow,
+    now: datetime,
+    *,
+    extra_vars: dict[str, Any] | None = None,
+    automated: bool = False,
+    expires_at: datetime | None = None,
+) -> Outcome:
     assert participant.id is not None
-    state, events = engine.start(flow, participant_vars(db, participant), now)
+    context = participant_vars(db, participant) | (extra_vars or {})
+    state, events = engine.start(flow, context, now)
     row = FlowSession(
         participant_id=participant.id,
         flow=flow.id,
@@ -218,7 +199,7 @@ def start_flow(db: Session, rt: Runtime, participant: Participant, flow: Flow, n
     )
     db.add(row)
     db.flush()
-    return apply_events(db, rt, participant, row, flow, state, events, now)
+    return apply_events(db, rt, participant, row, flow, state, events, now, automated=automated, expires_at=expires_at)
 
 
 def resume_flow(
@@ -280,6 +261,7 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
     outcome = Outcome()
     body = inbound.body
     word = engine.keyword(body)
+    appointments.on_inbound(db, participant, inbound, now)
     waiting = active_session(db, participant.id)
     evidence = {"message_id": inbound.id}
 

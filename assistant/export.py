@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from .models import Answer, Flag, Message, Participant, Service, Specialist
+from .appointments import ladder_attempts
+from .models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
 
 
 class NotFound(LookupError):
@@ -36,6 +37,40 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
     messages = db.exec(select(Message).where(Message.participant_id == participant.id).order_by(col(Message.id))).all()
     answers = db.exec(select(Answer).where(Answer.participant_id == participant.id).order_by(col(Answer.id))).all()
     flags = db.exec(select(Flag).where(Flag.participant_id == participant.id).order_by(col(Flag.id))).all()
+    assert participant.id is not None
+    tasks = db.exec(select(DueTask).where(DueTask.participant_id == participant.id).order_by(col(DueTask.id))).all()
+    appointments = []
+    for a in db.exec(
+        select(Appointment).where(Appointment.participant_id == participant.id).order_by(col(Appointment.starts_at))
+    ).all():
+        reminders = [
+            {
+                "kind": t.kind,
+                "due_at": _iso(t.due_at),
+                "status": t.status,
+                "outcome": t.outcome,
+                "done_at": _iso(t.done_at),
+            }
+            for t in tasks
+            if t.kind in ("appt_reminder", "interview_good_luck") and t.payload.get("appointment_id") == a.id
+        ]
+        appointments.append(
+            {
+                "appointment_id": a.external_id,
+                "starts_at": _iso(a.starts_at),
+                "duration_minutes": a.duration_minutes,
+                "kind": a.kind,
+                "location": a.location,
+                "with": a.with_whom,
+                "outcome": a.outcome,
+                "outcome_at": _iso(a.outcome_at),
+                "confirmed_at": _iso(a.confirmed_at),
+                "cancellation_requested_at": _iso(a.cancellation_requested_at),
+                "reminders": reminders,
+                "reminders_sent": sum(1 for r in reminders if r["outcome"] == "sent"),
+                "follow_up_attempts": ladder_attempts(db, participant.id, a.id or 0),
+            }
+        )
     return {
         "participant_id": participant.external_id,
         "service": service.slug if service else None,
@@ -70,6 +105,7 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
             {"flow": a.flow, "question": a.question, "value": a.value, "raw": a.raw, "at": _iso(a.at), "late": a.late}
             for a in answers
         ],
+        "appointments": appointments,
         "flags": [
             {
                 "kind": f.kind,

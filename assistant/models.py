@@ -174,8 +174,6 @@ class Flag(SQLModel, table=True):
 class DueTask(SQLModel, table=True):
     """Something to do at a time: the database is the schedule."""
 
-    __table_args__ = (sa.UniqueConstraint("participant_id", "kind", "due_at"),)
-
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
     kind: str = Field(max_length=32)

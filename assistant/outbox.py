@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from .conversation import OPT_IN_KEYS, raise_flag, withdraw_outbox
+from .conversation import OPT_IN_KEYS, withdraw_outbox
 from .db import skip_locked, transaction
+from .flags import raise_flag
 from .models import Message, Participant, StatusEvent
 from .runtime import Runtime
 from .sms import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult

@@ -1,22 +1,26 @@
 """The clock: due rows in the database, acted on by a few fixed jobs.
 
-`tick(rt, now)` does everything due at `now` once: check-ins, wait timeouts,
-stale sends, then the outbox. Running it twice for the same instant does nothing
-twice. APScheduler only calls `tick` on an interval; it holds no schedule itself.
+`tick(rt, now)` does everything due at `now` once: wait timeouts, due contacts
+(check-ins, reminders, follow-ups), stale sends, then the outbox. Running it
+twice for the same instant does nothing twice. APScheduler only calls `tick` on
+an interval; it holds no schedule itself.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from . import engine, outbox
-from .conversation import Outcome, active_session, resume_flow, start_flow
+from . import appointments, engine, outbox
+from .conversation import PROMPT_VALID_FOR, active_session, resume_flow, start_flow
 from .db import lock_participant, skip_locked, transaction
-from .models import DueTask, FlowSession, Participant
+from .flags import raise_flag
+from .models import Appointment, DueTask, FlowSession, Participant
+from .quiet import next_allowed
 from .runtime import Runtime
 from .timing import next_weekly, parse_hhmm, weeks_later
 
@@ -24,21 +28,32 @@ log = logging.getLogger(__name__)
 
 # A check-in more than this late (the scheduler was down) is skipped, not sent at an odd hour.
 CHECKIN_GRACE = timedelta(hours=12)
+# A reminder that could only arrive this close to the appointment is withdrawn instead.
+REMINDER_MARGIN = timedelta(hours=3)
+GOOD_LUCK_MARGIN = timedelta(minutes=30)
+# A question just asked gets this long before another scheduled contact may replace it.
+ANSWER_TIME = timedelta(minutes=30)
+# Flows a scheduled contact may close if they are still waiting (a questionnaire never is).
+SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_good_luck"}
 BATCH = 200
+DEFERRED = "deferred"
 
 
 @dataclass
 class TickReport:
-    checkins: int = 0
+    started: int = 0
     skipped: int = 0
+    deferred: int = 0
     timeouts: int = 0
     reconciled: int = 0
     sends: outbox.SendReport = field(default_factory=outbox.SendReport)
 
+    @property
+    def checkins(self) -> int:  # kept for the CLI's summary line
+        return self.started
 
-def plan_checkin(
-    db: Session, participant: Participant, now: datetime, *, after: datetime | None = None
-) -> DueTask | None:
+
+def plan_checkin(db: Session, participant: Participant, now: datetime, *, after: datetime | None = None) -> DueTask:
     """Make sure exactly one future check-in is planned, at the participant's day and time."""
     assert participant.id is not None
     pending = db.exec(
@@ -53,54 +68,213 @@ def plan_checkin(
         due = next_weekly(participant.checkin_day, at, participant.timezone, now)
     keep = None
     for task in pending:
-        if task.due_at == due and keep is None:
+        if task.payload.get("slot") == due.isoformat() and keep is None:
             keep = task
         else:
             task.status, task.outcome, task.done_at = "cancelled", "replanned", now
             db.add(task)
     if keep is not None:
         return keep
-    task = DueTask(participant_id=participant.id, kind="checkin", due_at=due, created_at=now)
+    task = DueTask(
+        participant_id=participant.id, kind="checkin", due_at=due, created_at=now, payload={"slot": due.isoformat()}
+    )
     db.add(task)
     db.flush()
     return task
 
 
-def _run_checkin(rt: Runtime, task_id: int, now: datetime) -> tuple[str, Outcome]:
+def _blocked_by(db: Session, participant: Participant) -> str | None:
+    if participant.opted_out:
+        return "opted_out"
+    if participant.unreachable:
+        return "unreachable"
+    if participant.paused:
+        return "paused"
+    return None
+
+
+def _make_room(db: Session, rt: Runtime, participant: Participant, now: datetime, flow_id: str) -> datetime | None:
+    """Close a routine flow still waiting, or say when to try again if it must not be interrupted.
+
+    The same flow starting again (next week's check-in, the next follow-up) means the
+    last one had no reply; another routine flow supersedes it. A question asked only
+    moments ago, or a questionnaire, is never cut short.
+    """
+    assert participant.id is not None
+    waiting = active_session(db, participant.id)
+    if waiting is None:
+        return None
+    if waiting.flow not in SUPERSEDABLE:
+        return max(waiting.wait_until or now, now) + timedelta(minutes=1)
+    if waiting.started_at and now - waiting.started_at < ANSWER_TIME:
+        return waiting.started_at + ANSWER_TIME
+    if waiting.flow == flow_id or (waiting.wait_until and waiting.wait_until <= now):
+        resume_flow(db, rt, participant, waiting, engine.Timeout(), now)
+    else:
+        waiting.status, waiting.ended_at, waiting.end_reason, waiting.wait_until = "ended", now, "superseded", None
+        waiting.version += 1
+        db.add(waiting)
+    return None
+
+
+def _defer_to(task: DueTask, when: datetime) -> str:
+    task.due_at = when
+    return DEFERRED
+
+
+def _start(
+    db: Session,
+    rt: Runtime,
+    task: DueTask,
+    participant: Participant,
+    now: datetime,
+    flow_id: str,
+    *,
+    extra: dict[str, object] | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    retry_at = _make_room(db, rt, participant, now, flow_id)
+    if retry_at is not None:
+        if expires_at is not None and retry_at >= expires_at:
+            return "withdrawn_busy"
+        return _defer_to(task, retry_at)
+    flow = rt.flows.get(flow_id)
+    assert flow is not None, f"flow {flow_id} is not loaded"
+    start_flow(
+        db,
+        rt,
+        participant,
+        flow,
+        now,
+        extra_vars=extra,
+        automated=True,
+        expires_at=expires_at or now + PROMPT_VALID_FOR,
+    )
+    return "sent"
+
+
+def _quiet(db: Session, participant: Participant, now: datetime) -> datetime | None:
+    """The next allowed time if now is quiet for this participant, else None."""
+    allowed = next_allowed(now, participant, appointments.service_settings(db, participant))
+    return allowed if allowed > now else None
+
+
+def _tell_once(db: Session, participant: Participant, reason: str, now: datetime, task: DueTask) -> None:
+    raise_flag(
+        db,
+        participant,
+        kind="contact_skipped",
+        severity="action",
+        reason=f"A scheduled text was not sent: {reason.replace('_', ' ')}",
+        now=now,
+        evidence={"task": task.kind, "appointment_id": task.payload.get("appointment_id")},
+    )
+
+
+def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    assert task.due_at is not None
+    slot = datetime.fromisoformat(task.payload.get("slot", task.due_at.isoformat()))
+    blocked = _blocked_by(db, participant)
+    if blocked:
+        outcome = f"skipped_{blocked}"
+    elif now - task.due_at > CHECKIN_GRACE:
+        outcome = "skipped_too_late"
+    elif (later := _quiet(db, participant, now)) is not None:
+        return _defer_to(task, later)
+    else:
+        outcome = _start(db, rt, task, participant, now, "checkin")
+        if outcome == DEFERRED:
+            return outcome
+    plan_checkin(db, participant, now, after=slot)
+    return outcome
+
+
+def _appointment_for(db: Session, task: DueTask) -> Appointment | None:
+    return db.get(Appointment, task.payload.get("appointment_id"))
+
+
+def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    appointment = _appointment_for(db, task)
+    if appointment is None or appointment.starts_at is None:
+        return "withdrawn_missing"
+    if appointment.version != task.payload.get("appointment_version") or appointment.outcome is not None:
+        return "withdrawn_changed"
+    margin = GOOD_LUCK_MARGIN if task.kind == "interview_good_luck" else REMINDER_MARGIN
+    latest = appointment.starts_at - margin
+    if now >= latest:
+        return "withdrawn_too_late"
+    blocked = _blocked_by(db, participant)
+    if blocked:
+        _tell_once(db, participant, blocked, now, task)
+        return f"skipped_{blocked}"
+    later = _quiet(db, participant, now)
+    if later is not None:
+        return _defer_to(task, later) if later < latest else "withdrawn_too_late"
+    flow = "interview_good_luck" if task.kind == "interview_good_luck" else "appointment_reminder"
+    extra = appointments.appointment_vars(appointment, participant, now)
+    return _start(db, rt, task, participant, now, flow, extra=extra, expires_at=latest)
+
+
+def run_dna_attempt(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    appointment = _appointment_for(db, task)
+    if appointment is None or appointment.outcome != "dna":
+        return "withdrawn_changed"
+    assert participant.id is not None
+    if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
+        return "ended_replied"
+    blocked = _blocked_by(db, participant)
+    if blocked:
+        _tell_once(db, participant, blocked, now, task)
+        return f"skipped_{blocked}"  # the ladder stops: a person decides what next
+    later = _quiet(db, participant, now)
+    if later is not None:
+        return _defer_to(task, later)
+    outcome = _start(db, rt, task, participant, now, "dna_followup", extra={"attempt": task.payload["attempt"]})
+    if outcome != DEFERRED:
+        appointments.plan_next_rung(db, task, participant, now)
+    return outcome
+
+
+def run_dna_unanswered(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    assert participant.id is not None
+    if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
+        return "ended_replied"
+    attempts = appointments.ladder_attempts(db, participant.id, task.payload["appointment_id"])
+    raise_flag(
+        db,
+        participant,
+        kind="unable_to_contact",
+        severity="action",
+        reason=f"No reply to {task.payload.get('attempts')} follow-ups after a missed appointment",
+        now=now,
+        evidence={"appointment_id": task.payload["appointment_id"], "attempts": attempts},
+    )
+    return "flagged"
+
+
+Handler = Callable[[Session, Runtime, DueTask, Participant, datetime], str]
+HANDLERS: dict[str, Handler] = {
+    "checkin": run_checkin,
+    "appt_reminder": run_reminder,
+    "interview_good_luck": run_reminder,
+    "dna_attempt": run_dna_attempt,
+    "dna_unanswered": run_dna_unanswered,
+}
+
+
+def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
+    """Claim one due row and act on it, in one transaction under the participant's lock."""
     with transaction(rt.engine) as db:
         task = db.exec(skip_locked(db, select(DueTask).where(DueTask.id == task_id))).first()
-        if task is None or task.status != "pending":
-            return "taken", Outcome()
+        if task is None or task.status != "pending" or task.due_at is None or task.due_at > now:
+            return "taken"
         participant = lock_participant(db, task.participant_id)
-        assert participant is not None and task.due_at is not None
-        task.status, task.done_at = "done", now
-        outcome = Outcome()
-        if participant.opted_out:
-            task.outcome = "skipped_opted_out"
-        elif participant.unreachable:
-            task.outcome = "skipped_unreachable"
-        elif participant.paused:
-            task.outcome = "skipped_paused"
-        elif now - task.due_at > CHECKIN_GRACE:
-            task.outcome = "skipped_too_late"
-        else:
-            waiting = active_session(db, task.participant_id)
-            if waiting is not None and waiting.flow != "checkin":
-                # Never interrupt another flow's question: try again when it has had its wait.
-                retry = max(waiting.wait_until or now, now) + timedelta(minutes=1)
-                task.status, task.done_at, task.outcome = "pending", None, None
-                task.due_at = retry
-                db.add(task)
-                return "deferred", outcome
-            if waiting is not None:  # last check-in still open: it had no reply
-                outcome.extend(resume_flow(db, rt, participant, waiting, engine.Timeout(), now))
-            flow = rt.flows.get("checkin")
-            assert flow is not None
-            outcome.extend(start_flow(db, rt, participant, flow, now))
-            task.outcome = "sent"
+        assert participant is not None
+        outcome = HANDLERS[task.kind](db, rt, task, participant, now)
+        if outcome != DEFERRED:
+            task.status, task.outcome, task.done_at = "done", outcome, now
         db.add(task)
-        plan_checkin(db, participant, now, after=task.due_at)
-        return task.outcome or "", outcome
+        return outcome
 
 
 def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
@@ -119,12 +293,6 @@ def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
 def tick(rt: Runtime, now: datetime) -> TickReport:
     report = TickReport()
     with transaction(rt.engine) as db:
-        due_checkins = db.exec(
-            select(DueTask.id)
-            .where(DueTask.kind == "checkin", DueTask.status == "pending", col(DueTask.due_at) <= now)
-            .order_by(col(DueTask.due_at))
-            .limit(BATCH)
-        ).all()
         due_timeouts = db.exec(
             select(FlowSession.id)
             .where(FlowSession.status == "waiting", col(FlowSession.wait_until) <= now)
@@ -135,13 +303,30 @@ def tick(rt: Runtime, now: datetime) -> TickReport:
         assert session_id is not None
         if _run_timeout(rt, session_id, now):
             report.timeouts += 1
-    for task_id in due_checkins:
-        assert task_id is not None
-        result, _ = _run_checkin(rt, task_id, now)
-        if result == "sent":
-            report.checkins += 1
-        elif result.startswith("skipped"):
-            report.skipped += 1
+    done: set[int] = set()
+    while True:  # a deferral can make a task due again at the same instant: run each once
+        with transaction(rt.engine) as db:
+            due_tasks = [
+                i
+                for i in db.exec(
+                    select(DueTask.id)
+                    .where(DueTask.status == "pending", col(DueTask.due_at) <= now)
+                    .order_by(col(DueTask.due_at), col(DueTask.id))
+                    .limit(BATCH)
+                ).all()
+                if i is not None and i not in done
+            ]
+        if not due_tasks:
+            break
+        for task_id in due_tasks:
+            done.add(task_id)
+            result = run_task(rt, task_id, now)
+            if result == "sent":
+                report.started += 1
+            elif result == DEFERRED:
+                report.deferred += 1
+            elif result != "taken":
+                report.skipped += 1
     report.reconciled = outbox.reconcile_stale(rt, now)
     report.sends = outbox.send_due(rt, now)
     return report

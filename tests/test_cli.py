@@ -33,10 +33,10 @@ def test_import_tick_twice_and_export(cli_env: dict[str, str], caseload_file: Pa
     assert code == 0 and "unchanged 3" in out
 
     code, out = run(cli_env, "tick", "--now", "2026-11-24T10:30:00+00:00")
-    assert code == 0 and "check-ins 1" in out and "sent 1," in out
+    assert code == 0 and "started 1," in out and "sent 1," in out
     assert "[SMS to +447700900101]" in out and "How has your week been?" in out
     code, out = run(cli_env, "tick", "--now", "2026-11-24T10:30:00+00:00")
-    assert code == 0 and "check-ins 0" in out and "sent 0," in out and "[SMS to" not in out
+    assert code == 0 and "started 0," in out and "sent 0," in out and "[SMS to" not in out
 
     code, out = run(cli_env, "export-participant", "P001")
     assert code == 0

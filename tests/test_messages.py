@@ -17,6 +17,7 @@ MESSAGES = ROOT / "messages"
 CATALOG = Catalog(MESSAGES)
 TEMPLATES = sorted(MESSAGES.rglob("*.txt"))
 BUDGETS = tomllib.loads((MESSAGES / "budgets.toml").read_text())
+SAMPLES = tomllib.loads((MESSAGES / "samples.toml").read_text())
 # 12-character names: the longest the budgets promise to fit.
 NAMES = {"first_name": "Christabella", "specialist_name": "Maximilianus"}
 FORBIDDEN = [
@@ -39,10 +40,20 @@ def _key(path: Path) -> tuple[str, str]:
     return locale, "/".join(rest)
 
 
-@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(MESSAGES)))
-def test_template_renders_strictly_in_gsm7_within_budget(path: Path) -> None:
+def _cases() -> list[tuple[Path, dict[str, object]]]:
+    cases = []
+    for path in TEMPLATES:
+        for extra in SAMPLES.get(_key(path)[1], {}).get("cases", [{}]):
+            cases.append((path, NAMES | extra))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("path", "variables"), _cases(), ids=lambda v: str(v.relative_to(MESSAGES)) if isinstance(v, Path) else ""
+)
+def test_template_renders_strictly_in_gsm7_within_budget(path: Path, variables: dict[str, object]) -> None:
     locale, key = _key(path)
-    text = CATALOG.render(key, NAMES, locale)
+    text = CATALOG.render(key, variables, locale)
     assert text.strip(), "renders to nothing"
     odd = sorted({c for c in text if not is_gsm7(c)})
     assert not odd, f"non-GSM-7 characters {odd!r} would make this UCS-2"
@@ -51,6 +62,11 @@ def test_template_renders_strictly_in_gsm7_within_budget(path: Path) -> None:
     lowered = text.lower()
     for word in FORBIDDEN:
         assert not re.search(rf"\b{re.escape(word)}", lowered), f"contains {word!r}"
+
+
+def test_samples_name_real_templates() -> None:
+    keys = {_key(p)[1] for p in TEMPLATES}
+    assert set(SAMPLES) <= keys
 
 
 WITH_VARIABLES = [p for p in TEMPLATES if "{{" in p.read_text(encoding="utf-8")]

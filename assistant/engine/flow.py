@@ -52,8 +52,10 @@ class Question:
     choices: tuple[Choice, ...]
     on_other: str | None
     on_timeout: str | None
-    # Every reply that fits no choice gets this many re-prompts before on_other.
+    # Re-prompt once with this message after a reply that fits no choice, before on_other.
     reprompt: str | None = None
+    # Never wait past the ISO time in this context variable (e.g. the appointment itself).
+    until_var: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def _node(node_id: str, raw: Mapping[str, Any], source: str) -> Node:
             on_other=a.get("on_other"),
             on_timeout=a.get("on_timeout"),
             reprompt=a.get("reprompt"),
+            until_var=a.get("wait_at_most_until"),
         )
     return Node(
         id=node_id,

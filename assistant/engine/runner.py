@@ -117,6 +117,9 @@ def _enter(flow: Flow, state: State, node_id: str, now: datetime, events: list[E
             events.append(RaiseFlag(node.flag.kind, node.flag.severity, node.flag.reason))
         if node.ask:
             until = now + node.ask.wait
+            cap = state["vars"].get(node.ask.until_var) if node.ask.until_var else None
+            if cap:
+                until = max(now, min(until, _parse(str(cap))))
             state.update(
                 status="waiting",
                 node=node.id,

@@ -16,15 +16,18 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from assistant.appointment_import import import_appointments
 from assistant.clock import FixedClock
 from assistant.db import transaction
 from assistant.importer import import_caseload
-from assistant.models import Answer, Flag, FlowSession, Message, Participant
+from assistant.models import Answer, Flag, FlowSession, Message, Participant, Service
 from assistant.runtime import Runtime
 from assistant.scheduler import tick
+from assistant.service_settings import ServiceSettings
 
 from ..conftest import CASELOAD_HEADER, Phone
 
+APPOINTMENT_HEADER = "appointment_id,participant_id,starts_at,kind,duration_minutes,location,outcome\n"
 SCRIPTS = sorted(Path(__file__).parent.glob("*.toml"))
 
 
@@ -62,11 +65,25 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
     )
     clock.set(datetime.fromisoformat(spec["import_at"]))
     import_caseload(rt, caseload, clock.now())
+    with transaction(rt.engine) as db:
+        person = db.exec(select(Participant)).one()
+        for key, value in spec.get("participant_settings", {}).items():
+            setattr(person, key, value)
+        db.add(person)
+        if "service" in spec:
+            service = db.get(Service, person.service_id)
+            assert service is not None
+            service.settings = ServiceSettings.from_json(spec["service"]).to_json()
+            db.add(service)
     seen = _snapshot(rt)
     for number, step in enumerate(spec["step"], start=1):
         where = f"{script.name} step {number}"
         clock.set(datetime.fromisoformat(step["at"]))
-        if "text" in step:
+        if "appointments" in step:
+            rows = tmp_path / f"appointments-{number}.csv"
+            rows.write_text(APPOINTMENT_HEADER + step["appointments"].strip() + "\n", encoding="utf-8")
+            import_appointments(rt, rows, clock.now())
+        elif "text" in step:
             response = phone.text(step.get("from", "+447700900101"), step["text"])
             assert response.status_code == 200, where
         else:
@@ -81,6 +98,11 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
         if "flags" in step:
             open_kinds = sorted({f.kind for f in now["flags"] if f.status == "open"})
             assert open_kinds == sorted(step["flags"]), f"{where}: open flags"
+        for key, expected in step.get("bodies_contain", {}).items():
+            bodies = [m.body for m in now["messages"][len(seen["messages"]) :] if m.message_key == key]
+            assert bodies and all(expected in b for b in bodies), (
+                f"{where}: {key} should contain {expected!r}: {bodies}"
+            )
         if "opted_out" in step:
             assert now["participant"].opted_out is step["opted_out"], f"{where}: opted_out"
         if "waiting" in step:
@@ -96,6 +118,18 @@ def test_every_flow_and_keyword_has_a_script() -> None:
     texts = " ".join(p.read_text(encoding="utf-8") for p in SCRIPTS).lower()
     for key in ("ask_week", "thanks_good", "thanks_ok", "thanks_free_text", "offer_call", "will_call", "no_call"):
         assert f"checkin/{key}" in texts, key
+    for key in (
+        "appointment_reminder/remind",
+        "appointment_reminder/confirmed",
+        "appointment_reminder/cant_make_it",
+        "appointment_reminder/thanks_free_text",
+        "interview_good_luck/good_luck",
+        "dna_followup/attempt",
+        "dna_followup/rebook",
+        "dna_followup/not_now",
+        "dna_followup/thanks_free_text",
+    ):
+        assert key in texts, key
     for key in ("help", "call_ack", "opted_in", "free_text_ack"):
         assert f"common/{key}" in texts, key
     for word in ('text = "stop"', 'text = "start"', 'text = "help"', 'text = "call"'):

@@ -105,7 +105,6 @@ def upgrade() -> None:
     sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('participant_id', 'kind', 'due_at')
     )
     with op.batch_alter_table('duetask', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_duetask_due_at'), ['due_at'], unique=False)

@@ -1,0 +1,215 @@
+"""Appointment import from CSV: all or nothing, every error named, re-import changes nothing.
+
+A changed row updates the appointment: a new time re-plans its reminders, a
+cancellation withdraws them, and an outcome of `dna` starts the follow-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from . import appointments
+from .appointments import CLOSED, KINDS, OUTCOMES
+from .db import lock_participant, transaction
+from .importer import CsvImportError, read_csv
+from .models import Appointment, Participant
+from .runtime import Runtime
+
+REQUIRED = ("appointment_id", "participant_id", "starts_at", "kind")
+OPTIONAL = ("duration_minutes", "location", "outcome", "with_whom", "service")
+FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d/%m/%Y %H:%M")
+
+
+@dataclass
+class AppointmentReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def parse_local(text: str, tz: str) -> datetime:
+    """A wall-clock time in `tz` as UTC; refuses times the clock change skips or repeats."""
+    for fmt in FORMATS:
+        try:
+            naive = datetime.strptime(text.strip(), fmt)
+            break
+        except ValueError:
+            continue
+    else:
+        raise ValueError(f"not a date-time like 2026-11-24 10:30: {text!r}")
+    zone = ZoneInfo(tz)
+    early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
+    if early.utcoffset() != late.utcoffset():
+        round_trip = early.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+        if round_trip != naive:
+            raise ValueError(f"{text} does not exist in {tz} (the clocks go forward)")
+        raise ValueError(f"{text} happens twice in {tz} (the clocks go back): give another time")
+    return early.astimezone(UTC)
+
+
+def _participants(db: Session) -> dict[str, list[Participant]]:
+    found: dict[str, list[Participant]] = {}
+    for participant in db.exec(select(Participant)).all():
+        found.setdefault(participant.external_id, []).append(participant)
+    return found
+
+
+def _validate(
+    line: int,
+    row: dict[str, str],
+    people: dict[str, list[Participant]],
+    existing: dict[tuple[int, str], Appointment],
+    seen: dict[tuple[str, str], int],
+    now: datetime,
+) -> tuple[dict[str, Any], list[str]]:
+    errors: list[str] = []
+
+    def err(column: str, reason: str) -> None:
+        errors.append(f"line {line}, column {column}: {reason}")
+
+    for column in REQUIRED:
+        if not row.get(column):
+            err(column, "is required")
+    clean: dict[str, Any] = {"line": line, "appointment_id": row.get("appointment_id", "")[:64]}
+    candidates = people.get(row.get("participant_id", ""), [])
+    participant = candidates[0] if len(candidates) == 1 else None
+    if row.get("participant_id") and not candidates:
+        err("participant_id", f"no participant {row['participant_id']!r}")
+    elif len(candidates) > 1:
+        err("participant_id", f"{row['participant_id']!r} is in more than one service")
+    clean["participant"] = participant
+    kind = row.get("kind", "").lower()
+    if kind and kind not in KINDS:
+        err("kind", f"must be one of {', '.join(KINDS)}, not {kind!r}")
+    clean["kind"] = kind
+    outcome = row.get("outcome", "").lower() or None
+    if outcome and outcome not in OUTCOMES:
+        err("outcome", f"must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    clean["outcome"] = outcome
+    duration = row.get("duration_minutes") or "60"
+    if not duration.isdigit() or not 5 <= int(duration) <= 480:
+        err("duration_minutes", "must be a whole number of minutes from 5 to 480")
+    clean["duration_minutes"] = int(duration) if duration.isdigit() else 60
+    clean["location"] = row.get("location", "")[:300]
+    clean["with_whom"] = row.get("with_whom", "")[:200]
+    if participant is not None and row.get("starts_at"):
+        try:
+            starts_at = parse_local(row["starts_at"], participant.timezone)
+            clean["starts_at"] = starts_at
+            before = existing.get((participant.id or 0, clean["appointment_id"]))
+            moved = before is None or before.starts_at != starts_at
+            if outcome is None and moved and starts_at <= now:
+                err("starts_at", "is in the past: give an outcome for a past appointment")
+        except ValueError as exc:
+            err("starts_at", str(exc))
+    key = (row.get("participant_id", ""), clean["appointment_id"])
+    if clean["appointment_id"]:
+        if key in seen:
+            err("appointment_id", f"duplicate of line {seen[key]}")
+        seen[key] = line
+    return clean, errors
+
+
+def import_appointments(rt: Runtime, path: Path, now: datetime) -> AppointmentReport:
+    headers, rows, problems = read_csv(path)
+    if problems:
+        raise CsvImportError(problems)
+    errors = [f"line 1, column {c}: required column is missing" for c in REQUIRED if c not in headers]
+    if errors:
+        raise CsvImportError(errors)
+    report = AppointmentReport()
+    with transaction(rt.engine) as db:
+        people = _participants(db)
+        existing = {(a.participant_id, a.external_id): a for a in db.exec(select(Appointment)).all()}
+        cleaned = []
+        seen: dict[tuple[str, str], int] = {}
+        for offset, row in enumerate(rows):
+            if row:
+                clean, row_errors = _validate(offset + 2, row, people, existing, seen, now)
+                errors.extend(row_errors)
+                cleaned.append(clean)
+        if not cleaned and not errors:
+            errors.append("file has no appointment rows")
+        if errors:
+            raise CsvImportError(errors)
+        for clean in cleaned:
+            _apply(db, clean, existing, report, now)
+    return report
+
+
+def _apply(
+    db: Session,
+    clean: dict[str, Any],
+    existing: dict[tuple[int, str], Appointment],
+    report: AppointmentReport,
+    now: datetime,
+) -> None:
+    participant: Participant = clean["participant"]
+    assert participant.id is not None
+    lock_participant(db, participant.id)
+    values = {k: clean[k] for k in ("starts_at", "kind", "duration_minutes", "location", "with_whom", "outcome")}
+    appointment = existing.get((participant.id, clean["appointment_id"]))
+    if appointment is None:
+        appointment = Appointment(
+            participant_id=participant.id,
+            external_id=clean["appointment_id"],
+            created_at=now,
+            updated_at=now,
+            outcome_at=now if values["outcome"] else None,
+            **values,
+        )
+        db.add(appointment)
+        db.flush()
+        report.created += 1
+        apply_change(db, appointment, participant, now, moved=True, outcome_changed=bool(values["outcome"]))
+        return
+    changed = {k: v for k, v in values.items() if getattr(appointment, k) != v}
+    if not changed:
+        report.unchanged += 1
+        return
+    for key, value in changed.items():
+        setattr(appointment, key, value)
+    appointment.updated_at = now
+    if "outcome" in changed:
+        appointment.outcome_at = now
+    if changed.keys() & {"starts_at", "outcome", "kind"}:
+        appointment.version += 1
+    db.add(appointment)
+    db.flush()
+    report.updated += 1
+    apply_change(
+        db,
+        appointment,
+        participant,
+        now,
+        moved="starts_at" in changed or "kind" in changed,
+        outcome_changed="outcome" in changed,
+    )
+
+
+def apply_change(
+    db: Session,
+    appointment: Appointment,
+    participant: Participant,
+    now: datetime,
+    *,
+    moved: bool,
+    outcome_changed: bool,
+) -> None:
+    """What a new, moved, cancelled or missed appointment means for the schedule."""
+    if appointment.outcome in CLOSED or appointment.outcome == "attended":
+        appointments.cancel_tasks(db, appointment, appointments.REMINDER_TASKS, appointment.outcome or "", now)
+        appointments.withdraw_reminder_messages(db, appointment, appointment.outcome or "", now)
+    elif moved and appointment.outcome is None:
+        appointments.replan(db, appointment, participant, now, "moved")
+    if outcome_changed and appointment.outcome != "dna":
+        appointments.cancel_tasks(db, appointment, appointments.LADDER_TASKS, "outcome_changed", now)
+    if outcome_changed and appointment.outcome == "dna":
+        appointments.cancel_tasks(db, appointment, appointments.REMINDER_TASKS, "dna", now)
+        appointments.start_ladder(db, appointment, participant, now)

@@ -1,0 +1,63 @@
+"""Per-service settings: timings and rules a service lead can change without code.
+
+Stored as JSON on the service row; anything not set there takes the default here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .timing import parse_hhmm
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    # Appointment reminders: days before, at this local time.
+    reminder_days_before: tuple[int, ...] = (3, 1)
+    reminder_time: str = "10:00"
+    interview_reminder_days_before: tuple[int, ...] = (1,)
+    interview_good_luck_time: str = "08:00"
+    # Missed-appointment follow-up: the first within this many hours, then on later
+    # days at these times of day in turn (morning, afternoon, early evening).
+    dna_attempts: int = 4
+    dna_first_within_hours: int = 24
+    dna_times: tuple[str, ...] = ("10:00", "14:00", "17:30")
+    dna_days_between: int = 1
+    # A ladder attempt waits this long for a reply before the next one is due.
+    dna_wait_hours: int = 20
+    # Automated texts only arrive in these local hours; never on bank holidays.
+    quiet_until: str = "08:00"
+    quiet_from: str = "20:00"
+    send_on_weekends: bool = True
+    holiday_region: str = "ENG"  # ENG (England and Wales), SCT, NIR, WLS
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ServiceSettings:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if data and f.name in data:
+                value = data[f.name]
+                values[f.name] = tuple(value) if isinstance(value, list) else value
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for name in ("reminder_time", "interview_good_luck_time", "quiet_until", "quiet_from", *()):
+            parse_hhmm(getattr(self, name))
+        for value in self.dna_times:
+            parse_hhmm(value)
+        if not 1 <= self.dna_attempts <= 6:
+            raise ValueError("dna_attempts must be between 1 and 6")
+        if not self.dna_times:
+            raise ValueError("dna_times needs at least one time of day")
+        if any(d < 0 or d > 28 for d in self.reminder_days_before + self.interview_reminder_days_before):
+            raise ValueError("reminder days must be between 0 and 28")
+        if self.holiday_region not in ("ENG", "SCT", "NIR", "WLS"):
+            raise ValueError("holiday_region must be ENG, SCT, NIR or WLS")
+        if parse_hhmm(self.quiet_until) >= parse_hhmm(self.quiet_from):
+            raise ValueError("quiet_until must be earlier in the day than quiet_from")
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
