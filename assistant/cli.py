@@ -97,6 +97,47 @@ def import_appointments_command(path: Path, now_text: str | None) -> None:
     click.echo(f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}")
 
 
+@main.command("service-settings")
+@click.argument("service")
+@click.argument("changes", nargs=-1)
+def service_settings_command(service: str, changes: tuple[str, ...]) -> None:
+    """Show a service's settings, or change them: KEY=VALUE (lists comma-separated)."""
+    from dataclasses import fields
+
+    from .models import Service
+    from .service_settings import ServiceSettings
+
+    rt = _runtime()
+    kinds = {f.name: str(f.type) for f in fields(ServiceSettings)}
+    with transaction(rt.engine) as db:
+        row = db.exec(select(Service).where(Service.slug == service)).first()
+        if row is None:
+            raise click.ClickException(f"no service {service!r}")
+        data = ServiceSettings.from_json(row.settings).to_json()
+        for change in changes:
+            key, sep, value = change.partition("=")
+            if not sep or key not in kinds:
+                raise click.ClickException(f"unknown setting {key!r}: one of {', '.join(kinds)}")
+            kind = kinds[key]
+            try:
+                if "tuple[int" in kind:
+                    data[key] = [int(v) for v in value.split(",") if v.strip()]
+                elif "tuple[str" in kind:
+                    data[key] = [v.strip() for v in value.split(",") if v.strip()]
+                elif kind == "int":
+                    data[key] = int(value)
+                elif kind == "bool":
+                    data[key] = value.strip().lower() in ("1", "true", "yes", "on")
+                else:
+                    data[key] = value.strip()
+                checked = ServiceSettings.from_json(data)
+            except ValueError as exc:
+                raise click.ClickException(f"{key}: {exc}") from None
+            row.settings = checked.to_json()
+        db.add(row)
+    click.echo(json.dumps(ServiceSettings.from_json(row.settings).to_json(), indent=2))
+
+
 @main.command("tick")
 @click.option("--now", "now_text", help="Run what is due at this instant (ISO, with zone).")
 def tick_command(now_text: str | None) -> None:

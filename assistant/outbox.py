@@ -14,10 +14,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from .appointments import service_settings
 from .conversation import OPT_IN_KEYS, withdraw_outbox
 from .db import skip_locked, transaction
 from .flags import raise_flag
 from .models import Message, Participant, StatusEvent
+from .quiet import next_allowed
 from .runtime import Runtime
 from .sms import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
 
@@ -99,6 +101,16 @@ def _claim(rt: Runtime, message_id: int, now: datetime) -> Message | None:
             message.error_message = reason
             db.add(message)
             return None
+        if message.automated and participant:
+            # A retry can drift into quiet hours: hold it until texts may arrive again.
+            allowed = next_allowed(now, participant, service_settings(db, participant))
+            if allowed > now:
+                if message.expires_at and allowed >= message.expires_at:
+                    message.status, message.error_message = "expired", "quiet_hours"
+                else:
+                    message.next_attempt_at = allowed
+                db.add(message)
+                return None
         message.status = "sending"
         message.claimed_at = now
         message.attempts += 1

@@ -88,3 +88,33 @@ def test_unknown_participant_is_a_clear_error(cli_env: dict[str, str]) -> None:
 def test_bad_now_is_refused(cli_env: dict[str, str]) -> None:
     code, out = run(cli_env, "tick", "--now", "2026-11-24T10:30:00")
     assert code != 0 and "timezone" in out
+
+
+def test_service_settings_show_change_and_refuse(cli_env: dict[str, str], caseload_file: Path) -> None:
+    run(cli_env, "import-caseload", str(caseload_file))
+    code, out = run(cli_env, "service-settings", "north")
+    assert code == 0 and json.loads(out)["reminder_days_before"] == [3, 1]
+    code, out = run(cli_env, "service-settings", "north", "reminder_days_before=7,3", "send_on_weekends=false")
+    assert code == 0
+    settings = json.loads(out)
+    assert settings["reminder_days_before"] == [7, 3] and settings["send_on_weekends"] is False
+    code, out = run(cli_env, "service-settings", "north", "quiet_until=25:00")
+    assert code != 0 and "quiet_until" in out
+    code, out = run(cli_env, "service-settings", "north", "colour=blue")
+    assert code != 0 and "unknown setting" in out
+    code, out = run(cli_env, "service-settings", "north")
+    assert json.loads(out)["reminder_days_before"] == [7, 3]  # the refused changes changed nothing
+
+
+def test_import_appointments_command(cli_env: dict[str, str], caseload_file: Path, tmp_path: Path) -> None:
+    run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    good = tmp_path / "appointments.csv"
+    good.write_text("appointment_id,participant_id,starts_at,kind\nA1,P001,2026-11-27 14:00,meeting\n")
+    code, out = run(cli_env, "import-appointments", str(good), "--now", "2026-11-22T12:00:00+00:00")
+    assert code == 0 and "created 1" in out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("appointment_id,participant_id,starts_at,kind\nA2,P404,2026-11-27 14:00,meeting\n")
+    code, out = run(cli_env, "import-appointments", str(bad), "--now", "2026-11-22T12:00:00+00:00")
+    assert code == 1 and "no participant 'P404'" in out
+    code, out = run(cli_env, "tick", "--now", "2026-11-24T10:00:00+00:00")
+    assert "Just a reminder of your appointment on Fri 27 Nov at 14:00" in out

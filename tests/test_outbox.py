@@ -151,3 +151,21 @@ def test_crash_mid_send_is_reconciled_not_resent(rt: Runtime, caseload_file: Pat
     assert (first.status, first.provider_sid) == ("sent", "SMprovider")
     assert second.status == "sent"
     assert len(twilio.sent) == 1  # only the one the provider never had
+
+
+def test_an_automated_retry_waits_out_quiet_hours(rt: Runtime, caseload_file: Path) -> None:
+    from datetime import UTC
+
+    twilio = ScriptedTwilio([SendResult(ok=False, error_code="network", transient=True)] * 5)
+    person = _setup(rt, caseload_file, twilio)
+    evening = datetime(2026, 11, 23, 19, 58, tzinfo=UTC)
+    rt.clock.set(evening)  # type: ignore[attr-defined]
+    _queue(rt, person, automated=True, valid_for=timedelta(days=2))
+    send_due(rt, evening)  # fails; the retry would land at 20:00 or later: quiet
+    send_due(rt, evening + timedelta(minutes=5))
+    [message] = outbound(rt)
+    assert message.status == "queued" and message.attempts == 1
+    assert message.next_attempt_at == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    twilio.results.clear()
+    send_due(rt, datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
+    assert outbound(rt)[0].status == "sent"
