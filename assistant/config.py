@@ -39,6 +39,14 @@ class Settings:
     # background), "inline" (before the webhook answers; tests), or "off" (next tick).
     dispatch: str = "thread"
     console_log: Path | None = None
+    # Email for flags: no SMTP host means emails are printed to the console.
+    smtp_host: str = ""
+    smtp_port: float = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "assistant@localhost"
+    dashboard_url: str = ""
     default_timezone: str = "Europe/London"
     default_language: str = "en-GB"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .engine import Flow, FlowError, load_flow
+from .engine import Flow, FlowError, Instrument, load_flow, load_instrument, questionnaire_flow
 
 FALLBACK_LOCALE = "en-GB"
 
@@ -46,22 +46,22 @@ class Catalog:
 
 
 class FlowLibrary:
-    """Every flow in flows/ (and older versions in flows/archive/), checked on load."""
+    """Every flow in flows/ (older versions in flows/archive/), and instruments in flows/instruments/."""
 
     def __init__(self, directory: Path, catalog: Catalog) -> None:
         self.directory = directory
         self.current: dict[str, Flow] = {}
         self.versions: dict[tuple[str, int], Flow] = {}
-        keys = catalog.keys(FALLBACK_LOCALE)
+        self.instruments: dict[str, Instrument] = {}
+        self.scales: dict[str, Any] = {}
+        self.message_keys = catalog.keys(FALLBACK_LOCALE)
         files = sorted(directory.glob("*.toml")) + sorted(directory.glob("archive/*.toml"))
         for path in files:
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise FlowError(f"{path}: {exc}") from None
+            data = _read(path)
             flow_id = str(data.get("id", ""))
-            flow_keys = {k.split("/", 1)[1] for k in keys if k.startswith(flow_id + "/")}
-            flow = load_flow(data, source=str(path), message_keys=flow_keys)
+            # A key with a slash names a shared message; a bare key is the flow's own.
+            flow_keys = {k.split("/", 1)[1] for k in self.message_keys if k.startswith(flow_id + "/")}
+            flow = load_flow(data, source=str(path), message_keys=flow_keys | self.message_keys)
             if (flow.id, flow.version) in self.versions:
                 raise FlowError(f"{path}: {flow.id} version {flow.version} is defined twice")
             self.versions[(flow.id, flow.version)] = flow
@@ -69,8 +69,48 @@ class FlowLibrary:
                 if flow.id in self.current:
                     raise FlowError(f"{path}: flow {flow.id!r} is defined twice")
                 self.current[flow.id] = flow
+        instruments = directory / "instruments"
+        if instruments.is_dir():
+            scales = instruments / "scales.toml"
+            self.scales = _read(scales) if scales.exists() else {}
+            for path in sorted(instruments.glob("*.toml")):
+                if path.name != "scales.toml":
+                    instrument = load_instrument(_read(path), str(path))
+                    self.instruments[instrument.id] = instrument
+            for instrument in self.instruments.values():
+                self.questionnaire([instrument.id])  # check each builds and its messages exist
+
+    def questionnaire(self, instrument_ids: list[str]) -> Flow:
+        """The flow that asks these instruments in turn (built once, then kept)."""
+        missing = [i for i in instrument_ids if i not in self.instruments]
+        if missing or not instrument_ids:
+            raise FlowError(f"unknown instrument(s): {missing or instrument_ids}")
+        flow_id = "questionnaire_" + "_".join(instrument_ids)
+        if flow_id not in self.current:
+            flow = questionnaire_flow(
+                [self.instruments[i] for i in instrument_ids], self.scales, source=str(self.directory / "instruments")
+            )
+            for node in flow.nodes.values():
+                for key in (node.say, node.ask.reprompt if node.ask else None):
+                    if key and key not in self.message_keys:
+                        raise FlowError(f"{flow.source}: node {node.id!r} says {key!r}, which has no message")
+            self.current[flow_id] = flow
+            self.versions[(flow.id, flow.version)] = flow
+        return self.current[flow_id]
 
     def get(self, flow_id: str, version: int | None = None) -> Flow | None:
+        if flow_id.startswith("questionnaire_") and flow_id not in self.current:
+            try:
+                self.questionnaire(flow_id.removeprefix("questionnaire_").split("_"))
+            except FlowError:
+                return None
         if version is None:
             return self.current.get(flow_id)
         return self.versions.get((flow_id, version))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise FlowError(f"{path}: {exc}") from None

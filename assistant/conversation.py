@@ -26,6 +26,8 @@ PROMPT_VALID_FOR = timedelta(hours=12)
 LATE_ANSWER_WINDOW = timedelta(days=7)
 # Free text outside a flow is acknowledged at most this often.
 ACK_EVERY = timedelta(hours=12)
+# ...and not straight after another reply from us.
+QUIET_AFTER_REPLY = timedelta(minutes=30)
 # Messages still worth sending to someone who has just opted back in.
 OPT_IN_KEYS = {"common/opted_in"}
 
@@ -114,7 +116,7 @@ def apply_events(
                 db,
                 rt,
                 participant,
-                f"{flow.id}/{event.key}",
+                event.key if "/" in event.key else f"{flow.id}/{event.key}",
                 now,
                 variables=event.vars,
                 flow=flow.id,
@@ -168,6 +170,11 @@ def apply_events(
             row.ended_at = now
             row.end_reason = event.reason
             row.wait_until = None
+            if flow.id.startswith("questionnaire_"):
+                from .measures import record_results
+
+                db.flush()
+                record_results(db, rt, participant, row, now)
     row.state = state
     row.version += 1
     db.add(row)
@@ -244,15 +251,33 @@ def _late_value(rt: Runtime, late: FlowSession, body: str) -> str:
 
 
 def _recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bool:
-    last = db.exec(
+    """An acknowledgement went out lately, or we replied moments ago: no need for another."""
+    last_ack = db.exec(
         select(Message)
-        .where(
-            Message.participant_id == participant_id,
-            Message.message_key == "common/free_text_ack",
-        )
+        .where(Message.participant_id == participant_id, Message.message_key == "common/free_text_ack")
         .order_by(col(Message.id).desc())
     ).first()
-    return bool(last and last.at and now - last.at < ACK_EVERY)
+    if last_ack and last_ack.at and now - last_ack.at < ACK_EVERY:
+        return True
+    last_out = db.exec(
+        select(Message)
+        .where(Message.participant_id == participant_id, Message.direction == "out")
+        .order_by(col(Message.id).desc())
+    ).first()
+    return bool(
+        last_out and last_out.at and last_out.message_key != "common/call_ack" and now - last_out.at < QUIET_AFTER_REPLY
+    )
+
+
+def _open_flag(db: Session, participant_id: int, kind: str) -> bool:
+    from .models import Flag
+
+    return (
+        db.exec(
+            select(Flag.id).where(Flag.participant_id == participant_id, Flag.kind == kind, Flag.status != "resolved")
+        ).first()
+        is not None
+    )
 
 
 def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Message, now: datetime) -> Outcome:
@@ -289,6 +314,25 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
         )
         # Twilio confirms the opt-out itself; anything we sent now would be refused.
         return outcome
+    crisis = engine.reads_like_crisis(body)
+    if crisis:
+        # Never judged, never hidden behind other work: a person is told at once.
+        raise_flag(
+            db,
+            participant,
+            kind="crisis",
+            severity="urgent",
+            reason="Sent a message that reads like a crisis: please contact them today",
+            now=now,
+            evidence=evidence,
+        )
+        if not participant.opted_out:
+            say("common/crisis")
+        if waiting:
+            outcome.extend(
+                resume_flow(db, rt, participant, waiting, engine.Interrupt("crisis", body), now, inbound=inbound)
+            )
+            waiting = None
     if word == "opt_in" and participant.opted_out:
         participant.opted_out = False
         participant.opted_out_at = None
@@ -304,6 +348,8 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
         say("common/opted_in")
         return outcome
     if participant.opted_out:
+        if crisis:
+            return outcome
         # Kept for the specialist; nothing goes back until they opt in again.
         raise_flag(
             db,
@@ -327,6 +373,24 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
                 resume_flow(db, rt, participant, waiting, engine.Interrupt("call", body), now, inbound=inbound)
             )
         say("common/call_ack")
+        return outcome
+    if not crisis and engine.wants_to_stop(body):
+        already_asked = _open_flag(db, participant.id, "wants_to_stop")
+        raise_flag(
+            db,
+            participant,
+            kind="wants_to_stop",
+            severity="action",
+            reason="Asked in their own words for the texts or the support to stop",
+            now=now,
+            evidence=evidence,
+        )
+        if waiting:
+            outcome.extend(
+                resume_flow(db, rt, participant, waiting, engine.Interrupt("wants_to_stop", body), now, inbound=inbound)
+            )
+        if not already_asked:
+            say("common/confirm_stop")  # asked once; the texts only stop if they say STOP
         return outcome
     if waiting:
         inbound.flow = waiting.flow
@@ -352,7 +416,7 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
     raise_flag(
         db, participant, kind="message", severity="info", reason="Sent a message to read", now=now, evidence=evidence
     )
-    if not _recently_acknowledged(db, participant.id, now):
+    if not crisis and body.strip() and not _recently_acknowledged(db, participant.id, now):
         say("common/free_text_ack")
     return outcome
 

@@ -11,7 +11,11 @@ import queue
 import threading
 
 from . import outbox
+from .notify import send_notifications
 from .runtime import Runtime
+
+# Stands for "send the queued emails too" among the message ids.
+EMAILS = -1
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,9 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def kick(self, ids: list[int]) -> None:
+    def kick(self, ids: list[int], *, emails: bool = False) -> None:
+        if emails:
+            ids = [*ids, EMAILS]
         if not ids or self.mode == "off":
             return
         if self.mode == "inline":
@@ -38,7 +44,12 @@ class Dispatcher:
 
     def _send(self, ids: list[int]) -> None:
         try:
-            outbox.send_due(self.rt, self.rt.clock.now(), only=ids)
+            now = self.rt.clock.now()
+            messages = [i for i in ids if i != EMAILS]
+            if messages:
+                outbox.send_due(self.rt, now, only=messages)
+            if EMAILS in ids:
+                send_notifications(self.rt, now)
         except Exception:  # the scheduler will pick the rows up
             log.exception("post-commit send failed")
 

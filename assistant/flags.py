@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from .models import Flag, Participant
+from .models import DueTask, Flag, Participant, Service
+from .service_settings import ServiceSettings
 
 
 def raise_flag(
@@ -41,9 +42,63 @@ def raise_flag(
             created_at=now,
             updated_at=now,
         )
+        db.add(flag)
+        db.flush()
+        _tell_people(db, flag, now)
     else:
         flag.evidence = [*flag.evidence, item]
         flag.updated_at = now
-    db.add(flag)
-    db.flush()
+        db.add(flag)
+        db.flush()
+        if flag.severity == "urgent":
+            _tell_people(db, flag, now)  # every new disclosure is news
     return flag
+
+
+def _tell_people(db: Session, flag: Flag, now: datetime) -> None:
+    from .notify import queue_flag_emails  # here to keep flags importable without email
+
+    if queue_flag_emails(db, flag, now):
+        db.info["emails_queued"] = True  # the caller sends them once this commits
+    if flag.severity == "urgent":
+        plan_escalation(db, flag, now, repeat=1)
+
+
+def plan_escalation(db: Session, flag: Flag, now: datetime, *, repeat: int) -> DueTask | None:
+    """If nobody acknowledges an urgent flag in the service's time, tell people again."""
+    participant = db.get(Participant, flag.participant_id)
+    service = db.get(Service, participant.service_id) if participant else None
+    settings = ServiceSettings.from_json(service.settings if service else None)
+    if repeat > settings.escalation_repeats:
+        return None
+    task = DueTask(
+        participant_id=flag.participant_id,
+        kind="escalate_flag",
+        due_at=now + timedelta(minutes=settings.escalate_after_minutes),
+        created_at=now,
+        payload={"flag_id": flag.id, "repeat": repeat},
+    )
+    db.add(task)
+    db.flush()
+    return task
+
+
+def acknowledge(db: Session, flag: Flag, *, by: str, note: str | None, now: datetime) -> None:
+    if flag.status == "open":
+        flag.status, flag.acknowledged_at, flag.acknowledged_by = "acknowledged", now, by
+    if note:
+        flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note}"
+    flag.updated_at = now
+    db.add(flag)
+
+
+def resolve(db: Session, flag: Flag, *, by: str, note: str, now: datetime) -> None:
+    """Only a person closes a flag, with a note saying what was done."""
+    if not note.strip():
+        raise ValueError("say what was done: a note is required to resolve a flag")
+    if flag.acknowledged_at is None:
+        flag.acknowledged_at, flag.acknowledged_by = now, by
+    flag.status, flag.resolved_at, flag.resolved_by = "resolved", now, by
+    flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note.strip()}"
+    flag.updated_at = now
+    db.add(flag)

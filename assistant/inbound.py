@@ -23,6 +23,7 @@ class Received:
     duplicate: bool
     outbox: list[int]
     participant_id: int | None = None
+    emails: bool = False
 
 
 def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime) -> Received:
@@ -54,7 +55,12 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
             participant.last_inbound_at = now
             db.add(participant)
             outcome = handle_text(db, rt, participant, inbound, now)
-            return Received(duplicate=False, outbox=outcome.outbox, participant_id=participant.id)
+            return Received(
+                duplicate=False,
+                outbox=outcome.outbox,
+                participant_id=participant.id,
+                emails=bool(db.info.get("emails_queued")),
+            )
     except sa.exc.IntegrityError:
         # Another worker recorded the same MessageSid first: Twilio retried.
         return Received(duplicate=True, outbox=[])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,6 +77,8 @@ class Participant(SQLModel, table=True):
     allowed_until: str | None = Field(default=None, max_length=5)
     # Appointment places are only texted to people who asked for that.
     show_location: bool = False
+    support_started_on: date | None = None
+    support_ends_on: date | None = None
     last_inbound_at: datetime | None = utc_column()
     created_at: datetime | None = utc_column()
     updated_at: datetime | None = utc_column()
@@ -168,7 +170,11 @@ class Flag(SQLModel, table=True):
     evidence: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime | None = utc_column()
     updated_at: datetime | None = utc_column()
+    acknowledged_at: datetime | None = utc_column()
+    acknowledged_by: str | None = Field(default=None, max_length=254)
     resolved_at: datetime | None = utc_column()
+    resolved_by: str | None = Field(default=None, max_length=254)
+    note: str | None = None
 
 
 class DueTask(SQLModel, table=True):
@@ -204,3 +210,34 @@ class Appointment(SQLModel, table=True):
     version: int = 1
     created_at: datetime | None = utc_column()
     updated_at: datetime | None = utc_column()
+
+
+class Measure(SQLModel, table=True):
+    """One questionnaire result: scored only when complete; partial ones are kept as partial."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    session_id: int | None = Field(default=None, foreign_key="flowsession.id")
+    instrument: str = Field(max_length=16, index=True)
+    status: str = Field(max_length=16)  # complete, partial, expired, declined, crisis
+    total: int | None = None
+    band: str | None = Field(default=None, max_length=64)
+    items: dict[str, Any] = json_column()
+    started_at: datetime | None = utc_column()
+    completed_at: datetime | None = utc_column()
+
+
+class Notification(SQLModel, table=True):
+    """An email to a person about a flag: an outbox like the SMS one, sent after commit."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    flag_id: int | None = Field(default=None, foreign_key="flag.id", index=True)
+    to_email: str = Field(max_length=254)
+    subject: str = Field(max_length=200)
+    body: str
+    status: str = Field(default="queued", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = utc_column(index=True)
+    created_at: datetime | None = utc_column()
+    sent_at: datetime | None = utc_column()
+    error: str | None = Field(default=None, max_length=300)

@@ -20,6 +20,7 @@ from .conversation import PROMPT_VALID_FOR, active_session, resume_flow, start_f
 from .db import lock_participant, skip_locked, transaction
 from .flags import raise_flag
 from .models import Appointment, DueTask, FlowSession, Participant
+from .notify import send_notifications
 from .quiet import next_allowed
 from .runtime import Runtime
 from .timing import next_weekly, parse_hhmm, weeks_later
@@ -35,6 +36,7 @@ GOOD_LUCK_MARGIN = timedelta(minutes=30)
 ANSWER_TIME = timedelta(minutes=30)
 # Flows a scheduled contact may close if they are still waiting (a questionnaire never is).
 SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_good_luck"}
+# (a questionnaire is never cut short; it waits for its answers or its expiry)
 BATCH = 200
 DEFERRED = "deferred"
 
@@ -46,6 +48,7 @@ class TickReport:
     deferred: int = 0
     timeouts: int = 0
     reconciled: int = 0
+    emails: int = 0
     sends: outbox.SendReport = field(default_factory=outbox.SendReport)
 
     @property
@@ -252,6 +255,58 @@ def run_dna_unanswered(db: Session, rt: Runtime, task: DueTask, participant: Par
     return "flagged"
 
 
+def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    """Ask the service's questionnaires: never two at once, never during another flow's question."""
+    from .measures import plan_questionnaires, settings_for
+
+    blocked = _blocked_by(db, participant)
+    reason = task.payload.get("reason", "every")
+    if blocked:
+        outcome = f"skipped_{blocked}"
+    elif (later := _quiet(db, participant, now)) is not None:
+        return _defer_to(task, later)
+    else:
+        settings = settings_for(db, participant)
+        flow = rt.flows.questionnaire(list(task.payload.get("instruments") or settings.questionnaire_instruments))
+        expires = now + timedelta(hours=settings.questionnaire_expires_hours)
+        assert participant.id is not None
+        waiting = active_session(db, participant.id)
+        if waiting is not None and waiting.flow.startswith("questionnaire_"):
+            return _defer_to(task, max(waiting.wait_until or now, now) + timedelta(minutes=1))
+        retry_at = _make_room(db, rt, participant, now, flow.id)
+        if retry_at is not None:
+            return _defer_to(task, retry_at)
+        start_flow(
+            db,
+            rt,
+            participant,
+            flow,
+            now,
+            extra_vars={"expires_at": expires.isoformat()},
+            automated=True,
+            expires_at=expires,
+        )
+        outcome = "sent"
+    if reason in ("start", "every") and task.due_at is not None:
+        plan_questionnaires(db, participant, now, after=task.due_at, reason="every")
+    return outcome
+
+
+def run_escalation(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    """An urgent flag nobody has acknowledged: tell the specialist and the duty contact again."""
+    from .flags import plan_escalation
+    from .models import Flag
+    from .notify import queue_flag_emails
+
+    flag = db.get(Flag, task.payload.get("flag_id"))
+    if flag is None or flag.status != "open":
+        return "acknowledged"
+    repeat = int(task.payload.get("repeat", 1))
+    queue_flag_emails(db, flag, now, escalation=repeat)
+    plan_escalation(db, flag, now, repeat=repeat + 1)
+    return "escalated"
+
+
 Handler = Callable[[Session, Runtime, DueTask, Participant, datetime], str]
 HANDLERS: dict[str, Handler] = {
     "checkin": run_checkin,
@@ -259,6 +314,8 @@ HANDLERS: dict[str, Handler] = {
     "interview_good_luck": run_reminder,
     "dna_attempt": run_dna_attempt,
     "dna_unanswered": run_dna_unanswered,
+    "questionnaire": run_questionnaire,
+    "escalate_flag": run_escalation,
 }
 
 
@@ -329,6 +386,7 @@ def tick(rt: Runtime, now: datetime) -> TickReport:
                 report.skipped += 1
     report.reconciled = outbox.reconcile_stale(rt, now)
     report.sends = outbox.send_due(rt, now)
+    report.emails = send_notifications(rt, now)
     return report
 
 

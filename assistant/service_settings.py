@@ -31,6 +31,19 @@ class ServiceSettings:
     quiet_from: str = "20:00"
     send_on_weekends: bool = True
     holiday_region: str = "ENG"  # ENG (England and Wales), SCT, NIR, WLS
+    # Questionnaires by text: none until the service chooses its instruments.
+    questionnaire_instruments: tuple[str, ...] = ()
+    questionnaire_every_weeks: int = 4
+    questionnaire_at_start: bool = True
+    questionnaire_at_end: bool = True
+    questionnaire_expires_hours: int = 72
+    questionnaire_time: str = "11:00"
+    # Scores are never texted to the participant unless the service turns this on.
+    text_scores_to_participant: bool = False
+    # Who hears about an urgent flag besides the specialist, and when to ask again.
+    duty_contact_email: str = ""
+    escalate_after_minutes: int = 60
+    escalation_repeats: int = 3
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ServiceSettings:
@@ -44,7 +57,7 @@ class ServiceSettings:
         return settings
 
     def validate(self) -> None:
-        for name in ("reminder_time", "interview_good_luck_time", "quiet_until", "quiet_from", *()):
+        for name in ("reminder_time", "interview_good_luck_time", "quiet_until", "quiet_from", "questionnaire_time"):
             parse_hhmm(getattr(self, name))
         for value in self.dna_times:
             parse_hhmm(value)
@@ -56,6 +69,17 @@ class ServiceSettings:
             raise ValueError("reminder days must be between 0 and 28")
         if self.holiday_region not in ("ENG", "SCT", "NIR", "WLS"):
             raise ValueError("holiday_region must be ENG, SCT, NIR or WLS")
+        unknown = [i for i in self.questionnaire_instruments if i not in ("phq9", "gad7", "wsas")]
+        if unknown:
+            raise ValueError(f"unknown questionnaire(s): {unknown}")
+        if not 1 <= self.questionnaire_every_weeks <= 52 or not 1 <= self.questionnaire_expires_hours <= 336:
+            raise ValueError("questionnaire_every_weeks must be 1-52 and questionnaire_expires_hours 1-336")
+        if not 5 <= self.escalate_after_minutes <= 24 * 60 or not 0 <= self.escalation_repeats <= 10:
+            raise ValueError("escalate_after_minutes must be 5-1440 and escalation_repeats 0-10")
+        if self.duty_contact_email and (
+            "@" not in self.duty_contact_email or any(c in self.duty_contact_email for c in " \r\n,;")
+        ):
+            raise ValueError("duty_contact_email must be one email address")
         if parse_hhmm(self.quiet_until) >= parse_hhmm(self.quiet_from):
             raise ValueError("quiet_until must be earlier in the day than quiet_from")
 

@@ -48,7 +48,7 @@ def inbound_sms() -> Response:
     body = request.form.get("Body", "")
     rt = runtime()
     received = receive_sms(rt, sid=sid, sender=sender, body=body, now=rt.clock.now())
-    current_app.extensions["assistant.dispatch"].kick(received.outbox)
+    current_app.extensions["assistant.dispatch"].kick(received.outbox, emails=received.emails)
     return _twiml()
 
 

@@ -72,7 +72,7 @@ def test_simulate_uses_the_webhook_path(cli_env: dict[str, str], caseload_file: 
     assert "How has your week been?" in out
     assert "Would you like me to give you a call?" in out
     assert "I'll call you as soon as I can" in out
-    assert "Texts are not watched all the time" in out
+    assert "Texts are not read all the time" in out
     code, out = run(cli_env, "export-participant", "P001")
     record = json.loads(out)
     assert [a["value"] for a in record["answers"]] == ["not_great", "yes"]

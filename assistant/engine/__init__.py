@@ -6,9 +6,10 @@ Standard library and typing only. No clock, database, network or web framework.
 from .events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
 from .flow import Flow, FlowError, load_flow, parse_duration
 from .inputs import Input, Interrupt, Reply, Timeout
+from .questionnaire import Instrument, Score, Trajectory, load_instrument, questionnaire_flow, score, trajectory
 from .runner import State, match_choice, resume, start
 from .sms import is_gsm7, segment_count
-from .text import keyword, normalise
+from .text import keyword, normalise, reads_like_crisis, wants_to_stop
 
 __all__ = [
     "Ended",
@@ -16,21 +17,30 @@ __all__ = [
     "Flow",
     "FlowError",
     "Input",
+    "Instrument",
     "Interrupt",
     "RaiseFlag",
     "RecordAnswer",
     "Reply",
     "Say",
+    "Score",
     "State",
     "Timeout",
+    "Trajectory",
     "Wait",
     "is_gsm7",
     "keyword",
     "load_flow",
+    "load_instrument",
     "match_choice",
     "normalise",
     "parse_duration",
+    "questionnaire_flow",
+    "reads_like_crisis",
     "resume",
+    "score",
     "segment_count",
     "start",
+    "trajectory",
+    "wants_to_stop",
 ]

@@ -66,6 +66,8 @@ class Node:
     ask: Question | None = None
     next: str | None = None
     end_reason: str | None = None
+    # Extra variables for this node's message (e.g. a questionnaire item's text).
+    vars: Mapping[str, Any] = field(default_factory=dict)
 
     def exits(self) -> list[str]:
         if self.ask is None:
@@ -102,7 +104,7 @@ def _choice(raw: Mapping[str, Any], where: str) -> Choice:
 
 def _node(node_id: str, raw: Mapping[str, Any], source: str) -> Node:
     where = f"{source}: node {node_id!r}"
-    known = {"say", "flag", "ask", "next", "end_reason"}
+    known = {"say", "flag", "ask", "next", "end_reason", "vars"}
     unknown = set(raw) - known
     if unknown:
         raise FlowError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -139,6 +141,7 @@ def _node(node_id: str, raw: Mapping[str, Any], source: str) -> Node:
         ask=ask,
         next=raw.get("next"),
         end_reason=raw.get("end_reason"),
+        vars=dict(raw.get("vars", {})),
     )
 
 

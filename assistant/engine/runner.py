@@ -60,7 +60,7 @@ def resume(flow: Flow, state: State, given: Input, now: datetime) -> tuple[State
             _go(flow, state, choice.next, now, events, default_reason="answered")
         elif question.reprompt and state.get("reprompts", 0) < 1:
             state["reprompts"] = state.get("reprompts", 0) + 1
-            events.append(Say(question.reprompt, dict(state["vars"])))
+            events.append(Say(question.reprompt, dict(state["vars"]) | dict(node.vars)))
             events.append(Wait(question.name, _parse(state["wait_until"])))
         else:
             events.append(RecordAnswer(question.name, "free_text", given.text))
@@ -68,8 +68,35 @@ def resume(flow: Flow, state: State, given: Input, now: datetime) -> tuple[State
     return state, events
 
 
+# Words after a leading phrase that may turn its meaning around ("ok but not today").
+_TURNS = frozenset(
+    {
+        "not",
+        "no",
+        "don't",
+        "dont",
+        "never",
+        "but",
+        "except",
+        "although",
+        "though",
+        "stop",
+        "isn't",
+        "wasn't",
+        "can't",
+        "cant",
+        "won't",
+        "hardly",
+    }
+)
+
+
 def match_choice(question: Question, text: str) -> Choice | None:
-    """A number, an exact phrase, or a phrase followed by more words ("good thanks")."""
+    """A number or phrase on its own, or a phrase followed by more words ("good thanks").
+
+    A number only counts alone ("1 day was ok..." is free text), and a leading
+    phrase only counts when nothing after it could reverse it.
+    """
     words = normalise(text)
     if not words:
         return None
@@ -79,7 +106,11 @@ def match_choice(question: Question, text: str) -> Choice | None:
     best: tuple[int, Choice] | None = None
     for choice in question.choices:
         for phrase in choice.match:
-            if words.startswith(phrase + " ") and (best is None or len(phrase) > best[0]):
+            if phrase.isdigit() or not words.startswith(phrase + " "):
+                continue
+            if _TURNS & set(words[len(phrase) :].split()):
+                continue
+            if best is None or len(phrase) > best[0]:
                 best = (len(phrase), choice)
     return best[1] if best else None
 
@@ -112,7 +143,7 @@ def _enter(flow: Flow, state: State, node_id: str, now: datetime, events: list[E
     for _ in range(_MAX_STEPS):
         node: Node = flow.nodes[node_id]
         if node.say:
-            events.append(Say(node.say, dict(state["vars"])))
+            events.append(Say(node.say, dict(state["vars"]) | dict(node.vars)))
         if node.flag:
             events.append(RaiseFlag(node.flag.kind, node.flag.severity, node.flag.reason))
         if node.ask:

@@ -1,0 +1,174 @@
+"""Questionnaire results on the record: scored when complete, kept as partial when not,
+and the participant's trajectory against their first scores."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from . import engine
+from .flags import raise_flag
+from .models import Answer, DueTask, FlowSession, Measure, Participant, Service
+from .quiet import next_allowed
+from .runtime import Runtime
+from .service_settings import ServiceSettings
+from .timing import local_at, parse_hhmm
+
+STATUS_FOR_END = {
+    "completed": "complete",
+    "expired": "expired",
+    "declined": "declined",
+    "crisis": "crisis",
+    "opted_out": "partial",
+}
+
+
+def settings_for(db: Session, participant: Participant) -> ServiceSettings:
+    service = db.get(Service, participant.service_id)
+    return ServiceSettings.from_json(service.settings if service else None)
+
+
+def record_results(
+    db: Session, rt: Runtime, participant: Participant, row: FlowSession, now: datetime
+) -> list[Measure]:
+    """When a questionnaire flow ends: one Measure per instrument, scored only if complete."""
+    assert participant.id is not None
+    ids = row.flow.removeprefix("questionnaire_").split("_")
+    answers = db.exec(select(Answer).where(Answer.session_id == row.id, Answer.late == False)).all()  # noqa: E712
+    by_question = {a.question: a.value for a in answers}
+    results = []
+    for instrument_id in ids:
+        instrument = rt.flows.instruments[instrument_id]
+        given: dict[int, str | None] = {}
+        for number in range(1, len(instrument.items) + 1):
+            value = by_question.get(f"{instrument_id}_{number}")
+            given[number] = value if value not in (None, "skipped", "free_text", "no_reply") else None
+        result = engine.score(instrument, given)
+        # Skipped items leave a finished questionnaire partial: never scored as complete.
+        ended = STATUS_FOR_END.get(row.end_reason or "", "partial")
+        status = "complete" if result.complete else ("partial" if ended == "complete" else ended)
+        measure = Measure(
+            participant_id=participant.id,
+            session_id=row.id,
+            instrument=instrument_id,
+            status=status,
+            total=result.total,
+            band=result.band,
+            items={str(k): v for k, v in result.items.items()},
+            started_at=row.started_at,
+            completed_at=now,
+        )
+        db.add(measure)
+        results.append(measure)
+    db.flush()
+    check_trajectory(db, participant, now)
+    return results
+
+
+def first_and_latest(db: Session, participant_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    complete = db.exec(
+        select(Measure)
+        .where(Measure.participant_id == participant_id, Measure.status == "complete")
+        .order_by(col(Measure.completed_at), col(Measure.id))
+    ).all()
+    first: dict[str, int] = {}
+    latest: dict[str, int] = {}
+    for measure in complete:
+        assert measure.total is not None
+        first.setdefault(measure.instrument, measure.total)
+        latest[measure.instrument] = measure.total
+    return first, latest
+
+
+def participant_trajectory(db: Session, participant_id: int) -> dict[str, Any] | None:
+    first, latest = first_and_latest(db, participant_id)
+    result = engine.trajectory(first, latest)
+    if result is None:
+        return None
+    return {
+        "first": result.first,
+        "latest": result.latest,
+        "caseness_first": result.caseness_first,
+        "caseness_latest": result.caseness_latest,
+        "recovery": result.recovery,
+        "reliable_improvement": result.reliable_improvement,
+        "reliable_deterioration": result.reliable_deterioration,
+        "reliable_recovery": result.reliable_recovery,
+    }
+
+
+def check_trajectory(db: Session, participant: Participant, now: datetime) -> None:
+    assert participant.id is not None
+    result = participant_trajectory(db, participant.id)
+    if result and result["reliable_deterioration"]:
+        raise_flag(
+            db,
+            participant,
+            kind="reliable_deterioration",
+            severity="action",
+            reason="Questionnaire scores show a reliable deterioration since the first ones",
+            now=now,
+            evidence={"first": result["first"], "latest": result["latest"]},
+        )
+
+
+def plan_questionnaires(
+    db: Session, participant: Participant, now: datetime, *, after: datetime | None = None, reason: str = "start"
+) -> DueTask | None:
+    """The service's schedule: at start, every N weeks while supported, and at the end of support."""
+    assert participant.id is not None
+    settings = settings_for(db, participant)
+    if not settings.questionnaire_instruments:
+        return None
+    pending = db.exec(
+        select(DueTask).where(
+            DueTask.participant_id == participant.id, DueTask.kind == "questionnaire", DueTask.status == "pending"
+        )
+    ).all()
+    if any(t.payload.get("reason") == reason for t in pending):
+        return None
+    at = parse_hhmm(settings.questionnaire_time)
+    if reason == "end":
+        if not participant.support_ends_on or not settings.questionnaire_at_end:
+            return None
+        due = local_at(participant.support_ends_on, at, participant.timezone)
+        if due <= now:
+            return None
+    elif after is None:
+        if not settings.questionnaire_at_start:
+            reason, after = "every", now
+        else:
+            due = next_allowed(now, participant, settings)
+    if after is not None:
+        day = after.astimezone().date() + timedelta(weeks=settings.questionnaire_every_weeks)
+        due = local_at(day, at, participant.timezone)
+        if participant.support_ends_on and day >= participant.support_ends_on:
+            return None
+    task = DueTask(
+        participant_id=participant.id,
+        kind="questionnaire",
+        due_at=due,
+        created_at=now,
+        payload={"instruments": list(settings.questionnaire_instruments), "reason": reason},
+    )
+    db.add(task)
+    db.flush()
+    return task
+
+
+def measures_for_export(db: Session, participant_id: int) -> list[dict[str, Any]]:
+    rows = db.exec(select(Measure).where(Measure.participant_id == participant_id).order_by(col(Measure.id))).all()
+    return [
+        {
+            "instrument": m.instrument,
+            "status": m.status,
+            "total": m.total,
+            "band": m.band,
+            "items": m.items,
+            "started_at": m.started_at.isoformat() if m.started_at else None,
+            "completed_at": m.completed_at.isoformat() if m.completed_at else None,
+        }
+        for m in rows
+    ]

@@ -1,0 +1,135 @@
+"""Email about flags: queued in the same transaction as the flag, sent after commit.
+
+Emails say who needs attention and where to look, never what the participant
+wrote: email leaves the service's systems, the dashboard does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import sys
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+
+from sqlmodel import Session, col, select
+
+from .db import skip_locked, transaction
+from .models import Flag, Notification, Participant, Service, Specialist
+from .runtime import Runtime
+from .service_settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+SUBJECTS = {
+    "urgent": "URGENT: a participant needs contact today",
+    "action": "A participant needs your attention",
+}
+
+
+def _safe_header(text: str) -> str:
+    """No line breaks in a header, whatever the data: header injection is refused."""
+    return " ".join(text.split())[:180]
+
+
+def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int = 0) -> list[Notification]:
+    if flag.severity not in SUBJECTS:
+        return []
+    participant = db.get(Participant, flag.participant_id)
+    specialist = db.get(Specialist, flag.specialist_id)
+    service = db.get(Service, participant.service_id) if participant else None
+    settings = ServiceSettings.from_json(service.settings if service else None)
+    recipients = [specialist.email] if specialist else []
+    if flag.severity == "urgent" and settings.duty_contact_email:
+        recipients.append(settings.duty_contact_email)
+    subject = SUBJECTS[flag.severity]
+    if escalation:
+        subject = f"Not yet acknowledged ({escalation}): {subject}"
+    who = f"participant {participant.external_id}" if participant else "a participant"
+    body = "\n".join(
+        [
+            f"{flag.reason}.",
+            "",
+            f"Who: {who} (service {service.slug if service else '-'}), on the caseload of "
+            f"{specialist.name or specialist.email if specialist else 'no specialist'}.",
+            f"Raised: {flag.created_at:%a %d %b %Y %H:%M} UTC." if flag.created_at else "",
+            "",
+            "Open the participant's record on the dashboard to see the messages and acknowledge this flag."
+            if flag.severity == "action"
+            else "This was raised because of what the participant said. Please contact them today and "
+            "acknowledge this flag on the dashboard. The assistant has sent them crisis signposting "
+            "and told them texts are not watched around the clock.",
+        ]
+    )
+    queued = []
+    for address in dict.fromkeys(recipients):
+        note = Notification(
+            flag_id=flag.id,
+            to_email=address,
+            subject=_safe_header(subject),
+            body=body,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        db.add(note)
+        queued.append(note)
+    db.flush()
+    return queued
+
+
+def _deliver(rt: Runtime, note: Notification) -> None:
+    message = EmailMessage()
+    message["From"] = rt.settings.mail_from
+    message["To"] = note.to_email
+    message["Subject"] = note.subject
+    if rt.settings.dashboard_url and note.flag_id:
+        message.set_content(f"{note.body}\n\n{rt.settings.dashboard_url.rstrip('/')}/flags/{note.flag_id}\n")
+    else:
+        message.set_content(note.body + "\n")
+    if not rt.settings.smtp_host:
+        print(f"\n[email to {note.to_email}] {note.subject}\n{note.body}\n", file=sys.stdout, flush=True)
+        return
+    with smtplib.SMTP(rt.settings.smtp_host, int(rt.settings.smtp_port), timeout=15) as smtp:
+        if rt.settings.smtp_starttls:
+            smtp.starttls()
+        if rt.settings.smtp_user:
+            smtp.login(rt.settings.smtp_user, rt.settings.smtp_password)
+        smtp.send_message(message)
+
+
+def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
+    sent = 0
+    with transaction(rt.engine) as db:
+        ids = db.exec(
+            select(Notification.id)
+            .where(Notification.status == "queued", col(Notification.next_attempt_at) <= now)
+            .order_by(col(Notification.id))
+            .limit(limit)
+        ).all()
+    for note_id in ids:
+        with transaction(rt.engine) as db:
+            note = db.exec(skip_locked(db, select(Notification).where(Notification.id == note_id))).first()
+            if note is None or note.status != "queued":
+                continue
+            note.status, note.attempts = "sending", note.attempts + 1
+            db.add(note)
+        try:
+            _deliver(rt, note)
+            outcome, error = "sent", None
+        except (OSError, smtplib.SMTPException) as exc:
+            outcome, error = "failed", str(exc)[:300]
+            log.warning("email %s failed: %s", note.id, type(exc).__name__)
+        with transaction(rt.engine) as db:
+            row = db.get(Notification, note_id)
+            assert row is not None
+            if outcome == "sent":
+                row.status, row.sent_at = "sent", now
+                sent += 1
+            elif row.attempts < MAX_ATTEMPTS:
+                row.status, row.error = "queued", error
+                row.next_attempt_at = now + timedelta(minutes=min(2**row.attempts, 60))
+            else:
+                row.status, row.error = "failed", error
+            db.add(row)
+    return sent
