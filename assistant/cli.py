@@ -13,9 +13,9 @@ import click
 from sqlmodel import func, select
 
 from .clock import FixedClock
-from .config import ROOT, load_settings
+from .config import ROOT, ConfigError, load_settings
 from .db import transaction, upgrade
-from .engine import parse_duration
+from .engine import FlowError, parse_duration
 from .export import NotFound, export_participant, find_participant
 from .importer import CsvImportError, import_caseload
 from .models import DueTask, Participant
@@ -43,7 +43,19 @@ def _runtime() -> Runtime:
     return build_runtime(load_settings())
 
 
-@click.group()
+class FriendlyGroup(click.Group):
+    """Settings mistakes end in one clear line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        except FlowError as exc:
+            raise click.ClickException(f"content error: {exc}") from None
+
+
+@click.group(cls=FriendlyGroup)
 def main() -> None:
     """The participant contact assistant."""
 
@@ -135,6 +147,12 @@ def service_settings_command(service: str, changes: tuple[str, ...]) -> None:
                 raise click.ClickException(f"{key}: {exc}") from None
             row.settings = checked.to_json()
         db.add(row)
+        db.flush()
+        if any(c.startswith("questionnaire_") for c in changes):
+            from .measures import plan_questionnaires
+
+            for participant in db.exec(select(Participant).where(Participant.service_id == row.id)).all():
+                plan_questionnaires(db, participant, rt.clock.now())
     click.echo(json.dumps(ServiceSettings.from_json(row.settings).to_json(), indent=2))
 
 
@@ -186,10 +204,11 @@ def export_command(participant_id: str, service: str | None) -> None:
 @click.option("--participant", "participant_id", required=True)
 @click.option("--now", "now_text", help="Start the simulated clock here (ISO, with zone).")
 def simulate(participant_id: str, now_text: str | None) -> None:
-    """Text with the assistant as the participant would, through the real webhook.
+    """Text with the assistant as the participant would, through the webhook's own code.
 
-    Type a reply and press Enter. `/wait 2d` moves time on (m, h, d, w) and runs
-    what fell due; `/checkin` starts a check-in now; `/quit` leaves.
+    Type a reply and press Enter. `/wait 2d` moves this participant's time on
+    (m, h, d, w) and runs what fell due for them; `/checkin` starts a check-in now;
+    `/quit` leaves. It writes to the configured database: use a copy for practice.
     """
     from .app import create_app
     from .conversation import start_flow
@@ -221,8 +240,8 @@ def simulate(participant_id: str, now_text: str | None) -> None:
                 click.echo("say how long: /wait 30m, /wait 2h, /wait 1d")
                 continue
             clock.set(clock.now() + step)
-            report = tick(rt, clock.now())
-            click.echo(f"[it is now {clock.now():%a %d %b %Y %H:%M} UTC; {report.checkins} check-in(s) started]")
+            report = tick(rt, clock.now(), participant_id=participant.id)
+            click.echo(f"[it is now {clock.now():%a %d %b %Y %H:%M} UTC; {report.started} contact(s) started]")
             continue
         if text.strip() == "/checkin":
             with transaction(rt.engine) as db:
@@ -246,6 +265,105 @@ def simulate(participant_id: str, now_text: str | None) -> None:
         clock.set(clock.now() + timedelta(minutes=1))
 
 
+@main.command("send-questionnaire")
+@click.argument("participant_id")
+@click.argument("instruments", nargs=-1, required=True)
+@click.option("--service", help="The service, when the id is used in more than one.")
+def send_questionnaire(participant_id: str, instruments: tuple[str, ...], service: str | None) -> None:
+    """Ask a participant a questionnaire now (e.g. phq9 gad7), quiet hours permitting."""
+    rt = _runtime()
+    if unknown := [i for i in instruments if i not in rt.flows.instruments]:
+        raise click.ClickException(f"unknown questionnaire(s) {unknown}: one of {sorted(rt.flows.instruments)}")
+    now = rt.clock.now()
+    with transaction(rt.engine) as db:
+        try:
+            participant = find_participant(db, participant_id, service)
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        waiting = db.exec(
+            select(DueTask).where(
+                DueTask.participant_id == participant.id,
+                DueTask.kind == "questionnaire",
+                DueTask.status == "pending",
+                DueTask.due_at <= now,  # type: ignore[operator]
+            )
+        ).first()
+        if waiting is not None:
+            raise click.ClickException("a questionnaire is already about to be asked")
+        assert participant.id is not None
+        db.add(
+            DueTask(
+                participant_id=participant.id,
+                kind="questionnaire",
+                due_at=now,
+                created_at=now,
+                payload={"instruments": list(instruments), "reason": "now"},
+            )
+        )
+    report = tick(rt, now, participant_id=participant.id)
+    click.echo("asked" if report.started else "queued: it goes when texts may arrive and no other question is open")
+
+
+@main.command("flags")
+@click.option("--all", "show_all", is_flag=True, help="Include resolved flags.")
+def flags_command(show_all: bool) -> None:
+    """List open flags, urgent first."""
+    from .models import Flag
+
+    rt = _runtime()
+    order = {"urgent": 0, "action": 1, "info": 2}
+    with transaction(rt.engine) as db:
+        query = select(Flag)
+        if not show_all:
+            query = query.where(Flag.status != "resolved")
+        rows = sorted(db.exec(query).all(), key=lambda f: (order.get(f.severity, 3), f.created_at or rt.clock.now()))
+        people = {p.id: p.external_id for p in db.exec(select(Participant)).all()}
+    for flag in rows:
+        click.echo(
+            f"#{flag.id} {flag.severity.upper():7} {flag.status:12} {people.get(flag.participant_id, '?'):10} "
+            f"{flag.kind}: {flag.reason} ({len(flag.evidence)} item(s), since {flag.created_at:%d %b %H:%M})"
+        )
+
+
+@main.command("flag-ack")
+@click.argument("flag_id", type=int)
+@click.option("--by", "by", required=True, help="Who is acknowledging (email).")
+@click.option("--note", default="", help="What you are doing about it.")
+def flag_ack(flag_id: int, by: str, note: str) -> None:
+    """Acknowledge a flag: escalation stops; the flag stays open until resolved."""
+    from .flags import acknowledge
+    from .models import Flag
+
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        flag = db.get(Flag, flag_id)
+        if flag is None:
+            raise click.ClickException(f"no flag #{flag_id}")
+        acknowledge(db, flag, by=by, note=note or None, now=rt.clock.now())
+    click.echo(f"flag #{flag_id} acknowledged")
+
+
+@main.command("flag-resolve")
+@click.argument("flag_id", type=int)
+@click.option("--by", "by", required=True, help="Who is resolving (email).")
+@click.option("--note", required=True, help="What was done.")
+def flag_resolve(flag_id: int, by: str, note: str) -> None:
+    """Resolve a flag with a note saying what was done."""
+    from .flags import resolve
+    from .models import Flag
+
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        flag = db.get(Flag, flag_id)
+        if flag is None:
+            raise click.ClickException(f"no flag #{flag_id}")
+        try:
+            resolve(db, flag, by=by, note=note, now=rt.clock.now())
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"flag #{flag_id} resolved")
+
+
 @main.command("run")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -256,6 +374,7 @@ def run_command(host: str, port: int) -> None:
     settings = replace(load_settings(), scheduler_in_process=True)
     if settings.public_url == "http://localhost:5000" and port != 5000:
         settings = replace(settings, public_url=f"http://localhost:{port}")
+    settings.validate()
     upgrade(settings.database_url)
     rt = build_runtime(settings)
     with transaction(rt.engine) as db:

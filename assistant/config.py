@@ -55,6 +55,8 @@ class Settings:
         return self.env == "production"
 
     def validate(self) -> None:
+        if self.env not in ("development", "production"):
+            raise ConfigError("ASSISTANT_ENV must be development or production")
         if self.dispatch not in ("thread", "inline", "off"):
             raise ConfigError("ASSISTANT_DISPATCH must be thread, inline or off")
         if self.sms_transport not in TRANSPORTS:
@@ -83,12 +85,15 @@ _ENV_NAMES = {
 }
 
 
-def _convert(kind: Any, value: str) -> Any:
+def _convert(name: str, kind: Any, value: str) -> Any:
     text = str(kind)
     if "bool" in text:
         return value.strip().lower() in ("1", "true", "yes", "on")
     if "float" in text:
-        return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not {value!r}") from None
     if "Path" in text:
         return Path(value)
     return value
@@ -100,6 +105,6 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for f in fields(Settings):
         name = _ENV_NAMES.get(f.name, "ASSISTANT_" + f.name.upper())
         if name in environ and environ[name] != "":
-            values[f.name] = _convert(f.type, environ[name])
+            values[f.name] = _convert(name, f.type, environ[name])
     settings = replace(Settings(), **values)
     return replace(settings, **overrides) if overrides else settings

@@ -42,12 +42,21 @@ class Outcome:
         self.outbox.extend(other.outbox)
 
 
+def specialist_first_name(specialist: Specialist | None) -> str:
+    """The name texts are signed with: the specialist's first name, else one read from their
+    email address (sam.jones@ -> Sam), else a neutral 'the team' that gives nothing away."""
+    if specialist is None:
+        return "the team"
+    if specialist.name.strip():
+        return specialist.name.strip().split()[0]
+    local = specialist.email.split("@", 1)[0].replace("_", ".").split(".")[0]
+    return local.capitalize() if local.isalpha() and len(local) > 1 else "the team"
+
+
 def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
-    specialist = db.get(Specialist, participant.specialist_id)
-    name = (specialist.name if specialist else "").strip()
     return {
         "first_name": participant.first_name,
-        "specialist_name": name.split()[0] if name else "your employment specialist",
+        "specialist_name": specialist_first_name(db.get(Specialist, participant.specialist_id)),
     }
 
 
@@ -332,7 +341,17 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
             outcome.extend(
                 resume_flow(db, rt, participant, waiting, engine.Interrupt("crisis", body), now, inbound=inbound)
             )
-            waiting = None
+        if word == "call" or "call me" in engine.normalise(body):
+            raise_flag(
+                db,
+                participant,
+                kind="callback",
+                severity="action",
+                reason="Asked for a call",
+                now=now,
+                evidence=evidence,
+            )
+        return outcome  # the signposting is the reply: nothing routine follows it
     if word == "opt_in" and participant.opted_out:
         participant.opted_out = False
         participant.opted_out_at = None
@@ -348,8 +367,6 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
         say("common/opted_in")
         return outcome
     if participant.opted_out:
-        if crisis:
-            return outcome
         # Kept for the specialist; nothing goes back until they opt in again.
         raise_flag(
             db,
@@ -374,7 +391,7 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
             )
         say("common/call_ack")
         return outcome
-    if not crisis and engine.wants_to_stop(body):
+    if engine.wants_to_stop(body):
         already_asked = _open_flag(db, participant.id, "wants_to_stop")
         raise_flag(
             db,
@@ -416,7 +433,7 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
     raise_flag(
         db, participant, kind="message", severity="info", reason="Sent a message to read", now=now, evidence=evidence
     )
-    if not crisis and body.strip() and not _recently_acknowledged(db, participant.id, now):
+    if body.strip() and not _recently_acknowledged(db, participant.id, now):
         say("common/free_text_ack")
     return outcome
 

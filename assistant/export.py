@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from .appointments import ladder_attempts
+from .measures import measures_for_export, participant_trajectory
 from .models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
 
 
@@ -85,6 +86,8 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
             "timezone": participant.timezone,
         },
         "language": participant.language,
+        "support_start": participant.support_started_on.isoformat() if participant.support_started_on else None,
+        "support_end": participant.support_ends_on.isoformat() if participant.support_ends_on else None,
         "opted_out": participant.opted_out,
         "unreachable": participant.unreachable,
         "paused": participant.paused,
@@ -106,6 +109,8 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
             for a in answers
         ],
         "appointments": appointments,
+        "measures": measures_for_export(db, participant.id),
+        "trajectory": participant_trajectory(db, participant.id),
         "flags": [
             {
                 "kind": f.kind,
@@ -114,6 +119,11 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
                 "reason": f.reason,
                 "at": _iso(f.created_at),
                 "evidence": f.evidence,
+                "acknowledged_at": _iso(f.acknowledged_at),
+                "acknowledged_by": f.acknowledged_by,
+                "resolved_at": _iso(f.resolved_at),
+                "resolved_by": f.resolved_by,
+                "note": f.note,
             }
             for f in flags
         ],

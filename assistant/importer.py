@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,14 +13,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlmodel import Session, select
 
 from .db import transaction
-from .models import Participant, Service, Specialist
+from .measures import plan_questionnaires
+from .models import DueTask, Participant, Service, Specialist
 from .phones import PhoneError, to_e164
 from .runtime import Runtime
 from .scheduler import plan_checkin
 from .timing import DAYS, parse_hhmm
 
 REQUIRED = ("participant_id", "first_name", "phone", "specialist_email")
-OPTIONAL = ("specialist_name", "service", "cohort", "checkin_day", "checkin_time", "timezone", "language")
+OPTIONAL = (
+    "specialist_name",
+    "service",
+    "cohort",
+    "checkin_day",
+    "checkin_time",
+    "timezone",
+    "language",
+    "support_start",
+    "support_end",
+)
 COHORTS = {"out_of_work": 1, "in_work": 4}  # check-in every N weeks
 # Defaults per cohort: a weekday morning out of work; a lunch break for people in work.
 DEFAULT_SLOT = {"out_of_work": (1, "10:30"), "in_work": (2, "12:30")}
@@ -123,6 +134,15 @@ def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]
     except (ZoneInfoNotFoundError, ValueError):
         err("timezone", f"unknown timezone {tz!r}")
     clean["timezone"] = tz
+    for column in ("support_start", "support_end"):
+        clean[column] = None
+        if row.get(column):
+            try:
+                clean[column] = date.fromisoformat(row[column])
+            except ValueError:
+                err(column, f"not a date like 2026-11-30: {row[column]!r}")
+    if clean["support_start"] and clean["support_end"] and clean["support_end"] < clean["support_start"]:
+        err("support_end", "is before support_start")
     language = row.get("language") or "en-GB"
     if len(language) > 16:
         err("language", "too long")
@@ -199,6 +219,8 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
             "checkin_every_weeks": COHORTS[row["cohort"]],
             "timezone": row["timezone"],
             "language": row["language"],
+            "support_started_on": row["support_start"],
+            "support_ends_on": row["support_end"],
         }
         holder = db.exec(select(Participant).where(Participant.phone == row["phone"])).first()
         existing = db.exec(
@@ -207,7 +229,11 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
             )
         ).first()
         if holder is not None and holder is not existing:
-            errors.append(f"line {row['line']}, column phone: already belongs to participant {holder.external_id}")
+            owner = db.get(Service, holder.service_id)
+            errors.append(
+                f"line {row['line']}, column phone: already belongs to participant {holder.external_id}"
+                f" in service {owner.slug if owner else '?'}"
+            )
             continue
         if existing is None:
             participant = Participant(
@@ -216,6 +242,8 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
             db.add(participant)
             db.flush()
             plan_checkin(db, participant, now)
+            plan_questionnaires(db, participant, now)
+            plan_questionnaires(db, participant, now, reason="end")
             report.created += 1
             continue
         changed = {k: v for k, v in values.items() if getattr(existing, k) != v}
@@ -229,4 +257,14 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
         db.flush()
         if changed.keys() & {"checkin_day", "checkin_time", "checkin_every_weeks", "timezone"}:
             plan_checkin(db, existing, now)
+        if "support_ends_on" in changed:
+            for task in db.exec(
+                select(DueTask).where(
+                    DueTask.participant_id == existing.id, DueTask.kind == "questionnaire", DueTask.status == "pending"
+                )
+            ).all():
+                if task.payload.get("reason") == "end":
+                    task.status, task.outcome, task.done_at = "cancelled", "replanned", now
+                    db.add(task)
+            plan_questionnaires(db, existing, now, reason="end")
         report.updated += 1

@@ -86,8 +86,8 @@ def _unknown_number(db: Session, rt: Runtime, *, sid: str, phone: str, body: str
             Message.participant_id == None,  # noqa: E711
         )
     ).first()
-    if answered_before is not None:
-        return Outcome()
+    if answered_before is not None or not phone.startswith("+"):
+        return Outcome()  # answered once already, or not a number a reply could reach
     text = rt.catalog.render("common/unknown_number", {})
     reply = Message(
         participant_id=None,

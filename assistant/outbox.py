@@ -53,7 +53,9 @@ class SendReport:
     withheld: int = 0
 
 
-def _candidates(db: Session, now: datetime, only: list[int] | None, limit: int) -> list[int]:
+def _candidates(
+    db: Session, now: datetime, only: list[int] | None, limit: int, participant_id: int | None = None
+) -> list[int]:
     earlier = aliased(Message)
     blocked = (
         select(earlier.id)
@@ -78,6 +80,8 @@ def _candidates(db: Session, now: datetime, only: list[int] | None, limit: int) 
     )
     if only is not None:
         query = query.where(col(Message.id).in_(only))
+    if participant_id is not None:
+        query = query.where(Message.participant_id == participant_id)
     return [i for i in db.exec(query).all() if i is not None]
 
 
@@ -118,13 +122,15 @@ def _claim(rt: Runtime, message_id: int, now: datetime) -> Message | None:
         return message
 
 
-def send_due(rt: Runtime, now: datetime, *, only: list[int] | None = None, limit: int = 500) -> SendReport:
+def send_due(
+    rt: Runtime, now: datetime, *, only: list[int] | None = None, limit: int = 500, participant_id: int | None = None
+) -> SendReport:
     report = SendReport()
     tried: set[int] = set()
     while len(tried) < limit:
         # Sending one message can free the next one queued behind it for the same person.
         with transaction(rt.engine) as db:
-            ids = [i for i in _candidates(db, now, only, limit) if i not in tried]
+            ids = [i for i in _candidates(db, now, only, limit, participant_id) if i not in tried]
         if not ids:
             break
         for message_id in ids:

@@ -271,11 +271,8 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
         expires = now + timedelta(hours=settings.questionnaire_expires_hours)
         assert participant.id is not None
         waiting = active_session(db, participant.id)
-        if waiting is not None and waiting.flow.startswith("questionnaire_"):
+        if waiting is not None:  # never during another flow's question, never two at once
             return _defer_to(task, max(waiting.wait_until or now, now) + timedelta(minutes=1))
-        retry_at = _make_room(db, rt, participant, now, flow.id)
-        if retry_at is not None:
-            return _defer_to(task, retry_at)
         start_flow(
             db,
             rt,
@@ -347,15 +344,19 @@ def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
         return True
 
 
-def tick(rt: Runtime, now: datetime) -> TickReport:
+def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> TickReport:
+    """Everything due at `now`; with `participant_id`, only that participant's (the simulator)."""
     report = TickReport()
     with transaction(rt.engine) as db:
-        due_timeouts = db.exec(
+        timeouts_query = (
             select(FlowSession.id)
             .where(FlowSession.status == "waiting", col(FlowSession.wait_until) <= now)
             .order_by(col(FlowSession.wait_until))
             .limit(BATCH)
-        ).all()
+        )
+        if participant_id is not None:
+            timeouts_query = timeouts_query.where(FlowSession.participant_id == participant_id)
+        due_timeouts = db.exec(timeouts_query).all()
     for session_id in due_timeouts:
         assert session_id is not None
         if _run_timeout(rt, session_id, now):
@@ -384,6 +385,9 @@ def tick(rt: Runtime, now: datetime) -> TickReport:
                 report.deferred += 1
             elif result != "taken":
                 report.skipped += 1
+    if participant_id is not None:
+        report.sends = outbox.send_due(rt, now, participant_id=participant_id)
+        return report
     report.reconciled = outbox.reconcile_stale(rt, now)
     report.sends = outbox.send_due(rt, now)
     report.emails = send_notifications(rt, now)

@@ -121,7 +121,7 @@ def test_phone_already_held_by_another_participant_is_refused(rt: Runtime, casel
     )
     with pytest.raises(CsvImportError) as caught:
         import_caseload(rt, clash, rt.clock.now())
-    assert caught.value.errors == ["line 2, column phone: already belongs to participant P001"]
+    assert caught.value.errors == ["line 2, column phone: already belongs to participant P001 in service north"]
     assert len(_people(rt)) == 3
 
 

@@ -20,7 +20,7 @@ from assistant.appointment_import import import_appointments
 from assistant.clock import FixedClock
 from assistant.db import transaction
 from assistant.importer import import_caseload
-from assistant.models import Answer, Flag, FlowSession, Message, Participant, Service
+from assistant.models import Answer, DueTask, Flag, FlowSession, Measure, Message, Participant, Service
 from assistant.runtime import Runtime
 from assistant.scheduler import tick
 from assistant.service_settings import ServiceSettings
@@ -43,6 +43,7 @@ def _snapshot(rt: Runtime) -> dict[str, Any]:
             "flags": db.exec(select(Flag).order_by(col(Flag.id))).all(),
             "participant": db.exec(select(Participant)).first(),
             "sessions": db.exec(select(FlowSession)).all(),
+            "measures": db.exec(select(Measure).order_by(col(Measure.id))).all(),
         }
 
 
@@ -83,6 +84,13 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
             rows = tmp_path / f"appointments-{number}.csv"
             rows.write_text(APPOINTMENT_HEADER + step["appointments"].strip() + "\n", encoding="utf-8")
             import_appointments(rt, rows, clock.now())
+        elif "questionnaire" in step:
+            with transaction(rt.engine) as db:
+                person = db.exec(select(Participant)).one()
+                assert person.id is not None
+                payload = {"instruments": step["questionnaire"], "reason": "now"}
+                db.add(DueTask(participant_id=person.id, kind="questionnaire", due_at=clock.now(), payload=payload))
+            tick(rt, clock.now())
         elif "text" in step:
             response = phone.text(step.get("from", "+447700900101"), step["text"])
             assert response.status_code == 200, where
@@ -103,6 +111,11 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
             assert bodies and all(expected in b for b in bodies), (
                 f"{where}: {key} should contain {expected!r}: {bodies}"
             )
+        measures = [
+            [m.instrument, m.status, "none" if m.total is None else m.total]
+            for m in now["measures"][len(seen["measures"]) :]
+        ]
+        assert measures == step.get("measures", []), f"{where}: measures"
         if "opted_out" in step:
             assert now["participant"].opted_out is step["opted_out"], f"{where}: opted_out"
         if "waiting" in step:
@@ -128,6 +141,16 @@ def test_every_flow_and_keyword_has_a_script() -> None:
         "dna_followup/rebook",
         "dna_followup/not_now",
         "dna_followup/thanks_free_text",
+    ):
+        assert key in texts, key
+    for key in (
+        "questionnaire/intro",
+        "questionnaire/item",
+        "questionnaire/reprompt",
+        "questionnaire/thanks",
+        "questionnaire/not_now",
+        "common/crisis",
+        "common/confirm_stop",
     ):
         assert key in texts, key
     for key in ("help", "call_ack", "opted_in", "free_text_ack"):

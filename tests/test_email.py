@@ -1,0 +1,140 @@
+"""Flag emails through a real SMTP server on loopback: who hears, when, and again if nobody acknowledges."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlmodel import select
+
+from assistant.db import transaction
+from assistant.flags import acknowledge
+from assistant.importer import import_caseload
+from assistant.models import Flag, Notification, Service
+from assistant.notify import send_notifications
+from assistant.runtime import Runtime
+from assistant.scheduler import tick
+from assistant.service_settings import ServiceSettings
+
+from .conftest import Phone
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = inbox.port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def emailing(rt: Runtime, smtp: tuple[Inbox, int], caseload_file: Path) -> tuple[Runtime, Inbox]:
+    inbox, port = smtp
+    rt.settings = replace(rt.settings, smtp_host="127.0.0.1", smtp_port=port, mail_from="assistant@service.example")
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        service = db.exec(select(Service)).one()
+        service.settings = ServiceSettings.from_json(
+            {"duty_contact_email": "duty@service.example", "escalate_after_minutes": 60}
+        ).to_json()
+        db.add(service)
+    return rt, inbox
+
+
+def _to(inbox: Inbox) -> list[str]:
+    return [m["To"] for m in inbox.messages]
+
+
+def test_crisis_text_emails_the_specialist_and_duty_contact_at_once(
+    emailing: tuple[Runtime, Inbox], phone: Phone
+) -> None:
+    _rt, inbox = emailing
+    assert phone.text("+447700900101", "I want to end my life").status_code == 200
+    assert sorted(_to(inbox)) == ["duty@service.example", "sam.jones@example.org"]
+    email = inbox.messages[0]
+    assert email["Subject"].startswith("URGENT")
+    body = email.get_payload()
+    assert "P001" in body and "end my life" not in body  # who, never what they wrote
+
+
+def test_unacknowledged_urgent_flag_is_escalated_until_acknowledged(
+    emailing: tuple[Runtime, Inbox], phone: Phone
+) -> None:
+    rt, inbox = emailing
+    phone.text("+447700900101", "I can't go on")
+    assert len(inbox.messages) == 2
+    start = rt.clock.now()
+    tick(rt, start + timedelta(minutes=59))
+    assert len(inbox.messages) == 2
+    tick(rt, start + timedelta(minutes=60))
+    assert len(inbox.messages) == 4 and all("Not yet acknowledged (1)" in m["Subject"] for m in inbox.messages[2:])
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag).where(Flag.kind == "crisis")).one()
+        acknowledge(
+            db,
+            flag,
+            by="sam.jones@example.org",
+            note="Rang them, safe, GP contacted",
+            now=start + timedelta(minutes=70),
+        )
+    tick(rt, start + timedelta(minutes=125))
+    assert len(inbox.messages) == 4  # acknowledged: nobody is chased again
+    with transaction(rt.engine) as db:
+        assert (
+            db.exec(select(Flag).where(Flag.kind == "crisis")).one().status == "acknowledged"
+        )  # never closed by itself
+
+
+def test_action_flag_emails_only_the_specialist(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
+    _rt, inbox = emailing
+    phone.text("+447700900101", "call me")
+    assert _to(inbox) == ["sam.jones@example.org"]
+    assert not inbox.messages[0]["Subject"].startswith("URGENT")
+    phone.text("+447700900101", "hello")  # an info flag: dashboard only
+    assert len(inbox.messages) == 1
+
+
+def test_mail_server_down_keeps_the_email_queued(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
+    rt, inbox = emailing
+    rt.settings = replace(rt.settings, smtp_port=_free_port())  # nothing listens there
+    phone.text("+447700900101", "call me")
+    with transaction(rt.engine) as db:
+        [note] = db.exec(select(Notification)).all()
+        assert (note.status, note.attempts) == ("queued", 1)
+    rt.settings = replace(rt.settings, smtp_port=inbox.port)
+    assert send_notifications(rt, rt.clock.now() + timedelta(minutes=5)) == 1
+    assert _to(inbox) == ["sam.jones@example.org"]
+
+
+@pytest.mark.parametrize("address", ["duty@x.org\r\nBcc: everyone@x.org", "a@b.c, d@e.f", "not-an-address"])
+def test_duty_contact_cannot_smuggle_headers(address: str) -> None:
+    with pytest.raises(ValueError, match="duty_contact_email"):
+        ServiceSettings.from_json({"duty_contact_email": address})
