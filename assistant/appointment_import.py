@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from . import appointments
+from . import appointments, rules
 from .appointments import CLOSED, KINDS, OUTCOMES
 from .db import lock_participant, transaction
 from .importer import CsvImportError, read_csv
@@ -213,3 +213,4 @@ def apply_change(
     if outcome_changed and appointment.outcome == "dna":
         appointments.cancel_tasks(db, appointment, appointments.REMINDER_TASKS, "dna", now)
         appointments.start_ladder(db, appointment, participant, now)
+        rules.after_dna(db, appointment, participant, now)

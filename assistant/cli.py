@@ -306,9 +306,10 @@ def send_questionnaire(participant_id: str, instruments: tuple[str, ...], servic
 
 @main.command("flags")
 @click.option("--all", "show_all", is_flag=True, help="Include resolved flags.")
-def flags_command(show_all: bool) -> None:
-    """List open flags, urgent first."""
-    from .models import Flag
+@click.option("--specialist", help="Only this specialist's open flags, oldest first.")
+def flags_command(show_all: bool, specialist: str | None) -> None:
+    """List open flags, urgent first (or one specialist's, oldest first)."""
+    from .models import Flag, Specialist
 
     rt = _runtime()
     order = {"urgent": 0, "action": 1, "info": 2}
@@ -316,7 +317,16 @@ def flags_command(show_all: bool) -> None:
         query = select(Flag)
         if not show_all:
             query = query.where(Flag.status != "resolved")
-        rows = sorted(db.exec(query).all(), key=lambda f: (order.get(f.severity, 3), f.created_at or rt.clock.now()))
+        if specialist:
+            owner = db.exec(select(Specialist).where(Specialist.email == specialist.lower())).first()
+            if owner is None:
+                raise click.ClickException(f"no specialist {specialist!r}")
+            query = query.where(Flag.specialist_id == owner.id)
+        rows = db.exec(query).all()
+        if specialist:
+            rows = sorted(rows, key=lambda f: f.created_at or rt.clock.now())
+        else:
+            rows = sorted(rows, key=lambda f: (order.get(f.severity, 3), f.created_at or rt.clock.now()))
         people = {p.id: p.external_id for p in db.exec(select(Participant)).all()}
     for flag in rows:
         click.echo(
@@ -362,6 +372,58 @@ def flag_resolve(flag_id: int, by: str, note: str) -> None:
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"flag #{flag_id} resolved")
+
+
+@main.group("report")
+def report_group() -> None:
+    """Reports for the service and its commissioners."""
+
+
+@report_group.command("contact")
+@click.option("--week", required=True, help="ISO week, e.g. 2026-W48.")
+@click.option("--service", help="Only this service.")
+@click.option("--csv", "as_csv", is_flag=True, help="Write CSV for commissioners.")
+def report_contact(week: str, service: str | None, as_csv: bool) -> None:
+    """Weekly contact evidence per specialist, with service totals."""
+    from .reports import contact_report, report_csv, report_text
+
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        try:
+            rows = contact_report(db, week, rt.settings.default_timezone, service)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(report_csv(rows, week) if as_csv else report_text(rows, week), nl=not as_csv)
+
+
+@main.command("log-contact")
+@click.argument("participant_id")
+@click.option("--channel", type=click.Choice(["phone", "in_person", "video", "email", "other"]), required=True)
+@click.option("--by", "by", required=True, help="Who made the contact (email).")
+@click.option("--at", "at_text", help="When (ISO, with zone); default now.")
+@click.option("--note", default="")
+def log_contact(participant_id: str, channel: str, by: str, at_text: str | None, note: str) -> None:
+    """Record a contact made outside the assistant, as weekly-contact evidence."""
+    from .models import ContactLog
+
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        try:
+            participant = find_participant(db, participant_id)
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        assert participant.id is not None
+        db.add(
+            ContactLog(
+                participant_id=participant.id,
+                at=_when(at_text),
+                channel=channel,
+                note=note[:2000],
+                logged_by=by,
+                logged_at=rt.clock.now(),
+            )
+        )
+    click.echo("logged")
 
 
 @main.command("run")

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import appointments, engine
+from . import appointments, engine, rules
 from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
-from .flags import raise_flag
+from .flags import raise_flag, self_resolve
 from .models import Answer, FlowSession, Message, Participant, Specialist
 from .runtime import Runtime
 
@@ -151,6 +151,9 @@ def apply_events(
                 )
             )
             appointments.record_answer_effect(db, row, event.question, event.value, now)
+            if flow.id == "checkin" and event.question == "week":
+                db.flush()
+                rules.after_checkin_answer(db, participant, now)
             if event.value == "free_text":
                 raise_flag(
                     db,
@@ -296,6 +299,7 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
     body = inbound.body
     word = engine.keyword(body)
     appointments.on_inbound(db, participant, inbound, now)
+    rules.on_reply(db, participant, now)
     waiting = active_session(db, participant.id)
     evidence = {"message_id": inbound.id}
 
@@ -355,6 +359,7 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
     if word == "opt_in" and participant.opted_out:
         participant.opted_out = False
         participant.opted_out_at = None
+        self_resolve(db, participant.id, "opted_out", now, note="They texted START: texts resume")
         raise_flag(
             db,
             participant,

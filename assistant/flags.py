@@ -102,3 +102,26 @@ def resolve(db: Session, flag: Flag, *, by: str, note: str, now: datetime) -> No
     flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note.strip()}"
     flag.updated_at = now
     db.add(flag)
+
+
+def open_flag(db: Session, participant_id: int, kind: str) -> Flag | None:
+    return db.exec(
+        select(Flag).where(
+            Flag.participant_id == participant_id, Flag.kind == kind, col(Flag.status).in_(("open", "acknowledged"))
+        )
+    ).first()
+
+
+# Only these ever close on their own: a crisis, a callback or a request always waits for a person.
+SELF_RESOLVING = {"not_responding", "unreachable", "opted_out"}
+
+
+def self_resolve(db: Session, participant_id: int, kind: str, now: datetime, *, note: str) -> Flag | None:
+    assert kind in SELF_RESOLVING
+    flag = open_flag(db, participant_id, kind)
+    if flag is not None:
+        flag.status, flag.resolved_at, flag.resolved_by = "resolved", now, "assistant"
+        flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} assistant: {note}"
+        flag.updated_at = now
+        db.add(flag)
+    return flag

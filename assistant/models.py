@@ -50,6 +50,9 @@ class Specialist(SQLModel, table=True):
     email: str = Field(unique=True, max_length=254)
     name: str = Field(default="", max_length=200)
     service_id: int = Field(foreign_key="service.id", index=True)
+    # Their daily digest of non-urgent flags: local time (None: the service's), last one sent.
+    digest_time: str | None = Field(default=None, max_length=5)
+    last_digest_at: datetime | None = utc_column()
 
 
 class Participant(SQLModel, table=True):
@@ -241,3 +244,15 @@ class Notification(SQLModel, table=True):
     created_at: datetime | None = utc_column()
     sent_at: datetime | None = utc_column()
     error: str | None = Field(default=None, max_length=300)
+
+
+class ContactLog(SQLModel, table=True):
+    """A contact the specialist made outside the assistant (a call, a meeting): evidence too."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    at: datetime | None = utc_column(nullable=False, index=True)
+    channel: str = Field(max_length=16)
+    note: str = Field(default="", max_length=2000)
+    logged_by: str = Field(max_length=254)
+    logged_at: datetime | None = utc_column()

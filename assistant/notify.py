@@ -22,10 +22,8 @@ from .service_settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-SUBJECTS = {
-    "urgent": "URGENT: a participant needs contact today",
-    "action": "A participant needs your attention",
-}
+SUBJECTS = {"urgent": "URGENT: a participant needs contact today"}
+DIGEST_SUBJECT = "Your participant assistant digest"
 
 
 def _safe_header(text: str) -> str:
@@ -34,6 +32,7 @@ def _safe_header(text: str) -> str:
 
 
 def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int = 0) -> list[Notification]:
+    """Urgent flags at once, day or night; everything else waits for the daily digest."""
     if flag.severity not in SUBJECTS:
         return []
     participant = db.get(Participant, flag.participant_id)
@@ -46,7 +45,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     subject = SUBJECTS[flag.severity]
     if escalation:
         subject = f"Not yet acknowledged ({escalation}): {subject}"
-    who = f"participant {participant.external_id}" if participant else "a participant"
+    who = f"{participant.first_name} (participant {participant.external_id})" if participant else "a participant"
     body = "\n".join(
         [
             f"{flag.reason}.",
@@ -62,6 +61,8 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
             "and told them texts are not watched around the clock.",
         ]
     )
+    if settings.duty_contact_phone and participant is not None and not escalation:
+        _text_duty_contact(db, settings.duty_contact_phone, participant.external_id, now)
     queued = []
     for address in dict.fromkeys(recipients):
         note = Notification(
@@ -75,6 +76,78 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
         db.add(note)
         queued.append(note)
     db.flush()
+    return queued
+
+
+def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime) -> None:
+    """A short SMS to the duty contact: which record to open, nothing about what was said."""
+    from .models import Message
+
+    body = f"Participant assistant: urgent flag for participant {external_id}. Please check the dashboard now."
+    db.add(
+        Message(
+            participant_id=None,
+            direction="out",
+            body=body,
+            at=now,
+            status="queued",
+            message_key="staff/urgent_flag",
+            phone=phone,
+            next_attempt_at=now,
+            expires_at=now + timedelta(hours=6),
+        )
+    )
+
+
+def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
+    """One email per specialist a day, at their chosen time, listing exactly the flags new since the last."""
+    from zoneinfo import ZoneInfo
+
+    from .timing import local_at, parse_hhmm
+
+    queued = 0
+    for specialist in db.exec(select(Specialist)).all():
+        service = db.get(Service, specialist.service_id)
+        settings = ServiceSettings.from_json(service.settings if service else None)
+        today = now.astimezone(ZoneInfo(default_timezone)).date()
+        moment = local_at(today, parse_hhmm(specialist.digest_time or settings.digest_time), default_timezone)
+        if now < moment or (specialist.last_digest_at and specialist.last_digest_at >= moment):
+            continue
+        since = specialist.last_digest_at or moment - timedelta(days=1)
+        new = db.exec(
+            select(Flag)
+            .where(
+                Flag.specialist_id == specialist.id,
+                col(Flag.severity).in_(("action", "info")),
+                col(Flag.created_at) > since,
+                col(Flag.created_at) <= now,
+            )
+            .order_by(col(Flag.severity), col(Flag.created_at))
+        ).all()
+        specialist.last_digest_at = now
+        db.add(specialist)
+        if not new:
+            continue  # only when there is something new
+        people = {
+            p.id: p
+            for p in db.exec(select(Participant).where(col(Participant.id).in_({f.participant_id for f in new}))).all()
+        }
+        lines = [f"{len(new)} new flag(s) on your caseload since {since:%a %d %b %H:%M} UTC:", ""]
+        for flag in new:
+            person = people.get(flag.participant_id)
+            label = f"{person.first_name} ({person.external_id})" if person else "?"
+            lines.append(f"- [{flag.severity}] {label}: {flag.reason}")
+        lines += ["", "Open the dashboard to see each one and acknowledge it."]
+        db.add(
+            Notification(
+                to_email=specialist.email,
+                subject=DIGEST_SUBJECT,
+                body="\n".join(lines),
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        queued += 1
     return queued
 
 

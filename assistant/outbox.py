@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from . import rules
 from .appointments import service_settings
 from .conversation import OPT_IN_KEYS, withdraw_outbox
 from .db import skip_locked, transaction
@@ -179,6 +180,12 @@ def _record_result(rt: Runtime, message_id: int, result: SendResult, now: dateti
 
 def mark_number_problem(db: Session, participant_id: int, code: str, now: datetime, message_id: int | None) -> None:
     """A permanent error for this number: stop sending and tell the specialist."""
+    if code == "30003":
+        person = db.get(Participant, participant_id)
+        if person is not None:
+            db.flush()
+            rules.after_unreachable_error(db, person, now)
+        return
     if code not in PERMANENT_NUMBER_ERRORS:
         return
     participant = db.get(Participant, participant_id)

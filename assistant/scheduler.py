@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from . import appointments, engine, outbox
+from . import appointments, engine, outbox, rules
 from .conversation import PROMPT_VALID_FOR, active_session, resume_flow, start_flow
 from .db import lock_participant, skip_locked, transaction
 from .flags import raise_flag
 from .models import Appointment, DueTask, FlowSession, Participant
-from .notify import send_notifications
+from .notify import queue_digests, send_notifications
 from .quiet import next_allowed
 from .runtime import Runtime
 from .timing import next_weekly, parse_hhmm, weeks_later
@@ -49,6 +49,7 @@ class TickReport:
     timeouts: int = 0
     reconciled: int = 0
     emails: int = 0
+    flagged: int = 0
     sends: outbox.SendReport = field(default_factory=outbox.SendReport)
 
     @property
@@ -388,6 +389,9 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
     if participant_id is not None:
         report.sends = outbox.send_due(rt, now, participant_id=participant_id)
         return report
+    with transaction(rt.engine) as db:
+        report.flagged = rules.silence_sweep(db, now)
+        queue_digests(db, now, rt.settings.default_timezone)
     report.reconciled = outbox.reconcile_stale(rt, now)
     report.sends = outbox.send_due(rt, now)
     report.emails = send_notifications(rt, now)

@@ -42,8 +42,19 @@ class ServiceSettings:
     text_scores_to_participant: bool = False
     # Who hears about an urgent flag besides the specialist, and when to ask again.
     duty_contact_email: str = ""
+    # An urgent flag is also texted (no personal data) to this number, if set.
+    duty_contact_phone: str = ""
     escalate_after_minutes: int = 60
     escalation_repeats: int = 3
+    # Flag rules. Turning a rule off stops new flags of that kind; history stays.
+    not_responding_checkins: int = 2
+    not_responding_days: int = 21
+    not_great_weeks: int = 3
+    unreachable_30003_count: int = 3
+    rules_off: tuple[str, ...] = ()
+    # Non-urgent flags reach specialists in one daily digest at this local time.
+    digest_time: str = "08:30"
+    caseload_cap: int = 20
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ServiceSettings:
@@ -57,7 +68,14 @@ class ServiceSettings:
         return settings
 
     def validate(self) -> None:
-        for name in ("reminder_time", "interview_good_luck_time", "quiet_until", "quiet_from", "questionnaire_time"):
+        for name in (
+            "reminder_time",
+            "interview_good_luck_time",
+            "quiet_until",
+            "quiet_from",
+            "questionnaire_time",
+            "digest_time",
+        ):
             parse_hhmm(getattr(self, name))
         for value in self.dna_times:
             parse_hhmm(value)
@@ -80,6 +98,14 @@ class ServiceSettings:
             "@" not in self.duty_contact_email or any(c in self.duty_contact_email for c in " \r\n,;")
         ):
             raise ValueError("duty_contact_email must be one email address")
+        if not 1 <= self.not_responding_checkins <= 12 or not 3 <= self.not_responding_days <= 180:
+            raise ValueError("not_responding_checkins must be 1-12 and not_responding_days 3-180")
+        if not 2 <= self.not_great_weeks <= 12 or not 2 <= self.unreachable_30003_count <= 20:
+            raise ValueError("not_great_weeks must be 2-12 and unreachable_30003_count 2-20")
+        if not 1 <= self.caseload_cap <= 200:
+            raise ValueError("caseload_cap must be 1-200")
+        if self.duty_contact_phone and not self.duty_contact_phone.startswith("+"):
+            raise ValueError("duty_contact_phone must be an E.164 number like +447700900123")
         if parse_hhmm(self.quiet_until) >= parse_hhmm(self.quiet_from):
             raise ValueError("quiet_until must be earlier in the day than quiet_from")
 

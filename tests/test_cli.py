@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,28 @@ def test_import_appointments_command(cli_env: dict[str, str], caseload_file: Pat
     assert code == 1 and "no participant 'P404'" in out
     code, out = run(cli_env, "tick", "--now", "2026-11-24T10:00:00+00:00")
     assert "Just a reminder of your appointment on Fri 27 Nov at 14:00" in out
+
+
+def test_flags_for_a_specialist_oldest_first_and_resolving(cli_env: dict[str, str], caseload_file: Path) -> None:
+    run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    from assistant.config import load_settings
+    from assistant.inbound import receive_sms
+    from assistant.runtime import build_runtime
+
+    rt = build_runtime(load_settings(cli_env))
+    receive_sms(rt, sid="SM1", sender="+447700900102", body="call me", now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    receive_sms(rt, sid="SM2", sender="+447700900101", body="hello", now=datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    receive_sms(rt, sid="SM3", sender="+447700900103", body="call me", now=datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    code, out = run(cli_env, "flags", "--specialist", "sam.jones@example.org")
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 2
+    assert "P002" in lines[0] and "callback" in lines[0] and "P001" in lines[1]
+    flag_id = lines[0].split()[0].lstrip("#")
+    code, out = run(cli_env, "flag-resolve", flag_id, "--by", "sam.jones@example.org", "--note", " ")
+    assert code != 0 and "note is required" in out
+    code, out = run(cli_env, "flag-resolve", flag_id, "--by", "sam.jones@example.org", "--note", "Rang Jordan")
+    assert code == 0
+    code, out = run(cli_env, "flags", "--specialist", "sam.jones@example.org")
+    assert len(out.strip().splitlines()) == 1
+    code, out = run(cli_env, "flags", "--specialist", "nobody@example.org")
+    assert code != 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message as EmailMessage
 from pathlib import Path
@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import select
 
+from assistant.clock import FixedClock
 from assistant.db import transaction
 from assistant.flags import acknowledge
 from assistant.importer import import_caseload
@@ -113,25 +114,42 @@ def test_unacknowledged_urgent_flag_is_escalated_until_acknowledged(
         )  # never closed by itself
 
 
-def test_action_flag_emails_only_the_specialist(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
-    _rt, inbox = emailing
+def test_non_urgent_flags_wait_for_one_daily_digest_of_exactly_the_new_ones(
+    emailing: tuple[Runtime, Inbox], phone: Phone, clock: FixedClock
+) -> None:
+    rt, inbox = emailing
+    clock.set(datetime(2026, 11, 23, 21, 30, tzinfo=UTC))  # Monday night
     phone.text("+447700900101", "call me")
-    assert _to(inbox) == ["sam.jones@example.org"]
-    assert not inbox.messages[0]["Subject"].startswith("URGENT")
-    phone.text("+447700900101", "hello")  # an info flag: dashboard only
-    assert len(inbox.messages) == 1
+    phone.text("+447700900102", "hello, quick question")
+    assert inbox.messages == []  # nothing non-urgent at night, or at once
+    tick(rt, datetime(2026, 11, 24, 8, 29, tzinfo=UTC))
+    assert inbox.messages == []
+    tick(rt, datetime(2026, 11, 24, 8, 30, tzinfo=UTC))  # the service's digest time
+    [digest] = inbox.messages
+    assert digest["To"] == "sam.jones@example.org" and "digest" in digest["Subject"]
+    body = digest.get_payload()
+    assert "2 new flag(s)" in body and "Alex (P001): Asked for a call" in body and "Jordan (P002)" in body
+    assert "quick question" not in body  # never what they wrote
+    tick(rt, datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
+    assert len(inbox.messages) == 1  # one a day
+    clock.set(datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+    phone.text("+447700900101", "call me please")  # evidence on the open flag: not new
+    phone.text("+447700900103", "can you ring me")
+    tick(rt, datetime(2026, 11, 25, 8, 30, tzinfo=UTC))
+    assert [m["To"] for m in inbox.messages[1:]] == ["chris.lee@example.org"]  # Sam had nothing new
+    assert "Priya (P003)" in inbox.messages[1].get_payload()
 
 
 def test_mail_server_down_keeps_the_email_queued(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
     rt, inbox = emailing
     rt.settings = replace(rt.settings, smtp_port=_free_port())  # nothing listens there
-    phone.text("+447700900101", "call me")
+    phone.text("+447700900101", "I want to kill myself")
     with transaction(rt.engine) as db:
-        [note] = db.exec(select(Notification)).all()
-        assert (note.status, note.attempts) == ("queued", 1)
+        notes = db.exec(select(Notification)).all()
+        assert [(n.status, n.attempts) for n in notes] == [("queued", 1), ("queued", 1)]
     rt.settings = replace(rt.settings, smtp_port=inbox.port)
-    assert send_notifications(rt, rt.clock.now() + timedelta(minutes=5)) == 1
-    assert _to(inbox) == ["sam.jones@example.org"]
+    assert send_notifications(rt, rt.clock.now() + timedelta(minutes=5)) == 2
+    assert sorted(_to(inbox)) == ["duty@service.example", "sam.jones@example.org"]
 
 
 @pytest.mark.parametrize("address", ["duty@x.org\r\nBcc: everyone@x.org", "a@b.c, d@e.f", "not-an-address"])

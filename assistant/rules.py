@@ -1,0 +1,176 @@
+"""Disengagement rules: notice early, hand the decision to a person, never act on the participant.
+
+Each rule raises (or adds evidence to) one open flag of its kind; thresholds are
+service settings, and a rule the service turns off raises nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, func, select
+
+from .flags import raise_flag, self_resolve
+from .models import Answer, Appointment, FlowSession, Message, Participant, Service
+from .service_settings import ServiceSettings
+
+
+def settings_for(db: Session, participant: Participant) -> ServiceSettings:
+    service = db.get(Service, participant.service_id)
+    return ServiceSettings.from_json(service.settings if service else None)
+
+
+def _on(settings: ServiceSettings, kind: str) -> bool:
+    return kind not in settings.rules_off
+
+
+def after_checkin_answer(db: Session, participant: Participant, now: datetime) -> None:
+    """N check-ins in a row with no reply; 'not great' several weeks running."""
+    assert participant.id is not None
+    settings = settings_for(db, participant)
+    recent = db.exec(
+        select(Answer)
+        .where(
+            Answer.participant_id == participant.id,
+            Answer.flow == "checkin",
+            Answer.question == "week",
+            Answer.late == False,  # noqa: E712
+        )
+        .order_by(col(Answer.id).desc())
+        .limit(max(settings.not_responding_checkins, settings.not_great_weeks))
+    ).all()
+    silent = recent[: settings.not_responding_checkins]
+    if (
+        _on(settings, "not_responding")
+        and len(silent) == settings.not_responding_checkins
+        and all(a.value == "no_reply" for a in silent)
+        and not _replied_since(db, participant, silent[-1].session_id)
+    ):
+        raise_flag(
+            db,
+            participant,
+            kind="not_responding",
+            severity="action",
+            reason=f"No reply to the last {settings.not_responding_checkins} check-ins",
+            now=now,
+            evidence={"checkins": [a.session_id for a in reversed(silent)]},
+        )
+    hard = recent[: settings.not_great_weeks]
+    if (
+        _on(settings, "not_great_weeks")
+        and len(hard) == settings.not_great_weeks
+        and all(a.value == "not_great" for a in hard)
+    ):
+        raise_flag(
+            db,
+            participant,
+            kind="not_great_weeks",
+            severity="action",
+            reason=f"Said their week was not great {settings.not_great_weeks} weeks running",
+            now=now,
+            evidence={"answers": [a.id for a in reversed(hard)]},
+        )
+
+
+def _replied_since(db: Session, participant: Participant, session_id: int | None) -> bool:
+    session = db.get(FlowSession, session_id) if session_id else None
+    since = session.started_at if session and session.started_at else None
+    return bool(since and participant.last_inbound_at and participant.last_inbound_at > since)
+
+
+def silence_sweep(db: Session, now: datetime) -> int:
+    """No text from someone for D days while automation is active."""
+    raised = 0
+    horizon = now - timedelta(days=3)  # the shortest D a service may set
+    quiet_since = func.coalesce(Participant.last_inbound_at, Participant.created_at)
+    candidates = db.exec(
+        select(Participant).where(
+            Participant.opted_out == False,  # noqa: E712
+            Participant.paused == False,  # noqa: E712
+            Participant.unreachable == False,  # noqa: E712
+            quiet_since < horizon,
+        )
+    ).all()
+    for participant in candidates:
+        last = participant.last_inbound_at or participant.created_at
+        if last is None or last > horizon:
+            continue
+        settings = settings_for(db, participant)
+        if not _on(settings, "not_responding") or now - last < timedelta(days=settings.not_responding_days):
+            continue
+        from .flags import open_flag
+
+        existing = open_flag(db, participant.id or 0, "not_responding")
+        if existing and any(e.get("silent_since") == last.isoformat() for e in existing.evidence):
+            continue  # already said for this silence
+        raise_flag(
+            db,
+            participant,
+            kind="not_responding",
+            severity="action",
+            reason=f"No text from them for {settings.not_responding_days} days",
+            now=now,
+            evidence={"silent_since": last.isoformat()},
+        )
+        raised += 1
+    return raised
+
+
+def on_reply(db: Session, participant: Participant, now: datetime) -> None:
+    """A reply ends 'not responding' on its own; the flag stays in the history."""
+    assert participant.id is not None
+    self_resolve(db, participant.id, "not_responding", now, note="They replied")
+
+
+def after_dna(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> None:
+    """Two missed appointments in a row."""
+    settings = settings_for(db, participant)
+    if not _on(settings, "repeated_dna"):
+        return
+    previous = db.exec(
+        select(Appointment)
+        .where(
+            Appointment.participant_id == participant.id,
+            Appointment.id != appointment.id,
+            col(Appointment.starts_at) < appointment.starts_at,
+            col(Appointment.outcome).in_(("attended", "dna")),
+        )
+        .order_by(col(Appointment.starts_at).desc())
+    ).first()
+    if previous is not None and previous.outcome == "dna":
+        raise_flag(
+            db,
+            participant,
+            kind="repeated_dna",
+            severity="action",
+            reason="Missed two appointments in a row",
+            now=now,
+            evidence={"appointments": [previous.external_id, appointment.external_id]},
+        )
+
+
+def after_unreachable_error(db: Session, participant: Participant, now: datetime) -> None:
+    """Twilio 30003 (handset unreachable) several times running: it may not be a passing thing."""
+    settings = settings_for(db, participant)
+    if not _on(settings, "unreachable"):
+        return
+    recent = db.exec(
+        select(Message.error_code)
+        .where(
+            Message.participant_id == participant.id,
+            Message.direction == "out",
+            col(Message.status).in_(("delivered", "undelivered", "failed")),
+        )
+        .order_by(col(Message.id).desc())
+        .limit(settings.unreachable_30003_count)
+    ).all()
+    if len(recent) == settings.unreachable_30003_count and all(code == "30003" for code in recent):
+        raise_flag(
+            db,
+            participant,
+            kind="unreachable",
+            severity="action",
+            reason=f"The last {settings.unreachable_30003_count} texts could not reach their phone",
+            now=now,
+            evidence={"error_code": "30003"},
+        )
