@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exc as sa_exc
 
 from .clock import Clock
@@ -24,13 +26,55 @@ def create_app(
     """Flask app factory: `gunicorn 'assistant:create_app()'` serves it."""
     app = Flask(__name__, instance_relative_config=False)
     rt = runtime or build_runtime(load_settings(**(test_config or {})), clock=clock, transport=transport)
-    app.config.update(SECRET_KEY=rt.settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024)
+    secure = rt.settings.public_url.startswith("https://")
+    app.config.update(
+        SECRET_KEY=rt.settings.secret_key,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+    )
     app.extensions["assistant"] = rt
     app.extensions["assistant.dispatch"] = Dispatcher(rt)
 
-    from . import webhooks
+    from . import dashboard, webhooks
 
+    csrf = CSRFProtect(app)
+    csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     app.register_blueprint(webhooks.bp)
+    dashboard.init_app(app)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        )
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if request.path.startswith("/participants") or request.path in ("/", "/flags", "/team", "/audit"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(_error: CSRFError) -> tuple[str, int]:
+        return render_template(
+            "error.html", title="Your session has expired", text="Go back, reload the page and try again."
+        ), 400
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> tuple[str, int]:
+        if request.path.startswith("/twilio"):
+            return "not found", 404
+        return render_template(
+            "error.html", title="Page not found", text="There is no page here, or you do not have access to it."
+        ), 404
 
     @app.errorhandler(sa_exc.OperationalError)
     def database_unavailable(_error: Exception) -> tuple[str, int]:

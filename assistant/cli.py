@@ -426,6 +426,60 @@ def log_contact(participant_id: str, channel: str, by: str, at_text: str | None,
     click.echo("logged")
 
 
+@main.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["specialist", "team_lead", "service_admin"]), required=True)
+@click.option("--service", "service_slug", required=True, help="The service they work in.")
+@click.option("--team", help="For a team lead: the team whose caseloads they see.")
+@click.option(
+    "--password",
+    envvar="ASSISTANT_NEW_USER_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for if not given (or set ASSISTANT_NEW_USER_PASSWORD).",
+)
+def create_user(email: str, role: str, service_slug: str, team: str | None, password: str) -> None:
+    """Create a dashboard user (the first service admin, or anyone after)."""
+    from .auth import PasswordRuleError, hash_password
+    from .models import Service, Specialist, User
+
+    rt = _runtime()
+    upgrade(rt.settings.database_url)
+    email = email.strip().lower()
+    if "@" not in email or any(c.isspace() for c in email):
+        raise click.ClickException(f"not an email address: {email!r}")
+    try:
+        hashed = hash_password(password)
+    except PasswordRuleError as exc:
+        raise click.ClickException(str(exc)) from None
+    with transaction(rt.engine) as db:
+        service = db.exec(select(Service).where(Service.slug == service_slug)).first()
+        if service is None:
+            service = Service(slug=service_slug, name=service_slug)
+            db.add(service)
+            db.flush()
+        if db.exec(select(User).where(User.email == email)).first():
+            raise click.ClickException(f"{email} already has an account")
+        specialist = db.exec(select(Specialist).where(Specialist.email == email)).first()
+        if role == "specialist" and specialist is None:
+            raise click.ClickException(f"{email} is not a specialist on any imported caseload")
+        assert service.id is not None
+        db.add(
+            User(
+                email=email,
+                password_hash=hashed,
+                role=role,
+                service_id=service.id,
+                specialist_id=specialist.id if specialist else None,
+                team=team or (specialist.team if specialist else None),
+                created_at=rt.clock.now(),
+                password_changed_at=rt.clock.now(),
+            )
+        )
+    click.echo(f"created {role} {email} in service {service_slug}")
+
+
 @main.command("run")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)

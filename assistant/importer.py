@@ -31,6 +31,7 @@ OPTIONAL = (
     "language",
     "support_start",
     "support_end",
+    "team",
 )
 COHORTS = {"out_of_work": 1, "in_work": 4}  # check-in every N weeks
 # Defaults per cohort: a weekday morning out of work; a lunch break for people in work.
@@ -113,6 +114,7 @@ def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]
         err("specialist_email", f"not an email address: {email!r}")
     clean["specialist_email"] = email
     clean["specialist_name"] = row.get("specialist_name", "")[:200]
+    clean["team"] = row.get("team", "")[:64] or None
     clean["service"] = (row.get("service") or DEFAULT_SERVICE)[:64]
     cohort = (row.get("cohort") or "out_of_work").lower()
     if cohort not in COHORTS:
@@ -200,12 +202,17 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
         )
         if specialist is None:
             assert service.id is not None
-            specialist = Specialist(email=row["specialist_email"], name=row["specialist_name"], service_id=service.id)
+            specialist = Specialist(
+                email=row["specialist_email"], name=row["specialist_name"], service_id=service.id, team=row["team"]
+            )
             db.add(specialist)
             db.flush()
             report.specialists_created += 1
-        elif row["specialist_name"] and specialist.name != row["specialist_name"]:
-            specialist.name = row["specialist_name"]
+        elif (row["specialist_name"] and specialist.name != row["specialist_name"]) or (
+            row["team"] and specialist.team != row["team"]
+        ):
+            specialist.name = row["specialist_name"] or specialist.name
+            specialist.team = row["team"] or specialist.team
             db.add(specialist)
         specialists[row["specialist_email"]] = specialist
         assert service.id is not None and specialist.id is not None

@@ -50,6 +50,7 @@ class Specialist(SQLModel, table=True):
     email: str = Field(unique=True, max_length=254)
     name: str = Field(default="", max_length=200)
     service_id: int = Field(foreign_key="service.id", index=True)
+    team: str | None = Field(default=None, max_length=64)
     # Their daily digest of non-urgent flags: local time (None: the service's), last one sent.
     digest_time: str | None = Field(default=None, max_length=5)
     last_digest_at: datetime | None = utc_column()
@@ -256,3 +257,33 @@ class ContactLog(SQLModel, table=True):
     note: str = Field(default="", max_length=2000)
     logged_by: str = Field(max_length=254)
     logged_at: datetime | None = utc_column()
+
+
+class User(SQLModel, table=True):
+    """Someone who signs in to the dashboard."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=254)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=16)  # specialist, team_lead, service_admin
+    service_id: int = Field(foreign_key="service.id", index=True)
+    specialist_id: int | None = Field(default=None, foreign_key="specialist.id")
+    team: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = utc_column()
+    last_login_at: datetime | None = utc_column()
+    password_changed_at: datetime | None = utc_column()
+    created_at: datetime | None = utc_column()
+
+
+class AuditLog(SQLModel, table=True):
+    """Every view of a participant's record and every change: who, what, when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = utc_column(nullable=False, index=True)
+    service_id: int | None = Field(default=None, foreign_key="service.id", index=True)
+    user_email: str = Field(max_length=254)
+    action: str = Field(max_length=64)
+    participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    detail: dict[str, Any] = json_column()

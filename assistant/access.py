@@ -1,0 +1,48 @@
+"""Who may see which participant. Everything on the dashboard goes through here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import false, or_
+from sqlmodel import Session, col, select
+
+from .models import Participant, Specialist, User
+
+ROLES = ("specialist", "team_lead", "service_admin")
+
+
+def scoped(query: Any, user: User) -> Any:
+    """Limit a query over Participant to those this user may see."""
+    if user.role == "service_admin":
+        return query.where(Participant.service_id == user.service_id)
+    if user.role == "team_lead":
+        reach: list[Any] = []
+        if user.specialist_id is not None:
+            reach.append(Participant.specialist_id == user.specialist_id)
+        if user.team:
+            team = select(Specialist.id).where(Specialist.service_id == user.service_id, Specialist.team == user.team)
+            reach.append(col(Participant.specialist_id).in_(team))
+        if not reach:
+            return query.where(false())
+        return query.where(Participant.service_id == user.service_id, or_(*reach))
+    if user.role == "specialist" and user.specialist_id is not None:
+        return query.where(Participant.service_id == user.service_id, Participant.specialist_id == user.specialist_id)
+    return query.where(false())  # a role with no caseload sees nobody
+
+
+def visible_participant(db: Session, user: User, participant_id: int) -> Participant | None:
+    """The participant if this user may see them; None (a 404) otherwise, whether or not they exist."""
+    found: Participant | None = db.exec(
+        scoped(select(Participant).where(Participant.id == participant_id), user)
+    ).first()
+    return found
+
+
+def specialists_in_reach(db: Session, user: User) -> list[Specialist]:
+    query = select(Specialist).where(Specialist.service_id == user.service_id)
+    if user.role == "team_lead":
+        query = query.where((Specialist.team == user.team) | (Specialist.id == user.specialist_id))
+    elif user.role == "specialist":
+        query = query.where(Specialist.id == user.specialist_id)
+    return list(db.exec(query.order_by(col(Specialist.name))).all())

@@ -1,0 +1,726 @@
+"""The specialist's dashboard: caseload, flags, a participant's record, team and service views."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
+from sqlmodel import Session, col, func, select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from . import appointments as appts
+from . import engine
+from .access import scoped, specialists_in_reach, visible_participant
+from .appointment_import import apply_change, parse_local
+from .audit import audit
+from .auth import PasswordRuleError, authenticate, hash_password, reset_token, user_for_reset
+from .conversation import REPLY_VALID_FOR
+from .db import lock_participant, transaction
+from .export import export_participant
+from .flags import acknowledge, resolve
+from .measures import participant_trajectory
+from .models import (
+    Appointment,
+    AuditLog,
+    Flag,
+    Measure,
+    Message,
+    Notification,
+    Participant,
+    Service,
+    Specialist,
+    User,
+)
+from .runtime import Runtime
+from .scheduler import plan_checkin
+from .service_settings import ServiceSettings
+from .timing import DAYS, parse_hhmm
+from .views_data import SORTS, ago, answers, caseload_counts, caseload_rows, chart, thread, unacknowledged_urgent
+
+bp = Blueprint("dashboard", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "dashboard.login"
+login_manager.login_message = "Sign in to see this page."
+login_manager.session_protection = "strong"
+
+F = TypeVar("F", bound=Callable[..., Any])
+FORBIDDEN_WORDS = (
+    "mental health",
+    "therapy",
+    "therapies",
+    "depression",
+    "anxiety",
+    "phq",
+    "gad",
+    "iapt",
+    "benefit",
+    "sanction",
+    "diagnos",
+    "score",
+)
+PAGE = 200
+
+
+class SignedIn(UserMixin):  # type: ignore[misc]
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    def get_id(self) -> str:
+        return str(self.user.id)
+
+
+def rt() -> Runtime:
+    runtime: Runtime = current_app.extensions["assistant"]
+    return runtime
+
+
+def now() -> datetime:
+    return rt().clock.now()
+
+
+def me() -> User:
+    user: User = current_user.user
+    return user
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> SignedIn | None:
+    if not user_id.isdigit():
+        return None
+    with transaction(rt().engine) as db:
+        user = db.get(User, int(user_id))
+    return SignedIn(user) if user and user.active else None
+
+
+@contextmanager
+def unit() -> Iterator[Session]:
+    with transaction(rt().engine) as db:
+        yield db
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if me().role not in allowed:
+                abort(404)  # not 403: do not confirm the page exists for this role
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+@bp.app_template_filter("local")
+def local_time(value: datetime | None, fmt: str = "%a %d %b %Y %H:%M") -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(ZoneInfo(rt().settings.default_timezone)).strftime(fmt)
+
+
+@bp.app_context_processor
+def helpers() -> dict[str, Any]:
+    return {"ago": lambda then: ago(then, now()), "days": [d.capitalize() for d in DAYS]}
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "POST":
+        email = request.form.get("email", "")[:254]
+        password = request.form.get("password", "")[:200]
+        with unit() as db:
+            user, problem = authenticate(db, email, password, now())
+            if user is not None:
+                audit(db, user, "sign_in", now())
+        if user is not None:
+            session.clear()
+            session.permanent = True
+            login_user(SignedIn(user))
+            target = request.args.get("next", "")
+            # Only ever go back to a page on this site.
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for(".caseload"))
+        return render_template("login.html", error=problem, email=email), 401
+    return render_template("login.html", error=None, email="")
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> WerkzeugResponse:
+    logout_user()
+    session.clear()
+    return redirect(url_for(".login"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def reset_request() -> Any:
+    if request.method == "POST":
+        email = request.form.get("email", "").strip().lower()[:254]
+        with unit() as db:
+            user = db.exec(select(User).where(User.email == email)).first()
+            if user is not None and user.active:
+                link = rt().settings.public_url.rstrip("/") + url_for(
+                    ".reset_password", token=reset_token(rt().settings.secret_key, user)
+                )
+                db.add(
+                    Notification(
+                        to_email=user.email,
+                        subject="Reset your participant assistant password",
+                        body=f"Use this link within an hour to choose a new password:\n\n{link}\n\n"
+                        "If you did not ask for this, you can ignore this email.",
+                        next_attempt_at=now(),
+                        created_at=now(),
+                    )
+                )
+        current_app.extensions["assistant.dispatch"].kick([], emails=True)
+        # The same answer whether or not the email is known.
+        return render_template("reset_request.html", sent=True)
+    return render_template("reset_request.html", sent=False)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Any:
+    with unit() as db:
+        user = user_for_reset(db, rt().settings.secret_key, token)
+        if user is None:
+            return render_template("reset_password.html", invalid=True, error=None), 400
+        if request.method == "POST":
+            password = request.form.get("password", "")
+            if password != request.form.get("confirm", ""):
+                return render_template("reset_password.html", invalid=False, error="The passwords do not match."), 400
+            try:
+                user.password_hash = hash_password(password)
+            except PasswordRuleError as exc:
+                return render_template("reset_password.html", invalid=False, error=str(exc)), 400
+            user.password_changed_at, user.failed_logins, user.locked_until = now(), 0, None
+            db.add(user)
+            audit(db, user, "password_reset", now())
+            flash("Your password has been changed. Sign in with it now.")
+            return redirect(url_for(".login"))
+    return render_template("reset_password.html", invalid=False, error=None)
+
+
+# --- caseload and flags ------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def caseload() -> str:
+    user = me()
+    sort = request.args.get("sort", "flags")
+    show = request.args.get("show", "all")
+    cohort = request.args.get("cohort", "")
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    with unit() as db:
+        query = scoped(select(Participant), user).order_by(col(Participant.first_name))
+        if cohort in ("out_of_work", "in_work"):
+            query = query.where(Participant.cohort == cohort)
+        people = list(db.exec(query.offset((page - 1) * PAGE).limit(PAGE + 1)).all())
+        more = len(people) > PAGE
+        rows = caseload_rows(db, people[:PAGE])
+        service = db.get(Service, user.service_id)
+        settings = ServiceSettings.from_json(service.settings if service else None)
+        mine = (
+            len(db.exec(select(Participant.id).where(Participant.specialist_id == user.specialist_id)).all())
+            if user.specialist_id
+            else None
+        )
+    if show == "flagged":
+        rows = [r for r in rows if r.flags]
+    elif show in ("paused", "opted out", "cannot be reached", "active"):
+        rows = [r for r in rows if r.status == show]
+    rows.sort(key=SORTS.get(sort, SORTS["flags"]), reverse=sort == "last_reply")
+    return render_template(
+        "caseload.html",
+        rows=rows,
+        sort=sort,
+        show=show,
+        cohort=cohort,
+        page=page,
+        more=more,
+        cap=settings.caseload_cap,
+        mine=mine,
+    )
+
+
+@bp.get("/flags")
+@login_required
+def flags() -> str:
+    with unit() as db:
+        ids = [p.id for p in db.exec(scoped(select(Participant), me())).all()]
+        rows = db.exec(select(Flag).where(col(Flag.participant_id).in_(ids), Flag.status != "resolved")).all()
+        people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(ids))).all()}
+    order = {"urgent": 0, "action": 1, "info": 2}
+    rows = sorted(rows, key=lambda f: (order[f.severity], f.created_at or now()))
+    return render_template("flags.html", flags=rows, people=people)
+
+
+def _flag_in_reach(db: Session, flag_id: int) -> Flag:
+    flag = db.get(Flag, flag_id)
+    if flag is None or visible_participant(db, me(), flag.participant_id) is None:
+        abort(404)
+    return flag
+
+
+@bp.post("/flags/<int:flag_id>/acknowledge")
+@login_required
+def flag_acknowledge(flag_id: int) -> WerkzeugResponse:
+    with unit() as db:
+        flag = _flag_in_reach(db, flag_id)
+        acknowledge(db, flag, by=me().email, note=request.form.get("note", "")[:2000] or None, now=now())
+        audit(db, me(), "flag_acknowledge", now(), participant_id=flag.participant_id, flag=flag.id)
+    flash("Flag acknowledged.")
+    return redirect(_back(url_for(".flags")))
+
+
+@bp.post("/flags/<int:flag_id>/resolve")
+@login_required
+def flag_resolve(flag_id: int) -> Any:
+    with unit() as db:
+        flag = _flag_in_reach(db, flag_id)
+        try:
+            resolve(db, flag, by=me().email, note=request.form.get("note", "")[:2000], now=now())
+        except ValueError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".participant", participant_id=flag.participant_id)), 303
+        audit(db, me(), "flag_resolve", now(), participant_id=flag.participant_id, flag=flag.id)
+    flash("Flag resolved.")
+    return redirect(_back(url_for(".flags")))
+
+
+def _back(default: str) -> str:
+    """Where a form asked to go back to, only if it is a page on this site."""
+    target = request.form.get("back", "")
+    return target if target.startswith("/") and not target.startswith("//") else default
+
+
+# --- a participant's record --------------------------------------------------------------------
+
+
+def _participant_or_404(db: Session, participant_id: int) -> Participant:
+    participant = visible_participant(db, me(), participant_id)
+    if participant is None:
+        abort(404)
+    return participant
+
+
+@bp.get("/participants/<int:participant_id>")
+@login_required
+def participant(participant_id: int) -> str:
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        audit(db, me(), "view_record", now(), participant_id=person.id)
+        specialist = db.get(Specialist, person.specialist_id)
+        data = {
+            "p": person,
+            "specialist": specialist,
+            "messages": thread(db, participant_id),
+            "answers": answers(db, participant_id)[:50],
+            "appointments": db.exec(
+                select(Appointment)
+                .where(Appointment.participant_id == participant_id)
+                .order_by(col(Appointment.starts_at).desc())
+            ).all(),
+            "flags": db.exec(
+                select(Flag)
+                .where(Flag.participant_id == participant_id)
+                .order_by(col(Flag.status) != "open", col(Flag.id).desc())
+            ).all(),
+            "chart": chart(db, participant_id),
+            "trajectory": participant_trajectory(db, participant_id),
+            "specialists": [s for s in specialists_in_reach(db, me()) if s.id != person.specialist_id]
+            if me().role != "specialist"
+            else [
+                s
+                for s in db.exec(
+                    select(Specialist).where(
+                        Specialist.service_id == person.service_id, Specialist.id != person.specialist_id
+                    )
+                ).all()
+            ],
+            "kinds": appts.KINDS,
+            "outcomes": appts.OUTCOMES,
+        }
+    return render_template("participant.html", **data)
+
+
+@bp.post("/participants/<int:participant_id>/pause")
+@login_required
+def pause(participant_id: int) -> WerkzeugResponse:
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        lock_participant(db, participant_id)
+        person.paused = True
+        db.add(person)
+        audit(db, me(), "pause", now(), participant_id=participant_id)
+    flash("Automated texts are paused. Nothing scheduled will go until you resume.")
+    return redirect(url_for(".participant", participant_id=participant_id))
+
+
+@bp.post("/participants/<int:participant_id>/resume")
+@login_required
+def resume(participant_id: int) -> WerkzeugResponse:
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        lock_participant(db, participant_id)
+        person.paused = False
+        db.add(person)
+        plan_checkin(db, person, now())  # the next check-in from today, not a backlog
+        audit(db, me(), "resume", now(), participant_id=participant_id)
+    flash("Automated texts resumed.")
+    return redirect(url_for(".participant", participant_id=participant_id))
+
+
+@bp.post("/participants/<int:participant_id>/preferences")
+@login_required
+def preferences(participant_id: int) -> WerkzeugResponse:
+    form = request.form
+    errors = []
+    day = form.get("checkin_day", "").lower()[:3]
+    if day not in DAYS:
+        errors.append("Choose a check-in day.")
+    try:
+        checkin_time = parse_hhmm(form.get("checkin_time", "")).strftime("%H:%M")
+        allowed_from = parse_hhmm(form.get("allowed_from", "08:00")).strftime("%H:%M")
+        allowed_until = parse_hhmm(form.get("allowed_until", "20:00")).strftime("%H:%M")
+    except ValueError:
+        errors.append("Give times as HH:MM, for example 10:30.")
+        checkin_time = allowed_from = allowed_until = ""
+    every = form.get("every_weeks", "1")
+    if every not in ("1", "2", "4"):
+        errors.append("Check in every 1, 2 or 4 weeks.")
+    if not errors and allowed_from >= allowed_until:
+        errors.append("Allowed hours must start before they end.")
+    if not errors and not allowed_from <= checkin_time < allowed_until:
+        errors.append("The check-in time must be inside the allowed hours.")
+    language = form.get("language", "en-GB")
+    if language not in ("en-GB",):
+        errors.append("Only English (en-GB) wording is available so far.")
+    if errors:
+        for error in errors:
+            flash(error, "error")
+        return redirect(url_for(".participant", participant_id=participant_id))
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        lock_participant(db, participant_id)
+        person.checkin_day, person.checkin_time, person.checkin_every_weeks = DAYS.index(day), checkin_time, int(every)
+        person.allowed_from, person.allowed_until = allowed_from, allowed_until
+        person.show_location = form.get("show_location") == "yes"
+        person.language, person.updated_at = language, now()
+        db.add(person)
+        plan_checkin(db, person, now())
+        audit(
+            db,
+            me(),
+            "preferences",
+            now(),
+            participant_id=participant_id,
+            day=day,
+            time=checkin_time,
+            every=every,
+            allowed=f"{allowed_from}-{allowed_until}",
+        )
+    flash("Contact preferences saved.")
+    return redirect(url_for(".participant", participant_id=participant_id))
+
+
+def _check_text(text: str) -> tuple[int, bool, list[str]]:
+    lowered = text.lower()
+    return engine.segment_count(text), engine.is_gsm7(text), [w for w in FORBIDDEN_WORDS if w in lowered]
+
+
+@bp.post("/participants/<int:participant_id>/message")
+@login_required
+def message(participant_id: int) -> Any:
+    text = request.form.get("body", "").replace("\r\n", "\n").strip()
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+    if not text or len(text) > 1600 or any(ord(c) < 32 and c != "\n" for c in text):
+        flash("Write a message of 1 to 1,600 characters.", "error")
+        return redirect(url_for(".participant", participant_id=participant_id))
+    segments, gsm, words = _check_text(text)
+    if request.form.get("confirm") != "yes":
+        return render_template("message_preview.html", p=person, body=text, segments=segments, gsm=gsm, words=words)
+    if person.opted_out or person.unreachable:
+        flash("This participant cannot be texted (opted out or unreachable).", "error")
+        return redirect(url_for(".participant", participant_id=participant_id))
+    with unit() as db:
+        locked = lock_participant(db, participant_id)
+        assert locked is not None
+        outgoing = Message(
+            participant_id=participant_id,
+            direction="out",
+            body=text,
+            at=now(),
+            status="queued",
+            message_key="staff/one_off",
+            phone=locked.phone,
+            next_attempt_at=now(),
+            expires_at=now() + REPLY_VALID_FOR,
+            segments=segments,
+        )
+        db.add(outgoing)
+        db.flush()
+        audit(db, me(), "send_message", now(), participant_id=participant_id, segments=segments)
+        message_id = outgoing.id
+    assert message_id is not None
+    current_app.extensions["assistant.dispatch"].kick([message_id])
+    flash("Message sent.")
+    return redirect(url_for(".participant", participant_id=participant_id) + "#thread")
+
+
+@bp.post("/participants/<int:participant_id>/transfer")
+@login_required
+def transfer(participant_id: int) -> WerkzeugResponse:
+    target = request.form.get("specialist_id", type=int)
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        new_owner = db.get(Specialist, target) if target else None
+        if new_owner is None or new_owner.service_id != person.service_id or new_owner.id == person.specialist_id:
+            flash("Choose another specialist in this service.", "error")
+            return redirect(url_for(".participant", participant_id=participant_id))
+        lock_participant(db, participant_id)
+        before = person.specialist_id
+        person.specialist_id = new_owner.id  # type: ignore[assignment]
+        person.updated_at = now()
+        db.add(person)
+        for flag in db.exec(select(Flag).where(Flag.participant_id == participant_id, Flag.status != "resolved")).all():
+            flag.specialist_id = new_owner.id  # type: ignore[assignment]
+            db.add(flag)  # open flags go with the participant: never to someone who no longer owns them
+        audit(
+            db,
+            me(),
+            "transfer",
+            now(),
+            participant_id=participant_id,
+            from_specialist=before,
+            to_specialist=new_owner.id,
+        )
+    flash(f"Transferred to {new_owner.name or new_owner.email}. The history stays with the record.")
+    if visible_participant_after(participant_id):
+        return redirect(url_for(".participant", participant_id=participant_id))
+    return redirect(url_for(".caseload"))
+
+
+def visible_participant_after(participant_id: int) -> bool:
+    with unit() as db:
+        return visible_participant(db, me(), participant_id) is not None
+
+
+@bp.get("/participants/<int:participant_id>/export.json")
+@login_required
+def export(participant_id: int) -> Response:
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        record = export_participant(db, person)
+        audit(db, me(), "export_record", now(), participant_id=participant_id)
+    response = Response(json.dumps(record, indent=2, ensure_ascii=False), mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="participant-{person.id}.json"'
+    return response
+
+
+# --- appointments ------------------------------------------------------------------------------
+
+
+@bp.post("/participants/<int:participant_id>/appointments")
+@login_required
+def appointment_add(participant_id: int) -> WerkzeugResponse:
+    form = request.form
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        try:
+            starts_at = parse_local(form.get("starts_at", "").replace("T", " "), person.timezone)
+        except ValueError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".participant", participant_id=participant_id))
+        kind = form.get("kind", "")
+        duration = form.get("duration_minutes", "60")
+        if kind not in appts.KINDS or not duration.isdigit() or not 5 <= int(duration) <= 480:
+            flash("Choose a kind and a duration from 5 to 480 minutes.", "error")
+            return redirect(url_for(".participant", participant_id=participant_id))
+        if starts_at <= now():
+            flash("That time has passed: record past appointments with their outcome.", "error")
+            return redirect(url_for(".participant", participant_id=participant_id))
+        lock_participant(db, participant_id)
+        appointment = Appointment(
+            participant_id=participant_id,
+            external_id=f"D{int(now().timestamp())}",
+            starts_at=starts_at,
+            kind=kind,
+            duration_minutes=int(duration),
+            location=form.get("location", "")[:300],
+            with_whom=form.get("with_whom", "")[:200],
+            created_at=now(),
+            updated_at=now(),
+        )
+        db.add(appointment)
+        db.flush()
+        apply_change(db, appointment, person, now(), moved=True, outcome_changed=False)
+        audit(db, me(), "appointment_add", now(), participant_id=participant_id, appointment=appointment.id)
+    flash("Appointment added; reminders are planned.")
+    return redirect(url_for(".participant", participant_id=participant_id) + "#appointments")
+
+
+def _appointment_or_404(db: Session, participant_id: int, appointment_id: int) -> tuple[Participant, Appointment]:
+    person = _participant_or_404(db, participant_id)
+    appointment = db.get(Appointment, appointment_id)
+    if appointment is None or appointment.participant_id != participant_id:
+        abort(404)
+    return person, appointment
+
+
+@bp.post("/participants/<int:participant_id>/appointments/<int:appointment_id>/move")
+@login_required
+def appointment_move(participant_id: int, appointment_id: int) -> WerkzeugResponse:
+    with unit() as db:
+        person, appointment = _appointment_or_404(db, participant_id, appointment_id)
+        try:
+            starts_at = parse_local(request.form.get("starts_at", "").replace("T", " "), person.timezone)
+        except ValueError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".participant", participant_id=participant_id))
+        if starts_at <= now() or appointment.outcome is not None:
+            flash("Only an upcoming appointment can move, to a time that has not passed.", "error")
+            return redirect(url_for(".participant", participant_id=participant_id))
+        lock_participant(db, participant_id)
+        appointment.starts_at, appointment.updated_at = starts_at, now()
+        appointment.version += 1
+        db.add(appointment)
+        db.flush()
+        apply_change(db, appointment, person, now(), moved=True, outcome_changed=False)
+        audit(db, me(), "appointment_move", now(), participant_id=participant_id, appointment=appointment_id)
+    flash("Appointment moved; its reminders are re-planned.")
+    return redirect(url_for(".participant", participant_id=participant_id) + "#appointments")
+
+
+@bp.post("/participants/<int:participant_id>/appointments/<int:appointment_id>/outcome")
+@login_required
+def appointment_outcome(participant_id: int, appointment_id: int) -> WerkzeugResponse:
+    outcome = request.form.get("outcome", "")
+    with unit() as db:
+        person, appointment = _appointment_or_404(db, participant_id, appointment_id)
+        if outcome not in appts.OUTCOMES:
+            flash("Choose an outcome.", "error")
+            return redirect(url_for(".participant", participant_id=participant_id))
+        if outcome in ("attended", "dna") and appointment.starts_at and appointment.starts_at > now():
+            flash("An appointment can only be attended or missed once it has started.", "error")
+            return redirect(url_for(".participant", participant_id=participant_id))
+        lock_participant(db, participant_id)
+        changed = appointment.outcome != outcome
+        appointment.outcome, appointment.outcome_at, appointment.updated_at = outcome, now(), now()
+        appointment.version += 1
+        db.add(appointment)
+        db.flush()
+        if changed:
+            apply_change(db, appointment, person, now(), moved=False, outcome_changed=True)
+        audit(
+            db,
+            me(),
+            "appointment_outcome",
+            now(),
+            participant_id=participant_id,
+            appointment=appointment_id,
+            outcome=outcome,
+        )
+    flash("Missed appointment recorded: the follow-up has started." if outcome == "dna" else "Outcome recorded.")
+    return redirect(url_for(".participant", participant_id=participant_id) + "#appointments")
+
+
+# --- team and service --------------------------------------------------------------------------
+
+
+@bp.get("/team")
+@login_required
+@roles("team_lead", "service_admin")
+def team() -> str:
+    from .reports import contact_report
+
+    user = me()
+    week = request.args.get("week") or now().astimezone(ZoneInfo(rt().settings.default_timezone)).strftime("%G-W%V")
+    with unit() as db:
+        service = db.get(Service, user.service_id)
+        settings = ServiceSettings.from_json(service.settings if service else None)
+        specialists = specialists_in_reach(db, user)
+        counts = caseload_counts(db, [s.id for s in specialists if s.id])
+        late = unacknowledged_urgent(db, [s.id for s in specialists if s.id], now(), settings.escalate_after_minutes)
+        try:
+            contact = {
+                r.email: r
+                for r in contact_report(db, week, rt().settings.default_timezone, service.slug if service else None)
+            }
+        except ValueError:
+            contact = {}
+        ids = [p.id for p in db.exec(scoped(select(Participant), user)).all() if p.id]
+        outcomes = {"with_two_scores": 0, "recovered": 0, "reliably_improved": 0}
+        # Rates among people with two or more scores, as the programmes report them.
+        scored = db.exec(
+            select(Measure.participant_id, func.count())
+            .where(col(Measure.participant_id).in_(ids), Measure.status == "complete")
+            .group_by(col(Measure.participant_id))
+        ).all()
+        for pid, count in scored:
+            result = participant_trajectory(db, pid) if count >= 2 else None
+            if result:
+                outcomes["with_two_scores"] += 1
+                outcomes["recovered"] += int(result["recovery"])
+                outcomes["reliably_improved"] += int(result["reliable_improvement"])
+        people = {
+            p.id: p
+            for p in db.exec(select(Participant).where(col(Participant.id).in_([f.participant_id for f in late]))).all()
+        }
+    return render_template(
+        "team.html",
+        specialists=specialists,
+        counts=counts,
+        cap=settings.caseload_cap,
+        late=late,
+        contact=contact,
+        week=week,
+        outcomes=outcomes,
+        people=people,
+        settings=settings.to_json(),
+    )
+
+
+@bp.get("/audit")
+@login_required
+@roles("service_admin")
+def audit_log() -> Any:
+    with unit() as db:
+        rows = db.exec(
+            select(AuditLog).where(AuditLog.service_id == me().service_id).order_by(col(AuditLog.id).desc()).limit(500)
+        ).all()
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["at", "user", "action", "participant", "detail"])
+        for row in rows:
+            writer.writerow(
+                [
+                    row.at.isoformat() if row.at else "",
+                    row.user_email,
+                    row.action,
+                    row.participant_id or "",
+                    json.dumps(row.detail),
+                ]
+            )
+        return Response(
+            out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
+        )
+    return render_template("audit.html", rows=rows)
+
+
+def init_app(app: Any) -> None:
+    login_manager.init_app(app)
+    app.register_blueprint(bp)

@@ -1,0 +1,224 @@
+"""What the dashboard shows, gathered in a few queries whatever the caseload's size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from .models import Answer, Appointment, DueTask, Flag, FlowSession, Measure, Message, Participant, Specialist
+
+SEVERITY_ORDER = {"urgent": 0, "action": 1, "info": 2}
+CONTACT_KINDS = {
+    "checkin": "Check-in",
+    "appt_reminder": "Appointment reminder",
+    "interview_good_luck": "Good-luck text",
+    "dna_attempt": "Missed-appointment follow-up",
+    "questionnaire": "Questionnaire",
+}
+
+
+def ago(then: datetime | None, now: datetime) -> str:
+    if then is None:
+        return "never"
+    seconds = (now - then).total_seconds()
+    if seconds < 3600:
+        return f"{max(1, int(seconds // 60))} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
+
+
+@dataclass
+class Row:
+    participant: Participant
+    specialist: str
+    last_reply: datetime | None
+    next_contact: tuple[datetime, str] | None
+    flags: list[Flag] = field(default_factory=list)
+    last_outcome: str | None = None
+    next_appointment: datetime | None = None
+    measures: dict[str, tuple[int, str]] = field(default_factory=dict)  # instrument -> (latest, direction)
+
+    @property
+    def status(self) -> str:
+        p = self.participant
+        if p.opted_out:
+            return "opted out"
+        if p.unreachable:
+            return "cannot be reached"
+        if p.paused:
+            return "paused"
+        return "active"
+
+    @property
+    def worst(self) -> int:
+        return min((SEVERITY_ORDER[f.severity] for f in self.flags), default=9)
+
+
+def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
+    ids = [p.id for p in participants]
+    if not ids:
+        return []
+    names = {s.id: (s.name or s.email) for s in db.exec(select(Specialist)).all()}
+    nexts: dict[int, tuple[datetime, str]] = {}
+    for task in db.exec(
+        select(DueTask)
+        .where(
+            col(DueTask.participant_id).in_(ids),
+            DueTask.status == "pending",
+            col(DueTask.kind).in_(list(CONTACT_KINDS)),
+        )
+        .order_by(col(DueTask.due_at))
+    ).all():
+        if task.due_at is not None:
+            nexts.setdefault(task.participant_id, (task.due_at, CONTACT_KINDS[task.kind]))
+    flags: dict[int, list[Flag]] = {}
+    for flag in db.exec(select(Flag).where(col(Flag.participant_id).in_(ids), Flag.status != "resolved")).all():
+        flags.setdefault(flag.participant_id, []).append(flag)
+    last_outcome: dict[int, str] = {}
+    next_appt: dict[int, datetime] = {}
+    for appt in db.exec(
+        select(Appointment).where(col(Appointment.participant_id).in_(ids)).order_by(col(Appointment.starts_at))
+    ).all():
+        if appt.outcome:
+            last_outcome[appt.participant_id] = appt.outcome
+        elif appt.starts_at and appt.participant_id not in next_appt:
+            next_appt[appt.participant_id] = appt.starts_at
+    history: dict[int, dict[str, list[int]]] = {}
+    for measure in db.exec(
+        select(Measure)
+        .where(
+            col(Measure.participant_id).in_(ids),
+            Measure.status == "complete",
+            col(Measure.instrument).in_(("phq9", "gad7")),
+        )
+        .order_by(col(Measure.completed_at))
+    ).all():
+        assert measure.total is not None
+        history.setdefault(measure.participant_id, {}).setdefault(measure.instrument, []).append(measure.total)
+    rows = []
+    for p in participants:
+        assert p.id is not None
+        latest = {}
+        for instrument, totals in history.get(p.id, {}).items():
+            direction = "no change"
+            if len(totals) > 1:
+                direction = (
+                    "down (better)"
+                    if totals[-1] < totals[-2]
+                    else "up (worse)"
+                    if totals[-1] > totals[-2]
+                    else "no change"
+                )
+            latest[instrument] = (totals[-1], direction)
+        rows.append(
+            Row(
+                participant=p,
+                specialist=names.get(p.specialist_id, "?"),
+                last_reply=p.last_inbound_at,
+                next_contact=nexts.get(p.id),
+                flags=sorted(flags.get(p.id, []), key=lambda f: SEVERITY_ORDER[f.severity]),
+                last_outcome=last_outcome.get(p.id),
+                next_appointment=next_appt.get(p.id),
+                measures=latest,
+            )
+        )
+    return rows
+
+
+SORTS = {
+    "name": lambda r: r.participant.first_name.lower(),
+    "last_reply": lambda r: r.last_reply.timestamp() if r.last_reply else 0,
+    "flags": lambda r: (r.worst, -len(r.flags)),
+    "next_contact": lambda r: r.next_contact[0].timestamp() if r.next_contact else float("inf"),
+}
+
+
+def thread(db: Session, participant_id: int) -> list[Message]:
+    return list(
+        db.exec(select(Message).where(Message.participant_id == participant_id).order_by(col(Message.id))).all()
+    )
+
+
+def answers(db: Session, participant_id: int) -> list[Answer]:
+    return list(
+        db.exec(select(Answer).where(Answer.participant_id == participant_id).order_by(col(Answer.id).desc())).all()
+    )
+
+
+def chart(db: Session, participant_id: int, width: int = 640, height: int = 220) -> dict[str, Any]:
+    """PHQ-9 and GAD-7 over time as SVG points, with the caseness thresholds (PHQ-9 10, GAD-7 8)."""
+    measures = db.exec(
+        select(Measure)
+        .where(
+            Measure.participant_id == participant_id,
+            Measure.status == "complete",
+            col(Measure.instrument).in_(("phq9", "gad7")),
+        )
+        .order_by(col(Measure.completed_at))
+    ).all()
+    pad, top = 40, 27
+    times = [m.completed_at for m in measures if m.completed_at]
+    if not times:
+        return {"series": {}, "width": width, "height": height, "thresholds": [], "points": []}
+    first, last = min(times), max(times)
+    span = max((last - first).total_seconds(), 86400.0)
+
+    def xy(at: datetime, value: int) -> tuple[float, float]:
+        x = pad + (width - 2 * pad) * (at - first).total_seconds() / span
+        y = height - pad - (height - 2 * pad) * value / top
+        return round(x, 1), round(y, 1)
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    points = []
+    for m in measures:
+        assert m.completed_at is not None and m.total is not None
+        point = xy(m.completed_at, m.total)
+        series.setdefault(m.instrument, []).append(point)
+        points.append(
+            {"instrument": m.instrument, "x": point[0], "y": point[1], "total": m.total, "at": m.completed_at}
+        )
+    thresholds = [
+        {"label": "PHQ-9 caseness (10)", "y": xy(first, 10)[1]},
+        {"label": "GAD-7 caseness (8)", "y": xy(first, 8)[1]},
+    ]
+    return {
+        "series": {k: " ".join(f"{x},{y}" for x, y in v) for k, v in series.items()},
+        "width": width,
+        "height": height,
+        "thresholds": thresholds,
+        "points": points,
+        "pad": pad,
+    }
+
+
+def unacknowledged_urgent(db: Session, specialist_ids: list[int], now: datetime, minutes: int) -> list[Flag]:
+    return list(
+        db.exec(
+            select(Flag).where(
+                col(Flag.specialist_id).in_(specialist_ids),
+                Flag.status == "open",
+                Flag.severity == "urgent",
+                col(Flag.created_at) < now - timedelta(minutes=minutes),
+            )
+        ).all()
+    )
+
+
+def waiting_question(db: Session, participant_id: int) -> FlowSession | None:
+    return db.exec(
+        select(FlowSession).where(FlowSession.participant_id == participant_id, FlowSession.status == "waiting")
+    ).first()
+
+
+def caseload_counts(db: Session, specialist_ids: list[int]) -> dict[int, int]:
+    rows = db.exec(
+        select(Participant.specialist_id, func.count())
+        .where(col(Participant.specialist_id).in_(specialist_ids))
+        .group_by(col(Participant.specialist_id))
+    ).all()
+    return {sid: int(n) for sid, n in rows}

@@ -1,0 +1,213 @@
+"""What a specialist does on the dashboard, through the real app, outbox and schedule."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from sqlmodel import col, select
+
+from assistant.clock import FixedClock
+from assistant.db import transaction
+from assistant.models import Appointment, DueTask, Flag, Message, Notification, User
+
+from ..conftest import Phone
+from .conftest import PASSWORD, World, csrf, sign_in
+
+
+def _tasks(world: World, kind: str) -> list[DueTask]:
+    with transaction(world.rt.engine) as db:
+        return list(db.exec(select(DueTask).where(DueTask.kind == kind).order_by(col(DueTask.id))).all())
+
+
+def test_add_move_and_mark_dna(as_user: Any, world: World, clock: FixedClock) -> None:
+    client = as_user("sam@example.org")
+    pid = world.ids["P001"]
+    token = csrf(client, f"/participants/{pid}")
+    response = client.post(
+        f"/participants/{pid}/appointments",
+        data={"csrf_token": token, "starts_at": "2026-11-27T14:00", "kind": "meeting", "duration_minutes": "60"},
+    )
+    assert response.status_code == 302
+    assert [t.due_at.isoformat() for t in _tasks(world, "appt_reminder") if t.due_at] == [
+        "2026-11-24T10:00:00+00:00",
+        "2026-11-26T10:00:00+00:00",
+    ]
+    with transaction(world.rt.engine) as db:
+        appointment = db.exec(select(Appointment)).one()
+    client.post(
+        f"/participants/{pid}/appointments/{appointment.id}/move",
+        data={"csrf_token": token, "starts_at": "2026-12-02T09:30"},
+    )
+    assert [t.status for t in _tasks(world, "appt_reminder")] == ["cancelled", "cancelled", "pending", "pending"]
+    # Too early to mark it missed; then, after it, the follow-up is scheduled.
+    client.post(
+        f"/participants/{pid}/appointments/{appointment.id}/outcome", data={"csrf_token": token, "outcome": "dna"}
+    )
+    assert _tasks(world, "dna_attempt") == []
+    clock.set(datetime(2026, 12, 2, 11, 0, tzinfo=UTC))
+    response = client.post(
+        f"/participants/{pid}/appointments/{appointment.id}/outcome",
+        data={"csrf_token": token, "outcome": "dna"},
+        follow_redirects=True,
+    )
+    assert "follow-up has started" in response.get_data(as_text=True)
+    [attempt] = _tasks(world, "dna_attempt")
+    assert attempt.status == "pending" and attempt.due_at == clock.now()
+
+
+def test_bad_appointment_input_changes_nothing(as_user: Any, world: World) -> None:
+    client = as_user("sam@example.org")
+    pid = world.ids["P001"]
+    token = csrf(client, f"/participants/{pid}")
+    for data in (
+        {"starts_at": "2026-03-29T01:30", "kind": "meeting"},
+        {"starts_at": "yesterday", "kind": "meeting"},
+        {"starts_at": "2026-11-20T10:00", "kind": "meeting"},
+        {"starts_at": "2026-12-01T10:00", "kind": "party"},
+    ):
+        response = client.post(
+            f"/participants/{pid}/appointments", data={"csrf_token": token, **data}, follow_redirects=True
+        )
+        assert "There is a problem" in response.get_data(as_text=True)
+    with transaction(world.rt.engine) as db:
+        assert db.exec(select(Appointment)).all() == []
+
+
+def test_one_off_message_preview_then_send(as_user: Any, world: World) -> None:
+    client = as_user("sam@example.org")
+    pid = world.ids["P001"]
+    token = csrf(client, f"/participants/{pid}")
+    preview = client.post(
+        f"/participants/{pid}/message", data={"csrf_token": token, "body": "Hi Alex, about your therapy appointment"}
+    )
+    text = preview.get_data(as_text=True)
+    assert "1 text segment" in text and "Lock-screen check" in text and "therapy" in text
+    with transaction(world.rt.engine) as db:
+        assert db.exec(select(Message)).all() == []  # nothing sent from a preview
+    sent = client.post(
+        f"/participants/{pid}/message",
+        data={"csrf_token": token, "body": "Hi Alex, see you Tuesday. Sam", "confirm": "yes"},
+        follow_redirects=True,
+    )
+    assert "Message sent." in sent.get_data(as_text=True)
+    with transaction(world.rt.engine) as db:
+        [message] = db.exec(select(Message)).all()
+    assert (message.body, message.status, message.message_key) == (
+        "Hi Alex, see you Tuesday. Sam",
+        "sent",
+        "staff/one_off",
+    )
+    assert "Hi Alex, see you Tuesday. Sam" in client.get(f"/participants/{pid}").get_data(as_text=True)
+
+
+def test_pause_and_resume(as_user: Any, world: World, clock: FixedClock) -> None:
+    from assistant.scheduler import tick
+
+    client = as_user("sam@example.org")
+    pid = world.ids["P001"]
+    token = csrf(client, f"/participants/{pid}")
+    client.post(f"/participants/{pid}/pause", data={"csrf_token": token})
+    assert world.participant("P001").paused
+    tick(world.rt, datetime(2026, 11, 24, 10, 30, tzinfo=UTC))
+    with transaction(world.rt.engine) as db:
+        assert db.exec(select(Message).where(Message.participant_id == pid)).all() == []
+    clock.set(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    client.post(f"/participants/{pid}/resume", data={"csrf_token": token})
+    assert not world.participant("P001").paused
+    pending = [t for t in _tasks(world, "checkin") if t.participant_id == pid and t.status == "pending"]
+    assert [t.due_at.isoformat() for t in pending if t.due_at] == ["2026-12-01T10:30:00+00:00"]
+
+
+def test_acknowledge_an_urgent_flag_and_transfer_moves_open_flags(as_user: Any, world: World, phone: Phone) -> None:
+    phone.text("+447700900101", "I want to end it all")
+    client = as_user("sam@example.org")
+    with transaction(world.rt.engine) as db:
+        flag = db.exec(select(Flag).where(Flag.kind == "crisis")).one()
+    assert "URGENT: crisis" in client.get("/flags").get_data(as_text=True)
+    client.post(f"/flags/{flag.id}/acknowledge", data={"csrf_token": csrf(client, "/flags")})
+    with transaction(world.rt.engine) as db:
+        acknowledged = db.get(Flag, flag.id)
+        assert acknowledged and (acknowledged.status, acknowledged.acknowledged_by) == (
+            "acknowledged",
+            "sam@example.org",
+        )
+        chris = db.exec(select(User).where(User.email == "chris@example.org")).one()
+    pid = world.ids["P001"]
+    response = client.post(
+        f"/participants/{pid}/transfer",
+        data={"csrf_token": csrf(client, f"/participants/{pid}"), "specialist_id": chris.specialist_id},
+    )
+    assert response.status_code == 302
+    assert world.participant("P001").specialist_id == chris.specialist_id
+    with transaction(world.rt.engine) as db:
+        moved = db.get(Flag, flag.id)
+        assert moved and moved.specialist_id == chris.specialist_id
+    assert client.get(f"/participants/{pid}").status_code == 404  # Sam no longer sees Alex
+    assert as_user("chris@example.org").get(f"/participants/{pid}").status_code == 200
+
+
+def test_password_reset_link_works_once_and_expires(app: Flask, world: World, clock: FixedClock) -> None:
+    client = app.test_client()
+    token = csrf(client, "/reset")
+    answer = client.post("/reset", data={"csrf_token": token, "email": "sam@example.org"}).get_data(as_text=True)
+    unknown = client.post("/reset", data={"csrf_token": token, "email": "ghost@example.org"}).get_data(as_text=True)
+    assert answer == unknown  # says nothing about who has an account
+    with transaction(world.rt.engine) as db:
+        [note] = db.exec(select(Notification)).all()
+    link = re.search(r"https?://\S+/reset/(\S+)", note.body)
+    assert link and note.to_email == "sam@example.org"
+    path = f"/reset/{link.group(1)}"
+    page_token = csrf(client, path)
+    weak = client.post(path, data={"csrf_token": page_token, "password": "short", "confirm": "short"})
+    assert weak.status_code == 400
+    done = client.post(
+        path,
+        data={"csrf_token": page_token, "password": "a brand new passphrase 7", "confirm": "a brand new passphrase 7"},
+    )
+    assert done.status_code == 302
+    assert client.get(path).status_code == 400  # used: the link no longer works
+    assert sign_in(app.test_client(), "sam@example.org", PASSWORD).status_code == 401
+    assert sign_in(app.test_client(), "sam@example.org", "a brand new passphrase 7").status_code == 302
+
+
+def test_preferences_validate_and_replan(as_user: Any, world: World) -> None:
+    client = as_user("sam@example.org")
+    pid = world.ids["P001"]
+    token = csrf(client, f"/participants/{pid}")
+    bad = client.post(
+        f"/participants/{pid}/preferences",
+        data={
+            "csrf_token": token,
+            "checkin_day": "Fri",
+            "checkin_time": "22:00",
+            "every_weeks": "1",
+            "allowed_from": "08:00",
+            "allowed_until": "20:00",
+        },
+        follow_redirects=True,
+    )
+    assert "inside the allowed hours" in bad.get_data(as_text=True)
+    assert world.participant("P001").checkin_day == 1
+    client.post(
+        f"/participants/{pid}/preferences",
+        data={
+            "csrf_token": token,
+            "checkin_day": "Fri",
+            "checkin_time": "17:15",
+            "every_weeks": "2",
+            "allowed_from": "09:00",
+            "allowed_until": "19:00",
+        },
+    )
+    person = world.participant("P001")
+    assert (person.checkin_day, person.checkin_time, person.checkin_every_weeks, person.allowed_from) == (
+        4,
+        "17:15",
+        2,
+        "09:00",
+    )
+    pending = [t for t in _tasks(world, "checkin") if t.participant_id == pid and t.status == "pending"]
+    assert [t.due_at.isoformat() for t in pending if t.due_at] == ["2026-11-27T17:15:00+00:00"]
