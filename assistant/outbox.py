@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -80,7 +81,9 @@ def _candidates(
         .limit(limit)
     )
     if only is not None:
-        query = query.where(col(Message.id).in_(only))
+        # Anything older still queued for the same people goes first (or is withdrawn), keeping order.
+        phones = select(Message.phone).where(col(Message.id).in_(only))
+        query = query.where(or_(col(Message.id).in_(only), col(Message.phone).in_(phones)))
     if participant_id is not None:
         query = query.where(Message.participant_id == participant_id)
     return [i for i in db.exec(query).all() if i is not None]

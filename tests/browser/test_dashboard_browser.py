@@ -1,0 +1,214 @@
+"""The dashboard in headless Chromium (Playwright, Debian's /usr/bin/chromium), as a specialist uses it.
+
+The app runs on a real HTTP server on loopback; outbound texts go through the real
+outbox to the Twilio API mock; axe-core checks every page. Screenshots are saved to
+test-artifacts/screenshots/ for a reviewer to look at (not committed).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from werkzeug.serving import make_server
+
+from assistant.app import create_app
+from assistant.clock import FixedClock
+from assistant.config import ROOT
+from assistant.db import transaction
+from assistant.inbound import receive_sms
+from assistant.models import Appointment, DueTask, Flag, Message
+from assistant.runtime import Runtime, build_runtime
+from assistant.sms import TwilioTransport
+
+from ..conftest import IN_CI, test_settings
+from ..dashboard.conftest import PASSWORD, World, world  # noqa: F401  (fixture)
+from ..twilio_mock.server import TwilioMockUnavailable, start_twilio_mock
+
+CHROMIUM = os.environ.get("ASSISTANT_CHROMIUM", "/usr/bin/chromium")
+AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _need(thing: str, ok: bool) -> None:
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"{thing} is required under CI")
+        pytest.skip(f"{thing} is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    _need(f"Chromium at {CHROMIUM}", shutil.which(CHROMIUM) is not None)
+    _need("axe-core (npm ci --prefix tests/browser)", AXE.exists())
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def twilio_api() -> Iterator[str]:
+    try:
+        mock = start_twilio_mock()
+    except TwilioMockUnavailable as exc:
+        _need(f"the Twilio API mock ({exc})", False)
+        raise
+    yield mock.url
+    mock.stop()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "assistant.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def rt(db_url: str, tmp_path: Path, clock: FixedClock, twilio_api: str) -> Iterator[Runtime]:
+    settings = replace(
+        test_settings(db_url, tmp_path),
+        sms_transport="twilio",
+        twilio_api_url=twilio_api,
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_from_number="+447700900000",
+    )
+    runtime = build_runtime(settings, clock=clock, transport=TwilioTransport(settings))
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def site(rt: Runtime, world: World) -> Iterator[str]:  # noqa: F811
+    app = create_app(runtime=rt)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def page(browser: Any, site: str) -> Iterator[Any]:
+    context = browser.new_context(base_url=site, viewport={"width": 1200, "height": 900}, bypass_csp=False)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def accessible(page: Any, name: str) -> None:
+    """axe-core finds no serious or critical problems; a screenshot is kept for review."""
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    serious = [(v["id"], v["help"]) for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    assert serious == [], f"{name}: {serious}"
+
+
+def sign_in(page: Any, email: str) -> None:
+    page.goto("/login")
+    accessible(page, "sign-in")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def test_specialist_day(page: Any, rt: Runtime, world: World, clock: FixedClock) -> None:  # noqa: F811
+    receive_sms(rt, sid="SMcrisis", sender="+447700900101", body="I can't go on", now=clock.now())
+    sign_in(page, "sam@example.org")
+    accessible(page, "caseload")
+    body = page.locator("main").inner_text()
+    assert "Alex" in body and "Jordan" in body and "Priya" not in body and "Morgan" not in body
+    assert "URGENT: crisis" in body
+
+    page.get_by_role("link", name="Flags").click()
+    accessible(page, "flags")
+    page.get_by_role("button", name="Acknowledge").first.click()
+    assert "Flag acknowledged." in page.locator("main").inner_text()
+    with transaction(rt.engine) as db:
+        assert db.exec(select(Flag).where(Flag.kind == "crisis")).one().status == "acknowledged"
+
+    page.goto("/")
+    page.get_by_role("link", name="Alex").click()
+    accessible(page, "participant")
+    main = page.locator("main")
+    assert "I can't go on" in main.inner_text()
+
+    # An appointment: add, move, then (after it) mark it missed: the follow-up is scheduled.
+    page.get_by_text("Add an appointment").click()
+    page.get_by_label("When (local time)").fill("2026-11-27T14:00")
+    page.get_by_role("button", name="Add appointment").click()
+    assert "reminders are planned" in main.inner_text()
+    page.get_by_label("New time").fill("2026-11-30T09:30")
+    page.get_by_role("button", name="Move").click()
+    assert "re-planned" in main.inner_text()
+    with transaction(rt.engine) as db:
+        appointment = db.exec(select(Appointment)).one()
+        assert appointment.starts_at == datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 30, 11, 0, tzinfo=UTC))
+    page.reload()
+    page.get_by_label("Outcome").select_option("dna")
+    page.get_by_role("button", name="Record outcome").click()
+    assert "follow-up has started" in main.inner_text()
+    with transaction(rt.engine) as db:
+        assert [t.status for t in db.exec(select(DueTask).where(DueTask.kind == "dna_attempt")).all()] == ["pending"]
+
+    # A one-off text: preview with its checks, then through the outbox to the Twilio API mock.
+    page.get_by_label("Message (you will see a preview", exact=False).fill("Hi Alex, I'll ring you at 3. Sam")
+    page.get_by_role("button", name="Preview").click()
+    accessible(page, "message-preview")
+    assert "1 text segment" in page.locator("main").inner_text()
+    page.get_by_role("button", name="Send text").click()
+    assert "Hi Alex, I'll ring you at 3. Sam" in page.locator("#thread ~ ol").inner_text()
+    with transaction(rt.engine) as db:
+        sent = db.exec(select(Message).where(Message.message_key == "staff/one_off")).one()
+    assert sent.status == "sent" and (sent.provider_sid or "").startswith("SM"), (sent.error_code, sent.error_message)
+
+    # Pause and resume.
+    page.get_by_role("button", name="Pause automated texts").click()
+    assert "paused" in page.locator("main").inner_text()
+    assert world.participant("P001").paused
+    page.get_by_role("button", name="Resume automated texts").click()
+    assert not world.participant("P001").paused
+
+    # Transfer to Chris: Alex leaves Sam's caseload, history kept.
+    page.get_by_label("New specialist").select_option(label="Chris Lee")
+    page.get_by_role("button", name="Transfer").click()
+    assert "Transferred to Chris Lee" in page.locator("main").inner_text()
+    assert ">Alex<" not in page.content()
+
+
+def test_team_lead_and_admin_pages_are_accessible(browser: Any, site: str, world: World) -> None:  # noqa: F811
+    context = browser.new_context(base_url=site, viewport={"width": 390, "height": 844})  # a phone screen
+    page = context.new_page()
+    sign_in(page, "admin@example.org")
+    accessible(page, "admin-caseload-phone")
+    page.goto("/team")
+    accessible(page, "team")
+    assert "Caseloads against the cap" in page.locator("main").inner_text()
+    page.goto("/audit")
+    accessible(page, "audit")
+    context.close()
