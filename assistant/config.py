@@ -38,6 +38,8 @@ class Settings:
     # After an inbound message commits, send its replies at once: "thread" (in the
     # background), "inline" (before the webhook answers; tests), or "off" (next tick).
     dispatch: str = "thread"
+    # What one sending number can take (a UK long code: about 10 segments a second).
+    send_rate: float = 10.0
     console_log: Path | None = None
     # Email for flags: no SMTP host means emails are printed to the console.
     smtp_host: str = ""

@@ -253,6 +253,16 @@ def _late_question(db: Session, participant_id: int, now: datetime) -> FlowSessi
     return None
 
 
+def _last_asked(db: Session, waiting: FlowSession) -> datetime | None:
+    """When the waiting flow last sent its question (a reply after that is the flow's)."""
+    last = db.exec(
+        select(Message.at)
+        .where(Message.session_id == waiting.id, Message.direction == "out")
+        .order_by(col(Message.id).desc())
+    ).first()
+    return last or waiting.started_at
+
+
 def _late_value(rt: Runtime, late: FlowSession, body: str) -> str:
     flow = rt.flows.get(late.flow, late.flow_version)
     for node in flow.nodes.values() if flow else ():
@@ -413,6 +423,12 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
             )
         if not already_asked:
             say("common/confirm_stop")  # asked once; the texts only stop if they say STOP
+        return outcome
+    asked_at = _last_asked(db, waiting) if waiting else None
+    from .campaigns import handle_reply
+
+    if handle_reply(db, participant, inbound, asked_at, now):
+        say("common/campaign_reply")
         return outcome
     if waiting:
         inbound.flow = waiting.flow

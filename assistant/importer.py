@@ -32,6 +32,7 @@ OPTIONAL = (
     "support_start",
     "support_end",
     "team",
+    "tags",
 )
 COHORTS = {"out_of_work": 1, "in_work": 4}  # check-in every N weeks
 # Defaults per cohort: a weekday morning out of work; a lunch break for people in work.
@@ -115,6 +116,7 @@ def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]
     clean["specialist_email"] = email
     clean["specialist_name"] = row.get("specialist_name", "")[:200]
     clean["team"] = row.get("team", "")[:64] or None
+    clean["tags"] = sorted({t.strip().lower() for t in row.get("tags", "").split(";") if t.strip()})[:20]
     clean["service"] = (row.get("service") or DEFAULT_SERVICE)[:64]
     cohort = (row.get("cohort") or "out_of_work").lower()
     if cohort not in COHORTS:
@@ -228,6 +230,7 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
             "language": row["language"],
             "support_started_on": row["support_start"],
             "support_ends_on": row["support_end"],
+            "tags": row["tags"],
         }
         holder = db.exec(select(Participant).where(Participant.phone == row["phone"])).first()
         existing = db.exec(
@@ -274,4 +277,8 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
                     task.status, task.outcome, task.done_at = "cancelled", "replanned", now
                     db.add(task)
             plan_questionnaires(db, existing, now, reason="end")
+        if changed.keys() & {"support_ends_on", "support_started_on"}:
+            from .campaigns import replan_for
+
+            replan_for(db, existing, now)
         report.updated += 1

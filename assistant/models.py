@@ -83,6 +83,7 @@ class Participant(SQLModel, table=True):
     show_location: bool = False
     support_started_on: date | None = None
     support_ends_on: date | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]"))
     last_inbound_at: datetime | None = utc_column()
     created_at: datetime | None = utc_column()
     updated_at: datetime | None = utc_column()
@@ -287,3 +288,39 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=64)
     participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
     detail: dict[str, Any] = json_column()
+
+
+class Campaign(SQLModel, table=True):
+    """A message (or a flow) a service sends to a group, at a time or relative to a date on each record."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    service_id: int = Field(foreign_key="service.id", index=True)
+    name: str = Field(max_length=200)
+    status: str = Field(default="scheduled", max_length=16, index=True)  # scheduled, paused, cancelled, done
+    text: str = ""  # with {{ merge_fields }}; empty when a flow is started instead
+    flow: str | None = Field(default=None, max_length=64)
+    audience: dict[str, Any] = json_column()
+    send_at: datetime | None = utc_column()
+    # Relative to a date on each participant's record, e.g. {"field": "support_end", "days": -28, "at": "10:00"}.
+    relative: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True)
+    )
+    reply_keyword: str | None = Field(default=None, max_length=32)
+    created_by: str = Field(max_length=254)
+    created_at: datetime | None = utc_column()
+    updated_at: datetime | None = utc_column()
+
+
+class CampaignRecipient(SQLModel, table=True):
+    """One participant's copy of a campaign: the unique pair is why nobody gets it twice."""
+
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "participant_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    status: str = Field(default="planned", max_length=16, index=True)
+    due_at: datetime | None = utc_column(index=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    reason: str | None = Field(default=None, max_length=200)
+    replied_at: datetime | None = utc_column()

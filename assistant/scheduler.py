@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from . import appointments, engine, outbox, rules
+from . import appointments, campaigns, engine, outbox, rules
 from .conversation import PROMPT_VALID_FOR, active_session, resume_flow, start_flow
 from .db import lock_participant, skip_locked, transaction
 from .flags import raise_flag
@@ -50,6 +50,7 @@ class TickReport:
     reconciled: int = 0
     emails: int = 0
     flagged: int = 0
+    campaign: int = 0
     sends: outbox.SendReport = field(default_factory=outbox.SendReport)
 
     @property
@@ -392,6 +393,7 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
     with transaction(rt.engine) as db:
         report.flagged = rules.silence_sweep(db, now)
         queue_digests(db, now, rt.settings.default_timezone)
+    report.campaign = campaigns.run_due(rt, now)
     report.reconciled = outbox.reconcile_stale(rt, now)
     report.sends = outbox.send_due(rt, now)
     report.emails = send_notifications(rt, now)

@@ -55,6 +55,8 @@ class ServiceSettings:
     # Non-urgent flags reach specialists in one daily digest at this local time.
     digest_time: str = "08:30"
     caseload_cap: int = 20
+    # Campaign texts may take at most this many segments.
+    campaign_segment_limit: int = 2
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ServiceSettings:

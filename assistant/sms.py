@@ -34,6 +34,7 @@ class SendResult:
 
 class Transport(Protocol):
     name: str
+    senders: int
 
     def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult: ...
 
@@ -44,6 +45,7 @@ class Transport(Protocol):
 
 class ConsoleTransport:
     name = "console"
+    senders = 1
 
     def __init__(self, record: Path | None = None, stream: IO[str] | None = None) -> None:
         self.record = record
@@ -83,8 +85,11 @@ class TwilioTransport:
         self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
         if settings.twilio_api_url:
             self.client.api.base_url = settings.twilio_api_url.rstrip("/")
-        self.from_number = settings.twilio_from_number
+        # Several numbers (comma-separated) share the load in turn.
+        self.from_numbers = [n.strip() for n in settings.twilio_from_number.split(",") if n.strip()]
+        self._turn = 0
         self.messaging_service_sid = settings.twilio_messaging_service_sid
+        self.senders = max(1, len(self.from_numbers))
 
     def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
         from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
@@ -93,7 +98,8 @@ class TwilioTransport:
         if self.messaging_service_sid:
             kwargs["messaging_service_sid"] = self.messaging_service_sid
         else:
-            kwargs["from_"] = self.from_number
+            kwargs["from_"] = self.from_numbers[self._turn % len(self.from_numbers)]
+            self._turn += 1
         if status_callback:
             kwargs["status_callback"] = status_callback
         try:

@@ -1,0 +1,551 @@
+"""Campaigns: a service texts a group, safely and once.
+
+Planning writes one CampaignRecipient per participant (unique per campaign), each
+with its own due time; the clock turns due recipients into outbox messages under
+the participant's lock, honouring quiet hours, bank holidays and any open
+questionnaire. Re-running, editing or crashing can never send anyone the same
+campaign twice: the recipient row is claimed in the same transaction that queues
+its message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, func
+from sqlmodel import Session, col, select
+
+from . import engine
+from .conversation import active_session, participant_vars, start_flow
+from .db import lock_participant, skip_locked, transaction
+from .flags import raise_flag
+from .models import (
+    Appointment,
+    Campaign,
+    CampaignRecipient,
+    Measure,
+    Message,
+    Participant,
+    Service,
+    Specialist,
+)
+from .quiet import next_allowed
+from .runtime import Runtime
+from .service_settings import ServiceSettings
+from .timing import local_at, parse_hhmm
+
+MERGE = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+ANY_BRACES = re.compile(r"\{[{%#]|[}%#]\}")
+MERGE_FIELDS = ("first_name", "specialist_name", "appointment_time")
+AUDIENCE_KEYS = {
+    "specialist",
+    "cohort",
+    "tag",
+    "support_start_from",
+    "support_start_to",
+    "support_end_from",
+    "support_end_to",
+    "appointment_from",
+    "appointment_to",
+    "last_reply_before",
+    "last_reply_after",
+    "completed_measure",
+    "not_completed_measure",
+}
+RELATIVE_FIELDS = {"support_end": "support_ends_on", "support_start": "support_started_on"}
+BATCH = 500
+
+
+class CampaignError(ValueError):
+    """A campaign refused before anything is queued, with the reason."""
+
+
+def render(text: str, values: dict[str, Any]) -> str:
+    """Fill {{ merge fields }}: plain substitution, never template code."""
+    return MERGE.sub(lambda m: str(values[m.group(1)]), text)
+
+
+def check_text(text: str, limit: int) -> list[str]:
+    problems = []
+    if not text.strip():
+        problems.append("the message is empty")
+    unknown = sorted({m for m in MERGE.findall(text) if m not in MERGE_FIELDS})
+    if unknown:
+        problems.append(f"unknown merge field(s) {unknown}: use {', '.join(MERGE_FIELDS)}")
+    if ANY_BRACES.search(MERGE.sub("", text)):
+        problems.append("only {{ first_name }}-style merge fields are allowed, no other template code")
+    sample = (
+        render(
+            MERGE.sub(lambda m: "{{ " + m.group(1) + " }}" if m.group(1) in MERGE_FIELDS else "", text),
+            {
+                "first_name": "Christabella",
+                "specialist_name": "Maximilianus",
+                "appointment_time": "Wed 25 Nov at 10:30",
+            },
+        )
+        if not unknown
+        else text
+    )
+    if engine.segment_count(sample) > limit:
+        problems.append(f"the message takes {engine.segment_count(sample)} segments; the service allows {limit}")
+    return problems
+
+
+def _day(value: Any, name: str) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise CampaignError(f"audience {name}: not a date like 2026-12-01") from None
+
+
+def audience_query(db: Session, service_id: int, audience: dict[str, Any], now: datetime) -> Any:
+    """Participants of this service matching the filters, never the opted out, paused or unreachable."""
+    unknown = set(audience) - AUDIENCE_KEYS
+    if unknown:
+        raise CampaignError(f"unknown audience filter(s) {sorted(unknown)}")
+    query = select(Participant).where(
+        Participant.service_id == service_id,
+        Participant.opted_out == False,  # noqa: E712
+        Participant.paused == False,  # noqa: E712
+        Participant.unreachable == False,  # noqa: E712
+    )
+    if "specialist" in audience:
+        query = query.join(Specialist, col(Specialist.id) == Participant.specialist_id).where(
+            Specialist.email == str(audience["specialist"]).lower()
+        )
+    if "cohort" in audience:
+        if audience["cohort"] not in ("out_of_work", "in_work"):
+            raise CampaignError("audience cohort must be out_of_work or in_work")
+        query = query.where(Participant.cohort == audience["cohort"])
+    for key, column, compare in (
+        ("support_start_from", Participant.support_started_on, "ge"),
+        ("support_start_to", Participant.support_started_on, "le"),
+        ("support_end_from", Participant.support_ends_on, "ge"),
+        ("support_end_to", Participant.support_ends_on, "le"),
+    ):
+        if key in audience:
+            day = _day(audience[key], key)
+            query = query.where(col(column) >= day if compare == "ge" else col(column) <= day)
+    if "last_reply_before" in audience:
+        query = query.where(col(Participant.last_inbound_at) < _moment(audience["last_reply_before"]))
+    if "last_reply_after" in audience:
+        query = query.where(col(Participant.last_inbound_at) > _moment(audience["last_reply_after"]))
+    if "appointment_from" in audience or "appointment_to" in audience:
+        start = _moment(audience.get("appointment_from", now.isoformat()))
+        end = _moment(audience.get("appointment_to", (now + timedelta(days=3650)).isoformat()))
+        query = query.where(
+            exists().where(
+                col(Appointment.participant_id) == Participant.id,
+                col(Appointment.outcome).is_(None),
+                col(Appointment.starts_at) >= start,
+                col(Appointment.starts_at) < end,
+            )
+        )
+    for key, wanted in (("completed_measure", True), ("not_completed_measure", False)):
+        if key in audience:
+            done = exists().where(
+                col(Measure.participant_id) == Participant.id,
+                col(Measure.instrument) == audience[key],
+                col(Measure.status) == "complete",
+            )
+            query = query.where(done if wanted else ~done)
+    return query
+
+
+def _moment(value: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise CampaignError(f"not a date-time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise CampaignError(f"give a timezone: {value!r}")
+    return moment
+
+
+def matching(db: Session, service_id: int, audience: dict[str, Any], now: datetime) -> list[Participant]:
+    people = list(db.exec(audience_query(db, service_id, audience, now)).all())
+    if "tag" in audience:  # tags are a JSON list: filtered here to work the same on every database
+        people = [p for p in people if audience["tag"] in (p.tags or [])]
+    return people
+
+
+def merge_values(db: Session, participant: Participant, now: datetime, audience: dict[str, Any]) -> dict[str, Any]:
+    values = participant_vars(db, participant)
+    appointment = db.exec(
+        select(Appointment)
+        .where(
+            Appointment.participant_id == participant.id,
+            Appointment.outcome == None,  # noqa: E711
+            col(Appointment.starts_at) > now,
+        )
+        .order_by(col(Appointment.starts_at))
+    ).first()
+    if appointment and appointment.starts_at:
+        local = appointment.starts_at.astimezone(ZoneInfo(participant.timezone))
+        values["appointment_time"] = f"{local.strftime('%a')} {local.day} {local.strftime('%b')} at {local:%H:%M}"
+    else:
+        values["appointment_time"] = "your next appointment"
+    return values
+
+
+@dataclass
+class Preview:
+    count: int
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+
+def preview(db: Session, service_id: int, text: str, audience: dict[str, Any], now: datetime, size: int = 3) -> Preview:
+    people = matching(db, service_id, audience, now)
+    sample = []
+    for person in people[:size]:
+        body = render(text, merge_values(db, person, now, audience)) if text else ""
+        sample.append(
+            {
+                "participant": person.external_id,
+                "first_name": person.first_name,
+                "body": body,
+                "segments": engine.segment_count(body) if body else 0,
+                "gsm7": engine.is_gsm7(body),
+            }
+        )
+    return Preview(count=len(people), sample=sample)
+
+
+def due_for(participant: Participant, campaign: Campaign) -> datetime | None:
+    """When this participant's copy is due: the campaign's time, or relative to a date on their record."""
+    if campaign.relative:
+        day = getattr(participant, RELATIVE_FIELDS[campaign.relative["field"]])
+        if day is None:
+            return None
+        return local_at(
+            day + timedelta(days=int(campaign.relative["days"])),
+            parse_hhmm(campaign.relative["at"]),
+            participant.timezone,
+        )
+    return campaign.send_at
+
+
+def create(
+    db: Session,
+    *,
+    service_id: int,
+    name: str,
+    text: str,
+    audience: dict[str, Any],
+    created_by: str,
+    now: datetime,
+    send_at: datetime | None = None,
+    relative: dict[str, Any] | None = None,
+    reply_keyword: str | None = None,
+    flow: str | None = None,
+    flows: Any = None,
+) -> Campaign:
+    """Validate everything, then plan one recipient per participant. Refuses before queueing anything."""
+    service = db.get(Service, service_id)
+    if service is None:
+        raise CampaignError("no such service")
+    settings = ServiceSettings.from_json(service.settings)
+    problems = []
+    if not name.strip() or len(name) > 200:
+        problems.append("give the campaign a name of up to 200 characters")
+    if flow:
+        if flows is not None and flows.get(flow) is None and not flow.startswith("questionnaire_"):
+            problems.append(f"unknown flow {flow!r}")
+    else:
+        problems += check_text(text, settings.campaign_segment_limit)
+    if relative:
+        if relative.get("field") not in RELATIVE_FIELDS:
+            problems.append(f"relative dates can be {sorted(RELATIVE_FIELDS)}")
+        try:
+            parse_hhmm(str(relative.get("at", "")))
+            int(relative.get("days", "x"))
+        except ValueError:
+            problems.append("a relative send needs days (e.g. -28) and a local time (e.g. 10:00)")
+    elif send_at is None:
+        problems.append("say when: a time, or relative to a date on each record")
+    elif send_at < now - timedelta(minutes=1):
+        problems.append("the send time is in the past")
+    if reply_keyword is not None and (not reply_keyword.isalnum() or len(reply_keyword) > 32):
+        problems.append("the reply keyword must be one word of letters and numbers")
+    if reply_keyword and engine.keyword(reply_keyword) in ("opt_out", "help"):
+        problems.append(f"{reply_keyword.upper()} is reserved for stopping texts or asking for help")
+    if problems:
+        raise CampaignError("; ".join(problems))
+    people = matching(db, service_id, audience, now)
+    if not people:
+        raise CampaignError("the audience is empty")
+    campaign = Campaign(
+        service_id=service_id,
+        name=name.strip(),
+        text=text,
+        flow=flow,
+        audience=audience,
+        send_at=send_at,
+        relative=relative,
+        reply_keyword=(reply_keyword or "").upper() or None,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(campaign)
+    db.flush()
+    plan(db, campaign, people, now)
+    return campaign
+
+
+def plan(db: Session, campaign: Campaign, people: list[Participant], now: datetime) -> int:
+    """Add recipients not yet planned (a re-run adds only newcomers)."""
+    assert campaign.id is not None
+    have = set(
+        db.exec(select(CampaignRecipient.participant_id).where(CampaignRecipient.campaign_id == campaign.id)).all()
+    )
+    rows = []
+    for person in people:
+        if person.id in have:
+            continue
+        due = due_for(person, campaign)
+        if due is None:
+            continue
+        rows.append({"campaign_id": campaign.id, "participant_id": person.id, "status": "planned", "due_at": due})
+    if rows:
+        db.execute(CampaignRecipient.__table__.insert(), rows)  # type: ignore[attr-defined]
+    return len(rows)
+
+
+def replan_for(db: Session, participant: Participant, now: datetime) -> None:
+    """A date on the record changed: move this person's relative campaign copies that have not gone."""
+    for recipient in db.exec(
+        select(CampaignRecipient).where(
+            CampaignRecipient.participant_id == participant.id, CampaignRecipient.status == "planned"
+        )
+    ).all():
+        campaign = db.get(Campaign, recipient.campaign_id)
+        if campaign and campaign.relative:
+            recipient.due_at = due_for(participant, campaign)
+            if recipient.due_at is None:
+                recipient.status, recipient.reason = "withdrawn", "date removed"
+            db.add(recipient)
+
+
+def set_status(db: Session, campaign: Campaign, status: str, now: datetime) -> int:
+    """Pause, resume or cancel. Cancelling withdraws every copy not yet gone (and its queued text)."""
+    if status not in ("paused", "scheduled", "cancelled"):
+        raise CampaignError("a campaign can be paused, resumed or cancelled")
+    if campaign.status in ("cancelled", "done"):
+        raise CampaignError(f"the campaign is already {campaign.status}")
+    campaign.status, campaign.updated_at = status, now
+    db.add(campaign)
+    withdrawn = 0
+    if status == "cancelled":
+        for recipient in db.exec(
+            select(CampaignRecipient).where(
+                CampaignRecipient.campaign_id == campaign.id, col(CampaignRecipient.status).in_(("planned", "queued"))
+            )
+        ).all():
+            if recipient.message_id:
+                message = db.get(Message, recipient.message_id)
+                if message is None or message.status != "queued":
+                    continue  # already gone: it stays counted as sent
+                message.status, message.error_message = "cancelled", "campaign cancelled"
+                db.add(message)
+            recipient.status, recipient.reason = "withdrawn", "campaign cancelled"
+            db.add(recipient)
+            withdrawn += 1
+    return withdrawn
+
+
+def _send_one(db: Session, rt: Runtime, recipient: CampaignRecipient, campaign: Campaign, now: datetime) -> str:
+    participant = lock_participant(db, recipient.participant_id)
+    assert participant is not None and participant.id is not None
+    if participant.opted_out or participant.paused or participant.unreachable:
+        recipient.status, recipient.reason = "withdrawn", "opted out, paused or unreachable at send time"
+        return "withdrawn"
+    service = db.get(Service, participant.service_id)
+    settings = ServiceSettings.from_json(service.settings if service else None)
+    allowed = next_allowed(now, participant, settings)
+    if allowed > now:
+        recipient.due_at = allowed
+        return "deferred"
+    waiting = active_session(db, participant.id)
+    if waiting is not None and waiting.flow.startswith("questionnaire_"):
+        # Never interrupt a questionnaire: wait until it ends or expires.
+        recipient.due_at = max(waiting.wait_until or now, now) + timedelta(minutes=1)
+        return "deferred"
+    if campaign.flow:
+        flow = rt.flows.get(campaign.flow)
+        if flow is None:
+            recipient.status, recipient.reason = "failed", f"flow {campaign.flow} is not available"
+            return "failed"
+        if waiting is not None:
+            recipient.due_at = max(waiting.wait_until or now, now) + timedelta(minutes=1)
+            return "deferred"
+        expires = now + timedelta(hours=settings.questionnaire_expires_hours)
+        start_flow(
+            db,
+            rt,
+            participant,
+            flow,
+            now,
+            extra_vars={"expires_at": expires.isoformat()},
+            automated=True,
+            expires_at=expires,
+        )
+        recipient.status = "sent"
+        return "sent"
+    body = render(campaign.text, merge_values(db, participant, now, campaign.audience))
+    message = Message(
+        participant_id=participant.id,
+        direction="out",
+        body=body,
+        at=now,
+        status="queued",
+        message_key=f"campaign/{campaign.id}",
+        phone=participant.phone,
+        next_attempt_at=now,
+        expires_at=now + timedelta(hours=24),
+        segments=engine.segment_count(body),
+        automated=True,
+    )
+    db.add(message)
+    db.flush()
+    recipient.status, recipient.message_id = "queued", message.id
+    return "queued"
+
+
+def run_due(rt: Runtime, now: datetime) -> int:
+    """Turn due copies of running campaigns into outbox messages, one transaction each."""
+    queued = 0
+    with transaction(rt.engine) as db:
+        ids = db.exec(
+            select(CampaignRecipient.id)
+            .join(Campaign, col(Campaign.id) == CampaignRecipient.campaign_id)
+            .where(
+                Campaign.status == "scheduled",
+                CampaignRecipient.status == "planned",
+                col(CampaignRecipient.due_at) <= now,
+            )
+            .order_by(col(CampaignRecipient.due_at), col(CampaignRecipient.id))
+            .limit(BATCH * 4)
+        ).all()
+    for recipient_id in ids:
+        with transaction(rt.engine) as db:
+            recipient = db.exec(
+                skip_locked(db, select(CampaignRecipient).where(CampaignRecipient.id == recipient_id))
+            ).first()
+            if recipient is None or recipient.status != "planned":
+                continue  # another sender has it, or it already went
+            campaign = db.get(Campaign, recipient.campaign_id)
+            if campaign is None or campaign.status != "scheduled":
+                continue
+            if _send_one(db, rt, recipient, campaign, now) in ("queued", "sent"):
+                queued += 1
+            db.add(recipient)
+    _finish_done(rt, now)
+    return queued
+
+
+def _finish_done(rt: Runtime, now: datetime) -> None:
+    with transaction(rt.engine) as db:
+        for campaign in db.exec(
+            select(Campaign).where(Campaign.status == "scheduled", col(Campaign.relative).is_(None))
+        ).all():
+            left = db.exec(
+                select(func.count())
+                .select_from(CampaignRecipient)
+                .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "planned")
+            ).one()
+            if left == 0:
+                campaign.status, campaign.updated_at = "done", now
+                db.add(campaign)
+
+
+def recent_campaign(
+    db: Session, participant_id: int, now: datetime, within: timedelta = timedelta(days=14)
+) -> tuple[CampaignRecipient, Campaign, Message] | None:
+    """The last campaign text this person got, if it asked for a reply keyword and is recent."""
+    row = db.exec(
+        select(CampaignRecipient, Campaign, Message)
+        .join(Campaign, col(Campaign.id) == CampaignRecipient.campaign_id)
+        .join(Message, col(Message.id) == CampaignRecipient.message_id)
+        .where(
+            CampaignRecipient.participant_id == participant_id,
+            Campaign.reply_keyword != None,  # noqa: E711
+            col(Message.at) > now - within,
+        )
+        .order_by(col(Message.id).desc())
+    ).first()
+    return tuple(row) if row else None  # type: ignore[return-value]
+
+
+def handle_reply(
+    db: Session, participant: Participant, inbound: Message, waiting_since: datetime | None, now: datetime
+) -> bool:
+    """YES to the event invitation is not YES to an appointment reminder: whichever asked last gets it."""
+    assert participant.id is not None
+    found = recent_campaign(db, participant.id, now)
+    if found is None:
+        return False
+    recipient, campaign, sent = found
+    if waiting_since is not None and sent.at is not None and waiting_since > sent.at:
+        return False  # a flow asked its question after the campaign: the reply is the flow's
+    if engine.normalise(inbound.body) != (campaign.reply_keyword or "").lower():
+        return False
+    recipient.status, recipient.replied_at = "replied", now
+    db.add(recipient)
+    raise_flag(
+        db,
+        participant,
+        kind="campaign_interest",
+        severity="info",
+        reason=f"Replied {campaign.reply_keyword} to '{campaign.name}'",
+        now=now,
+        evidence={"campaign_id": campaign.id, "message_id": inbound.id},
+    )
+    return True
+
+
+def progress(db: Session, campaign: Campaign) -> dict[str, Any]:
+    recipients = db.exec(select(CampaignRecipient).where(CampaignRecipient.campaign_id == campaign.id)).all()
+    messages = {
+        m.id: m
+        for m in db.exec(
+            select(Message).where(col(Message.id).in_([r.message_id for r in recipients if r.message_id]))
+        ).all()
+    }
+    counts: dict[str, int] = {
+        "planned": 0,
+        "queued": 0,
+        "sent": 0,
+        "delivered": 0,
+        "failed": 0,
+        "replied": 0,
+        "withdrawn": 0,
+        "opted_out": 0,
+    }
+    people: dict[str, list[int]] = {k: [] for k in counts}
+    failures: dict[str, int] = {}
+    for r in recipients:
+        message = messages.get(r.message_id) if r.message_id else None
+        state = r.status
+        if message is not None:
+            if message.status in ("sent", "delivered"):
+                state = message.status
+            elif message.status in ("failed", "undelivered", "expired", "suppressed"):
+                state = "failed"
+                failures[message.error_code or message.status] = (
+                    failures.get(message.error_code or message.status, 0) + 1
+                )
+        if r.status == "replied":
+            state = "replied"
+        counts[state] = counts.get(state, 0) + 1
+        people.setdefault(state, []).append(r.participant_id)
+        if message is not None:
+            person = db.get(Participant, r.participant_id)
+            if person and person.opted_out and person.opted_out_at and message.at and person.opted_out_at >= message.at:
+                counts["opted_out"] += 1
+                people["opted_out"].append(r.participant_id)
+    return {"counts": counts, "participants": people, "failures": failures, "total": len(recipients)}

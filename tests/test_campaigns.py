@@ -1,0 +1,237 @@
+"""Campaigns: checked before anything is queued; sent once, in allowed hours, never mid-questionnaire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from assistant import campaigns
+from assistant.appointment_import import import_appointments
+from assistant.campaigns import CampaignError
+from assistant.clock import FixedClock
+from assistant.db import transaction
+from assistant.importer import import_caseload
+from assistant.models import Campaign, CampaignRecipient, DueTask, Flag, Message, Participant, Service
+from assistant.outbox import Pacer
+from assistant.runtime import Runtime
+from assistant.scheduler import tick
+
+from .conftest import CASELOAD_HEADER, Phone
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def service_id(rt: Runtime, caseload_file: Path) -> int:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        service = db.exec(select(Service).where(Service.slug == "north")).one()
+        assert service.id is not None
+        return service.id
+
+
+def _create(rt: Runtime, service_id: int, **kwargs: Any) -> Campaign:
+    values: dict[str, Any] = {
+        "name": "CV clinic",
+        "text": "Hi {{ first_name }}, there's a CV clinic at the library on Tuesday. {{ specialist_name }}",
+        "audience": {},
+        "created_by": "admin@example.org",
+        "send_at": MONDAY_10,
+    } | kwargs
+    with transaction(rt.engine) as db:
+        return campaigns.create(db, service_id=service_id, now=rt.clock.now(), flows=rt.flows, **values)
+
+
+def _campaign_messages(rt: Runtime) -> list[Message]:
+    with transaction(rt.engine) as db:
+        return list(
+            db.exec(
+                select(Message).where(col(Message.message_key).startswith("campaign/")).order_by(col(Message.id))
+            ).all()
+        )
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"text": "Hi {{ first_nam }}"}, "unknown merge field"),
+        ({"text": "Hi {% for x in y %}{{ first_name }}{% endfor %}"}, "no other template code"),
+        ({"text": "{{ first_name.__class__ }}"}, "merge field"),
+        ({"send_at": datetime(2026, 11, 1, 10, 0, tzinfo=UTC)}, "in the past"),
+        ({"audience": {"cohort": "retired"}}, "cohort"),
+        ({"audience": {"service": "south"}}, "unknown audience filter"),
+        ({"audience": {"specialist": "nobody@example.org"}}, "audience is empty"),
+        ({"text": "x" * 400}, "segments"),
+        ({"reply_keyword": "STOP"}, "reserved"),
+        ({"send_at": None}, "say when"),
+    ],
+)
+def test_bad_campaigns_are_refused_before_anything_is_queued(
+    rt: Runtime, service_id: int, changes: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(CampaignError, match=reason):
+        _create(rt, service_id, **changes)
+    with transaction(rt.engine) as db:
+        assert db.exec(select(Campaign)).all() == [] and db.exec(select(CampaignRecipient)).all() == []
+
+
+def test_sent_once_to_the_audience_rendered_per_person(rt: Runtime, service_id: int, phone: Phone) -> None:
+    phone.text("+447700900103", "STOP")  # opted out: never in an audience
+    campaign = _create(rt, service_id)
+    with transaction(rt.engine) as db:
+        assert len(db.exec(select(CampaignRecipient)).all()) == 2
+    tick(rt, MONDAY_10 - timedelta(minutes=1))
+    assert _campaign_messages(rt) == []
+    tick(rt, MONDAY_10)
+    tick(rt, MONDAY_10)  # and again: nothing twice
+    with transaction(rt.engine) as db:
+        campaigns.plan(
+            db, db.get(Campaign, campaign.id), campaigns.matching(db, service_id, {}, MONDAY_10), MONDAY_10
+        )  # a re-run
+    tick(rt, MONDAY_10 + timedelta(minutes=5))
+    sent = _campaign_messages(rt)
+    assert sorted(m.body for m in sent) == [
+        "Hi Alex, there's a CV clinic at the library on Tuesday. Sam",
+        "Hi Jordan, there's a CV clinic at the library on Tuesday. Sam",
+    ]
+    assert all(m.status == "sent" and m.automated for m in sent)
+    with transaction(rt.engine) as db:
+        report = campaigns.progress(db, db.get(Campaign, campaign.id))  # type: ignore[arg-type]
+        assert db.get(Campaign, campaign.id).status == "done"  # type: ignore[union-attr]
+    assert report["counts"]["sent"] == 2 and report["total"] == 2
+
+
+def test_quiet_hours_and_bank_holidays_defer_never_drop(rt: Runtime, service_id: int) -> None:
+    christmas_morning = datetime(2026, 12, 25, 9, 0, tzinfo=UTC)
+    rt.clock.set(datetime(2026, 12, 20, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]
+    _create(rt, service_id, send_at=christmas_morning, audience={"cohort": "in_work"})
+    tick(rt, christmas_morning)
+    tick(rt, datetime(2026, 12, 26, 9, 0, tzinfo=UTC))  # Boxing Day
+    tick(rt, datetime(2026, 12, 27, 7, 59, tzinfo=UTC))  # before hours
+    assert _campaign_messages(rt) == []
+    tick(rt, datetime(2026, 12, 27, 8, 0, tzinfo=UTC))  # a Sunday, not a bank holiday
+    assert len(_campaign_messages(rt)) == 1
+
+
+def test_never_interrupts_a_questionnaire(rt: Runtime, service_id: int, phone: Phone) -> None:
+    with transaction(rt.engine) as db:
+        alex = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
+        db.add(
+            DueTask(
+                participant_id=alex.id,
+                kind="questionnaire",
+                due_at=MONDAY_10 - timedelta(minutes=30),
+                payload={"instruments": ["gad7"], "reason": "now"},
+            )
+        )
+    tick(rt, MONDAY_10 - timedelta(minutes=30))
+    phone.text("+447700900101", "yes")  # started the questionnaire
+    _create(rt, service_id, audience={"specialist": "sam.jones@example.org", "cohort": "out_of_work"})
+    tick(rt, MONDAY_10)
+    assert _campaign_messages(rt) == []  # waits while the questionnaire is open
+    rt.clock.set(MONDAY_10 + timedelta(days=8))  # type: ignore[attr-defined]
+    tick(rt, MONDAY_10 + timedelta(days=8))  # the questionnaire has expired
+    tick(rt, MONDAY_10 + timedelta(days=8, minutes=2))
+    assert len(_campaign_messages(rt)) == 1
+
+
+def test_pause_resume_and_cancel_withdraws_what_has_not_gone(rt: Runtime, service_id: int) -> None:
+    campaign = _create(rt, service_id)
+    with transaction(rt.engine) as db:
+        campaigns.set_status(db, db.get(Campaign, campaign.id), "paused", rt.clock.now())  # type: ignore[arg-type]
+    tick(rt, MONDAY_10)
+    assert _campaign_messages(rt) == []
+    with transaction(rt.engine) as db:
+        campaigns.set_status(db, db.get(Campaign, campaign.id), "scheduled", rt.clock.now())  # type: ignore[arg-type]
+    later = _create(rt, service_id, name="Employer event", send_at=MONDAY_10 + timedelta(days=1))
+    tick(rt, MONDAY_10)
+    assert len(_campaign_messages(rt)) == 3
+    with transaction(rt.engine) as db:
+        assert campaigns.set_status(db, db.get(Campaign, later.id), "cancelled", rt.clock.now()) == 3  # type: ignore[arg-type]
+        with pytest.raises(CampaignError):
+            campaigns.set_status(db, db.get(Campaign, later.id), "scheduled", rt.clock.now())  # type: ignore[arg-type]
+    tick(rt, MONDAY_10 + timedelta(days=1))
+    assert len(_campaign_messages(rt)) == 3
+
+
+def test_relative_to_support_end_and_replanned_when_it_changes(rt: Runtime, tmp_path: Path, clock: FixedClock) -> None:
+    caseload = tmp_path / "c.csv"
+    caseload.write_text(
+        CASELOAD_HEADER.strip()
+        + ",support_end\n"
+        + "P001,Alex,07700900101,sam@example.org,Sam,north,out_of_work,Tue,10:30,2027-01-29\n"
+    )
+    import_caseload(rt, caseload, clock.now())
+    with transaction(rt.engine) as db:
+        service_id = db.exec(select(Service)).one().id
+    _create(
+        rt,
+        service_id,
+        text="Hi {{ first_name }}, your support ends in four weeks - let's plan together. {{ specialist_name }}",
+        send_at=None,
+        relative={"field": "support_end", "days": -28, "at": "10:00"},
+    )
+    with transaction(rt.engine) as db:
+        [recipient] = db.exec(select(CampaignRecipient)).all()
+    assert recipient.due_at == datetime(2027, 1, 1, 10, 0, tzinfo=UTC)
+    caseload.write_text(caseload.read_text().replace("2027-01-29", "2027-03-26"))
+    import_caseload(rt, caseload, clock.now())
+    with transaction(rt.engine) as db:
+        [recipient] = db.exec(select(CampaignRecipient)).all()
+    assert recipient.due_at == datetime(2027, 2, 26, 10, 0, tzinfo=UTC)  # moved with the date, local 10:00
+
+
+def test_replies_are_understood_in_context(rt: Runtime, service_id: int, phone: Phone, tmp_path: Path) -> None:
+    _create(
+        rt,
+        service_id,
+        name="Employer event",
+        text="Hi {{ first_name }}, reply YES for a place at Friday's employer event.",
+        reply_keyword="yes",
+        audience={"specialist": "sam.jones@example.org"},
+    )
+    tick(rt, MONDAY_10)
+    rt.clock.set(MONDAY_10 + timedelta(minutes=10))  # type: ignore[attr-defined]
+    phone.text("+447700900101", "Yes")
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag).where(Flag.kind == "campaign_interest")).one()
+        assert "Employer event" in flag.reason
+    # Jordan gets an appointment reminder after the campaign: his YES is for the reminder.
+    appointments = tmp_path / "a.csv"
+    appointments.write_text("appointment_id,participant_id,starts_at,kind\nA1,P002,2026-11-27 14:00,meeting\n")
+    import_appointments(rt, appointments, rt.clock.now())
+    rt.clock.set(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))  # type: ignore[attr-defined]
+    tick(rt, rt.clock.now())
+    phone.text("+447700900102", "yes")
+    with transaction(rt.engine) as db:
+        jordan = db.exec(select(Participant).where(Participant.external_id == "P002")).one()
+        kinds = {f.kind for f in db.exec(select(Flag).where(Flag.participant_id == jordan.id)).all()}
+        replies = [
+            m.message_key
+            for m in db.exec(
+                select(Message).where(Message.participant_id == jordan.id, Message.direction == "out")
+            ).all()
+        ]
+    assert "campaign_interest" not in kinds
+    assert replies[-1] == "appointment_reminder/confirmed"
+
+
+def test_the_pacer_never_exceeds_the_rate() -> None:
+    now = [0.0]
+    sent_at: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    pacer = Pacer(10.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(100):
+        pacer.take(1)
+        sent_at.append(now[0])
+    # After the first second's burst, never more than 10 segments in any one-second window.
+    for start in range(1, 9):
+        assert sum(1 for t in sent_at if start <= t < start + 1) <= 10
+    assert 8.5 <= now[0] <= 9.5  # and close to the limit: 90 more segments at 10 a second
