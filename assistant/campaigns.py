@@ -112,6 +112,7 @@ def audience_query(db: Session, service_id: int, audience: dict[str, Any], now: 
         Participant.opted_out == False,  # noqa: E712
         Participant.paused == False,  # noqa: E712
         Participant.unreachable == False,  # noqa: E712
+        Participant.sms_consent == True,  # noqa: E712
     )
     if "specialist" in audience:
         query = query.join(Specialist, col(Specialist.id) == Participant.specialist_id).where(
@@ -361,7 +362,7 @@ def set_status(db: Session, campaign: Campaign, status: str, now: datetime) -> i
 def _send_one(db: Session, rt: Runtime, recipient: CampaignRecipient, campaign: Campaign, now: datetime) -> str:
     participant = lock_participant(db, recipient.participant_id)
     assert participant is not None and participant.id is not None
-    if participant.opted_out or participant.paused or participant.unreachable:
+    if participant.opted_out or participant.paused or participant.unreachable or not participant.sms_consent:
         recipient.status, recipient.reason = "withdrawn", "opted out, paused or unreachable at send time"
         return "withdrawn"
     service = db.get(Service, participant.service_id)

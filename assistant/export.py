@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from .appointments import ladder_attempts
 from .measures import measures_for_export, participant_trajectory
 from .models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
+from .privacy import consents
 
 
 class NotFound(LookupError):
@@ -110,6 +111,7 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
         ],
         "appointments": appointments,
         "measures": measures_for_export(db, participant.id),
+        "consent": consents(db, participant.id),
         "trajectory": participant_trajectory(db, participant.id),
         "flags": [
             {

@@ -16,6 +16,7 @@ from .db import transaction
 from .measures import plan_questionnaires
 from .models import DueTask, Participant, Service, Specialist
 from .phones import PhoneError, to_e164
+from .privacy import record_consent
 from .runtime import Runtime
 from .scheduler import plan_checkin
 from .timing import DAYS, parse_hhmm
@@ -33,6 +34,7 @@ OPTIONAL = (
     "support_end",
     "team",
     "tags",
+    "consent_sms",
 )
 COHORTS = {"out_of_work": 1, "in_work": 4}  # check-in every N weeks
 # Defaults per cohort: a weekday morning out of work; a lunch break for people in work.
@@ -116,6 +118,10 @@ def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]
     clean["specialist_email"] = email
     clean["specialist_name"] = row.get("specialist_name", "")[:200]
     clean["team"] = row.get("team", "")[:64] or None
+    consent = (row.get("consent_sms") or "yes").strip().lower()
+    if consent not in ("yes", "no", "y", "n", "true", "false"):
+        err("consent_sms", "must be yes or no")
+    clean["consent_sms"] = consent in ("yes", "y", "true")
     clean["tags"] = sorted({t.strip().lower() for t in row.get("tags", "").split(";") if t.strip()})[:20]
     clean["service"] = (row.get("service") or DEFAULT_SERVICE)[:64]
     cohort = (row.get("cohort") or "out_of_work").lower()
@@ -251,12 +257,27 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
             )
             db.add(participant)
             db.flush()
+            record_consent(
+                db,
+                participant,
+                "sms_contact",
+                granted=row["consent_sms"],
+                by="caseload import",
+                now=now,
+                note="as recorded by the referring service",
+            )
             plan_checkin(db, participant, now)
             plan_questionnaires(db, participant, now)
             plan_questionnaires(db, participant, now, reason="end")
             report.created += 1
             continue
+        if existing.erased_at is not None:
+            errors.append(f"line {row['line']}, column participant_id: this participant's record has been erased")
+            continue
         changed = {k: v for k, v in values.items() if getattr(existing, k) != v}
+        if existing.sms_consent != row["consent_sms"]:
+            record_consent(db, existing, "sms_contact", granted=row["consent_sms"], by="caseload import", now=now)
+            changed = changed or {"sms_consent": row["consent_sms"]}
         if not changed:
             report.unchanged += 1
             continue

@@ -83,6 +83,9 @@ class Participant(SQLModel, table=True):
     show_location: bool = False
     support_started_on: date | None = None
     support_ends_on: date | None = None
+    # Consent to be contacted by text (the latest Consent row for "sms_contact"), kept here for quick checks.
+    sms_consent: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    erased_at: datetime | None = utc_column()
     tags: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False, server_default="[]"))
     last_inbound_at: datetime | None = utc_column()
     created_at: datetime | None = utc_column()
@@ -324,3 +327,17 @@ class CampaignRecipient(SQLModel, table=True):
     message_id: int | None = Field(default=None, foreign_key="message.id")
     reason: str | None = Field(default=None, max_length=200)
     replied_at: datetime | None = utc_column()
+
+
+class Consent(SQLModel, table=True):
+    """Consent (or another lawful basis) per purpose, as recorded, with who recorded it and when.
+    The latest row for a purpose is the one in force; earlier rows are the history."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    purpose: str = Field(max_length=32)  # sms_contact, evaluation, share_with_referrer
+    granted: bool
+    lawful_basis: str = Field(max_length=64)
+    recorded_by: str = Field(max_length=254)
+    recorded_at: datetime | None = utc_column(nullable=False)
+    note: str = Field(default="", max_length=500)

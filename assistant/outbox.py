@@ -31,6 +31,8 @@ from .sms import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
+# Sent even without consent to text contact: crisis signposting is in the person's vital interests.
+VITAL_KEYS = {"common/crisis"}
 STALE_CLAIM = timedelta(minutes=2)
 # Status order for callbacks that arrive out of order: only ever move forward.
 STATUS_RANK = {
@@ -146,6 +148,8 @@ def _claim(rt: Runtime, message_id: int, now: datetime) -> Message | None:
             reason = "opted_out"
         elif participant and participant.unreachable:
             reason = "unreachable"
+        elif participant and not participant.sms_consent and message.message_key not in VITAL_KEYS:
+            reason = "no_consent"
         if reason:
             message.status = "expired" if reason == "expired" else "suppressed"
             message.error_message = reason

@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from . import appointments, campaigns, engine, outbox, rules
+from . import appointments, campaigns, engine, outbox, privacy, rules
 from .conversation import PROMPT_VALID_FOR, active_session, resume_flow, start_flow
 from .db import lock_participant, skip_locked, transaction
 from .flags import raise_flag
@@ -95,6 +96,8 @@ def _blocked_by(db: Session, participant: Participant) -> str | None:
         return "unreachable"
     if participant.paused:
         return "paused"
+    if not participant.sms_consent:
+        return "no_consent"
     return None
 
 
@@ -394,6 +397,10 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
         report.flagged = rules.silence_sweep(db, now)
         queue_digests(db, now, rt.settings.default_timezone)
     report.campaign = campaigns.run_due(rt, now)
+    if now.astimezone(ZoneInfo(rt.settings.default_timezone)).hour == 3:  # once a night is enough
+        with transaction(rt.engine) as db:
+            for participant in privacy.due_for_retention(db, now.date()):
+                privacy.erase(db, participant, now)
     report.reconciled = outbox.reconcile_stale(rt, now)
     report.sends = outbox.send_due(rt, now)
     report.emails = send_notifications(rt, now)

@@ -57,6 +57,8 @@ class ServiceSettings:
     caseload_cap: int = 20
     # Campaign texts may take at most this many segments.
     campaign_segment_limit: int = 2
+    # Records are anonymised this many months after support ends (0: never automatically).
+    retention_months_after_support: int = 24
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ServiceSettings:
@@ -104,6 +106,8 @@ class ServiceSettings:
             raise ValueError("not_responding_checkins must be 1-12 and not_responding_days 3-180")
         if not 2 <= self.not_great_weeks <= 12 or not 2 <= self.unreachable_30003_count <= 20:
             raise ValueError("not_great_weeks must be 2-12 and unreachable_30003_count 2-20")
+        if not 0 <= self.retention_months_after_support <= 240:
+            raise ValueError("retention_months_after_support must be 0-240")
         if not 1 <= self.caseload_cap <= 200:
             raise ValueError("caseload_cap must be 1-200")
         if self.duty_contact_phone and not self.duty_contact_phone.startswith("+"):
