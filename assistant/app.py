@@ -8,10 +8,13 @@ from typing import Any
 from flask import Flask, Response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exc as sa_exc
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .clock import Clock
 from .config import load_settings
 from .dispatch import Dispatcher
+from .limits import limiter
+from .logs import configure as configure_logging
 from .runtime import Runtime, build_runtime
 from .sms import Transport
 
@@ -26,6 +29,10 @@ def create_app(
     """Flask app factory: `gunicorn 'assistant:create_app()'` serves it."""
     app = Flask(__name__, instance_relative_config=False)
     rt = runtime or build_runtime(load_settings(**(test_config or {})), clock=clock, transport=transport)
+    configure_logging(rt.settings.log_level)
+    if (hops := int(rt.settings.proxy_hops)) > 0:
+        # Behind that many reverse proxies: take the client's address, scheme and host from X-Forwarded-*.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     secure = rt.settings.public_url.startswith("https://")
     app.config.update(
         SECRET_KEY=rt.settings.secret_key,
@@ -44,6 +51,7 @@ def create_app(
 
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
+    limiter.init_app(app)  # fresh counts per app
     app.register_blueprint(webhooks.bp)
     dashboard.init_app(app)
 
@@ -61,6 +69,19 @@ def create_app(
         if request.path.startswith("/participants") or request.path in ("/", "/flags", "/team", "/audit"):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.errorhandler(429)
+    def too_many(_error: Exception) -> tuple[str, int]:
+        if request.path.startswith("/twilio"):
+            return "too many requests", 429  # Twilio retries
+        return render_template("error.html", title="Too many attempts", text="Please wait a minute and try again."), 429
+
+    @app.errorhandler(500)
+    def server_error(_error: Exception) -> tuple[str, int]:
+        # Generic on purpose: no participant data, no stack trace, on an error page.
+        return render_template(
+            "error.html", title="Sorry, something went wrong", text="The problem has been logged. Please try again."
+        ), 500
 
     @app.errorhandler(CSRFError)
     def csrf_failed(_error: CSRFError) -> tuple[str, int]:

@@ -38,6 +38,8 @@ class Settings:
     # After an inbound message commits, send its replies at once: "thread" (in the
     # background), "inline" (before the webhook answers; tests), or "off" (next tick).
     dispatch: str = "thread"
+    # Requests per sender address the webhooks take before answering 429 (Twilio retries).
+    webhook_rate_limit: str = "3000 per minute"
     # What one sending number can take (a UK long code: about 10 segments a second).
     send_rate: float = 10.0
     console_log: Path | None = None
@@ -51,6 +53,10 @@ class Settings:
     dashboard_url: str = ""
     default_timezone: str = "Europe/London"
     default_language: str = "en-GB"
+    # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
+    proxy_hops: float = 0
+    # Log level of the JSON-lines logs: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    log_level: str = "INFO"
 
     @property
     def production(self) -> bool:
@@ -73,6 +79,11 @@ class Settings:
                 problems.append("TWILIO_AUTH_TOKEN is missing or the development default")
             if self.sms_transport != "twilio":
                 problems.append("ASSISTANT_SMS_TRANSPORT must be twilio in production")
+            if (
+                os.environ.get("FLASK_DEBUG", "").lower() in ("1", "true", "yes")
+                or os.environ.get("FLASK_ENV") == "development"
+            ):
+                problems.append("Flask debug must be off in production")
             if not self.public_url.startswith("https://"):
                 problems.append("ASSISTANT_PUBLIC_URL must be the https URL Twilio calls")
             if problems:

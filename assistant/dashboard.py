@@ -27,6 +27,7 @@ from .conversation import REPLY_VALID_FOR
 from .db import lock_participant, transaction
 from .export import export_participant
 from .flags import acknowledge, resolve
+from .limits import SIGN_IN, limiter
 from .measures import participant_trajectory
 from .models import (
     Appointment,
@@ -136,6 +137,7 @@ def helpers() -> dict[str, Any]:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN, methods=["POST"])
 def login() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "")[:254]
@@ -164,6 +166,7 @@ def logout() -> WerkzeugResponse:
 
 
 @bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN, methods=["POST"])
 def reset_request() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "").strip().lower()[:254]

@@ -8,10 +8,12 @@ from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
 from .inbound import receive_sms
+from .limits import limiter
 from .outbox import record_status_callback
 from .runtime import Runtime
 
 bp = Blueprint("twilio", __name__)
+limiter.limit(lambda: current_app.extensions["assistant"].settings.webhook_rate_limit)(bp)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 

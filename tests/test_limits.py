@@ -1,0 +1,57 @@
+"""Rate limits on sign-in and on the webhook; a refused request stores nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from sqlmodel import select
+
+from assistant.app import create_app
+from assistant.config import ConfigError, load_settings
+from assistant.db import transaction
+from assistant.importer import import_caseload
+from assistant.models import Message
+from assistant.runtime import Runtime
+
+from .conftest import Phone
+
+
+def test_sign_in_attempts_are_limited(app: object) -> None:
+    from .dashboard.conftest import csrf
+
+    client = app.test_client()  # type: ignore[attr-defined]
+    token = csrf(client)
+    codes = [
+        client.post("/login", data={"email": "x@example.org", "password": "y", "csrf_token": token}).status_code
+        for _ in range(12)
+    ]
+    assert codes[:10].count(429) == 0 and codes[-1] == 429
+
+
+def test_webhook_flood_is_refused_and_stores_nothing(rt: Runtime, caseload_file: Path) -> None:
+    rt.settings = replace(rt.settings, webhook_rate_limit="5 per minute")
+    import_caseload(rt, caseload_file, rt.clock.now())
+    phone = Phone(create_app(runtime=rt).test_client(), rt)
+    codes = [phone.text("+447700900101", f"message {n}").status_code for n in range(7)]
+    assert codes == [200] * 5 + [429, 429]
+    with transaction(rt.engine) as db:
+        assert len(db.exec(select(Message).where(Message.direction == "in")).all()) == 5
+
+
+def test_production_refuses_flask_debug(monkeypatch: object) -> None:
+    import pytest
+
+    monkeypatch.setenv("FLASK_DEBUG", "1")  # type: ignore[attr-defined]
+    settings = load_settings(
+        {
+            "ASSISTANT_ENV": "production",
+            "ASSISTANT_SECRET_KEY": "s" * 40,
+            "TWILIO_AUTH_TOKEN": "t" * 32,
+            "ASSISTANT_SMS_TRANSPORT": "twilio",
+            "TWILIO_FROM_NUMBER": "+447700900000",
+            "ASSISTANT_PUBLIC_URL": "https://assistant.example.org",
+        }
+    )
+    with pytest.raises(ConfigError, match="debug"):
+        settings.validate()
