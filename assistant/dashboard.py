@@ -727,3 +727,105 @@ def audit_log() -> Any:
 def init_app(app: Any) -> None:
     login_manager.init_app(app)
     app.register_blueprint(bp)
+
+
+# --- campaigns (service admins) ----------------------------------------------------------------
+
+
+def _campaign_form() -> tuple[dict[str, Any], dict[str, Any]]:
+    form = request.form
+    audience = {k: form.get(f"audience_{k}", "").strip() for k in ("cohort", "specialist", "tag")}
+    audience = {k: v for k, v in audience.items() if v}
+    values: dict[str, Any] = {
+        "name": form.get("name", "")[:200],
+        "text": form.get("text", "")[:1600],
+        "reply_keyword": form.get("reply_keyword", "").strip() or None,
+    }
+    when = form.get("send_at", "").strip()
+    values["send_at_text"] = when
+    return values, audience
+
+
+@bp.route("/campaigns", methods=["GET", "POST"])
+@login_required
+@roles("service_admin")
+def campaigns_page() -> Any:
+    from . import campaigns as camp
+    from .models import Campaign
+
+    values, audience = _campaign_form() if request.method == "POST" else ({}, {})
+    preview = error = None
+    with unit() as db:
+        if request.method == "POST":
+            try:
+                send_at = (
+                    parse_local(values["send_at_text"].replace("T", " "), rt().settings.default_timezone)
+                    if values["send_at_text"]
+                    else None
+                )
+                if request.form.get("action") == "create":
+                    campaign = camp.create(
+                        db,
+                        service_id=me().service_id,
+                        name=values["name"],
+                        text=values["text"],
+                        audience=audience,
+                        created_by=me().email,
+                        now=now(),
+                        send_at=send_at,
+                        reply_keyword=values["reply_keyword"],
+                        flows=rt().flows,
+                    )
+                    audit(db, me(), "campaign_create", now(), campaign=campaign.id)
+                    flash(f"Campaign '{campaign.name}' scheduled.")
+                    return redirect(url_for(".campaign_page", campaign_id=campaign.id))
+                service = db.get(Service, me().service_id)
+                limit = ServiceSettings.from_json(service.settings if service else None).campaign_segment_limit
+                problems = camp.check_text(values["text"], limit)
+                preview = camp.preview(db, me().service_id, values["text"] if not problems else "", audience, now())
+                error = "; ".join(problems) or None
+            except (camp.CampaignError, ValueError) as exc:
+                error = str(exc)
+        rows = db.exec(
+            select(Campaign).where(Campaign.service_id == me().service_id).order_by(col(Campaign.id).desc())
+        ).all()
+    status = 400 if error else 200
+    return render_template(
+        "campaigns.html", campaigns=rows, preview=preview, error=error, values=values, audience=audience
+    ), status
+
+
+@bp.post("/campaigns/<int:campaign_id>/status")
+@login_required
+@roles("service_admin")
+def campaign_status(campaign_id: int) -> WerkzeugResponse:
+    from . import campaigns as camp
+    from .models import Campaign
+
+    with unit() as db:
+        campaign = db.get(Campaign, campaign_id)
+        if campaign is None or campaign.service_id != me().service_id:
+            abort(404)
+        try:
+            camp.set_status(db, campaign, request.form.get("status", ""), now())
+            audit(db, me(), "campaign_status", now(), campaign=campaign_id, status=request.form.get("status"))
+            flash(f"Campaign {campaign.status}.")
+        except camp.CampaignError as exc:
+            flash(str(exc), "error")
+    return redirect(url_for(".campaign_page", campaign_id=campaign_id))
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@login_required
+@roles("service_admin")
+def campaign_page(campaign_id: int) -> str:
+    from . import campaigns as camp
+    from .models import Campaign
+
+    with unit() as db:
+        campaign = db.get(Campaign, campaign_id)
+        if campaign is None or campaign.service_id != me().service_id:
+            abort(404)
+        report = camp.progress(db, campaign)
+        people = {p.id: p for p in db.exec(select(Participant).where(Participant.service_id == me().service_id)).all()}
+    return render_template("campaign.html", campaign=campaign, report=report, people=people)

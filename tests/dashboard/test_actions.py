@@ -211,3 +211,32 @@ def test_preferences_validate_and_replan(as_user: Any, world: World) -> None:
     )
     pending = [t for t in _tasks(world, "checkin") if t.participant_id == pid and t.status == "pending"]
     assert [t.due_at.isoformat() for t in pending if t.due_at] == ["2026-11-27T17:15:00+00:00"]
+
+
+def test_admin_previews_schedules_and_cancels_a_campaign(as_user: Any, world: World, clock: FixedClock) -> None:
+    from assistant.models import Campaign
+
+    admin = as_user("admin@example.org")
+    token = csrf(admin, "/campaigns")
+    form = {
+        "csrf_token": token,
+        "name": "CV clinic",
+        "text": "Hi {{ first_name }}, CV clinic on Tuesday. {{ specialist_name }}",
+        "audience_cohort": "out_of_work",
+        "send_at": "2026-11-23T10:00",
+    }
+    preview = admin.post("/campaigns", data=form | {"action": "preview"}).get_data(as_text=True)
+    assert "3 participants would get it" in preview and "Hi Alex, CV clinic on Tuesday. Sam" in preview
+    bad = admin.post("/campaigns", data=form | {"action": "create", "text": "Hi {{ nickname }}"})
+    assert bad.status_code == 400 and "unknown merge field" in bad.get_data(as_text=True)
+    created = admin.post("/campaigns", data=form | {"action": "create"})
+    assert created.status_code == 302
+    with transaction(world.rt.engine) as db:
+        campaign = db.exec(select(Campaign)).one()
+    page = admin.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "3 participant(s)" in page
+    admin.post(f"/campaigns/{campaign.id}/status", data={"csrf_token": token, "status": "cancelled"})
+    with transaction(world.rt.engine) as db:
+        assert db.exec(select(Campaign)).one().status == "cancelled"
+    assert as_user("sam@example.org").get("/campaigns").status_code == 404
+    assert as_user("kim@example.org").get(f"/campaigns/{campaign.id}").status_code == 404
