@@ -8,6 +8,7 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlmodel import func, select
@@ -68,20 +69,25 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
-@main.command("import-caseload")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--now", "now_text", help="Plan check-ins as if it were this time (ISO, with zone).")
-def import_caseload_command(path: Path, now_text: str | None) -> None:
-    """Import or update participants from a CSV file (all rows or none)."""
+def _import(importer: Any, path: Path, now_text: str | None) -> Any:
+    """Run an all-or-nothing CSV import, listing every error if the file is refused."""
     rt = _runtime()
     upgrade(rt.settings.database_url)
     try:
-        report = import_caseload(rt, path, _when(now_text))
+        return importer(rt, path, _when(now_text))
     except CsvImportError as exc:
         click.echo(f"{path}: rejected, nothing was imported:", err=True)
         for error in exc.errors:
             click.echo(f"  {error}", err=True)
         sys.exit(1)
+
+
+@main.command("import-caseload")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--now", "now_text", help="Plan check-ins as if it were this time (ISO, with zone).")
+def import_caseload_command(path: Path, now_text: str | None) -> None:
+    """Import or update participants from a CSV file (all rows or none)."""
+    report = _import(import_caseload, path, now_text)
     if report.ignored_columns:
         click.echo(f"ignored unknown column(s): {', '.join(report.ignored_columns)}")
     click.echo(
@@ -97,15 +103,7 @@ def import_appointments_command(path: Path, now_text: str | None) -> None:
     """Import or update appointments from a CSV file (all rows or none)."""
     from .appointment_import import import_appointments
 
-    rt = _runtime()
-    upgrade(rt.settings.database_url)
-    try:
-        report = import_appointments(rt, path, _when(now_text))
-    except CsvImportError as exc:
-        click.echo(f"{path}: rejected, nothing was imported:", err=True)
-        for error in exc.errors:
-            click.echo(f"  {error}", err=True)
-        sys.exit(1)
+    report = _import(import_appointments, path, now_text)
     click.echo(f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}")
 
 

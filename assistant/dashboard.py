@@ -46,6 +46,7 @@ from .scheduler import plan_checkin
 from .service_settings import ServiceSettings
 from .timing import DAYS, parse_hhmm
 from .views_data import SORTS, ago, answers, caseload_counts, caseload_rows, chart, thread, unacknowledged_urgent
+from .wording import lock_screen_words
 
 bp = Blueprint("dashboard", __name__)
 login_manager = LoginManager()
@@ -54,20 +55,6 @@ login_manager.login_message = "Sign in to see this page."
 login_manager.session_protection = "strong"
 
 F = TypeVar("F", bound=Callable[..., Any])
-FORBIDDEN_WORDS = (
-    "mental health",
-    "therapy",
-    "therapies",
-    "depression",
-    "anxiety",
-    "phq",
-    "gad",
-    "iapt",
-    "benefit",
-    "sanction",
-    "diagnos",
-    "score",
-)
 PAGE = 200
 
 
@@ -439,8 +426,7 @@ def preferences(participant_id: int) -> WerkzeugResponse:
 
 
 def _check_text(text: str) -> tuple[int, bool, list[str]]:
-    lowered = text.lower()
-    return engine.segment_count(text), engine.is_gsm7(text), [w for w in FORBIDDEN_WORDS if w in lowered]
+    return engine.segment_count(text), engine.is_gsm7(text), lock_screen_words(text)
 
 
 @bp.post("/participants/<int:participant_id>/message")

@@ -12,6 +12,7 @@ from jinja2 import UndefinedError
 from assistant.config import ROOT
 from assistant.content import Catalog
 from assistant.engine import is_gsm7, segment_count
+from assistant.wording import LOCK_SCREEN_WORDS
 
 MESSAGES = ROOT / "messages"
 CATALOG = Catalog(MESSAGES)
@@ -20,19 +21,7 @@ BUDGETS = tomllib.loads((MESSAGES / "budgets.toml").read_text())
 SAMPLES = tomllib.loads((MESSAGES / "samples.toml").read_text())
 # 12-character names: the longest the budgets promise to fit.
 NAMES = {"first_name": "Christabella", "specialist_name": "Maximilianus"}
-FORBIDDEN = [
-    "mental health",
-    "therapy",
-    "therapies",
-    "depression",
-    "anxiety",
-    "phq",
-    "gad",
-    "iapt",
-    "talking therapies",
-    "benefit",
-    "sanction",
-]
+FORBIDDEN = LOCK_SCREEN_WORDS
 
 
 def _key(path: Path) -> tuple[str, str]:
