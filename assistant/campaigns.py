@@ -16,17 +16,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func
+from sqlalchemy import exists, func, insert
 from sqlmodel import Session, col, select
 
 from . import engine
-from .conversation import active_session, participant_vars, start_flow
-from .db import lock_participant, skip_locked, transaction
+from .conversation import participant_vars, specialist_first_name, start_flow
+from .db import lock_participant, transaction
 from .flags import raise_flag
 from .models import (
     Appointment,
     Campaign,
     CampaignRecipient,
+    FlowSession,
     Measure,
     Message,
     Participant,
@@ -57,7 +58,7 @@ AUDIENCE_KEYS = {
     "not_completed_measure",
 }
 RELATIVE_FIELDS = {"support_end": "support_ends_on", "support_start": "support_started_on"}
-BATCH = 500
+BATCH = 1000
 
 
 class CampaignError(ValueError):
@@ -359,94 +360,162 @@ def set_status(db: Session, campaign: Campaign, status: str, now: datetime) -> i
     return withdrawn
 
 
-def _send_one(db: Session, rt: Runtime, recipient: CampaignRecipient, campaign: Campaign, now: datetime) -> str:
-    participant = lock_participant(db, recipient.participant_id)
-    assert participant is not None and participant.id is not None
-    if participant.opted_out or participant.paused or participant.unreachable or not participant.sms_consent:
-        recipient.status, recipient.reason = "withdrawn", "opted out, paused or unreachable at send time"
-        return "withdrawn"
-    service = db.get(Service, participant.service_id)
-    settings = ServiceSettings.from_json(service.settings if service else None)
-    allowed = next_allowed(now, participant, settings)
-    if allowed > now:
-        recipient.due_at = allowed
-        return "deferred"
-    waiting = active_session(db, participant.id)
-    if waiting is not None and waiting.flow.startswith("questionnaire_"):
-        # Never interrupt a questionnaire: wait until it ends or expires.
-        recipient.due_at = max(waiting.wait_until or now, now) + timedelta(minutes=1)
-        return "deferred"
-    if campaign.flow:
-        flow = rt.flows.get(campaign.flow)
-        if flow is None:
-            recipient.status, recipient.reason = "failed", f"flow {campaign.flow} is not available"
-            return "failed"
-        if waiting is not None:
-            recipient.due_at = max(waiting.wait_until or now, now) + timedelta(minutes=1)
-            return "deferred"
-        expires = now + timedelta(hours=settings.questionnaire_expires_hours)
-        start_flow(
-            db,
-            rt,
-            participant,
-            flow,
-            now,
-            extra_vars={"expires_at": expires.isoformat()},
-            automated=True,
-            expires_at=expires,
+def _next_appointments(db: Session, participant_ids: list[int], now: datetime) -> dict[int, Appointment]:
+    found: dict[int, Appointment] = {}
+    for appointment in db.exec(
+        select(Appointment)
+        .where(
+            col(Appointment.participant_id).in_(participant_ids),
+            col(Appointment.outcome).is_(None),
+            col(Appointment.starts_at) > now,
         )
-        recipient.status = "sent"
-        return "sent"
-    body = render(campaign.text, merge_values(db, participant, now, campaign.audience))
-    message = Message(
-        participant_id=participant.id,
-        direction="out",
-        body=body,
-        at=now,
-        status="queued",
-        message_key=f"campaign/{campaign.id}",
-        phone=participant.phone,
-        next_attempt_at=now,
-        expires_at=now + timedelta(hours=24),
-        segments=engine.segment_count(body),
-        automated=True,
-    )
-    db.add(message)
-    db.flush()
-    recipient.status, recipient.message_id = "queued", message.id
-    return "queued"
+        .order_by(col(Appointment.starts_at))
+    ).all():
+        found.setdefault(appointment.participant_id, appointment)
+    return found
+
+
+def _merge(person: Participant, specialist: Specialist | None, appointment: Appointment | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"first_name": person.first_name, "specialist_name": specialist_first_name(specialist)}
+    if appointment is not None and appointment.starts_at is not None:
+        local = appointment.starts_at.astimezone(ZoneInfo(person.timezone))
+        values["appointment_time"] = f"{local.strftime('%a')} {local.day} {local.strftime('%b')} at {local:%H:%M}"
+    else:
+        values["appointment_time"] = "your next appointment"
+    return values
 
 
 def run_due(rt: Runtime, now: datetime) -> int:
-    """Turn due copies of running campaigns into outbox messages, one transaction each."""
+    """Turn due copies of running campaigns into outbox messages, a batch per transaction.
+
+    Each batch claims its recipient rows (FOR UPDATE SKIP LOCKED on PostgreSQL), writes
+    their messages and marks them queued in one commit: a crash loses or repeats nothing.
+    """
     queued = 0
-    with transaction(rt.engine) as db:
-        ids = db.exec(
-            select(CampaignRecipient.id)
-            .join(Campaign, col(Campaign.id) == CampaignRecipient.campaign_id)
-            .where(
-                Campaign.status == "scheduled",
-                CampaignRecipient.status == "planned",
-                col(CampaignRecipient.due_at) <= now,
-            )
-            .order_by(col(CampaignRecipient.due_at), col(CampaignRecipient.id))
-            .limit(BATCH * 4)
-        ).all()
-    for recipient_id in ids:
+    while True:
         with transaction(rt.engine) as db:
-            recipient = db.exec(
-                skip_locked(db, select(CampaignRecipient).where(CampaignRecipient.id == recipient_id))
-            ).first()
-            if recipient is None or recipient.status != "planned":
-                continue  # another sender has it, or it already went
-            campaign = db.get(Campaign, recipient.campaign_id)
-            if campaign is None or campaign.status != "scheduled":
-                continue
-            if _send_one(db, rt, recipient, campaign, now) in ("queued", "sent"):
-                queued += 1
-            db.add(recipient)
+            claim = (
+                select(CampaignRecipient)
+                .join(Campaign, col(Campaign.id) == CampaignRecipient.campaign_id)
+                .where(
+                    Campaign.status == "scheduled",
+                    CampaignRecipient.status == "planned",
+                    col(CampaignRecipient.due_at) <= now,
+                )
+                .order_by(col(CampaignRecipient.due_at), col(CampaignRecipient.id))
+                .limit(BATCH)
+            )
+            if db.get_bind().dialect.name == "postgresql":
+                claim = claim.with_for_update(of=CampaignRecipient, skip_locked=True)  # type: ignore[arg-type]
+            batch = list(db.exec(claim).all())
+            if not batch:
+                break
+            queued += _queue_batch(db, rt, batch, now)
     _finish_done(rt, now)
     return queued
+
+
+def _queue_batch(db: Session, rt: Runtime, batch: list[CampaignRecipient], now: datetime) -> int:
+    ids = [r.participant_id for r in batch]
+    people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(ids))).all()}
+    waiting = {
+        s.participant_id: s
+        for s in db.exec(
+            select(FlowSession).where(col(FlowSession.participant_id).in_(ids), FlowSession.status == "waiting")
+        ).all()
+    }
+    specialists = {
+        s.id: s
+        for s in db.exec(
+            select(Specialist).where(col(Specialist.id).in_({p.specialist_id for p in people.values()}))
+        ).all()
+    }
+    chosen = {
+        c.id: c for c in db.exec(select(Campaign).where(col(Campaign.id).in_({r.campaign_id for r in batch}))).all()
+    }
+    appointments = (
+        _next_appointments(db, ids, now) if any("appointment_time" in c.text for c in chosen.values()) else {}
+    )
+    settings: dict[int, ServiceSettings] = {}
+    windows: dict[tuple[Any, ...], datetime] = {}  # people with the same zone and hours share an answer
+    rows: list[dict[str, Any]] = []
+    texted: list[CampaignRecipient] = []
+    started = 0
+    for recipient in batch:
+        person, campaign = people[recipient.participant_id], chosen[recipient.campaign_id]
+        if person.opted_out or person.paused or person.unreachable or not person.sms_consent:
+            recipient.status, recipient.reason = (
+                "withdrawn",
+                "opted out, paused, unreachable or no consent at send time",
+            )
+            continue
+        if person.service_id not in settings:
+            service = db.get(Service, person.service_id)
+            settings[person.service_id] = ServiceSettings.from_json(service.settings if service else None)
+        window = (person.service_id, person.timezone, person.allowed_from, person.allowed_until)
+        if window not in windows:
+            windows[window] = next_allowed(now, person, settings[person.service_id])
+        allowed = windows[window]
+        busy = waiting.get(recipient.participant_id)
+        if allowed > now:
+            recipient.due_at = allowed
+        elif busy is not None and (busy.flow.startswith("questionnaire_") or campaign.flow):
+            # Never interrupt a questionnaire (nor start a flow over another): wait until it ends.
+            recipient.due_at = max(busy.wait_until or now, now) + timedelta(minutes=1)
+        elif campaign.flow:
+            flow = rt.flows.get(campaign.flow)
+            if flow is None:
+                recipient.status, recipient.reason = "failed", f"flow {campaign.flow} is not available"
+                continue
+            lock_participant(db, recipient.participant_id)
+            expires = now + timedelta(hours=settings[person.service_id].questionnaire_expires_hours)
+            start_flow(
+                db,
+                rt,
+                person,
+                flow,
+                now,
+                extra_vars={"expires_at": expires.isoformat()},
+                automated=True,
+                expires_at=expires,
+            )
+            recipient.status = "sent"
+            started += 1
+        else:
+            body = render(
+                campaign.text,
+                _merge(person, specialists.get(person.specialist_id), appointments.get(recipient.participant_id)),
+            )
+            rows.append(
+                {
+                    "participant_id": person.id,
+                    "direction": "out",
+                    "body": body,
+                    "at": now,
+                    "status": "queued",
+                    "message_key": f"campaign/{campaign.id}",
+                    "phone": person.phone,
+                    "next_attempt_at": now,
+                    "expires_at": now + timedelta(hours=24),
+                    "segments": engine.segment_count(body),
+                    "automated": True,
+                    "attempts": 0,
+                }
+            )
+            texted.append(recipient)
+    if rows:
+        message_ids = (
+            db.execute(
+                insert(Message).returning(col(Message.id), sort_by_parameter_order=True),
+                rows,
+            )
+            .scalars()
+            .all()
+        )
+        for recipient, message_id in zip(texted, message_ids, strict=True):
+            recipient.status, recipient.message_id = "queued", message_id
+    db.add_all(batch)
+    return len(rows) + started
 
 
 def _finish_done(rt: Runtime, now: datetime) -> None:

@@ -6,8 +6,9 @@ message body are dropped. Libraries that would log SQL parameters or API payload
 stay at WARNING whatever ASSISTANT_LOG_LEVEL says.
 
 The web process calls `configure` from `create_app`; gunicorn's own loggers get the
-same handler through `gunicorn_logconfig` (deploy/gunicorn.conf.py); a command-line
-process (the scheduler) calls `configure()` before it starts work.
+same handler through `gunicorn_logconfig` (deploy/gunicorn.conf.py); `configure()` with
+no arguments (the level from ASSISTANT_LOG_LEVEL) is for command-line processes such
+as the scheduler.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ def redact(text: str) -> str:
 
 
 def _clean(value: Any) -> Any:
-    if isinstance(value, bool | int | float) or value is None:
+    if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, int | float):  # a phone number can be an int too
+        return value if redact(str(value)) == str(value) else PHONE_MASK
     if isinstance(value, Mapping):
         return {str(k): BODY_MASK if str(k).lower() in BODY_FIELDS else _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

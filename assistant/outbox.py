@@ -55,7 +55,8 @@ class Pacer:
         self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
     ) -> None:
         self.rate = rate
-        self.capacity = max(rate, 1.0)
+        # No bursts: one segment's worth at a time, so no second ever carries more than the rate.
+        self.capacity = 1.0
         self.tokens = self.capacity
         self.clock, self.sleep = clock, sleep
         self.last = clock()
