@@ -59,6 +59,9 @@ class FriendlyGroup(click.Group):
 @click.group(cls=FriendlyGroup)
 def main() -> None:
     """The participant contact assistant."""
+    from .logs import configure
+
+    configure()  # JSON lines, phone numbers redacted, never message bodies
 
 
 @main.command("db-upgrade")

@@ -349,8 +349,8 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Mes
             now=now,
             evidence=evidence,
         )
-        if not participant.opted_out:
-            say("common/crisis")
+        # Attempted even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
+        say("common/crisis")
         if waiting:
             outcome.extend(
                 resume_flow(db, rt, participant, waiting, engine.Interrupt("crisis", body), now, inbound=inbound)

@@ -166,6 +166,7 @@ def measures_for_export(db: Session, participant_id: int) -> list[dict[str, Any]
             "status": m.status,
             "total": m.total,
             "band": m.band,
+            "severity": m.band,
             "items": m.items,
             "started_at": m.started_at.isoformat() if m.started_at else None,
             "completed_at": m.completed_at.isoformat() if m.completed_at else None,

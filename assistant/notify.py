@@ -42,6 +42,8 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     recipients = [specialist.email] if specialist else []
     if flag.severity == "urgent" and settings.duty_contact_email:
         recipients.append(settings.duty_contact_email)
+    if flag.severity == "urgent" and escalation >= 2 and settings.escalation_contact_email:
+        recipients.append(settings.escalation_contact_email)
     subject = SUBJECTS[flag.severity]
     if escalation:
         subject = f"Not yet acknowledged ({escalation}): {subject}"

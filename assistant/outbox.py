@@ -145,7 +145,7 @@ def _claim(rt: Runtime, message_id: int, now: datetime) -> Message | None:
         reason = None
         if message.expires_at and now > message.expires_at:
             reason = "expired"
-        elif participant and participant.opted_out and message.message_key not in OPT_IN_KEYS:
+        elif participant and participant.opted_out and message.message_key not in OPT_IN_KEYS | VITAL_KEYS:
             reason = "opted_out"
         elif participant and participant.unreachable:
             reason = "unreachable"
@@ -223,6 +223,21 @@ def _record_result(rt: Runtime, message_id: int, result: SendResult, now: dateti
             return "retried"
         message.status = "failed"
         db.add(message)
+        if message.message_key in VITAL_KEYS and message.participant_id:
+            person = db.get(Participant, message.participant_id)
+            if person is not None:
+                raise_flag(
+                    db,
+                    person,
+                    kind="crisis",
+                    severity="urgent",
+                    reason="Sent a message that reads like a crisis: please contact them today",
+                    now=now,
+                    evidence={
+                        "signposting_not_delivered": result.error_code,
+                        "note": "The crisis signposting text was refused: phone them instead",
+                    },
+                )
         if message.participant_id and result.error_code:
             mark_number_problem(db, message.participant_id, result.error_code, now, message.id)
         log.warning("send failed: message=%s code=%s", message.id, result.error_code)
@@ -321,8 +336,9 @@ def reconcile_stale(rt: Runtime, now: datetime) -> int:
             to=message.phone, body=message.body, key=f"out-{message.id}", since=message.claimed_at
         )
         with transaction(rt.engine) as db:
-            row = db.get(Message, message.id)
-            if row is None or row.status != "sending":
+            row = db.exec(skip_locked(db, select(Message).where(Message.id == message.id))).first()
+            # Only the claim we asked about: another sender may have reconciled and re-claimed it meanwhile.
+            if row is None or row.status != "sending" or row.claimed_at != message.claimed_at:
                 continue
             if sid:
                 row.status, row.provider_sid, row.sent_at = "sent", sid, row.claimed_at

@@ -42,6 +42,8 @@ class ServiceSettings:
     text_scores_to_participant: bool = False
     # Who hears about an urgent flag besides the specialist, and when to ask again.
     duty_contact_email: str = ""
+    # Told as well when an urgent flag is still unacknowledged after the first reminder.
+    escalation_contact_email: str = ""
     # An urgent flag is also texted (no personal data) to this number, if set.
     duty_contact_phone: str = ""
     escalate_after_minutes: int = 60

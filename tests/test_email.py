@@ -156,3 +156,43 @@ def test_mail_server_down_keeps_the_email_queued(emailing: tuple[Runtime, Inbox]
 def test_duty_contact_cannot_smuggle_headers(address: str) -> None:
     with pytest.raises(ValueError, match="duty_contact_email"):
         ServiceSettings.from_json({"duty_contact_email": address})
+
+
+def test_crisis_from_someone_who_opted_out_still_reaches_people(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
+    from assistant.sms import SendResult
+
+    rt, inbox = emailing
+    phone.text("+447700900101", "STOP")
+
+    class CarrierRefuses:
+        name, senders = "scripted", 1
+
+        def send(self, **_: object) -> SendResult:
+            return SendResult(ok=False, error_code="21610", error_message="opted out")
+
+        def lookup(self, **_: object) -> None:
+            return None
+
+    rt.transport = CarrierRefuses()  # type: ignore[assignment]
+    phone.text("+447700900101", "I want to kill myself")
+    # People are told at once, and again when the signposting could not be delivered.
+    assert set(_to(inbox)) == {"duty@service.example", "sam.jones@example.org"} and len(inbox.messages) == 4
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag).where(Flag.kind == "crisis")).one()
+    assert any(e.get("signposting_not_delivered") == "21610" for e in flag.evidence)
+
+
+def test_escalation_contact_hears_after_the_first_reminder(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
+    rt, inbox = emailing
+    with transaction(rt.engine) as db:
+        service = db.exec(select(Service)).one()
+        service.settings = ServiceSettings.from_json(
+            service.settings | {"escalation_contact_email": "manager@service.example"}
+        ).to_json()
+        db.add(service)
+    phone.text("+447700900101", "I can't go on")
+    start = rt.clock.now()
+    tick(rt, start + timedelta(minutes=60))
+    assert "manager@service.example" not in _to(inbox)
+    tick(rt, start + timedelta(minutes=120))
+    assert "manager@service.example" in _to(inbox)

@@ -3,8 +3,8 @@
 One generic flow asks any list of instruments: a discreet introduction that asks
 first, then one item per message with the validated wording, a re-prompt with the
 scale after an answer that fits nothing, SKIP to skip. A risk item answered 1 or
-more goes straight to crisis signposting and an urgent flag, and the questionnaire
-stops there.
+more sends crisis signposting and raises an urgent flag at once; the questions then
+go on unless the participant stops.
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ def questionnaire_flow(
                     "severity": "urgent",
                     "reason": "Reported thoughts of self-harm in a questionnaire: please contact them today",
                 },
-                "end_reason": "crisis",
+                # The questions go on unless they stop: the flag and the signposting are already out.
+                "next": after,
             }
     nodes["thanks"] = {"say": "questionnaire/thanks", "end_reason": "completed"}
     nodes["not_now"] = {"say": "questionnaire/not_now", "end_reason": "declined"}

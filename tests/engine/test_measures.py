@@ -5,6 +5,8 @@ from __future__ import annotations
 import tomllib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from assistant.config import ROOT
 from assistant.content import Catalog, FlowLibrary
@@ -152,3 +154,65 @@ def test_ordinary_texts_are_not_crisis(text: str) -> None:
 )
 def test_stop_requests(text: str, expected: bool) -> None:
     assert wants_to_stop(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("total", "band"),
+    [
+        (4, "minimal"),
+        (5, "mild"),
+        (9, "mild"),
+        (10, "moderate"),
+        (14, "moderate"),
+        (15, "moderately severe"),
+        (19, "moderately severe"),
+        (20, "severe"),
+    ],
+)
+def test_phq9_band_edges(total: int, band: str) -> None:
+    values = [min(3, max(0, total - 3 * i)) for i in range(9)]
+    assert score(PHQ9, {n + 1: str(v) for n, v in enumerate(values)}).band == band
+
+
+@pytest.mark.parametrize(
+    ("total", "band"),
+    [(4, "minimal"), (5, "mild"), (9, "mild"), (10, "moderate"), (14, "moderate"), (15, "severe"), (21, "severe")],
+)
+def test_gad7_band_edges(total: int, band: str) -> None:
+    values = [min(3, max(0, total - 3 * i)) for i in range(7)]
+    assert score(GAD7, {n + 1: str(v) for n, v in enumerate(values)}).band == band
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3), min_size=9, max_size=9))
+def test_phq9_total_is_the_sum_of_items(values: list[int]) -> None:
+    result = score(PHQ9, {n + 1: str(v) for n, v in enumerate(values)})
+    assert result.complete and result.total == sum(values)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3), min_size=7, max_size=7), st.integers(min_value=0, max_value=6))
+def test_bands_are_monotonic(values: list[int], bump: int) -> None:
+    order = [label for _, label in GAD7.bands]
+    lower = score(GAD7, {n + 1: str(v) for n, v in enumerate(values)})
+    raised = list(values)
+    raised[bump] = 3
+    higher = score(GAD7, {n + 1: str(v) for n, v in enumerate(raised)})
+    assert order.index(higher.band or "") >= order.index(lower.band or "")
+
+
+@pytest.mark.parametrize("answer", ["0", "1", "2", "3"])
+def test_item9_at_every_value(answer: str) -> None:
+    from datetime import UTC, datetime
+
+    from assistant.engine import RaiseFlag, Reply, Say, resume, start
+
+    flow = LIBRARY.questionnaire(["phq9", "gad7"])
+    now = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
+    state, _ = start(flow, {"expires_at": "2026-11-30T11:00:00+00:00"}, now)
+    state, _ = resume(flow, state, Reply("yes"), now)
+    for _ in range(8):
+        state, _ = resume(flow, state, Reply("0"), now)
+    state, events = resume(flow, state, Reply(answer), now)
+    crisis = any(isinstance(e, Say) and e.key == "common/crisis" for e in events)
+    flagged = any(isinstance(e, RaiseFlag) and e.severity == "urgent" for e in events)
+    assert crisis is flagged is (answer != "0")
+    assert state["question"] == "gad7_1"  # and the questions go on

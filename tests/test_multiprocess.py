@@ -1,0 +1,423 @@
+"""Real processes on one PostgreSQL database: gunicorn with 4 workers, 2 scheduler processes, `tick`s.
+
+A burst of signed replies (some people sending two at once, Twilio repeating MessageSids)
+is recorded once each and answered once each, in order; a sender killed with SIGKILL in
+the middle of a batch loses nothing and sends nothing twice; and the database going away
+makes the webhook answer 503 at once, until it is back and the service carries on by itself.
+
+What was really sent is the console transport's record file: one JSON line a send,
+keyed `out-<message id>`, appended by whichever process sent it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import holidays
+import pytest
+import requests
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from assistant.clock import FixedClock
+from assistant.conversation import queue_sms
+from assistant.db import transaction
+from assistant.importer import import_caseload
+from assistant.models import Message, Participant
+from assistant.outbox import STALE_CLAIM, reconcile_stale, send_due
+from assistant.runtime import build_runtime
+from assistant.signing import twilio_signature
+from assistant.sms import SendResult
+
+from .conftest import AUTH_TOKEN, PUBLIC_URL, _truncate_all, test_settings
+from .pg import PostgresServer
+from .test_deploy import DEPLOY, clean_env, free_port, sms_params, stop_process, venv_bin, wait_http
+
+pytestmark = pytest.mark.postgres
+
+LONDON = ZoneInfo("Europe/London")
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+HEADER = "participant_id,first_name,phone,specialist_email,specialist_name,service,checkin_day,checkin_time\n"
+
+
+def latest_slot(now: datetime) -> datetime:
+    """The latest time before `now` (in London) when an automated text may go: 08:30-19:30, not a bank holiday."""
+    at = now.astimezone(LONDON).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    bank = holidays.country_holidays("GB", subdiv="ENG", years=range(at.year - 1, at.year + 1))
+    for _ in range(7 * 24 * 12):
+        if at.date() not in bank and (8, 30) <= (at.hour, at.minute) <= (19, 30):
+            return at
+        at -= timedelta(minutes=5)
+    raise AssertionError("no allowed time in the last week")
+
+
+def write_caseload(path: Path, count: int, day: str, at: str) -> list[str]:
+    phones = [f"+447700900{200 + i:03d}" for i in range(count)]
+    rows = [
+        f"M{i:03d},Person{i},07700 900{200 + i:03d},s{i % 3}@example.org,Specialist {i % 3},north,{day},{at}\n"
+        for i in range(count)
+    ]
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    return phones
+
+
+@dataclass
+class Stack:
+    """The service's processes for one test, all on loopback, all stopped at the end."""
+
+    server: PostgresServer
+    tmp: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.record = self.tmp / "sms.jsonl"
+        self.env = clean_env(
+            ASSISTANT_DATABASE_URL=self.server.url,
+            ASSISTANT_PUBLIC_URL=PUBLIC_URL,
+            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            ASSISTANT_SMS_TRANSPORT="console",
+            ASSISTANT_CONSOLE_LOG=str(self.record),
+            ASSISTANT_DISPATCH="thread",
+            ASSISTANT_TICK_SECONDS="0.5",
+            ASSISTANT_SEND_RATE="500",
+            ASSISTANT_LOG_LEVEL="WARNING",
+            PYTHONUNBUFFERED="1",
+        )
+        self.engine = sa.create_engine(self.server.url, pool_pre_ping=True)
+
+    def assistant(self, *args: str, timeout: float = 60) -> str:
+        result = subprocess.run(
+            [str(venv_bin("assistant")), *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def spawn(self, name: str, argv: list[str], **env: str) -> subprocess.Popen[bytes]:
+        with (self.tmp / f"{name}.out").open("ab") as out, (self.tmp / f"{name}.err").open("ab") as err:
+            proc = subprocess.Popen(
+                argv, env=self.env | env, stdout=out, stderr=err, cwd=self.tmp, start_new_session=True
+            )
+        self.procs.append(proc)
+        return proc
+
+    def tick(self, name: str, now: datetime, **env: str) -> subprocess.Popen[bytes]:
+        return self.spawn(name, [str(venv_bin("assistant")), "tick", "--now", now.isoformat()], **env)
+
+    def start_web(self, workers: int = 4) -> str:
+        port = free_port()
+        argv = [str(venv_bin("gunicorn")), "-c", str(DEPLOY / "gunicorn.conf.py"), "-w", str(workers)]
+        proc = self.spawn("web", [*argv, "-b", f"127.0.0.1:{port}", "assistant:create_app()"])
+        base = f"http://127.0.0.1:{port}"
+        assert wait_http(f"{base}/healthz", deadline=time.monotonic() + 30, proc=proc).status_code == 200
+        return base
+
+    def close(self) -> None:
+        for proc in self.procs:
+            stop_process(proc, grace=10)
+        self.engine.dispose()
+
+    # --- what happened -------------------------------------------------------------------------
+
+    def sent_keys(self) -> list[str]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line)["key"] for line in self.record.read_text(encoding="utf-8").splitlines() if line]
+
+    def sent_at_least(self, count: int) -> bool:
+        return len(self.sent_keys()) >= count
+
+    def outbound(self) -> list[tuple[int, str, str]]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.text("SELECT id, phone, status FROM message WHERE direction = 'out' ORDER BY id"))
+            return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def inbound_sids(self) -> list[str]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.text("SELECT provider_sid FROM message WHERE direction = 'in' ORDER BY id"))
+            return [str(r[0]) for r in rows]
+
+    def settled(self, inbound: int) -> bool:
+        out = self.outbound()
+        pending = [m for m in out if m[2] in ("queued", "sending")]
+        sent = [m for m in out if m[2] == "sent"]
+        return not pending and len(self.inbound_sids()) == inbound and len(self.sent_keys()) >= len(sent)
+
+    def wait_until(self, condition: Callable[[], bool], seconds: float, what: str) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"not within {seconds}s: {what}")
+
+    def check_each_message_sent_once_in_order(self) -> list[tuple[int, str, str]]:
+        """Every outbound message sent, exactly one send each, each person's in id order."""
+        out = self.outbound()
+        keys = self.sent_keys()
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        assert not twice, f"sent more than once: {twice}"
+        assert [m for m in out if m[2] != "sent"] == [], "not all messages were sent"
+        assert set(keys) == {f"out-{m[0]}" for m in out}, "the sends and the sent rows differ"
+        phone_of = {f"out-{m[0]}": m[1] for m in out}
+        order: dict[str, list[int]] = defaultdict(list)
+        for key in keys:
+            order[phone_of[key]].append(int(key.removeprefix("out-")))
+        for phone, ids in order.items():
+            assert ids == sorted(ids), f"{phone} got {ids}: out of order"
+        return out
+
+
+@pytest.fixture
+def stack(postgres: PostgresServer, tmp_path: Path) -> Iterator[Stack]:
+    _truncate_all(postgres.url)
+    services = Stack(postgres, tmp_path)
+    try:
+        yield services
+    finally:
+        services.close()
+        ensure_running(postgres)
+
+
+def pg_ctl(server: PostgresServer, *args: str) -> None:
+    server._run(str(server.bindir / "pg_ctl"), "-D", str(server.directory / "data"), *args)
+
+
+def ensure_running(server: PostgresServer) -> None:
+    status = subprocess.run(
+        [*server.as_user, str(server.bindir / "pg_ctl"), "-D", str(server.directory / "data"), "status"],
+        capture_output=True,
+        timeout=30,
+    )
+    if status.returncode != 0:  # restart reuses the options it was started with (postmaster.opts)
+        pg_ctl(server, "-l", str(server.directory / "log"), "-w", "-t", "30", "restart")
+
+
+def post_sms(base: str, sid: str, sender: str, body: str, timeout: float = 15) -> int:
+    params = sms_params(sid, sender, body)
+    signature = twilio_signature(PUBLIC_URL + "/twilio/sms", params, AUTH_TOKEN)
+    answer = requests.post(
+        f"{base}/twilio/sms", data=params, headers={"X-Twilio-Signature": signature}, timeout=timeout
+    )
+    return answer.status_code
+
+
+def sid(label: str) -> str:
+    return ("SM" + label).ljust(34, "0")
+
+
+def test_burst_of_replies_across_four_workers_and_two_schedulers(stack: Stack) -> None:
+    slot = latest_slot(datetime.now(UTC))
+    phones = write_caseload(stack.tmp / "caseload.csv", 30, DAYS[slot.weekday()], f"{slot:%H:%M}")
+    out = stack.assistant(
+        "import-caseload", str(stack.tmp / "caseload.csv"), "--now", (slot - timedelta(minutes=30)).isoformat()
+    )
+    assert "created 30" in out
+
+    # Two senders start the check-ins due at the same instant: each is started and sent once.
+    first, second = stack.tick("tick-1", slot), stack.tick("tick-2", slot)
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    started = [
+        int(m.group(1))
+        for name in ("tick-1", "tick-2")
+        for m in re.finditer(r"started (\d+),", (stack.tmp / f"{name}.out").read_text())
+    ]
+    assert sum(started) == 30
+    assert len(stack.check_each_message_sent_once_in_order()) == 30
+
+    base = stack.start_web(workers=4)
+    for n in (1, 2):
+        stack.spawn(f"scheduler-{n}", [str(venv_bin("assistant")), "scheduler"])
+
+    # The burst: everyone answers; some send two texts at once; Twilio repeats some requests.
+    jobs: list[tuple[str, str, str]] = []
+    for i, phone in enumerate(phones):
+        jobs.append((sid(f"{i:03d}a"), phone, "3" if i % 5 == 0 else "good"))
+        if i < 15:
+            jobs.append((sid(f"{i:03d}b"), phone, "yes" if i % 5 == 0 else "thanks, see you thursday"))
+        if i % 3 == 0:
+            jobs.append((sid(f"{i:03d}a"), phone, "3" if i % 5 == 0 else "good"))  # the same MessageSid again
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(lambda job: post_sms(base, *job), jobs))
+    assert codes == [200] * len(jobs)
+    unique = {job[0] for job in jobs}
+    stack.wait_until(lambda: stack.settled(len(unique)), 30, "every reply recorded and every answer sent")
+
+    assert sorted(stack.inbound_sids()) == sorted(unique)  # each reply recorded exactly once
+    sent = stack.check_each_message_sent_once_in_order()
+    per_person: dict[str, int] = defaultdict(int)
+    for _, phone, _ in sent:
+        per_person[phone] += 1
+    assert all(per_person[p] >= 2 for p in phones), "someone's reply went unanswered"
+
+    # The database goes away: the webhook fails at once with a 5xx (Twilio retries), nothing hangs.
+    pg_ctl(stack.server, "-m", "fast", "-w", "-t", "30", "stop")
+    try:
+        for n in range(4):
+            began = time.monotonic()
+            assert post_sms(base, sid(f"down{n}"), phones[n], "are you there?", timeout=10) == 503
+            assert time.monotonic() - began < 5
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 503
+    finally:
+        ensure_running(stack.server)
+
+    # Back again: the web workers and the schedulers carry on by themselves.
+    stack.wait_until(lambda: requests.get(f"{base}/healthz", timeout=10).status_code == 200, 20, "healthy again")
+    assert [requests.get(f"{base}/healthz", timeout=10).status_code for _ in range(8)] == [200] * 8
+    for n in range(4):  # Twilio's retries of the refused texts
+        assert post_sms(base, sid(f"down{n}"), phones[n], "are you there?") == 200
+    with transaction(stack.engine) as db:
+        person = db.exec(select(Participant).where(Participant.phone == phones[-1])).one()
+        rt = build_runtime(test_settings(stack.server.url, stack.tmp), engine=stack.engine)
+        queued = queue_sms(db, rt, person, "common/help", datetime.now(UTC))  # only a scheduler sends this
+    stack.wait_until(lambda: stack.settled(len(unique) + 4), 30, "the texts after the outage answered and sent")
+    assert f"out-{queued.id}" in stack.sent_keys()
+
+    stack.close()
+    stack.check_each_message_sent_once_in_order()
+    assert sorted(stack.inbound_sids()) == sorted(unique | {sid(f"down{n}") for n in range(4)})
+    # The web process's log: JSON lines, no errors from the application, no phone numbers.
+    log = (stack.tmp / "web.err").read_text(encoding="utf-8")
+    records = [json.loads(line) for line in log.splitlines() if line.strip()]
+    assert [r for r in records if r["level"] in ("ERROR", "CRITICAL") and not r["logger"].startswith("gunicorn")] == []
+    assert "7700" not in log
+
+
+def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(stack: Stack) -> None:
+    at = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday morning, when texts may go
+    write_caseload(stack.tmp / "caseload.csv", 20, "Fri", "10:30")
+    rt = build_runtime(test_settings(stack.server.url, stack.tmp), clock=FixedClock(at))
+    try:
+        import_caseload(rt, stack.tmp / "caseload.csv", at - timedelta(days=1))
+        with transaction(rt.engine) as db:
+            people = db.exec(select(Participant).order_by(col(Participant.id))).all()
+            for _ in range(6):  # six texts each, interleaved: 120 in all
+                for person in people:
+                    queue_sms(db, rt, person, "common/help", at)
+    finally:
+        rt.engine.dispose()
+    paced = {"ASSISTANT_SEND_RATE": "20"}  # 20 a second: a kill lands mid-batch
+
+    for n, (now, after) in enumerate([(at, 25), (at + timedelta(seconds=10), 60)]):
+        sender = stack.tick(f"doomed-{n}", now, **paced)
+        stack.wait_until(partial(stack.sent_at_least, after), 20, f"{after} sends")
+        assert sender.poll() is None, "the sender finished before it could be killed"
+        os.killpg(sender.pid, signal.SIGKILL)
+        sender.wait(timeout=10)
+        statuses = [m[2] for m in stack.outbound()]
+        assert statuses.count("sending") <= n + 1 and 0 < len(stack.sent_keys()) < 120, statuses
+
+    # Two senders start again after the claims have gone stale: the interrupted sends are
+    # checked against the provider's record, and the rest go, once each.
+    later = at + STALE_CLAIM + timedelta(minutes=1)
+    senders = [stack.tick(f"restart-{n}", later, **paced) for n in (1, 2)]
+    assert [s.wait(timeout=60) for s in senders] == [0, 0]
+    sent = stack.check_each_message_sent_once_in_order()
+    assert len(sent) == 120
+
+
+class Provider:
+    """A provider both senders call, like Twilio: no idempotency key, so it sends whatever it is asked to."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.known: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+
+class Sender:
+    name = "scripted"
+    senders = 1
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.before_send: Callable[[], None] = lambda: None
+        self.before_lookup: Callable[[], None] = lambda: None
+
+    def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
+        self.before_send()
+        with self.provider.lock:
+            self.provider.sent.append(key)
+            sid = f"SM{len(self.provider.sent):032d}"
+            self.provider.known[key] = sid
+        return SendResult(ok=True, sid=sid, status="queued")
+
+    def lookup(self, *, to: str, body: str, key: str, since: datetime) -> str | None:
+        self.before_lookup()
+        return self.provider.known.get(key)
+
+
+def test_two_senders_reconciling_the_same_stale_claim_send_it_once(postgres: PostgresServer, tmp_path: Path) -> None:
+    """The interleaving, step by step, of two `tick`s that find the same stale claim."""
+    _truncate_all(postgres.url)
+    at = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    write_caseload(tmp_path / "caseload.csv", 1, "Fri", "10:30")
+    provider = Provider()
+    a, b = Sender(provider), Sender(provider)
+    rt_a = build_runtime(test_settings(postgres.url, tmp_path), clock=FixedClock(at), transport=a)
+    rt_b = build_runtime(test_settings(postgres.url, tmp_path), clock=FixedClock(at), transport=b)
+    try:
+        import_caseload(rt_a, tmp_path / "caseload.csv", at)
+        with transaction(rt_a.engine) as db:
+            message = queue_sms(db, rt_a, db.exec(select(Participant)).one(), "common/help", at)
+        # A sender claimed it and died before calling the provider.
+        with transaction(rt_a.engine) as db:
+            row = db.get(Message, message.id)
+            assert row is not None
+            row.status, row.claimed_at, row.attempts = "sending", at, 1
+            db.add(row)
+        later = at + STALE_CLAIM + timedelta(minutes=1)
+
+        # Sender A reconciles the same row while B is asking the provider about it, re-claims it and
+        # is in the middle of its provider call when B decides.
+        a_sending, b_done = threading.Event(), threading.Event()
+        errors: list[BaseException] = []
+
+        def a_sends() -> None:
+            def in_the_provider_call() -> None:
+                a_sending.set()
+                b_done.wait(10)
+
+            a.before_send = in_the_provider_call
+            try:
+                reconcile_stale(rt_a, later)
+                send_due(rt_a, later)
+            except BaseException as exc:
+                errors.append(exc)
+                a_sending.set()
+
+        thread = threading.Thread(target=a_sends)
+
+        def b_looks_up() -> None:
+            b.before_lookup = lambda: None
+            thread.start()
+            assert a_sending.wait(10)
+
+        b.before_lookup = b_looks_up
+        try:
+            reconcile_stale(rt_b, later)
+            send_due(rt_b, later)
+        finally:
+            b_done.set()
+            thread.join(20)
+        assert not errors and not thread.is_alive()
+        with transaction(rt_a.engine) as db:
+            final = db.get(Message, message.id)
+        assert final is not None and final.status == "sent"
+        assert provider.sent == [f"out-{message.id}"], f"sent {len(provider.sent)} times"
+    finally:
+        rt_a.engine.dispose()
+        rt_b.engine.dispose()
