@@ -55,6 +55,14 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     dashboard.init_app(app)
 
+    @app.before_request
+    def refuse_nul_bytes() -> tuple[str, int] | None:
+        # No field of ours can hold a NUL; PostgreSQL refuses them. Refused with a clear error, nothing stored.
+        values = list(request.args.values()) + (list(request.form.values()) if request.method == "POST" else [])
+        if any("\x00" in value for value in values):
+            return "NUL characters are not allowed", 400
+        return None
+
     @app.after_request
     def security_headers(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = (

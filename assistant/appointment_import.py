@@ -6,6 +6,7 @@ cancellation withdraws them, and an outcome of `dna` starts the follow-up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,8 @@ def parse_local(text: str, tz: str) -> datetime:
             continue
     else:
         raise ValueError(f"not a date-time like 2026-11-24 10:30: {text!r}")
+    if not 2000 <= naive.year <= 2100:
+        raise ValueError(f"{text} is not a plausible appointment date")
     zone = ZoneInfo(tz)
     early, late = naive.replace(tzinfo=zone, fold=0), naive.replace(tzinfo=zone, fold=1)
     if early.utcoffset() != late.utcoffset():
@@ -93,9 +96,10 @@ def _validate(
         err("outcome", f"must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     clean["outcome"] = outcome
     duration = row.get("duration_minutes") or "60"
-    if not duration.isdigit() or not 5 <= int(duration) <= 480:
+    whole = re.fullmatch(r"[0-9]{1,3}", duration) is not None
+    if not whole or not 5 <= int(duration) <= 480:
         err("duration_minutes", "must be a whole number of minutes from 5 to 480")
-    clean["duration_minutes"] = int(duration) if duration.isdigit() else 60
+    clean["duration_minutes"] = int(duration) if whole else 60
     clean["location"] = row.get("location", "")[:300]
     clean["with_whom"] = row.get("with_whom", "")[:200]
     if participant is not None and row.get("starts_at"):

@@ -271,8 +271,9 @@ def create(
         problems.append("say when: a time, or relative to a date on each record")
     elif send_at < now - timedelta(minutes=1):
         problems.append("the send time is in the past")
-    if reply_keyword is not None and (not reply_keyword.isalnum() or len(reply_keyword) > 32):
-        problems.append("the reply keyword must be one word of letters and numbers")
+    keyword = engine.normalise(reply_keyword) if reply_keyword else None
+    if reply_keyword is not None and (not reply_keyword.isalnum() or not keyword or len(keyword) > 32):
+        problems.append("the reply keyword must be one word of letters and numbers, up to 32")
     if reply_keyword and engine.keyword(reply_keyword) in ("opt_out", "help"):
         problems.append(f"{reply_keyword.upper()} is reserved for stopping texts or asking for help")
     if problems:
@@ -288,7 +289,7 @@ def create(
         audience=audience,
         send_at=send_at,
         relative=relative,
-        reply_keyword=(reply_keyword or "").upper() or None,
+        reply_keyword=keyword or None,
         created_by=created_by,
         created_at=now,
         updated_at=now,
@@ -562,7 +563,7 @@ def handle_reply(
     recipient, campaign, sent = found
     if waiting_since is not None and sent.at is not None and waiting_since > sent.at:
         return False  # a flow asked its question after the campaign: the reply is the flow's
-    if engine.normalise(inbound.body) != (campaign.reply_keyword or "").lower():
+    if engine.normalise(inbound.body) != engine.normalise(campaign.reply_keyword or ""):
         return False
     recipient.status, recipient.replied_at = "replied", now
     db.add(recipient)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -41,6 +44,7 @@ from .models import (
     Specialist,
     User,
 )
+from .reports import cell
 from .runtime import Runtime
 from .scheduler import plan_checkin
 from .service_settings import ServiceSettings
@@ -139,7 +143,7 @@ def login() -> Any:
             login_user(SignedIn(user))
             target = request.args.get("next", "")
             # Only ever go back to a page on this site.
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for(".caseload"))
+            return redirect(target if safe_target(target) else url_for(".caseload"))
         return render_template("login.html", error=problem, email=email), 401
     return render_template("login.html", error=None, email="")
 
@@ -263,7 +267,7 @@ def _flag_in_reach(db: Session, flag_id: int) -> Flag:
     return flag
 
 
-@bp.post("/flags/<int:flag_id>/acknowledge")
+@bp.post("/flags/<int(max=2147483647):flag_id>/acknowledge")
 @login_required
 def flag_acknowledge(flag_id: int) -> WerkzeugResponse:
     with unit() as db:
@@ -274,7 +278,7 @@ def flag_acknowledge(flag_id: int) -> WerkzeugResponse:
     return redirect(_back(url_for(".flags")))
 
 
-@bp.post("/flags/<int:flag_id>/resolve")
+@bp.post("/flags/<int(max=2147483647):flag_id>/resolve")
 @login_required
 def flag_resolve(flag_id: int) -> Any:
     with unit() as db:
@@ -289,10 +293,20 @@ def flag_resolve(flag_id: int) -> Any:
     return redirect(_back(url_for(".flags")))
 
 
+def safe_target(target: str | None) -> bool:
+    """A path on this site: no scheme or host, no control characters, whitespace or backslashes."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "\\" for c in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
 def _back(default: str) -> str:
     """Where a form asked to go back to, only if it is a page on this site."""
     target = request.form.get("back", "")
-    return target if target.startswith("/") and not target.startswith("//") else default
+    return target if safe_target(target) else default
 
 
 # --- a participant's record --------------------------------------------------------------------
@@ -305,7 +319,7 @@ def _participant_or_404(db: Session, participant_id: int) -> Participant:
     return participant
 
 
-@bp.get("/participants/<int:participant_id>")
+@bp.get("/participants/<int(max=2147483647):participant_id>")
 @login_required
 def participant(participant_id: int) -> str:
     with unit() as db:
@@ -345,7 +359,7 @@ def participant(participant_id: int) -> str:
     return render_template("participant.html", **data)
 
 
-@bp.post("/participants/<int:participant_id>/pause")
+@bp.post("/participants/<int(max=2147483647):participant_id>/pause")
 @login_required
 def pause(participant_id: int) -> WerkzeugResponse:
     with unit() as db:
@@ -358,7 +372,7 @@ def pause(participant_id: int) -> WerkzeugResponse:
     return redirect(url_for(".participant", participant_id=participant_id))
 
 
-@bp.post("/participants/<int:participant_id>/resume")
+@bp.post("/participants/<int(max=2147483647):participant_id>/resume")
 @login_required
 def resume(participant_id: int) -> WerkzeugResponse:
     with unit() as db:
@@ -372,9 +386,11 @@ def resume(participant_id: int) -> WerkzeugResponse:
     return redirect(url_for(".participant", participant_id=participant_id))
 
 
-@bp.post("/participants/<int:participant_id>/preferences")
+@bp.post("/participants/<int(max=2147483647):participant_id>/preferences")
 @login_required
 def preferences(participant_id: int) -> WerkzeugResponse:
+    with unit() as db:
+        _participant_or_404(db, participant_id)  # nothing about the form until we know they may see this record
     form = request.form
     errors = []
     day = form.get("checkin_day", "").lower()[:3]
@@ -429,7 +445,7 @@ def _check_text(text: str) -> tuple[int, bool, list[str]]:
     return engine.segment_count(text), engine.is_gsm7(text), lock_screen_words(text)
 
 
-@bp.post("/participants/<int:participant_id>/message")
+@bp.post("/participants/<int(max=2147483647):participant_id>/message")
 @login_required
 def message(participant_id: int) -> Any:
     text = request.form.get("body", "").replace("\r\n", "\n").strip()
@@ -469,10 +485,12 @@ def message(participant_id: int) -> Any:
     return redirect(url_for(".participant", participant_id=participant_id) + "#thread")
 
 
-@bp.post("/participants/<int:participant_id>/transfer")
+@bp.post("/participants/<int(max=2147483647):participant_id>/transfer")
 @login_required
 def transfer(participant_id: int) -> WerkzeugResponse:
     target = request.form.get("specialist_id", type=int)
+    if target is not None and not 1 <= target <= 2147483647:
+        target = None
     with unit() as db:
         person = _participant_or_404(db, participant_id)
         new_owner = db.get(Specialist, target) if target else None
@@ -507,7 +525,7 @@ def visible_participant_after(participant_id: int) -> bool:
         return visible_participant(db, me(), participant_id) is not None
 
 
-@bp.get("/participants/<int:participant_id>/export.json")
+@bp.get("/participants/<int(max=2147483647):participant_id>/export.json")
 @login_required
 def export(participant_id: int) -> Response:
     with unit() as db:
@@ -522,7 +540,7 @@ def export(participant_id: int) -> Response:
 # --- appointments ------------------------------------------------------------------------------
 
 
-@bp.post("/participants/<int:participant_id>/appointments")
+@bp.post("/participants/<int(max=2147483647):participant_id>/appointments")
 @login_required
 def appointment_add(participant_id: int) -> WerkzeugResponse:
     form = request.form
@@ -535,7 +553,7 @@ def appointment_add(participant_id: int) -> WerkzeugResponse:
             return redirect(url_for(".participant", participant_id=participant_id))
         kind = form.get("kind", "")
         duration = form.get("duration_minutes", "60")
-        if kind not in appts.KINDS or not duration.isdigit() or not 5 <= int(duration) <= 480:
+        if kind not in appts.KINDS or not re.fullmatch(r"[0-9]{1,3}", duration) or not 5 <= int(duration) <= 480:
             flash("Choose a kind and a duration from 5 to 480 minutes.", "error")
             return redirect(url_for(".participant", participant_id=participant_id))
         if starts_at <= now():
@@ -544,7 +562,7 @@ def appointment_add(participant_id: int) -> WerkzeugResponse:
         lock_participant(db, participant_id)
         appointment = Appointment(
             participant_id=participant_id,
-            external_id=f"D{int(now().timestamp())}",
+            external_id=f"D{uuid.uuid4().hex[:12]}",
             starts_at=starts_at,
             kind=kind,
             duration_minutes=int(duration),
@@ -569,7 +587,7 @@ def _appointment_or_404(db: Session, participant_id: int, appointment_id: int) -
     return person, appointment
 
 
-@bp.post("/participants/<int:participant_id>/appointments/<int:appointment_id>/move")
+@bp.post("/participants/<int(max=2147483647):participant_id>/appointments/<int(max=2147483647):appointment_id>/move")
 @login_required
 def appointment_move(participant_id: int, appointment_id: int) -> WerkzeugResponse:
     with unit() as db:
@@ -593,7 +611,7 @@ def appointment_move(participant_id: int, appointment_id: int) -> WerkzeugRespon
     return redirect(url_for(".participant", participant_id=participant_id) + "#appointments")
 
 
-@bp.post("/participants/<int:participant_id>/appointments/<int:appointment_id>/outcome")
+@bp.post("/participants/<int(max=2147483647):participant_id>/appointments/<int(max=2147483647):appointment_id>/outcome")
 @login_required
 def appointment_outcome(participant_id: int, appointment_id: int) -> WerkzeugResponse:
     outcome = request.form.get("outcome", "")
@@ -697,11 +715,14 @@ def audit_log() -> Any:
         for row in rows:
             writer.writerow(
                 [
-                    row.at.isoformat() if row.at else "",
-                    row.user_email,
-                    row.action,
-                    row.participant_id or "",
-                    json.dumps(row.detail),
+                    cell(v)
+                    for v in (
+                        row.at.isoformat() if row.at else "",
+                        row.user_email,
+                        row.action,
+                        row.participant_id or "",
+                        json.dumps(row.detail),
+                    )
                 ]
             )
         return Response(
@@ -781,7 +802,7 @@ def campaigns_page() -> Any:
     ), status
 
 
-@bp.post("/campaigns/<int:campaign_id>/status")
+@bp.post("/campaigns/<int(max=2147483647):campaign_id>/status")
 @login_required
 @roles("service_admin")
 def campaign_status(campaign_id: int) -> WerkzeugResponse:
@@ -801,7 +822,7 @@ def campaign_status(campaign_id: int) -> WerkzeugResponse:
     return redirect(url_for(".campaign_page", campaign_id=campaign_id))
 
 
-@bp.get("/campaigns/<int:campaign_id>")
+@bp.get("/campaigns/<int(max=2147483647):campaign_id>")
 @login_required
 @roles("service_admin")
 def campaign_page(campaign_id: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ DEFAULT_SLOT = {"out_of_work": (1, "10:30"), "in_work": (2, "12:30")}
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
 DEFAULT_SERVICE = "default"
+EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+'-]{0,63}@[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
 class CsvImportError(ValueError):
@@ -113,7 +115,7 @@ def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]
         except PhoneError as exc:
             err("phone", str(exc))
     email = row.get("specialist_email", "").lower()
-    if email and ("@" not in email or len(email) > 254 or " " in email):
+    if email and not EMAIL.fullmatch(email):
         err("specialist_email", f"not an email address: {email!r}")
     clean["specialist_email"] = email
     clean["specialist_name"] = row.get("specialist_name", "")[:200]

@@ -103,12 +103,18 @@ def report_text(rows: list[SpecialistRow], week: str) -> str:
     return "\n".join(lines)
 
 
+def cell(value: object) -> str:
+    """A spreadsheet never runs what we export: cells that could start a formula are quoted."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def report_csv(rows: list[SpecialistRow], week: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["week", "specialist", "participants", "contacted", "percent"])
     for row in rows:
-        writer.writerow([week, row.email, row.participants, row.contacted, row.percent])
+        writer.writerow([week, cell(row.email), row.participants, row.contacted, row.percent])
     total = sum(r.participants for r in rows)
     contacted = sum(r.contacted for r in rows)
     writer.writerow([week, "TOTAL", total, contacted, round(100 * contacted / total, 1) if total else 0.0])
