@@ -343,6 +343,12 @@ def flags_command(show_all: bool, specialist: str | None) -> None:
 def flag_ack(flag_id: int, by: str, note: str) -> None:
     """Acknowledge a flag: escalation stops; the flag stays open until resolved."""
     from .flags import acknowledge
+
+    _change_flag(flag_id, lambda db, flag, now: acknowledge(db, flag, by=by, note=note or None, now=now))
+    click.echo(f"flag #{flag_id} acknowledged")
+
+
+def _change_flag(flag_id: int, change: Any) -> None:
     from .models import Flag
 
     rt = _runtime()
@@ -350,8 +356,10 @@ def flag_ack(flag_id: int, by: str, note: str) -> None:
         flag = db.get(Flag, flag_id)
         if flag is None:
             raise click.ClickException(f"no flag #{flag_id}")
-        acknowledge(db, flag, by=by, note=note or None, now=rt.clock.now())
-    click.echo(f"flag #{flag_id} acknowledged")
+        try:
+            change(db, flag, rt.clock.now())
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @main.command("flag-resolve")
@@ -361,17 +369,8 @@ def flag_ack(flag_id: int, by: str, note: str) -> None:
 def flag_resolve(flag_id: int, by: str, note: str) -> None:
     """Resolve a flag with a note saying what was done."""
     from .flags import resolve
-    from .models import Flag
 
-    rt = _runtime()
-    with transaction(rt.engine) as db:
-        flag = db.get(Flag, flag_id)
-        if flag is None:
-            raise click.ClickException(f"no flag #{flag_id}")
-        try:
-            resolve(db, flag, by=by, note=note, now=rt.clock.now())
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+    _change_flag(flag_id, lambda db, flag, now: resolve(db, flag, by=by, note=note, now=now))
     click.echo(f"flag #{flag_id} resolved")
 
 

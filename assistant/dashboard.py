@@ -802,17 +802,23 @@ def campaigns_page() -> Any:
     ), status
 
 
+def _campaign_or_404(db: Session, campaign_id: int) -> Any:
+    from .models import Campaign
+
+    campaign = db.get(Campaign, campaign_id)
+    if campaign is None or campaign.service_id != me().service_id:
+        abort(404)  # another service's campaign does not exist, as far as this user can tell
+    return campaign
+
+
 @bp.post("/campaigns/<int(max=2147483647):campaign_id>/status")
 @login_required
 @roles("service_admin")
 def campaign_status(campaign_id: int) -> WerkzeugResponse:
     from . import campaigns as camp
-    from .models import Campaign
 
     with unit() as db:
-        campaign = db.get(Campaign, campaign_id)
-        if campaign is None or campaign.service_id != me().service_id:
-            abort(404)
+        campaign = _campaign_or_404(db, campaign_id)
         try:
             camp.set_status(db, campaign, request.form.get("status", ""), now())
             audit(db, me(), "campaign_status", now(), campaign=campaign_id, status=request.form.get("status"))
@@ -827,12 +833,9 @@ def campaign_status(campaign_id: int) -> WerkzeugResponse:
 @roles("service_admin")
 def campaign_page(campaign_id: int) -> str:
     from . import campaigns as camp
-    from .models import Campaign
 
     with unit() as db:
-        campaign = db.get(Campaign, campaign_id)
-        if campaign is None or campaign.service_id != me().service_id:
-            abort(404)
+        campaign = _campaign_or_404(db, campaign_id)
         report = camp.progress(db, campaign)
         people = {p.id: p for p in db.exec(select(Participant).where(Participant.service_id == me().service_id)).all()}
     return render_template("campaign.html", campaign=campaign, report=report, people=people)
