@@ -348,18 +348,23 @@ def flag_ack(flag_id: int, by: str, note: str) -> None:
     click.echo(f"flag #{flag_id} acknowledged")
 
 
+def _change_row(model: Any, row_id: int, label: str, change: Any) -> Any:
+    """Load one row by id and change it in one transaction; a refusal (ValueError) is a clear error."""
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        row = db.get(model, row_id)
+        if row is None:
+            raise click.ClickException(f"no {label} #{row_id}")
+        try:
+            return change(db, row, rt.clock.now())
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
 def _change_flag(flag_id: int, change: Any) -> None:
     from .models import Flag
 
-    rt = _runtime()
-    with transaction(rt.engine) as db:
-        flag = db.get(Flag, flag_id)
-        if flag is None:
-            raise click.ClickException(f"no flag #{flag_id}")
-        try:
-            change(db, flag, rt.clock.now())
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
+    _change_row(Flag, flag_id, "flag", change)
 
 
 @main.command("flag-resolve")
@@ -613,15 +618,9 @@ def _campaign_status(campaign_id: int, status: str) -> None:
     from . import campaigns
     from .models import Campaign
 
-    rt = _runtime()
-    with transaction(rt.engine) as db:
-        campaign = db.get(Campaign, campaign_id)
-        if campaign is None:
-            raise click.ClickException(f"no campaign #{campaign_id}")
-        try:
-            withdrawn = campaigns.set_status(db, campaign, status, rt.clock.now())
-        except campaigns.CampaignError as exc:
-            raise click.ClickException(str(exc)) from None
+    withdrawn = _change_row(
+        Campaign, campaign_id, "campaign", lambda db, campaign, now: campaigns.set_status(db, campaign, status, now)
+    )
     click.echo(f"campaign #{campaign_id} {status}" + (f"; {withdrawn} not yet sent withdrawn" if withdrawn else ""))
 
 

@@ -144,3 +144,32 @@ def test_flags_for_a_specialist_oldest_first_and_resolving(cli_env: dict[str, st
     assert len(out.strip().splitlines()) == 1
     code, out = run(cli_env, "flags", "--specialist", "nobody@example.org")
     assert code != 0
+
+
+def test_campaign_commands(cli_env: dict[str, str], caseload_file: Path) -> None:
+    run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    base = [
+        "campaign",
+        "create",
+        "--service",
+        "north",
+        "--name",
+        "CV clinic",
+        "--text",
+        "Hi {{ first_name }}, CV clinic on Tuesday.",
+    ]
+    code, out = run(cli_env, *base, "--audience", "cohort=out_of_work", "--preview")
+    assert code == 0 and "2 participant(s) would get it" in out and "Hi Alex, CV clinic on Tuesday." in out
+    code, out = run(cli_env, *base, "--at", "2020-01-01T10:00:00+00:00")
+    assert code != 0 and "in the past" in out
+    code, out = run(cli_env, *base, "--at", "2030-01-07T10:00:00+00:00")
+    assert code == 0 and "scheduled for 3 participant(s)" in out
+    assert run(cli_env, "campaign", "pause", "1")[1].strip() == "campaign #1 paused"
+    code, out = run(cli_env, "campaign", "cancel", "1")
+    assert code == 0 and "3 not yet sent withdrawn" in out
+    code, out = run(cli_env, "campaign", "resume", "1")
+    assert code != 0 and "already cancelled" in out
+    code, out = run(cli_env, "campaign", "pause", "99")
+    assert code != 0 and "no campaign #99" in out
+    code, out = run(cli_env, "campaign", "show", "1", "--participants")
+    assert "withdrawn  3  P001, P002, P003" in out
