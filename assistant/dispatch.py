@@ -14,9 +14,6 @@ from . import outbox
 from .notify import send_notifications
 from .runtime import Runtime
 
-# Stands for "send the queued emails too" among the message ids.
-EMAILS = -1
-
 log = logging.getLogger(__name__)
 
 
@@ -24,36 +21,34 @@ class Dispatcher:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.mode = rt.settings.dispatch
-        self._queue: queue.Queue[list[int]] = queue.Queue()
+        self._queue: queue.Queue[tuple[list[int], bool]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def kick(self, ids: list[int], *, emails: bool = False) -> None:
-        if emails:
-            ids = [*ids, EMAILS]
-        if not ids or self.mode == "off":
+        """Send these outbox messages (and any queued emails) now that their transaction committed."""
+        if not (ids or emails) or self.mode == "off":
             return
         if self.mode == "inline":
-            self._send(ids)
+            self._send(ids, emails)
             return
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="outbox-dispatch", daemon=True)
                 self._thread.start()
-        self._queue.put(ids)
+        self._queue.put((ids, emails))
 
-    def _send(self, ids: list[int]) -> None:
+    def _send(self, ids: list[int], emails: bool) -> None:
         try:
             now = self.rt.clock.now()
-            messages = [i for i in ids if i != EMAILS]
-            if messages:
-                outbox.send_due(self.rt, now, only=messages)
-            if EMAILS in ids:
+            if ids:
+                outbox.send_due(self.rt, now, only=ids)
+            if emails:
                 send_notifications(self.rt, now)
         except Exception:  # the scheduler will pick the rows up
             log.exception("post-commit send failed")
 
     def _run(self) -> None:
         while True:
-            ids = self._queue.get()
-            self._send(ids)
+            ids, emails = self._queue.get()
+            self._send(ids, emails)
