@@ -11,12 +11,14 @@ its message.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, insert
+import sqlalchemy as sa
+from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
 from . import engine
@@ -59,6 +61,7 @@ AUDIENCE_KEYS = {
 }
 RELATIVE_FIELDS = {"support_end": "support_ends_on", "support_start": "support_started_on"}
 BATCH = 1000
+CHUNK = 5000  # audience rows read at a time when planning
 
 
 class CampaignError(ValueError):
@@ -103,17 +106,19 @@ def _day(value: Any, name: str) -> date:
         raise CampaignError(f"audience {name}: not a date like 2026-12-01") from None
 
 
-def audience_query(db: Session, service_id: int, audience: dict[str, Any], now: datetime) -> Any:
-    """Participants of this service matching the filters, never the opted out, paused or unreachable."""
+def audience_query(service_id: int, audience: dict[str, Any], now: datetime, *columns: Any) -> Any:
+    """Participants of this service matching the filters, never the opted out, paused or unreachable.
+
+    Selects whole participants, or only `columns` when given."""
     unknown = set(audience) - AUDIENCE_KEYS
     if unknown:
         raise CampaignError(f"unknown audience filter(s) {sorted(unknown)}")
-    query = select(Participant).where(
-        Participant.service_id == service_id,
-        Participant.opted_out == False,  # noqa: E712
-        Participant.paused == False,  # noqa: E712
-        Participant.unreachable == False,  # noqa: E712
-        Participant.sms_consent == True,  # noqa: E712
+    query: Any = (sa.select(*columns) if columns else select(Participant)).where(
+        col(Participant.service_id) == service_id,
+        col(Participant.opted_out).is_(False),
+        col(Participant.paused).is_(False),
+        col(Participant.unreachable).is_(False),
+        col(Participant.sms_consent).is_(True),
     )
     if "specialist" in audience:
         query = query.join(Specialist, col(Specialist.id) == Participant.specialist_id).where(
@@ -168,10 +173,47 @@ def _moment(value: Any) -> datetime:
     return moment
 
 
-def matching(db: Session, service_id: int, audience: dict[str, Any], now: datetime) -> list[Participant]:
-    people = list(db.exec(audience_query(db, service_id, audience, now)).all())
-    if "tag" in audience:  # tags are a JSON list: filtered here to work the same on every database
-        people = [p for p in people if audience["tag"] in (p.tags or [])]
+def matching_chunks(
+    db: Session,
+    service_id: int,
+    audience: dict[str, Any],
+    now: datetime,
+    *columns: Any,
+    chunk: int = CHUNK,
+    unless: Any = None,
+) -> Iterator[list[Any]]:
+    """The audience (less anyone `unless` holds for) a chunk at a time, in id order (keyset
+    paging), so memory stays flat however large it is. Rows are (id, tags, *columns)."""
+    query = audience_query(service_id, audience, now, Participant.id, Participant.tags, *columns)
+    if unless is not None:
+        query = query.where(~unless)
+    tag = audience.get("tag")
+    last = 0
+    while True:
+        rows = db.execute(query.where(col(Participant.id) > last).order_by(col(Participant.id)).limit(chunk)).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        # Tags are a JSON list: filtered here to work the same on every database.
+        yield [row for row in rows if tag is None or tag in (row[1] or [])]
+
+
+def count_matching(db: Session, service_id: int, audience: dict[str, Any], now: datetime) -> int:
+    if "tag" not in audience:
+        counted = audience_query(service_id, audience, now, Participant.id).subquery()
+        return int(db.execute(sa.select(func.count()).select_from(counted)).scalar_one())
+    return sum(len(rows) for rows in matching_chunks(db, service_id, audience, now))
+
+
+def matching(
+    db: Session, service_id: int, audience: dict[str, Any], now: datetime, limit: int | None = None
+) -> list[Participant]:
+    """Whole participants in the audience (up to `limit`): for samples and small groups."""
+    people: list[Participant] = []
+    for rows in matching_chunks(db, service_id, audience, now, Participant, chunk=min(limit or CHUNK, CHUNK)):
+        people += [row[2] for row in rows]
+        if limit is not None and len(people) >= limit:
+            return people[:limit]
     return people
 
 
@@ -201,9 +243,8 @@ class Preview:
 
 
 def preview(db: Session, service_id: int, text: str, audience: dict[str, Any], now: datetime, size: int = 3) -> Preview:
-    people = matching(db, service_id, audience, now)
     sample = []
-    for person in people[:size]:
+    for person in matching(db, service_id, audience, now, limit=size):
         body = render(text, merge_values(db, person, now, audience)) if text else ""
         sample.append(
             {
@@ -214,21 +255,22 @@ def preview(db: Session, service_id: int, text: str, audience: dict[str, Any], n
                 "gsm7": engine.is_gsm7(body),
             }
         )
-    return Preview(count=len(people), sample=sample)
+    return Preview(count=count_matching(db, service_id, audience, now), sample=sample)
 
 
 def due_for(participant: Participant, campaign: Campaign) -> datetime | None:
     """When this participant's copy is due: the campaign's time, or relative to a date on their record."""
     if campaign.relative:
         day = getattr(participant, RELATIVE_FIELDS[campaign.relative["field"]])
-        if day is None:
-            return None
-        return local_at(
-            day + timedelta(days=int(campaign.relative["days"])),
-            parse_hhmm(campaign.relative["at"]),
-            participant.timezone,
-        )
+        return _due_relative(campaign, day, participant.timezone)
     return campaign.send_at
+
+
+def _due_relative(campaign: Campaign, day: date | None, timezone: str) -> datetime | None:
+    assert campaign.relative is not None
+    if day is None:
+        return None
+    return local_at(day + timedelta(days=int(campaign.relative["days"])), parse_hhmm(campaign.relative["at"]), timezone)
 
 
 def create(
@@ -278,8 +320,7 @@ def create(
         problems.append(f"{reply_keyword.upper()} is reserved for stopping texts or asking for help")
     if problems:
         raise CampaignError("; ".join(problems))
-    people = matching(db, service_id, audience, now)
-    if not people:
+    if count_matching(db, service_id, audience, now) == 0:
         raise CampaignError("the audience is empty")
     campaign = Campaign(
         service_id=service_id,
@@ -296,27 +337,37 @@ def create(
     )
     db.add(campaign)
     db.flush()
-    plan(db, campaign, people, now)
+    plan(db, campaign, now)
     return campaign
 
 
-def plan(db: Session, campaign: Campaign, people: list[Participant], now: datetime) -> int:
-    """Add recipients not yet planned (a re-run adds only newcomers)."""
+def plan(db: Session, campaign: Campaign, now: datetime) -> int:
+    """Add a recipient for everyone in the audience not yet planned (a re-run adds only newcomers).
+
+    Streams the audience in chunks: time and memory grow linearly with its size."""
     assert campaign.id is not None
-    have = set(
-        db.exec(select(CampaignRecipient.participant_id).where(CampaignRecipient.campaign_id == campaign.id)).all()
+    already = exists().where(
+        col(CampaignRecipient.campaign_id) == campaign.id, col(CampaignRecipient.participant_id) == Participant.id
     )
-    rows = []
-    for person in people:
-        if person.id in have:
-            continue
-        due = due_for(person, campaign)
-        if due is None:
-            continue
-        rows.append({"campaign_id": campaign.id, "participant_id": person.id, "status": "planned", "due_at": due})
-    if rows:
-        db.execute(CampaignRecipient.__table__.insert(), rows)  # type: ignore[attr-defined]
-    return len(rows)
+    audience = dict(campaign.audience or {})
+    columns = (Participant.timezone, Participant.support_started_on, Participant.support_ends_on)
+    relative = RELATIVE_FIELDS[campaign.relative["field"]] if campaign.relative else None
+    planned = 0
+    for rows in matching_chunks(db, campaign.service_id, audience, now, *columns, unless=already):
+        recipients = []
+        for participant_id, _tags, timezone, started, ends in rows:
+            if relative is None:
+                due = campaign.send_at
+            else:
+                due = _due_relative(campaign, ends if relative == "support_ends_on" else started, timezone)
+            if due is not None:
+                recipients.append(
+                    {"campaign_id": campaign.id, "participant_id": participant_id, "status": "planned", "due_at": due}
+                )
+        if recipients:
+            db.execute(CampaignRecipient.__table__.insert(), recipients)  # type: ignore[attr-defined]
+            planned += len(recipients)
+    return planned
 
 
 def replan_for(db: Session, participant: Participant, now: datetime) -> None:
@@ -361,10 +412,10 @@ def set_status(db: Session, campaign: Campaign, status: str, now: datetime) -> i
     return withdrawn
 
 
-def _next_appointments(db: Session, participant_ids: list[int], now: datetime) -> dict[int, Appointment]:
-    found: dict[int, Appointment] = {}
-    for appointment in db.exec(
-        select(Appointment)
+def _next_appointments(db: Session, participant_ids: list[int], now: datetime) -> dict[int, datetime]:
+    found: dict[int, datetime] = {}
+    for participant_id, starts_at in db.execute(
+        sa.select(col(Appointment.participant_id), col(Appointment.starts_at))
         .where(
             col(Appointment.participant_id).in_(participant_ids),
             col(Appointment.outcome).is_(None),
@@ -372,18 +423,73 @@ def _next_appointments(db: Session, participant_ids: list[int], now: datetime) -
         )
         .order_by(col(Appointment.starts_at))
     ).all():
-        found.setdefault(appointment.participant_id, appointment)
+        found.setdefault(participant_id, starts_at)
     return found
 
 
-def _merge(person: Participant, specialist: Specialist | None, appointment: Appointment | None) -> dict[str, Any]:
-    values: dict[str, Any] = {"first_name": person.first_name, "specialist_name": specialist_first_name(specialist)}
-    if appointment is not None and appointment.starts_at is not None:
-        local = appointment.starts_at.astimezone(ZoneInfo(person.timezone))
+def _merge(
+    first_name: str, timezone: str, specialist: Specialist | None, appointment: datetime | None
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"first_name": first_name, "specialist_name": specialist_first_name(specialist)}
+    if appointment is not None:
+        local = appointment.astimezone(ZoneInfo(timezone))
         values["appointment_time"] = f"{local.strftime('%a')} {local.day} {local.strftime('%b')} at {local:%H:%M}"
     else:
         values["appointment_time"] = "your next appointment"
     return values
+
+
+class _Person(NamedTuple):
+    """The columns queueing needs: a campaign batch never loads whole participant records."""
+
+    id: int
+    service_id: int
+    specialist_id: int | None
+    first_name: str
+    phone: str
+    timezone: str
+    allowed_from: str | None
+    allowed_until: str | None
+    reachable: bool
+
+
+_PERSON_COLUMNS: tuple[Any, ...] = (
+    Participant.id,
+    Participant.service_id,
+    Participant.specialist_id,
+    Participant.first_name,
+    Participant.phone,
+    Participant.timezone,
+    Participant.allowed_from,
+    Participant.allowed_until,
+    sa.and_(
+        col(Participant.opted_out).is_(False),
+        col(Participant.paused).is_(False),
+        col(Participant.unreachable).is_(False),
+        col(Participant.sms_consent).is_(True),
+    ),
+)
+
+
+class _Claimed(NamedTuple):
+    id: int
+    participant_id: int
+    campaign_id: int
+    due_at: datetime | None
+
+
+_RECIPIENTS = CampaignRecipient.__table__  # type: ignore[attr-defined]
+_MESSAGES = Message.__table__  # type: ignore[attr-defined]
+_SET_RECIPIENT = (
+    sa.update(_RECIPIENTS)
+    .where(_RECIPIENTS.c.id == sa.bindparam("b_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        reason=sa.bindparam("b_reason"),
+        due_at=sa.bindparam("b_due_at"),
+        message_id=sa.bindparam("b_message_id"),
+    )
+)
 
 
 def run_due(rt: Runtime, now: datetime) -> int:
@@ -396,11 +502,16 @@ def run_due(rt: Runtime, now: datetime) -> int:
     while True:
         with transaction(rt.engine) as db:
             claim = (
-                select(CampaignRecipient)
+                sa.select(
+                    col(CampaignRecipient.id),
+                    col(CampaignRecipient.participant_id),
+                    col(CampaignRecipient.campaign_id),
+                    col(CampaignRecipient.due_at),
+                )
                 .join(Campaign, col(Campaign.id) == CampaignRecipient.campaign_id)
                 .where(
-                    Campaign.status == "scheduled",
-                    CampaignRecipient.status == "planned",
+                    col(Campaign.status) == "scheduled",
+                    col(CampaignRecipient.status) == "planned",
                     col(CampaignRecipient.due_at) <= now,
                 )
                 .order_by(col(CampaignRecipient.due_at), col(CampaignRecipient.id))
@@ -408,7 +519,7 @@ def run_due(rt: Runtime, now: datetime) -> int:
             )
             if db.get_bind().dialect.name == "postgresql":
                 claim = claim.with_for_update(of=CampaignRecipient, skip_locked=True)  # type: ignore[arg-type]
-            batch = list(db.exec(claim).all())
+            batch = [_Claimed(*row) for row in db.execute(claim).all()]
             if not batch:
                 break
             queued += _queue_batch(db, rt, batch, now)
@@ -416,13 +527,18 @@ def run_due(rt: Runtime, now: datetime) -> int:
     return queued
 
 
-def _queue_batch(db: Session, rt: Runtime, batch: list[CampaignRecipient], now: datetime) -> int:
+def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime) -> int:
     ids = [r.participant_id for r in batch]
-    people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(ids))).all()}
+    people = {
+        row[0]: _Person(*row)
+        for row in db.execute(sa.select(*_PERSON_COLUMNS).where(col(Participant.id).in_(ids))).all()
+    }
     waiting = {
-        s.participant_id: s
-        for s in db.exec(
-            select(FlowSession).where(col(FlowSession.participant_id).in_(ids), FlowSession.status == "waiting")
+        participant_id: (flow, wait_until)
+        for participant_id, flow, wait_until in db.execute(
+            sa.select(col(FlowSession.participant_id), col(FlowSession.flow), col(FlowSession.wait_until)).where(
+                col(FlowSession.participant_id).in_(ids), col(FlowSession.status) == "waiting"
+            )
         ).all()
     }
     specialists = {
@@ -439,16 +555,23 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[CampaignRecipient], now: 
     )
     settings: dict[int, ServiceSettings] = {}
     windows: dict[tuple[Any, ...], datetime] = {}  # people with the same zone and hours share an answer
-    rows: list[dict[str, Any]] = []
-    texted: list[CampaignRecipient] = []
+    messages: list[dict[str, Any]] = []
+    texted: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     started = 0
     for recipient in batch:
         person, campaign = people[recipient.participant_id], chosen[recipient.campaign_id]
-        if person.opted_out or person.paused or person.unreachable or not person.sms_consent:
-            recipient.status, recipient.reason = (
-                "withdrawn",
-                "opted out, paused, unreachable or no consent at send time",
-            )
+        change = {
+            "b_id": recipient.id,
+            "b_status": "planned",
+            "b_reason": None,
+            "b_due_at": recipient.due_at,
+            "b_message_id": None,
+        }
+        changes.append(change)
+        if not person.reachable:
+            change["b_status"] = "withdrawn"
+            change["b_reason"] = "opted out, paused, unreachable or no consent at send time"
             continue
         if person.service_id not in settings:
             service = db.get(Service, person.service_id)
@@ -459,35 +582,40 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[CampaignRecipient], now: 
         allowed = windows[window]
         busy = waiting.get(recipient.participant_id)
         if allowed > now:
-            recipient.due_at = allowed
-        elif busy is not None and (busy.flow.startswith("questionnaire_") or campaign.flow):
+            change["b_due_at"] = allowed
+        elif busy is not None and (busy[0].startswith("questionnaire_") or campaign.flow):
             # Never interrupt a questionnaire (nor start a flow over another): wait until it ends.
-            recipient.due_at = max(busy.wait_until or now, now) + timedelta(minutes=1)
+            change["b_due_at"] = max(busy[1] or now, now) + timedelta(minutes=1)
         elif campaign.flow:
             flow = rt.flows.get(campaign.flow)
             if flow is None:
-                recipient.status, recipient.reason = "failed", f"flow {campaign.flow} is not available"
+                change["b_status"], change["b_reason"] = "failed", f"flow {campaign.flow} is not available"
                 continue
             lock_participant(db, recipient.participant_id)
+            participant = db.get(Participant, recipient.participant_id)
+            assert participant is not None
             expires = now + timedelta(hours=settings[person.service_id].questionnaire_expires_hours)
             start_flow(
                 db,
                 rt,
-                person,
+                participant,
                 flow,
                 now,
                 extra_vars={"expires_at": expires.isoformat()},
                 automated=True,
                 expires_at=expires,
             )
-            recipient.status = "sent"
+            change["b_status"] = "sent"
             started += 1
         else:
-            body = render(
-                campaign.text,
-                _merge(person, specialists.get(person.specialist_id), appointments.get(recipient.participant_id)),
+            values = _merge(
+                person.first_name,
+                person.timezone,
+                specialists.get(person.specialist_id),
+                appointments.get(recipient.participant_id),
             )
-            rows.append(
+            body = render(campaign.text, values)
+            messages.append(
                 {
                     "participant_id": person.id,
                     "direction": "out",
@@ -503,20 +631,26 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[CampaignRecipient], now: 
                     "attempts": 0,
                 }
             )
-            texted.append(recipient)
-    if rows:
-        message_ids = (
-            db.execute(
-                insert(Message).returning(col(Message.id), sort_by_parameter_order=True),
-                rows,
-            )
-            .scalars()
-            .all()
-        )
-        for recipient, message_id in zip(texted, message_ids, strict=True):
-            recipient.status, recipient.message_id = "queued", message_id
-    db.add_all(batch)
-    return len(rows) + started
+            texted.append(change)
+    if messages:
+        message_ids = _insert_messages(db, messages)
+        for change, message_id in zip(texted, message_ids, strict=True):
+            change["b_status"], change["b_message_id"] = "queued", message_id
+    db.execute(_SET_RECIPIENT, changes)
+    return len(messages) + started
+
+
+def _insert_messages(db: Session, messages: list[dict[str, Any]]) -> list[int]:
+    """Insert the batch's texts in one statement and return their ids, in order."""
+    if db.get_bind().dialect.name == "sqlite":
+        # SQLite cannot return ids of a many-row insert in order; but this transaction holds
+        # the database's write lock (BEGIN IMMEDIATE), so the next ids are ours to give.
+        first = int(db.execute(sa.select(func.coalesce(func.max(_MESSAGES.c.id), 0))).scalar_one()) + 1
+        ids = list(range(first, first + len(messages)))
+        db.execute(_MESSAGES.insert(), [{**row, "id": id_} for row, id_ in zip(messages, ids, strict=True)])
+        return ids
+    inserted = db.execute(_MESSAGES.insert().returning(_MESSAGES.c.id, sort_by_parameter_order=True), messages)
+    return list(inserted.scalars().all())
 
 
 def _finish_done(rt: Runtime, now: datetime) -> None:

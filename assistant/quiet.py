@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import holidays
 
-from .models import Participant
 from .service_settings import ServiceSettings
 from .timing import local_at, parse_hhmm
+
+
+class Hours(Protocol):
+    """Whose hours: a participant, or the few columns of one a batch reads."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def allowed_from(self) -> str | None: ...
+    @property
+    def allowed_until(self) -> str | None: ...
 
 
 @lru_cache(maxsize=16)
@@ -22,7 +33,7 @@ def is_bank_holiday(day: date, region: str) -> bool:
     return day in _holidays(region, day.year)
 
 
-def allowed_window(participant: Participant, service: ServiceSettings) -> tuple[time, time]:
+def allowed_window(participant: Hours, service: ServiceSettings) -> tuple[time, time]:
     start = parse_hhmm(participant.allowed_from or service.quiet_until)
     end = parse_hhmm(participant.allowed_until or service.quiet_from)
     return start, end
@@ -34,7 +45,7 @@ def _day_allowed(day: date, service: ServiceSettings) -> bool:
     return not is_bank_holiday(day, service.holiday_region)
 
 
-def next_allowed(at: datetime, participant: Participant, service: ServiceSettings) -> datetime:
+def next_allowed(at: datetime, participant: Hours, service: ServiceSettings) -> datetime:
     """`at` itself if a text may arrive then, else the start of the next allowed time."""
     zone = ZoneInfo(participant.timezone)
     start, end = allowed_window(participant, service)
@@ -51,5 +62,5 @@ def next_allowed(at: datetime, participant: Participant, service: ServiceSetting
     raise ValueError("no allowed time in the next two weeks: check the quiet hours and weekend settings")
 
 
-def is_allowed(at: datetime, participant: Participant, service: ServiceSettings) -> bool:
+def is_allowed(at: datetime, participant: Hours, service: ServiceSettings) -> bool:
     return next_allowed(at, participant, service) == at
