@@ -38,7 +38,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parent.parent
 PRISM = HERE / "node_modules" / ".bin" / "prism"
 SPEC_ENV = "ASSISTANT_TWILIO_OAI"
 START_TIMEOUT = 60.0
@@ -55,12 +54,13 @@ class TwilioMockFailed(RuntimeError):
     """Prism is installed but did not start or answer."""
 
 
-def spec_path(repo_root: Path = REPO_ROOT) -> Path:
-    """Twilio's OpenAPI file: $ASSISTANT_TWILIO_OAI, else shared/twilio-oai/ beside the repository."""
+def spec_path() -> Path:
+    """Twilio's OpenAPI file: $ASSISTANT_TWILIO_OAI, else the copy kept beside this module
+    (from Twilio's public twilio-oai repository, MIT licence: twilio-oai/LICENSE)."""
     override = os.environ.get(SPEC_ENV, "")
     if override:
         return Path(override)
-    return Path(repo_root).parent / "shared" / "twilio-oai" / "twilio_api_v2010.json"
+    return HERE / "twilio-oai" / "twilio_api_v2010.json"
 
 
 def strict_spec(spec: dict[str, Any]) -> dict[str, Any]:
