@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -66,6 +67,21 @@ CHUNK = 5000  # audience rows read at a time when planning
 
 class CampaignError(ValueError):
     """A campaign refused before anything is queued, with the reason."""
+
+
+def templates(messages_dir: Path, locale: str = "en-GB") -> dict[str, str]:
+    """Ready-made campaign texts from messages/<locale>/campaign/, by name: a starting point to edit."""
+    return {
+        path.stem: path.read_text(encoding="utf-8").strip()
+        for path in sorted((messages_dir / locale / "campaign").glob("*.txt"))
+    }
+
+
+def template_text(messages_dir: Path, name: str) -> str:
+    found = templates(messages_dir)
+    if name not in found:
+        raise CampaignError(f"no campaign template {name!r}: there are {', '.join(found) or 'none'}")
+    return found[name]
 
 
 def render(text: str, values: dict[str, Any]) -> str:
@@ -714,13 +730,23 @@ def handle_reply(
 
 
 def progress(db: Session, campaign: Campaign) -> dict[str, Any]:
-    recipients = db.exec(select(CampaignRecipient).where(CampaignRecipient.campaign_id == campaign.id)).all()
-    messages = {
-        m.id: m
-        for m in db.exec(
-            select(Message).where(col(Message.id).in_([r.message_id for r in recipients if r.message_id]))
-        ).all()
-    }
+    """Counts per state (and who is behind each), read in one pass over the campaign's copies."""
+    rows = db.execute(
+        sa.select(
+            col(CampaignRecipient.status),
+            col(CampaignRecipient.participant_id),
+            col(Message.status),
+            col(Message.error_code),
+            col(Message.at),
+            col(Participant.opted_out),
+            col(Participant.opted_out_at),
+        )
+        .select_from(CampaignRecipient)
+        .join(Participant, col(Participant.id) == CampaignRecipient.participant_id)
+        .outerjoin(Message, col(Message.id) == CampaignRecipient.message_id)
+        .where(col(CampaignRecipient.campaign_id) == campaign.id)
+        .order_by(col(CampaignRecipient.id))
+    ).all()
     counts: dict[str, int] = {
         "planned": 0,
         "queued": 0,
@@ -733,24 +759,18 @@ def progress(db: Session, campaign: Campaign) -> dict[str, Any]:
     }
     people: dict[str, list[int]] = {k: [] for k in counts}
     failures: dict[str, int] = {}
-    for r in recipients:
-        message = messages.get(r.message_id) if r.message_id else None
-        state = r.status
-        if message is not None:
-            if message.status in ("sent", "delivered"):
-                state = message.status
-            elif message.status in ("failed", "undelivered", "expired", "suppressed"):
-                state = "failed"
-                failures[message.error_code or message.status] = (
-                    failures.get(message.error_code or message.status, 0) + 1
-                )
-        if r.status == "replied":
+    for status, participant_id, message_status, error_code, sent_at, opted_out, opted_out_at in rows:
+        state = status
+        if message_status in ("sent", "delivered"):
+            state = message_status
+        elif message_status in ("failed", "undelivered", "expired", "suppressed"):
+            state = "failed"
+            failures[error_code or message_status] = failures.get(error_code or message_status, 0) + 1
+        if status == "replied":
             state = "replied"
         counts[state] = counts.get(state, 0) + 1
-        people.setdefault(state, []).append(r.participant_id)
-        if message is not None:
-            person = db.get(Participant, r.participant_id)
-            if person and person.opted_out and person.opted_out_at and message.at and person.opted_out_at >= message.at:
-                counts["opted_out"] += 1
-                people["opted_out"].append(r.participant_id)
-    return {"counts": counts, "participants": people, "failures": failures, "total": len(recipients)}
+        people.setdefault(state, []).append(participant_id)
+        if message_status is not None and opted_out and opted_out_at and sent_at and opted_out_at >= sent_at:
+            counts["opted_out"] += 1
+            people["opted_out"].append(participant_id)
+    return {"counts": counts, "participants": people, "failures": failures, "total": len(rows)}

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from .clock import FixedClock
 from .config import ROOT, ConfigError, load_settings
@@ -518,6 +518,7 @@ def _relative(text: str | None) -> dict[str, object] | None:
 @click.option(
     "--text", default="", help="The message, with {{ first_name }}, {{ specialist_name }}, {{ appointment_time }}."
 )
+@click.option("--template", help="Start from a text in messages/en-GB/campaign/ (e.g. cv_clinic) instead of --text.")
 @click.option("--flow", help="Start this flow instead of sending a text (e.g. questionnaire_phq9_gad7).")
 @click.option("--audience", "audience_pairs", multiple=True, help="Filter KEY=VALUE (repeatable).")
 @click.option("--at", "at_text", help="Send at this time (ISO, with zone).")
@@ -529,6 +530,7 @@ def campaign_create(
     service_slug: str,
     name: str,
     text: str,
+    template: str | None,
     flow: str | None,
     audience_pairs: tuple[str, ...],
     at_text: str | None,
@@ -542,6 +544,13 @@ def campaign_create(
     from .models import Service
 
     rt = _runtime()
+    if template:
+        if text:
+            raise click.ClickException("give --text or --template, not both")
+        try:
+            text = campaigns.template_text(rt.settings.messages_dir, template)
+        except campaigns.CampaignError as exc:
+            raise click.ClickException(f"refused: {exc}") from None
     audience = _audience(audience_pairs)
     now = rt.clock.now()
     with transaction(rt.engine) as db:
@@ -603,7 +612,14 @@ def campaign_show(campaign_id: int, participants: bool) -> None:
         if campaign is None:
             raise click.ClickException(f"no campaign #{campaign_id}")
         report = campaigns.progress(db, campaign)
-        people = {p.id: p.external_id for p in db.exec(select(Participant)).all()}
+        people: dict[int | None, str] = {}
+        if participants:
+            ids = sorted({pid for state_ids in report["participants"].values() for pid in state_ids})
+            for first in range(0, len(ids), 5000):
+                chunk = ids[first : first + 5000]
+                people |= dict(
+                    db.exec(select(Participant.id, Participant.external_id).where(col(Participant.id).in_(chunk))).all()
+                )
     click.echo(f"#{campaign.id} {campaign.name}: {campaign.status}, {report['total']} participant(s)")
     for state, count in report["counts"].items():
         line = f"  {state:10} {count}"

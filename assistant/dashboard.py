@@ -770,7 +770,11 @@ def campaigns_page() -> Any:
                     if values["send_at_text"]
                     else None
                 )
-                if request.form.get("action") == "create":
+                if request.form.get("action") == "template":
+                    # Fill the message box with a ready-made text to edit; nothing is checked or queued yet.
+                    values["text"] = camp.template_text(rt().settings.messages_dir, request.form.get("template", ""))
+                    values["template"] = request.form.get("template", "")
+                elif request.form.get("action") == "create":
                     campaign = camp.create(
                         db,
                         service_id=me().service_id,
@@ -786,11 +790,13 @@ def campaigns_page() -> Any:
                     audit(db, me(), "campaign_create", now(), campaign=campaign.id)
                     flash(f"Campaign '{campaign.name}' scheduled.")
                     return redirect(url_for(".campaign_page", campaign_id=campaign.id))
-                service = db.get(Service, me().service_id)
-                limit = ServiceSettings.from_json(service.settings if service else None).campaign_segment_limit
-                problems = camp.check_text(values["text"], limit)
-                preview = camp.preview(db, me().service_id, values["text"] if not problems else "", audience, now())
-                error = "; ".join(problems) or None
+                else:
+                    service = db.get(Service, me().service_id)
+                    limit = ServiceSettings.from_json(service.settings if service else None).campaign_segment_limit
+                    problems = camp.check_text(values["text"], limit)
+                    text = values["text"] if not problems else ""
+                    preview = camp.preview(db, me().service_id, text, audience, now())
+                    error = "; ".join(problems) or None
             except (camp.CampaignError, ValueError) as exc:
                 error = str(exc)
         rows = db.exec(
@@ -798,7 +804,13 @@ def campaigns_page() -> Any:
         ).all()
     status = 400 if error else 200
     return render_template(
-        "campaigns.html", campaigns=rows, preview=preview, error=error, values=values, audience=audience
+        "campaigns.html",
+        campaigns=rows,
+        preview=preview,
+        error=error,
+        values=values,
+        audience=audience,
+        templates=camp.templates(rt().settings.messages_dir),
     ), status
 
 
@@ -828,6 +840,9 @@ def campaign_status(campaign_id: int) -> WerkzeugResponse:
     return redirect(url_for(".campaign_page", campaign_id=campaign_id))
 
 
+SHOWN_PER_STATE = 50  # names listed per progress state; the rest are counted
+
+
 @bp.get("/campaigns/<int(max=2147483647):campaign_id>")
 @login_required
 @roles("service_admin")
@@ -837,5 +852,8 @@ def campaign_page(campaign_id: int) -> str:
     with unit() as db:
         campaign = _campaign_or_404(db, campaign_id)
         report = camp.progress(db, campaign)
-        people = {p.id: p for p in db.exec(select(Participant).where(Participant.service_id == me().service_id)).all()}
-    return render_template("campaign.html", campaign=campaign, report=report, people=people)
+        shown = {pid for ids in report["participants"].values() for pid in ids[:SHOWN_PER_STATE]}
+        people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(shown))).all()}
+    return render_template(
+        "campaign.html", campaign=campaign, report=report, people=people, shown_per_state=SHOWN_PER_STATE
+    )

@@ -276,3 +276,10 @@ def test_large_audiences_go_in_chunks_and_batches_each_text_to_its_own_person(
             assert message.body == f"Hi {person.first_name}, the library clinic is on."
             assert recipient.status == "queued" or message.status == "sent"
     assert len({m.id for m in _campaign_messages(rt)}) == 7
+
+
+def test_every_ready_made_campaign_message_passes_the_campaign_checks(rt: Runtime) -> None:
+    found = campaigns.templates(rt.settings.messages_dir)
+    assert {"cv_clinic", "employer_event", "support_ending", "appointment_next_week"} <= set(found)
+    for name, text in found.items():
+        assert campaigns.check_text(text, limit=1) == [], name  # each fits one segment with long names

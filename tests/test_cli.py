@@ -173,3 +173,15 @@ def test_campaign_commands(cli_env: dict[str, str], caseload_file: Path) -> None
     assert code != 0 and "no campaign #99" in out
     code, out = run(cli_env, "campaign", "show", "1", "--participants")
     assert "withdrawn  3  P001, P002, P003" in out
+
+
+def test_campaign_from_a_ready_made_message(cli_env: dict[str, str], caseload_file: Path) -> None:
+    run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    base = ["campaign", "create", "--service", "north", "--name", "Event"]
+    code, out = run(cli_env, *base, "--template", "employer_event", "--preview")
+    assert code == 0 and "Hi Alex, a local employer is holding an open event next week." in out
+    assert "Reply YES if you'd like a place" in out and "1 segment(s), GSM-7" in out
+    code, out = run(cli_env, *base, "--template", "nope", "--preview")
+    assert code != 0 and "no campaign template 'nope'" in out and "cv_clinic" in out
+    code, out = run(cli_env, *base, "--template", "cv_clinic", "--text", "Hi", "--preview")
+    assert code != 0 and "not both" in out

@@ -240,3 +240,14 @@ def test_admin_previews_schedules_and_cancels_a_campaign(as_user: Any, world: Wo
         assert db.exec(select(Campaign)).one().status == "cancelled"
     assert as_user("sam@example.org").get("/campaigns").status_code == 404
     assert as_user("kim@example.org").get(f"/campaigns/{campaign.id}").status_code == 404
+
+
+def test_admin_starts_a_campaign_from_a_ready_made_message(as_user: Any, world: World) -> None:
+    admin = as_user("admin@example.org")
+    page = admin.get("/campaigns").get_data(as_text=True)
+    assert 'value="support_ending"' in page and 'value="cv_clinic"' in page
+    form = {"csrf_token": csrf(admin, "/campaigns"), "name": "Ending", "template": "appointment_next_week"}
+    filled = admin.post("/campaigns", data=form | {"action": "template"}).get_data(as_text=True)
+    assert "Hi {{ first_name }}, a reminder that we&#39;re meeting on {{ appointment_time }}." in filled
+    missing = admin.post("/campaigns", data=form | {"action": "template", "template": "../common/crisis"})
+    assert missing.status_code == 400 and "no campaign template" in missing.get_data(as_text=True)
