@@ -210,6 +210,7 @@ class Result:
     drifter_lags: dict[str, float] = field(default_factory=dict)  # external id -> days
     drifter_flagged_at: dict[str, datetime] = field(default_factory=dict)
     drifters_unflagged: list[str] = field(default_factory=list)
+    drifters_never_replied: list[str] = field(default_factory=list)
     flags_by_group: dict[str, Counter[str]] = field(default_factory=dict)
     steady_flagged: list[str] = field(default_factory=list)
 
@@ -481,9 +482,11 @@ class Simulation:
         by_group: dict[str, Counter[str]] = defaultdict(Counter)
         first_after: dict[int, datetime] = {}
         steady_flagged = set()
+        by_person: dict[int, set[str]] = defaultdict(set)
         for participant_id, kind, created_at in flags:
             person = self.by_id[participant_id]
             by_group[person.group][kind] += 1
+            by_person[participant_id].add(kind)
             if person.group == "steady" and kind == "not_responding":
                 steady_flagged.add(person.external_id)
             if person.group == "drifter" and kind in DISENGAGED and participant_id not in first_after:
@@ -495,7 +498,12 @@ class Simulation:
                 continue
             flagged = first_after.get(person.db_id)
             last = last_in.get(person.db_id)
-            if flagged is None or last is None:
+            if last is None:  # missed every check-in before drifting: no last reply to measure from
+                result.drifters_never_replied.append(person.external_id)
+                if not by_person[person.db_id] & set(DISENGAGED):
+                    result.drifters_unflagged.append(person.external_id)
+                continue
+            if flagged is None:
                 result.drifters_unflagged.append(person.external_id)
                 continue
             result.drifter_flagged_at[person.external_id] = flagged
@@ -554,7 +562,8 @@ def report(result: Result, *, aims_apply: bool) -> bool:
     print(f"  peak memory (ru_maxrss): {result.peak_rss_mb:.0f} MB")
     print("drifters (days from their last text to the first 'not responding' or 'unable to contact' flag)")
     print(
-        f"  flagged: {len(result.drifter_lags)} of {groups['drifter']}; not flagged by the end: {len(result.drifters_unflagged)}"
+        f"  measured: {len(result.drifter_lags)} of {groups['drifter']}; never replied at all (flagged, not measured):"
+        f" {len(result.drifters_never_replied)}; not flagged by the end: {len(result.drifters_unflagged)}"
     )
     print(f"  median {_days(median)}, 90th percentile {_days(p90)}", end="")
     if result.drifter_lags:
