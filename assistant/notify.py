@@ -108,9 +108,9 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
     from .timing import local_at, parse_hhmm
 
     queued = 0
+    services = {s.id: ServiceSettings.from_json(s.settings) for s in db.exec(select(Service)).all()}
     for specialist in db.exec(select(Specialist)).all():
-        service = db.get(Service, specialist.service_id)
-        settings = ServiceSettings.from_json(service.settings if service else None)
+        settings = services.get(specialist.service_id) or ServiceSettings()
         today = now.astimezone(ZoneInfo(default_timezone)).date()
         moment = local_at(today, parse_hhmm(specialist.digest_time or settings.digest_time), default_timezone)
         if now < moment or (specialist.last_digest_at and specialist.last_digest_at >= moment):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, func, select
 
 from .flags import raise_flag, self_resolve
-from .models import Answer, Appointment, FlowSession, Message, Participant, Service
+from .models import Answer, Appointment, Flag, FlowSession, Message, Participant, Service
 from .service_settings import ServiceSettings
 
 
@@ -79,40 +79,57 @@ def _replied_since(db: Session, participant: Participant, session_id: int | None
 
 
 def silence_sweep(db: Session, now: datetime) -> int:
-    """No text from someone for D days while automation is active."""
-    raised = 0
-    horizon = now - timedelta(days=3)  # the shortest D a service may set
-    quiet_since = func.coalesce(Participant.last_inbound_at, Participant.created_at)
-    candidates = db.exec(
-        select(Participant).where(
-            Participant.opted_out == False,  # noqa: E712
-            Participant.paused == False,  # noqa: E712
-            Participant.unreachable == False,  # noqa: E712
-            quiet_since < horizon,
-        )
-    ).all()
-    for participant in candidates:
-        last = participant.last_inbound_at or participant.created_at
-        if last is None or last > horizon:
-            continue
-        settings = settings_for(db, participant)
-        if not _on(settings, "not_responding") or now - last < timedelta(days=settings.not_responding_days):
-            continue
-        from .flags import open_flag
+    """No text from someone for D days while automation is active.
 
-        existing = open_flag(db, participant.id or 0, "not_responding")
-        if existing and any(e.get("silent_since") == last.isoformat() for e in existing.evidence):
-            continue  # already said for this silence
-        raise_flag(
-            db,
-            participant,
-            kind="not_responding",
-            severity="action",
-            reason=f"No text from them for {settings.not_responding_days} days",
-            now=now,
-            evidence={"silent_since": last.isoformat()},
+    Runs on every tick: only people silent for their own service's D days are loaded, each
+    service's settings are read once, and their open flags come in one query.
+    """
+    raised = 0
+    quiet_since = func.coalesce(Participant.last_inbound_at, Participant.created_at)
+    for service in db.exec(select(Service)).all():
+        settings = ServiceSettings.from_json(service.settings)
+        if not _on(settings, "not_responding"):
+            continue
+        horizon = now - timedelta(days=settings.not_responding_days)
+        silent = (
+            select(Participant)
+            .where(
+                Participant.service_id == service.id,
+                Participant.opted_out == False,  # noqa: E712
+                Participant.paused == False,  # noqa: E712
+                Participant.unreachable == False,  # noqa: E712
+                quiet_since <= horizon,
+            )
+            .order_by(col(Participant.id))
         )
-        raised += 1
+        candidates = db.exec(silent).all()
+        if not candidates:
+            continue
+        said: dict[int, set[str]] = {}
+        for flag in db.exec(
+            select(Flag).where(
+                col(Flag.participant_id).in_(silent.with_only_columns(col(Participant.id)).order_by(None)),
+                Flag.kind == "not_responding",
+                col(Flag.status).in_(("open", "acknowledged")),
+            )
+        ).all():
+            said.setdefault(flag.participant_id, set()).update(
+                str(e["silent_since"]) for e in flag.evidence if e.get("silent_since")
+            )
+        for participant in candidates:
+            last = participant.last_inbound_at or participant.created_at
+            if last is None or last.isoformat() in said.get(participant.id or 0, ()):
+                continue  # already said for this silence
+            raise_flag(
+                db,
+                participant,
+                kind="not_responding",
+                severity="action",
+                reason=f"No text from them for {settings.not_responding_days} days",
+                now=now,
+                evidence={"silent_since": last.isoformat()},
+            )
+            raised += 1
     return raised
 
 

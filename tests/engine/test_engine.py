@@ -72,7 +72,7 @@ def test_missing_message_key_is_caught() -> None:
 def test_start_says_and_waits() -> None:
     flow = _flow()
     state, events = start(flow, {"first_name": "Alex"}, NOW)
-    assert events == [Say("ask_week", {"first_name": "Alex"}), Wait("week", NOW + timedelta(hours=48))]
+    assert events == [Say("ask_week", {"first_name": "Alex"}), Wait("week", NOW + timedelta(hours=24))]
     assert state["status"] == "waiting" and state["question"] == "week"
     assert json.loads(json.dumps(state)) == state
 
@@ -92,7 +92,7 @@ def test_resume_routes_and_ends() -> None:
 def test_timeout_and_interrupt() -> None:
     flow = _flow()
     state, _ = start(flow, {}, NOW)
-    _, events = resume(flow, state, Timeout(), NOW + timedelta(hours=48))
+    _, events = resume(flow, state, Timeout(), NOW + timedelta(hours=24))
     assert events == [RecordAnswer("week", "no_reply", None), Ended("no_reply")]
     _, events = resume(flow, state, Interrupt("call", "CALL"), NOW)
     assert events == [RecordAnswer("week", "call", "CALL"), Ended("call")]

@@ -1,0 +1,637 @@
+"""A year of a Greater Manchester-sized service, driven through the real code with an injected clock.
+
+    .venv/bin/python benchmarks/year.py                                   # 1,500 people, 60 specialists, 52 weeks
+    .venv/bin/python benchmarks/year.py --quick                           # the same people, 13 weeks
+    .venv/bin/python benchmarks/year.py --participants 10000 --specialists 400
+
+What it does (see benchmarks/README.md):
+  1. Makes a throwaway SQLite database (`db.upgrade`, as `assistant db-upgrade`) and
+     loads a generated caseload with the real CSV importer; DNA-prone people's
+     fortnightly appointments go in with the real appointment importer.
+  2. Moves a FixedClock through the year. The scheduler's `tick(rt, now)` runs
+     whenever a row falls due (a check-in, a wait ending, a reminder, a follow-up,
+     a queued text), at least once every simulated hour, and every 10 s (the
+     production interval) while a batch is still due.
+  3. Each participant's phone gets the texts the scheduler sends (a recording
+     transport) and answers as its group would, through the inbound path the
+     webhook uses (`receive_sms`, then the post-commit dispatcher). Specialists
+     record appointment outcomes at 17:00 with the appointment importer.
+  4. Measures from the database: days from a drifter's last text to their first
+     "not responding" (or "unable to contact") flag, "not responding" flags on
+     steady repliers per specialist per week, and the run's cost.
+
+Groups (seeded): steady repliers (answer most check-ins within hours, miss
+`--miss-rate`), drifters (reply like steady repliers, then stop for good at a
+random week), DNA-prone (miss appointments, answer some follow-ups), and people in
+work (every four weeks, answer in the evening, less often). The aims are those of
+the default size over a year.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import heapq
+import io
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from assistant import scheduler
+from assistant.appointment_import import import_appointments
+from assistant.clock import FixedClock
+from assistant.config import Settings
+from assistant.db import transaction, upgrade
+from assistant.dispatch import Dispatcher
+from assistant.importer import import_caseload
+from assistant.inbound import receive_sms
+from assistant.models import CampaignRecipient, DueTask, Flag, FlowSession, Message, Notification, Participant
+from assistant.quiet import is_bank_holiday
+from assistant.runtime import Runtime, build_runtime
+from assistant.service_settings import ServiceSettings
+from assistant.sms import SendResult
+from assistant.timing import DAYS, parse_hhmm
+
+LONDON = "Europe/London"
+ZONE = ZoneInfo(LONDON)
+# A Monday; the year runs from midnight London time.
+DEFAULT_START = datetime(2027, 1, 4, tzinfo=ZONE).astimezone(UTC)
+SERVICE = "gm"
+AIM_MEDIAN_DAYS = 15.0
+AIM_FALSE_FLAGS = 0.2
+AIM_WALL_SECONDS = 300.0
+GROUP_SHARES = (("in_work", 0.25), ("steady", 0.45), ("drifter", 0.15), ("dna_prone", 0.15))
+OOW_TIMES = ("09:30", "10:00", "10:30", "11:00", "11:30", "13:30", "14:00", "15:00")
+IW_TIMES = ("12:30", "18:00", "18:30", "19:00")
+DISENGAGED = ("not_responding", "unable_to_contact")
+
+
+@dataclass(frozen=True)
+class Config:
+    participants: int = 1500
+    specialists: int = 60
+    weeks: int = 52
+    seed: int = 1
+    miss_rate: float = 0.10  # steady repliers (and drifters before they drift) miss this share of check-ins
+    start: datetime = DEFAULT_START
+
+
+@dataclass
+class Person:
+    index: int
+    external_id: str
+    phone: str
+    group: str
+    specialist: int
+    cohort: str
+    checkin_day: int
+    checkin_time: str
+    drift_week: int | None = None  # drifters answer check-ins 0..drift_week-1, then nothing
+    appointments: list[tuple[str, datetime, bool]] = field(default_factory=list)  # (id, starts_at, missed)
+    checkins_seen: int = 0
+    db_id: int = 0
+
+    def rng(self, seed: int, what: str, n: int) -> random.Random:
+        """One decision's own random stream: the same plan whatever order events run in."""
+        return random.Random(f"{seed}/{self.index}/{what}/{n}")
+
+
+def plan(config: Config) -> list[Person]:
+    """The caseload and everyone's behaviour, from the seed alone."""
+    rng = random.Random(config.seed)
+    n = config.participants
+    groups: list[str] = []
+    for name, share in GROUP_SHARES:
+        groups += [name] * round(n * share)
+    groups = (groups + ["steady"] * n)[:n]
+    rng.shuffle(groups)
+    end = config.start + timedelta(weeks=config.weeks)
+    people = []
+    for i, group in enumerate(groups):
+        cohort = "in_work" if group == "in_work" else "out_of_work"
+        if cohort == "in_work":
+            day, at = rng.randrange(7), rng.choice(IW_TIMES)
+        else:
+            day, at = rng.randrange(5), rng.choice(OOW_TIMES)
+        person = Person(
+            index=i,
+            external_id=f"GM{i:06d}",
+            phone=f"+4479460{i:05d}",
+            group=group,
+            specialist=i % config.specialists,
+            cohort=cohort,
+            checkin_day=day,
+            checkin_time=at,
+        )
+        if group == "drifter":
+            # Late enough to have replied, early enough for two more check-ins and their waits.
+            person.drift_week = rng.randint(1, max(1, config.weeks - 5))
+        if group == "dna_prone":
+            person.appointments = _appointments(rng, person, config.start, end)
+        people.append(person)
+    return people
+
+
+def _appointments(
+    rng: random.Random, person: Person, start: datetime, end: datetime
+) -> list[tuple[str, datetime, bool]]:
+    """Fortnightly meetings on a weekday that is not their check-in day; about 40% missed."""
+    found = []
+    first = start.astimezone(ZONE).date() + timedelta(days=7 + rng.randrange(14))
+    day = first
+    n = 0
+    while True:
+        while day.weekday() >= 5 or day.weekday() == person.checkin_day or is_bank_holiday(day, "ENG"):
+            day += timedelta(days=1)
+        at = datetime.combine(day, parse_hhmm(rng.choice(("10:00", "11:00", "13:00", "14:00", "15:00"))), ZONE)
+        if at.astimezone(UTC) + timedelta(hours=8) >= end:
+            return found
+        n += 1
+        found.append((f"A{person.index:06d}-{n:02d}", at.astimezone(UTC), rng.random() < 0.4))
+        day += timedelta(days=14)
+
+
+class PhoneNetwork:
+    """The transport: 'delivers' each text at once and remembers which message it was."""
+
+    name = "simulated"
+    senders = 1
+
+    def __init__(self) -> None:
+        self.delivered: list[int] = []
+        self.count = 0
+
+    def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
+        message_id = int(key.removeprefix("out-"))
+        self.delivered.append(message_id)
+        self.count += 1
+        return SendResult(ok=True, sid=f"SM{message_id:032d}", status="sent")
+
+    def lookup(self, *, to: str, body: str, key: str, since: datetime) -> str | None:
+        return None
+
+
+class Sink(io.TextIOBase):
+    """Where the console's email copies go (no SMTP host): counted, not printed."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return len(text)
+
+
+@dataclass
+class Result:
+    config: Config
+    people: list[Person]
+    setup_seconds: float = 0.0
+    run_seconds: float = 0.0
+    ticks: int = 0
+    texts_in: int = 0
+    texts_out: int = 0
+    peak_rss_mb: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    drifter_lags: dict[str, float] = field(default_factory=dict)  # external id -> days
+    drifter_flagged_at: dict[str, datetime] = field(default_factory=dict)
+    drifters_unflagged: list[str] = field(default_factory=list)
+    drifters_never_replied: list[str] = field(default_factory=list)
+    flags_by_group: dict[str, Counter[str]] = field(default_factory=dict)
+    steady_flagged: list[str] = field(default_factory=list)
+
+    @property
+    def weeks(self) -> float:
+        return self.config.weeks
+
+    @property
+    def false_flags_per_specialist_week(self) -> float:
+        steady = self.flags_by_group.get("steady", Counter())
+        return steady["not_responding"] / self.config.specialists / self.weeks
+
+    def lag_percentile(self, p: float) -> float | None:
+        lags = sorted(self.drifter_lags.values())
+        if not lags:
+            return None
+        if p == 50:
+            return statistics.median(lags)
+        return statistics.quantiles(lags, n=100, method="inclusive")[int(p) - 1] if len(lags) > 1 else lags[0]
+
+
+def _write_caseload(path: Path, people: list[Person]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(
+            [
+                *("participant_id", "first_name", "phone", "specialist_email", "specialist_name"),
+                *("service", "cohort", "checkin_day", "checkin_time"),
+            ]
+        )
+        for p in people:
+            email, name = f"es{p.specialist:04d}@example.org", f"Specialist {p.specialist}"
+            day = DAYS[p.checkin_day].title()
+            out.writerow(
+                [p.external_id, f"Person{p.index}", p.phone, email, name, SERVICE, p.cohort, day, p.checkin_time]
+            )
+
+
+def _write_appointments(path: Path, rows: list[tuple[Person, str, datetime, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["appointment_id", "participant_id", "starts_at", "kind", "outcome", "service"])
+        for person, appointment_id, starts_at, outcome in rows:
+            local = starts_at.astimezone(ZONE).strftime("%Y-%m-%d %H:%M")
+            out.writerow([appointment_id, person.external_id, local, "meeting", outcome, SERVICE])
+
+
+class Simulation:
+    def __init__(self, config: Config, workdir: Path, *, database_url: str | None = None) -> None:
+        self.config = config
+        self.workdir = workdir
+        self.people = plan(config)
+        self.by_id: dict[int, Person] = {}
+        self.clock = FixedClock(config.start)
+        self.network = PhoneNetwork()
+        url = database_url or f"sqlite:///{workdir / 'year.db'}"
+        settings = Settings(
+            database_url=url,
+            dispatch="inline",
+            # The pacer keeps a real sending number to about 10 segments per wall-clock second;
+            # simulated time has no such limit, so it is lifted.
+            send_rate=1e9,
+            console_log=workdir / "sms.jsonl",
+            default_timezone=LONDON,
+        )
+        self.rt: Runtime = build_runtime(settings, clock=self.clock, transport=self.network)
+        self.dispatcher = Dispatcher(self.rt)
+        self.events: list[tuple[datetime, int, str, int, str]] = []
+        self.seq = 0
+        self.ticks = 0
+        self.texts_in = 0
+        self.sink = Sink()
+        self.counts: Counter[str] = Counter()
+        self.silence_days = timedelta(days=ServiceSettings().not_responding_days)
+
+    # --- setup ------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        upgrade(self.rt.settings.database_url)
+        caseload = self.workdir / "caseload.csv"
+        _write_caseload(caseload, self.people)
+        import_caseload(self.rt, caseload, self.config.start)
+        with transaction(self.rt.engine) as db:
+            ids = dict(db.exec(sa.select(Participant.external_id, Participant.id)).all())  # type: ignore[call-overload]
+        for person in self.people:
+            person.db_id = ids[person.external_id]
+            self.by_id[person.db_id] = person
+        rows = [(p, a, at, "") for p in self.people for a, at, _ in p.appointments]
+        if rows:
+            path = self.workdir / "appointments.csv"
+            _write_appointments(path, rows)
+            import_appointments(self.rt, path, self.config.start)
+        # Specialists record the day's outcomes at 17:00 (after the last appointment).
+        by_day: dict[date, list[int]] = defaultdict(list)
+        for person in self.people:
+            for n, (_, at, _) in enumerate(person.appointments):
+                by_day[at.astimezone(ZONE).date()].append(person.index * 1000 + n)
+        for day, keys in by_day.items():
+            when = datetime.combine(day, parse_hhmm("17:00"), ZONE).astimezone(UTC)
+            self._push(when, "outcomes", 0, ",".join(map(str, keys)))
+
+    # --- the participants' side ---------------------------------------------------------------
+
+    def _push(self, when: datetime, kind: str, who: int, body: str) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (when, self.seq, kind, who, body))
+
+    def _read_phones(self) -> None:
+        """Every text delivered since last time: each person decides whether and when to answer."""
+        if not self.network.delivered:
+            return
+        ids, self.network.delivered = self.network.delivered, []
+        with self.rt.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(Message.id, Message.participant_id, Message.message_key, Message.sent_at).where(
+                    col(Message.id).in_(ids)
+                )
+            ).all()
+        for _, participant_id, key, sent_at in rows:
+            person = self.by_id.get(participant_id or 0)
+            if person is not None and key:
+                self.counts[key] += 1
+                self._react(person, key, sent_at or self.clock.now())
+
+    def _react(self, person: Person, key: str, at: datetime) -> None:
+        seed = self.config.seed
+        if key == "checkin/ask_week":
+            n = person.checkins_seen
+            person.checkins_seen += 1
+            rng = person.rng(seed, "checkin", n)
+            if person.group == "drifter" and person.drift_week is not None and n >= person.drift_week:
+                return
+            reply_rate = {"in_work": 0.8, "dna_prone": 0.8}.get(person.group, 1 - self.config.miss_rate)
+            if rng.random() >= reply_rate:
+                return
+            body = rng.choices(
+                ("good", "1", "ok", "2", "fine thanks", "not great", "3", "been to the library to look at jobs"),
+                weights=(25, 15, 20, 10, 10, 7, 3, 10),
+            )[0]
+            self._push(at + self._delay(person, rng, at), "text", person.index, body)
+        elif key == "checkin/offer_call":
+            rng = person.rng(seed, "offer", person.checkins_seen)
+            choice = rng.choices(("no thanks", "yes please", ""), weights=(60, 20, 20))[0]
+            if choice:
+                self._push(at + timedelta(minutes=rng.randint(2, 40)), "text", person.index, choice)
+        elif key == "appointment_reminder/remind":
+            rng = person.rng(seed, "remind", int(at.timestamp()))
+            if rng.random() < 0.4:
+                self._push(at + timedelta(minutes=rng.randint(5, 240)), "text", person.index, "yes")
+        elif key == "dna_followup/attempt":
+            rng = person.rng(seed, "dna", int(at.timestamp()))
+            if rng.random() < 0.35:
+                body = rng.choice(("yes", "sorry I forgot, can we rebook", "I was ill"))
+                self._push(at + timedelta(minutes=rng.randint(10, 300)), "text", person.index, body)
+
+    def _delay(self, person: Person, rng: random.Random, at: datetime) -> timedelta:
+        if person.group == "in_work":
+            # After work: that evening (or a couple of hours after an evening check-in).
+            local = at.astimezone(ZONE)
+            evening = local.replace(hour=18, minute=0) + timedelta(minutes=rng.randint(0, 210))
+            return max(evening - local, timedelta(minutes=rng.randint(20, 150)))
+        roll = rng.random()
+        if roll < 0.6:
+            return timedelta(minutes=rng.randint(2, 60))
+        if roll < 0.9:
+            return timedelta(minutes=rng.randint(60, 240))
+        return timedelta(minutes=rng.randint(240, 600))
+
+    def _text(self, person: Person, body: str, now: datetime) -> None:
+        self.texts_in += 1
+        received = receive_sms(self.rt, sid=f"SM{self.texts_in:032x}", sender=person.phone, body=body, now=now)
+        self.dispatcher.kick(received.outbox, emails=received.emails)
+
+    def _outcomes(self, keys: str, now: datetime) -> None:
+        rows = []
+        for key in map(int, keys.split(",")):
+            person = self.people[key // 1000]
+            appointment_id, at, missed = person.appointments[key % 1000]
+            rows.append((person, appointment_id, at, "dna" if missed else "attended"))
+        path = self.workdir / "outcomes.csv"
+        _write_appointments(path, rows)
+        import_appointments(self.rt, path, now)
+
+    # --- the clock ----------------------------------------------------------------------------
+
+    def _next_due(self, now: datetime) -> datetime | None:
+        """The next moment `tick` has anything to do: a due row, a silence reaching D days, a digest, 03:00."""
+        quiet_since = sa.func.coalesce(Participant.last_inbound_at, Participant.created_at)
+        with transaction(self.rt.engine) as db:
+            found = [
+                db.exec(select(sa.func.min(DueTask.due_at)).where(DueTask.status == "pending")).one(),
+                db.exec(select(sa.func.min(FlowSession.wait_until)).where(FlowSession.status == "waiting")).one(),
+                db.exec(
+                    select(sa.func.min(Message.next_attempt_at)).where(
+                        Message.status == "queued", Message.direction == "out"
+                    )
+                ).one(),
+                db.exec(select(sa.func.min(Notification.next_attempt_at)).where(Notification.status == "queued")).one(),
+                db.exec(
+                    select(sa.func.min(CampaignRecipient.due_at)).where(CampaignRecipient.status == "planned")
+                ).one(),
+            ]
+            silence = db.exec(
+                select(sa.func.min(quiet_since)).where(
+                    Participant.opted_out == False,  # noqa: E712
+                    Participant.paused == False,  # noqa: E712
+                    Participant.unreachable == False,  # noqa: E712
+                    quiet_since > now - self.silence_days,
+                )
+            ).one()
+        if silence is not None:
+            found.append(silence + self.silence_days)
+        local = now.astimezone(ZONE)
+        for at in ("03:00", "08:30"):  # retention runs in the 03:00 hour; digests at 08:30 (the service default)
+            moment = datetime.combine(local.date(), parse_hhmm(at), ZONE).astimezone(UTC)
+            found.append(moment if moment > now else moment + timedelta(days=1))
+        return min((_as_utc(v) for v in found if v is not None), default=None)
+
+    def _tick(self, now: datetime) -> None:
+        self.ticks += 1
+        report = scheduler.tick(self.rt, now)
+        self.counts["checkins_started"] += report.started
+        self.counts["timeouts"] += report.timeouts
+
+    def run(self) -> None:
+        now = self.config.start
+        end = now + timedelta(weeks=self.config.weeks)
+        step = timedelta(seconds=self.rt.settings.tick_seconds)
+        with contextlib.redirect_stdout(self.sink):
+            self.clock.set(now)
+            self._tick(now)
+            self._read_phones()
+            while now < end:
+                due = self._next_due(now)
+                # Something still due now (a batch limit): the production clock comes round again in 10 s.
+                next_tick = end if due is None else min(due if due > now else now + step, end)
+                if self.events and self.events[0][0] < next_tick:
+                    when, _, kind, who, body = heapq.heappop(self.events)
+                    now = max(now, when)
+                    self.clock.set(now)
+                    if kind == "text":
+                        self._text(self.people[who], body, now)
+                    else:
+                        self._outcomes(body, now)
+                else:
+                    now = next_tick
+                    self.clock.set(now)
+                    self._tick(now)
+                self._read_phones()
+
+    # --- measuring ----------------------------------------------------------------------------
+
+    def measure(self, result: Result) -> None:
+        with self.rt.engine.connect() as connection:
+            last_in: dict[int, datetime] = {
+                pid: _as_utc(at)
+                for pid, at in connection.execute(
+                    sa.text(
+                        "SELECT participant_id, max(at) FROM message WHERE direction = 'in' GROUP BY participant_id"
+                    ).columns(sa.column("participant_id", sa.Integer), sa.column("at"))
+                ).all()
+            }
+            flags = connection.execute(
+                sa.select(Flag.participant_id, Flag.kind, Flag.created_at).order_by(Flag.created_at)  # type: ignore[arg-type]
+            ).all()
+            result.texts_out = connection.execute(
+                sa.text("SELECT count(*) FROM message WHERE direction = 'out' AND status = 'sent'")
+            ).scalar_one()
+        by_group: dict[str, Counter[str]] = defaultdict(Counter)
+        first_after: dict[int, datetime] = {}
+        steady_flagged = set()
+        by_person: dict[int, set[str]] = defaultdict(set)
+        for participant_id, kind, created_at in flags:
+            person = self.by_id[participant_id]
+            by_group[person.group][kind] += 1
+            by_person[participant_id].add(kind)
+            if person.group == "steady" and kind == "not_responding":
+                steady_flagged.add(person.external_id)
+            if person.group == "drifter" and kind in DISENGAGED and participant_id not in first_after:
+                last = last_in.get(participant_id)
+                if last is not None and created_at > last:
+                    first_after[participant_id] = created_at
+        for person in self.people:
+            if person.group != "drifter":
+                continue
+            flagged = first_after.get(person.db_id)
+            last = last_in.get(person.db_id)
+            if last is None:  # missed every check-in before drifting: no last reply to measure from
+                result.drifters_never_replied.append(person.external_id)
+                if not by_person[person.db_id] & set(DISENGAGED):
+                    result.drifters_unflagged.append(person.external_id)
+                continue
+            if flagged is None:
+                result.drifters_unflagged.append(person.external_id)
+                continue
+            result.drifter_flagged_at[person.external_id] = flagged
+            result.drifter_lags[person.external_id] = (flagged - last).total_seconds() / 86400
+        result.flags_by_group = dict(by_group)
+        result.steady_flagged = sorted(steady_flagged)
+        result.counts = dict(self.counts)
+
+
+def _as_utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def simulate(config: Config, workdir: Path, *, database_url: str | None = None) -> Result:
+    """Run the whole thing in `workdir`; the database is left there."""
+    result = Result(config=config, people=[])
+    began = time.perf_counter()
+    sim = Simulation(config, workdir, database_url=database_url)
+    sim.setup()
+    result.setup_seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    sim.run()
+    result.run_seconds = time.perf_counter() - began
+    result.ticks, result.texts_in = sim.ticks, sim.texts_in
+    sim.measure(result)
+    result.people = sim.people
+    result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sim.rt.engine.dispose()
+    return result
+
+
+def _days(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} days"
+
+
+def report(result: Result, *, aims_apply: bool) -> bool:
+    c = result.config
+    groups = Counter(p.group for p in result.people)
+    wall = result.setup_seconds + result.run_seconds
+    contacts = result.texts_in + result.texts_out
+    median, p90 = result.lag_percentile(50), result.lag_percentile(90)
+    false_rate = result.false_flags_per_specialist_week
+    print(
+        f"year simulation: {c.participants} participants, {c.specialists} specialists, {c.weeks} weeks, seed {c.seed}"
+    )
+    print("  groups: " + ", ".join(f"{g} {groups[g]}" for g, _ in GROUP_SHARES))
+    print(f"  steady miss rate {c.miss_rate:.0%}; from {c.start:%Y-%m-%d %H:%M} UTC")
+    print("cost")
+    print(f"  wall time: {wall:.1f} s (setup {result.setup_seconds:.1f} s, simulated weeks {result.run_seconds:.1f} s)")
+    print(f"  scheduler ticks: {result.ticks}")
+    print(f"  texts: {result.texts_out} sent, {result.texts_in} received")
+    print(f"  simulated contacts per second: {contacts / result.run_seconds:.0f} (texts in and out / simulation time)")
+    print(f"  peak memory (ru_maxrss): {result.peak_rss_mb:.0f} MB")
+    print("drifters (days from their last text to the first 'not responding' or 'unable to contact' flag)")
+    print(
+        f"  measured: {len(result.drifter_lags)} of {groups['drifter']}; never replied at all (flagged, not measured):"
+        f" {len(result.drifters_never_replied)}; not flagged by the end: {len(result.drifters_unflagged)}"
+    )
+    print(f"  median {_days(median)}, 90th percentile {_days(p90)}", end="")
+    if result.drifter_lags:
+        print(f", min {min(result.drifter_lags.values()):.2f}, max {max(result.drifter_lags.values()):.2f}")
+    else:
+        print()
+    print("steady repliers")
+    steady = result.flags_by_group.get("steady", Counter())
+    print(
+        f"  'not responding' flags: {steady['not_responding']} on {len(result.steady_flagged)} people;"
+        f" {false_rate:.3f} per specialist per week"
+    )
+    print("flags raised, by group")
+    for group, _ in GROUP_SHARES:
+        kinds = result.flags_by_group.get(group, Counter())
+        print(f"  {group:10} " + (", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"))
+    checks = [
+        (
+            "drifters flagged within 15 days of their last reply (median)",
+            median is not None and median <= AIM_MEDIAN_DAYS,
+        ),
+        ("every drifter flagged", not result.drifters_unflagged),
+        ("fewer than 0.2 false flags per specialist per week", false_rate < AIM_FALSE_FLAGS),
+    ]
+    if aims_apply:
+        checks.append(("the year simulated in under 5 minutes", wall < AIM_WALL_SECONDS))
+    print("verdict")
+    for text, ok in checks:
+        print(f"  {'met   ' if ok else 'MISSED'} {text}")
+    if not aims_apply:
+        print("  (the 5-minute aim is for 1,500 participants over 52 weeks: not judged at this size)")
+    return all(ok for _, ok in checks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--participants", type=int, default=Config.participants)
+    parser.add_argument("--specialists", type=int, default=Config.specialists)
+    parser.add_argument("--weeks", type=int, default=Config.weeks)
+    parser.add_argument("--quick", action="store_true", help="13 weeks instead of a year")
+    parser.add_argument("--seed", type=int, default=Config.seed)
+    parser.add_argument("--miss-rate", type=float, default=Config.miss_rate)
+    parser.add_argument(
+        "--database-url", help="Another empty database (e.g. PostgreSQL) instead of a temporary SQLite file"
+    )
+    parser.add_argument("--keep", action="store_true", help="Keep the temporary directory (database, CSV files)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.participants <= 99_999 or not 1 <= args.specialists <= args.participants:
+        parser.error("--participants must be 1-99999 and --specialists 1 to the number of participants")
+    config = replace(
+        Config(),
+        participants=args.participants,
+        specialists=args.specialists,
+        weeks=13 if args.quick else args.weeks,
+        seed=args.seed,
+        miss_rate=args.miss_rate,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="year-sim-"))
+    try:
+        result = simulate(config, workdir, database_url=args.database_url)
+    finally:
+        if args.keep:
+            print(f"kept {workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    aims_apply = (config.participants, config.specialists, config.weeks) == (1500, 60, 52)
+    return 0 if report(result, aims_apply=aims_apply) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
