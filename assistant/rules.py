@@ -109,8 +109,8 @@ def silence_sweep(db: Session, now: datetime) -> int:
         for flag in db.exec(
             select(Flag).where(
                 col(Flag.participant_id).in_(silent.with_only_columns(col(Participant.id)).order_by(None)),
+                # Resolved ones too: a specialist who closed it has heard about this silence.
                 Flag.kind == "not_responding",
-                col(Flag.status).in_(("open", "acknowledged")),
             )
         ).all():
             said.setdefault(flag.participant_id, set()).update(
@@ -118,19 +118,28 @@ def silence_sweep(db: Session, now: datetime) -> int:
             )
         for participant in candidates:
             last = participant.last_inbound_at or participant.created_at
-            if last is None or last.isoformat() in said.get(participant.id or 0, ()):
+            days = silence_days(settings, participant)
+            if last is None or last > now - timedelta(days=days):
+                continue
+            if last.isoformat() in said.get(participant.id or 0, ()):
                 continue  # already said for this silence
             raise_flag(
                 db,
                 participant,
                 kind="not_responding",
                 severity="action",
-                reason=f"No text from them for {settings.not_responding_days} days",
+                reason=f"No text from them for {days} days",
                 now=now,
                 evidence={"silent_since": last.isoformat()},
             )
             raised += 1
     return raised
+
+
+def silence_days(settings: ServiceSettings, participant: Participant) -> int:
+    """Days without a text before someone counts as silent: the service's D, but never less than
+    their check-in cadence and a week's grace (someone asked monthly is not silent at day 21)."""
+    return max(settings.not_responding_days, 7 * participant.checkin_every_weeks + 7)
 
 
 def on_reply(db: Session, participant: Participant, now: datetime) -> None:

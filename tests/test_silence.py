@@ -1,0 +1,72 @@
+"""The silence rule: D days without a text, measured against each person's own cadence, said once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import select
+
+from assistant import flags, rules
+from assistant.db import transaction
+from assistant.importer import import_caseload
+from assistant.models import Flag, Participant
+from assistant.runtime import Runtime
+
+from .conftest import START, Phone
+
+
+def _not_responding(rt: Runtime) -> dict[str, list[str]]:
+    with transaction(rt.engine) as db:
+        found: dict[str, list[str]] = {}
+        for flag, person in db.exec(
+            select(Flag, Participant)
+            .join(Participant, Participant.id == Flag.participant_id)  # type: ignore[arg-type]
+            .where(Flag.kind == "not_responding")
+            .order_by(Flag.id)  # type: ignore[arg-type]
+        ).all():
+            found.setdefault(person.external_id, []).append(flag.status)
+        return found
+
+
+def _sweep(rt: Runtime, days: float) -> None:
+    with transaction(rt.engine) as db:
+        rules.silence_sweep(db, START + timedelta(days=days))
+
+
+def test_someone_asked_monthly_is_not_silent_at_day_21_but_is_at_day_35(rt: Runtime, caseload_file: Path) -> None:
+    import_caseload(rt, caseload_file, START)
+    with transaction(rt.engine) as db:
+        for person in db.exec(select(Participant)).all():
+            person.checkin_every_weeks = 4 if person.external_id == "P002" else 1
+            person.paused = person.external_id == "P003"  # automation off: never "silent"
+            db.add(person)
+    _sweep(rt, 21)
+    assert _not_responding(rt) == {"P001": ["open"]}
+    _sweep(rt, 35 - 1 / 1440)
+    assert _not_responding(rt) == {"P001": ["open"]}
+    _sweep(rt, 35)
+    assert _not_responding(rt) == {"P001": ["open"], "P002": ["open"]}
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag).where(Flag.kind == "not_responding")).first()
+        assert flag is not None and flag.reason == "No text from them for 21 days"
+
+
+def test_a_resolved_silence_is_not_raised_again_until_a_new_silence(
+    rt: Runtime, caseload_file: Path, phone: Phone
+) -> None:
+    import_caseload(rt, caseload_file, START)
+    _sweep(rt, 21)
+    with transaction(rt.engine) as db:
+        for flag in db.exec(select(Flag).where(Flag.kind == "not_responding")).all():
+            flags.resolve(db, flag, by="sam.jones@example.org", note="Rang them", now=START + timedelta(days=21))
+    for day in (22, 30, 40):
+        _sweep(rt, day)
+    # P002 is in work, asked every four weeks: first silent at day 35, and said once.
+    assert _not_responding(rt) == {"P001": ["resolved"], "P002": ["open"], "P003": ["resolved"]}
+    rt.clock.set(START + timedelta(days=41))  # type: ignore[attr-defined]
+    assert phone.text("+447700900101", "hello again").status_code == 200
+    _sweep(rt, 41 + 21 - 1 / 1440)
+    assert _not_responding(rt)["P001"] == ["resolved"]
+    _sweep(rt, 41 + 21)
+    assert _not_responding(rt)["P001"] == ["resolved", "open"]
