@@ -36,7 +36,6 @@ from .models import (
     Appointment,
     AuditLog,
     Flag,
-    Measure,
     Message,
     Notification,
     Participant,
@@ -49,7 +48,18 @@ from .runtime import Runtime
 from .scheduler import plan_checkin
 from .service_settings import ServiceSettings
 from .timing import DAYS, parse_hhmm
-from .views_data import SORTS, ago, answers, caseload_counts, caseload_rows, chart, thread, unacknowledged_urgent
+from .views_data import (
+    SORTS,
+    ago,
+    answers,
+    caseload_counts,
+    caseload_query,
+    caseload_rows,
+    chart,
+    thread,
+    trajectories,
+    unacknowledged_urgent,
+)
 from .wording import lock_screen_words
 
 bp = Blueprint("dashboard", __name__)
@@ -215,26 +225,25 @@ def caseload() -> str:
     sort = request.args.get("sort", "flags")
     show = request.args.get("show", "all")
     cohort = request.args.get("cohort", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), 100_000)
+    if sort not in SORTS:
+        sort = "flags"
     with unit() as db:
-        query = scoped(select(Participant), user).order_by(col(Participant.first_name))
-        if cohort in ("out_of_work", "in_work"):
-            query = query.where(Participant.cohort == cohort)
-        people = list(db.exec(query.offset((page - 1) * PAGE).limit(PAGE + 1)).all())
-        more = len(people) > PAGE
-        rows = caseload_rows(db, people[:PAGE])
+        query = caseload_query(scoped(select(Participant), user), sort=sort, show=show, cohort=cohort)
+        total = db.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
+        pages = max(1, -(-total // PAGE))
+        page = min(page, pages)
+        people = list(db.exec(query.offset((page - 1) * PAGE).limit(PAGE)).all())
+        rows = caseload_rows(db, people)
         service = db.get(Service, user.service_id)
         settings = ServiceSettings.from_json(service.settings if service else None)
         mine = (
-            len(db.exec(select(Participant.id).where(Participant.specialist_id == user.specialist_id)).all())
+            db.exec(
+                select(func.count()).select_from(Participant).where(Participant.specialist_id == user.specialist_id)
+            ).one()
             if user.specialist_id
             else None
         )
-    if show == "flagged":
-        rows = [r for r in rows if r.flags]
-    elif show in ("paused", "opted out", "cannot be reached", "active"):
-        rows = [r for r in rows if r.status == show]
-    rows.sort(key=SORTS.get(sort, SORTS["flags"]), reverse=sort == "last_reply")
     return render_template(
         "caseload.html",
         rows=rows,
@@ -242,7 +251,9 @@ def caseload() -> str:
         show=show,
         cohort=cohort,
         page=page,
-        more=more,
+        pages=pages,
+        total=total,
+        per_page=PAGE,
         cap=settings.caseload_cap,
         mine=mine,
     )
@@ -252,9 +263,10 @@ def caseload() -> str:
 @login_required
 def flags() -> str:
     with unit() as db:
-        ids = [p.id for p in db.exec(scoped(select(Participant), me())).all()]
-        rows = db.exec(select(Flag).where(col(Flag.participant_id).in_(ids), Flag.status != "resolved")).all()
-        people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(ids))).all()}
+        reach = scoped(select(Participant.id), me())
+        rows = db.exec(select(Flag).where(col(Flag.participant_id).in_(reach), Flag.status != "resolved")).all()
+        flagged = {f.participant_id for f in rows}
+        people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(flagged))).all()}
     order = {"urgent": 0, "action": 1, "info": 2}
     rows = sorted(rows, key=lambda f: (order[f.severity], f.created_at or now()))
     return render_template("flags.html", flags=rows, people=people)
@@ -668,16 +680,9 @@ def team() -> str:
             }
         except ValueError:
             contact = {}
-        ids = [p.id for p in db.exec(scoped(select(Participant), user)).all() if p.id]
         outcomes = {"with_two_scores": 0, "recovered": 0, "reliably_improved": 0}
         # Rates among people with two or more scores, as the programmes report them.
-        scored = db.exec(
-            select(Measure.participant_id, func.count())
-            .where(col(Measure.participant_id).in_(ids), Measure.status == "complete")
-            .group_by(col(Measure.participant_id))
-        ).all()
-        for pid, count in scored:
-            result = participant_trajectory(db, pid) if count >= 2 else None
+        for result in trajectories(db, scoped(select(Participant.id), user)).values():
             if result:
                 outcomes["with_two_scores"] += 1
                 outcomes["recovered"] += int(result["recovery"])
