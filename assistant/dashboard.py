@@ -676,7 +676,13 @@ def team() -> str:
         try:
             contact = {
                 r.email: r
-                for r in contact_report(db, week, rt().settings.default_timezone, service.slug if service else None)
+                for r in contact_report(
+                    db,
+                    week,
+                    rt().settings.default_timezone,
+                    service.slug if service else None,
+                    specialist_ids=[s.id for s in specialists if s.id],
+                )
             }
         except ValueError:
             contact = {}

@@ -158,21 +158,28 @@ def caseload_query(query: Any, *, sort: str, show: str, cohort: str) -> Any:
     if sort == "last_reply":
         return query.order_by(col(p.last_inbound_at).is_(None), col(p.last_inbound_at).desc(), *name)
     if sort == "next_contact":
-        due = (
-            select(func.min(DueTask.due_at))
-            .where(
-                DueTask.participant_id == p.id,
-                DueTask.status == "pending",
-                col(DueTask.kind).in_(list(CONTACT_KINDS)),
-            )
-            .scalar_subquery()
+        # Joined to one grouped pass over the pending tasks, not a lookup per participant.
+        nexts = (
+            select(DueTask.participant_id, func.min(DueTask.due_at).label("due"))
+            .where(DueTask.status == "pending", col(DueTask.kind).in_(list(CONTACT_KINDS)))
+            .group_by(col(DueTask.participant_id))
+            .subquery()
         )
-        return query.order_by(due.is_(None), due, *name)
-    worst = select(func.min(SEVERITY_RANK)).where(Flag.participant_id == p.id, Flag.status != "resolved")
-    count = select(func.count(col(Flag.id))).where(Flag.participant_id == p.id, Flag.status != "resolved")
-    return query.order_by(
-        func.coalesce(worst.scalar_subquery(), 9), count.scalar_subquery().desc(), *name
-    )  # flags: urgent first, then the most flags
+        query = query.outerjoin(nexts, nexts.c.participant_id == p.id)
+        return query.order_by(nexts.c.due.is_(None), nexts.c.due, *name)
+    # Flags: urgent first, then the most flags.
+    worst = (
+        select(
+            Flag.participant_id,
+            func.min(SEVERITY_RANK).label("rank"),
+            func.count(col(Flag.id)).label("n"),
+        )
+        .where(Flag.status != "resolved")
+        .group_by(col(Flag.participant_id))
+        .subquery()
+    )
+    query = query.outerjoin(worst, worst.c.participant_id == p.id)
+    return query.order_by(func.coalesce(worst.c.rank, 9), func.coalesce(worst.c.n, 0).desc(), *name)
 
 
 SORTS = {
