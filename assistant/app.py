@@ -49,6 +49,12 @@ def create_app(
 
     from . import dashboard, webhooks
 
+    @app.before_request
+    def allow_csv_uploads() -> None:
+        # Before the CSRF check reads the form: only the import upload may be larger than 64 KB.
+        if request.endpoint == "dashboard.imports_page" and request.method == "POST":
+            request.max_content_length = dashboard.MAX_UPLOAD + 64 * 1024
+
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     limiter.init_app(app)  # fresh counts per app
@@ -74,7 +80,8 @@ def create_app(
         response.headers["Referrer-Policy"] = "same-origin"
         if secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if request.path.startswith("/participants") or request.path in ("/", "/flags", "/team", "/audit"):
+        private = ("/", "/flags", "/team", "/audit", "/settings")
+        if request.path.startswith(("/participants", "/imports")) or request.path in private:
             response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -83,6 +90,14 @@ def create_app(
         if request.path.startswith("/twilio"):
             return "too many requests", 429  # Twilio retries
         return render_template("error.html", title="Too many attempts", text="Please wait a minute and try again."), 429
+
+    @app.errorhandler(413)
+    def too_large(_error: Exception) -> tuple[str, int]:
+        return render_template(
+            "error.html",
+            title="That file is too large",
+            text=f"Files can be {dashboard.MAX_UPLOAD // (1024 * 1024)} MB at most. Nothing was imported.",
+        ), 413
 
     @app.errorhandler(500)
     def server_error(_error: Exception) -> tuple[str, int]:

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from . import appointments, rules
 from .appointments import CLOSED, KINDS, OUTCOMES
 from .db import lock_participant, transaction
 from .importer import CsvImportError, read_csv
-from .models import Appointment, Participant
+from .models import Appointment, Participant, Service
 from .runtime import Runtime
 
 REQUIRED = ("appointment_id", "participant_id", "starts_at", "kind")
@@ -32,6 +32,8 @@ class AppointmentReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    rows: int = 0
+    services: frozenset[str] = frozenset()
 
 
 def parse_local(text: str, tz: str) -> datetime:
@@ -56,9 +58,12 @@ def parse_local(text: str, tz: str) -> datetime:
     return early.astimezone(UTC)
 
 
-def _participants(db: Session) -> dict[str, list[Participant]]:
+def _participants(db: Session, scope: str | None) -> dict[str, list[Participant]]:
     found: dict[str, list[Participant]] = {}
-    for participant in db.exec(select(Participant)).all():
+    query = select(Participant)
+    if scope is not None:
+        query = query.join(Service, col(Service.id) == col(Participant.service_id)).where(Service.slug == scope)
+    for participant in db.exec(query).all():
         found.setdefault(participant.external_id, []).append(participant)
     return found
 
@@ -120,17 +125,25 @@ def _validate(
     return clean, errors
 
 
-def import_appointments(rt: Runtime, path: Path, now: datetime) -> AppointmentReport:
-    headers, rows, problems = read_csv(path)
+def import_appointments(
+    rt: Runtime, source: Path | bytes, now: datetime, *, scope: str | None = None
+) -> AppointmentReport:
+    """Import an appointments file. With a scope (a service's slug), only that service's participants
+    are matched: anyone else is "no participant", whether or not they exist elsewhere."""
+    headers, rows, problems = read_csv(source)
     if problems:
         raise CsvImportError(problems)
     errors = [f"line 1, column {c}: required column is missing" for c in REQUIRED if c not in headers]
     if errors:
-        raise CsvImportError(errors)
+        raise CsvImportError(errors, rows=sum(1 for r in rows if r))
     report = AppointmentReport()
     with transaction(rt.engine) as db:
-        people = _participants(db)
-        existing = {(a.participant_id, a.external_id): a for a in db.exec(select(Appointment)).all()}
+        people = _participants(db, scope)
+        query = select(Appointment)
+        if scope is not None:
+            in_scope = select(Participant.id).join(Service, col(Service.id) == col(Participant.service_id))
+            query = query.where(col(Appointment.participant_id).in_(in_scope.where(Service.slug == scope)))
+        existing = {(a.participant_id, a.external_id): a for a in db.exec(query).all()}
         cleaned = []
         seen: dict[tuple[str, str], int] = {}
         for offset, row in enumerate(rows):
@@ -140,8 +153,11 @@ def import_appointments(rt: Runtime, path: Path, now: datetime) -> AppointmentRe
                 cleaned.append(clean)
         if not cleaned and not errors:
             errors.append("file has no appointment rows")
+        slugs = {s.id: s.slug for s in db.exec(select(Service)).all()}
+        report.rows = len(cleaned)
+        report.services = frozenset(slugs[c["participant"].service_id] for c in cleaned if c["participant"])
         if errors:
-            raise CsvImportError(errors)
+            raise CsvImportError(errors, rows=report.rows, services=report.services)
         for clean in cleaned:
             _apply(db, clean, existing, report, now)
     return report

@@ -18,7 +18,7 @@ from .config import ROOT, ConfigError, load_settings
 from .db import transaction, upgrade
 from .engine import FlowError, parse_duration
 from .export import NotFound, export_participant, find_participant
-from .importer import CsvImportError, import_caseload
+from .importer import import_caseload
 from .models import DueTask, Participant
 from .runtime import Runtime, build_runtime
 from .scheduler import start_clock, tick
@@ -72,17 +72,19 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
-def _import(importer: Any, path: Path, now_text: str | None) -> Any:
-    """Run an all-or-nothing CSV import, listing every error if the file is refused."""
+def _import(kind: str, path: Path, now_text: str | None) -> Any:
+    """Run an all-or-nothing CSV import, listing every error if the file is refused; either way it is recorded."""
+    from .import_runs import run_import
+
     rt = _runtime()
     upgrade(rt.settings.database_url)
-    try:
-        return importer(rt, path, _when(now_text))
-    except CsvImportError as exc:
+    outcome = run_import(rt, kind, path, file_name=path.name, by=_cli_user(), via="cli", now=_when(now_text))
+    if outcome.report is None:
         click.echo(f"{path}: rejected, nothing was imported:", err=True)
-        for error in exc.errors:
+        for error in outcome.errors:
             click.echo(f"  {error}", err=True)
         sys.exit(1)
+    return outcome.report
 
 
 @main.command("import-caseload")
@@ -90,7 +92,7 @@ def _import(importer: Any, path: Path, now_text: str | None) -> Any:
 @click.option("--now", "now_text", help="Plan check-ins as if it were this time (ISO, with zone).")
 def import_caseload_command(path: Path, now_text: str | None) -> None:
     """Import or update participants from a CSV file (all rows or none)."""
-    report = _import(import_caseload, path, now_text)
+    report = _import("caseload", path, now_text)
     if report.ignored_columns:
         click.echo(f"ignored unknown column(s): {', '.join(report.ignored_columns)}")
     click.echo(
@@ -104,9 +106,7 @@ def import_caseload_command(path: Path, now_text: str | None) -> None:
 @click.option("--now", "now_text", help="Import as if it were this time (ISO, with zone).")
 def import_appointments_command(path: Path, now_text: str | None) -> None:
     """Import or update appointments from a CSV file (all rows or none)."""
-    from .appointment_import import import_appointments
-
-    report = _import(import_appointments, path, now_text)
+    report = _import("appointments", path, now_text)
     click.echo(f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}")
 
 
@@ -115,46 +115,39 @@ def import_appointments_command(path: Path, now_text: str | None) -> None:
 @click.argument("changes", nargs=-1)
 def service_settings_command(service: str, changes: tuple[str, ...]) -> None:
     """Show a service's settings, or change them: KEY=VALUE (lists comma-separated)."""
-    from dataclasses import fields
-
     from .models import Service
     from .service_settings import ServiceSettings
+    from .settings_change import KINDS, SettingsError, change_settings, parse_value
 
     rt = _runtime()
-    kinds = {f.name: str(f.type) for f in fields(ServiceSettings)}
+    values: dict[str, Any] = {}
+    for change in changes:
+        key, sep, value = change.partition("=")
+        if not sep or key not in KINDS:
+            raise click.ClickException(f"unknown setting {key!r}: one of {', '.join(KINDS)}")
+        try:
+            values[key] = parse_value(key, value)
+        except ValueError as exc:
+            raise click.ClickException(f"{key}: {exc}") from None
     with transaction(rt.engine) as db:
         row = db.exec(select(Service).where(Service.slug == service)).first()
         if row is None:
             raise click.ClickException(f"no service {service!r}")
-        data = ServiceSettings.from_json(row.settings).to_json()
-        for change in changes:
-            key, sep, value = change.partition("=")
-            if not sep or key not in kinds:
-                raise click.ClickException(f"unknown setting {key!r}: one of {', '.join(kinds)}")
-            kind = kinds[key]
-            try:
-                if "tuple[int" in kind:
-                    data[key] = [int(v) for v in value.split(",") if v.strip()]
-                elif "tuple[str" in kind:
-                    data[key] = [v.strip() for v in value.split(",") if v.strip()]
-                elif kind == "int":
-                    data[key] = int(value)
-                elif kind == "bool":
-                    data[key] = value.strip().lower() in ("1", "true", "yes", "on")
-                else:
-                    data[key] = value.strip()
-                checked = ServiceSettings.from_json(data)
-            except ValueError as exc:
-                raise click.ClickException(f"{key}: {exc}") from None
-            row.settings = checked.to_json()
-        db.add(row)
-        db.flush()
-        if any(c.startswith("questionnaire_") for c in changes):
-            from .measures import plan_questionnaires
-
-            for participant in db.exec(select(Participant).where(Participant.service_id == row.id)).all():
-                plan_questionnaires(db, participant, rt.clock.now())
+        try:
+            change_settings(db, row, values, by=_cli_user(), now=rt.clock.now())
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(ServiceSettings.from_json(row.settings).to_json(), indent=2))
+
+
+def _cli_user() -> str:
+    """Who ran a command, for the audit log and import records."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"[:254]
+    except (KeyError, OSError):
+        return "cli"
 
 
 @main.command("tick")

@@ -36,7 +36,6 @@ from .models import (
     Appointment,
     AuditLog,
     Flag,
-    Measure,
     Message,
     Notification,
     Participant,
@@ -49,7 +48,18 @@ from .runtime import Runtime
 from .scheduler import plan_checkin
 from .service_settings import ServiceSettings
 from .timing import DAYS, parse_hhmm
-from .views_data import SORTS, ago, answers, caseload_counts, caseload_rows, chart, thread, unacknowledged_urgent
+from .views_data import (
+    SORTS,
+    ago,
+    answers,
+    caseload_counts,
+    caseload_query,
+    caseload_rows,
+    chart,
+    thread,
+    trajectories,
+    unacknowledged_urgent,
+)
 from .wording import lock_screen_words
 
 bp = Blueprint("dashboard", __name__)
@@ -215,26 +225,25 @@ def caseload() -> str:
     sort = request.args.get("sort", "flags")
     show = request.args.get("show", "all")
     cohort = request.args.get("cohort", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), 100_000)
+    if sort not in SORTS:
+        sort = "flags"
     with unit() as db:
-        query = scoped(select(Participant), user).order_by(col(Participant.first_name))
-        if cohort in ("out_of_work", "in_work"):
-            query = query.where(Participant.cohort == cohort)
-        people = list(db.exec(query.offset((page - 1) * PAGE).limit(PAGE + 1)).all())
-        more = len(people) > PAGE
-        rows = caseload_rows(db, people[:PAGE])
+        query = caseload_query(scoped(select(Participant), user), sort=sort, show=show, cohort=cohort)
+        total = db.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
+        pages = max(1, -(-total // PAGE))
+        page = min(page, pages)
+        people = list(db.exec(query.offset((page - 1) * PAGE).limit(PAGE)).all())
+        rows = caseload_rows(db, people)
         service = db.get(Service, user.service_id)
         settings = ServiceSettings.from_json(service.settings if service else None)
         mine = (
-            len(db.exec(select(Participant.id).where(Participant.specialist_id == user.specialist_id)).all())
+            db.exec(
+                select(func.count()).select_from(Participant).where(Participant.specialist_id == user.specialist_id)
+            ).one()
             if user.specialist_id
             else None
         )
-    if show == "flagged":
-        rows = [r for r in rows if r.flags]
-    elif show in ("paused", "opted out", "cannot be reached", "active"):
-        rows = [r for r in rows if r.status == show]
-    rows.sort(key=SORTS.get(sort, SORTS["flags"]), reverse=sort == "last_reply")
     return render_template(
         "caseload.html",
         rows=rows,
@@ -242,7 +251,9 @@ def caseload() -> str:
         show=show,
         cohort=cohort,
         page=page,
-        more=more,
+        pages=pages,
+        total=total,
+        per_page=PAGE,
         cap=settings.caseload_cap,
         mine=mine,
     )
@@ -252,9 +263,10 @@ def caseload() -> str:
 @login_required
 def flags() -> str:
     with unit() as db:
-        ids = [p.id for p in db.exec(scoped(select(Participant), me())).all()]
-        rows = db.exec(select(Flag).where(col(Flag.participant_id).in_(ids), Flag.status != "resolved")).all()
-        people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(ids))).all()}
+        reach = scoped(select(Participant.id), me())
+        rows = db.exec(select(Flag).where(col(Flag.participant_id).in_(reach), Flag.status != "resolved")).all()
+        flagged = {f.participant_id for f in rows}
+        people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(flagged))).all()}
     order = {"urgent": 0, "action": 1, "info": 2}
     rows = sorted(rows, key=lambda f: (order[f.severity], f.created_at or now()))
     return render_template("flags.html", flags=rows, people=people)
@@ -664,20 +676,19 @@ def team() -> str:
         try:
             contact = {
                 r.email: r
-                for r in contact_report(db, week, rt().settings.default_timezone, service.slug if service else None)
+                for r in contact_report(
+                    db,
+                    week,
+                    rt().settings.default_timezone,
+                    service.slug if service else None,
+                    specialist_ids=[s.id for s in specialists if s.id],
+                )
             }
         except ValueError:
             contact = {}
-        ids = [p.id for p in db.exec(scoped(select(Participant), user)).all() if p.id]
         outcomes = {"with_two_scores": 0, "recovered": 0, "reliably_improved": 0}
         # Rates among people with two or more scores, as the programmes report them.
-        scored = db.exec(
-            select(Measure.participant_id, func.count())
-            .where(col(Measure.participant_id).in_(ids), Measure.status == "complete")
-            .group_by(col(Measure.participant_id))
-        ).all()
-        for pid, count in scored:
-            result = participant_trajectory(db, pid) if count >= 2 else None
+        for result in trajectories(db, scoped(select(Participant.id), user)).values():
             if result:
                 outcomes["with_two_scores"] += 1
                 outcomes["recovered"] += int(result["recovery"])
@@ -729,6 +740,218 @@ def audit_log() -> Any:
             out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
         )
     return render_template("audit.html", rows=rows)
+
+
+# --- service settings and imports (service admins; team leads see imports read-only) ----------
+
+
+def _field_label(name: str) -> str:
+    from .settings_change import LABELS
+
+    return LABELS.get(name, name)
+
+
+def _plain(message: str) -> str:
+    """A validation message in the page's words: field names become their labels."""
+    from .settings_change import LABELS
+
+    for name in sorted(LABELS, key=len, reverse=True):
+        message = message.replace(name, f"'{LABELS[name]}'")
+    return message[:1].upper() + message[1:]
+
+
+def _settings_form(current: ServiceSettings) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Changed values, parse errors per field, and the text as typed (to show again)."""
+    from .service_settings import RULES
+    from .settings_change import CHOICES, KINDS, parse_value
+
+    form = request.form
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    typed: dict[str, str] = {}
+    for name, kind in KINDS.items():
+        if name == "rules_off":
+            on = set(form.getlist("rules_on"))
+            value: Any = tuple(rule for rule in RULES if rule not in on)
+        elif name == "questionnaire_instruments":
+            chosen = set(form.getlist(name))
+            value = tuple(key for key, _ in CHOICES[name] if key in chosen)
+        elif kind == "bool":
+            value = form.get(name) == "yes"
+        else:
+            typed[name] = form.get(name, "")[:300]
+            try:
+                value = parse_value(name, typed[name])
+            except ValueError as exc:
+                errors[name] = _plain(f"{name}: {exc}")
+                continue
+        if value != getattr(current, name):
+            values[name] = value
+    return values, errors, typed
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+@roles("service_admin")
+def settings_page() -> Any:
+    from .settings_change import CHOICES, GROUPS, SettingsError, change_settings
+
+    errors: dict[str, str] = {}
+    typed: dict[str, str] = {}
+    with unit() as db:
+        service = db.get(Service, me().service_id)
+        if service is None:
+            abort(404)
+        current = ServiceSettings.from_json(service.settings)
+        shown = current
+        if request.method == "POST":
+            values, errors, typed = _settings_form(current)
+            if not errors:
+                try:
+                    changed = change_settings(db, service, values, by=me().email, now=now())
+                except SettingsError as exc:
+                    errors = {k: _plain(v if k in v else f"{k}: {v}") for k, v in exc.errors.items()}
+                else:
+                    if changed:
+                        flash(
+                            "Settings saved: "
+                            + "; ".join(
+                                f"{_field_label(k)} {_show(old)} to {_show(new)}" for k, (old, new) in changed.items()
+                            )
+                            + "."
+                        )
+                    else:
+                        flash("Nothing changed.")
+                    return redirect(url_for(".settings_page"))
+            # Show the page as the admin filled it in, with each problem beside its field.
+            try:
+                shown = replace_settings(current, values)
+            except (TypeError, ValueError):
+                shown = current
+        text = {name: _show(value) for name, value in shown.to_json().items()} | typed
+    return render_template("settings.html", groups=GROUPS, choices=CHOICES, settings=shown, text=text, errors=errors), (
+        400 if errors else 200
+    )
+
+
+def replace_settings(current: ServiceSettings, values: dict[str, Any]) -> ServiceSettings:
+    from dataclasses import replace
+
+    return replace(current, **values)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value) if value != "" else "none"
+
+
+@bp.route("/imports", methods=["GET", "POST"])
+@login_required
+@roles("team_lead", "service_admin")
+def imports_page() -> Any:
+    from .import_runs import recent_runs, run_import
+
+    status = 200
+    if request.method == "POST":
+        if me().role != "service_admin":
+            abort(404)  # team leads see the list; only admins upload
+        kind = request.form.get("kind", "")
+        upload = request.files.get("file")
+        if kind not in ("caseload", "appointments") or upload is None or not upload.filename:
+            flash("Choose what kind of file it is and a CSV file to upload.", "error")
+            status = 400
+        else:
+            data = upload.read(MAX_UPLOAD + 1)
+            with unit() as db:
+                service = db.get(Service, me().service_id)
+            assert service is not None
+            outcome = run_import(
+                rt(),
+                kind,
+                data,
+                file_name=upload.filename,
+                by=me().email,
+                via="dashboard",
+                now=now(),
+                service=service,
+            )
+            with unit() as db:
+                audit(db, me(), "import", now(), kind=kind, run=outcome.run.id, outcome=outcome.run.outcome)
+            if outcome.report is not None:
+                flash(
+                    f"Imported {outcome.run.file_name}: {outcome.run.created} created, "
+                    f"{outcome.run.updated} updated, {outcome.run.unchanged} unchanged."
+                )
+            else:
+                flash(
+                    f"{outcome.run.file_name} was not imported: nothing was changed. "
+                    f"{len(outcome.errors)} problem{'' if len(outcome.errors) == 1 else 's'} to fix.",
+                    "error",
+                )
+            return redirect(url_for(".import_page", run_id=outcome.run.id), 303)
+    with unit() as db:
+        runs = recent_runs(db, me().service_id)
+    return render_template("imports.html", runs=runs, max_mb=MAX_UPLOAD // (1024 * 1024)), status
+
+
+MAX_UPLOAD = 5 * 1024 * 1024  # the importers' own limit
+
+
+def _run_or_404(db: Session, run_id: int) -> Any:
+    from .models import ImportRun
+
+    run = db.get(ImportRun, run_id)
+    if run is None or run.service_id != me().service_id:
+        abort(404)  # another service's import does not exist, as far as this user can tell
+    return run
+
+
+@bp.get("/imports/<int(max=2147483647):run_id>")
+@login_required
+@roles("team_lead", "service_admin")
+def import_page(run_id: int) -> str:
+    with unit() as db:
+        run = _run_or_404(db, run_id)
+    # The errors quote the file's rows, which may be anyone in the service: admins only.
+    return render_template("import.html", run=run, show_errors=me().role == "service_admin")
+
+
+@bp.get("/imports/<int(max=2147483647):run_id>/errors.csv")
+@login_required
+@roles("service_admin")
+def import_errors_csv(run_id: int) -> Response:
+    with unit() as db:
+        run = _run_or_404(db, run_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["line", "column", "problem"])
+    for error in run.errors:
+        line, column, problem = _split_error(error)
+        writer.writerow([cell(line), cell(column), cell(problem)])
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="import-{run.id}-errors.csv"'},
+    )
+
+
+ERROR_AT = re.compile(r"line (\d+)(?:, column ([^:]+))?: (.*)", re.DOTALL)
+
+
+def _split_error(error: str) -> tuple[str, str, str]:
+    """'line 3, column phone: reason' as its parts; other problems are about the whole file."""
+    match = ERROR_AT.fullmatch(error)
+    if match is None:
+        return "", "", error
+    return match.group(1), match.group(2) or "", match.group(3)
+
+
+@bp.app_template_filter("error_parts")
+def error_parts(error: str) -> tuple[str, str, str]:
+    return _split_error(error)
 
 
 def init_app(app: Any) -> None:

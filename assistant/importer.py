@@ -47,9 +47,11 @@ EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+'-]{0,63}@[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
 class CsvImportError(ValueError):
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], *, rows: int = 0, services: frozenset[str] = frozenset()) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
+        self.rows = rows  # the file's rows that held data, as far as it could be read
+        self.services = services  # the services the file's rows name (slugs)
 
 
 @dataclass
@@ -59,11 +61,13 @@ class ImportReport:
     unchanged: int = 0
     specialists_created: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    rows: int = 0
+    services: frozenset[str] = frozenset()
 
 
-def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]], list[str]]:
-    """Headers (lower-cased), rows, and problems reading the file itself."""
-    raw = path.read_bytes()
+def read_csv(source: Path | bytes) -> tuple[list[str], list[dict[str, str]], list[str]]:
+    """Headers (lower-cased), rows, and problems reading the file (a path, or an upload's bytes)."""
+    raw = source if isinstance(source, bytes) else source.read_bytes()
     if len(raw) > MAX_BYTES:
         return [], [], [f"file is larger than {MAX_BYTES // (1024 * 1024)} MB"]
     try:
@@ -91,7 +95,9 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]], list[str]]:
     return headers, records, []
 
 
-def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]]) -> tuple[dict[str, Any], list[str]]:
+def _validate_row(
+    line: int, row: dict[str, str], seen: dict[str, dict[str, int]], scope: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
     errors: list[str] = []
     clean: dict[str, Any] = {}
 
@@ -125,7 +131,9 @@ def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]
         err("consent_sms", "must be yes or no")
     clean["consent_sms"] = consent in ("yes", "y", "true")
     clean["tags"] = sorted({t.strip().lower() for t in row.get("tags", "").split(";") if t.strip()})[:20]
-    clean["service"] = (row.get("service") or DEFAULT_SERVICE)[:64]
+    clean["service"] = (row.get("service") or scope or DEFAULT_SERVICE)[:64]
+    if scope is not None and clean["service"] != scope:
+        err("service", f"only participants of {scope} can be imported here, not {clean['service']!r}")
     cohort = (row.get("cohort") or "out_of_work").lower()
     if cohort not in COHORTS:
         err("cohort", f"must be out_of_work or in_work, not {cohort!r}")
@@ -169,34 +177,40 @@ def _validate_row(line: int, row: dict[str, str], seen: dict[str, dict[str, int]
     return clean, errors
 
 
-def import_caseload(rt: Runtime, path: Path, now: datetime) -> ImportReport:
-    headers, rows, problems = read_csv(path)
+def import_caseload(rt: Runtime, source: Path | bytes, now: datetime, *, scope: str | None = None) -> ImportReport:
+    """Import a caseload file. With a scope (a service's slug, as the dashboard imports), every row
+    must be that service's, and no error names a participant or specialist of another service."""
+    headers, rows, problems = read_csv(source)
     if problems:
         raise CsvImportError(problems)
     report = ImportReport(ignored_columns=[h for h in headers if h not in REQUIRED + OPTIONAL])
     errors = [f"line 1, column {c}: required column is missing" for c in REQUIRED if c not in headers]
     if errors:
-        raise CsvImportError(errors)
+        raise CsvImportError(errors, rows=sum(1 for r in rows if r))
     cleaned: list[dict[str, Any]] = []
     seen: dict[str, dict[str, int]] = {}
     for offset, row in enumerate(rows):
         if not row:
             continue
-        clean, row_errors = _validate_row(offset + 2, row, seen)
+        clean, row_errors = _validate_row(offset + 2, row, seen, scope)
         errors.extend(row_errors)
         cleaned.append(clean | {"line": offset + 2})
     if not cleaned and not errors:
         errors.append("file has no participant rows")
+    report.rows = len(cleaned)
+    report.services = frozenset(row["service"] for row in cleaned)
     with transaction(rt.engine) as db:
         if not errors:
-            _apply(db, cleaned, report, now, errors)
+            _apply(db, cleaned, report, now, errors, scoped=scope is not None)
         if errors:
             db.rollback()
-            raise CsvImportError(errors)
+            raise CsvImportError(errors, rows=report.rows, services=report.services)
     return report
 
 
-def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: datetime, errors: list[str]) -> None:
+def _apply(
+    db: Session, rows: list[dict[str, Any]], report: ImportReport, now: datetime, errors: list[str], *, scoped: bool
+) -> None:
     services: dict[str, Service] = {}
     specialists: dict[str, Specialist] = {}
     for row in rows:
@@ -210,6 +224,11 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
             specialists.get(row["specialist_email"])
             or db.exec(select(Specialist).where(Specialist.email == row["specialist_email"])).first()
         )
+        if specialist is not None and scoped and specialist.service_id != service.id:
+            errors.append(
+                f"line {row['line']}, column specialist_email: {row['specialist_email']} cannot be used in this service"
+            )
+            continue
         if specialist is None:
             assert service.id is not None
             specialist = Specialist(
@@ -246,6 +265,10 @@ def _apply(db: Session, rows: list[dict[str, Any]], report: ImportReport, now: d
                 Participant.service_id == service.id, Participant.external_id == row["participant_id"]
             )
         ).first()
+        if holder is not None and holder is not existing and scoped and holder.service_id != service.id:
+            # Another service's participant: not even their id is this user's to see.
+            errors.append(f"line {row['line']}, column phone: this number is already in use")
+            continue
         if holder is not None and holder is not existing:
             owner = db.get(Service, holder.service_id)
             errors.append(

@@ -84,6 +84,10 @@ def first_and_latest(db: Session, participant_id: int) -> tuple[dict[str, int], 
 
 def participant_trajectory(db: Session, participant_id: int) -> dict[str, Any] | None:
     first, latest = first_and_latest(db, participant_id)
+    return trajectory_of(first, latest)
+
+
+def trajectory_of(first: dict[str, int], latest: dict[str, int]) -> dict[str, Any] | None:
     result = engine.trajectory(first, latest)
     if result is None:
         return None

@@ -345,3 +345,22 @@ class Consent(SQLModel, table=True):
     recorded_by: str = Field(max_length=254)
     recorded_at: datetime | None = utc_column(nullable=False)
     note: str = Field(default="", max_length=500)
+
+
+class ImportRun(SQLModel, table=True):
+    """One CSV import, from the dashboard or the CLI: who, when, what file, what came of it, every error."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The service the file was imported into; None when a CLI file spanned several (or none could be told).
+    service_id: int | None = Field(default=None, foreign_key="service.id", index=True)
+    kind: str = Field(max_length=16)  # caseload, appointments
+    file_name: str = Field(max_length=255)
+    imported_by: str = Field(max_length=254)
+    via: str = Field(max_length=16)  # dashboard, cli
+    at: datetime | None = utc_column(nullable=False, index=True)
+    outcome: str = Field(max_length=16)  # imported, rejected
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))

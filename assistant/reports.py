@@ -41,13 +41,20 @@ class SpecialistRow:
         return round(100 * self.contacted / self.participants, 1) if self.participants else 0.0
 
 
-def contact_report(db: Session, week: str, tz: str, service: str | None = None) -> list[SpecialistRow]:
+def contact_report(
+    db: Session, week: str, tz: str, service: str | None = None, *, specialist_ids: list[int] | None = None
+) -> list[SpecialistRow]:
+    """Per specialist (all, or these), whether each of their participants was contacted in the week."""
     start, end = week_bounds(week, tz)
-    query = select(Participant).where(col(Participant.created_at) < end)
+    query = select(Participant.id, Participant.specialist_id, Participant.external_id).where(
+        col(Participant.created_at) < end
+    )
     if service:
         query = query.join(Service, col(Service.id) == Participant.service_id).where(Service.slug == service)
+    if specialist_ids is not None:
+        query = query.where(col(Participant.specialist_id).in_(specialist_ids))
     people = db.exec(query).all()
-    ids = [p.id for p in people]
+    ids = select(query.subquery().c.id)  # the same people, as a subquery: no list of thousands of ids
     replied = set(
         db.exec(
             select(Message.participant_id).where(
@@ -77,16 +84,16 @@ def contact_report(db: Session, week: str, tz: str, service: str | None = None) 
     )
     specialists = {s.id: s for s in db.exec(select(Specialist)).all()}
     rows: dict[int, SpecialistRow] = {}
-    for person in people:
-        owner = specialists[person.specialist_id]
-        row = rows.setdefault(person.specialist_id, SpecialistRow(email=owner.email, name=owner.name))
+    for person_id, specialist_id, external_id in people:
+        owner = specialists[specialist_id]
+        row = rows.setdefault(specialist_id, SpecialistRow(email=owner.email, name=owner.name))
         row.participants += 1
         how = [
             name
             for name, found in (("reply", replied), ("attended", attended), ("logged", logged))
-            if person.id in found
+            if person_id in found
         ]
-        row.evidence[person.external_id] = how
+        row.evidence[external_id] = how
         if how:
             row.contacted += 1
     return sorted(rows.values(), key=lambda r: r.email)

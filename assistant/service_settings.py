@@ -10,6 +10,14 @@ from typing import Any
 
 from .timing import parse_hhmm
 
+# The flag rules a service may turn off (rules_off), as a service lead would name them.
+RULES = {
+    "not_responding": "Not responding",
+    "not_great_weeks": "'Not great' weeks running",
+    "repeated_dna": "Two missed appointments in a row",
+    "unreachable": "Cannot be reached",
+}
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -112,6 +120,19 @@ class ServiceSettings:
             raise ValueError("retention_months_after_support must be 0-240")
         if not 1 <= self.caseload_cap <= 200:
             raise ValueError("caseload_cap must be 1-200")
+        if self.escalation_contact_email and (
+            "@" not in self.escalation_contact_email or any(c in self.escalation_contact_email for c in " \r\n,;")
+        ):
+            raise ValueError("escalation_contact_email must be one email address")
+        if not 1 <= self.dna_first_within_hours <= 72 or not 1 <= self.dna_wait_hours <= 168:
+            raise ValueError("dna_first_within_hours must be 1-72 and dna_wait_hours 1-168")
+        if not 1 <= self.dna_days_between <= 14:
+            raise ValueError("dna_days_between must be 1-14")
+        if not 1 <= self.campaign_segment_limit <= 10:
+            raise ValueError("campaign_segment_limit must be 1-10")
+        unknown_rules = [r for r in self.rules_off if r not in RULES]
+        if unknown_rules:
+            raise ValueError(f"rules_off: unknown rule(s) {unknown_rules}: one of {', '.join(RULES)}")
         if self.duty_contact_phone and not self.duty_contact_phone.startswith("+"):
             raise ValueError("duty_contact_phone must be an E.164 number like +447700900123")
         if parse_hhmm(self.quiet_until) >= parse_hhmm(self.quiet_from):

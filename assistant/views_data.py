@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, false, func, true
 from sqlmodel import Session, col, select
 
 from .models import Answer, Appointment, DueTask, Flag, FlowSession, Measure, Message, Participant, Specialist
@@ -63,7 +63,8 @@ def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
     ids = [p.id for p in participants]
     if not ids:
         return []
-    names = {s.id: (s.name or s.email) for s in db.exec(select(Specialist)).all()}
+    owners = {p.specialist_id for p in participants}
+    names = {s.id: (s.name or s.email) for s in db.exec(select(Specialist).where(col(Specialist.id).in_(owners))).all()}
     nexts: dict[int, tuple[datetime, str]] = {}
     for task in db.exec(
         select(DueTask)
@@ -130,6 +131,57 @@ def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
     return rows
 
 
+STATUS_FILTERS = ("active", "paused", "opted out", "cannot be reached")
+SEVERITY_RANK = case((col(Flag.severity) == "urgent", 0), (col(Flag.severity) == "action", 1), else_=2)
+
+
+def caseload_query(query: Any, *, sort: str, show: str, cohort: str) -> Any:
+    """Filter and order a (scoped) query over Participant in the database, so a page of 200 is
+    the right 200 of 5,000, and the same rows whatever page they land on."""
+    p = Participant
+    open_flag = select(Flag.id).where(Flag.participant_id == p.id, Flag.status != "resolved")
+    if cohort in ("out_of_work", "in_work"):
+        query = query.where(p.cohort == cohort)
+    if show == "flagged":
+        query = query.where(open_flag.exists())
+    elif show == "opted out":
+        query = query.where(p.opted_out == true())
+    elif show == "cannot be reached":
+        query = query.where(p.opted_out == false(), p.unreachable == true())
+    elif show == "paused":
+        query = query.where(p.opted_out == false(), p.unreachable == false(), p.paused == true())
+    elif show == "active":
+        query = query.where(p.opted_out == false(), p.unreachable == false(), p.paused == false())
+    name = (func.lower(p.first_name), col(p.id))
+    if sort == "name":
+        return query.order_by(*name)
+    if sort == "last_reply":
+        return query.order_by(col(p.last_inbound_at).is_(None), col(p.last_inbound_at).desc(), *name)
+    if sort == "next_contact":
+        # Joined to one grouped pass over the pending tasks, not a lookup per participant.
+        nexts = (
+            select(DueTask.participant_id, func.min(DueTask.due_at).label("due"))
+            .where(DueTask.status == "pending", col(DueTask.kind).in_(list(CONTACT_KINDS)))
+            .group_by(col(DueTask.participant_id))
+            .subquery()
+        )
+        query = query.outerjoin(nexts, nexts.c.participant_id == p.id)
+        return query.order_by(nexts.c.due.is_(None), nexts.c.due, *name)
+    # Flags: urgent first, then the most flags.
+    worst = (
+        select(
+            Flag.participant_id,
+            func.min(SEVERITY_RANK).label("rank"),
+            func.count(col(Flag.id)).label("n"),
+        )
+        .where(Flag.status != "resolved")
+        .group_by(col(Flag.participant_id))
+        .subquery()
+    )
+    query = query.outerjoin(worst, worst.c.participant_id == p.id)
+    return query.order_by(func.coalesce(worst.c.rank, 9), func.coalesce(worst.c.n, 0).desc(), *name)
+
+
 SORTS = {
     "name": lambda r: r.participant.first_name.lower(),
     "last_reply": lambda r: r.last_reply.timestamp() if r.last_reply else 0,
@@ -194,6 +246,27 @@ def chart(db: Session, participant_id: int, width: int = 640, height: int = 220)
         "points": points,
         "pad": pad,
     }
+
+
+def trajectories(db: Session, participant_ids: Any) -> dict[int, dict[str, Any] | None]:
+    """Each participant's trajectory (first and latest scores) in one query, for people with two or
+    more complete scores: the same answer as measures.participant_trajectory, person by person."""
+    from .measures import trajectory_of
+
+    complete = db.exec(
+        select(Measure.participant_id, Measure.instrument, Measure.total)
+        .where(col(Measure.participant_id).in_(participant_ids), Measure.status == "complete")
+        .order_by(col(Measure.participant_id), col(Measure.completed_at), col(Measure.id))
+    ).all()
+    first: dict[int, dict[str, int]] = {}
+    latest: dict[int, dict[str, int]] = {}
+    counts: dict[int, int] = {}
+    for pid, instrument, total in complete:
+        assert total is not None
+        first.setdefault(pid, {}).setdefault(instrument, total)
+        latest.setdefault(pid, {})[instrument] = total
+        counts[pid] = counts.get(pid, 0) + 1
+    return {pid: trajectory_of(first[pid], latest[pid]) for pid, n in counts.items() if n >= 2}
 
 
 def unacknowledged_urgent(db: Session, specialist_ids: list[int], now: datetime, minutes: int) -> list[Flag]:

@@ -25,7 +25,7 @@ from assistant.clock import FixedClock
 from assistant.config import ROOT
 from assistant.db import transaction
 from assistant.inbound import receive_sms
-from assistant.models import Appointment, DueTask, Flag, Message
+from assistant.models import Appointment, AuditLog, DueTask, Flag, Message, Participant, Service
 from assistant.runtime import Runtime, build_runtime
 from assistant.sms import TwilioTransport
 
@@ -212,3 +212,52 @@ def test_team_lead_and_admin_pages_are_accessible(browser: Any, site: str, world
     page.goto("/audit")
     accessible(page, "audit")
     context.close()
+
+
+def test_admin_changes_a_setting_and_imports_a_file_with_an_error(
+    page: Any,
+    rt: Runtime,
+    world: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sign_in(page, "admin@example.org")
+    main = page.locator("main")
+
+    # A setting: a mistake first (shown beside its field, nothing saved), then the fix.
+    page.get_by_role("link", name="Settings").click()
+    accessible(page, "settings")
+    page.get_by_label("Caseload cap per specialist").fill("lots")
+    page.get_by_role("button", name="Save settings").click()
+    accessible(page, "settings-error")
+    assert "There is a problem: nothing was saved" in main.inner_text()
+    assert "give a whole number" in page.locator("#caseload_cap-error").inner_text()
+    page.get_by_label("Caseload cap per specialist").fill("24")
+    page.get_by_role("button", name="Save settings").click()
+    assert "Settings saved: Caseload cap per specialist 20 to 24." in main.inner_text()
+    with transaction(rt.engine) as db:
+        north = db.exec(select(Service).where(Service.slug == "north")).one()
+        assert north.settings["caseload_cap"] == 24
+        assert db.exec(select(AuditLog).where(AuditLog.action == "service_settings")).one().user_email == (
+            "admin@example.org"
+        )
+
+    # A caseload file with a bad row: refused whole, every problem listed by line and column.
+    page.get_by_role("link", name="Imports").click()
+    accessible(page, "imports")
+    bad = tmp_path / "new-referrals.csv"
+    bad.write_text(
+        "participant_id,first_name,phone,specialist_email\n"
+        "P010,Dana,07700900110,sam@example.org\n"
+        "P011,Eli,12345,sam@example.org\n"
+    )
+    page.get_by_label("Caseload (participants)").check()
+    page.get_by_label("CSV file").set_input_files(str(bad))
+    page.get_by_role("button", name="Import").click()
+    accessible(page, "import-errors")
+    assert "new-referrals.csv was not imported: nothing was changed" in main.inner_text()
+    report = page.get_by_role("table").inner_text()
+    assert "3\tphone\t" in report
+    with transaction(rt.engine) as db:
+        assert db.exec(select(Participant).where(Participant.external_id == "P010")).first() is None
+    page.get_by_role("link", name="All imports").click()
+    assert "Not imported" in main.inner_text()

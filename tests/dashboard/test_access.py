@@ -74,6 +74,12 @@ ROUTES = [
     ("POST", "/participants/{id}/appointments"),
     ("POST", "/flags/1/acknowledge"),
     ("POST", "/flags/1/resolve"),
+    ("GET", "/settings"),
+    ("POST", "/settings"),
+    ("GET", "/imports"),
+    ("POST", "/imports"),
+    ("GET", "/imports/1"),
+    ("GET", "/imports/1/errors.csv"),
 ]
 
 
