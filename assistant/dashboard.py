@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from sqlmodel import Session, col, func, select
@@ -70,6 +71,7 @@ login_manager.session_protection = "strong"
 
 F = TypeVar("F", bound=Callable[..., Any])
 PAGE = 200
+FLAGS_PAGE = 50  # each open flag is a card with its own forms
 
 
 class SignedIn(UserMixin):  # type: ignore[misc]
@@ -262,14 +264,25 @@ def caseload() -> str:
 @bp.get("/flags")
 @login_required
 def flags() -> str:
+    """Open flags in reach, urgent first then oldest first, a page at a time."""
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), 100_000)
+    severity = sa.case({"urgent": 0, "action": 1}, value=col(Flag.severity), else_=2)
     with unit() as db:
         reach = scoped(select(Participant.id), me())
-        rows = db.exec(select(Flag).where(col(Flag.participant_id).in_(reach), Flag.status != "resolved")).all()
+        open_in_reach = select(Flag).where(col(Flag.participant_id).in_(reach), Flag.status != "resolved")
+        total = db.exec(select(func.count()).select_from(open_in_reach.subquery())).one()
+        pages = max(1, -(-total // FLAGS_PAGE))
+        page = min(page, pages)
+        rows = db.exec(
+            open_in_reach.order_by(severity, col(Flag.created_at), col(Flag.id))
+            .offset((page - 1) * FLAGS_PAGE)
+            .limit(FLAGS_PAGE)
+        ).all()
         flagged = {f.participant_id for f in rows}
         people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(flagged))).all()}
-    order = {"urgent": 0, "action": 1, "info": 2}
-    rows = sorted(rows, key=lambda f: (order[f.severity], f.created_at or now()))
-    return render_template("flags.html", flags=rows, people=people)
+    return render_template(
+        "flags.html", flags=rows, people=people, page=page, pages=pages, total=total, per_page=FLAGS_PAGE
+    )
 
 
 def _flag_in_reach(db: Session, flag_id: int) -> Flag:

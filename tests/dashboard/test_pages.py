@@ -58,3 +58,45 @@ def test_filters_and_sorts_apply_before_paging(as_user: Any, world: World, two_p
     # A specialist pages through their own caseload only.
     sam = as_user("sam@example.org")
     assert _names(sam, "sort=name") == ["Alex", "Jordan"]
+
+
+FLAG_NAMES = re.compile(r'/participants/\d+">([^<]+) \((P\d+)\)</a>')
+
+
+def test_open_flags_page_urgent_first_then_oldest_a_page_at_a_time(
+    as_user: Any, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    monkeypatch.setattr(dashboard, "FLAGS_PAGE", 2)
+    now = world.rt.clock.now()
+    with transaction(world.rt.engine) as db:
+        for pid, severity, kind, hours_ago in (
+            ("P001", "info", "campaign_interest", 50),
+            ("P002", "action", "callback", 10),
+            ("P003", "urgent", "crisis", 1),
+            ("P004", "action", "not_responding", 20),
+            ("P005", "urgent", "crisis", 2),  # another service's participant
+        ):
+            person = world.participant(pid)
+            db.add(
+                Flag(
+                    participant_id=person.id,
+                    specialist_id=person.specialist_id,
+                    kind=kind,
+                    severity=severity,
+                    reason="test",
+                    created_at=now - timedelta(hours=hours_ago),
+                )
+            )
+
+    def shown(client: Any, page: int) -> list[str]:
+        return [pid for _name, pid in FLAG_NAMES.findall(client.get(f"/flags?page={page}").get_data(as_text=True))]
+
+    admin = as_user("admin@example.org")
+    assert shown(admin, 1) == ["P003", "P004"] and shown(admin, 2) == ["P002", "P001"]
+    assert shown(admin, 9) == ["P002", "P001"]  # past the end: the last page
+    page = admin.get("/flags").get_data(as_text=True)
+    assert "4 open flags" in page and "Page 2 of 2" in page
+    assert shown(as_user("sam@example.org"), 1) == ["P002", "P001"]  # only their own
+    assert "nhsuk-pagination" not in as_user("sam@example.org").get("/flags").get_data(as_text=True)
