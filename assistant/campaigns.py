@@ -196,13 +196,10 @@ def matching_chunks(
     now: datetime,
     *columns: Any,
     chunk: int = CHUNK,
-    unless: Any = None,
 ) -> Iterator[list[Any]]:
-    """The audience (less anyone `unless` holds for) a chunk at a time, in id order (keyset
-    paging), so memory stays flat however large it is. Rows are (id, tags, *columns)."""
+    """The audience a chunk at a time, in id order (keyset paging), so memory stays flat
+    however large it is. Rows are (id, tags, *columns)."""
     query = audience_query(service_id, audience, now, Participant.id, Participant.tags, *columns)
-    if unless is not None:
-        query = query.where(~unless)
     tag = audience.get("tag")
     last = 0
     while True:
@@ -362,16 +359,27 @@ def plan(db: Session, campaign: Campaign, now: datetime) -> int:
 
     Streams the audience in chunks: time and memory grow linearly with its size."""
     assert campaign.id is not None
-    already = exists().where(
-        col(CampaignRecipient.campaign_id) == campaign.id, col(CampaignRecipient.participant_id) == Participant.id
-    )
     audience = dict(campaign.audience or {})
     columns = (Participant.timezone, Participant.support_started_on, Participant.support_ends_on)
     relative = RELATIVE_FIELDS[campaign.relative["field"]] if campaign.relative else None
     planned = 0
-    for rows in matching_chunks(db, campaign.service_id, audience, now, *columns, unless=already):
+    for rows in matching_chunks(db, campaign.service_id, audience, now, *columns):
+        if not rows:
+            continue
+        # Who in this id range is already planned (a re-run): one range scan of the unique index.
+        have = set(
+            db.exec(
+                select(CampaignRecipient.participant_id).where(
+                    CampaignRecipient.campaign_id == campaign.id,
+                    col(CampaignRecipient.participant_id) >= rows[0][0],
+                    col(CampaignRecipient.participant_id) <= rows[-1][0],
+                )
+            ).all()
+        )
         recipients = []
         for participant_id, _tags, timezone, started, ends in rows:
+            if participant_id in have:
+                continue
             if relative is None:
                 due = campaign.send_at
             else:
