@@ -364,3 +364,10 @@ class ImportRun(SQLModel, table=True):
     updated: int = 0
     unchanged: int = 0
     errors: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class SendPace(SQLModel, table=True):
+    """When the next segment may leave a sending pool: one row all sending processes share."""
+
+    pool: str = Field(primary_key=True, max_length=64)
+    next_at: float = 0.0  # seconds since the epoch

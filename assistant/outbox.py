@@ -8,9 +8,6 @@ the provider is called, so two senders never send the same row. A row left in
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +21,7 @@ from .conversation import OPT_IN_KEYS, withdraw_outbox
 from .db import skip_locked, transaction
 from .flags import raise_flag
 from .models import Message, Participant, StatusEvent
+from .pacing import pacer_for
 from .quiet import next_allowed
 from .runtime import Runtime
 from .sms import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
@@ -46,46 +44,6 @@ STATUS_RANK = {
     "failed": 4,
     "read": 5,
 }
-
-
-class Pacer:
-    """A token bucket in segments per second: never faster than the senders can really go."""
-
-    def __init__(
-        self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
-        self.rate = rate
-        # No bursts: one segment's worth at a time, so no second ever carries more than the rate.
-        self.capacity = 1.0
-        self.tokens = self.capacity
-        self.clock, self.sleep = clock, sleep
-        self.last = clock()
-        self.lock = threading.Lock()
-
-    def take(self, segments: int) -> None:
-        with self.lock:
-            self._take(segments)
-
-    def _take(self, segments: int) -> None:
-        while True:
-            current = self.clock()
-            self.tokens = min(self.capacity, self.tokens + (current - self.last) * self.rate)
-            self.last = current
-            if self.tokens + 1e-9 >= min(segments, self.capacity):
-                self.tokens -= segments
-                return
-            self.sleep(max(0.001, (min(segments, self.capacity) - self.tokens) / self.rate))
-
-
-_pacers: dict[int, Pacer] = {}
-
-
-def pacer_for(rt: Runtime) -> Pacer:
-    """One bucket per runtime (per process), shared by its sending threads."""
-    key = id(rt)
-    if key not in _pacers:
-        _pacers[key] = Pacer(rt.settings.send_rate * max(1, getattr(rt.transport, "senders", 1)))
-    return _pacers[key]
 
 
 def backoff(attempt: int) -> timedelta:
