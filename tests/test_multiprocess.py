@@ -4,6 +4,9 @@ A burst of signed replies (some people sending two at once, Twilio repeating Mes
 is recorded once each and answered once each, in order; a sender killed with SIGKILL in
 the middle of a batch loses nothing and sends nothing twice; and the database going away
 makes the webhook answer 503 at once, until it is back and the service carries on by itself.
+A web worker killed with SIGKILL inside the inbound transaction leaves nothing behind, and
+one killed after the commit but before answering Twilio gets its reply sent once: either
+way Twilio's retry is recorded, and answered, exactly once, and the other workers carry on.
 
 What was really sent is the console transport's record file: one JSON line a send,
 keyed `out-<message id>`, appended by whichever process sent it.
@@ -18,13 +21,16 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -609,3 +615,119 @@ def test_a_web_worker_killed_inside_the_inbound_transaction_loses_nothing(stack:
     assert {int(r[0]): int(r[1]) for r in answers} == {ids[p]: 1 for p in (first, second, *phones[4:7])}
     # The siblings were never restarted: only the killed workers were replaced.
     assert workers - killed <= child_pids(master)
+
+
+DATE = "Tue, 24 Nov 2026 10:00:00 +0000"
+
+
+class HeldTwilio:
+    """Twilio's Messages API, just enough of it: creates are recorded (the text goes out), and
+    the answer to a create for `hold_to` is held back until `release` is set. Lists answer lookups."""
+
+    def __init__(self, hold_to: str) -> None:
+        self.hold_to = hold_to
+        self.created: list[dict[str, str]] = []
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.held_port = 0
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def reply(self, status: int, payload: dict[str, object]) -> None:
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the caller was killed while we held its answer
+                    pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                with fake.lock:
+                    message = {"sid": "SM" + uuid.uuid4().hex, "to": form["To"], "body": form["Body"]}
+                    fake.created.append(message)
+                if form["To"] == fake.hold_to:
+                    fake.held_port = self.client_address[1]
+                    fake.arrived.set()
+                    fake.release.wait(120)
+                self.reply(201, {**message, "status": "queued", "date_created": DATE, "date_sent": None})
+
+            def do_GET(self) -> None:
+                to = parse_qs(urlsplit(self.path).query).get("To", [""])[0]
+                with fake.lock:
+                    found = [{**m, "status": "delivered", "date_sent": DATE} for m in fake.created if m["to"] == to]
+                self.reply(200, {"messages": found, "next_page_uri": None, "page": 0, "page_size": 50})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_web_worker_killed_after_the_commit_before_answering_sends_the_reply_once(stack: Stack) -> None:
+    """Killed after the inbound transaction committed and while its reply was with the provider, unanswered.
+
+    With ASSISTANT_DISPATCH=inline the worker sends the reply before it answers Twilio, so a
+    provider that holds its answer keeps the worker between its commit and its response: a
+    known point to kill it at. The reply went out but the worker never learnt so; Twilio's
+    retry is a duplicate, and the scheduler asks the provider about the claim instead of resending.
+    """
+    phones = start_checkins(stack, 3)
+    person = phones[0]
+    twilio = HeldTwilio(hold_to=person)
+    provider = {
+        "ASSISTANT_SMS_TRANSPORT": "twilio",
+        "ASSISTANT_TWILIO_API_URL": twilio.url,
+        "TWILIO_FROM_NUMBER": "+447700900000",
+    }
+    try:
+        base = stack.start_web(2, "--timeout", "120", ASSISTANT_DISPATCH="inline", **provider)
+        assert stack.web is not None
+        master = stack.web.pid
+        workers = child_pids(master)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answer = pool.submit(post_sms_outcome, base, sid("committed"), person, "good")
+            assert twilio.arrived.wait(30), "the reply never reached the provider"
+            worker = pid_with_local_port(twilio.held_port, workers)
+            assert worker is not None, "no gunicorn worker is waiting for the provider"
+            assert stack.inbound_sids() == [sid("committed")]  # committed before the send
+            os.kill(worker, signal.SIGKILL)
+            assert answer.result(timeout=30) != 200
+        reply = [m for m in stack.outbound() if m[1] == person][-1]
+        assert reply[2] == "sending"  # claimed, outcome unknown to us
+
+        stack.wait_until(lambda: len(child_pids(master)) == 2, 30, "gunicorn replaced the worker")
+        assert post_sms(base, sid("committed"), person, "good") == 200  # Twilio's retry: a duplicate
+        assert post_sms(base, sid("other"), phones[1], "good") == 200  # and the service carries on
+        assert workers - {worker} <= child_pids(master)
+        assert stack.inbound_sids() == [sid("committed"), sid("other")]
+        assert [m for m in stack.outbound() if m[1] == person][-1] == reply  # no second reply queued
+
+        # The scheduler finds the stale claim, asks the provider, and records it as sent.
+        later = datetime.now(UTC) + STALE_CLAIM + timedelta(minutes=1)
+        assert stack.tick("reconcile", later, **provider).wait(timeout=60) == 0
+        assert [m for m in stack.outbound() if m[1] == person][-1] == (reply[0], person, "sent")
+        assert [m["to"] for m in twilio.created].count(person) == 1, "the reply was sent twice"
+        assert [m["to"] for m in twilio.created].count(phones[1]) == 1
+        with stack.engine.connect() as c:
+            answers = c.execute(sa.text("SELECT count(*) FROM answer")).scalar_one()
+        assert answers == 2
+    finally:
+        twilio.close()
