@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/webhook.py            # full run, about 5 minutes
     .venv/bin/python benchmarks/webhook.py --quick    # short run, about 2 minutes
+    .venv/bin/python benchmarks/webhook.py --quick --db postgresql --workers 1,2,4
 
 What it does (see benchmarks/README.md):
-  1. Makes a throwaway SQLite database, imports a generated caseload and starts a
+  1. Makes a throwaway SQLite database (or PostgreSQL server), imports a generated caseload and starts a
      check-in for everyone with the real CLI (`assistant db-upgrade`,
      `import-caseload`, `tick`), so every participant has a question waiting.
   2. Serves `benchmarks/bare_app.py` and then `assistant:create_app()` with the
-     same gunicorn command line (2 sync workers, loopback only).
+     same gunicorn command line (2 sync workers, or each count of --workers; loopback only).
   3. Replays pre-signed Twilio webhook requests, each participant answering their
      check-in once: closed loop with wrk for the most requests per second, then
      open loop at a fixed rate (200/s) for latency.
@@ -199,16 +200,27 @@ def write_caseload(path: Path, phones: list[str], first_checkin: datetime) -> No
             )
 
 
-def query(db_path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    connection = sqlite3.connect(db_path, timeout=30)
-    try:
-        return connection.execute(sql, args).fetchall()
-    finally:
-        connection.close()
+_engines: dict[str, Any] = {}
 
 
-def count(db_path: Path, sql: str, *args: object) -> int:
-    value = query(db_path, sql, *args)[0][0]
+def query(db: str, sql: str) -> list[tuple[object, ...]]:
+    """Run `sql` on the benchmark's database (an SQLAlchemy URL: sqlite:///... or postgresql+psycopg://...)."""
+    if db.startswith("sqlite:///"):
+        connection = sqlite3.connect(db.removeprefix("sqlite:///"), timeout=30)
+        try:
+            return connection.execute(sql).fetchall()
+        finally:
+            connection.close()
+    import sqlalchemy as sa
+
+    if db not in _engines:
+        _engines[db] = sa.create_engine(db, poolclass=sa.pool.NullPool)
+    with _engines[db].connect() as connection:
+        return [tuple(row) for row in connection.execute(sa.text(sql))]
+
+
+def count(db: str, sql: str) -> int:
+    value = query(db, sql)[0][0]
     assert isinstance(value, int)
     return value
 
@@ -229,7 +241,7 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> None:
         raise SystemExit(f"assistant {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
 
 
-def prepare_database(env: dict[str, str], db_path: Path, work: Path, participants: int) -> tuple[list[str], datetime]:
+def prepare_database(env: dict[str, str], db: str, work: Path, participants: int) -> tuple[list[str], datetime]:
     """A migrated database whose participants all have a check-in question waiting."""
     phones = make_phones(participants)
     first = first_checkin(datetime.now(UTC))
@@ -244,8 +256,8 @@ def prepare_database(env: dict[str, str], db_path: Path, work: Path, participant
     while ticks < participants // TICK_BATCH + 10:
         run_cli(env, "tick", "--now", first.isoformat())
         ticks += 1
-        waiting = count(db_path, "SELECT count(*) FROM flowsession WHERE flow='checkin' AND status='waiting'")
-        queued = count(db_path, "SELECT count(*) FROM message WHERE direction='out' AND status IN ('queued','sending')")
+        waiting = count(db, "SELECT count(*) FROM flowsession WHERE flow='checkin' AND status='waiting'")
+        queued = count(db, "SELECT count(*) FROM message WHERE direction='out' AND status IN ('queued','sending')")
         if waiting == participants and queued == 0:
             break
     else:
@@ -376,6 +388,22 @@ class Server:
             total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
 
+    def peak_rss(self) -> tuple[float, float]:
+        """Peak resident memory (VmHWM, MB) of the master and workers together, and of the largest worker."""
+        if self.process is None:
+            return 0.0, 0.0
+        peaks = {}
+        for pid in [self.process.pid, *self.workers()]:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[pid] = int(line.split()[1]) / 1024
+        workers = [mb for pid, mb in peaks.items() if pid != self.process.pid]
+        return sum(peaks.values()), max(workers, default=0.0)
+
     def stop(self, timeout: float = 15) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -398,12 +426,13 @@ class ClosedLoop:
     ok: int
     bad: int
     elapsed: float
-    socket_errors: int
+    socket_errors: int  # including timeouts
     statuses: str
     capped: bool
     client_cpu: float
     server_cpu: float
     other_cores: float  # CPU that neither the server nor the load generator used, on average
+    timeouts: int = 0  # wrk's count of requests not answered within its --timeout (Twilio's)
     backlog: int = 0  # replies not yet sent when the last answer came back
     drain: float = 0.0  # seconds it then took to send them
 
@@ -522,6 +551,7 @@ def closed_loop(
         client_cpu=client_cpu,
         server_cpu=server_cpu,
         other_cores=max(machine_cpu - server_cpu - client_cpu, 0.0) / wall,
+        timeouts=data["timeout"],
     )
 
 
@@ -546,10 +576,15 @@ class OpenLoop:
     def error_summary(self) -> str:
         return ", ".join(f"{k}: {n}" for k, n in Counter(v for v in self.outcomes.values() if v != 200).items())
 
+    @property
+    def timeouts(self) -> int:
+        return sum(1 for v in self.outcomes.values() if v == "TimeoutError")
+
     def percentile(self, p: float) -> float:
-        if not self.latencies:
+        """Over every request: one without a 200 (refused, reset, timed out) counts as never answered."""
+        if not self.outcomes:
             return float("nan")
-        ordered = sorted(self.latencies)
+        ordered = sorted(self.latencies) + [math.inf] * self.errors
         return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
@@ -686,11 +721,18 @@ class Measured:
     warmup: ClosedLoop
     throughput: ClosedLoop
     latency: OpenLoop
+    peak_rss: float = 0.0  # MB, master and workers together (each process's VmHWM)
+    peak_rss_worker: float = 0.0  # MB, the largest worker
 
     @property
     def errors(self) -> int:
+        """Every request without a 200 in time: error statuses, socket errors and timeouts."""
         closed = (self.warmup, self.throughput)
         return sum(c.bad + c.socket_errors for c in closed) + self.latency.errors
+
+    @property
+    def timeouts(self) -> int:
+        return self.warmup.timeouts + self.throughput.timeouts + self.latency.timeouts
 
     def error_lines(self) -> list[str]:
         lines = []
@@ -716,7 +758,7 @@ def measure(
     rate: float,
     reuse: bool,
     profile_dir: Path | None = None,
-    outbox: Path | None = None,
+    outbox: str | None = None,
 ) -> Measured:
     """Warm up, then the closed loop, then the open loop, on a server already started."""
     tag = server.name.replace(" ", "-")
@@ -746,18 +788,19 @@ def measure(
     wait_for_quiet()
     say(f"  {server.name}: open loop, {rate:g} requests/s for {len(latency) / rate:g}s")
     lat = open_loop(server, latency, rate)
-    return Measured(server.name, warm, thr, lat)
+    total, largest = server.peak_rss()
+    return Measured(server.name, warm, thr, lat, peak_rss=total, peak_rss_worker=largest)
 
 
-def unsent(db_path: Path) -> int:
-    return count(db_path, "SELECT count(*) FROM message WHERE direction='out' AND status IN ('queued','sending')")
+def unsent(db: str) -> int:
+    return count(db, "SELECT count(*) FROM message WHERE direction='out' AND status IN ('queued','sending')")
 
 
-def wait_outbox_drained(db_path: Path, timeout: float = 60) -> int:
+def wait_outbox_drained(db: str, timeout: float = 60) -> int:
     """Replies are sent by a background thread after each commit: wait for it (bounded)."""
     deadline = time.monotonic() + timeout
     while True:
-        left = unsent(db_path)
+        left = unsent(db)
         if left == 0 or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
@@ -792,9 +835,18 @@ class Audit:
         )
 
 
-def audit(db_path: Path, measured: Measured, sent: list[tuple[list[Signed], ClosedLoop | None]], unsent: int) -> Audit:
-    """Compare the inbound rows with what the assistant answered, request by request where that is known."""
-    grouped = query(db_path, "SELECT provider_sid, count(*) FROM message WHERE direction='in' GROUP BY provider_sid")
+def audit(
+    db: str,
+    measured: Measured,
+    sent: list[tuple[list[Signed], ClosedLoop | None]],
+    unsent: int,
+    earlier: frozenset[str] = frozenset(),
+) -> Audit:
+    """Compare the inbound rows with what the assistant answered, request by request where that is known.
+
+    `earlier`: the MessageSids of earlier runs on the same database (other worker counts), not strangers.
+    """
+    grouped = query(db, "SELECT provider_sid, count(*) FROM message WHERE direction='in' GROUP BY provider_sid")
     rows = {str(sid): int(str(n)) for sid, n in grouped}
     ok: set[str] = set()
     rejected: set[str] = set()
@@ -816,30 +868,37 @@ def audit(db_path: Path, measured: Measured, sent: list[tuple[list[Signed], Clos
             unsure_ok = unsure_ok and loop.ok <= recorded <= loop.ok + loop.socket_errors
     return Audit(
         answered_ok=measured.warmup.ok + measured.throughput.ok + measured.latency.ok,
-        inbound=count(db_path, "SELECT count(*) FROM message WHERE direction='in'"),
+        inbound=sum(n for sid, n in rows.items() if sid not in earlier),
         twice=sum(1 for n in rows.values() if n > 1),
-        strangers=sum(1 for sid in rows if sid not in everything),
+        strangers=sum(1 for sid in rows if sid not in everything and sid not in earlier),
         missing=sum(1 for sid in ok if sid not in rows),
         rejected_but_recorded=sum(1 for sid in rejected if sid in rows),
         unanswered=len(unanswered),
         unanswered_recorded=sum(1 for sid in unanswered if sid in rows),
         unsure_ok=unsure_ok,
-        receipts=count(db_path, "SELECT count(*) FROM inboundreceipt"),
-        unknown_senders=count(db_path, "SELECT count(*) FROM message WHERE direction='in' AND participant_id IS NULL"),
-        ended=count(db_path, "SELECT count(*) FROM flowsession WHERE flow='checkin' AND status='ended'"),
+        receipts=count(db, "SELECT count(*) FROM inboundreceipt") - len(earlier),
+        unknown_senders=count(db, "SELECT count(*) FROM message WHERE direction='in' AND participant_id IS NULL"),
+        ended=count(db, "SELECT count(*) FROM flowsession WHERE flow='checkin' AND status='ended'") - len(earlier),
         unsent=unsent,
     )
 
 
 def ms(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "no answer"
     return "-" if math.isnan(seconds) else f"{seconds * 1000:.1f}"
 
 
-def report(b: Measured, a: Measured, check: Audit, *, connections: int, rate: float) -> bool:
+def report(
+    b: Measured, a: Measured, check: Audit, *, connections: int, rate: float, workers: int, database: str
+) -> bool:
+    """Print one worker count's results; True when the aim is met with no errors (timeouts included)."""
     ratio = a.throughput.rate / b.throughput.rate if b.throughput.rate else 0.0
     sustained = a.throughput.sustained / b.throughput.rate if b.throughput.rate else 0.0
     p99 = a.latency.percentile(99)
     met_ratio, met_p99 = min(ratio, sustained) >= AIM_RATIO, p99 < AIM_P99_MS / 1000
+    errors, timeouts = a.errors + b.errors, a.timeouts + b.timeouts
+    met = met_ratio and met_p99 and errors == 0
 
     def row(label: str, bare: str, full: str, note: str = "") -> None:
         say(f"  {label:<44}{bare:>12}{full:>12}   {note}".rstrip())
@@ -856,7 +915,10 @@ def report(b: Measured, a: Measured, check: Audit, *, connections: int, rate: fl
 
     seconds = len(a.latency.outcomes) / rate
     say("")
-    say(f"Results: gunicorn -w 2 (sync workers) on {HOST}; {os.cpu_count()} CPU cores shared with the load generator")
+    say(
+        f"Results: gunicorn -w {workers} (sync workers) on {HOST}, the assistant on {database}; "
+        f"{os.cpu_count()} CPU cores shared with the load generator"
+    )
     say(f"  {'':<44}{'bare Flask':>12}{'assistant':>12}")
     say(f"Closed loop (wrk, {connections} connections, as fast as answered)")
     row("throughput: webhook answers/s", f"{b.throughput.rate:.0f}", f"{a.throughput.rate:.0f}")
@@ -869,6 +931,8 @@ def report(b: Measured, a: Measured, check: Audit, *, connections: int, rate: fl
     row("server CPU per request (ms)", cpu_ms(b), cpu_ms(a))
     row("load generator CPU (of one core)", client(b), client(a))
     row("other processes' CPU (cores)", f"{b.throughput.other_cores:.2f}", f"{a.throughput.other_cores:.2f}")
+    row("peak RSS, master and workers (MB)", f"{b.peak_rss:.0f}", f"{a.peak_rss:.0f}")
+    row("peak RSS, largest worker (MB)", f"{b.peak_rss_worker:.0f}", f"{a.peak_rss_worker:.0f}")
     say(f"Open loop ({rate:g} requests/s offered for {seconds:g}s, {len(a.latency.outcomes)} requests each)")
     row("latency p50 (ms)", ms(b.latency.percentile(50)), ms(a.latency.percentile(50)))
     row(
@@ -886,6 +950,7 @@ def report(b: Measured, a: Measured, check: Audit, *, connections: int, rate: fl
     row("client send lag, max (ms)", ms(b.latency.max_send_lag), ms(a.latency.max_send_lag))
     row("other processes' CPU (cores)", f"{b.latency.other_cores:.2f}", f"{a.latency.other_cores:.2f}")
     row("errors (non-200, refused, reset, timeout)", str(b.errors), str(a.errors))
+    row("  of which timed out (no answer in 15 s)", str(b.timeouts), str(a.timeouts))
     for line in b.error_lines() + a.error_lines():
         say(f"    {line}")
     busy = max(m.other_cores for m in (b.throughput, a.throughput, b.latency, a.latency))
@@ -907,20 +972,67 @@ def report(b: Measured, a: Measured, check: Audit, *, connections: int, rate: fl
         say("  a closed-loop phase with errors recorded fewer rows than its 200s, or more than its 200s and failures")
     say(f"  every inbound text answered 200 recorded exactly once: {'yes' if check.exact else 'NO'}")
     say(
-        f"Aim: throughput {ratio:.1%} of bare ({sustained:.1%} with the reply texts sent): "
+        f"Aim ({workers} workers): throughput {ratio:.1%} of bare ({sustained:.1%} with the reply texts sent): "
         f"{'met' if met_ratio else 'MISSED'}; "
         f"p99 {ms(p99)} ms at {rate:g} requests/s: {'met' if met_p99 else 'MISSED'}; "
-        f"{a.errors} errors"
+        f"{errors} errors ({timeouts} timed out): {'MET' if met else 'MISSED'}"
     )
-    return met_ratio and met_p99
+    return met
+
+
+def worker_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r}") from None
+    if not counts or any(n < 1 or n > 16 for n in counts):
+        raise argparse.ArgumentTypeError("worker counts are 1 to 16, e.g. 1,2,4")
+    return counts
+
+
+def start_database(kind: str, work: Path) -> tuple[str, Any]:
+    """The assistant's database URL, and the throwaway PostgreSQL server to stop afterwards (or None)."""
+    if kind == "sqlite":
+        return f"sqlite:///{work / 'bench.db'}", None
+    sys.path.insert(0, str(ROOT))  # the tests' helper: initdb in a temporary directory, a free loopback port
+    from tests.pg import start_postgres
+
+    server = start_postgres(durable=True)  # commits flushed to disk, as in production
+    return server.url, server
+
+
+def summarise(runs: list[tuple[int, Measured, Measured, bool]], rate: float) -> None:
+    say("")
+    say(
+        f"Summary: throughput closed loop; latency open loop at {rate:g} requests/s; CPU per request in the closed loop"
+    )
+    head = (
+        f"  {'workers':>7} {'bare/s':>8} {'asst/s':>8} {'ratio':>7} {'+sent':>7} {'CPU ms':>7} "
+        f"{'p50 ms':>9} {'p99 ms':>9} {'RSS MB':>7} {'errors':>7}  aim"
+    )
+    say(head)
+    for workers, b, a, met in runs:
+        ratio = a.throughput.rate / b.throughput.rate if b.throughput.rate else 0.0
+        sustained = a.throughput.sustained / b.throughput.rate if b.throughput.rate else 0.0
+        n = a.throughput.ok + a.throughput.bad
+        cpu = f"{a.throughput.server_cpu / n * 1000:.2f}" if n else "-"
+        say(
+            f"  {workers:>7} {b.throughput.rate:>8.0f} {a.throughput.rate:>8.0f} {ratio:>7.1%} {sustained:>7.1%} "
+            f"{cpu:>7} {ms(a.latency.percentile(50)):>9} {ms(a.latency.percentile(99)):>9} "
+            f"{a.peak_rss:>7.0f} {a.errors + b.errors:>7}  {'met' if met else 'MISSED'}"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run (about 2 minutes)")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="the assistant's database")
+    parser.add_argument(
+        "--workers", type=worker_counts, default=[2], help="gunicorn workers, one run each: e.g. 1,2,4 (default 2)"
+    )
     parser.add_argument("--connections", type=int, default=8, help="closed-loop concurrency (default 8)")
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s (default 200)")
-    parser.add_argument("--participants", type=int, help="caseload size (default: enough for every phase)")
+    parser.add_argument("--participants", type=int, help="caseload size per run (default: enough for every phase)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs)")
     parser.add_argument("--seed", type=int, default=1, help="seed for the generated replies")
     parser.add_argument("--ref", help="benchmark this git revision (e.g. HEAD) instead of the working tree")
@@ -935,71 +1047,102 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # an overloaded server queues many connections
     profile = PROFILES["quick" if args.quick else "full"]
     latency_n = round(args.rate * profile.latency_seconds)
-    participants = args.participants or profile.participants
-    if participants - profile.warmup - latency_n < 100:
+    per_run = args.participants or profile.participants
+    if per_run - profile.warmup - latency_n < 100:
         say(f"--participants must be at least {profile.warmup + latency_n + 100}")
         return 2
+    counts: list[int] = args.workers
 
     work = Path(tempfile.mkdtemp(prefix="webhook-bench-"))
-    db_path = work / "bench.db"
-    port, bare_port = free_port(), free_port()
-    public_url = f"http://{HOST}:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "TWILIO_"))},
-        "ASSISTANT_DATABASE_URL": f"sqlite:///{db_path}",
-        "ASSISTANT_PUBLIC_URL": public_url,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "ASSISTANT_SMS_TRANSPORT": "console",
-        "ASSISTANT_CONSOLE_LOG": str(work / "sms.jsonl"),
-        "ASSISTANT_DISPATCH": "thread",
-        # All the load comes from one address and goes to a console transport, so two limits
-        # meant for production would measure themselves rather than the work: lift them.
-        "ASSISTANT_WEBHOOK_RATE_LIMIT": "1000000 per minute",  # per client address, per worker
-        "ASSISTANT_SEND_RATE": "100000",  # SMS segments a second per sending number
-    }
-    bare = Server("bare Flask", "bare_app:create_app()", bare_port, env, work / "bare.log", "--pythonpath", str(BENCH))
-    full = Server("assistant", "assistant:create_app()", port, env, work / "assistant.log")
+    postgres = None
+    servers: list[Server] = []
     try:
+        db, postgres = start_database(args.db, work)
+        port = free_port()
+        public_url = f"http://{HOST}:{port}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "TWILIO_"))},
+            "ASSISTANT_DATABASE_URL": db,
+            "ASSISTANT_PUBLIC_URL": public_url,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "ASSISTANT_SMS_TRANSPORT": "console",
+            "ASSISTANT_CONSOLE_LOG": str(work / "sms.jsonl"),
+            "ASSISTANT_DISPATCH": "thread",
+            # All the load comes from one address and goes to a console transport, so two limits
+            # meant for production would measure themselves rather than the work: lift them.
+            "ASSISTANT_WEBHOOK_RATE_LIMIT": "1000000 per minute",  # per client address, per worker
+            "ASSISTANT_SEND_RATE": "100000",  # SMS segments a second per sending number
+        }
+        participants = per_run * len(counts)
         say(f"Webhook benchmark ({'quick' if args.quick else 'full'}), working in {work}")
         say(f"  code: {use_revision(args.ref, work, env) if args.ref else describe_tree()}")
+        say(f"  database: {args.db}" + (" (a throwaway server, fsync on)" if postgres else ""))
         say("  lifted for the benchmark: the webhook rate limit per client address and the SMS send pacing")
-        say(f"  setup: {participants} participants; db-upgrade, import-caseload, tick")
-        phones, _first = prepare_database(env, db_path, work, participants)
+        say(f"  setup: {participants} participants ({per_run} a run); db-upgrade, import-caseload, tick")
+        phones, _first = prepare_database(env, db, work, participants)
         signed = sign_all(phones, public_url, random.Random(args.seed))
-        warm, rest = signed[: profile.warmup], signed[profile.warmup :]
-        latency, throughput = rest[:latency_n], rest[latency_n:]
-        say(f"  signed {len(signed)} requests; both servers run: gunicorn {' '.join(full.command()[1:-1])} APP")
-
-        plan: dict[str, Any] = dict(
-            warmup=warm,
-            throughput=throughput,
-            latency=latency,
-            work=work,
-            profile=profile,
-            connections=args.connections,
-            rate=args.rate,
-        )
-        bare.start()
-        try:  # the bare app gets the same requests, replayed round and round
-            b = measure(bare, reuse=True, **plan)
-        finally:
-            bare.stop()
-        full.start()
-        try:  # each participant answers once
-            a = measure(full, reuse=False, profile_dir=args.profile, outbox=db_path, **plan)
-            unsent = wait_outbox_drained(db_path)
-        finally:
-            full.stop()
-        check = audit(db_path, a, [(warm, a.warmup), (throughput, a.throughput), (latency, None)], unsent)
-        met = report(b, a, check, connections=args.connections, rate=args.rate)
-        if args.profile:
+        runs: list[tuple[int, Measured, Measured, bool]] = []
+        clean = True
+        for n, workers in enumerate(counts):
+            mine = signed[n * per_run : (n + 1) * per_run]
+            warm, rest = mine[: profile.warmup], mine[profile.warmup :]
+            latency, throughput = rest[:latency_n], rest[latency_n:]
+            bare = Server(
+                "bare Flask",
+                "bare_app:create_app()",
+                free_port(),
+                env,
+                work / f"bare-{workers}.log",
+                "--pythonpath",
+                str(BENCH),
+                workers=workers,
+            )
+            full = Server(
+                "assistant", "assistant:create_app()", port, env, work / f"assistant-{workers}.log", workers=workers
+            )
+            servers += [bare, full]
             say("")
-            summarise_profile(args.profile)
-            say("  (sampling slows the profiled closed loop: take its throughput from a run without --profile)")
-        return 0 if met and check.exact and a.errors == 0 and b.errors == 0 else 1
+            say(f"Run with {workers} workers: gunicorn {' '.join(full.command()[1:-1])} APP (the same for both)")
+            plan: dict[str, Any] = dict(
+                warmup=warm,
+                throughput=throughput,
+                latency=latency,
+                work=work,
+                profile=profile,
+                connections=args.connections,
+                rate=args.rate,
+            )
+            earlier = frozenset(str(r[0]) for r in query(db, "SELECT provider_sid FROM message WHERE direction='in'"))
+            bare.start()
+            try:  # the bare app gets the same requests, replayed round and round
+                b = measure(bare, reuse=True, **plan)
+            finally:
+                bare.stop()
+            full.start()
+            try:  # each participant answers once
+                spy_dir = args.profile / f"w{workers}" if args.profile and len(counts) > 1 else args.profile
+                a = measure(full, reuse=False, profile_dir=spy_dir, outbox=db, **plan)
+                unsent = wait_outbox_drained(db)
+            finally:
+                full.stop()
+            check = audit(db, a, [(warm, a.warmup), (throughput, a.throughput), (latency, None)], unsent, earlier)
+            met = report(b, a, check, connections=args.connections, rate=args.rate, workers=workers, database=args.db)
+            runs.append((workers, b, a, met))
+            clean = clean and met and check.exact
+            if spy_dir:
+                say("")
+                summarise_profile(spy_dir)
+                say("  (sampling slows the profiled closed loop: take its throughput from a run without --profile)")
+        if len(runs) > 1:
+            summarise(runs, args.rate)
+        return 0 if clean else 1
     finally:
-        bare.stop()
-        full.stop()
+        for server in servers:
+            server.stop()
+        for engine in _engines.values():
+            engine.dispose()
+        if postgres is not None:
+            postgres.stop()
         if args.keep:
             say(f"kept {work}")
         else:

@@ -61,7 +61,8 @@ class PostgresServer:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(*, durable: bool = False) -> PostgresServer:
+    """`durable`: flush commits to disk as a production server does (the tests do not need to)."""
     bindir = _bindir()
     directory = Path(tempfile.mkdtemp(prefix="assistant-pg-"))
     as_user: list[str] = []
@@ -71,7 +72,9 @@ def start_postgres() -> PostgresServer:
     server = PostgresServer(directory=directory, port=_free_port(), bindir=bindir, as_user=as_user)
     data = directory / "data"
     server._run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
-    options = f"-p {server.port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100"
+    options = f"-p {server.port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=100"
+    if not durable:
+        options += " -c fsync=off"
     server._run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w", "start")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

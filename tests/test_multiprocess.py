@@ -4,6 +4,9 @@ A burst of signed replies (some people sending two at once, Twilio repeating Mes
 is recorded once each and answered once each, in order; a sender killed with SIGKILL in
 the middle of a batch loses nothing and sends nothing twice; and the database going away
 makes the webhook answer 503 at once, until it is back and the service carries on by itself.
+A web worker killed with SIGKILL inside the inbound transaction leaves nothing behind, and
+one killed after the commit but before answering Twilio gets its reply sent once: either
+way Twilio's retry is recorded, and answered, exactly once, and the other workers carry on.
 
 What was really sent is the console transport's record file: one JSON line a send,
 keyed `out-<message id>`, appended by whichever process sent it.
@@ -18,20 +21,23 @@ import signal
 import subprocess
 import threading
 import time
-from collections import defaultdict
+import uuid
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
 import requests
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from assistant.clock import FixedClock
 from assistant.conversation import queue_sms
@@ -82,6 +88,7 @@ class Stack:
     server: PostgresServer
     tmp: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    web: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
         self.record = self.tmp / "sms.jsonl"
@@ -117,10 +124,11 @@ class Stack:
     def tick(self, name: str, now: datetime, **env: str) -> subprocess.Popen[bytes]:
         return self.spawn(name, [str(venv_bin("assistant")), "tick", "--now", now.isoformat()], **env)
 
-    def start_web(self, workers: int = 4) -> str:
+    def start_web(self, workers: int = 4, *options: str, **env: str) -> str:
         port = free_port()
-        argv = [str(venv_bin("gunicorn")), "-c", str(DEPLOY / "gunicorn.conf.py"), "-w", str(workers)]
-        proc = self.spawn("web", [*argv, "-b", f"127.0.0.1:{port}", "assistant:create_app()"])
+        argv = [str(venv_bin("gunicorn")), "-c", str(DEPLOY / "gunicorn.conf.py"), "-w", str(workers), *options]
+        proc = self.spawn("web", [*argv, "-b", f"127.0.0.1:{port}", "assistant:create_app()"], **env)
+        self.web = proc
         base = f"http://127.0.0.1:{port}"
         assert wait_http(f"{base}/healthz", deadline=time.monotonic() + 30, proc=proc).status_code == 200
         return base
@@ -421,3 +429,305 @@ def test_two_senders_reconciling_the_same_stale_claim_send_it_once(postgres: Pos
     finally:
         rt_a.engine.dispose()
         rt_b.engine.dispose()
+
+
+# --- a web worker killed in the middle of a request ----------------------------------------------
+
+
+def child_pids(parent: int) -> set[int]:
+    """The live processes whose parent is `parent` (gunicorn's workers, for its master)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent and fields[0] != "Z":
+                found.add(int(entry.name))
+    return found
+
+
+def pid_with_local_port(port: int, pids: set[int]) -> int | None:
+    """Which of `pids` holds the TCP socket whose local end is 127.0.0.1:`port` (from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        try:
+            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        if links & inodes:
+            return pid
+    return None
+
+
+def post_sms_outcome(base: str, sid: str, sender: str, body: str) -> int | str:
+    """The HTTP status, or the name of what went wrong instead (the connection dropped, ...)."""
+    try:
+        return post_sms(base, sid, sender, body, timeout=60)
+    except requests.RequestException as exc:
+        return type(exc).__name__
+
+
+def rows_about(engine: sa.Engine, participant_id: int, message_sid: str) -> dict[str, str]:
+    """A digest of every row about one participant (and the receipt of one MessageSid), table by table."""
+    digests = {}
+    with engine.connect() as c:
+        for table in SQLModel.metadata.sorted_tables:
+            args: dict[str, object]
+            if table.name == "participant":
+                where, args = "id = :p", {"p": participant_id}
+            elif table.name == "inboundreceipt":
+                where, args = "message_sid = :s", {"s": message_sid}
+            elif "participant_id" in table.c:
+                where, args = "participant_id = :p", {"p": participant_id}
+            else:
+                continue
+            digest = "md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), ''))"
+            row = c.execute(sa.text(f'SELECT count(*), {digest} FROM "{table.name}" t WHERE {where}'), args).one()
+            digests[table.name] = f"{row[0]} {row[1]}"
+    return digests
+
+
+def waiting_backends(engine: sa.Engine, blocker: int) -> list[tuple[int, int]]:
+    """(backend pid, client port) of the sessions waiting for a lock that backend `blocker` holds."""
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT pid, client_port FROM pg_stat_activity WHERE CAST(:b AS integer) = ANY(pg_blocking_pids(pid))"
+            ),
+            {"b": blocker},
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+
+def backend_alive(engine: sa.Engine, pid: int) -> bool:
+    with engine.connect() as c:
+        return c.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).scalar() == 1
+
+
+def participant_ids(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as c:
+        return {str(r[1]): int(r[0]) for r in c.execute(sa.text("SELECT id, phone FROM participant"))}
+
+
+def start_checkins(stack: Stack, count: int) -> list[str]:
+    """`count` people, each with this week's check-in asked and waiting for an answer."""
+    slot = latest_slot(datetime.now(UTC))
+    phones = write_caseload(stack.tmp / "caseload.csv", count, DAYS[slot.weekday()], f"{slot:%H:%M}")
+    stack.assistant(
+        "import-caseload", str(stack.tmp / "caseload.csv"), "--now", (slot - timedelta(minutes=30)).isoformat()
+    )
+    assert stack.tick("tick", slot).wait(timeout=60) == 0
+    assert len(stack.check_each_message_sent_once_in_order()) == count
+    return phones
+
+
+@dataclass
+class Doomed:
+    """A webhook request held inside its transaction, and the worker that was handling it, killed."""
+
+    worker: int
+    backend: int
+    answer: Future[int | str]
+
+
+def kill_worker_inside_transaction(
+    stack: Stack, base: str, pool: ThreadPoolExecutor, lock: sa.Connection, phone: str, message_sid: str
+) -> Doomed:
+    """Post a text while the test holds the participant's row lock, then SIGKILL the worker waiting for it.
+
+    The worker has inserted the MessageSid's receipt and waits in `lock_participant`, inside
+    the inbound transaction; the test's session holding the lock is how it is found.
+    """
+    assert stack.web is not None
+    holder = int(lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+    lock.execute(sa.text("SELECT id FROM participant WHERE phone = :p FOR UPDATE"), {"p": phone})
+    answer = pool.submit(post_sms_outcome, base, message_sid, phone, "good")
+    stack.wait_until(lambda: len(waiting_backends(stack.engine, holder)) == 1, 20, "the request waiting for the lock")
+    [(backend, client_port)] = waiting_backends(stack.engine, holder)
+    worker = pid_with_local_port(client_port, child_pids(stack.web.pid))
+    assert worker is not None, "no gunicorn worker holds the waiting database connection"
+    os.kill(worker, signal.SIGKILL)
+    assert answer.result(timeout=30) != 200, "the killed worker answered"  # Twilio sees an error, and retries
+    return Doomed(worker, backend, answer)
+
+
+def test_a_web_worker_killed_inside_the_inbound_transaction_loses_nothing(stack: Stack) -> None:
+    phones = start_checkins(stack, 8)
+    ids = participant_ids(stack.engine)
+    # A long gunicorn timeout: the test, not gunicorn's watchdog, kills the waiting worker.
+    base = stack.start_web(3, "--timeout", "120")
+    assert stack.web is not None
+    master = stack.web.pid
+    workers = child_pids(master)
+    assert len(workers) == 3
+    first, second = phones[0], phones[1]
+    before = rows_about(stack.engine, ids[first], sid("killed-a"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool, stack.engine.connect() as lock:
+        # 1. Killed while waiting for the participant's lock, its receipt inserted but not committed.
+        lock.begin()
+        doomed = kill_worker_inside_transaction(stack, base, pool, lock, first, sid("killed-a"))
+        killed = {doomed.worker}
+        # The other workers carry on, while the killed one's database session still waits.
+        assert [post_sms(base, sid(f"other-{n}"), phones[n], "good") for n in (4, 5, 6)] == [200] * 3
+        assert backend_alive(stack.engine, doomed.backend)
+        lock.rollback()  # the lock is free: the orphaned session finds its client gone and rolls back
+        stack.wait_until(lambda: not backend_alive(stack.engine, doomed.backend), 30, "the orphaned session ended")
+        assert rows_about(stack.engine, ids[first], sid("killed-a")) == before, "the killed request left rows"
+
+        stack.wait_until(lambda: len(child_pids(master)) == 3, 30, "gunicorn replaced the worker")
+        assert doomed.worker not in child_pids(master)
+        # Twilio's retry: the same MessageSid, the same signed request; then once more for good measure.
+        assert post_sms(base, sid("killed-a"), first, "good") == 200
+        assert post_sms(base, sid("killed-a"), first, "good") == 200
+
+        # 2. Killed the same way, but Twilio's retry comes while the orphaned transaction still holds
+        # the uncommitted receipt: the retry waits for it to roll back, then records the text once.
+        lock.begin()
+        doomed = kill_worker_inside_transaction(stack, base, pool, lock, second, sid("killed-b"))
+        killed.add(doomed.worker)
+        stack.wait_until(lambda: len(child_pids(master)) == 3, 30, "gunicorn replaced the worker")
+        retry = pool.submit(post_sms_outcome, base, sid("killed-b"), second, "good")
+        stack.wait_until(
+            lambda: len(waiting_backends(stack.engine, doomed.backend)) == 1, 20, "the retry waiting on the receipt"
+        )
+        lock.rollback()
+        assert retry.result(timeout=60) == 200
+
+    expected = {sid("killed-a"), sid("killed-b")} | {sid(f"other-{n}") for n in (4, 5, 6)}
+    stack.wait_until(lambda: stack.settled(len(expected)), 30, "every reply recorded and every answer sent")
+    assert sorted(stack.inbound_sids()) == sorted(expected)  # each recorded exactly once
+    sent = stack.check_each_message_sent_once_in_order()
+    per_person = Counter(phone for _, phone, _ in sent)
+    for phone in (first, second, phones[4], phones[5], phones[6]):
+        assert per_person[phone] == 2, f"{phone}: the check-in and one answer to the reply, not {per_person[phone]}"
+    with stack.engine.connect() as c:
+        answers = c.execute(sa.text("SELECT participant_id, count(*) FROM answer GROUP BY participant_id")).all()
+    assert {int(r[0]): int(r[1]) for r in answers} == {ids[p]: 1 for p in (first, second, *phones[4:7])}
+    # The siblings were never restarted: only the killed workers were replaced.
+    assert workers - killed <= child_pids(master)
+
+
+DATE = "Tue, 24 Nov 2026 10:00:00 +0000"
+
+
+class HeldTwilio:
+    """Twilio's Messages API, just enough of it: creates are recorded (the text goes out), and
+    the answer to a create for `hold_to` is held back until `release` is set. Lists answer lookups."""
+
+    def __init__(self, hold_to: str) -> None:
+        self.hold_to = hold_to
+        self.created: list[dict[str, str]] = []
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.held_port = 0
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def reply(self, status: int, payload: dict[str, object]) -> None:
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the caller was killed while we held its answer
+                    pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                with fake.lock:
+                    message = {"sid": "SM" + uuid.uuid4().hex, "to": form["To"], "body": form["Body"]}
+                    fake.created.append(message)
+                if form["To"] == fake.hold_to:
+                    fake.held_port = self.client_address[1]
+                    fake.arrived.set()
+                    fake.release.wait(120)
+                self.reply(201, {**message, "status": "queued", "date_created": DATE, "date_sent": None})
+
+            def do_GET(self) -> None:
+                to = parse_qs(urlsplit(self.path).query).get("To", [""])[0]
+                with fake.lock:
+                    found = [{**m, "status": "delivered", "date_sent": DATE} for m in fake.created if m["to"] == to]
+                self.reply(200, {"messages": found, "next_page_uri": None, "page": 0, "page_size": 50})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_web_worker_killed_after_the_commit_before_answering_sends_the_reply_once(stack: Stack) -> None:
+    """Killed after the inbound transaction committed and while its reply was with the provider, unanswered.
+
+    With ASSISTANT_DISPATCH=inline the worker sends the reply before it answers Twilio, so a
+    provider that holds its answer keeps the worker between its commit and its response: a
+    known point to kill it at. The reply went out but the worker never learnt so; Twilio's
+    retry is a duplicate, and the scheduler asks the provider about the claim instead of resending.
+    """
+    phones = start_checkins(stack, 3)
+    person = phones[0]
+    twilio = HeldTwilio(hold_to=person)
+    provider = {
+        "ASSISTANT_SMS_TRANSPORT": "twilio",
+        "ASSISTANT_TWILIO_API_URL": twilio.url,
+        "TWILIO_FROM_NUMBER": "+447700900000",
+    }
+    try:
+        base = stack.start_web(2, "--timeout", "120", ASSISTANT_DISPATCH="inline", **provider)
+        assert stack.web is not None
+        master = stack.web.pid
+        workers = child_pids(master)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answer = pool.submit(post_sms_outcome, base, sid("committed"), person, "good")
+            assert twilio.arrived.wait(30), "the reply never reached the provider"
+            worker = pid_with_local_port(twilio.held_port, workers)
+            assert worker is not None, "no gunicorn worker is waiting for the provider"
+            assert stack.inbound_sids() == [sid("committed")]  # committed before the send
+            os.kill(worker, signal.SIGKILL)
+            assert answer.result(timeout=30) != 200
+        reply = [m for m in stack.outbound() if m[1] == person][-1]
+        assert reply[2] == "sending"  # claimed, outcome unknown to us
+
+        stack.wait_until(lambda: len(child_pids(master)) == 2, 30, "gunicorn replaced the worker")
+        assert post_sms(base, sid("committed"), person, "good") == 200  # Twilio's retry: a duplicate
+        assert post_sms(base, sid("other"), phones[1], "good") == 200  # and the service carries on
+        assert workers - {worker} <= child_pids(master)
+        assert stack.inbound_sids() == [sid("committed"), sid("other")]
+        assert [m for m in stack.outbound() if m[1] == person][-1] == reply  # no second reply queued
+
+        # The scheduler finds the stale claim, asks the provider, and records it as sent.
+        later = datetime.now(UTC) + STALE_CLAIM + timedelta(minutes=1)
+        assert stack.tick("reconcile", later, **provider).wait(timeout=60) == 0
+        assert [m for m in stack.outbound() if m[1] == person][-1] == (reply[0], person, "sent")
+        assert [m["to"] for m in twilio.created].count(person) == 1, "the reply was sent twice"
+        assert [m["to"] for m in twilio.created].count(phones[1]) == 1
+        with stack.engine.connect() as c:
+            answers = c.execute(sa.text("SELECT count(*) FROM answer")).scalar_one()
+        assert answers == 2
+    finally:
+        twilio.close()
