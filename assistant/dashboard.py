@@ -70,6 +70,7 @@ login_manager.login_message = "Sign in to see this page."
 login_manager.session_protection = "strong"
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 PAGE = 200
 FLAGS_PAGE = 50  # each open flag is a card with its own forms
 
@@ -913,13 +914,18 @@ def imports_page() -> Any:
 MAX_UPLOAD = 5 * 1024 * 1024  # the importers' own limit
 
 
+def _in_my_service_or_404(db: Session, model: type[T], row_id: int) -> T:
+    """A service-wide row (an import, a campaign) of the signed-in user's own service."""
+    row = db.get(model, row_id)
+    if row is None or getattr(row, "service_id", None) != me().service_id:
+        abort(404)  # another service's row does not exist, as far as this user can tell
+    return row
+
+
 def _run_or_404(db: Session, run_id: int) -> Any:
     from .models import ImportRun
 
-    run = db.get(ImportRun, run_id)
-    if run is None or run.service_id != me().service_id:
-        abort(404)  # another service's import does not exist, as far as this user can tell
-    return run
+    return _in_my_service_or_404(db, ImportRun, run_id)
 
 
 @bp.get("/imports/<int(max=2147483647):run_id>")
@@ -1053,10 +1059,7 @@ def campaigns_page() -> Any:
 def _campaign_or_404(db: Session, campaign_id: int) -> Any:
     from .models import Campaign
 
-    campaign = db.get(Campaign, campaign_id)
-    if campaign is None or campaign.service_id != me().service_id:
-        abort(404)  # another service's campaign does not exist, as far as this user can tell
-    return campaign
+    return _in_my_service_or_404(db, Campaign, campaign_id)
 
 
 @bp.post("/campaigns/<int(max=2147483647):campaign_id>/status")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,12 +40,13 @@ class Pacer:
         self.lock = threading.Lock()  # this process's threads take their turn before the row's lock
         self._ensure_row()
 
-    def _ensure_row(self) -> None:
+    def _insert_row(self) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(SendPace).values(pool=self.pool, next_at=0.0).on_conflict_do_nothing()
+
+    def _ensure_row(self) -> None:
         with transaction(self.engine) as db:
-            db.execute(
-                dialect.insert(SendPace).values(pool=self.pool, next_at=0.0).on_conflict_do_nothing(),
-            )
+            db.execute(self._insert_row())
 
     def take(self, segments: int) -> None:
         """Wait until `segments` may leave without any process going over the rate."""
@@ -52,7 +54,12 @@ class Pacer:
             with transaction(self.engine) as db:
                 row = db.execute(
                     sa.select(SendPace).where(SendPace.pool == self.pool).with_for_update()  # type: ignore[arg-type]
-                ).scalar_one()
+                ).scalar_one_or_none()
+                if row is None:  # the row went (a restore, say): start the pace again from now
+                    db.execute(self._insert_row())
+                    row = db.execute(
+                        sa.select(SendPace).where(SendPace.pool == self.pool).with_for_update()  # type: ignore[arg-type]
+                    ).scalar_one()
                 start = max(self.clock(), row.next_at)
                 # A microsecond over, so rounding never lets one more in under the second.
                 row.next_at = start + max(1, segments) / self.rate + 1e-6

@@ -87,6 +87,21 @@ def seed(rt: object, n: int) -> int:
         return service.id
 
 
+def create_campaign(rt: Any, service_id: int) -> None:
+    """The campaign every run plans: everyone in the service, now, with two merge fields."""
+    with transaction(rt.engine) as db:
+        campaigns.create(
+            db,
+            service_id=service_id,
+            name="Benchmark",
+            text="Hi {{ first_name }}, drop-in CV clinic on Tuesday. {{ specialist_name }}",
+            audience={},
+            created_by="bench",
+            now=NOW,
+            send_at=NOW,
+        )
+
+
 def create_database(url: str, name: str) -> None:
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -106,17 +121,7 @@ def measure(n: int, database: str) -> dict[str, float]:
         seeded = time.perf_counter() - start
         before = peak_mb()
         start = time.perf_counter()
-        with transaction(rt.engine) as db:
-            campaigns.create(
-                db,
-                service_id=service_id,
-                name="Benchmark",
-                text="Hi {{ first_name }}, drop-in CV clinic on Tuesday. {{ specialist_name }}",
-                audience={},
-                created_by="bench",
-                now=NOW,
-                send_at=NOW,
-            )
+        create_campaign(rt, service_id)
         planned = time.perf_counter() - start
         start = time.perf_counter()
         queued = campaigns.run_due(rt, NOW)
@@ -171,17 +176,7 @@ def drain(count: int, rate: float, database: str) -> None:
             transport = TimedTwilioTransport(settings)
             rt = build_runtime(settings, clock=FixedClock(NOW), transport=transport)
             service_id = seed(rt, count)
-            with transaction(rt.engine) as db:
-                campaigns.create(
-                    db,
-                    service_id=service_id,
-                    name="Drain",
-                    text="Hi {{ first_name }}, drop-in CV clinic on Tuesday. {{ specialist_name }}",
-                    audience={},
-                    created_by="bench",
-                    now=NOW,
-                    send_at=NOW,
-                )
+            create_campaign(rt, service_id)
             campaigns.run_due(rt, NOW)
             start = time.perf_counter()
             report = send_due(rt, NOW, limit=count)
