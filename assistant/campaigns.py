@@ -23,7 +23,7 @@ from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
 from . import engine
-from .conversation import participant_vars, specialist_first_name, start_flow
+from .conversation import participant_vars, questionnaire_under_way, specialist_first_name, start_flow
 from .db import lock_participant, transaction
 from .flags import raise_flag
 from .models import (
@@ -558,11 +558,14 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
         for row in db.execute(sa.select(*_PERSON_COLUMNS).where(col(Participant.id).in_(ids))).all()
     }
     waiting = {
-        participant_id: (flow, wait_until)
-        for participant_id, flow, wait_until in db.execute(
-            sa.select(col(FlowSession.participant_id), col(FlowSession.flow), col(FlowSession.wait_until)).where(
-                col(FlowSession.participant_id).in_(ids), col(FlowSession.status) == "waiting"
-            )
+        participant_id: (flow, question, wait_until)
+        for participant_id, flow, question, wait_until in db.execute(
+            sa.select(
+                col(FlowSession.participant_id),
+                col(FlowSession.flow),
+                col(FlowSession.question),
+                col(FlowSession.wait_until),
+            ).where(col(FlowSession.participant_id).in_(ids), col(FlowSession.status) == "waiting")
         ).all()
     }
     specialists = {
@@ -607,9 +610,9 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
         busy = waiting.get(recipient.participant_id)
         if allowed > now:
             change["b_due_at"] = allowed
-        elif busy is not None and (busy[0].startswith("questionnaire_") or campaign.flow):
+        elif busy is not None and (questionnaire_under_way(busy[0], busy[1]) or campaign.flow):
             # Never interrupt a questionnaire (nor start a flow over another): wait until it ends.
-            change["b_due_at"] = max(busy[1] or now, now) + timedelta(minutes=1)
+            change["b_due_at"] = max(busy[2] or now, now) + timedelta(minutes=1)
         elif campaign.flow:
             flow = rt.flows.get(campaign.flow)
             if flow is None:

@@ -53,6 +53,9 @@ def specialist_first_name(specialist: Specialist | None) -> str:
     return local.capitalize() if local.isalpha() and len(local) > 1 else "the team"
 
 
+QUESTIONNAIRE_INVITATION = "start"  # the intro's question in every generated questionnaire
+
+
 def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
     return {
         "first_name": participant.first_name,
@@ -192,6 +195,13 @@ def apply_events(
     db.add(row)
     db.flush()
     return outcome
+
+
+def questionnaire_under_way(flow: str, question: str | None) -> bool:
+    """A questionnaire someone has started answering is never cut short, nor talked over by a
+    campaign. An invitation not yet taken up ("Reply YES to start") is not under way: it gives
+    way to the routine texts rather than holding them back until it expires."""
+    return flow.startswith("questionnaire_") and question != QUESTIONNAIRE_INVITATION
 
 
 def start_flow(

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from . import appointments, campaigns, engine, outbox, privacy, rules
-from .conversation import PROMPT_VALID_FOR, active_session, resume_flow, start_flow
+from .conversation import PROMPT_VALID_FOR, active_session, questionnaire_under_way, resume_flow, start_flow
 from .db import lock_participant, skip_locked, transaction
 from .flags import raise_flag
 from .models import Appointment, DueTask, FlowSession, Participant
@@ -106,17 +106,21 @@ def _make_room(db: Session, rt: Runtime, participant: Participant, now: datetime
 
     The same flow starting again (next week's check-in, the next follow-up) means the
     last one had no reply; another routine flow supersedes it. A question asked only
-    moments ago, or a questionnaire, is never cut short.
+    moments ago, or a questionnaire under way, is never cut short.
     """
     assert participant.id is not None
     waiting = active_session(db, participant.id)
     if waiting is None:
         return None
-    if waiting.flow not in SUPERSEDABLE:
+    invitation = waiting.flow.startswith("questionnaire_") and not questionnaire_under_way(
+        waiting.flow, waiting.question
+    )
+    if waiting.flow not in SUPERSEDABLE and not invitation:
         return max(waiting.wait_until or now, now) + timedelta(minutes=1)
     if waiting.started_at and now - waiting.started_at < ANSWER_TIME:
         return waiting.started_at + ANSWER_TIME
-    if waiting.flow == flow_id or (waiting.wait_until and waiting.wait_until <= now):
+    # An invitation not taken up ends as expired (recorded as such), like an unanswered question.
+    if invitation or waiting.flow == flow_id or (waiting.wait_until and waiting.wait_until <= now):
         resume_flow(db, rt, participant, waiting, engine.Timeout(), now)
     else:
         waiting.status, waiting.ended_at, waiting.end_reason, waiting.wait_until = "ended", now, "superseded", None

@@ -15,7 +15,16 @@ from assistant.campaigns import CampaignError
 from assistant.clock import FixedClock
 from assistant.db import transaction
 from assistant.importer import import_caseload
-from assistant.models import Campaign, CampaignRecipient, DueTask, Flag, Message, Participant, Service
+from assistant.models import (
+    Campaign,
+    CampaignRecipient,
+    DueTask,
+    Flag,
+    FlowSession,
+    Message,
+    Participant,
+    Service,
+)
 from assistant.pacing import Pacer
 from assistant.runtime import Runtime
 from assistant.scheduler import tick
@@ -135,6 +144,33 @@ def test_never_interrupts_a_questionnaire(rt: Runtime, service_id: int, phone: P
     tick(rt, MONDAY_10 + timedelta(days=8))  # the questionnaire has expired
     tick(rt, MONDAY_10 + timedelta(days=8, minutes=2))
     assert len(_campaign_messages(rt)) == 1
+
+
+def test_an_invitation_not_taken_up_holds_nothing_back(rt: Runtime, service_id: int) -> None:
+    """Asked "Reply YES to start" and not answered: the questionnaire is not under way, so
+    the campaign text goes on time, and the next check-in is asked (the invitation ends
+    as expired) instead of waiting days for it or being skipped."""
+    with transaction(rt.engine) as db:
+        alex = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
+        db.add(
+            DueTask(
+                participant_id=alex.id,
+                kind="questionnaire",
+                due_at=MONDAY_10 - timedelta(minutes=30),
+                payload={"instruments": ["gad7"], "reason": "now"},
+            )
+        )
+    tick(rt, MONDAY_10 - timedelta(minutes=30))
+    _create(rt, service_id, audience={"specialist": "sam.jones@example.org", "cohort": "out_of_work"})
+    tick(rt, MONDAY_10)
+    assert [m.body.split(",")[0] for m in _campaign_messages(rt)] == ["Hi Alex"]
+    tuesday_checkin = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)  # Alex's check-in: Tue 10:30
+    rt.clock.set(tuesday_checkin)  # type: ignore[attr-defined]
+    tick(rt, tuesday_checkin)
+    with transaction(rt.engine) as db:
+        sessions = db.exec(select(FlowSession).where(FlowSession.participant_id == alex.id)).all()
+        states = sorted((s.flow, s.status, s.end_reason) for s in sessions)
+    assert states == [("checkin", "waiting", None), ("questionnaire_gad7", "ended", "expired")]
 
 
 def test_pause_resume_and_cancel_withdraws_what_has_not_gone(rt: Runtime, service_id: int) -> None:
