@@ -41,6 +41,7 @@ from .quiet import next_allowed
 from .runtime import Runtime
 from .service_settings import ServiceSettings
 from .timing import local_at, parse_hhmm
+from .wording import lock_screen_words, pressure_phrases
 
 MERGE = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 ANY_BRACES = re.compile(r"\{[{%#]|[}%#]\}")
@@ -112,6 +113,13 @@ def check_text(text: str, limit: int) -> list[str]:
     )
     if engine.segment_count(sample) > limit:
         problems.append(f"the message takes {engine.segment_count(sample)} segments; the service allows {limit}")
+    # A campaign reaches many phones at once: nothing that gives away the service on a lock
+    # screen, and nothing that reads like compliance or pressure.
+    if words := lock_screen_words(sample):
+        problems.append(f"it mentions {', '.join(words)}, which would show on lock screens")
+    if phrases := pressure_phrases(sample):
+        quoted = ", ".join(f"'{p}'" for p in phrases)
+        problems.append(f"{quoted} reads like pressure; taking part is voluntary")
     return problems
 
 

@@ -61,7 +61,7 @@ from .views_data import (
     trajectories,
     unacknowledged_urgent,
 )
-from .wording import lock_screen_words
+from .wording import lock_screen_words, pressure_phrases
 
 bp = Blueprint("dashboard", __name__)
 login_manager = LoginManager()
@@ -467,8 +467,8 @@ def preferences(participant_id: int) -> WerkzeugResponse:
     return redirect(url_for(".participant", participant_id=participant_id))
 
 
-def _check_text(text: str) -> tuple[int, bool, list[str]]:
-    return engine.segment_count(text), engine.is_gsm7(text), lock_screen_words(text)
+def _check_text(text: str) -> tuple[int, bool, list[str], list[str]]:
+    return engine.segment_count(text), engine.is_gsm7(text), lock_screen_words(text), pressure_phrases(text)
 
 
 @bp.post("/participants/<int(max=2147483647):participant_id>/message")
@@ -480,9 +480,11 @@ def message(participant_id: int) -> Any:
     if not text or len(text) > 1600 or any(ord(c) < 32 and c != "\n" for c in text):
         flash("Write a message of 1 to 1,600 characters.", "error")
         return redirect(url_for(".participant", participant_id=participant_id))
-    segments, gsm, words = _check_text(text)
+    segments, gsm, words, pressure = _check_text(text)
     if request.form.get("confirm") != "yes":
-        return render_template("message_preview.html", p=person, body=text, segments=segments, gsm=gsm, words=words)
+        return render_template(
+            "message_preview.html", p=person, body=text, segments=segments, gsm=gsm, words=words, pressure=pressure
+        )
     if person.opted_out or person.unreachable:
         flash("This participant cannot be texted (opted out or unreachable).", "error")
         return redirect(url_for(".participant", participant_id=participant_id))

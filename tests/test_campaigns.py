@@ -76,6 +76,9 @@ def _campaign_messages(rt: Runtime) -> list[Message]:
         ({"audience": {"specialist": "nobody@example.org"}}, "audience is empty"),
         ({"text": "x" * 400}, "segments"),
         ({"reply_keyword": "STOP"}, "reserved"),
+        ({"text": "Hi {{ first_name }}, your mental health group is on Tuesday."}, "mental health.*lock screens"),
+        ({"text": "Hi {{ first_name }}, if you don't attend your place may stop."}, "'if you don't attend'"),
+        ({"text": "Hi {{ first_name }}, you must attend on Tuesday or lose your place."}, "'you must'.*voluntary"),
         ({"send_at": None}, "say when"),
     ],
 )

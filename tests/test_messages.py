@@ -12,7 +12,7 @@ from jinja2 import UndefinedError
 from assistant.config import ROOT
 from assistant.content import Catalog
 from assistant.engine import is_gsm7, segment_count
-from assistant.wording import LOCK_SCREEN_WORDS
+from assistant.wording import LOCK_SCREEN_WORDS, pressure_phrases
 
 MESSAGES = ROOT / "messages"
 CATALOG = Catalog(MESSAGES)
@@ -101,3 +101,8 @@ def test_segment_counting() -> None:
     assert segment_count("€" * 80) == 1 and segment_count("€" * 81) == 2  # extension table: two septets
     assert segment_count("’" + "a" * 69) == 1 and segment_count("’" + "a" * 70) == 2  # UCS-2
     assert segment_count("😊" * 35) == 1 and segment_count("😊" * 36) == 2
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(MESSAGES)))
+def test_no_template_reads_like_pressure_or_a_condition(path: Path) -> None:
+    assert pressure_phrases(path.read_text(encoding="utf-8")) == []

@@ -85,6 +85,11 @@ def test_one_off_message_preview_then_send(as_user: Any, world: World) -> None:
     )
     text = preview.get_data(as_text=True)
     assert "1 text segment" in text and "Lock-screen check" in text and "therapy" in text
+    assert "Wording check" not in text
+    pressing = client.post(
+        f"/participants/{pid}/message", data={"csrf_token": token, "body": "Alex, you must attend on Tuesday."}
+    ).get_data(as_text=True)
+    assert "Wording check" in pressing and '"you must"' in pressing and "Lock-screen check" not in pressing
     with transaction(world.rt.engine) as db:
         assert db.exec(select(Message)).all() == []  # nothing sent from a preview
     sent = client.post(
