@@ -123,6 +123,14 @@ def check_text(text: str, limit: int) -> list[str]:
     return problems
 
 
+def for_text(text: str, audience: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A text naming {{ appointment_time }} goes only to people with an appointment coming up:
+    "we're meeting on your next appointment" would make no sense to anyone else."""
+    if "appointment_time" in MERGE.findall(text) and not {"appointment_from", "appointment_to"} & set(audience):
+        return {**audience, "appointment_from": now.isoformat()}
+    return audience
+
+
 def _day(value: Any, name: str) -> date:
     try:
         return date.fromisoformat(str(value))
@@ -264,6 +272,7 @@ class Preview:
 
 
 def preview(db: Session, service_id: int, text: str, audience: dict[str, Any], now: datetime, size: int = 3) -> Preview:
+    audience = for_text(text, audience, now)
     sample = []
     for person in matching(db, service_id, audience, now, limit=size):
         body = render(text, merge_values(db, person, now, audience)) if text else ""
@@ -341,6 +350,8 @@ def create(
         problems.append(f"{reply_keyword.upper()} is reserved for stopping texts or asking for help")
     if problems:
         raise CampaignError("; ".join(problems))
+    if not flow:
+        audience = for_text(text, audience, now)
     if count_matching(db, service_id, audience, now) == 0:
         raise CampaignError("the audience is empty")
     campaign = Campaign(

@@ -832,7 +832,10 @@ def settings_page() -> Any:
                         flash(
                             "Settings saved: "
                             + "; ".join(
-                                f"{_field_label(k)} {_show(old)} to {_show(new)}" for k, (old, new) in changed.items()
+                                # The form lists rules that are on; the setting holds those turned off.
+                                f"{'Rules turned off' if k == 'rules_off' else _field_label(k)} "
+                                f"{_show(old)} to {_show(new)}"
+                                for k, (old, new) in changed.items()
                             )
                             + "."
                         )

@@ -330,3 +330,23 @@ def test_every_ready_made_campaign_message_passes_the_campaign_checks(rt: Runtim
     assert {"cv_clinic", "employer_event", "support_ending", "appointment_next_week"} <= set(found)
     for name, text in found.items():
         assert campaigns.check_text(text, limit=1) == [], name  # each fits one segment with long names
+
+
+def test_a_text_naming_the_appointment_goes_only_to_people_with_one(
+    rt: Runtime, service_id: int, tmp_path: Path
+) -> None:
+    appointments = tmp_path / "a.csv"
+    appointments.write_text("appointment_id,participant_id,starts_at,kind\nA1,P002,2026-11-27 14:00,meeting\n")
+    import_appointments(rt, appointments, rt.clock.now())
+    text = "Hi {{ first_name }}, a reminder that we're meeting on {{ appointment_time }}."
+    with transaction(rt.engine) as db:
+        shown = campaigns.preview(db, service_id, text, {}, rt.clock.now())
+    assert shown.count == 1 and [s["body"] for s in shown.sample] == [
+        "Hi Jordan, a reminder that we're meeting on Fri 27 Nov at 14:00."
+    ]
+    campaign = _create(rt, service_id, text=text)
+    assert campaign.audience == {"appointment_from": rt.clock.now().isoformat()}
+    tick(rt, MONDAY_10)
+    assert [m.body for m in _campaign_messages(rt)] == [
+        "Hi Jordan, a reminder that we're meeting on Fri 27 Nov at 14:00."
+    ]
