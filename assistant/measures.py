@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -143,8 +144,13 @@ def plan_questionnaires(
     elif after is None:
         if not settings.questionnaire_at_start:
             reason, after = "every", now
-        else:
-            due = next_allowed(now, participant, settings)
+        else:  # at the service's questionnaire time, the first allowed day from today
+            day = now.astimezone(ZoneInfo(participant.timezone)).date()
+            times = (local_at(day + timedelta(days=n), at, participant.timezone) for n in range(15))
+            due = next(
+                (t for t in times if t >= now and next_allowed(t, participant, settings) == t),
+                next_allowed(now, participant, settings),
+            )
     if after is not None:
         day = after.astimezone().date() + timedelta(weeks=settings.questionnaire_every_weeks)
         due = local_at(day, at, participant.timezone)
