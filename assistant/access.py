@@ -42,7 +42,11 @@ def visible_participant(db: Session, user: User, participant_id: int) -> Partici
 def specialists_in_reach(db: Session, user: User) -> list[Specialist]:
     query = select(Specialist).where(Specialist.service_id == user.service_id)
     if user.role == "team_lead":
-        query = query.where((Specialist.team == user.team) | (Specialist.id == user.specialist_id))
+        # The same reach as `scoped`: their team (if they have one) and their own caseload.
+        if user.team:
+            query = query.where((Specialist.team == user.team) | (Specialist.id == user.specialist_id))
+        else:
+            query = query.where(Specialist.id == user.specialist_id)
     elif user.role == "specialist":
         query = query.where(Specialist.id == user.specialist_id)
     return list(db.exec(query.order_by(col(Specialist.name))).all())

@@ -442,6 +442,8 @@ def create_user(email: str, role: str, service_slug: str, team: str | None, pass
     from .auth import PasswordRuleError, hash_password
     from .models import Service, Specialist, User
 
+    if role == "team_lead" and not (team or "").strip():
+        raise click.ClickException("a team lead needs --team: the team whose caseloads they see")
     rt = _runtime()
     upgrade(rt.settings.database_url)
     email = email.strip().lower()

@@ -185,3 +185,12 @@ def test_campaign_from_a_ready_made_message(cli_env: dict[str, str], caseload_fi
     assert code != 0 and "no campaign template 'nope'" in out and "cv_clinic" in out
     code, out = run(cli_env, *base, "--template", "cv_clinic", "--text", "Hi", "--preview")
     assert code != 0 and "not both" in out
+
+
+def test_a_team_lead_needs_a_team(cli_env: dict[str, str], caseload_file: Path) -> None:
+    run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    base = ["create-user", "lead@example.org", "--role", "team_lead", "--service", "north"]
+    code, out = run(cli_env, *base, "--password", "a long enough passphrase")
+    assert code != 0 and "needs --team" in out
+    code, out = run(cli_env, *base, "--team", "blue", "--password", "a long enough passphrase")
+    assert code == 0

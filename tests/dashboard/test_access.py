@@ -9,7 +9,7 @@ from flask import Flask
 from sqlmodel import select
 
 from assistant.db import transaction
-from assistant.models import AuditLog, Participant
+from assistant.models import AuditLog, Participant, Specialist
 
 from .conftest import World, csrf, sign_in
 
@@ -145,3 +145,29 @@ def test_open_redirect_after_sign_in_is_refused(app: Flask, world: World) -> Non
 def test_participant_count_matches_database(world: World) -> None:
     with transaction(world.rt.engine) as db:
         assert len(db.exec(select(Participant)).all()) == 5
+
+
+def test_a_team_lead_without_a_team_sees_no_one_elses_caseload(as_user: Any, world: World) -> None:
+    from assistant.auth import hash_password
+    from assistant.models import User
+
+    from .conftest import PASSWORD
+
+    with transaction(world.rt.engine) as db:
+        lead = db.exec(select(User).where(User.email == "lead@example.org")).one()
+        for specialist in db.exec(select(Specialist)).all():
+            specialist.team = None  # nobody's team is "no team"
+            db.add(specialist)
+        db.add(
+            User(
+                email="teamless@example.org",
+                password_hash=hash_password(PASSWORD),
+                role="team_lead",
+                service_id=lead.service_id,
+                team=None,
+            )
+        )
+    client = as_user("teamless@example.org")
+    page = client.get("/team").get_data(as_text=True)
+    for name in ("Sam Jones", "Chris Lee", "Robin Shah"):
+        assert name not in page
