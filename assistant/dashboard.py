@@ -806,11 +806,15 @@ def _settings_form(current: ServiceSettings) -> tuple[dict[str, Any], dict[str, 
     return values, errors, typed
 
 
+def _field_errors(found: dict[str, str]) -> dict[str, str]:
+    return {k: _plain(v if k in v else f"{k}: {v}") for k, v in found.items()}
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 @login_required
 @roles("service_admin")
 def settings_page() -> Any:
-    from .settings_change import CHOICES, GROUPS, SettingsError, change_settings
+    from .settings_change import CHOICES, GROUPS, SettingsError, change_settings, check
 
     errors: dict[str, str] = {}
     typed: dict[str, str] = {}
@@ -822,11 +826,16 @@ def settings_page() -> Any:
         shown = current
         if request.method == "POST":
             values, errors, typed = _settings_form(current)
-            if not errors:
+            if errors:  # the fields that did parse are checked too, so every mistake shows at once
+                try:
+                    check(current, values)
+                except SettingsError as exc:
+                    errors |= _field_errors(exc.errors)
+            else:
                 try:
                     changed = change_settings(db, service, values, by=me().email, now=now())
                 except SettingsError as exc:
-                    errors = {k: _plain(v if k in v else f"{k}: {v}") for k, v in exc.errors.items()}
+                    errors = _field_errors(exc.errors)
                 else:
                     if changed:
                         flash(

@@ -188,6 +188,8 @@ def test_switches_and_rules_turn_off_and_on(as_user: Any, world: World) -> None:
         ({"holiday_region": "FRA"}, ["holiday_region"]),
         ({"duty_contact_phone": "07700900123"}, ["duty_contact_phone"]),
         ({"dna_times": "10:00, 1400"}, ["dna_times"]),
+        # A field that does not parse does not hide another that parses but is out of range.
+        ({"caseload_cap": "abc", "escalate_after_minutes": "1"}, ["caseload_cap", "escalate_after_minutes"]),
     ],
 )
 def test_bad_settings_show_each_error_and_change_nothing(
