@@ -66,16 +66,27 @@ def transaction(engine: sa.Engine) -> Iterator[Session]:
             raise
 
 
+# Built once: building a statement costs more than running it on an indexed column.
+_BY_ID = select(Participant).where(Participant.id == sa.bindparam("key"))
+_BY_PHONE = select(Participant).where(Participant.phone == sa.bindparam("key"))
+_LOCK_BY_ID = _BY_ID.with_for_update()
+_LOCK_BY_PHONE = _BY_PHONE.with_for_update()
+
+
 def lock_participant(session: Session, participant_id: int) -> Participant | None:
     """Take the participant's row lock so their messages are handled one at a time.
 
     PostgreSQL: SELECT ... FOR UPDATE. SQLite: the transaction already holds the
     database write lock (BEGIN IMMEDIATE).
     """
-    query = select(Participant).where(Participant.id == participant_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return session.exec(query).first()
+    query = _LOCK_BY_ID if session.get_bind().dialect.name == "postgresql" else _BY_ID
+    return session.exec(query, params={"key": participant_id}).first()
+
+
+def lock_participant_by_phone(session: Session, phone: str) -> Participant | None:
+    """lock_participant, finding them by their phone number."""
+    query = _LOCK_BY_PHONE if session.get_bind().dialect.name == "postgresql" else _BY_PHONE
+    return session.exec(query, params={"key": phone}).first()
 
 
 def skip_locked(session: Session, query: Any) -> Any:

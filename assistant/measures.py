@@ -10,10 +10,10 @@ from sqlmodel import Session, col, select
 
 from . import engine
 from .flags import raise_flag
-from .models import Answer, DueTask, FlowSession, Measure, Participant, Service
+from .models import Answer, DueTask, FlowSession, Measure, Participant
 from .quiet import next_allowed
 from .runtime import Runtime
-from .service_settings import ServiceSettings
+from .service_settings import ServiceSettings, for_service
 from .timing import local_at, parse_hhmm
 
 STATUS_FOR_END = {
@@ -26,8 +26,7 @@ STATUS_FOR_END = {
 
 
 def settings_for(db: Session, participant: Participant) -> ServiceSettings:
-    service = db.get(Service, participant.service_id)
-    return ServiceSettings.from_json(service.settings if service else None)
+    return for_service(db, participant.service_id)
 
 
 def record_results(

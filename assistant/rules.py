@@ -8,20 +8,33 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from .flags import raise_flag, self_resolve
 from .models import Answer, Appointment, Flag, FlowSession, Message, Participant, Service
-from .service_settings import ServiceSettings
+from .service_settings import ServiceSettings, for_service
 
 
 def settings_for(db: Session, participant: Participant) -> ServiceSettings:
-    service = db.get(Service, participant.service_id)
-    return ServiceSettings.from_json(service.settings if service else None)
+    return for_service(db, participant.service_id)
 
 
 def _on(settings: ServiceSettings, kind: str) -> bool:
     return kind not in settings.rules_off
+
+
+_RECENT_WEEKS = (
+    select(Answer)
+    .where(
+        Answer.participant_id == sa.bindparam("participant_id"),
+        Answer.flow == "checkin",
+        Answer.question == "week",
+        Answer.late == False,  # noqa: E712
+    )
+    .order_by(col(Answer.id).desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
 
 
 def after_checkin_answer(db: Session, participant: Participant, now: datetime) -> None:
@@ -29,15 +42,11 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
     assert participant.id is not None
     settings = settings_for(db, participant)
     recent = db.exec(
-        select(Answer)
-        .where(
-            Answer.participant_id == participant.id,
-            Answer.flow == "checkin",
-            Answer.question == "week",
-            Answer.late == False,  # noqa: E712
-        )
-        .order_by(col(Answer.id).desc())
-        .limit(max(settings.not_responding_checkins, settings.not_great_weeks))
+        _RECENT_WEEKS,
+        params={
+            "participant_id": participant.id,
+            "limit": max(settings.not_responding_checkins, settings.not_great_weeks),
+        },
     ).all()
     silent = recent[: settings.not_responding_checkins]
     if (
