@@ -1,7 +1,7 @@
 """Delivering the outbox: claim, send, record. Safe to run in several processes at once.
 
-A message is claimed (queued -> sending) in its own committed transaction before
-the provider is called, so two senders never send the same row. A row left in
+A message is claimed (queued -> sending) in a committed transaction before the
+provider is called, so two senders never send the same row. A row left in
 `sending` by a crash is reconciled with the provider's record, not blindly resent.
 """
 
@@ -209,20 +209,6 @@ _PENDING_EVENT = (
     .limit(1)
 )
 
-Lookahead = Callable[[Session], list[int]]
-
-
-def _claim(
-    rt: Runtime, message_id: int, now: datetime, lookahead: Lookahead | None = None
-) -> tuple[Claimed | None, list[int]]:
-    """Take one queued message for sending, or decide it must not go.
-
-    With `lookahead`, also returns what it finds in the same transaction (the next candidates).
-    """
-    with transaction(rt.engine) as db:
-        claimed = _claim_in(db, message_id, now)
-        return claimed, lookahead(db) if lookahead else []
-
 
 def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
     postgres = db.get_bind().dialect.name == "postgresql"
@@ -260,45 +246,51 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
 def send_due(
     rt: Runtime, now: datetime, *, only: list[int] | None = None, limit: int = 500, participant_id: int | None = None
 ) -> SendReport:
+    """Send what is due. Each message is claimed in a committed transaction before the provider is
+    called; the transaction that records one result claims the next, so a message costs one."""
     report = SendReport()
     tried: set[int] = set()
+    batch: list[int] = []
 
-    def due(db: Session) -> list[int]:
-        return [i for i in _candidates(db, now, only, limit, participant_id) if i not in tried]
-
-    with transaction(rt.engine) as db:
-        ids = due(db)
-    while ids:
-        following: list[int] = []
-        for n, message_id in enumerate(ids):
+    def claim_next(db: Session) -> Claimed | None:
+        while True:
+            if not batch:
+                # Sending (or withholding) one message can free the next one queued behind it for
+                # the same person: when a batch is done, look again until nothing new is due.
+                if len(tried) >= limit:
+                    return None
+                batch.extend(i for i in _candidates(db, now, only, limit, participant_id) if i not in tried)
+                if not batch:
+                    return None
+            message_id = batch.pop(0)
             tried.add(message_id)
-            # Sending one message can free the next one queued behind it for the same person: after
-            # the last of this batch, look again, in the transaction that settles it.
-            lookahead = due if n == len(ids) - 1 and len(tried) < limit else None
-            message, found = _claim(rt, message_id, now, lookahead)
-            if message is None:
-                report.withheld += 1
-                following = found
-                continue
-            pacer_for(rt).take(message.segments)
-            result = rt.transport.send(
-                to=message.phone,
-                body=message.body,
-                key=f"out-{message.id}",
-                status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
-            )
-            outcome, following = _record_result(rt, message_id, result, now, lookahead)
-            setattr(report, outcome, getattr(report, outcome) + 1)
-        ids = following
-    return report
+            claimed = _claim_in(db, message_id, now)
+            if claimed is not None:
+                return claimed
+            report.withheld += 1
 
-
-def _record_result(
-    rt: Runtime, message_id: int, result: SendResult, now: datetime, lookahead: Lookahead | None = None
-) -> tuple[str, list[int]]:
     with transaction(rt.engine) as db:
-        outcome = _record_in(db, message_id, result, now)
-        return outcome, lookahead(db) if lookahead else []
+        message = claim_next(db)
+    while message is not None:
+        pacer_for(rt).take(message.segments)
+        result = rt.transport.send(
+            to=message.phone,
+            body=message.body,
+            key=f"out-{message.id}",
+            status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
+        )
+        sent = message
+        try:
+            with transaction(rt.engine) as db:
+                outcome = _record_in(db, sent.id, result, now)
+                message = claim_next(db)
+        except Exception:
+            # Whatever failed, this result is kept: on its own, before giving up.
+            with transaction(rt.engine) as db:
+                _record_in(db, sent.id, result, now)
+            raise
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
 
 
 def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) -> str:
