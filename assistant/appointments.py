@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from .db import unindexed
 from .flags import raise_flag
 from .models import Appointment, DueTask, FlowSession, Message, Participant, table
 from .quiet import _day_allowed, next_allowed
@@ -68,7 +69,7 @@ def cancel_tasks(db: Session, appointment: Appointment, kinds: tuple[str, ...], 
         select(DueTask).where(
             DueTask.participant_id == appointment.participant_id,
             col(DueTask.kind).in_(kinds),
-            DueTask.status == "pending",
+            unindexed(DueTask.status) == "pending",
         )
     ).all()
     count = 0
@@ -213,7 +214,7 @@ _LADDER_PENDING = (
     .where(
         _duetask.c.participant_id == sa.bindparam("participant_id"),
         _duetask.c.kind.in_(LADDER_TASKS),
-        _duetask.c.status == "pending",
+        unindexed(_duetask.c.status) == "pending",
     )
     .limit(1)
 )
@@ -226,7 +227,9 @@ def on_inbound(db: Session, participant: Participant, inbound: Message, now: dat
         return
     pending = db.exec(
         select(DueTask).where(
-            DueTask.participant_id == participant.id, col(DueTask.kind).in_(LADDER_TASKS), DueTask.status == "pending"
+            DueTask.participant_id == participant.id,
+            col(DueTask.kind).in_(LADDER_TASKS),
+            unindexed(DueTask.status) == "pending",
         )
     ).all()
     for task in pending:

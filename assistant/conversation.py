@@ -279,7 +279,12 @@ def _late_question(db: Session, participant_id: int, now: datetime) -> FlowSessi
 _message = table(Message)
 _LAST_ASKED = (
     sa.select(_message.c.at)
-    .where(_message.c.session_id == sa.bindparam("session_id"), _message.c.direction == "out")
+    .where(
+        # The person's index finds their few messages; there is none on session_id.
+        _message.c.participant_id == sa.bindparam("participant_id"),
+        _message.c.session_id == sa.bindparam("session_id"),
+        _message.c.direction == "out",
+    )
     .order_by(_message.c.id.desc())
     .limit(1)
 )
@@ -287,7 +292,8 @@ _LAST_ASKED = (
 
 def _last_asked(db: Session, waiting: FlowSession) -> datetime | None:
     """When the waiting flow last sent its question (a reply after that is the flow's)."""
-    last: datetime | None = db.execute(_LAST_ASKED, {"session_id": waiting.id}).scalar()
+    params = {"participant_id": waiting.participant_id, "session_id": waiting.id}
+    last: datetime | None = db.execute(_LAST_ASKED, params).scalar()
     return last or waiting.started_at
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from . import engine
+from .db import unindexed
 from .flags import raise_flag
 from .models import Answer, DueTask, FlowSession, Measure, Participant
 from .quiet import next_allowed
@@ -127,7 +128,9 @@ def plan_questionnaires(
         return None
     pending = db.exec(
         select(DueTask).where(
-            DueTask.participant_id == participant.id, DueTask.kind == "questionnaire", DueTask.status == "pending"
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "questionnaire",
+            unindexed(DueTask.status) == "pending",
         )
     ).all()
     if any(t.payload.get("reason") == reason for t in pending):

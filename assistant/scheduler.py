@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from . import appointments, campaigns, engine, outbox, privacy, rules
 from .conversation import PROMPT_VALID_FOR, active_session, resume_flow, start_flow
-from .db import lock_participant, skip_locked, transaction
+from .db import lock_participant, skip_locked, transaction, unindexed
 from .flags import raise_flag
 from .models import Appointment, DueTask, FlowSession, Participant
 from .notify import queue_digests, send_notifications
@@ -64,7 +64,9 @@ def plan_checkin(db: Session, participant: Participant, now: datetime, *, after:
     assert participant.id is not None
     pending = db.exec(
         select(DueTask).where(
-            DueTask.participant_id == participant.id, DueTask.kind == "checkin", DueTask.status == "pending"
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "checkin",
+            unindexed(DueTask.status) == "pending",
         )
     ).all()
     at = parse_hhmm(participant.checkin_time)
