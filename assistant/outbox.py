@@ -411,9 +411,22 @@ def record_status_callback(rt: Runtime, *, sid: str, status: str, error_code: st
         return True
 
 
+_ANY_STALE = (
+    sa.select(_message.c.id)
+    .where(
+        _message.c.direction == "out",
+        _message.c.status == "sending",
+        _message.c.claimed_at < sa.bindparam("before", type_=_message.c.claimed_at.type),
+    )
+    .limit(1)
+)
+
+
 def reconcile_stale(rt: Runtime, now: datetime) -> int:
     """Messages stuck in `sending` (the sender died mid-send): ask the provider what happened."""
     with transaction(rt.engine) as db:
+        if db.execute(_ANY_STALE, {"before": now - STALE_CLAIM}).first() is None:
+            return 0  # the usual case, asked on every tick
         stale = db.exec(
             select(Message).where(
                 Message.direction == "out",

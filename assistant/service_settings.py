@@ -158,6 +158,29 @@ _parsed_lock = threading.Lock()
 _PARSED_MAX = 256
 
 
+_ALL_SETTINGS_TEXT = sa.select(_service.c.id, sa.cast(_service.c.settings, sa.Text)).order_by(_service.c.id)
+
+
+def _parse(text: str) -> ServiceSettings:
+    found = _parsed.get(text)
+    if found is None:
+        found = ServiceSettings.from_json(json.loads(text))
+        with _parsed_lock:
+            if len(_parsed) >= _PARSED_MAX:
+                _parsed.clear()
+            _parsed[text] = found
+    return found
+
+
+def all_services(db: Session) -> dict[int, ServiceSettings]:
+    """Every service's settings by id (as for_service, for a job that covers them all)."""
+    found: dict[int, ServiceSettings] = {}
+    for service_id, text in db.execute(_ALL_SETTINGS_TEXT).all():
+        loaded = db.identity_map.get(db.identity_key(Service, service_id))
+        found[service_id] = ServiceSettings.from_json(loaded.settings) if loaded is not None else _parse(text)
+    return found
+
+
 def for_service(db: Session, service_id: int | None) -> ServiceSettings:
     """A service's settings as this transaction sees them (defaults if there is no such service)."""
     if service_id is None:
@@ -169,11 +192,4 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
     text = db.execute(_SETTINGS_TEXT, {"id": service_id}).scalar()
     if text is None:
         return ServiceSettings.from_json(None)
-    found = _parsed.get(text)
-    if found is None:
-        found = ServiceSettings.from_json(json.loads(text))
-        with _parsed_lock:
-            if len(_parsed) >= _PARSED_MAX:
-                _parsed.clear()
-            _parsed[text] = found
-    return found
+    return _parse(text)
