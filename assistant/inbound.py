@@ -30,12 +30,13 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
     """Record and answer one inbound text. A repeated MessageSid changes nothing."""
     try:
         with transaction(rt.engine) as db:
-            # A MessageSid seen before fails this insert (the primary key): that is the duplicate check.
-            db.add(InboundReceipt(message_sid=sid, received_at=now))
-            db.flush()
             phone = normalise_sender(sender)
             participant = lock_participant_by_phone(db, phone)
+            # A MessageSid seen before fails this insert (the primary key) when it is flushed, with
+            # the text's own row: that is the duplicate check, and the whole transaction rolls back.
+            db.add(InboundReceipt(message_sid=sid, received_at=now))
             if participant is None:
+                db.flush()
                 outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
                 return Received(duplicate=False, outbox=outcome.outbox)
             assert participant.id is not None

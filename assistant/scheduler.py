@@ -324,10 +324,14 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+_TASK = select(DueTask).where(DueTask.id == sa.bindparam("id"))
+_SESSION = select(FlowSession).where(FlowSession.id == sa.bindparam("id"))
+
+
 def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
     """Claim one due row and act on it, in one transaction under the participant's lock."""
     with transaction(rt.engine) as db:
-        task = db.exec(skip_locked(db, select(DueTask).where(DueTask.id == task_id))).first()
+        task = db.exec(skip_locked(db, _TASK), params={"id": task_id}).first()
         if task is None or task.status != "pending" or task.due_at is None or task.due_at > now:
             return "taken"
         participant = lock_participant(db, task.participant_id)
@@ -341,7 +345,7 @@ def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
 
 def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
     with transaction(rt.engine) as db:
-        row = db.exec(skip_locked(db, select(FlowSession).where(FlowSession.id == session_id))).first()
+        row = db.exec(skip_locked(db, _SESSION), params={"id": session_id}).first()
         if row is None:
             return False
         participant = lock_participant(db, row.participant_id)
