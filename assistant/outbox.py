@@ -253,6 +253,9 @@ def send_due(
     batch: list[int] = []
 
     def claim_next(db: Session) -> Claimed | None:
+        # The statements below read the database directly (no autoflush): write out what recording
+        # a failure changed first (a retry, a withdrawn outbox), so nothing stale is claimed.
+        db.flush()
         while True:
             if not batch:
                 # Sending (or withholding) one message can free the next one queued behind it for
