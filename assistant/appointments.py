@@ -11,12 +11,14 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from .db import unindexed
 from .flags import raise_flag
-from .models import Appointment, DueTask, FlowSession, Message, Participant, Service
+from .models import Appointment, DueTask, FlowSession, Message, Participant, table
 from .quiet import _day_allowed, next_allowed
-from .service_settings import ServiceSettings
+from .service_settings import ServiceSettings, for_service
 from .timing import local_at, parse_hhmm
 
 KINDS = ("meeting", "phone_call", "video_call", "job_interview", "other")
@@ -27,8 +29,7 @@ LADDER_TASKS = ("dna_attempt", "dna_unanswered")
 
 
 def service_settings(db: Session, participant: Participant) -> ServiceSettings:
-    service = db.get(Service, participant.service_id)
-    return ServiceSettings.from_json(service.settings if service else None)
+    return for_service(db, participant.service_id)
 
 
 def describe_when(starts_at: datetime, now: datetime, tz: str) -> str:
@@ -68,7 +69,7 @@ def cancel_tasks(db: Session, appointment: Appointment, kinds: tuple[str, ...], 
         select(DueTask).where(
             DueTask.participant_id == appointment.participant_id,
             col(DueTask.kind).in_(kinds),
-            DueTask.status == "pending",
+            unindexed(DueTask.status) == "pending",
         )
     ).all()
     count = 0
@@ -206,12 +207,29 @@ def replied_since(db: Session, participant_id: int, since: datetime) -> bool:
     )
 
 
+_duetask = table(DueTask)
+# Read for every inbound text; most people have no follow-up under way, so a bare id comes first.
+_LADDER_PENDING = (
+    sa.select(_duetask.c.id)
+    .where(
+        _duetask.c.participant_id == sa.bindparam("participant_id"),
+        _duetask.c.kind.in_(LADDER_TASKS),
+        unindexed(_duetask.c.status) == "pending",
+    )
+    .limit(1)
+)
+
+
 def on_inbound(db: Session, participant: Participant, inbound: Message, now: datetime) -> None:
     """Any reply ends a follow-up ladder and tells the specialist."""
     assert participant.id is not None
+    if db.execute(_LADDER_PENDING, {"participant_id": participant.id}).first() is None:
+        return
     pending = db.exec(
         select(DueTask).where(
-            DueTask.participant_id == participant.id, col(DueTask.kind).in_(LADDER_TASKS), DueTask.status == "pending"
+            DueTask.participant_id == participant.id,
+            col(DueTask.kind).in_(LADDER_TASKS),
+            unindexed(DueTask.status) == "pending",
         )
     ).all()
     for task in pending:

@@ -36,6 +36,7 @@ from .models import (
     Participant,
     Service,
     Specialist,
+    table,
 )
 from .quiet import next_allowed
 from .runtime import Runtime
@@ -714,22 +715,39 @@ def _finish_done(rt: Runtime, now: datetime) -> None:
                 db.add(campaign)
 
 
+_recipient, _campaign, _message = table(CampaignRecipient), table(Campaign), table(Message)
+_RECENT_CAMPAIGN = (
+    sa.select(
+        _recipient.c.id.label("recipient_id"),
+        _campaign.c.id.label("campaign_id"),
+        _message.c.id.label("message_id"),
+    )
+    .select_from(_recipient)
+    .join(_campaign, _campaign.c.id == _recipient.c.campaign_id)
+    .join(_message, _message.c.id == _recipient.c.message_id)
+    .where(
+        _recipient.c.participant_id == sa.bindparam("participant_id"),
+        _campaign.c.reply_keyword.is_not(None),
+        _message.c.at > sa.bindparam("since", type_=_message.c.at.type),
+    )
+    .order_by(_message.c.id.desc())
+    .limit(1)
+)
+
+
 def recent_campaign(
     db: Session, participant_id: int, now: datetime, within: timedelta = timedelta(days=14)
 ) -> tuple[CampaignRecipient, Campaign, Message] | None:
     """The last campaign text this person got, if it asked for a reply keyword and is recent."""
-    row = db.exec(
-        select(CampaignRecipient, Campaign, Message)
-        .join(Campaign, col(Campaign.id) == CampaignRecipient.campaign_id)
-        .join(Message, col(Message.id) == CampaignRecipient.message_id)
-        .where(
-            CampaignRecipient.participant_id == participant_id,
-            Campaign.reply_keyword != None,  # noqa: E711
-            col(Message.at) > now - within,
-        )
-        .order_by(col(Message.id).desc())
-    ).first()
-    return tuple(row) if row else None  # type: ignore[return-value]
+    # Asked for every inbound text and nearly always empty: ids first, whole rows only when found.
+    found = db.execute(_RECENT_CAMPAIGN, {"participant_id": participant_id, "since": now - within}).first()
+    if found is None:
+        return None
+    recipient = db.get(CampaignRecipient, found.recipient_id)
+    campaign = db.get(Campaign, found.campaign_id)
+    sent = db.get(Message, found.message_id)
+    assert recipient is not None and campaign is not None and sent is not None
+    return recipient, campaign, sent
 
 
 def handle_reply(

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from . import appointments, engine, rules
 from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
 from .flags import raise_flag, self_resolve
-from .models import Answer, FlowSession, Message, Participant, Specialist
+from .models import Answer, FlowSession, Message, Participant, Specialist, table
 from .runtime import Runtime
 
 # How long an outbound message stays worth sending if the sender is held up.
@@ -47,19 +48,38 @@ def specialist_first_name(specialist: Specialist | None) -> str:
     email address (sam.jones@ -> Sam), else a neutral 'the team' that gives nothing away."""
     if specialist is None:
         return "the team"
-    if specialist.name.strip():
-        return specialist.name.strip().split()[0]
-    local = specialist.email.split("@", 1)[0].replace("_", ".").split(".")[0]
+    return _signature(specialist.name, specialist.email)
+
+
+def _signature(name: str, email: str) -> str:
+    if name.strip():
+        return name.strip().split()[0]
+    local = email.split("@", 1)[0].replace("_", ".").split(".")[0]
     return local.capitalize() if local.isalpha() and len(local) > 1 else "the team"
 
 
 QUESTIONNAIRE_INVITATION = "start"  # the intro's question in every generated questionnaire
 
 
+# Two columns, not a whole specialist object: read for every text we write.
+_specialist = table(Specialist)
+_SPECIALIST_NAME = sa.select(_specialist.c.name, _specialist.c.email).where(_specialist.c.id == sa.bindparam("id"))
+
+
+def _specialist_name(db: Session, specialist_id: int | None) -> str:
+    if specialist_id is None:
+        return "the team"
+    loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
+    if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
+        return specialist_first_name(loaded)
+    row = db.execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
+    return _signature(row.name, row.email) if row else "the team"
+
+
 def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
     return {
         "first_name": participant.first_name,
-        "specialist_name": specialist_first_name(db.get(Specialist, participant.specialist_id)),
+        "specialist_name": _specialist_name(db, participant.specialist_id),
     }
 
 
@@ -99,12 +119,15 @@ def queue_sms(
     return message
 
 
+_ACTIVE_SESSION = (
+    select(FlowSession)
+    .where(FlowSession.participant_id == sa.bindparam("participant_id"), FlowSession.status == "waiting")
+    .order_by(col(FlowSession.id).desc())
+)
+
+
 def active_session(db: Session, participant_id: int) -> FlowSession | None:
-    return db.exec(
-        select(FlowSession)
-        .where(FlowSession.participant_id == participant_id, FlowSession.status == "waiting")
-        .order_by(col(FlowSession.id).desc())
-    ).first()
+    return db.exec(_ACTIVE_SESSION, params={"participant_id": participant_id}).first()
 
 
 def apply_events(
@@ -263,13 +286,24 @@ def _late_question(db: Session, participant_id: int, now: datetime) -> FlowSessi
     return None
 
 
+_message = table(Message)
+_LAST_ASKED = (
+    sa.select(_message.c.at)
+    .where(
+        # The person's index finds their few messages; there is none on session_id.
+        _message.c.participant_id == sa.bindparam("participant_id"),
+        _message.c.session_id == sa.bindparam("session_id"),
+        _message.c.direction == "out",
+    )
+    .order_by(_message.c.id.desc())
+    .limit(1)
+)
+
+
 def _last_asked(db: Session, waiting: FlowSession) -> datetime | None:
     """When the waiting flow last sent its question (a reply after that is the flow's)."""
-    last = db.exec(
-        select(Message.at)
-        .where(Message.session_id == waiting.id, Message.direction == "out")
-        .order_by(col(Message.id).desc())
-    ).first()
+    params = {"participant_id": waiting.participant_id, "session_id": waiting.id}
+    last: datetime | None = db.execute(_LAST_ASKED, params).scalar()
     return last or waiting.started_at
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .models import DueTask, Flag, Participant, Service
-from .service_settings import ServiceSettings
+from .models import DueTask, Flag, Participant, table
+from .service_settings import for_service
 
 
 def raise_flag(
@@ -23,13 +24,7 @@ def raise_flag(
 ) -> Flag:
     """One open flag per kind per participant: a repeat adds its evidence to the open one."""
     item = {"at": now.isoformat(), **(evidence or {})}
-    flag = db.exec(
-        select(Flag).where(
-            Flag.participant_id == participant.id,
-            Flag.kind == kind,
-            col(Flag.status).in_(("open", "acknowledged")),
-        )
-    ).first()
+    flag = open_flag(db, participant.id, kind) if participant.id is not None else None
     if flag is None:
         assert participant.id is not None
         flag = Flag(
@@ -67,8 +62,7 @@ def _tell_people(db: Session, flag: Flag, now: datetime) -> None:
 def plan_escalation(db: Session, flag: Flag, now: datetime, *, repeat: int) -> DueTask | None:
     """If nobody acknowledges an urgent flag in the service's time, tell people again."""
     participant = db.get(Participant, flag.participant_id)
-    service = db.get(Service, participant.service_id) if participant else None
-    settings = ServiceSettings.from_json(service.settings if service else None)
+    settings = for_service(db, participant.service_id if participant else None)
     if repeat > settings.escalation_repeats:
         return None
     task = DueTask(
@@ -104,12 +98,25 @@ def resolve(db: Session, flag: Flag, *, by: str, note: str, now: datetime) -> No
     db.add(flag)
 
 
+_OPEN_FLAG = select(Flag).where(
+    Flag.participant_id == sa.bindparam("participant_id"),
+    Flag.kind == sa.bindparam("kind"),
+    col(Flag.status).in_(("open", "acknowledged")),
+)
+_flag = table(Flag)
+_OPEN_FLAG_ID = (
+    sa.select(_flag.c.id)
+    .where(
+        _flag.c.participant_id == sa.bindparam("participant_id"),
+        _flag.c.kind == sa.bindparam("kind"),
+        _flag.c.status.in_(("open", "acknowledged")),
+    )
+    .limit(1)
+)
+
+
 def open_flag(db: Session, participant_id: int, kind: str) -> Flag | None:
-    return db.exec(
-        select(Flag).where(
-            Flag.participant_id == participant_id, Flag.kind == kind, col(Flag.status).in_(("open", "acknowledged"))
-        )
-    ).first()
+    return db.exec(_OPEN_FLAG, params={"participant_id": participant_id, "kind": kind}).first()
 
 
 # Only these ever close on their own: a crisis, a callback or a request always waits for a person.
@@ -118,6 +125,10 @@ SELF_RESOLVING = {"not_responding", "unreachable", "opted_out"}
 
 def self_resolve(db: Session, participant_id: int, kind: str, now: datetime, *, note: str) -> Flag | None:
     assert kind in SELF_RESOLVING
+    # Asked on every reply and nearly always answered "none": a bare id first, the flag only if there is one.
+    # (Flags are flushed as they are raised, so the database already has any this transaction made.)
+    if db.execute(_OPEN_FLAG_ID, {"participant_id": participant_id, "kind": kind}).first() is None:
+        return None
     flag = open_flag(db, participant_id, kind)
     if flag is not None:
         flag.status, flag.resolved_at, flag.resolved_by = "resolved", now, "assistant"

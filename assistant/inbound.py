@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from .conversation import REPLY_VALID_FOR, Outcome, handle_text
-from .db import lock_participant, transaction
-from .models import InboundReceipt, Message, Participant
+from .db import lock_participant_by_phone, transaction
+from .models import InboundReceipt, Message
 from .phones import normalise_sender
 from .runtime import Runtime
 
@@ -30,17 +30,16 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
     """Record and answer one inbound text. A repeated MessageSid changes nothing."""
     try:
         with transaction(rt.engine) as db:
-            if db.get(InboundReceipt, sid) is not None:
-                return Received(duplicate=True, outbox=[])
-            db.add(InboundReceipt(message_sid=sid, received_at=now))
-            db.flush()
             phone = normalise_sender(sender)
-            found = db.exec(select(Participant.id).where(Participant.phone == phone)).first()
-            if found is None:
+            participant = lock_participant_by_phone(db, phone)
+            # A MessageSid seen before fails this insert (the primary key) when it is flushed, with
+            # the text's own row: that is the duplicate check, and the whole transaction rolls back.
+            db.add(InboundReceipt(message_sid=sid, received_at=now))
+            if participant is None:
+                db.flush()
                 outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
                 return Received(duplicate=False, outbox=outcome.outbox)
-            participant = lock_participant(db, found)
-            assert participant is not None and participant.id is not None
+            assert participant.id is not None
             inbound = Message(
                 participant_id=participant.id,
                 direction="in",

@@ -6,8 +6,32 @@ is that many times higher, which still stops a flood.
 
 from __future__ import annotations
 
+import time
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
 
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", default_limits=[], headers_enabled=False)
+
+class SweepingMemoryStorage(MemoryStorage):
+    """limits' in-memory storage, minus a thread per request.
+
+    The stock one starts a timer thread (to drop expired counts) on nearly every hit when
+    requests are more than 10 ms apart. A count is checked against its expiry whenever it is
+    read, so the sweep only frees memory: here it runs in the request itself, at most once a second.
+    """
+
+    STORAGE_SCHEME = ["assistant-memory"]  # noqa: RUF012 (how limits names its storages)
+    _next_sweep = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # replaces the base class's private hook
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + 1.0
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+
+
+limiter = Limiter(
+    key_func=get_remote_address, storage_uri="assistant-memory://", default_limits=[], headers_enabled=False
+)
 SIGN_IN = "10 per minute"

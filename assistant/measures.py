@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from . import engine
+from .db import unindexed
 from .flags import raise_flag
-from .models import Answer, DueTask, FlowSession, Measure, Participant, Service
+from .models import Answer, DueTask, FlowSession, Measure, Participant
 from .quiet import next_allowed
 from .runtime import Runtime
-from .service_settings import ServiceSettings
+from .service_settings import ServiceSettings, for_service
 from .timing import local_at, parse_hhmm
 
 STATUS_FOR_END = {
@@ -27,8 +28,7 @@ STATUS_FOR_END = {
 
 
 def settings_for(db: Session, participant: Participant) -> ServiceSettings:
-    service = db.get(Service, participant.service_id)
-    return ServiceSettings.from_json(service.settings if service else None)
+    return for_service(db, participant.service_id)
 
 
 def record_results(
@@ -129,7 +129,9 @@ def plan_questionnaires(
         return None
     pending = db.exec(
         select(DueTask).where(
-            DueTask.participant_id == participant.id, DueTask.kind == "questionnaire", DueTask.status == "pending"
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "questionnaire",
+            unindexed(DueTask.status) == "pending",
         )
     ).all()
     if any(t.payload.get("reason") == reason for t in pending):

@@ -12,12 +12,13 @@ import sys
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from .db import skip_locked, transaction
-from .models import Flag, Notification, Participant, Service, Specialist
+from .models import Flag, Notification, Participant, Service, Specialist, table
 from .runtime import Runtime
-from .service_settings import ServiceSettings
+from .service_settings import ServiceSettings, all_services
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,12 @@ def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime)
     )
 
 
+_specialist = table(Specialist)
+_DIGEST_TIMES = sa.select(
+    _specialist.c.id, _specialist.c.service_id, _specialist.c.digest_time, _specialist.c.last_digest_at
+).order_by(_specialist.c.id)
+
+
 def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
     """One email per specialist a day, at their chosen time, listing exactly the flags new since the last."""
     from zoneinfo import ZoneInfo
@@ -108,13 +115,17 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
     from .timing import local_at, parse_hhmm
 
     queued = 0
-    services = {s.id: ServiceSettings.from_json(s.settings) for s in db.exec(select(Service)).all()}
-    for specialist in db.exec(select(Specialist)).all():
-        settings = services.get(specialist.service_id) or ServiceSettings()
-        today = now.astimezone(ZoneInfo(default_timezone)).date()
-        moment = local_at(today, parse_hhmm(specialist.digest_time or settings.digest_time), default_timezone)
-        if now < moment or (specialist.last_digest_at and specialist.last_digest_at >= moment):
+    services = all_services(db)
+    today = now.astimezone(ZoneInfo(default_timezone)).date()
+    # Runs on every tick and is due once a day: who is due is worked out from four columns, and
+    # only their rows are loaded.
+    for row in db.execute(_DIGEST_TIMES).all():
+        settings = services.get(row.service_id) or ServiceSettings()
+        moment = local_at(today, parse_hhmm(row.digest_time or settings.digest_time), default_timezone)
+        if now < moment or (row.last_digest_at and row.last_digest_at >= moment):
             continue
+        specialist = db.get(Specialist, row.id)
+        assert specialist is not None
         since = specialist.last_digest_at or moment - timedelta(days=1)
         new = db.exec(
             select(Flag)
@@ -173,15 +184,22 @@ def _deliver(rt: Runtime, note: Notification) -> None:
         smtp.send_message(message)
 
 
+_notification = table(Notification)
+_DUE_EMAILS = (
+    sa.select(_notification.c.id)
+    .where(
+        _notification.c.status == "queued",
+        _notification.c.next_attempt_at <= sa.bindparam("now", type_=_notification.c.next_attempt_at.type),
+    )
+    .order_by(_notification.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
+
 def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
     sent = 0
     with transaction(rt.engine) as db:
-        ids = db.exec(
-            select(Notification.id)
-            .where(Notification.status == "queued", col(Notification.next_attempt_at) <= now)
-            .order_by(col(Notification.id))
-            .limit(limit)
-        ).all()
+        ids = db.execute(_DUE_EMAILS, {"now": now, "limit": limit}).scalars().all()
     for note_id in ids:
         with transaction(rt.engine) as db:
             note = db.exec(skip_locked(db, select(Notification).where(Notification.id == note_id))).first()

@@ -1,7 +1,7 @@
 """Delivering the outbox: claim, send, record. Safe to run in several processes at once.
 
-A message is claimed (queued -> sending) in its own committed transaction before
-the provider is called, so two senders never send the same row. A row left in
+A message is claimed (queued -> sending) in a committed transaction before the
+provider is called, so two senders never send the same row. A row left in
 `sending` by a crash is reconciled with the provider's record, not blindly resent.
 """
 
@@ -10,20 +10,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_
-from sqlalchemy.orm import aliased
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from . import rules
-from .appointments import service_settings
 from .conversation import OPT_IN_KEYS, withdraw_outbox
 from .db import skip_locked, transaction
 from .flags import raise_flag
-from .models import Message, Participant, StatusEvent
+from .models import Message, Participant, StatusEvent, table
 from .pacing import pacer_for
 from .quiet import next_allowed
 from .runtime import Runtime
+from .service_settings import for_service
 from .sms import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
 
 log = logging.getLogger(__name__)
@@ -58,152 +58,242 @@ class SendReport:
     withheld: int = 0
 
 
-# An earlier message to the same phone still waiting to go (built once: aliasing a model is slow).
-_EARLIER = aliased(Message)
+_message, _participant, _status_event = table(Message), table(Participant), table(StatusEvent)
+# An earlier message to the same phone still waiting to go.
+_earlier = _message.alias("earlier")
 _BLOCKED = (
-    select(_EARLIER.id)
+    sa.select(_earlier.c.id)
     .where(
-        _EARLIER.phone == Message.phone,
-        _EARLIER.direction == "out",
-        col(_EARLIER.status).in_(("queued", "sending")),
-        col(_EARLIER.id) < Message.id,
+        _earlier.c.phone == _message.c.phone,
+        _earlier.c.direction == "out",
+        _earlier.c.status.in_(("queued", "sending")),
+        _earlier.c.id < _message.c.id,
     )
     .exists()
 )
+_DUE = (
+    sa.select(_message.c.id)
+    .where(
+        _message.c.direction == "out",
+        _message.c.status == "queued",
+        _message.c.next_attempt_at <= sa.bindparam("now", type_=_message.c.next_attempt_at.type),
+        ~_BLOCKED,  # keep each person's messages in order
+    )
+    .order_by(_message.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_ONLY: sa.BindParameter[int] = sa.bindparam("only", expanding=True)
+# Anything older still queued for the same people goes first (or is withdrawn), keeping order.
+_DUE_ONLY = _DUE.where(
+    sa.or_(_message.c.id.in_(_ONLY), _message.c.phone.in_(sa.select(_message.c.phone).where(_message.c.id.in_(_ONLY))))
+)
+_FOR_PARTICIPANT = _message.c.participant_id == sa.bindparam("participant_id")
+# Statements built once, one per combination of filters: these run for every text sent.
+_CANDIDATES = {
+    (False, False): _DUE,
+    (True, False): _DUE_ONLY,
+    (False, True): _DUE.where(_FOR_PARTICIPANT),
+    (True, True): _DUE_ONLY.where(_FOR_PARTICIPANT),
+}
 
 
 def _candidates(
     db: Session, now: datetime, only: list[int] | None, limit: int, participant_id: int | None = None
 ) -> list[int]:
-    blocked = _BLOCKED
-    query = (
-        select(Message.id)
-        .where(
-            Message.direction == "out",
-            Message.status == "queued",
-            col(Message.next_attempt_at) <= now,
-            ~blocked,  # keep each person's messages in order
-        )
-        .order_by(col(Message.id))
-        .limit(limit)
-    )
+    query = _CANDIDATES[only is not None, participant_id is not None]
+    params: dict[str, object] = {"now": now, "limit": limit}
     if only is not None:
-        # Anything older still queued for the same people goes first (or is withdrawn), keeping order.
-        phones = select(Message.phone).where(col(Message.id).in_(only))
-        query = query.where(or_(col(Message.id).in_(only), col(Message.phone).in_(phones)))
+        params["only"] = only
     if participant_id is not None:
-        query = query.where(Message.participant_id == participant_id)
-    return [i for i in db.exec(query).all() if i is not None]
+        params["participant_id"] = participant_id
+    return [i for i in db.execute(query, params).scalars() if i is not None]
 
 
-def _claim(rt: Runtime, message_id: int, now: datetime) -> Message | None:
-    """Take one queued message for sending, or decide it must not go."""
-    with transaction(rt.engine) as db:
-        query = skip_locked(db, select(Message).where(Message.id == message_id))
-        message: Message | None = db.exec(query).first()
-        if message is None or message.status != "queued":
+@dataclass
+class Claimed:
+    """What sending a claimed message needs (read with the claim, not as a whole ORM object)."""
+
+    id: int
+    phone: str
+    body: str
+    segments: int
+
+
+@dataclass
+class _Hours:
+    timezone: str
+    allowed_from: str | None
+    allowed_until: str | None
+
+
+# The message and what decides whether it may go, in one statement; only the message row is locked.
+_CLAIM = (
+    sa.select(
+        _message.c.id,
+        _message.c.status,
+        _message.c.phone,
+        _message.c.body,
+        _message.c.segments,
+        _message.c.message_key,
+        _message.c.expires_at,
+        _message.c.automated,
+        _message.c.participant_id,
+        _participant.c.opted_out,
+        _participant.c.unreachable,
+        _participant.c.sms_consent,
+        _participant.c.service_id,
+        _participant.c.timezone,
+        _participant.c.allowed_from,
+        _participant.c.allowed_until,
+    )
+    .select_from(_message.outerjoin(_participant, _participant.c.id == _message.c.participant_id))
+    .where(_message.c.id == sa.bindparam("id"))
+)
+_CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True, of=_message)
+_UPDATE = _message.update().where(_message.c.id == sa.bindparam("message_id"))
+_WITHHOLD = _UPDATE.values(status=sa.bindparam("new_status"), error_message=sa.bindparam("reason"))
+_HOLD_UNTIL = _UPDATE.values(next_attempt_at=sa.bindparam("until", type_=_message.c.next_attempt_at.type))
+_SENDING = _UPDATE.values(
+    status="sending",
+    claimed_at=sa.bindparam("moment", type_=_message.c.claimed_at.type),
+    attempts=_message.c.attempts + 1,
+)
+_SENT = _UPDATE.values(
+    status="sent", provider_sid=sa.bindparam("sid"), sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type)
+)
+_PENDING_EVENT = (
+    sa.select(_status_event.c.id)
+    .where(_status_event.c.provider_sid == sa.bindparam("sid"), _status_event.c.applied.is_(False))
+    .limit(1)
+)
+
+
+def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
+    postgres = db.get_bind().dialect.name == "postgresql"
+    row = db.execute(_CLAIM_SKIP_LOCKED if postgres else _CLAIM, {"id": message_id}).first()
+    if row is None or row.status != "queued":
+        return None
+    known = row.participant_id is not None and row.opted_out is not None
+    reason = None
+    if row.expires_at and now > row.expires_at:
+        reason = "expired"
+    elif known and row.opted_out and row.message_key not in OPT_IN_KEYS | VITAL_KEYS:
+        reason = "opted_out"
+    elif known and row.unreachable:
+        reason = "unreachable"
+    elif known and not row.sms_consent and row.message_key not in VITAL_KEYS:
+        reason = "no_consent"
+    if reason:
+        status = "expired" if reason == "expired" else "suppressed"
+        db.execute(_WITHHOLD, {"message_id": message_id, "new_status": status, "reason": reason})
+        return None
+    if row.automated and known:
+        # A retry can drift into quiet hours: hold it until texts may arrive again.
+        hours = _Hours(row.timezone, row.allowed_from, row.allowed_until)
+        allowed = next_allowed(now, hours, for_service(db, row.service_id))
+        if allowed > now:
+            if row.expires_at and allowed >= row.expires_at:
+                db.execute(_WITHHOLD, {"message_id": message_id, "new_status": "expired", "reason": "quiet_hours"})
+            else:
+                db.execute(_HOLD_UNTIL, {"message_id": message_id, "until": allowed})
             return None
-        participant = db.get(Participant, message.participant_id) if message.participant_id else None
-        reason = None
-        if message.expires_at and now > message.expires_at:
-            reason = "expired"
-        elif participant and participant.opted_out and message.message_key not in OPT_IN_KEYS | VITAL_KEYS:
-            reason = "opted_out"
-        elif participant and participant.unreachable:
-            reason = "unreachable"
-        elif participant and not participant.sms_consent and message.message_key not in VITAL_KEYS:
-            reason = "no_consent"
-        if reason:
-            message.status = "expired" if reason == "expired" else "suppressed"
-            message.error_message = reason
-            db.add(message)
-            return None
-        if message.automated and participant:
-            # A retry can drift into quiet hours: hold it until texts may arrive again.
-            allowed = next_allowed(now, participant, service_settings(db, participant))
-            if allowed > now:
-                if message.expires_at and allowed >= message.expires_at:
-                    message.status, message.error_message = "expired", "quiet_hours"
-                else:
-                    message.next_attempt_at = allowed
-                db.add(message)
-                return None
-        message.status = "sending"
-        message.claimed_at = now
-        message.attempts += 1
-        db.add(message)
-        return message
+    db.execute(_SENDING, {"message_id": message_id, "moment": now})
+    return Claimed(id=row.id, phone=row.phone, body=row.body, segments=row.segments)
 
 
 def send_due(
     rt: Runtime, now: datetime, *, only: list[int] | None = None, limit: int = 500, participant_id: int | None = None
 ) -> SendReport:
+    """Send what is due. Each message is claimed in a committed transaction before the provider is
+    called; the transaction that records one result claims the next, so a message costs one."""
     report = SendReport()
     tried: set[int] = set()
-    while len(tried) < limit:
-        # Sending one message can free the next one queued behind it for the same person.
-        with transaction(rt.engine) as db:
-            ids = [i for i in _candidates(db, now, only, limit, participant_id) if i not in tried]
-        if not ids:
-            break
-        for message_id in ids:
+    batch: list[int] = []
+
+    def claim_next(db: Session) -> Claimed | None:
+        # The statements below read the database directly (no autoflush): write out what recording
+        # a failure changed first (a retry, a withdrawn outbox), so nothing stale is claimed.
+        db.flush()
+        while True:
+            if not batch:
+                # Sending (or withholding) one message can free the next one queued behind it for
+                # the same person: when a batch is done, look again until nothing new is due.
+                if len(tried) >= limit:
+                    return None
+                batch.extend(i for i in _candidates(db, now, only, limit, participant_id) if i not in tried)
+                if not batch:
+                    return None
+            message_id = batch.pop(0)
             tried.add(message_id)
-            message = _claim(rt, message_id, now)
-            if message is None:
-                report.withheld += 1
-                continue
-            pacer_for(rt).take(message.segments)
-            result = rt.transport.send(
-                to=message.phone,
-                body=message.body,
-                key=f"out-{message.id}",
-                status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
-            )
-            outcome = _record_result(rt, message_id, result, now)
-            setattr(report, outcome, getattr(report, outcome) + 1)
+            claimed = _claim_in(db, message_id, now)
+            if claimed is not None:
+                return claimed
+            report.withheld += 1
+
+    with transaction(rt.engine) as db:
+        message = claim_next(db)
+    while message is not None:
+        pacer_for(rt).take(message.segments)
+        result = rt.transport.send(
+            to=message.phone,
+            body=message.body,
+            key=f"out-{message.id}",
+            status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
+        )
+        sent = message
+        try:
+            with transaction(rt.engine) as db:
+                outcome = _record_in(db, sent.id, result, now)
+                message = claim_next(db)
+        except Exception:
+            # Whatever failed, this result is kept: on its own, before giving up.
+            with transaction(rt.engine) as db:
+                _record_in(db, sent.id, result, now)
+            raise
+        setattr(report, outcome, getattr(report, outcome) + 1)
     return report
 
 
-def _record_result(rt: Runtime, message_id: int, result: SendResult, now: datetime) -> str:
-    with transaction(rt.engine) as db:
-        message = db.get(Message, message_id)
-        assert message is not None
-        if result.ok:
-            message.status = "sent"
-            message.provider_sid = result.sid
-            message.sent_at = now
-            db.add(message)
-            db.flush()
-            apply_pending_status_events(db, message)
-            return "sent"
-        message.error_code = result.error_code
-        message.error_message = result.error_message
-        if result.transient and message.attempts < MAX_ATTEMPTS:
-            message.status = "queued"
-            message.next_attempt_at = now + backoff(message.attempts)
-            db.add(message)
-            return "retried"
-        message.status = "failed"
+def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) -> str:
+    if result.ok:
+        updated = db.execute(_SENT, {"message_id": message_id, "sid": result.sid, "moment": now})
+        assert cast("sa.CursorResult[Any]", updated).rowcount == 1
+        # A status callback can beat us to it: apply any that came before we knew the sid.
+        if result.sid and db.execute(_PENDING_EVENT, {"sid": result.sid}).first() is not None:
+            sent = db.get(Message, message_id)
+            assert sent is not None
+            apply_pending_status_events(db, sent)
+        return "sent"
+    message = db.get(Message, message_id)
+    assert message is not None
+    message.error_code = result.error_code
+    message.error_message = result.error_message
+    if result.transient and message.attempts < MAX_ATTEMPTS:
+        message.status = "queued"
+        message.next_attempt_at = now + backoff(message.attempts)
         db.add(message)
-        if message.message_key in VITAL_KEYS and message.participant_id:
-            person = db.get(Participant, message.participant_id)
-            if person is not None:
-                raise_flag(
-                    db,
-                    person,
-                    kind="crisis",
-                    severity="urgent",
-                    reason="Sent a message that reads like a crisis: please contact them today",
-                    now=now,
-                    evidence={
-                        "signposting_not_delivered": result.error_code,
-                        "note": "The crisis signposting text was refused: phone them instead",
-                    },
-                )
-        if message.participant_id and result.error_code:
-            mark_number_problem(db, message.participant_id, result.error_code, now, message.id)
-        log.warning("send failed: message=%s code=%s", message.id, result.error_code)
-        return "failed"
+        return "retried"
+    message.status = "failed"
+    db.add(message)
+    if message.message_key in VITAL_KEYS and message.participant_id:
+        person = db.get(Participant, message.participant_id)
+        if person is not None:
+            raise_flag(
+                db,
+                person,
+                kind="crisis",
+                severity="urgent",
+                reason="Sent a message that reads like a crisis: please contact them today",
+                now=now,
+                evidence={
+                    "signposting_not_delivered": result.error_code,
+                    "note": "The crisis signposting text was refused: phone them instead",
+                },
+            )
+    if message.participant_id and result.error_code:
+        mark_number_problem(db, message.participant_id, result.error_code, now, message.id)
+    log.warning("send failed: message=%s code=%s", message.id, result.error_code)
+    return "failed"
 
 
 def mark_number_problem(db: Session, participant_id: int, code: str, now: datetime, message_id: int | None) -> None:
@@ -282,9 +372,22 @@ def record_status_callback(rt: Runtime, *, sid: str, status: str, error_code: st
         return True
 
 
+_ANY_STALE = (
+    sa.select(_message.c.id)
+    .where(
+        _message.c.direction == "out",
+        _message.c.status == "sending",
+        _message.c.claimed_at < sa.bindparam("before", type_=_message.c.claimed_at.type),
+    )
+    .limit(1)
+)
+
+
 def reconcile_stale(rt: Runtime, now: datetime) -> int:
     """Messages stuck in `sending` (the sender died mid-send): ask the provider what happened."""
     with transaction(rt.engine) as db:
+        if db.execute(_ANY_STALE, {"before": now - STALE_CLAIM}).first() is None:
+            return 0  # the usual case, asked on every tick
         stale = db.exec(
             select(Message).where(
                 Message.direction == "out",

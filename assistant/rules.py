@@ -8,20 +8,33 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, func, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from .flags import raise_flag, self_resolve
-from .models import Answer, Appointment, Flag, FlowSession, Message, Participant, Service
-from .service_settings import ServiceSettings
+from .models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
+from .service_settings import ServiceSettings, all_services, for_service
 
 
 def settings_for(db: Session, participant: Participant) -> ServiceSettings:
-    service = db.get(Service, participant.service_id)
-    return ServiceSettings.from_json(service.settings if service else None)
+    return for_service(db, participant.service_id)
 
 
 def _on(settings: ServiceSettings, kind: str) -> bool:
     return kind not in settings.rules_off
+
+
+_RECENT_WEEKS = (
+    select(Answer)
+    .where(
+        Answer.participant_id == sa.bindparam("participant_id"),
+        Answer.flow == "checkin",
+        Answer.question == "week",
+        Answer.late == False,  # noqa: E712
+    )
+    .order_by(col(Answer.id).desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
 
 
 def after_checkin_answer(db: Session, participant: Participant, now: datetime) -> None:
@@ -29,15 +42,11 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
     assert participant.id is not None
     settings = settings_for(db, participant)
     recent = db.exec(
-        select(Answer)
-        .where(
-            Answer.participant_id == participant.id,
-            Answer.flow == "checkin",
-            Answer.question == "week",
-            Answer.late == False,  # noqa: E712
-        )
-        .order_by(col(Answer.id).desc())
-        .limit(max(settings.not_responding_checkins, settings.not_great_weeks))
+        _RECENT_WEEKS,
+        params={
+            "participant_id": participant.id,
+            "limit": max(settings.not_responding_checkins, settings.not_great_weeks),
+        },
     ).all()
     silent = recent[: settings.not_responding_checkins]
     if (
@@ -78,51 +87,60 @@ def _replied_since(db: Session, participant: Participant, session_id: int | None
     return bool(since and participant.last_inbound_at and participant.last_inbound_at > since)
 
 
+_participant, _flag = table(Participant), table(Flag)
+_quiet_since = sa.func.coalesce(_participant.c.last_inbound_at, _participant.c.created_at)
+# The few columns the sweep needs: it runs on every tick, and most ticks raise nothing.
+_SILENT = (
+    sa.select(
+        _participant.c.id,
+        _participant.c.last_inbound_at,
+        _participant.c.created_at,
+        _participant.c.checkin_every_weeks,
+    )
+    .where(
+        _participant.c.service_id == sa.bindparam("service_id"),
+        _participant.c.opted_out.is_(False),
+        _participant.c.paused.is_(False),
+        _participant.c.unreachable.is_(False),
+        _quiet_since <= sa.bindparam("horizon", type_=_participant.c.created_at.type),
+    )
+    .order_by(_participant.c.id)
+)
+_SAID = sa.select(_flag.c.participant_id, _flag.c.evidence).where(
+    _flag.c.participant_id.in_(_SILENT.with_only_columns(_participant.c.id).order_by(None)),
+    # Resolved ones too: a specialist who closed it has heard about this silence.
+    _flag.c.kind == "not_responding",
+)
+
+
 def silence_sweep(db: Session, now: datetime) -> int:
     """No text from someone for D days while automation is active.
 
-    Runs on every tick: only people silent for their own service's D days are loaded, each
+    Runs on every tick: only people silent for their own service's D days are read, each
     service's settings are read once, and their open flags come in one query.
     """
     raised = 0
-    quiet_since = func.coalesce(Participant.last_inbound_at, Participant.created_at)
-    for service in db.exec(select(Service)).all():
-        settings = ServiceSettings.from_json(service.settings)
+    for service_id, settings in all_services(db).items():
         if not _on(settings, "not_responding"):
             continue
-        horizon = now - timedelta(days=settings.not_responding_days)
-        silent = (
-            select(Participant)
-            .where(
-                Participant.service_id == service.id,
-                Participant.opted_out == False,  # noqa: E712
-                Participant.paused == False,  # noqa: E712
-                Participant.unreachable == False,  # noqa: E712
-                quiet_since <= horizon,
-            )
-            .order_by(col(Participant.id))
-        )
-        candidates = db.exec(silent).all()
+        params = {"service_id": service_id, "horizon": now - timedelta(days=settings.not_responding_days)}
+        candidates = db.execute(_SILENT, params).all()
         if not candidates:
             continue
         said: dict[int, set[str]] = {}
-        for flag in db.exec(
-            select(Flag).where(
-                col(Flag.participant_id).in_(silent.with_only_columns(col(Participant.id)).order_by(None)),
-                # Resolved ones too: a specialist who closed it has heard about this silence.
-                Flag.kind == "not_responding",
+        for participant_id, evidence in db.execute(_SAID, params).all():
+            said.setdefault(participant_id, set()).update(
+                str(e["silent_since"]) for e in evidence if e.get("silent_since")
             )
-        ).all():
-            said.setdefault(flag.participant_id, set()).update(
-                str(e["silent_since"]) for e in flag.evidence if e.get("silent_since")
-            )
-        for participant in candidates:
-            last = participant.last_inbound_at or participant.created_at
-            days = silence_days(settings, participant)
+        for row in candidates:
+            last = row.last_inbound_at or row.created_at
+            days = _silence_days(settings, row.checkin_every_weeks)
             if last is None or last > now - timedelta(days=days):
                 continue
-            if last.isoformat() in said.get(participant.id or 0, ()):
+            if last.isoformat() in said.get(row.id, ()):
                 continue  # already said for this silence
+            participant = db.get(Participant, row.id)
+            assert participant is not None
             raise_flag(
                 db,
                 participant,
@@ -139,7 +157,11 @@ def silence_sweep(db: Session, now: datetime) -> int:
 def silence_days(settings: ServiceSettings, participant: Participant) -> int:
     """Days without a text before someone counts as silent: the service's D, but never less than
     their check-in cadence and a week's grace (someone asked monthly is not silent at day 21)."""
-    return max(settings.not_responding_days, 7 * participant.checkin_every_weeks + 7)
+    return _silence_days(settings, participant.checkin_every_weeks)
+
+
+def _silence_days(settings: ServiceSettings, checkin_every_weeks: int) -> int:
+    return max(settings.not_responding_days, 7 * checkin_every_weeks + 7)
 
 
 def on_reply(db: Session, participant: Participant, now: datetime) -> None:

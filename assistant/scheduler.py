@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from . import appointments, campaigns, engine, outbox, privacy, rules
 from .conversation import PROMPT_VALID_FOR, active_session, questionnaire_under_way, resume_flow, start_flow
-from .db import lock_participant, skip_locked, transaction
+from .db import lock_participant, skip_locked, transaction, unindexed
 from .flags import raise_flag
-from .models import Appointment, DueTask, FlowSession, Participant
+from .models import Appointment, DueTask, FlowSession, Participant, table
 from .notify import queue_digests, send_notifications
 from .quiet import next_allowed
 from .runtime import Runtime
@@ -64,7 +65,9 @@ def plan_checkin(db: Session, participant: Participant, now: datetime, *, after:
     assert participant.id is not None
     pending = db.exec(
         select(DueTask).where(
-            DueTask.participant_id == participant.id, DueTask.kind == "checkin", DueTask.status == "pending"
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "checkin",
+            unindexed(DueTask.status) == "pending",
         )
     ).all()
     at = parse_hhmm(participant.checkin_time)
@@ -325,10 +328,14 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+_TASK = select(DueTask).where(DueTask.id == sa.bindparam("id"))
+_SESSION = select(FlowSession).where(FlowSession.id == sa.bindparam("id"))
+
+
 def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
     """Claim one due row and act on it, in one transaction under the participant's lock."""
     with transaction(rt.engine) as db:
-        task = db.exec(skip_locked(db, select(DueTask).where(DueTask.id == task_id))).first()
+        task = db.exec(skip_locked(db, _TASK), params={"id": task_id}).first()
         if task is None or task.status != "pending" or task.due_at is None or task.due_at > now:
             return "taken"
         participant = lock_participant(db, task.participant_id)
@@ -342,7 +349,7 @@ def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
 
 def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
     with transaction(rt.engine) as db:
-        row = db.exec(skip_locked(db, select(FlowSession).where(FlowSession.id == session_id))).first()
+        row = db.exec(skip_locked(db, _SESSION), params={"id": session_id}).first()
         if row is None:
             return False
         participant = lock_participant(db, row.participant_id)
@@ -353,19 +360,34 @@ def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
         return True
 
 
+_session, _task = table(FlowSession), table(DueTask)
+# Built once: every tick asks these, and most ticks find little.
+_DUE_TIMEOUTS = (
+    sa.select(_session.c.id)
+    .where(
+        _session.c.status == "waiting", _session.c.wait_until <= sa.bindparam("now", type_=_session.c.wait_until.type)
+    )
+    .order_by(_session.c.wait_until)
+    .limit(BATCH)
+)
+_DUE_TIMEOUTS_FOR = _DUE_TIMEOUTS.where(_session.c.participant_id == sa.bindparam("participant_id"))
+_DUE_TASKS = (
+    sa.select(_task.c.id)
+    .where(_task.c.status == "pending", _task.c.due_at <= sa.bindparam("now", type_=_task.c.due_at.type))
+    .order_by(_task.c.due_at, _task.c.id)
+    .limit(BATCH)
+)
+
+
 def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> TickReport:
     """Everything due at `now`; with `participant_id`, only that participant's (the simulator)."""
     report = TickReport()
     with transaction(rt.engine) as db:
-        timeouts_query = (
-            select(FlowSession.id)
-            .where(FlowSession.status == "waiting", col(FlowSession.wait_until) <= now)
-            .order_by(col(FlowSession.wait_until))
-            .limit(BATCH)
-        )
-        if participant_id is not None:
-            timeouts_query = timeouts_query.where(FlowSession.participant_id == participant_id)
-        due_timeouts = db.exec(timeouts_query).all()
+        if participant_id is None:
+            due_timeouts = db.execute(_DUE_TIMEOUTS, {"now": now}).scalars().all()
+        else:
+            params = {"now": now, "participant_id": participant_id}
+            due_timeouts = db.execute(_DUE_TIMEOUTS_FOR, params).scalars().all()
     for session_id in due_timeouts:
         assert session_id is not None
         if _run_timeout(rt, session_id, now):
@@ -373,16 +395,7 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
     done: set[int] = set()
     while True:  # a deferral can make a task due again at the same instant: run each once
         with transaction(rt.engine) as db:
-            due_tasks = [
-                i
-                for i in db.exec(
-                    select(DueTask.id)
-                    .where(DueTask.status == "pending", col(DueTask.due_at) <= now)
-                    .order_by(col(DueTask.due_at), col(DueTask.id))
-                    .limit(BATCH)
-                ).all()
-                if i is not None and i not in done
-            ]
+            due_tasks = [i for i in db.execute(_DUE_TASKS, {"now": now}).scalars() if i is not None and i not in done]
         if not due_tasks:
             break
         for task_id in due_tasks:

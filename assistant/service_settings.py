@@ -5,9 +5,15 @@ Stored as JSON on the service row; anything not set there takes the default here
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from .models import Service, table
 from .timing import parse_hhmm
 
 # The flag rules a service may turn off (rules_off), as a service lead would name them.
@@ -140,3 +146,50 @@ class ServiceSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+# Read per text, so kept cheap: the stored JSON is read as text on every call (settings change in
+# other processes, through the dashboard or the CLI) and only parsed and checked when that text
+# has not been seen before. Entries are immutable, so sharing them between threads is safe.
+_service = table(Service)
+_SETTINGS_TEXT = sa.select(sa.cast(_service.c.settings, sa.Text)).where(_service.c.id == sa.bindparam("id"))
+_parsed: dict[str, ServiceSettings] = {}
+_parsed_lock = threading.Lock()
+_PARSED_MAX = 256
+
+
+_ALL_SETTINGS_TEXT = sa.select(_service.c.id, sa.cast(_service.c.settings, sa.Text)).order_by(_service.c.id)
+
+
+def _parse(text: str) -> ServiceSettings:
+    found = _parsed.get(text)
+    if found is None:
+        found = ServiceSettings.from_json(json.loads(text))
+        with _parsed_lock:
+            if len(_parsed) >= _PARSED_MAX:
+                _parsed.clear()
+            _parsed[text] = found
+    return found
+
+
+def all_services(db: Session) -> dict[int, ServiceSettings]:
+    """Every service's settings by id (as for_service, for a job that covers them all)."""
+    found: dict[int, ServiceSettings] = {}
+    for service_id, text in db.execute(_ALL_SETTINGS_TEXT).all():
+        loaded = db.identity_map.get(db.identity_key(Service, service_id))
+        found[service_id] = ServiceSettings.from_json(loaded.settings) if loaded is not None else _parse(text)
+    return found
+
+
+def for_service(db: Session, service_id: int | None) -> ServiceSettings:
+    """A service's settings as this transaction sees them (defaults if there is no such service)."""
+    if service_id is None:
+        return ServiceSettings.from_json(None)
+    loaded = db.identity_map.get(db.identity_key(Service, service_id))
+    if loaded is not None:
+        # Already in this session, perhaps changed and not yet flushed: its values are the truth here.
+        return ServiceSettings.from_json(loaded.settings)
+    text = db.execute(_SETTINGS_TEXT, {"id": service_id}).scalar()
+    if text is None:
+        return ServiceSettings.from_json(None)
+    return _parse(text)
