@@ -230,10 +230,13 @@ def send_due(
                 return claimed
             report.withheld += 1
 
+    # Each claim also books the message's slot in the shared sending pace, in the same transaction.
+    pacer = pacer_for(rt)
     with transaction(rt.engine) as db:
         message = claim_next(db)
+        start = pacer.reserve(db, message.segments) if message is not None else 0.0
     while message is not None:
-        pacer_for(rt).take(message.segments)
+        pacer.wait_for(start)
         result = rt.transport.send(
             to=message.phone,
             body=message.body,
@@ -245,6 +248,7 @@ def send_due(
             with transaction(rt.engine) as db:
                 outcome = _record_in(db, sent.id, result, now)
                 message = claim_next(db)
+                start = pacer.reserve(db, message.segments) if message is not None else 0.0
         except Exception:
             # Whatever failed, this result is kept: on its own, before giving up.
             with transaction(rt.engine) as db:

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
 
 from .db import transaction
 from .models import SendPace
@@ -48,24 +49,35 @@ class Pacer:
         with transaction(self.engine) as db:
             db.execute(self._insert_row())
 
+    def reserve(self, db: Session, segments: int) -> float:
+        """Book the next slot for `segments` in the caller's transaction; the moment it starts.
+
+        The row stays locked until that transaction ends, so call it last before committing."""
+        next_at = db.execute(_ROW.with_for_update(), {"b_pool": self.pool}).scalar_one_or_none()
+        if next_at is None:  # the row went (a restore, say): start the pace again from now
+            db.execute(self._insert_row())
+            next_at = db.execute(_ROW.with_for_update(), {"b_pool": self.pool}).scalar_one()
+        start = max(self.clock(), float(next_at))
+        # A microsecond over, so rounding never lets one more in under the second.
+        db.execute(_BOOK, {"b_pool": self.pool, "b_next_at": start + max(1, segments) / self.rate + 1e-6})
+        return start
+
+    def wait_for(self, start: float) -> None:
+        wait = start - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+
     def take(self, segments: int) -> None:
         """Wait until `segments` may leave without any process going over the rate."""
         with self.lock:
             with transaction(self.engine) as db:
-                row = db.execute(
-                    sa.select(SendPace).where(SendPace.pool == self.pool).with_for_update()  # type: ignore[arg-type]
-                ).scalar_one_or_none()
-                if row is None:  # the row went (a restore, say): start the pace again from now
-                    db.execute(self._insert_row())
-                    row = db.execute(
-                        sa.select(SendPace).where(SendPace.pool == self.pool).with_for_update()  # type: ignore[arg-type]
-                    ).scalar_one()
-                start = max(self.clock(), row.next_at)
-                # A microsecond over, so rounding never lets one more in under the second.
-                row.next_at = start + max(1, segments) / self.rate + 1e-6
-            wait = start - self.clock()
-            if wait > 0:
-                self.sleep(wait)
+                start = self.reserve(db, segments)
+            self.wait_for(start)
+
+
+_PACE = SendPace.__table__  # type: ignore[attr-defined]
+_ROW = sa.select(_PACE.c.next_at).where(_PACE.c.pool == sa.bindparam("b_pool"))
+_BOOK = sa.update(_PACE).where(_PACE.c.pool == sa.bindparam("b_pool")).values(next_at=sa.bindparam("b_next_at"))
 
 
 _pacers: dict[int, Pacer] = {}
