@@ -127,7 +127,8 @@ def test_quiet_hours_and_bank_holidays_defer_never_drop(rt: Runtime, service_id:
     assert len(_campaign_messages(rt)) == 1
 
 
-def test_never_interrupts_a_questionnaire(rt: Runtime, service_id: int, phone: Phone) -> None:
+def _invite_alex_to_a_questionnaire(rt: Runtime) -> Participant:
+    """Alex is asked "Reply YES to start" a GAD-7 at 09:30 on Monday."""
     with transaction(rt.engine) as db:
         alex = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
         db.add(
@@ -139,6 +140,11 @@ def test_never_interrupts_a_questionnaire(rt: Runtime, service_id: int, phone: P
             )
         )
     tick(rt, MONDAY_10 - timedelta(minutes=30))
+    return alex
+
+
+def test_never_interrupts_a_questionnaire(rt: Runtime, service_id: int, phone: Phone) -> None:
+    _invite_alex_to_a_questionnaire(rt)
     phone.text("+447700900101", "yes")  # started the questionnaire
     _create(rt, service_id, audience={"specialist": "sam.jones@example.org", "cohort": "out_of_work"})
     tick(rt, MONDAY_10)
@@ -153,17 +159,7 @@ def test_an_invitation_not_taken_up_holds_nothing_back(rt: Runtime, service_id: 
     """Asked "Reply YES to start" and not answered: the questionnaire is not under way, so
     the campaign text goes on time, and the next check-in is asked (the invitation ends
     as expired) instead of waiting days for it or being skipped."""
-    with transaction(rt.engine) as db:
-        alex = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
-        db.add(
-            DueTask(
-                participant_id=alex.id,
-                kind="questionnaire",
-                due_at=MONDAY_10 - timedelta(minutes=30),
-                payload={"instruments": ["gad7"], "reason": "now"},
-            )
-        )
-    tick(rt, MONDAY_10 - timedelta(minutes=30))
+    alex = _invite_alex_to_a_questionnaire(rt)
     _create(rt, service_id, audience={"specialist": "sam.jones@example.org", "cohort": "out_of_work"})
     tick(rt, MONDAY_10)
     assert [m.body.split(",")[0] for m in _campaign_messages(rt)] == ["Hi Alex"]
