@@ -18,7 +18,7 @@ from .db import unindexed
 from .flags import raise_flag
 from .models import Appointment, DueTask, FlowSession, Message, Participant, table
 from .quiet import _day_allowed, next_allowed
-from .service_settings import ServiceSettings, for_service
+from .service_settings import ServiceSettings, settings_for
 from .timing import local_at, parse_hhmm
 
 KINDS = ("meeting", "phone_call", "video_call", "job_interview", "other")
@@ -28,20 +28,21 @@ REMINDER_TASKS = ("appt_reminder", "interview_good_luck")
 LADDER_TASKS = ("dna_attempt", "dna_unanswered")
 
 
-def service_settings(db: Session, participant: Participant) -> ServiceSettings:
-    return for_service(db, participant.service_id)
+def day_and_time(starts_at: datetime, tz: str) -> str:
+    """'Tue 24 Nov at 10:30', in local time."""
+    local = starts_at.astimezone(ZoneInfo(tz))
+    return f"{local.strftime('%a')} {local.day} {local.strftime('%b')} at {local:%H:%M}"
 
 
 def describe_when(starts_at: datetime, now: datetime, tz: str) -> str:
     """'today at 10:30', 'tomorrow at 10:30' or 'on Tue 24 Nov at 10:30', in local time."""
     zone = ZoneInfo(tz)
     local, today = starts_at.astimezone(zone), now.astimezone(zone).date()
-    clock = local.strftime("%H:%M")
     if local.date() == today:
-        return f"today at {clock}"
+        return f"today at {local:%H:%M}"
     if local.date() == today + timedelta(days=1):
-        return f"tomorrow at {clock}"
-    return f"on {local.strftime('%a')} {local.day} {local.strftime('%b')} at {clock}"
+        return f"tomorrow at {local:%H:%M}"
+    return f"on {day_and_time(starts_at, tz)}"
 
 
 def appointment_vars(appointment: Appointment, participant: Participant, now: datetime) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def withdraw_reminder_messages(db: Session, appointment: Appointment, reason: st
 def plan_reminders(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> list[DueTask]:
     """Reminders N days before at the service's reminder time; interviews also get a good-luck text."""
     assert appointment.id is not None and appointment.starts_at is not None and participant.id is not None
-    settings = service_settings(db, participant)
+    settings = settings_for(db, participant)
     tz = participant.timezone
     local_day = appointment.starts_at.astimezone(ZoneInfo(tz)).date()
     interview = appointment.kind == "job_interview"
@@ -170,14 +171,14 @@ def start_ladder(db: Session, appointment: Appointment, participant: Participant
     ).all()
     if any(t.payload.get("appointment_id") == appointment.id and t.status != "cancelled" for t in existing):
         return None  # already following this one up: marking DNA twice starts nothing twice
-    due = next_allowed(now, participant, service_settings(db, participant))
+    due = next_allowed(now, participant, settings_for(db, participant))
     return _task(
         db, participant.id, "dna_attempt", due, now, appointment_id=appointment.id, attempt=1, marked_at=now.isoformat()
     )
 
 
 def plan_next_rung(db: Session, task: DueTask, participant: Participant, now: datetime) -> DueTask:
-    settings = service_settings(db, participant)
+    settings = settings_for(db, participant)
     attempt = int(task.payload["attempt"])
     assert participant.id is not None and task.due_at is not None
     sent_at = max(now, task.due_at)

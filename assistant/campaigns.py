@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
 from . import engine
-from .conversation import participant_vars, questionnaire_under_way, specialist_first_name, start_flow
+from .appointments import day_and_time
+from .conversation import questionnaire_under_way, specialist_first_name, start_expiring_flow
 from .db import lock_participant, transaction
 from .flags import raise_flag
 from .models import (
@@ -40,7 +40,7 @@ from .models import (
 )
 from .quiet import next_allowed
 from .runtime import Runtime
-from .service_settings import ServiceSettings
+from .service_settings import ServiceSettings, for_service
 from .timing import local_at, parse_hhmm
 from .wording import lock_screen_words, pressure_phrases
 
@@ -247,23 +247,15 @@ def matching(
     return people
 
 
-def merge_values(db: Session, participant: Participant, now: datetime, audience: dict[str, Any]) -> dict[str, Any]:
-    values = participant_vars(db, participant)
-    appointment = db.exec(
-        select(Appointment)
-        .where(
-            Appointment.participant_id == participant.id,
-            Appointment.outcome == None,  # noqa: E711
-            col(Appointment.starts_at) > now,
-        )
-        .order_by(col(Appointment.starts_at))
-    ).first()
-    if appointment and appointment.starts_at:
-        local = appointment.starts_at.astimezone(ZoneInfo(participant.timezone))
-        values["appointment_time"] = f"{local.strftime('%a')} {local.day} {local.strftime('%b')} at {local:%H:%M}"
-    else:
-        values["appointment_time"] = "your next appointment"
-    return values
+def merge_values(db: Session, participant: Participant, now: datetime) -> dict[str, Any]:
+    """One person's merge fields, as queueing fills them."""
+    assert participant.id is not None
+    return _merge(
+        participant.first_name,
+        participant.timezone,
+        db.get(Specialist, participant.specialist_id),
+        _next_appointments(db, [participant.id], now).get(participant.id),
+    )
 
 
 @dataclass
@@ -276,7 +268,7 @@ def preview(db: Session, service_id: int, text: str, audience: dict[str, Any], n
     audience = for_text(text, audience, now)
     sample = []
     for person in matching(db, service_id, audience, now, limit=size):
-        body = render(text, merge_values(db, person, now, audience)) if text else ""
+        body = render(text, merge_values(db, person, now)) if text else ""
         sample.append(
             {
                 "participant": person.external_id,
@@ -474,13 +466,11 @@ def _next_appointments(db: Session, participant_ids: list[int], now: datetime) -
 def _merge(
     first_name: str, timezone: str, specialist: Specialist | None, appointment: datetime | None
 ) -> dict[str, Any]:
-    values: dict[str, Any] = {"first_name": first_name, "specialist_name": specialist_first_name(specialist)}
-    if appointment is not None:
-        local = appointment.astimezone(ZoneInfo(timezone))
-        values["appointment_time"] = f"{local.strftime('%a')} {local.day} {local.strftime('%b')} at {local:%H:%M}"
-    else:
-        values["appointment_time"] = "your next appointment"
-    return values
+    return {
+        "first_name": first_name,
+        "specialist_name": specialist_first_name(specialist),
+        "appointment_time": day_and_time(appointment, timezone) if appointment else "your next appointment",
+    }
 
 
 class _Person(NamedTuple):
@@ -621,8 +611,7 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
             change["b_reason"] = "opted out, paused, unreachable or no consent at send time"
             continue
         if person.service_id not in settings:
-            service = db.get(Service, person.service_id)
-            settings[person.service_id] = ServiceSettings.from_json(service.settings if service else None)
+            settings[person.service_id] = for_service(db, person.service_id)
         window = (person.service_id, person.timezone, person.allowed_from, person.allowed_until)
         if window not in windows:
             windows[window] = next_allowed(now, person, settings[person.service_id])
@@ -641,17 +630,8 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
             lock_participant(db, recipient.participant_id)
             participant = db.get(Participant, recipient.participant_id)
             assert participant is not None
-            expires = now + timedelta(hours=settings[person.service_id].questionnaire_expires_hours)
-            start_flow(
-                db,
-                rt,
-                participant,
-                flow,
-                now,
-                extra_vars={"expires_at": expires.isoformat()},
-                automated=True,
-                expires_at=expires,
-            )
+            expires_after = timedelta(hours=settings[person.service_id].questionnaire_expires_hours)
+            start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
             change["b_status"] = "sent"
             started += 1
         else:

@@ -254,6 +254,24 @@ def start_flow(
     return apply_events(db, rt, participant, row, flow, state, events, now, automated=automated, expires_at=expires_at)
 
 
+def start_expiring_flow(
+    db: Session, rt: Runtime, participant: Participant, flow: Flow, now: datetime, *, expires_after: timedelta
+) -> Outcome:
+    """A flow the clock starts on its own (a questionnaire, a campaign's flow): automated, and
+    ended as expired if it is still unanswered after `expires_after`."""
+    expires = now + expires_after
+    return start_flow(
+        db,
+        rt,
+        participant,
+        flow,
+        now,
+        extra_vars={"expires_at": expires.isoformat()},
+        automated=True,
+        expires_at=expires,
+    )
+
+
 def resume_flow(
     db: Session,
     rt: Runtime,

@@ -47,7 +47,7 @@ from .models import (
 from .reports import cell
 from .runtime import Runtime
 from .scheduler import plan_checkin
-from .service_settings import ServiceSettings
+from .service_settings import ServiceSettings, for_service
 from .timing import DAYS, parse_hhmm
 from .views_data import (
     SORTS,
@@ -238,8 +238,7 @@ def caseload() -> str:
         page = min(page, pages)
         people = list(db.exec(query.offset((page - 1) * PAGE).limit(PAGE)).all())
         rows = caseload_rows(db, people)
-        service = db.get(Service, user.service_id)
-        settings = ServiceSettings.from_json(service.settings if service else None)
+        settings = for_service(db, user.service_id)
         mine = (
             db.exec(
                 select(func.count()).select_from(Participant).where(Participant.specialist_id == user.specialist_id)
@@ -685,7 +684,7 @@ def team() -> str:
     week = request.args.get("week") or now().astimezone(ZoneInfo(rt().settings.default_timezone)).strftime("%G-W%V")
     with unit() as db:
         service = db.get(Service, user.service_id)
-        settings = ServiceSettings.from_json(service.settings if service else None)
+        settings = for_service(db, user.service_id)
         specialists = specialists_in_reach(db, user)
         counts = caseload_counts(db, [s.id for s in specialists if s.id])
         late = unacknowledged_urgent(db, [s.id for s in specialists if s.id], now(), settings.escalate_after_minutes)
@@ -1047,8 +1046,7 @@ def campaigns_page() -> Any:
                     flash(f"Campaign '{campaign.name}' scheduled.")
                     return redirect(url_for(".campaign_page", campaign_id=campaign.id))
                 else:
-                    service = db.get(Service, me().service_id)
-                    limit = ServiceSettings.from_json(service.settings if service else None).campaign_segment_limit
+                    limit = for_service(db, me().service_id).campaign_segment_limit
                     problems = camp.check_text(values["text"], limit)
                     text = values["text"] if not problems else ""
                     preview = camp.preview(db, me().service_id, text, audience, now())

@@ -15,7 +15,7 @@ from .flags import raise_flag
 from .models import Answer, DueTask, FlowSession, Measure, Participant
 from .quiet import next_allowed
 from .runtime import Runtime
-from .service_settings import ServiceSettings, for_service
+from .service_settings import settings_for
 from .timing import local_at, parse_hhmm
 
 STATUS_FOR_END = {
@@ -25,10 +25,6 @@ STATUS_FOR_END = {
     "crisis": "crisis",
     "opted_out": "partial",
 }
-
-
-def settings_for(db: Session, participant: Participant) -> ServiceSettings:
-    return for_service(db, participant.service_id)
 
 
 def record_results(

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from .db import skip_locked, transaction
 from .models import Flag, Notification, Participant, Service, Specialist, table
 from .runtime import Runtime
-from .service_settings import ServiceSettings, all_services
+from .service_settings import ServiceSettings, all_services, for_service
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     participant = db.get(Participant, flag.participant_id)
     specialist = db.get(Specialist, flag.specialist_id)
     service = db.get(Service, participant.service_id) if participant else None
-    settings = ServiceSettings.from_json(service.settings if service else None)
+    settings = for_service(db, service.id if service else None)
     recipients = [specialist.email] if specialist else []
     if flag.severity == "urgent" and settings.duty_contact_email:
         recipients.append(settings.duty_contact_email)

@@ -22,9 +22,8 @@ from .models import (
     Message,
     Notification,
     Participant,
-    Service,
 )
-from .service_settings import ServiceSettings
+from .service_settings import settings_for
 
 PURPOSES = {
     "sms_contact": "Contact by text message for their employment support",
@@ -187,8 +186,7 @@ def due_for_retention(db: Session, today: date) -> list[Participant]:
     for participant in db.exec(
         select(Participant).where(col(Participant.erased_at).is_(None), col(Participant.support_ends_on).is_not(None))
     ).all():
-        service = db.get(Service, participant.service_id)
-        months = ServiceSettings.from_json(service.settings if service else None).retention_months_after_support
+        months = settings_for(db, participant).retention_months_after_support
         assert participant.support_ends_on is not None
         if months and participant.support_ends_on + timedelta(days=round(months * 30.44)) <= today:
             due.append(participant)

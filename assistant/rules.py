@@ -13,11 +13,7 @@ from sqlmodel import Session, col, select
 
 from .flags import raise_flag, self_resolve
 from .models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
-from .service_settings import ServiceSettings, all_services, for_service
-
-
-def settings_for(db: Session, participant: Participant) -> ServiceSettings:
-    return for_service(db, participant.service_id)
+from .service_settings import ServiceSettings, all_services, settings_for
 
 
 def _on(settings: ServiceSettings, kind: str) -> bool:

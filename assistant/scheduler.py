@@ -18,13 +18,21 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from . import appointments, campaigns, engine, outbox, privacy, rules
-from .conversation import PROMPT_VALID_FOR, active_session, questionnaire_under_way, resume_flow, start_flow
+from .conversation import (
+    PROMPT_VALID_FOR,
+    active_session,
+    questionnaire_under_way,
+    resume_flow,
+    start_expiring_flow,
+    start_flow,
+)
 from .db import lock_participant, skip_locked, transaction, unindexed
 from .flags import raise_flag
 from .models import Appointment, DueTask, FlowSession, Participant, table
 from .notify import queue_digests, send_notifications
 from .quiet import next_allowed
 from .runtime import Runtime
+from .service_settings import settings_for
 from .timing import next_weekly, parse_hhmm, weeks_later
 
 log = logging.getLogger(__name__)
@@ -170,7 +178,7 @@ def _start(
 
 def _quiet(db: Session, participant: Participant, now: datetime) -> datetime | None:
     """The next allowed time if now is quiet for this participant, else None."""
-    allowed = next_allowed(now, participant, appointments.service_settings(db, participant))
+    allowed = next_allowed(now, participant, settings_for(db, participant))
     return allowed if allowed > now else None
 
 
@@ -269,7 +277,7 @@ def run_dna_unanswered(db: Session, rt: Runtime, task: DueTask, participant: Par
 
 def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
     """Ask the service's questionnaires: never two at once, never during another flow's question."""
-    from .measures import plan_questionnaires, settings_for
+    from .measures import plan_questionnaires
 
     blocked = _blocked_by(db, participant)
     reason = task.payload.get("reason", "every")
@@ -280,21 +288,12 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
     else:
         settings = settings_for(db, participant)
         flow = rt.flows.questionnaire(list(task.payload.get("instruments") or settings.questionnaire_instruments))
-        expires = now + timedelta(hours=settings.questionnaire_expires_hours)
         assert participant.id is not None
         waiting = active_session(db, participant.id)
         if waiting is not None:  # never during another flow's question, never two at once
             return _defer_to(task, max(waiting.wait_until or now, now) + timedelta(minutes=1))
-        start_flow(
-            db,
-            rt,
-            participant,
-            flow,
-            now,
-            extra_vars={"expires_at": expires.isoformat()},
-            automated=True,
-            expires_at=expires,
-        )
+        expires_after = timedelta(hours=settings.questionnaire_expires_hours)
+        start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
         outcome = "sent"
     if reason in ("start", "every") and task.due_at is not None:
         plan_questionnaires(db, participant, now, after=task.due_at, reason="every")

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from .models import Service, table
+from .models import Participant, Service, table
 from .timing import parse_hhmm
 
 # The flag rules a service may turn off (rules_off), as a service lead would name them.
@@ -193,3 +193,8 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
     if text is None:
         return ServiceSettings.from_json(None)
     return _parse(text)
+
+
+def settings_for(db: Session, participant: Participant) -> ServiceSettings:
+    """The settings of the participant's service."""
+    return for_service(db, participant.service_id)

@@ -1031,7 +1031,7 @@ def test_campaign_text_fuzz(world: World, text: str, name: str, keyword: str | N
             )
             sample = campaigns.preview(db, service_id, campaign.text, campaign.audience, now)
             values = {
-                p.external_id: campaigns.merge_values(db, p, now, {})
+                p.external_id: campaigns.merge_values(db, p, now)
                 for p in db.exec(select(Participant).where(Participant.service_id == service_id)).all()
             }
             stored = (campaign.text, campaign.name, campaign.reply_keyword)
