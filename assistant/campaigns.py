@@ -750,7 +750,7 @@ def handle_reply(
         participant,
         kind="campaign_interest",
         severity="info",
-        reason=f"Replied {campaign.reply_keyword} to '{campaign.name}'",
+        reason=f"Replied {(campaign.reply_keyword or '').upper()} to '{campaign.name}'",
         now=now,
         evidence={"campaign_id": campaign.id, "message_id": inbound.id},
     )

@@ -232,7 +232,7 @@ def test_replies_are_understood_in_context(rt: Runtime, service_id: int, phone: 
     phone.text("+447700900101", "Yes")
     with transaction(rt.engine) as db:
         flag = db.exec(select(Flag).where(Flag.kind == "campaign_interest")).one()
-        assert "Employer event" in flag.reason
+        assert flag.reason == "Replied YES to 'Employer event'"
     # Jordan gets an appointment reminder after the campaign: his YES is for the reminder.
     appointments = tmp_path / "a.csv"
     appointments.write_text("appointment_id,participant_id,starts_at,kind\nA1,P002,2026-11-27 14:00,meeting\n")

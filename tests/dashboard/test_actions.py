@@ -232,6 +232,7 @@ def test_admin_previews_schedules_and_cancels_a_campaign(as_user: Any, world: Wo
     }
     preview = admin.post("/campaigns", data=form | {"action": "preview"}).get_data(as_text=True)
     assert "3 participants would get it" in preview and "Hi Alex, CV clinic on Tuesday. Sam" in preview
+    assert "How it reads for each:" in preview
     bad = admin.post("/campaigns", data=form | {"action": "create", "text": "Hi {{ nickname }}"})
     assert bad.status_code == 400 and "unknown merge field" in bad.get_data(as_text=True)
     created = admin.post("/campaigns", data=form | {"action": "create"})
