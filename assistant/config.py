@@ -27,6 +27,7 @@ class Settings:
     secret_key: str = DEV_SECRET
     flows_dir: Path = ROOT / "flows"
     messages_dir: Path = ROOT / "messages"
+    phrases_dir: Path = ROOT / "phrases"
     twilio_account_sid: str = "AC" + "0" * 32
     twilio_auth_token: str = DEV_TWILIO_TOKEN
     twilio_from_number: str = ""

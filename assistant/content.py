@@ -1,15 +1,17 @@
-"""Content that is not code: flow definitions from flows/ and wording from messages/."""
+"""Content that is not code: flows from flows/, wording from messages/, phrase knowledge from phrases/."""
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .engine import Flow, FlowError, Instrument, load_flow, load_instrument, questionnaire_flow
+from .engine.understanding import Phrases, compile_phrases
 
 FALLBACK_LOCALE = "en-GB"
 
@@ -114,3 +116,52 @@ def _read(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise FlowError(f"{path}: {exc}") from None
+
+
+class PhraseLibrary:
+    """What people mean, per locale: phrases/<locale>/*.toml, compiled and self-checked at start."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.by_locale: dict[str, Phrases] = {}
+        for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
+            files = {str(path): _read(path) for path in sorted(folder.glob("*.toml"))}
+            settings = files.get(str(folder / "classifier.toml"), {})
+            training = folder / "training"
+            examples = None
+            if training.is_dir():
+                examples = (_texts(training, "risk"), _texts(training, "not_risk"))
+            self.by_locale[folder.name] = compile_phrases(
+                files, locale=folder.name, training=examples, threshold=float(settings.get("threshold", 0.0))
+            )
+        if FALLBACK_LOCALE not in self.by_locale:
+            raise FlowError(f"{directory}: no phrases for {FALLBACK_LOCALE}")
+
+    def get(self, locale: str | None) -> Phrases:
+        """A locale's phrases, or the default locale's: an unknown locale never stops a text being read."""
+        return self.by_locale.get(locale or FALLBACK_LOCALE) or self.by_locale[FALLBACK_LOCALE]
+
+
+def _texts(folder: Path, label: str) -> list[str]:
+    """The texts of every `<label>*.tsv` in a folder: one `category<TAB>text` a line."""
+    texts = []
+    for path in sorted(folder.glob(f"{label}*.tsv")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                _category, tab, text = line.partition("\t")
+                if not tab or not text.strip():
+                    raise FlowError(f"{path}:{number}: expected category<TAB>text")
+                texts.append(text)
+    return texts
+
+
+def phrase_library(directory: Path) -> PhraseLibrary:
+    """One compiled library per folder and version of its files: building one trains the
+    classifier, which every app and worker in a process can share (it is read-only)."""
+    stamp = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(directory.rglob("*")) if p.is_file())
+    return _library(directory, stamp)
+
+
+@lru_cache(maxsize=4)
+def _library(directory: Path, stamp: tuple[tuple[str, int], ...]) -> PhraseLibrary:
+    return PhraseLibrary(directory)

@@ -1,4 +1,4 @@
-"""Turning engine events into records, and inbound texts into engine inputs.
+"""Turning engine events into records: starting and resuming flows, and queueing their texts.
 
 Every function here works inside a transaction it is given and never commits:
 the caller owns the unit of work. Outbound messages are only written to the
@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 
 from . import appointments, engine, rules
 from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
-from .flags import raise_flag, self_resolve
-from .models import Answer, FlowSession, Message, Participant, Specialist, table
+from .flags import raise_flag
+from .models import Answer, Flag, FlowSession, Message, Participant, Specialist, table
 from .runtime import Runtime
 
 # How long an outbound message stays worth sending if the sender is held up.
@@ -292,7 +292,7 @@ def resume_flow(
     return apply_events(db, rt, participant, row, flow, state, events, now, inbound=inbound)
 
 
-def _late_question(db: Session, participant_id: int, now: datetime) -> FlowSession | None:
+def late_question(db: Session, participant_id: int, now: datetime) -> FlowSession | None:
     """The last question that timed out recently: a reply now is a late answer to it."""
     row = db.exec(
         select(FlowSession)
@@ -318,14 +318,14 @@ _LAST_ASKED = (
 )
 
 
-def _last_asked(db: Session, waiting: FlowSession) -> datetime | None:
+def last_asked(db: Session, waiting: FlowSession) -> datetime | None:
     """When the waiting flow last sent its question (a reply after that is the flow's)."""
     params = {"participant_id": waiting.participant_id, "session_id": waiting.id}
     last: datetime | None = db.execute(_LAST_ASKED, params).scalar()
     return last or waiting.started_at
 
 
-def _late_value(rt: Runtime, late: FlowSession, body: str) -> str:
+def late_value(rt: Runtime, late: FlowSession, body: str) -> str:
     flow = rt.flows.get(late.flow, late.flow_version)
     for node in flow.nodes.values() if flow else ():
         if node.ask and node.ask.name == late.question:
@@ -334,7 +334,7 @@ def _late_value(rt: Runtime, late: FlowSession, body: str) -> str:
     return "free_text"
 
 
-def _recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bool:
+def recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bool:
     """An acknowledgement went out lately, or we replied moments ago: no need for another."""
     last_ack = db.exec(
         select(Message)
@@ -353,172 +353,13 @@ def _recently_acknowledged(db: Session, participant_id: int, now: datetime) -> b
     )
 
 
-def _open_flag(db: Session, participant_id: int, kind: str) -> bool:
-    from .models import Flag
-
+def has_open_flag(db: Session, participant_id: int, kind: str) -> bool:
     return (
         db.exec(
             select(Flag.id).where(Flag.participant_id == participant_id, Flag.kind == kind, Flag.status != "resolved")
         ).first()
         is not None
     )
-
-
-def handle_text(db: Session, rt: Runtime, participant: Participant, inbound: Message, now: datetime) -> Outcome:
-    """Route one inbound text: opt-out/in, HELP, CALL, the waiting flow, then free text."""
-    assert participant.id is not None
-    outcome = Outcome()
-    body = inbound.body
-    word = engine.keyword(body)
-    appointments.on_inbound(db, participant, inbound, now)
-    rules.on_reply(db, participant, now)
-    waiting = active_session(db, participant.id)
-    evidence = {"message_id": inbound.id}
-
-    def say(key: str) -> None:
-        message = queue_sms(db, rt, participant, key, now)
-        assert message.id is not None
-        outcome.outbox.append(message.id)
-
-    if word == "opt_out":
-        participant.opted_out = True
-        participant.opted_out_at = now
-        if waiting:
-            outcome.extend(
-                resume_flow(db, rt, participant, waiting, engine.Interrupt("opted_out", body), now, inbound=inbound)
-            )
-        withdraw_outbox(db, participant.id, reason="opted_out")
-        raise_flag(
-            db,
-            participant,
-            kind="opted_out",
-            severity="action",
-            reason="Asked to stop texts: no more texts will be sent",
-            now=now,
-            evidence=evidence,
-        )
-        # Twilio confirms the opt-out itself; anything we sent now would be refused.
-        return outcome
-    crisis = engine.reads_like_crisis(body)
-    if crisis:
-        # Never judged, never hidden behind other work: a person is told at once.
-        raise_flag(
-            db,
-            participant,
-            kind="crisis",
-            severity="urgent",
-            reason="Sent a message that reads like a crisis: please contact them today",
-            now=now,
-            evidence=evidence,
-        )
-        # Attempted even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
-        say("common/crisis")
-        if waiting:
-            outcome.extend(
-                resume_flow(db, rt, participant, waiting, engine.Interrupt("crisis", body), now, inbound=inbound)
-            )
-        if word == "call" or "call me" in engine.normalise(body):
-            raise_flag(
-                db,
-                participant,
-                kind="callback",
-                severity="action",
-                reason="Asked for a call",
-                now=now,
-                evidence=evidence,
-            )
-        return outcome  # the signposting is the reply: nothing routine follows it
-    if word == "opt_in" and participant.opted_out:
-        participant.opted_out = False
-        participant.opted_out_at = None
-        self_resolve(db, participant.id, "opted_out", now, note="They texted START: texts resume")
-        raise_flag(
-            db,
-            participant,
-            kind="opted_in",
-            severity="info",
-            reason="Asked to get texts again",
-            now=now,
-            evidence=evidence,
-        )
-        say("common/opted_in")
-        return outcome
-    if participant.opted_out:
-        # Kept for the specialist; nothing goes back until they opt in again.
-        raise_flag(
-            db,
-            participant,
-            kind="message",
-            severity="info",
-            reason="Sent a message while texts are stopped",
-            now=now,
-            evidence=evidence,
-        )
-        return outcome
-    if word == "help":
-        say("common/help")
-        return outcome
-    if word == "call":
-        raise_flag(
-            db, participant, kind="callback", severity="action", reason="Asked for a call", now=now, evidence=evidence
-        )
-        if waiting:
-            outcome.extend(
-                resume_flow(db, rt, participant, waiting, engine.Interrupt("call", body), now, inbound=inbound)
-            )
-        say("common/call_ack")
-        return outcome
-    if engine.wants_to_stop(body):
-        already_asked = _open_flag(db, participant.id, "wants_to_stop")
-        raise_flag(
-            db,
-            participant,
-            kind="wants_to_stop",
-            severity="action",
-            reason="Asked in their own words for the texts or the support to stop",
-            now=now,
-            evidence=evidence,
-        )
-        if waiting:
-            outcome.extend(
-                resume_flow(db, rt, participant, waiting, engine.Interrupt("wants_to_stop", body), now, inbound=inbound)
-            )
-        if not already_asked:
-            say("common/confirm_stop")  # asked once; the texts only stop if they say STOP
-        return outcome
-    asked_at = _last_asked(db, waiting) if waiting else None
-    from .campaigns import handle_reply
-
-    if handle_reply(db, participant, inbound, asked_at, now):
-        say("common/campaign_reply")
-        return outcome
-    if waiting:
-        inbound.flow = waiting.flow
-        outcome.extend(resume_flow(db, rt, participant, waiting, engine.Reply(body), now, inbound=inbound))
-        return outcome
-
-    late = _late_question(db, participant.id, now)
-    if late and late.question:
-        inbound.flow = late.flow
-        db.add(
-            Answer(
-                participant_id=participant.id,
-                session_id=late.id,
-                message_id=inbound.id,
-                flow=late.flow,
-                question=late.question,
-                raw=body,
-                at=now,
-                late=True,
-                value=_late_value(rt, late, body),
-            )
-        )
-    raise_flag(
-        db, participant, kind="message", severity="info", reason="Sent a message to read", now=now, evidence=evidence
-    )
-    if body.strip() and not _recently_acknowledged(db, participant.id, now):
-        say("common/free_text_ack")
-    return outcome
 
 
 def withdraw_outbox(db: Session, participant_id: int, *, reason: str) -> int:

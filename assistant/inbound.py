@@ -8,10 +8,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from .conversation import REPLY_VALID_FOR, Outcome, handle_text
+from .conversation import REPLY_VALID_FOR, Outcome
 from .db import lock_participant_by_phone, transaction
 from .models import InboundReceipt, Message
 from .phones import normalise_sender
+from .routing import handle_text
 from .runtime import Runtime
 
 # Twilio allows 1,600 characters; anything longer is kept, cut to this.

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from .clock import Clock, SystemClock
 from .config import Settings
-from .content import Catalog, FlowLibrary
+from .content import Catalog, FlowLibrary, PhraseLibrary, phrase_library
 from .db import make_engine
 from .sms import Transport, make_transport
 
@@ -20,6 +20,7 @@ class Runtime:
     engine: sa.Engine
     catalog: Catalog
     flows: FlowLibrary
+    phrases: PhraseLibrary
     transport: Transport
     clock: Clock
 
@@ -45,6 +46,7 @@ def build_runtime(
         engine=engine or make_engine(settings.database_url),
         catalog=catalog,
         flows=FlowLibrary(settings.flows_dir, catalog),
+        phrases=phrase_library(settings.phrases_dir),
         transport=transport or make_transport(settings),
         clock=clock or SystemClock(),
     )

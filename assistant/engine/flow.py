@@ -43,6 +43,8 @@ class Choice:
     value: str
     match: tuple[str, ...]
     next: str | None
+    # Signals read in a text that stand for this choice (a cancellation answers a reminder's NO).
+    signals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def _choice(raw: Mapping[str, Any], where: str) -> Choice:
     words = [normalise(str(w)) for w in raw.get("match", [])]
     if not words:
         raise FlowError(f"{where}: choice {raw['value']!r} has nothing to match")
-    return Choice(value=str(raw["value"]), match=tuple(words), next=raw.get("next"))
+    signals = tuple(str(s) for s in raw.get("signals", []))
+    return Choice(value=str(raw["value"]), match=tuple(words), next=raw.get("next"), signals=signals)
 
 
 def _node(node_id: str, raw: Mapping[str, Any], source: str) -> Node:

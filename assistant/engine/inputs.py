@@ -10,6 +10,8 @@ class Reply:
     """A text from the participant."""
 
     text: str
+    # The choice the text was read as, by the understanding module; None: match the words here.
+    choice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Interrupt:
 
     value: str
     raw: str | None = None
+    # The same text also answered the question: kept as the answer, and the flow still ends.
+    answer: str | None = None
 
 
 Input = Reply | Timeout | Interrupt

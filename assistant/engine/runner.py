@@ -51,10 +51,11 @@ def resume(flow: Flow, state: State, given: Input, now: datetime) -> tuple[State
         events.append(RecordAnswer(question.name, "no_reply", None))
         _go(flow, state, question.on_timeout, now, events, default_reason="no_reply")
     elif isinstance(given, Interrupt):
-        events.append(RecordAnswer(question.name, given.value, given.raw))
+        events.append(RecordAnswer(question.name, given.answer or given.value, given.raw))
         _finish(state, events, given.value)
     elif isinstance(given, Reply):
-        choice = match_choice(question, given.text)
+        choice = next((c for c in question.choices if c.value == given.choice), None) if given.choice else None
+        choice = choice or match_choice(question, given.text)
         if choice is not None:
             events.append(RecordAnswer(question.name, choice.value, given.text))
             _go(flow, state, choice.next, now, events, default_reason="answered")

@@ -1,0 +1,136 @@
+"""Understanding benchmark: how well, and how fast, the assistant reads what people text.
+
+    .venv/bin/python benchmarks/understanding.py [--corpus DIR] [--misses] [--repeat 5]
+
+Reads the labelled corpus (tests/understanding/corpus/ unless --corpus names another
+folder with the same three files) through `assistant.engine.understanding.read` with the
+shipped phrases/en-GB files, and prints:
+
+- risk: sensitivity (risk texts read as risk) per category and overall, and the
+  false-alarm rate (ordinary texts read as risk) per category and overall;
+- the other signals (call, cancel, rebook, stop, pause, wrong_person, new_number, help):
+  per-signal recall and false alarms on signals.tsv;
+- the time per text, against a baseline in the same run: the old normalise-and-lookup
+  of a text (`assistant.engine.text.normalise`), so the ratio shows what the reading costs.
+
+--misses lists every text read wrongly, to review with a clinician.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.content import PhraseLibrary  # noqa: E402
+from assistant.engine.text import normalise  # noqa: E402
+from assistant.engine.understanding import read  # noqa: E402
+
+OTHER_SIGNALS = ("call", "cancel", "rebook", "stop", "pause", "wrong_person", "new_number", "help")
+
+
+def load(path: Path, fields: int) -> list[list[str]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != fields:
+            raise SystemExit(f"{path}:{number}: expected {fields} tab-separated fields")
+        rows.append(parts)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "understanding" / "corpus")
+    parser.add_argument("--misses", action="store_true", help="list every text read wrongly")
+    parser.add_argument("--repeat", type=int, default=5, help="timing passes over the corpus")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    phrases = PhraseLibrary(ROOT / "phrases").get("en-GB")
+    load_ms = (time.perf_counter() - started) * 1000
+    risk = load(args.corpus / "risk.tsv", 2)
+    ordinary = load(args.corpus / "not_risk.tsv", 2)
+    signals = load(args.corpus / "signals.tsv", 3)
+
+    print(f"corpus {args.corpus}: {len(risk)} risk, {len(ordinary)} ordinary, {len(signals)} signal texts")
+    print(f"phrases compiled and self-checked in {load_ms:.0f} ms\n")
+
+    misses: list[str] = []
+    print(f"{'risk texts by category':32} {'caught':>8} {'of':>5} {'sensitivity':>12}")
+    caught_total = 0
+    by_category: dict[str, list[bool]] = defaultdict(list)
+    for category, text in risk:
+        hit = read(text, phrases).has("risk")
+        by_category[category].append(hit)
+        if not hit:
+            misses.append(f"MISSED risk [{category}] {text}")
+    for category, hits in sorted(by_category.items()):
+        caught_total += sum(hits)
+        print(f"  {category:30} {sum(hits):8} {len(hits):5} {100 * sum(hits) / len(hits):11.1f}%")
+    print(f"  {'overall':30} {caught_total:8} {len(risk):5} {100 * caught_total / len(risk):11.1f}%\n")
+
+    print(f"{'ordinary texts by category':32} {'alarms':>8} {'of':>5} {'false alarms':>12}")
+    alarms_total = 0
+    by_category = defaultdict(list)
+    for category, text in ordinary:
+        reading = read(text, phrases)
+        alarm = reading.has("risk")
+        by_category[category].append(alarm)
+        if alarm:
+            misses.append(f"ALARM [{category}] {text}  <- {reading.words('risk')}")
+    for category, alarms in sorted(by_category.items()):
+        alarms_total += sum(alarms)
+        print(f"  {category:30} {sum(alarms):8} {len(alarms):5} {100 * sum(alarms) / len(alarms):11.1f}%")
+    print(f"  {'overall':30} {alarms_total:8} {len(ordinary):5} {100 * alarms_total / len(ordinary):11.1f}%\n")
+
+    print(f"{'other signals':32} {'recall':>10} {'false alarms':>14}")
+    truth: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for labels, _context, text in signals:
+        expected = set(labels.split(","))
+        found = set(read(text, phrases).kinds())
+        for signal in (*OTHER_SIGNALS, "risk"):
+            truth[signal].append((signal in expected, signal in found))
+            if (signal in expected) != (signal in found):
+                which = "MISSED" if signal in expected else "EXTRA"
+                misses.append(f"{which} {signal}: {text}  (labelled {labels}, read {sorted(found)})")
+    for signal in (*OTHER_SIGNALS, "risk"):
+        pairs = truth[signal]
+        positives = [f for e, f in pairs if e]
+        negatives = [f for e, f in pairs if not e]
+        recall = f"{sum(positives)}/{len(positives)}" if positives else "-"
+        alarms = f"{sum(negatives)}/{len(negatives)}"
+        print(f"  {signal:30} {recall:>10} {alarms:>14}")
+
+    texts = [t for _, t in risk] + [t for _, t in ordinary] + [t for _, _, t in signals]
+    reading_times, baseline_times = [], []
+    for _ in range(args.repeat):
+        began = time.perf_counter()
+        for text in texts:
+            normalise(text)
+        baseline_times.append((time.perf_counter() - began) / len(texts))
+        began = time.perf_counter()
+        for text in texts:
+            read(text, phrases)
+        reading_times.append((time.perf_counter() - began) / len(texts))
+    reading = statistics.median(reading_times) * 1e6
+    baseline = statistics.median(baseline_times) * 1e6
+    print(
+        f"\ntime per text: {reading:.0f} us to read every signal; baseline (normalise only) "
+        f"{baseline:.1f} us; ratio {reading / baseline:.0f}x; median of {args.repeat} passes over {len(texts)} texts"
+    )
+    if args.misses:
+        print("\n" + "\n".join(misses))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
