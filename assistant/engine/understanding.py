@@ -688,7 +688,8 @@ def _why_held(
         if found and found[0] < end and start < found[1]:
             return "idiom"
     if hold.others and not pattern.about_self:
-        subject = [t for t in tokens[:start] if t.stem in hold.others]
+        # Someone else as the subject: among the first words of the clause ("my mum took ...").
+        subject = [t for t in tokens[: min(start, 3)] if t.stem in hold.others]
         if subject and not any(t.word in ("i", "me", "myself") for t in tokens[:end]):
             return "someone else"
     if _found_anywhere(hold.recurrence, clauses) or _find_any(hold.recurrence_here, tokens):
