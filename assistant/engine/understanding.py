@@ -853,7 +853,7 @@ def _features(clauses: Sequence[Sequence[_Token]]) -> list[str]:
     for tokens in clauses:
         stems = [t.stem for t in tokens]
         found += [s for s in stems if s not in _COMMON]
-        found += [f"{a}_{b}" for a, b in itertools.pairwise(stems)]
+        found += [f"{a}_{b}" for a, b in itertools.pairwise(stems) if not (a in _COMMON and b in _COMMON)]
     return found
 
 
