@@ -24,7 +24,56 @@ STATUS_FOR_END = {
     "declined": "declined",
     "crisis": "crisis",
     "opted_out": "partial",
+    engine.PAUSED_FOR_SAFETY: "paused",
 }
+# Answers that are kept on the record but are no item score.
+NOT_SCORED = (None, "skipped", "free_text", "no_reply")
+# A sitting paused after a risk item is taken up again by the next invitation to the same
+# questionnaire (scheduled, or asked for with `send-questionnaire`) within this time: it asks
+# only the items left, and the two runs are scored together once every item has an answer.
+# The items ask about "the last 2 weeks", so answers more than a week apart no longer describe
+# much of the same fortnight: after that the paused sitting stays partial and the next starts afresh.
+RESUME_WITHIN = timedelta(days=7)
+RESUMES = "resumes_session"  # the state variable naming the paused run a new run continues
+
+
+def sitting(db: Session, row: FlowSession) -> list[FlowSession]:
+    """This run and the paused runs it continues, oldest first."""
+    runs = [row]
+    while (earlier := runs[0].state.get("vars", {}).get(RESUMES)) is not None:
+        paused = db.get(FlowSession, int(earlier))
+        if paused is None or paused.id in {r.id for r in runs}:
+            break
+        runs.insert(0, paused)
+    return runs
+
+
+def _answers(db: Session, runs: list[FlowSession]) -> dict[str, str]:
+    ids = [r.id for r in runs]
+    answers = db.exec(
+        select(Answer)
+        .where(col(Answer.session_id).in_(ids), Answer.late == False)  # noqa: E712
+        .order_by(col(Answer.id))
+    ).all()
+    return {a.question: a.value for a in answers}
+
+
+def paused_sitting(
+    db: Session, participant_id: int, flow: engine.Flow, now: datetime
+) -> tuple[FlowSession, str] | None:
+    """The participant's last run of this questionnaire, if it paused for safety lately, and the
+    node to take it up again at (the invitation before its first unanswered item)."""
+    last = db.exec(
+        select(FlowSession)
+        .where(FlowSession.participant_id == participant_id, FlowSession.flow == flow.id)
+        .order_by(col(FlowSession.id).desc())
+    ).first()
+    if last is None or last.end_reason != engine.PAUSED_FOR_SAFETY or last.flow_version != flow.version:
+        return None
+    if last.ended_at is None or now - last.ended_at > RESUME_WITHIN:
+        return None
+    entry = engine.resume_entry(flow, _answers(db, sitting(db, last)))
+    return (last, entry) if entry else None
 
 
 def record_results(
@@ -33,15 +82,19 @@ def record_results(
     """When a questionnaire flow ends: one Measure per instrument, scored only if complete."""
     assert participant.id is not None
     ids = row.flow.removeprefix("questionnaire_").split("_")
-    answers = db.exec(select(Answer).where(Answer.session_id == row.id, Answer.late == False)).all()  # noqa: E712
-    by_question = {a.question: a.value for a in answers}
+    runs = sitting(db, row)
+    by_question = _answers(db, runs)
+    mine = _answers(db, [row])
+    if len(runs) > 1 and not any(q.startswith(tuple(f"{i}_" for i in ids)) for q in mine):
+        return []  # an invitation to carry on, not taken up: the paused sitting's results stand
     results = []
     for instrument_id in ids:
         instrument = rt.flows.instruments[instrument_id]
         given: dict[int, str | None] = {}
         for number in range(1, len(instrument.items) + 1):
             value = by_question.get(f"{instrument_id}_{number}")
-            given[number] = value if value not in (None, "skipped", "free_text", "no_reply") else None
+            # "unclear" (a risk item's answer that fits no value) is kept, and is no score.
+            given[number] = value if value not in NOT_SCORED else None
         result = engine.score(instrument, given)
         # Skipped items leave a finished questionnaire partial: never scored as complete.
         ended = STATUS_FOR_END.get(row.end_reason or "", "partial")
@@ -54,7 +107,7 @@ def record_results(
             total=result.total,
             band=result.band,
             items={str(k): v for k, v in result.items.items()},
-            started_at=row.started_at,
+            started_at=runs[0].started_at,
             completed_at=now,
         )
         db.add(measure)
