@@ -58,16 +58,34 @@ def _answers(db: Session, runs: list[FlowSession]) -> dict[str, str]:
     return {a.question: a.value for a in answers}
 
 
+def _not_taken_up(db: Session, row: FlowSession) -> bool:
+    """A run that continues a paused one but ended before any item was answered (LATER, no reply)."""
+    if row.state.get("vars", {}).get(RESUMES) is None:
+        return False
+    return not any(_is_item(q) for q in _answers(db, [row]))
+
+
+def _is_item(question: str) -> bool:
+    return question.rpartition("_")[2].isdigit()  # items are <instrument>_<number>
+
+
 def paused_sitting(
     db: Session, participant_id: int, flow: engine.Flow, now: datetime
 ) -> tuple[FlowSession, str] | None:
     """The participant's last run of this questionnaire, if it paused for safety lately, and the
-    node to take it up again at (the invitation before its first unanswered item)."""
-    last = db.exec(
+    node to take it up again at (the invitation before its first unanswered item). An invitation
+    to carry on that was not taken up does not count as a run: the paused one can still be."""
+    recent = db.exec(
         select(FlowSession)
-        .where(FlowSession.participant_id == participant_id, FlowSession.flow == flow.id)
+        .where(
+            FlowSession.participant_id == participant_id,
+            FlowSession.flow == flow.id,
+            FlowSession.status == "ended",
+        )
         .order_by(col(FlowSession.id).desc())
-    ).first()
+        .limit(20)
+    ).all()
+    last = next((r for r in recent if not _not_taken_up(db, r)), None)
     if last is None or last.end_reason != engine.PAUSED_FOR_SAFETY or last.flow_version != flow.version:
         return None
     if last.ended_at is None or now - last.ended_at > RESUME_WITHIN:
@@ -82,13 +100,23 @@ def record_results(
     """When a questionnaire flow ends: one Measure per instrument, scored only if complete."""
     assert participant.id is not None
     ids = row.flow.removeprefix("questionnaire_").split("_")
+    if _not_taken_up(db, row):
+        return []  # an invitation to carry on, declined or unanswered: the paused sitting's results stand
     runs = sitting(db, row)
     by_question = _answers(db, runs)
-    mine = _answers(db, [row])
-    if len(runs) > 1 and not any(q.startswith(tuple(f"{i}_" for i in ids)) for q in mine):
-        return []  # an invitation to carry on, not taken up: the paused sitting's results stand
+    # An instrument already complete when the sitting paused (PHQ-9 ends with its risk item) has
+    # its score: taking the sitting up again scores only the others.
+    scored = set(
+        db.exec(
+            select(Measure.instrument).where(
+                col(Measure.session_id).in_([r.id for r in runs[:-1]]), Measure.status == "complete"
+            )
+        ).all()
+    )
     results = []
     for instrument_id in ids:
+        if instrument_id in scored:
+            continue
         instrument = rt.flows.instruments[instrument_id]
         given: dict[int, str | None] = {}
         for number in range(1, len(instrument.items) + 1):
