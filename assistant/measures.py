@@ -30,9 +30,10 @@ STATUS_FOR_END = {
 NOT_SCORED = (None, "skipped", "free_text", "no_reply")
 # A sitting paused after a risk item is taken up again by the next invitation to the same
 # questionnaire (scheduled, or asked for with `send-questionnaire`) within this time: it asks
-# only the items left, and the two runs are scored together once every item has an answer.
-# The items ask about "the last 2 weeks", so answers more than a week apart no longer describe
-# much of the same fortnight: after that the paused sitting stays partial and the next starts afresh.
+# only the items left, and the runs' answers are scored together (each instrument only once all
+# its items have an answer). The items ask about "the last 2 weeks", so answers more than a week
+# apart no longer describe much of the same fortnight: a sitting begun longer ago than this keeps
+# what it has (partial, no total) and the next invitation starts afresh.
 RESUME_WITHIN = timedelta(days=7)
 RESUMES = "resumes_session"  # the state variable naming the paused run a new run continues
 
@@ -88,9 +89,10 @@ def paused_sitting(
     last = next((r for r in recent if not _not_taken_up(db, r)), None)
     if last is None or last.end_reason != engine.PAUSED_FOR_SAFETY or last.flow_version != flow.version:
         return None
-    if last.ended_at is None or now - last.ended_at > RESUME_WITHIN:
+    runs = sitting(db, last)
+    if runs[0].started_at is None or now - runs[0].started_at > RESUME_WITHIN:
         return None
-    entry = engine.resume_entry(flow, _answers(db, sitting(db, last)))
+    entry = engine.resume_entry(flow, _answers(db, runs))
     return (last, entry) if entry else None
 
 

@@ -14,8 +14,8 @@ person asks, and the questions go on.
 
 A paused sitting can be taken up again: each item after a risk item is also an
 entry to the flow, through an invitation for just the questions left
-(`resume_entry`). The caller starts the new run there and scores the two runs'
-answers together, only once every item has an answer.
+(`resume_entry`). The caller starts the new run there and scores the runs'
+answers together; an instrument gets a total only once all its items have one.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def questionnaire_flow(
             "ask": ask,
         }
         if risk:
-            # After signposting, no next item: the rest waits until a person has been in touch.
+            # After signposting, no next item: the sitting pauses, to be taken up another time.
             pause = "paused" if after != "thanks" else "thanks"
             for suffix, reason in (("risk", RISK_REASON), ("unclear", UNCLEAR_REASON)):
                 nodes[f"{name}_{suffix}"] = {
