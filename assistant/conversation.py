@@ -237,10 +237,11 @@ def start_flow(
     extra_vars: dict[str, Any] | None = None,
     automated: bool = False,
     expires_at: datetime | None = None,
+    at: str | None = None,
 ) -> Outcome:
     assert participant.id is not None
     context = participant_vars(db, participant) | (extra_vars or {})
-    state, events = engine.start(flow, context, now)
+    state, events = engine.start(flow, context, now, at=at)
     row = FlowSession(
         participant_id=participant.id,
         flow=flow.id,
@@ -258,18 +259,19 @@ def start_expiring_flow(
     db: Session, rt: Runtime, participant: Participant, flow: Flow, now: datetime, *, expires_after: timedelta
 ) -> Outcome:
     """A flow the clock starts on its own (a questionnaire, a campaign's flow): automated, and
-    ended as expired if it is still unanswered after `expires_after`."""
+    ended as expired if it is still unanswered after `expires_after`.
+
+    A questionnaire paused lately after a risk item is taken up where it stopped: the
+    invitation is for the questions left (see measures.paused_sitting)."""
+    from .measures import RESUMES, paused_sitting
+
+    assert participant.id is not None
     expires = now + expires_after
-    return start_flow(
-        db,
-        rt,
-        participant,
-        flow,
-        now,
-        extra_vars={"expires_at": expires.isoformat()},
-        automated=True,
-        expires_at=expires,
-    )
+    extra: dict[str, Any] = {"expires_at": expires.isoformat()}
+    at = None
+    if flow.id.startswith("questionnaire_") and (paused := paused_sitting(db, participant.id, flow, now)):
+        extra[RESUMES], at = paused[0].id, paused[1]
+    return start_flow(db, rt, participant, flow, now, extra_vars=extra, automated=True, expires_at=expires, at=at)
 
 
 def resume_flow(

@@ -24,7 +24,76 @@ STATUS_FOR_END = {
     "declined": "declined",
     "crisis": "crisis",
     "opted_out": "partial",
+    engine.PAUSED_FOR_SAFETY: "paused",
 }
+# Answers that are kept on the record but are no item score.
+NOT_SCORED = (None, "skipped", "free_text", "no_reply")
+# A sitting paused after a risk item is taken up again by the next invitation to the same
+# questionnaire (scheduled, or asked for with `send-questionnaire`) within this time: it asks
+# only the items left, and the runs' answers are scored together (each instrument only once all
+# its items have an answer). The items ask about "the last 2 weeks", so answers more than a week
+# apart no longer describe much of the same fortnight: a sitting begun longer ago than this keeps
+# what it has (partial, no total) and the next invitation starts afresh.
+RESUME_WITHIN = timedelta(days=7)
+RESUMES = "resumes_session"  # the state variable naming the paused run a new run continues
+
+
+def sitting(db: Session, row: FlowSession) -> list[FlowSession]:
+    """This run and the paused runs it continues, oldest first."""
+    runs = [row]
+    while (earlier := runs[0].state.get("vars", {}).get(RESUMES)) is not None:
+        paused = db.get(FlowSession, int(earlier))
+        if paused is None or paused.id in {r.id for r in runs}:
+            break
+        runs.insert(0, paused)
+    return runs
+
+
+def _answers(db: Session, runs: list[FlowSession]) -> dict[str, str]:
+    ids = [r.id for r in runs]
+    answers = db.exec(
+        select(Answer)
+        .where(col(Answer.session_id).in_(ids), Answer.late == False)  # noqa: E712
+        .order_by(col(Answer.id))
+    ).all()
+    return {a.question: a.value for a in answers}
+
+
+def _not_taken_up(db: Session, row: FlowSession) -> bool:
+    """A run that continues a paused one but ended before any item was answered (LATER, no reply)."""
+    if row.state.get("vars", {}).get(RESUMES) is None:
+        return False
+    return not any(_is_item(q) for q in _answers(db, [row]))
+
+
+def _is_item(question: str) -> bool:
+    return question.rpartition("_")[2].isdigit()  # items are <instrument>_<number>
+
+
+def paused_sitting(
+    db: Session, participant_id: int, flow: engine.Flow, now: datetime
+) -> tuple[FlowSession, str] | None:
+    """The participant's last run of this questionnaire, if it paused for safety lately, and the
+    node to take it up again at (the invitation before its first unanswered item). An invitation
+    to carry on that was not taken up does not count as a run: the paused one can still be."""
+    recent = db.exec(
+        select(FlowSession)
+        .where(
+            FlowSession.participant_id == participant_id,
+            FlowSession.flow == flow.id,
+            FlowSession.status == "ended",
+        )
+        .order_by(col(FlowSession.id).desc())
+        .limit(20)
+    ).all()
+    last = next((r for r in recent if not _not_taken_up(db, r)), None)
+    if last is None or last.end_reason != engine.PAUSED_FOR_SAFETY or last.flow_version != flow.version:
+        return None
+    runs = sitting(db, last)
+    if runs[0].started_at is None or now - runs[0].started_at > RESUME_WITHIN:
+        return None
+    entry = engine.resume_entry(flow, _answers(db, runs))
+    return (last, entry) if entry else None
 
 
 def record_results(
@@ -33,15 +102,29 @@ def record_results(
     """When a questionnaire flow ends: one Measure per instrument, scored only if complete."""
     assert participant.id is not None
     ids = row.flow.removeprefix("questionnaire_").split("_")
-    answers = db.exec(select(Answer).where(Answer.session_id == row.id, Answer.late == False)).all()  # noqa: E712
-    by_question = {a.question: a.value for a in answers}
+    if _not_taken_up(db, row):
+        return []  # an invitation to carry on, declined or unanswered: the paused sitting's results stand
+    runs = sitting(db, row)
+    by_question = _answers(db, runs)
+    # An instrument already complete when the sitting paused (PHQ-9 ends with its risk item) has
+    # its score: taking the sitting up again scores only the others.
+    scored = set(
+        db.exec(
+            select(Measure.instrument).where(
+                col(Measure.session_id).in_([r.id for r in runs[:-1]]), Measure.status == "complete"
+            )
+        ).all()
+    )
     results = []
     for instrument_id in ids:
+        if instrument_id in scored:
+            continue
         instrument = rt.flows.instruments[instrument_id]
         given: dict[int, str | None] = {}
         for number in range(1, len(instrument.items) + 1):
             value = by_question.get(f"{instrument_id}_{number}")
-            given[number] = value if value not in (None, "skipped", "free_text", "no_reply") else None
+            # "unclear" (a risk item's answer that fits no value) is kept, and is no score.
+            given[number] = value if value not in NOT_SCORED else None
         result = engine.score(instrument, given)
         # Skipped items leave a finished questionnaire partial: never scored as complete.
         ended = STATUS_FOR_END.get(row.end_reason or "", "partial")
@@ -54,7 +137,7 @@ def record_results(
             total=result.total,
             band=result.band,
             items={str(k): v for k, v in result.items.items()},
-            started_at=row.started_at,
+            started_at=runs[0].started_at,
             completed_at=now,
         )
         db.add(measure)

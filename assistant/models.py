@@ -233,7 +233,7 @@ class Measure(SQLModel, table=True):
     participant_id: int = Field(foreign_key="participant.id", index=True)
     session_id: int | None = Field(default=None, foreign_key="flowsession.id")
     instrument: str = Field(max_length=16, index=True)
-    status: str = Field(max_length=16)  # complete, partial, expired, declined, crisis
+    status: str = Field(max_length=16)  # complete, partial, expired, declined, crisis, paused
     total: int | None = None
     band: str | None = Field(default=None, max_length=64)
     items: dict[str, Any] = json_column()

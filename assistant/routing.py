@@ -33,6 +33,7 @@ from .conversation import (
     withdraw_outbox,
 )
 from .engine.flow import Question
+from .engine.questionnaire import UNCLEAR
 from .engine.understanding import Reading, read
 from .flags import raise_flag, self_resolve
 from .models import Answer, FlowSession, Message, Participant
@@ -53,6 +54,7 @@ class Text:
     now: datetime
     reading: Reading
     waiting: FlowSession | None
+    question: Question | None = None
     outcome: Outcome = field(default_factory=Outcome)
     replied: bool = False  # a routine reply is queued: no second one
     crisis: bool = False  # signposting is the reply: nothing routine follows it
@@ -80,11 +82,16 @@ class Text:
         self.replied = True
 
     def end_flow(self, reason: str) -> None:
-        """End the waiting flow because of what this text says, keeping its answer if it gave one."""
+        """End the waiting flow because of what this text says, keeping its answer if it gave one.
+
+        A question about thoughts of self-harm is never cut short: whatever else the text says,
+        the question reads it (anything but a clear "not at all" starts the safety pathway)."""
         if self.waiting is None or self.flow_done:
             return
         answer = self.reading.answer.value if self.reading.answer else None
-        given = engine.Interrupt(reason, self.message.body, answer=answer)
+        given: engine.Input = engine.Interrupt(reason, self.message.body, answer=answer)
+        if self.question is not None and self.question.other_value == UNCLEAR:
+            given = engine.Reply(self.message.body)
         self.outcome.extend(
             resume_flow(self.db, self.rt, self.participant, self.waiting, given, self.now, inbound=self.message)
         )
@@ -313,7 +320,7 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, message: Mes
     waiting = active_session(db, participant.id)
     question = question_waiting(rt, waiting)
     reading = read(message.body, rt.phrases.get(participant.language), question)
-    text = Text(db, rt, participant, message, now, reading, waiting)
+    text = Text(db, rt, participant, message, now, reading, waiting, question)
     for _name, handler in HANDLERS:
         if handler(text):
             break

@@ -6,12 +6,25 @@ Standard library and typing only. No clock, database, network or web framework.
 from .events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
 from .flow import Flow, FlowError, load_flow, parse_duration
 from .inputs import Input, Interrupt, Reply, Timeout
-from .questionnaire import Instrument, Score, Trajectory, load_instrument, questionnaire_flow, score, trajectory
+from .questionnaire import (
+    PAUSED_FOR_SAFETY,
+    UNCLEAR,
+    Instrument,
+    Score,
+    Trajectory,
+    load_instrument,
+    questionnaire_flow,
+    resume_entry,
+    score,
+    trajectory,
+)
 from .runner import State, match_choice, resume, start
 from .sms import is_gsm7, segment_count
 from .text import keyword, normalise, reads_like_crisis, wants_to_stop
 
 __all__ = [
+    "PAUSED_FOR_SAFETY",
+    "UNCLEAR",
     "Ended",
     "Event",
     "Flow",
@@ -38,6 +51,7 @@ __all__ = [
     "questionnaire_flow",
     "reads_like_crisis",
     "resume",
+    "resume_entry",
     "score",
     "segment_count",
     "start",

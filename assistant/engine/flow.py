@@ -45,6 +45,8 @@ class Choice:
     next: str | None
     # Signals read in a text that stand for this choice (a cancellation answers a reminder's NO).
     signals: tuple[str, ...] = ()
+    # Only a whole reply counts ("no", never "no idea"): for answers that must be unmistakable.
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Question:
     reprompt: str | None = None
     # Never wait past the ISO time in this context variable (e.g. the appointment itself).
     until_var: str | None = None
+    # The answer recorded for a reply that fits no choice (and is not re-prompted).
+    other_value: str = "free_text"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class Flow:
     nodes: Mapping[str, Node]
     source: str = "<memory>"
     description: str = ""
+    # Nodes other than `start` that a run may begin at (a questionnaire taken up again part way).
+    entries: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def message_keys(self) -> set[str]:
@@ -102,7 +108,8 @@ def _choice(raw: Mapping[str, Any], where: str) -> Choice:
     if not words:
         raise FlowError(f"{where}: choice {raw['value']!r} has nothing to match")
     signals = tuple(str(s) for s in raw.get("signals", []))
-    return Choice(value=str(raw["value"]), match=tuple(words), next=raw.get("next"), signals=signals)
+    exact = bool(raw.get("exact", False))
+    return Choice(value=str(raw["value"]), match=tuple(words), next=raw.get("next"), signals=signals, exact=exact)
 
 
 def _node(node_id: str, raw: Mapping[str, Any], source: str) -> Node:
@@ -136,6 +143,7 @@ def _node(node_id: str, raw: Mapping[str, Any], source: str) -> Node:
             on_timeout=a.get("on_timeout"),
             reprompt=a.get("reprompt"),
             until_var=a.get("wait_at_most_until"),
+            other_value=str(a.get("other_value", "free_text")),
         )
     return Node(
         id=node_id,
@@ -156,8 +164,9 @@ def load_flow(
 ) -> Flow:
     """Build a flow from parsed data and check it can run.
 
-    Checks: one start node that exists, every route leads to a node, no node is
-    unreachable, and (when `message_keys` is given) every message key exists.
+    Checks: one start node that exists (and any other entry nodes), every route
+    leads to a node, no node is unreachable from the entries, and (when
+    `message_keys` is given) every message key exists.
     """
     for required in ("id", "version", "start", "nodes"):
         if required not in data:
@@ -169,12 +178,16 @@ def load_flow(
     start = str(data["start"])
     if start not in nodes:
         raise FlowError(f"{source}: start node {start!r} does not exist")
+    entries = tuple(str(e) for e in data.get("entries", []))
+    for entry in entries:
+        if entry not in nodes:
+            raise FlowError(f"{source}: entry node {entry!r} does not exist")
     for node in nodes.values():
         for target in node.exits():
             if target not in nodes:
                 raise FlowError(f"{source}: node {node.id!r} routes to missing node {target!r}")
     reached: set[str] = set()
-    todo = [start]
+    todo = [start, *entries]
     while todo:
         nid = todo.pop()
         if nid in reached:
@@ -191,7 +204,8 @@ def load_flow(
         nodes=nodes,
         source=source,
         description=str(data.get("description", "")),
-        extra={k: v for k, v in data.items() if k not in {"id", "version", "start", "nodes"}},
+        entries=entries,
+        extra={k: v for k, v in data.items() if k not in {"id", "version", "start", "nodes", "entries"}},
     )
     if message_keys is not None:
         available = set(message_keys)

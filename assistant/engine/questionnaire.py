@@ -2,14 +2,25 @@
 
 One generic flow asks any list of instruments: a discreet introduction that asks
 first, then one item per message with the validated wording, a re-prompt with the
-scale after an answer that fits nothing, SKIP to skip. A risk item answered 1 or
-more sends crisis signposting and raises an urgent flag at once; the questions then
-go on unless the participant stops.
+scale after an answer that fits nothing, SKIP to skip.
+
+A risk item (PHQ-9 item 9) is read for recall first. Only a clear "not at all"
+(the scale's `risk_zero` words, as the whole reply) goes on to the next item. Any
+other answer, in digits or in words, and any reply that fits nothing (recorded as
+"unclear", never as a number) sends crisis signposting and raises an urgent flag
+at once, with no re-prompt; the questions then pause with a kind message, and the
+sitting ends as "paused_for_safety". SKIP on a risk item raises an action flag so a
+person asks, and the questions go on.
+
+A paused sitting can be taken up again: each item after a risk item is also an
+entry to the flow, through an invitation for just the questions left
+(`resume_entry`). The caller starts the new run there and scores the runs'
+answers together; an instrument gets a total only once all its items have one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +28,16 @@ from .flow import Flow, FlowError, load_flow
 
 SKIP_WORDS = ["skip", "pass", "skip it", "skip this one", "next"]
 FREQUENCY_CASENESS = {"phq9": 10, "gad7": 8}
+PAUSED_FOR_SAFETY = "paused_for_safety"
+UNCLEAR = "unclear"
+INVITATION_YES = ["yes", "y", "yeah", "yep", "ok", "okay", "sure", "go", "go on", "start", "1"]
+INVITATION_NO = ["no", "n", "later", "not now", "no thanks", "2"]
+RISK_REASON = "Answered more than 'not at all' to the question about thoughts of self-harm: please contact them today"
+UNCLEAR_REASON = (
+    "Answered the question about thoughts of self-harm with something other than a clear 'not at all': "
+    "please contact them today"
+)
+SKIPPED_REASON = "Skipped the question about thoughts of self-harm: please ask them how they are"
 
 
 @dataclass(frozen=True)
@@ -70,18 +91,11 @@ def load_instrument(data: Mapping[str, Any], source: str) -> Instrument:
     )
 
 
-def questionnaire_flow(
-    instruments: Sequence[Instrument], scales: Mapping[str, Any], *, source: str = "<instruments>"
-) -> Flow:
-    """One flow asking every item of these instruments in turn."""
-    flow_id = "questionnaire_" + "_".join(i.id for i in instruments)
-    nodes: dict[str, Any] = {}
-    steps = [(inst, n) for inst in instruments for n in range(1, len(inst.items) + 1)]
-    total = len(steps)
-    names = [f"{inst.id}_{n}" for inst, n in steps]
-    nodes["intro"] = {
+def _invitation(first: str, count: int, *, resuming: bool) -> dict[str, Any]:
+    """The discreet opening that asks first; YES goes to `first`."""
+    return {
         "say": "questionnaire/intro",
-        "vars": {"count": total},
+        "vars": {"count": count, "resuming": resuming},
         "ask": {
             "question": "start",
             "wait": "7d",
@@ -89,28 +103,58 @@ def questionnaire_flow(
             "on_other": "not_now",
             "on_timeout": "expired",
             "choices": [
-                {
-                    "value": "yes",
-                    "match": ["yes", "y", "yeah", "yep", "ok", "okay", "sure", "go", "go on", "start", "1"],
-                    "next": names[0],
-                },
-                {"value": "no", "match": ["no", "n", "later", "not now", "no thanks", "2"], "next": "not_now"},
+                {"value": "yes", "match": INVITATION_YES, "next": first},
+                {"value": "no", "match": INVITATION_NO, "next": "not_now"},
             ],
         },
     }
+
+
+def questionnaire_flow(
+    instruments: Sequence[Instrument], scales: Mapping[str, Any], *, source: str = "<instruments>"
+) -> Flow:
+    """One flow asking every item of these instruments in turn."""
+    flow_id = "questionnaire_" + "_".join(i.id for i in instruments)
+    nodes: dict[str, Any] = {}
+    entries: list[str] = []
+    steps = [(inst, n) for inst in instruments for n in range(1, len(inst.items) + 1)]
+    total = len(steps)
+    names = [f"{inst.id}_{n}" for inst, n in steps]
+    nodes["intro"] = _invitation(names[0], total, resuming=False)
     for index, (inst, number) in enumerate(steps):
         scale = scales.get(inst.scale)
         if scale is None:
             raise FlowError(f"{source}: {inst.id} uses unknown scale {inst.scale!r}")
+        name = names[index]
         after = names[index + 1] if index + 1 < total else "thanks"
+        risk = number in inst.risk_items
         choices: list[dict[str, Any]] = []
         for value in range(0, int(scale["max"]) + 1):
-            target = f"{names[index]}_risk" if number in inst.risk_items and value >= 1 else after
-            choices.append({"value": str(value), "match": list(scale[str(value)]), "next": target})
+            if not risk:
+                choices.append({"value": str(value), "match": list(scale[str(value)]), "next": after})
+            elif value == 0:
+                if "risk_zero" not in scale:
+                    where = f"{source}: {inst.id} item {number}"
+                    raise FlowError(f"{where} is a risk item, so scale {inst.scale!r} needs a risk_zero list")
+                # Only the whole reply, and only words that cannot mean anything else.
+                choices.append({"value": "0", "match": list(scale["risk_zero"]), "next": after, "exact": True})
+            else:
+                choices.append({"value": str(value), "match": list(scale[str(value)]), "next": f"{name}_risk"})
         if number in inst.not_applicable_items:
             choices.append({"value": "not_applicable", "match": list(scale["not_applicable"]), "next": after})
-        choices.append({"value": "skipped", "match": SKIP_WORDS, "next": after})
-        nodes[names[index]] = {
+        choices.append({"value": "skipped", "match": SKIP_WORDS, "next": f"{name}_skipped" if risk else after})
+        ask: dict[str, Any] = {
+            "question": name,
+            "wait": "7d",
+            "wait_at_most_until": "expires_at",
+            "on_timeout": "expired",
+            "choices": choices,
+        }
+        if risk:  # no re-prompt: an answer that is not clearly "not at all" goes to a person now
+            ask |= {"on_other": f"{name}_unclear", "other_value": UNCLEAR}
+        else:
+            ask |= {"on_other": after, "reprompt": "questionnaire/reprompt"}
+        nodes[name] = {
             "say": "questionnaire/item",
             "vars": {
                 "instrument": inst.id,
@@ -121,34 +165,47 @@ def questionnaire_flow(
                 "hint": scale["hint"],
                 "allows_not_applicable": number in inst.not_applicable_items,
             },
-            "ask": {
-                "question": names[index],
-                "wait": "7d",
-                "wait_at_most_until": "expires_at",
-                "reprompt": "questionnaire/reprompt",
-                "on_other": after,
-                "on_timeout": "expired",
-                "choices": choices,
-            },
+            "ask": ask,
         }
-        if number in inst.risk_items:
-            nodes[f"{names[index]}_risk"] = {
-                "say": "common/crisis",
-                "flag": {
-                    "kind": "crisis",
-                    "severity": "urgent",
-                    "reason": "Reported thoughts of self-harm in a questionnaire: please contact them today",
-                },
-                # The questions go on unless they stop: the flag and the signposting are already out.
+        if risk:
+            # After signposting, no next item: the sitting pauses, to be taken up another time.
+            pause = "paused" if after != "thanks" else "thanks"
+            for suffix, reason in (("risk", RISK_REASON), ("unclear", UNCLEAR_REASON)):
+                nodes[f"{name}_{suffix}"] = {
+                    "say": "common/crisis",
+                    "flag": {"kind": "crisis", "severity": "urgent", "reason": reason},
+                    "next": pause,
+                }
+            nodes[f"{name}_skipped"] = {
+                "flag": {"kind": "risk_item_skipped", "severity": "action", "reason": SKIPPED_REASON},
                 "next": after,
             }
+            if after != "thanks":
+                nodes["paused"] = {"say": "questionnaire/paused", "end_reason": PAUSED_FOR_SAFETY}
+                nodes[f"resume_{after}"] = _invitation(after, total - index - 1, resuming=True)
+                entries.append(f"resume_{after}")
     nodes["thanks"] = {"say": "questionnaire/thanks", "end_reason": "completed"}
     nodes["not_now"] = {"say": "questionnaire/not_now", "end_reason": "declined"}
     nodes["expired"] = {"end_reason": "expired"}
     return load_flow(
-        {"id": flow_id, "version": sum(i.version for i in instruments), "start": "intro", "nodes": nodes},
+        {
+            "id": flow_id,
+            "version": sum(i.version for i in instruments),
+            "start": "intro",
+            "entries": entries,
+            "items": names,
+            "nodes": nodes,
+        },
         source=source,
     )
+
+
+def resume_entry(flow: Flow, answered: Collection[str]) -> str | None:
+    """Where a paused sitting of this questionnaire takes up again: the invitation before its
+    first item with no recorded answer, if the flow has one there (only items after a risk item do)."""
+    first = next((q for q in flow.extra.get("items", ()) if q not in answered), None)
+    entry = f"resume_{first}" if first else None
+    return entry if entry in flow.entries else None
 
 
 @dataclass(frozen=True)

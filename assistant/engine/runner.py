@@ -20,7 +20,11 @@ State = dict[str, Any]
 _MAX_STEPS = 50
 
 
-def start(flow: Flow, context: dict[str, Any], now: datetime) -> tuple[State, list[Event]]:
+def start(flow: Flow, context: dict[str, Any], now: datetime, *, at: str | None = None) -> tuple[State, list[Event]]:
+    """Begin a run at the flow's start, or at one of its declared `entries`."""
+    entry = flow.start if at is None else at
+    if entry != flow.start and entry not in flow.entries:
+        raise ValueError(f"{flow.source}: {entry!r} is not a node this flow can start at")
     state: State = {
         "flow": flow.id,
         "version": flow.version,
@@ -32,7 +36,7 @@ def start(flow: Flow, context: dict[str, Any], now: datetime) -> tuple[State, li
         "status": "active",
     }
     events: list[Event] = []
-    _enter(flow, state, flow.start, now, events)
+    _enter(flow, state, entry, now, events)
     return state, events
 
 
@@ -64,7 +68,7 @@ def resume(flow: Flow, state: State, given: Input, now: datetime) -> tuple[State
             events.append(Say(question.reprompt, dict(state["vars"]) | dict(node.vars)))
             events.append(Wait(question.name, _parse(state["wait_until"])))
         else:
-            events.append(RecordAnswer(question.name, "free_text", given.text))
+            events.append(RecordAnswer(question.name, question.other_value, given.text))
             _go(flow, state, question.on_other, now, events, default_reason="answered")
     return state, events
 
@@ -95,8 +99,9 @@ _TURNS = frozenset(
 def match_choice(question: Question, text: str) -> Choice | None:
     """A number or phrase on its own, or a phrase followed by more words ("good thanks").
 
-    A number only counts alone ("1 day was ok..." is free text), and a leading
-    phrase only counts when nothing after it could reverse it.
+    A number only counts alone ("1 day was ok..." is free text), a leading
+    phrase only counts when nothing after it could reverse it, and an `exact`
+    choice only counts as the whole reply.
     """
     words = normalise(text)
     if not words:
@@ -106,6 +111,8 @@ def match_choice(question: Question, text: str) -> Choice | None:
             return choice
     best: tuple[int, Choice] | None = None
     for choice in question.choices:
+        if choice.exact:
+            continue
         for phrase in choice.match:
             if phrase.isdigit() or not words.startswith(phrase + " "):
                 continue

@@ -149,6 +149,7 @@ def test_every_flow_and_keyword_has_a_script() -> None:
         "questionnaire/reprompt",
         "questionnaire/thanks",
         "questionnaire/not_now",
+        "questionnaire/paused",
         "common/crisis",
         "common/confirm_stop",
     ):

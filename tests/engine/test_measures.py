@@ -215,4 +215,7 @@ def test_item9_at_every_value(answer: str) -> None:
     crisis = any(isinstance(e, Say) and e.key == "common/crisis" for e in events)
     flagged = any(isinstance(e, RaiseFlag) and e.severity == "urgent" for e in events)
     assert crisis is flagged is (answer != "0")
-    assert state["question"] == "gad7_1"  # and the questions go on
+    if answer == "0":
+        assert state["question"] == "gad7_1"  # the questions go on
+    else:  # paused: no next item
+        assert (state["status"], state["end_reason"]) == ("ended", "paused_for_safety")
