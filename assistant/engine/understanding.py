@@ -186,6 +186,7 @@ class Phrases:
     stems: frozenset[str]
     protected: frozenset[str]
     intensifiers: frozenset[str]
+    sounds_like: Mapping[str, str] = field(default_factory=dict)
     model: RiskModel | None = None
     _flat: Sequence[tuple[Family, Pattern]] = ()
     _deletes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -377,7 +378,9 @@ def compile_phrases(
     protected: set[str] = set()
     intensifiers: set[str] = set()
     keywords: dict[str, frozenset[str]] = {}
+    sounds_like: dict[str, str] = {}
     for name, data in files.items():
+        sounds_like |= {str(k): str(v) for k, v in data.get("sounds_like", {}).items()}
         for key, words in data.get("classes", {}).items():
             classes.setdefault(key, []).extend(str(w) for w in words)
         for key, value in data.get("expand", {}).items():
@@ -478,6 +481,7 @@ def compile_phrases(
         stems=frozenset(stem(w) for w in vocabulary),
         protected=frozenset(protected),
         intensifiers=frozenset(intensifiers),
+        sounds_like=sounds_like,
         _deletes={k: tuple(sorted(v)) for k, v in deletes.items()},
         _by_anchor={k: tuple(v) for k, v in by_anchor.items()},
         _prefix_patterns=tuple(prefix_patterns),
@@ -598,13 +602,24 @@ def _correct_cached(phrases: Phrases, word: str) -> str:
             distance = _osa_distance(word, known, min(depth, limit))
             if distance <= min(depth, limit) and (best is None or (distance, known) < best):
                 best = (distance, known)
-    return best[1] if best else word
+    if best:
+        return best[1]
+    if len(word) >= 6 and word not in phrases.protected:
+        return phrases.sounds_like.get(_skeleton(word), word)
+    return word
+
+
+def _skeleton(word: str) -> str:
+    """Consonants only, runs of one letter as one: "sooisidal" -> "ssdl", "suicide" -> "scd"."""
+    consonants = [c for c in word[1:] if c not in "aeiouy"]
+    return re.sub(r"(.)\1+", r"\1", word[0].replace("y", "") + "".join(consonants)) if word else word
 
 
 def _tokens(phrases: Phrases, clause: str) -> list[_Token]:
     tokens: list[_Token] = []
     for raw in clause.split():
-        word = _HELD_LETTERS.sub(r"\1\1", raw)
+        # A count of ten or more reads as "lots" ("took 16 paracetamol"); years stay years.
+        word = "lots" if raw.isdigit() and 10 <= int(raw) < 1000 else _HELD_LETTERS.sub(r"\1\1", raw)
         word = _correct(phrases, word)
         for part in phrases.expand.get(word, (word,)):
             tokens.append(_Token(stem(part), part, raw))
@@ -864,7 +879,7 @@ def train_risk_model(
     *,
     threshold: float = 0.0,
     epochs: int = 30,
-    l2: float = 1e-3,
+    l2: float = 1e-2,
     min_count: int = 2,
 ) -> RiskModel:
     """Logistic regression on word and word-pair features, by stochastic gradient descent.
