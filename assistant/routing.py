@@ -81,6 +81,10 @@ class Text:
         self.outcome.outbox.append(sent.id)
         self.replied = True
 
+    def queued(self, key: str) -> bool:
+        """This text has already put a message with this key in the outbox (read from the session)."""
+        return any(getattr(self.db.get(Message, i), "message_key", None) == key for i in self.outcome.outbox)
+
     def end_flow(self, reason: str) -> None:
         """End the waiting flow because of what this text says, keeping its answer if it gave one.
 
@@ -114,9 +118,12 @@ def risk(text: Text) -> bool:
         words=[s.words for s in signals],
         why=sorted({s.label for s in signals}),
     )
-    # Sent even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
-    text.say("common/crisis", priority=True)
+    # A question about thoughts of self-harm sends its own signposting when it reads the text.
     text.end_flow("crisis")
+    if not text.queued("common/crisis"):
+        # Sent even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
+        text.say("common/crisis", priority=True)
+    text.replied = True
     return False  # the other signals in the same text are still acted on
 
 
@@ -217,7 +224,9 @@ def stop_or_pause(text: Text) -> bool:
             words=text.reading.words("stop"),
         )  # fmt: skip
         text.end_flow("wants_to_stop")
-        if not already_asked:
+        if already_asked:
+            text.replied = True  # asked once already: no second question, no acknowledgement
+        else:
             text.say("common/confirm_stop")  # asked once; the texts only stop if they say STOP
     return False
 

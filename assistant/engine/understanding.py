@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from .flow import Choice, FlowError, Question
+from .text import normalise
 
 SIGNALS = (
     "risk",
@@ -772,7 +773,11 @@ def read(text: str, phrases: Phrases, question: Question | None = None) -> Readi
                 held.append(HeldBack(family.signal, family.name, words, because))
             else:
                 signals.append(Signal(family.signal, family.name, family.label, words))
-    if phrases.model is not None and not any(s.kind == "risk" for s in signals):
+    answer = answer_to(phrases, question, text, {s.kind for s in signals}) if question else None
+    # A reply that is wholly one of the question's own answers ("nearly every day") is an
+    # answer, not free text: only the phrase rules read it.
+    whole_answer = answer is not None and normalise(text) in answer.match
+    if phrases.model is not None and not whole_answer and not any(s.kind == "risk" for s in signals):
         score, reasons = phrases.model.score(_features(clauses))
         # Where a phrase rule has already set risk words aside (someone else, the past, a
         # denial), the classifier needs more to overrule it.
@@ -787,7 +792,6 @@ def read(text: str, phrases: Phrases, question: Question | None = None) -> Readi
     present = {s.kind for s in signals}
     dropped = {kind for signal in present for kind in phrases.suppresses.get(signal, frozenset())}
     signals = [s for s in signals if s.kind not in dropped]
-    answer = answer_to(phrases, question, text, {s.kind for s in signals}) if question else None
     return Reading(text=text, signals=tuple(signals), held_back=tuple(held), answer=answer, keyword=keyword)
 
 
