@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from flask.testing import FlaskClient
 from sqlmodel import func, select
 
+from assistant.conversation import queue_sms
 from assistant.db import transaction
 from assistant.importer import import_caseload
-from assistant.models import InboundReceipt, Message, Participant, StatusEvent
+from assistant.models import AuditLog, Flag, InboundReceipt, Message, Participant, StatusEvent
+from assistant.outbox import send_due
 from assistant.runtime import Runtime
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone, outbound
@@ -156,17 +159,61 @@ def test_status_callback_before_the_send_is_recorded_is_applied_later(
     assert _count(rt, StatusEvent) == 1
 
 
-def test_undeliverable_number_stops_further_sends(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+def _mark_unreachable(phone: Phone, rt: Runtime, caseload_file: Path) -> Participant:
+    """P001's reply comes back undelivered as a landline (30006): the number is marked unreachable."""
     _load(rt, caseload_file)
     phone.text("+447700900101", "hello")
     [reply] = outbound(rt)
     assert reply.provider_sid
-    phone.status(reply.provider_sid, "undelivered", "30006")  # a landline
+    phone.status(reply.provider_sid, "undelivered", "30006")
     with transaction(rt.engine) as db:
         person = db.exec(select(Participant).where(Participant.phone == "+447700900101")).one()
         assert person.unreachable
-    phone.text("+447700900101", "help")
+        return person
+
+
+def test_undeliverable_number_stops_further_sends(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    person = _mark_unreachable(phone, rt, caseload_file)
+    rt.clock.set(rt.clock.now() + timedelta(days=1))  # type: ignore[attr-defined]
+    with transaction(rt.engine) as db:
+        queue_sms(db, rt, person, "checkin/ask_week", rt.clock.now(), automated=True)
+    send_due(rt, rt.clock.now())
     assert [m.status for m in outbound(rt)] == ["undelivered", "suppressed"]
+
+
+def test_a_text_from_an_unreachable_number_clears_the_mark_and_is_answered(
+    phone: Phone, rt: Runtime, caseload_file: Path
+) -> None:
+    person = _mark_unreachable(phone, rt, caseload_file)
+    rt.clock.set(rt.clock.now() + timedelta(days=1))  # type: ignore[attr-defined]
+    phone.text("+447700900101", "help")
+    assert [(m.message_key, m.status) for m in outbound(rt)] == [
+        ("common/free_text_ack", "undelivered"),
+        ("common/help", "sent"),
+    ]
+    with transaction(rt.engine) as db:
+        again = db.get(Participant, person.id)
+        assert again is not None and not again.unreachable and again.unreachable_reason is None
+        [flag] = db.exec(select(Flag).where(Flag.kind == "unreachable")).all()
+        assert (flag.status, flag.resolved_by) == ("resolved", "assistant")
+        [entry] = db.exec(select(AuditLog).where(AuditLog.action == "reachable_again")).all()
+        assert (entry.participant_id, entry.user_email) == (person.id, "assistant")
+        assert entry.detail == {"why": "texted_in", "was": "twilio error 30006"}
+
+
+def test_a_reply_to_a_number_that_has_just_texted_is_not_held_back_by_the_mark(
+    phone: Phone, rt: Runtime, caseload_file: Path
+) -> None:
+    person = _mark_unreachable(phone, rt, caseload_file)
+    with transaction(rt.engine) as db:
+        # Marked again after their text came in (a late failure for an older message), before the reply went.
+        row = db.get(Participant, person.id)
+        assert row is not None
+        row.last_inbound_at = rt.clock.now()
+        db.add(row)
+        queue_sms(db, rt, row, "common/help", rt.clock.now())
+    send_due(rt, rt.clock.now())
+    assert [m.status for m in outbound(rt)] == ["undelivered", "sent"]
 
 
 def test_status_callback_needs_a_signature(client: FlaskClient, rt: Runtime) -> None:
