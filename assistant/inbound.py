@@ -99,7 +99,7 @@ def _kept_for_a_person(db: Session, rt: Runtime, participant: Participant, inbou
     raise_flag(
         db,
         participant,
-        kind="message",
+        kind="unhandled_message",  # its own flag: never folded into an open "message to read"
         severity="action",
         reason="Sent a message the assistant could not answer: please read it",
         now=now,

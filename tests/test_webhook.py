@@ -283,7 +283,7 @@ def test_a_text_that_cannot_be_handled_is_kept_flagged_and_answered(
     assert [(m.message_key, m.status) for m in outbound(rt)] == [("common/free_text_ack", "sent")]
     with transaction(rt.engine) as db:
         [flag] = db.exec(select(Flag)).all()
-    assert (flag.kind, flag.severity, flag.evidence[0]["message_id"]) == ("message", "action", kept.id)
+    assert (flag.kind, flag.severity, flag.evidence[0]["message_id"]) == ("unhandled_message", "action", kept.id)
     # Sent again by Twilio, it is a duplicate like any other.
     assert phone.text("+447700900101", "help", sid=kept.provider_sid).status_code == 200
     assert len(_inbound(rt)) == 1 and len(outbound(rt)) == 1
