@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -13,7 +14,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from .engine import Flow, FlowError, Instrument, load_flow, load_instrument, questionnaire_flow
 from .engine.understanding import Phrases, compile_phrases
 
+log = logging.getLogger(__name__)
+
 FALLBACK_LOCALE = "en-GB"
+CRISIS_KEY = "common/crisis"
+# Sent when the crisis signposting cannot be rendered for any reason (a broken or missing template, odd
+# data on the record): the UK-wide numbers, in plain GSM-7, fixed here so nothing can stop it going.
+CRISIS_FALLBACK = (
+    "If you feel you might act on these thoughts, call 999 or go to A&E. For urgent help call NHS 111, "
+    "or call Samaritans free on 116 123, any time. You can also text SHOUT to 85258. "
+    "Texts to this number are not watched around the clock."
+)
 
 
 class Catalog:
@@ -21,6 +32,8 @@ class Catalog:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # The locales are the folders under messages/, read once like the rest of the content.
+        self.known_locales = frozenset(self.locales()) if directory.is_dir() else frozenset()
         # Plain text, not HTML: no autoescaping. Participant text is only ever a
         # variable, never part of a template, so it cannot inject template code.
         self.env = Environment(
@@ -43,8 +56,17 @@ class Catalog:
         return f"{FALLBACK_LOCALE}/{key}.txt"
 
     def render(self, key: str, variables: Mapping[str, Any], locale: str = FALLBACK_LOCALE) -> str:
-        template = self.env.get_template(self.template_name(key, locale))
-        return template.render(**variables).strip()
+        """The message in the person's locale; in the default locale when theirs is not one we have
+        (whatever the record says) or its template fails to render."""
+        if locale != FALLBACK_LOCALE and locale in self.known_locales:
+            try:
+                return self._render(self.template_name(key, locale), variables)
+            except Exception as exc:  # a broken translation never stops the message
+                log.error("%s in %s failed to render (%s): using %s", key, locale, type(exc).__name__, FALLBACK_LOCALE)
+        return self._render(f"{FALLBACK_LOCALE}/{key}.txt", variables)
+
+    def _render(self, name: str, variables: Mapping[str, Any]) -> str:
+        return self.env.get_template(name).render(**variables).strip()
 
 
 class FlowLibrary:

@@ -7,6 +7,7 @@ outbox here; they are sent after the transaction commits.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,10 +16,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from . import appointments, engine, rules
+from .content import CRISIS_FALLBACK, CRISIS_KEY
 from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
 from .flags import raise_flag
 from .models import Answer, Flag, FlowSession, Message, Participant, Specialist, table
 from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 # How long an outbound message stays worth sending if the sender is held up.
 REPLY_VALID_FOR = timedelta(hours=6)
@@ -98,7 +102,7 @@ def queue_sms(
     automated: bool = False,
 ) -> Message:
     merged = participant_vars(db, participant) | (variables or {})
-    body = rt.catalog.render(key, merged, participant.language)
+    body = render_for(rt, key, merged, participant.language)
     message = Message(
         participant_id=participant.id,
         direction="out",
@@ -117,6 +121,18 @@ def queue_sms(
     db.add(message)
     db.flush()
     return message
+
+
+def render_for(rt: Runtime, key: str, variables: dict[str, Any], locale: str) -> str:
+    """The text of one message. The crisis signposting always has a text: if its template cannot be
+    rendered for any reason, the fixed one in the code goes instead."""
+    if key != CRISIS_KEY:
+        return rt.catalog.render(key, variables, locale)
+    try:
+        return rt.catalog.render(key, variables, locale)
+    except Exception as exc:
+        log.error("%s failed to render (%s): the fixed signposting text is sent", key, type(exc).__name__)
+        return CRISIS_FALLBACK
 
 
 _ACTIVE_SESSION = (

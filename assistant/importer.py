@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, select
 
+from .content import FALLBACK_LOCALE
 from .db import transaction
 from .measures import plan_questionnaires
 from .models import DueTask, Participant, Service, Specialist
+from .outbox import clear_number_problem
 from .phones import PhoneError, to_e164
 from .privacy import record_consent
 from .runtime import Runtime
@@ -96,7 +98,11 @@ def read_csv(source: Path | bytes) -> tuple[list[str], list[dict[str, str]], lis
 
 
 def _validate_row(
-    line: int, row: dict[str, str], seen: dict[str, dict[str, int]], scope: str | None = None
+    line: int,
+    row: dict[str, str],
+    seen: dict[str, dict[str, int]],
+    scope: str | None = None,
+    locales: frozenset[str] = frozenset({FALLBACK_LOCALE}),
 ) -> tuple[dict[str, Any], list[str]]:
     errors: list[str] = []
     clean: dict[str, Any] = {}
@@ -163,9 +169,10 @@ def _validate_row(
                 err(column, f"not a date like 2026-11-30: {row[column]!r}")
     if clean["support_start"] and clean["support_end"] and clean["support_end"] < clean["support_start"]:
         err("support_end", "is before support_start")
-    language = row.get("language") or "en-GB"
-    if len(language) > 16:
-        err("language", "too long")
+    language = row.get("language") or FALLBACK_LOCALE
+    if language not in locales:
+        shown = language if len(language) <= 16 and language.isprintable() else language[:16] + "..."
+        err("language", f"unknown language {shown!r}: must be one of {', '.join(sorted(locales))}")
     clean["language"] = language
     for column, value in (("participant_id", clean["service"] + "/" + pid), ("phone", clean.get("phone", ""))):
         if value and not value.endswith("/"):
@@ -192,7 +199,7 @@ def import_caseload(rt: Runtime, source: Path | bytes, now: datetime, *, scope: 
     for offset, row in enumerate(rows):
         if not row:
             continue
-        clean, row_errors = _validate_row(offset + 2, row, seen, scope)
+        clean, row_errors = _validate_row(offset + 2, row, seen, scope, rt.catalog.known_locales)
         errors.extend(row_errors)
         cleaned.append(clean | {"line": offset + 2})
     if not cleaned and not errors:
@@ -310,6 +317,8 @@ def _apply(
             setattr(existing, key, value)
         existing.updated_at = now
         db.add(existing)
+        if "phone" in changed:
+            clear_number_problem(db, existing, now, why="phone_changed", by="caseload import")
         db.flush()
         if changed.keys() & {"checkin_day", "checkin_time", "checkin_every_weeks", "timezone"}:
             plan_checkin(db, existing, now)

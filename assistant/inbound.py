@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from .conversation import REPLY_VALID_FOR, Outcome
+from .content import CRISIS_KEY
+from .conversation import REPLY_VALID_FOR, Outcome, queue_sms
 from .db import lock_participant_by_phone, transaction
-from .models import InboundReceipt, Message
+from .engine.understanding import read
+from .flags import raise_flag
+from .models import InboundReceipt, Message, Participant
+from .outbox import clear_number_problem
 from .phones import normalise_sender
 from .routing import handle_text
 from .runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 # Twilio allows 1,600 characters; anything longer is kept, cut to this.
 MAX_BODY = 1600
@@ -27,8 +35,25 @@ class Received:
     emails: bool = False
 
 
+Handler = Callable[[Session, Runtime, Participant, Message, datetime], Outcome]
+
+
 def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime) -> Received:
-    """Record and answer one inbound text. A repeated MessageSid changes nothing."""
+    """Record and answer one inbound text. A repeated MessageSid changes nothing.
+
+    Whatever is on the participant's record, the text is kept and answered: if handling it fails for
+    any reason but the database's, it is stored again on its own, flagged for a person to read, and
+    answered (crisis signposting when it reads like a crisis)."""
+    try:
+        return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=handle_text)
+    except sa.exc.SQLAlchemyError:
+        raise  # the database's trouble: nothing was kept, and Twilio tries again
+    except Exception:
+        log.exception("inbound text could not be handled: kept and flagged for a person")
+    return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=_kept_for_a_person)
+
+
+def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler) -> Received:
     try:
         with transaction(rt.engine) as db:
             phone = normalise_sender(sender)
@@ -54,7 +79,9 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
             db.flush()
             participant.last_inbound_at = now
             db.add(participant)
-            outcome = handle_text(db, rt, participant, inbound, now)
+            # A text from this number proves it reaches their phone.
+            clear_number_problem(db, participant, now, why="texted_in", by="assistant")
+            outcome = handle(db, rt, participant, inbound, now)
             return Received(
                 duplicate=False,
                 outbox=outcome.outbox,
@@ -64,6 +91,44 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
     except sa.exc.IntegrityError:
         # Another worker recorded the same MessageSid first: Twilio retried.
         return Received(duplicate=True, outbox=[])
+
+
+def _kept_for_a_person(db: Session, rt: Runtime, participant: Participant, inbound: Message, now: datetime) -> Outcome:
+    """The text could not be handled as usual: a person reads it, and the participant is still answered."""
+    outcome = Outcome()
+    evidence = {"message_id": inbound.id}
+    raise_flag(
+        db,
+        participant,
+        kind="unhandled_message",  # its own flag: never folded into an open "message to read"
+        severity="action",
+        reason="Sent a message the assistant could not answer: please read it",
+        now=now,
+        evidence=evidence,
+    )
+    if read(inbound.body, rt.phrases.get(None)).has("risk"):
+        raise_flag(
+            db,
+            participant,
+            kind="crisis",
+            severity="urgent",
+            reason="Sent a message that reads like a crisis: please contact them today",
+            now=now,
+            evidence=evidence,
+        )
+        key = CRISIS_KEY  # its text never fails: there is a fixed one in the code
+    else:
+        key = "common/free_text_ack"
+    try:
+        reply = queue_sms(db, rt, participant, key, now)
+    except sa.exc.SQLAlchemyError:
+        raise
+    except Exception:
+        log.exception("no reply could be written to an inbound text")
+        return outcome
+    assert reply.id is not None
+    outcome.outbox.append(reply.id)
+    return outcome
 
 
 def _unknown_number(db: Session, rt: Runtime, *, sid: str, phone: str, body: str, now: datetime) -> Outcome:

@@ -15,8 +15,9 @@ from email.message import EmailMessage
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from .content import CRISIS_KEY
 from .db import skip_locked, transaction
-from .models import Flag, Notification, Participant, Service, Specialist, table
+from .models import Flag, Message, Notification, Participant, Service, Specialist, table
 from .runtime import Runtime
 from .service_settings import ServiceSettings, all_services, for_service
 
@@ -60,8 +61,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
             "Open the participant's record on the dashboard to see the messages and acknowledge this flag."
             if flag.severity == "action"
             else "This was raised because of what the participant said. Please contact them today and "
-            "acknowledge this flag on the dashboard. The assistant has sent them crisis signposting "
-            "and told them texts are not watched around the clock.",
+            "acknowledge this flag on the dashboard.",
         ]
     )
     if settings.duty_contact_phone and participant is not None and not escalation:
@@ -164,17 +164,66 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
     return queued
 
 
-def _deliver(rt: Runtime, note: Notification) -> None:
+WHEN = "%a %d %b %H:%M UTC"
+# What a Twilio error on the signposting text means, for the person who will phone instead.
+TWILIO_ERRORS = {
+    "21211": "not a valid number",
+    "21610": "the number has blocked our texts (STOP)",
+    "21614": "not a mobile number",
+    "30003": "their phone could not be reached",
+    "30005": "unknown number",
+    "30006": "a landline",
+}
+
+
+def _signposting(db: Session, note: Notification, now: datetime) -> str:
+    """What happened to the crisis signposting, read when the email goes (not when it was queued):
+    sent, waiting to send, or refused by Twilio with its code. Never what the participant wrote."""
+    flag = db.get(Flag, note.flag_id) if note.flag_id else None
+    if flag is None or flag.kind != "crisis":
+        return ""
+    sms = db.exec(
+        select(Message)
+        .where(
+            Message.participant_id == flag.participant_id,
+            Message.direction == "out",
+            Message.message_key == CRISIS_KEY,
+            col(Message.at) <= (note.created_at or now),
+        )
+        .order_by(col(Message.id).desc())
+    ).first()
+    if sms is None or sms.at is None:
+        return "No crisis signposting text has been sent to them: phone them."
+    text = f"The crisis signposting text to them (written {sms.at:{WHEN}})"
+    if sms.status in ("sent", "delivered", "read"):
+        delivered = " and delivered" if sms.status != "sent" else ""
+        return (
+            f"{text} was sent at {sms.sent_at or sms.at:{WHEN}}{delivered}. "
+            "It tells them texts are not watched around the clock."
+        )
+    if sms.status == "queued":
+        tried = f" (Twilio error {sms.error_code} on the last try)" if sms.error_code else ""
+        return f"{text} is queued, waiting to send at {max(sms.next_attempt_at or now, now):{WHEN}}{tried}."
+    if sms.status == "sending":
+        return f"{text} was being sent when this email went."
+    if sms.status in ("failed", "undelivered"):
+        code = sms.error_code or "none given"
+        meaning = f": {TWILIO_ERRORS[code]}" if code in TWILIO_ERRORS else ""
+        return f"{text} was NOT delivered: Twilio refused it with error {code}{meaning}. Phone them instead."
+    return f"{text} was NOT sent ({sms.error_message or sms.status}). Phone them instead."
+
+
+def _deliver(rt: Runtime, note: Notification, body: str) -> None:
     message = EmailMessage()
     message["From"] = rt.settings.mail_from
     message["To"] = note.to_email
     message["Subject"] = note.subject
     if rt.settings.dashboard_url and note.flag_id:
-        message.set_content(f"{note.body}\n\n{rt.settings.dashboard_url.rstrip('/')}/flags/{note.flag_id}\n")
+        message.set_content(f"{body}\n\n{rt.settings.dashboard_url.rstrip('/')}/flags/{note.flag_id}\n")
     else:
-        message.set_content(note.body + "\n")
+        message.set_content(body + "\n")
     if not rt.settings.smtp_host:
-        print(f"\n[email to {note.to_email}] {note.subject}\n{note.body}\n", file=sys.stdout, flush=True)
+        print(f"\n[email to {note.to_email}] {note.subject}\n{body}\n", file=sys.stdout, flush=True)
         return
     with smtplib.SMTP(rt.settings.smtp_host, int(rt.settings.smtp_port), timeout=15) as smtp:
         if rt.settings.smtp_starttls:
@@ -207,8 +256,10 @@ def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
                 continue
             note.status, note.attempts = "sending", note.attempts + 1
             db.add(note)
+            signposting = _signposting(db, note, now)
+            body = f"{note.body}\n\n{signposting}" if signposting else note.body
         try:
-            _deliver(rt, note)
+            _deliver(rt, note, body)
             outcome, error = "sent", None
         except (OSError, smtplib.SMTPException) as exc:
             outcome, error = "failed", str(exc)[:300]
@@ -217,7 +268,7 @@ def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
             row = db.get(Notification, note_id)
             assert row is not None
             if outcome == "sent":
-                row.status, row.sent_at = "sent", now
+                row.status, row.sent_at, row.body = "sent", now, body  # the email as it went
                 sent += 1
             elif row.attempts < MAX_ATTEMPTS:
                 row.status, row.error = "queued", error

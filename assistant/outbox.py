@@ -16,10 +16,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from . import rules
+from .content import CRISIS_KEY
 from .conversation import OPT_IN_KEYS, withdraw_outbox
 from .db import skip_locked, transaction
-from .flags import raise_flag
-from .models import Message, Participant, StatusEvent, table
+from .flags import raise_flag, self_resolve
+from .models import AuditLog, Message, Participant, StatusEvent, table
 from .pacing import pacer_for
 from .quiet import next_allowed
 from .runtime import Runtime
@@ -29,9 +30,16 @@ from .sms import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-# Sent even without consent to text contact: crisis signposting is in the person's vital interests.
-VITAL_KEYS = {"common/crisis"}
+# Sent even without consent to text contact, or to a number marked unreachable: crisis signposting is in
+# the person's vital interests (if the carrier refuses it, a person is told and phones instead).
+VITAL_KEYS = {CRISIS_KEY}
+# Never held back behind an earlier message to the same phone (one waiting out a retry, or left mid-send
+# by a crash until it is reconciled): safety texts go at once. Routine texts keep their order.
+SAFETY_KEYS = VITAL_KEYS | {"staff/urgent_flag"}
 STALE_CLAIM = timedelta(minutes=2)
+# A message written this soon after the person last texted (or before they did) goes to a number that
+# evidently reaches a phone: a mark of "unreachable" never holds it back.
+JUST_TEXTED = timedelta(minutes=10)
 # Status order for callbacks that arrive out of order: only ever move forward.
 STATUS_RANK = {
     "queued": 0,
@@ -77,7 +85,7 @@ _DUE = (
         _message.c.direction == "out",
         _message.c.status == "queued",
         _message.c.next_attempt_at <= sa.bindparam("now", type_=_message.c.next_attempt_at.type),
-        ~_BLOCKED,  # keep each person's messages in order
+        sa.or_(_message.c.message_key.in_(SAFETY_KEYS), ~_BLOCKED),  # keep each person's routine texts in order
     )
     .order_by(_message.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
@@ -135,11 +143,13 @@ _CLAIM = (
         _message.c.body,
         _message.c.segments,
         _message.c.message_key,
+        _message.c.at,
         _message.c.expires_at,
         _message.c.automated,
         _message.c.participant_id,
         _participant.c.opted_out,
         _participant.c.unreachable,
+        _participant.c.last_inbound_at,
         _participant.c.sms_consent,
         _participant.c.service_id,
         _participant.c.timezone,
@@ -179,7 +189,7 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
         reason = "expired"
     elif known and row.opted_out and row.message_key not in OPT_IN_KEYS | VITAL_KEYS:
         reason = "opted_out"
-    elif known and row.unreachable:
+    elif known and row.unreachable and row.message_key not in VITAL_KEYS and not _just_texted(row):
         reason = "unreachable"
     elif known and not row.sms_consent and row.message_key not in VITAL_KEYS:
         reason = "no_consent"
@@ -199,6 +209,11 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
             return None
     db.execute(_SENDING, {"message_id": message_id, "moment": now})
     return Claimed(id=row.id, phone=row.phone, body=row.body, segments=row.segments)
+
+
+def _just_texted(row: sa.Row[Any]) -> bool:
+    """The person texted from this number after the message was written, or just before: a reply."""
+    return bool(row.last_inbound_at and row.at and row.last_inbound_at >= row.at - JUST_TEXTED)
 
 
 def send_due(
@@ -279,25 +294,56 @@ def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) 
         return "retried"
     message.status = "failed"
     db.add(message)
-    if message.message_key in VITAL_KEYS and message.participant_id:
-        person = db.get(Participant, message.participant_id)
-        if person is not None:
-            raise_flag(
-                db,
-                person,
-                kind="crisis",
-                severity="urgent",
-                reason="Sent a message that reads like a crisis: please contact them today",
-                now=now,
-                evidence={
-                    "signposting_not_delivered": result.error_code,
-                    "note": "The crisis signposting text was refused: phone them instead",
-                },
-            )
+    if message.message_key in VITAL_KEYS:
+        _signposting_not_delivered(db, message, result.error_code, now)
     if message.participant_id and result.error_code:
         mark_number_problem(db, message.participant_id, result.error_code, now, message.id)
     log.warning("send failed: message=%s code=%s", message.id, result.error_code)
     return "failed"
+
+
+def _signposting_not_delivered(db: Session, message: Message, code: str | None, now: datetime) -> None:
+    """The crisis signposting was refused or not delivered: the people on the flag hear it at once."""
+    person = db.get(Participant, message.participant_id) if message.participant_id else None
+    if person is None:
+        return
+    raise_flag(
+        db,
+        person,
+        kind="crisis",
+        severity="urgent",
+        reason="Sent a message that reads like a crisis: please contact them today",
+        now=now,
+        evidence={
+            "signposting_not_delivered": code,
+            "message_id": message.id,
+            "note": "The crisis signposting text was refused: phone them instead",
+        },
+    )
+
+
+def clear_number_problem(db: Session, participant: Participant, now: datetime, *, why: str, by: str) -> bool:
+    """The number reaches a phone again (they texted from it) or is a new one: lift the unreachable
+    mark, close its flag with a note, and keep the change in the audit log. True if there was a mark."""
+    if not participant.unreachable:
+        return False
+    assert participant.id is not None
+    was = participant.unreachable_reason
+    participant.unreachable, participant.unreachable_reason = False, None
+    db.add(participant)
+    notes = {"texted_in": "They texted from this number: texts resume", "phone_changed": "The phone number changed"}
+    self_resolve(db, participant.id, "unreachable", now, note=notes.get(why, why))
+    db.add(
+        AuditLog(
+            at=now,
+            service_id=participant.service_id,
+            user_email=by,
+            action="reachable_again",
+            participant_id=participant.id,
+            detail={"why": why, "was": was},
+        )
+    )
+    return True
 
 
 def mark_number_problem(db: Session, participant_id: int, code: str, now: datetime, message_id: int | None) -> None:
@@ -339,13 +385,16 @@ def mark_number_problem(db: Session, participant_id: int, code: str, now: dateti
 def apply_status(db: Session, message: Message, status: str, error_code: str | None, now: datetime) -> None:
     # Callbacks can arrive in any order: only ever move a message forward.
     withdrawn = message.status in ("cancelled", "expired", "suppressed")
-    if not withdrawn and STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, 0):
+    moved = not withdrawn and STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, 0)
+    if moved:
         message.status = status
     if error_code and error_code != "0":
         message.error_code = error_code
-        if message.participant_id and status in ("failed", "undelivered"):
-            mark_number_problem(db, message.participant_id, error_code, now, message.id)
     db.add(message)
+    if moved and status in ("failed", "undelivered") and message.message_key in VITAL_KEYS:
+        _signposting_not_delivered(db, message, error_code, now)  # once: a repeated callback does not move it
+    if error_code and error_code != "0" and message.participant_id and status in ("failed", "undelivered"):
+        mark_number_problem(db, message.participant_id, error_code, now, message.id)
 
 
 def apply_pending_status_events(db: Session, message: Message) -> None:

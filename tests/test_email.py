@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlmodel import select
+from sqlmodel import col, select
 
 from assistant.clock import FixedClock
 from assistant.db import transaction
@@ -24,8 +24,9 @@ from assistant.notify import send_notifications
 from assistant.runtime import Runtime
 from assistant.scheduler import tick
 from assistant.service_settings import ServiceSettings
+from assistant.sms import SendResult
 
-from .conftest import Phone
+from .conftest import Phone, outbound
 
 
 class Inbox:
@@ -196,3 +197,85 @@ def test_escalation_contact_hears_after_the_first_reminder(emailing: tuple[Runti
     assert "manager@service.example" not in _to(inbox)
     tick(rt, start + timedelta(minutes=120))
     assert "manager@service.example" in _to(inbox)
+
+
+class SameAnswer:
+    """Twilio's side, scripted: every send gets the same answer."""
+
+    name, senders = "scripted", 1
+
+    def __init__(self, result: SendResult) -> None:
+        self.result = result
+
+    def send(self, **_: object) -> SendResult:
+        return self.result
+
+    def lookup(self, **_: object) -> None:
+        return None
+
+
+def _texts(inbox: Inbox) -> list[str]:
+    return [bytes(m.get_payload(decode=True)).decode().replace("\r\n", "\n") for m in inbox.messages]
+
+
+WRITTEN = "The crisis signposting text to them (written Sun 22 Nov 12:00 UTC)"
+
+
+def test_the_urgent_email_says_the_signposting_was_sent(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
+    rt, inbox = emailing
+    phone.text("+447700900101", "I want to end my life")
+    texts = _texts(inbox)
+    assert len(texts) == 2
+    for text in texts:
+        assert f"{WRITTEN} was sent at Sun 22 Nov 12:00 UTC." in text
+        assert "not watched around the clock" in text
+        assert "NOT" not in text and "end my life" not in text
+    with transaction(rt.engine) as db:
+        kept = [n.body for n in db.exec(select(Notification).order_by(col(Notification.id))).all()]
+    assert [k + "\n" for k in kept] == texts  # the record is the email as it went
+
+
+def test_the_urgent_email_says_twilio_refused_the_signposting(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
+    rt, inbox = emailing
+    rt.transport = SameAnswer(SendResult(ok=False, error_code="21610", error_message="opted out"))  # type: ignore[assignment]
+    phone.text("+447700900101", "I want to end my life")
+    texts = _texts(inbox)
+    assert len(texts) == 4  # at once, and the notice that it was refused
+    for text in texts:
+        assert (
+            f"{WRITTEN} was NOT delivered: Twilio refused it with error 21610: the number has blocked our texts "
+            "(STOP). Phone them instead." in text
+        )
+        assert "was sent" not in text and "end my life" not in text
+
+
+def test_the_urgent_email_says_the_signposting_is_waiting(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
+    rt, inbox = emailing
+    rt.transport = SameAnswer(SendResult(ok=False, error_code="20429", transient=True))  # type: ignore[assignment]
+    phone.text("+447700900101", "I want to end my life")
+    for text in _texts(inbox):
+        assert (
+            f"{WRITTEN} is queued, waiting to send at Sun 22 Nov 12:00 UTC (Twilio error 20429 on the last try)."
+            in text
+        )
+
+
+def test_signposting_undelivered_after_the_email_is_a_new_notice(
+    emailing: tuple[Runtime, Inbox], phone: Phone, clock: FixedClock
+) -> None:
+    rt, inbox = emailing
+    phone.text("+447700900101", "I want to end my life")
+    assert all("was sent at" in text for text in _texts(inbox))
+    [crisis] = [m for m in outbound(rt) if m.message_key == "common/crisis"]
+    assert crisis.provider_sid
+    clock.set(clock.now() + timedelta(minutes=3))
+    phone.status(crisis.provider_sid, "undelivered", "30003")
+    phone.status(crisis.provider_sid, "undelivered", "30003")  # a repeated callback tells nobody twice
+    assert send_notifications(rt, clock.now()) == 2
+    later = _texts(inbox)[2:]
+    assert sorted(m["To"] for m in inbox.messages[2:]) == ["duty@service.example", "sam.jones@example.org"]
+    for text in later:
+        assert (
+            f"{WRITTEN} was NOT delivered: Twilio refused it with error 30003: their phone could not be reached."
+            in text
+        )

@@ -8,8 +8,9 @@ import pytest
 from sqlmodel import col, func, select
 
 from assistant.db import transaction
+from assistant.flags import raise_flag
 from assistant.importer import CsvImportError, import_caseload
-from assistant.models import DueTask, Participant, Specialist
+from assistant.models import AuditLog, DueTask, Flag, Participant, Specialist
 from assistant.runtime import Runtime
 
 from .conftest import CASELOAD_HEADER
@@ -157,3 +158,47 @@ def test_byte_order_mark_and_blank_lines_are_fine(rt: Runtime, tmp_path: Path) -
     assert (alex.cohort, alex.checkin_day, alex.checkin_time) == ("out_of_work", 1, "10:30")
     with transaction(rt.engine) as db:
         assert db.exec(select(func.count()).select_from(DueTask)).one() == 1
+
+
+def test_an_unknown_language_is_refused_with_its_line_and_column(rt: Runtime, tmp_path: Path) -> None:
+    rows = tmp_path / "languages.csv"
+    rows.write_text(
+        CASELOAD_HEADER.strip()
+        + ",language\n"
+        + "P001,Alex,07700 900101,sam@example.org,Sam,north,out_of_work,Tue,10:30,en-GB\n"
+        + "P002,Jo,07700 900102,sam@example.org,Sam,north,out_of_work,Tue,10:30,\n"
+        + "P003,Kim,07700 900103,sam@example.org,Sam,north,out_of_work,Tue,10:30,fr\n"
+        + "P004,Lee,07700 900104,sam@example.org,Sam,north,out_of_work,Tue,10:30,en-GB/../en-GB\n"
+    )
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, rows, rt.clock.now())
+    assert caught.value.errors == [
+        "line 4, column language: unknown language 'fr': must be one of en-GB",
+        "line 5, column language: unknown language 'en-GB/../en-GB': must be one of en-GB",
+    ]
+    assert _people(rt) == []
+    rows.write_text(rows.read_text().replace(",fr\n", ",en-GB\n").replace(",en-GB/../en-GB\n", ",en-GB\n"))
+    assert import_caseload(rt, rows, rt.clock.now()).created == 4
+    assert {p.language for p in _people(rt)} == {"en-GB"}
+
+
+def test_a_new_phone_number_lifts_the_unreachable_mark(rt: Runtime, caseload_file: Path, tmp_path: Path) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        alex = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
+        alex.unreachable, alex.unreachable_reason = True, "twilio error 30006"
+        db.add(alex)
+        raise_flag(db, alex, kind="unreachable", severity="action", reason="Cannot be reached", now=rt.clock.now())
+    same = import_caseload(rt, caseload_file, rt.clock.now())
+    assert same.unchanged == 3 and _people(rt)[0].unreachable  # the same number: still marked
+    changed = tmp_path / "changed.csv"
+    changed.write_text(caseload_file.read_text().replace("07700 900101", "07700 900111"))
+    import_caseload(rt, changed, rt.clock.now())
+    alex = _people(rt)[0]
+    assert (alex.phone, alex.unreachable, alex.unreachable_reason) == ("+447700900111", False, None)
+    with transaction(rt.engine) as db:
+        [flag] = db.exec(select(Flag)).all()
+        [entry] = db.exec(select(AuditLog)).all()
+    assert (flag.status, flag.note) == ("resolved", "2026-11-22 12:00 assistant: The phone number changed")
+    assert (entry.action, entry.user_email, entry.participant_id) == ("reachable_again", "caseload import", alex.id)
+    assert entry.detail == {"why": "phone_changed", "was": "twilio error 30006"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from assistant.config import ROOT
-from assistant.content import Catalog
+from assistant.content import CRISIS_FALLBACK, Catalog
 from assistant.engine import is_gsm7, segment_count
 from assistant.wording import LOCK_SCREEN_WORDS, pressure_phrases
 
@@ -106,3 +107,27 @@ def test_segment_counting() -> None:
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(MESSAGES)))
 def test_no_template_reads_like_pressure_or_a_condition(path: Path) -> None:
     assert pressure_phrases(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_fixed_crisis_text_is_complete_plain_and_short() -> None:
+    for must in ("999", "A&E", "NHS 111", "Samaritans", "116 123", "SHOUT to 85258", "not watched around the clock"):
+        assert must in CRISIS_FALLBACK, must
+    assert is_gsm7(CRISIS_FALLBACK)
+    assert segment_count(CRISIS_FALLBACK) <= 3
+    assert pressure_phrases(CRISIS_FALLBACK) == []
+
+
+def test_an_unknown_locale_or_a_broken_template_falls_back_to_en_gb(tmp_path: Path) -> None:
+    copy = tmp_path / "messages"
+    shutil.copytree(MESSAGES, copy)
+    welsh = copy / "cy-GB" / "common"
+    welsh.mkdir(parents=True)
+    (welsh / "help.txt").write_text("{{ first_name }} {% if %}", encoding="utf-8")  # does not even parse
+    (welsh / "call_ack.txt").write_text("Diolch {{ first_name }}", encoding="utf-8")
+    catalog = Catalog(copy)
+    english = CATALOG.render("common/help", NAMES)
+    assert catalog.render("common/help", NAMES, "cy-GB") == english
+    assert catalog.render("common/call_ack", NAMES, "cy-GB") == "Diolch Christabella"
+    assert catalog.render("common/free_text_ack", NAMES, "cy-GB") == CATALOG.render("common/free_text_ack", NAMES)
+    for unknown in ("fr", "en-GB/../en-GB", "../cy-GB", "", "common"):
+        assert catalog.render("common/help", NAMES, unknown) == english, unknown

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from assistant.conversation import queue_sms
 from assistant.db import transaction
 from assistant.importer import import_caseload
+from assistant.inbound import receive_sms
 from assistant.models import Flag, Message, Participant
 from assistant.outbox import STALE_CLAIM, reconcile_stale, send_due
 from assistant.runtime import Runtime
@@ -169,3 +170,69 @@ def test_an_automated_retry_waits_out_quiet_hours(rt: Runtime, caseload_file: Pa
     twilio.results.clear()
     send_due(rt, datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
     assert outbound(rt)[0].status == "sent"
+
+
+def _stuck(rt: Runtime, message_id: int, now: datetime) -> None:
+    """Claimed, then the process died before the provider answered."""
+    with transaction(rt.engine) as db:
+        message = db.get(Message, message_id)
+        assert message is not None
+        message.status, message.claimed_at, message.attempts = "sending", now, 1
+        db.add(message)
+
+
+def test_a_stuck_message_never_holds_back_a_crisis_reply(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    person = _setup(rt, caseload_file, twilio)
+    now = rt.clock.now()
+    stuck = _queue(rt, person, "checkin/ask_week")
+    _stuck(rt, stuck, now)
+    routine = _queue(rt, person, "common/help")
+    received = receive_sms(rt, sid="SM" + "1" * 32, sender=person.phone, body="I want to end my life", now=now)
+    [crisis] = received.outbox
+    assert send_due(rt, now, only=received.outbox).sent == 1
+    assert [body for _, body in twilio.sent] == [_body(rt, crisis)]
+    assert _body(rt, crisis).startswith("Alex, if you feel you might act on these thoughts")
+    assert _status(rt, stuck, routine, crisis) == ["sending", "queued", "sent"]  # routine texts keep their order
+    # The stuck one is reconciled as usual: the provider never had it, so it goes once, then the routine one.
+    reconcile_stale(rt, now + STALE_CLAIM * 2)
+    send_due(rt, now + STALE_CLAIM * 2)
+    assert _status(rt, stuck, routine, crisis) == ["sent", "sent", "sent"]
+    assert len(twilio.sent) == 3 and len(set(twilio.known)) == 3  # each message once
+
+
+def test_the_duty_contacts_urgent_text_is_not_held_behind_a_stuck_one(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    _setup(rt, caseload_file, twilio)
+    now = rt.clock.now()
+    ids = []
+    with transaction(rt.engine) as db:
+        for key in ("staff/urgent_flag", "staff/urgent_flag"):
+            message = Message(
+                direction="out",
+                body="Participant assistant: urgent flag. Please check the dashboard now.",
+                at=now,
+                status="queued",
+                message_key=key,
+                phone="+447700900999",
+                next_attempt_at=now,
+            )
+            db.add(message)
+            db.flush()
+            assert message.id is not None
+            ids.append(message.id)
+    _stuck(rt, ids[0], now)
+    send_due(rt, now)
+    assert _status(rt, *ids) == ["sending", "sent"]
+
+
+def _body(rt: Runtime, message_id: int) -> str:
+    with transaction(rt.engine) as db:
+        message = db.get(Message, message_id)
+        assert message is not None
+        return message.body
+
+
+def _status(rt: Runtime, *ids: int) -> list[str]:
+    with transaction(rt.engine) as db:
+        return [db.get(Message, i).status for i in ids]  # type: ignore[union-attr]

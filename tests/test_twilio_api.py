@@ -21,8 +21,9 @@ from assistant.config import Settings
 from assistant.conversation import queue_sms
 from assistant.db import transaction
 from assistant.importer import import_caseload
+from assistant.inbound import receive_sms
 from assistant.models import Message, Participant
-from assistant.outbox import reconcile_stale, send_due
+from assistant.outbox import reconcile_stale, record_status_callback, send_due
 from assistant.runtime import Runtime, build_runtime
 from assistant.sms import TwilioTransport
 from tests.conftest import PUBLIC_URL, test_settings
@@ -231,3 +232,34 @@ def test_reconcile_uses_lookup_for_a_message_stuck_in_sending(
     assert (missing.status, missing.provider_sid) == ("queued", None)
     assert mock.recorded("GET", "/Messages.json")
     assert not mock.recorded("POST")  # reconciling never sends
+
+
+def test_crisis_from_a_number_marked_unreachable_goes_through_twilio(
+    twilio_rt: Runtime, mock: TwilioMock, caseload_file: Path
+) -> None:
+    now = twilio_rt.clock.now()
+    first_id = queue_help(twilio_rt, caseload_file)
+    send_due(twilio_rt, now)
+    sid = load(twilio_rt, first_id).provider_sid
+    assert sid
+    record_status_callback(twilio_rt, sid=sid, status="undelivered", error_code="30005", now=now)
+    with transaction(twilio_rt.engine) as db:
+        assert db.exec(select(Participant).where(Participant.external_id == "P001")).one().unreachable
+    mock.clear()
+
+    later = now + timedelta(days=2)
+    received = receive_sms(
+        twilio_rt, sid="SM" + "7" * 32, sender="+447700900101", body="i want to end it all", now=later
+    )
+    report = send_due(twilio_rt, later, only=received.outbox)
+
+    [crisis_id] = received.outbox
+    crisis = load(twilio_rt, crisis_id)
+    assert (crisis.message_key, crisis.status, report.sent) == ("common/crisis", "sent", 1)
+    [request] = mock.recorded("POST", "/Messages.json")
+    assert request.valid, request.violations
+    assert request.field("To") == "+447700900101"
+    assert request.field("Body") == crisis.body and "116 123" in crisis.body
+    assert crisis.provider_sid == request.response["sid"]
+    with transaction(twilio_rt.engine) as db:
+        assert not db.exec(select(Participant).where(Participant.external_id == "P001")).one().unreachable

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 from sqlmodel import func, select
 
+from assistant.content import CRISIS_FALLBACK, Catalog
+from assistant.conversation import queue_sms
 from assistant.db import transaction
 from assistant.importer import import_caseload
-from assistant.models import InboundReceipt, Message, Participant, StatusEvent
+from assistant.models import AuditLog, Flag, InboundReceipt, Message, Participant, StatusEvent
+from assistant.outbox import send_due
 from assistant.runtime import Runtime
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone, outbound
@@ -156,17 +162,61 @@ def test_status_callback_before_the_send_is_recorded_is_applied_later(
     assert _count(rt, StatusEvent) == 1
 
 
-def test_undeliverable_number_stops_further_sends(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+def _mark_unreachable(phone: Phone, rt: Runtime, caseload_file: Path) -> Participant:
+    """P001's reply comes back undelivered as a landline (30006): the number is marked unreachable."""
     _load(rt, caseload_file)
     phone.text("+447700900101", "hello")
     [reply] = outbound(rt)
     assert reply.provider_sid
-    phone.status(reply.provider_sid, "undelivered", "30006")  # a landline
+    phone.status(reply.provider_sid, "undelivered", "30006")
     with transaction(rt.engine) as db:
         person = db.exec(select(Participant).where(Participant.phone == "+447700900101")).one()
         assert person.unreachable
-    phone.text("+447700900101", "help")
+        return person
+
+
+def test_undeliverable_number_stops_further_sends(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    person = _mark_unreachable(phone, rt, caseload_file)
+    rt.clock.set(rt.clock.now() + timedelta(days=1))  # type: ignore[attr-defined]
+    with transaction(rt.engine) as db:
+        queue_sms(db, rt, person, "checkin/ask_week", rt.clock.now(), automated=True)
+    send_due(rt, rt.clock.now())
     assert [m.status for m in outbound(rt)] == ["undelivered", "suppressed"]
+
+
+def test_a_text_from_an_unreachable_number_clears_the_mark_and_is_answered(
+    phone: Phone, rt: Runtime, caseload_file: Path
+) -> None:
+    person = _mark_unreachable(phone, rt, caseload_file)
+    rt.clock.set(rt.clock.now() + timedelta(days=1))  # type: ignore[attr-defined]
+    phone.text("+447700900101", "help")
+    assert [(m.message_key, m.status) for m in outbound(rt)] == [
+        ("common/free_text_ack", "undelivered"),
+        ("common/help", "sent"),
+    ]
+    with transaction(rt.engine) as db:
+        again = db.get(Participant, person.id)
+        assert again is not None and not again.unreachable and again.unreachable_reason is None
+        [flag] = db.exec(select(Flag).where(Flag.kind == "unreachable")).all()
+        assert (flag.status, flag.resolved_by) == ("resolved", "assistant")
+        [entry] = db.exec(select(AuditLog).where(AuditLog.action == "reachable_again")).all()
+        assert (entry.participant_id, entry.user_email) == (person.id, "assistant")
+        assert entry.detail == {"why": "texted_in", "was": "twilio error 30006"}
+
+
+def test_a_reply_to_a_number_that_has_just_texted_is_not_held_back_by_the_mark(
+    phone: Phone, rt: Runtime, caseload_file: Path
+) -> None:
+    person = _mark_unreachable(phone, rt, caseload_file)
+    with transaction(rt.engine) as db:
+        # Marked again after their text came in (a late failure for an older message), before the reply went.
+        row = db.get(Participant, person.id)
+        assert row is not None
+        row.last_inbound_at = rt.clock.now()
+        db.add(row)
+        queue_sms(db, rt, row, "common/help", rt.clock.now())
+    send_due(rt, rt.clock.now())
+    assert [m.status for m in outbound(rt)] == ["undelivered", "sent"]
 
 
 def test_status_callback_needs_a_signature(client: FlaskClient, rt: Runtime) -> None:
@@ -178,3 +228,62 @@ def test_status_callback_needs_a_signature(client: FlaskClient, rt: Runtime) -> 
 def test_health_check(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize("language", ["en-GB/../en-GB", "cy-GB", "../en-GB", "EN-gb", ""])
+def test_an_unknown_locale_on_the_record_never_loses_a_text(
+    phone: Phone, rt: Runtime, caseload_file: Path, language: str
+) -> None:
+    _load(rt, caseload_file)
+    with transaction(rt.engine) as db:
+        person = db.exec(select(Participant).where(Participant.phone == "+447700900101")).one()
+        person.language = language
+        db.add(person)
+    assert phone.text("+447700900101", "I want to end my life").status_code == 200
+    assert phone.text("+447700900101", "help").status_code == 200
+    assert [m.body for m in _inbound(rt)] == ["I want to end my life", "help"]
+    crisis, help_reply = outbound(rt)
+    assert (crisis.message_key, crisis.status, help_reply.message_key, help_reply.status) == (
+        "common/crisis",
+        "sent",
+        "common/help",
+        "sent",
+    )
+    names = {"first_name": "Alex", "specialist_name": "Sam"}
+    assert crisis.body == rt.catalog.render("common/crisis", names, "en-GB")
+    assert help_reply.body == rt.catalog.render("common/help", names, "en-GB")
+
+
+def _broken_copy(rt: Runtime, tmp_path: Path, key: str) -> None:
+    """The service's own copy of messages/, with one en-GB template that cannot render."""
+    copy = tmp_path / "messages"
+    shutil.copytree(rt.settings.messages_dir, copy)
+    (copy / "en-GB" / f"{key}.txt").write_text("Hello {{ no_such_variable }}", encoding="utf-8")
+    rt.catalog = Catalog(copy)
+
+
+def test_a_broken_crisis_template_still_sends_the_fixed_signposting(
+    phone: Phone, rt: Runtime, caseload_file: Path, tmp_path: Path
+) -> None:
+    _load(rt, caseload_file)
+    _broken_copy(rt, tmp_path, "common/crisis")
+    assert phone.text("+447700900101", "I want to end my life").status_code == 200
+    [crisis] = outbound(rt)
+    assert (crisis.message_key, crisis.status, crisis.body) == ("common/crisis", "sent", CRISIS_FALLBACK)
+
+
+def test_a_text_that_cannot_be_handled_is_kept_flagged_and_answered(
+    phone: Phone, rt: Runtime, caseload_file: Path, tmp_path: Path
+) -> None:
+    _load(rt, caseload_file)
+    _broken_copy(rt, tmp_path, "common/help")
+    assert phone.text("+447700900101", "help").status_code == 200
+    [kept] = _inbound(rt)
+    assert kept.body == "help"
+    assert [(m.message_key, m.status) for m in outbound(rt)] == [("common/free_text_ack", "sent")]
+    with transaction(rt.engine) as db:
+        [flag] = db.exec(select(Flag)).all()
+    assert (flag.kind, flag.severity, flag.evidence[0]["message_id"]) == ("unhandled_message", "action", kept.id)
+    # Sent again by Twilio, it is a duplicate like any other.
+    assert phone.text("+447700900101", "help", sid=kept.provider_sid).status_code == 200
+    assert len(_inbound(rt)) == 1 and len(outbound(rt)) == 1

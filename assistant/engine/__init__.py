@@ -20,7 +20,7 @@ from .questionnaire import (
 )
 from .runner import State, match_choice, resume, start
 from .sms import is_gsm7, segment_count
-from .text import keyword, normalise, reads_like_crisis, wants_to_stop
+from .text import keyword, normalise
 
 __all__ = [
     "PAUSED_FOR_SAFETY",
@@ -49,12 +49,10 @@ __all__ = [
     "normalise",
     "parse_duration",
     "questionnaire_flow",
-    "reads_like_crisis",
     "resume",
     "resume_entry",
     "score",
     "segment_count",
     "start",
     "trajectory",
-    "wants_to_stop",
 ]

@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from .flow import Choice, FlowError, Question
-from .text import normalise
+from .text import keyword, normalise
 
 SIGNALS = (
     "risk",
@@ -810,7 +810,10 @@ def _dedupe(signals: list[Signal]) -> list[Signal]:
 
 
 def _keyword(phrases: Phrases, text: str) -> str | None:
-    """A whole message that is one of the carrier's or the service's keywords."""
+    """A whole message that is one of the carrier's keywords, or one of the service's."""
+    carrier = keyword(text)
+    if carrier is not None:
+        return carrier
     words = " ".join(_NOT_WORD.sub(" ", simplify(text)).split())
     for kind, choices in phrases.keywords.items():
         if words in choices:

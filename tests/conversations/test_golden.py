@@ -94,6 +94,10 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
         elif "text" in step:
             response = phone.text(step.get("from", "+447700900101"), step["text"])
             assert response.status_code == 200, where
+        elif "delivery" in step:  # Twilio's status callback for the last text sent
+            last = seen["messages"][-1]
+            response = phone.status(last.provider_sid, step["delivery"], step.get("error_code"))
+            assert response.status_code == 204, where
         else:
             tick(rt, clock.now())
         now = _snapshot(rt)
@@ -118,6 +122,8 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
         assert measures == step.get("measures", []), f"{where}: measures"
         if "opted_out" in step:
             assert now["participant"].opted_out is step["opted_out"], f"{where}: opted_out"
+        if "unreachable" in step:
+            assert now["participant"].unreachable is step["unreachable"], f"{where}: unreachable"
         if "waiting" in step:
             waiting = [s.state.get("question") for s in now["sessions"] if s.status == "waiting"]
             assert waiting == ([step["waiting"]] if step["waiting"] else []), f"{where}: waiting"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from assistant.config import ROOT
 from assistant.content import Catalog, FlowLibrary
-from assistant.engine import FlowError, load_instrument, reads_like_crisis, score, trajectory, wants_to_stop
+from assistant.engine import FlowError, load_instrument, score, trajectory
 
 LIBRARY = FlowLibrary(ROOT / "flows", Catalog(ROOT / "messages"))
 PHQ9, GAD7, WSAS = (LIBRARY.instruments[i] for i in ("phq9", "gad7", "wsas"))
@@ -118,42 +118,6 @@ def test_bad_instrument_definitions_fail_loudly() -> None:
         load_instrument(data | {"bands": [{"upto": 10, "label": "a"}, {"upto": 5, "label": "b"}]}, "gad7.toml")
     with pytest.raises(FlowError, match="letters and digits"):
         load_instrument(data | {"id": "gad_7"}, "gad7.toml")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "I want to kill myself",
-        "thinking about suicide",
-        "I've been self-harming... I mean self harm",
-        "I just want to die",
-        "Honestly I can't go on",
-        "better off dead tbh",
-        "took an overdose last night",
-    ],
-)
-def test_crisis_phrases(text: str) -> None:
-    assert reads_like_crisis(text)
-
-
-@pytest.mark.parametrize("text", ["killing it at work this week!", "my interview went well", "dead tired", "I'm fine"])
-def test_ordinary_texts_are_not_crisis(text: str) -> None:
-    assert not reads_like_crisis(text)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("please stop texting me", True),
-        ("Leave me alone", True),
-        ("I want to leave the programme", True),
-        ("not interested any more", True),
-        ("STOP", False),
-        ("don't stop now, I'm doing well", False),
-    ],
-)
-def test_stop_requests(text: str, expected: bool) -> None:
-    assert wants_to_stop(text) is expected
 
 
 @pytest.mark.parametrize(
