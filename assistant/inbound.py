@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from .conversation import REPLY_VALID_FOR, Outcome, handle_text
 from .db import lock_participant_by_phone, transaction
 from .models import InboundReceipt, Message
+from .notify import staff_outbox
 from .phones import normalise_sender
 from .runtime import Runtime
 
@@ -38,7 +39,11 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
             if participant is None:
                 db.flush()
                 outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
-                return Received(duplicate=False, outbox=outcome.outbox)
+                return Received(
+                    duplicate=False,
+                    outbox=outcome.outbox + staff_outbox(db),
+                    emails=bool(db.info.get("emails_queued")),
+                )
             assert participant.id is not None
             inbound = Message(
                 participant_id=participant.id,
@@ -56,7 +61,8 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
             outcome = handle_text(db, rt, participant, inbound, now)
             return Received(
                 duplicate=False,
-                outbox=outcome.outbox,
+                # Texts to the duty contact about an urgent flag go at once with the replies.
+                outbox=outcome.outbox + staff_outbox(db),
                 participant_id=participant.id,
                 emails=bool(db.info.get("emails_queued")),
             )

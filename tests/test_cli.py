@@ -95,6 +95,8 @@ def test_service_settings_show_change_and_refuse(cli_env: dict[str, str], caselo
     run(cli_env, "import-caseload", str(caseload_file))
     code, out = run(cli_env, "service-settings", "north")
     assert code == 0 and json.loads(out)["reminder_days_before"] == [3, 1]
+    code, out = run(cli_env, "service-settings", "north", "duty_contact_email=duty@example.org")
+    assert code == 0
     code, out = run(cli_env, "service-settings", "north", "reminder_days_before=7,3", "send_on_weekends=false")
     assert code == 0
     settings = json.loads(out)

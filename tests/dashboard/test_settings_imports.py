@@ -16,7 +16,7 @@ from assistant.db import transaction
 from assistant.models import Appointment, AuditLog, DueTask, ImportRun, Participant, Service
 from assistant.service_settings import ServiceSettings
 
-from .conftest import World, csrf
+from .conftest import NORTH_DUTY, World, csrf
 
 ADMIN, LEAD, SAM, KIM = "admin@example.org", "lead@example.org", "sam@example.org", "kim@example.org"
 
@@ -153,7 +153,7 @@ def test_admin_changes_settings_audited_and_in_effect(as_user: Any, world: World
     assert entry.detail["changes"] == {
         "caseload_cap": {"old": 20, "new": 24},
         "quiet_from": {"old": "20:00", "new": "19:00"},
-        "duty_contact_email": {"old": "", "new": "duty@example.org"},
+        "duty_contact_email": {"old": NORTH_DUTY, "new": "duty@example.org"},
     }
     # In effect: the caseload page warns against the new cap.
     assert "cap is 24" in as_user(SAM).get("/").get_data(as_text=True)
