@@ -87,7 +87,25 @@ def _import(kind: str, path: Path, now_text: str | None) -> Any:
         for error in outcome.errors:
             click.echo(f"  {error}", err=True)
         sys.exit(1)
+    if kind == "caseload":
+        _warn_without_duty_contact(rt, outcome.report.services)
     return outcome.report
+
+
+def _warn_without_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
+    """A service an import made (or one never set up) has nobody to tell of a crisis but the specialist."""
+    from .models import Service
+    from .service_settings import ServiceSettings, duty_contact_problem
+
+    with transaction(rt.engine) as db:
+        for service in db.exec(select(Service).where(col(Service.slug).in_(slugs)).order_by(col(Service.slug))).all():
+            problem = duty_contact_problem(ServiceSettings.from_json(service.settings))
+            if problem:
+                click.echo(
+                    f"service {service.slug}: {problem}, e.g. assistant service-settings {service.slug} "
+                    "duty_contact_email=duty@example.org",
+                    err=True,
+                )
 
 
 @main.command("import-caseload")
