@@ -180,6 +180,7 @@ def tick_command(now_text: str | None) -> None:
     report = tick(rt, now)
     click.echo(
         f"started {report.started}, deferred {report.deferred}, skipped {report.skipped}, timeouts {report.timeouts}, "
+        f"urgent reminders {report.escalated}, "
         f"sent {report.sends.sent}, retried {report.sends.retried}, failed {report.sends.failed}"
     )
 

@@ -167,7 +167,7 @@ def urgent_news(db: Session, flag: Flag, now: datetime, *, at_once: bool = False
     """
     if flag.status == "acknowledged":
         flag.note = ((flag.note + "\n") if flag.note else "") + (
-            f"{now:%Y-%m-%d %H:%M} assistant: they wrote again after {flag.acknowledged_by} acknowledged this; "
+            f"{now:%Y-%m-%d %H:%M} assistant: new evidence after {flag.acknowledged_by} acknowledged this; "
             "it needs acknowledging again"
         )
         flag.status = "open"
@@ -208,13 +208,16 @@ def escalate_due(rt: Runtime, now: datetime) -> int:
     with transaction(rt.engine) as db:
         due = db.execute(_DUE_NOTICES, {"now": now}).all()
     for flag_id, participant_id in due:
-        with transaction(rt.engine) as db:
-            lock_participant(db, participant_id)
-            flag = db.exec(skip_locked(db, _FLAG), params={"id": flag_id}).first()
-            if flag is None or flag.status != "open" or flag.next_notice_at is None or flag.next_notice_at > now:
-                continue  # acknowledged meanwhile, or another clock told them
-            tell_urgent(db, flag, now)
-            told += 1
+        try:
+            with transaction(rt.engine) as db:
+                lock_participant(db, participant_id)
+                flag = db.exec(skip_locked(db, _FLAG), params={"id": flag_id}).first()
+                if flag is None or flag.status != "open" or flag.next_notice_at is None or flag.next_notice_at > now:
+                    continue  # acknowledged meanwhile, or another clock told them
+                tell_urgent(db, flag, now)
+                told += 1
+        except Exception:  # one flag's fault stays with it (still due next tick); the rest are told
+            log.exception("reminder for urgent flag %s failed", flag_id)
     return told
 
 

@@ -2,9 +2,8 @@
 
 `tick(rt, now)` does everything due at `now` once: wait timeouts, due contacts
 (check-ins, reminders, follow-ups), reminders about unacknowledged urgent flags,
-stale sends, then the outbox. Running it
-twice for the same instant does nothing twice. APScheduler only calls `tick` on
-an interval; it holds no schedule itself.
+stale sends, then the outbox. Running it twice for the same instant does nothing
+twice. APScheduler only calls `tick` on an interval; it holds no schedule itself.
 """
 
 from __future__ import annotations

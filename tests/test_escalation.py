@@ -180,7 +180,7 @@ def test_writing_again_after_acknowledgement_needs_a_person_again_and_resolving_
     with transaction(rt.engine) as db:
         flag = db.exec(select(Flag)).one()
         assert flag.status == "open" and len(flag.evidence) == 2
-        assert "acknowledging again" in (flag.note or "")
+        assert "needs acknowledging again" in (flag.note or "")
     clock.set(start + timedelta(hours=2, minutes=INTERVAL))
     tick(rt, clock.now())
     assert len(duty_texts(mock)) == 3
