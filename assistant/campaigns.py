@@ -2,10 +2,10 @@
 
 Planning writes one CampaignRecipient per participant (unique per campaign), each
 with its own due time; the clock turns due recipients into outbox messages under
-the participant's lock, honouring quiet hours, bank holidays and any open
-questionnaire. Re-running, editing or crashing can never send anyone the same
-campaign twice: the recipient row is claimed in the same transaction that queues
-its message.
+the participant's lock, honouring quiet hours, bank holidays, any open
+questionnaire, and the contact policy's hold while a crisis flag is unacknowledged.
+Re-running, editing or crashing can never send anyone the same campaign twice: the
+recipient row is claimed in the same transaction that queues its message.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
-from . import engine
+from . import contact_policy, engine
 from .appointments import day_and_time
 from .conversation import questionnaire_under_way, specialist_first_name, start_expiring_flow
 from .db import lock_participant, transaction
@@ -590,6 +590,7 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
     appointments = (
         _next_appointments(db, ids, now) if any("appointment_time" in c.text for c in chosen.values()) else {}
     )
+    held = contact_policy.held_for_crisis(db, ids, "campaign")
     settings: dict[int, ServiceSettings] = {}
     windows: dict[tuple[Any, ...], datetime] = {}  # people with the same zone and hours share an answer
     messages: list[dict[str, Any]] = []
@@ -617,7 +618,9 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
             windows[window] = next_allowed(now, person, settings[person.service_id])
         allowed = windows[window]
         busy = waiting.get(recipient.participant_id)
-        if allowed > now:
+        if recipient.participant_id in held:
+            change["b_due_at"] = now + contact_policy.HOLD_RECHECK  # a person speaks first after a crisis
+        elif allowed > now:
             change["b_due_at"] = allowed
         elif busy is not None and (questionnaire_under_way(busy[0], busy[1]) or campaign.flow):
             # Never interrupt a questionnaire (nor start a flow over another): wait until it ends.

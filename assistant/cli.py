@@ -26,6 +26,9 @@ from .signing import twilio_signature
 from .sms import ConsoleTransport
 
 DEMO_CASELOAD = ROOT / "demo" / "caseload.csv"
+# The demo service's duty contact: crisis handling always needs one. With the embedded
+# defaults, its emails and texts are printed to the console like everything else.
+DEMO_DUTY_CONTACT = {"duty_contact_email": "duty@example.org", "duty_contact_phone": "+447700900999"}
 
 
 def _when(value: str | None) -> datetime:
@@ -84,7 +87,25 @@ def _import(kind: str, path: Path, now_text: str | None) -> Any:
         for error in outcome.errors:
             click.echo(f"  {error}", err=True)
         sys.exit(1)
+    if kind == "caseload":
+        _warn_without_duty_contact(rt, outcome.report.services)
     return outcome.report
+
+
+def _warn_without_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
+    """A service an import made (or one never set up) has nobody to tell of a crisis but the specialist."""
+    from .models import Service
+    from .service_settings import ServiceSettings, duty_contact_problem
+
+    with transaction(rt.engine) as db:
+        for service in db.exec(select(Service).where(col(Service.slug).in_(slugs)).order_by(col(Service.slug))).all():
+            problem = duty_contact_problem(ServiceSettings.from_json(service.settings))
+            if problem:
+                click.echo(
+                    f"service {service.slug}: {problem}, e.g. assistant service-settings {service.slug} "
+                    "duty_contact_email=duty@example.org",
+                    err=True,
+                )
 
 
 @main.command("import-caseload")
@@ -159,6 +180,7 @@ def tick_command(now_text: str | None) -> None:
     report = tick(rt, now)
     click.echo(
         f"started {report.started}, deferred {report.deferred}, skipped {report.skipped}, timeouts {report.timeouts}, "
+        f"urgent reminders {report.escalated}, "
         f"sent {report.sends.sent}, retried {report.sends.retried}, failed {report.sends.failed}"
     )
 
@@ -718,6 +740,18 @@ def retention_command(dry_run: bool, now_text: str | None) -> None:
     click.echo(f"{len(due)} record(s) {'due' if dry_run else 'anonymised'}")
 
 
+def _demo_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
+    """Give the demo's services a duty contact, through the same path as any settings change."""
+    from .models import Service
+    from .service_settings import ServiceSettings, duty_contact_problem
+    from .settings_change import change_settings
+
+    with transaction(rt.engine) as db:
+        for service in db.exec(select(Service).where(col(Service.slug).in_(slugs))).all():
+            if duty_contact_problem(ServiceSettings.from_json(service.settings)):
+                change_settings(db, service, dict(DEMO_DUTY_CONTACT), by="demo setup", now=rt.clock.now())
+
+
 @main.command("run")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -735,6 +769,7 @@ def run_command(host: str, port: int) -> None:
         count = db.exec(select(func.count()).select_from(Participant)).one()
     if count == 0 and DEMO_CASELOAD.exists():
         report = import_caseload(rt, DEMO_CASELOAD, rt.clock.now())
+        _demo_duty_contact(rt, report.services)
         click.echo(f"loaded the demo caseload: {report.created} participants")
     with transaction(rt.engine) as db:
         first = db.exec(select(Participant).order_by(Participant.id)).first()  # type: ignore[arg-type]

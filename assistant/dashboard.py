@@ -47,7 +47,7 @@ from .models import (
 from .reports import cell
 from .runtime import Runtime
 from .scheduler import plan_checkin
-from .service_settings import ServiceSettings, for_service
+from .service_settings import ServiceSettings, duty_contact_problem, for_service
 from .timing import DAYS, parse_hhmm
 from .views_data import (
     SORTS,
@@ -856,9 +856,17 @@ def settings_page() -> Any:
             except (TypeError, ValueError):
                 shown = current
         text = {name: _show(value) for name, value in shown.to_json().items()} | typed
-    return render_template("settings.html", groups=GROUPS, choices=CHOICES, settings=shown, text=text, errors=errors), (
-        400 if errors else 200
+        missing = duty_contact_problem(current)
+    page = render_template(
+        "settings.html",
+        groups=GROUPS,
+        choices=CHOICES,
+        settings=shown,
+        text=text,
+        errors=errors,
+        missing=_plain(missing) if missing else None,
     )
+    return page, (400 if errors else 200)
 
 
 def replace_settings(current: ServiceSettings, values: dict[str, Any]) -> ServiceSettings:

@@ -41,9 +41,8 @@ class Dispatcher:
     def _send(self, ids: list[int], emails: bool) -> None:
         try:
             now = self.rt.clock.now()
-            if ids:
-                outbox.send_due(self.rt, now, only=ids)
-            if emails:
+            failed = outbox.send_due(self.rt, now, only=ids).failed if ids else 0
+            if emails or failed:  # a refused crisis reply tells people at once, by email too
                 send_notifications(self.rt, now)
         except Exception:  # the scheduler will pick the rows up
             log.exception("post-commit send failed")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .models import DueTask, Flag, Participant, table
-from .service_settings import for_service
+from .models import Flag, Participant, table
 
 
 def raise_flag(
@@ -21,8 +20,14 @@ def raise_flag(
     reason: str,
     now: datetime,
     evidence: dict[str, Any] | None = None,
+    news: str | None = None,
 ) -> Flag:
-    """One open flag per kind per participant: a repeat adds its evidence to the open one."""
+    """One open flag per kind per participant: a repeat adds its evidence to the open one.
+
+    An urgent flag is told at once and reminded until acknowledged (notify.tell_urgent); a
+    repeat on it is news (notify.urgent_news). `news` names an evidence key that changes what
+    people must do (e.g. "signposting_not_delivered"): the first item carrying it is told at once.
+    """
     item = {"at": now.isoformat(), **(evidence or {})}
     flag = open_flag(db, participant.id, kind) if participant.id is not None else None
     if flag is None:
@@ -41,45 +46,31 @@ def raise_flag(
         db.flush()
         _tell_people(db, flag, now)
     else:
+        first_news = news is not None and not any(news in e for e in flag.evidence)
         flag.evidence = [*flag.evidence, item]
         flag.updated_at = now
         db.add(flag)
         db.flush()
         if flag.severity == "urgent":
-            _tell_people(db, flag, now)  # every new disclosure is news
+            from .notify import urgent_news
+
+            urgent_news(db, flag, now, at_once=first_news)  # every new disclosure is news
     return flag
 
 
 def _tell_people(db: Session, flag: Flag, now: datetime) -> None:
-    from .notify import queue_flag_emails  # here to keep flags importable without email
-
-    if queue_flag_emails(db, flag, now):
-        db.info["emails_queued"] = True  # the caller sends them once this commits
+    """Urgent flags at once (the caller sends what is queued once this commits); others in the digest."""
     if flag.severity == "urgent":
-        plan_escalation(db, flag, now, repeat=1)
+        from .notify import tell_urgent  # here to keep flags importable without email
 
-
-def plan_escalation(db: Session, flag: Flag, now: datetime, *, repeat: int) -> DueTask | None:
-    """If nobody acknowledges an urgent flag in the service's time, tell people again."""
-    participant = db.get(Participant, flag.participant_id)
-    settings = for_service(db, participant.service_id if participant else None)
-    if repeat > settings.escalation_repeats:
-        return None
-    task = DueTask(
-        participant_id=flag.participant_id,
-        kind="escalate_flag",
-        due_at=now + timedelta(minutes=settings.escalate_after_minutes),
-        created_at=now,
-        payload={"flag_id": flag.id, "repeat": repeat},
-    )
-    db.add(task)
-    db.flush()
-    return task
+        tell_urgent(db, flag, now)
 
 
 def acknowledge(db: Session, flag: Flag, *, by: str, note: str | None, now: datetime) -> None:
+    """A person has it: reminders stop (they start again if the participant writes about it again)."""
     if flag.status == "open":
         flag.status, flag.acknowledged_at, flag.acknowledged_by = "acknowledged", now, by
+        flag.next_notice_at, flag.notices = None, 0
     if note:
         flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note}"
     flag.updated_at = now
@@ -93,6 +84,7 @@ def resolve(db: Session, flag: Flag, *, by: str, note: str, now: datetime) -> No
     if flag.acknowledged_at is None:
         flag.acknowledged_at, flag.acknowledged_by = now, by
     flag.status, flag.resolved_at, flag.resolved_by = "resolved", now, by
+    flag.next_notice_at = None
     flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note.strip()}"
     flag.updated_at = now
     db.add(flag)

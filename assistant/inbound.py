@@ -16,6 +16,7 @@ from .db import lock_participant_by_phone, transaction
 from .engine.understanding import read
 from .flags import raise_flag
 from .models import InboundReceipt, Message, Participant
+from .notify import staff_outbox
 from .outbox import clear_number_problem
 from .phones import normalise_sender
 from .routing import handle_text
@@ -64,7 +65,11 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
             if participant is None:
                 db.flush()
                 outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
-                return Received(duplicate=False, outbox=outcome.outbox)
+                return Received(
+                    duplicate=False,
+                    outbox=outcome.outbox + staff_outbox(db),
+                    emails=bool(db.info.get("emails_queued")),
+                )
             assert participant.id is not None
             inbound = Message(
                 participant_id=participant.id,
@@ -84,7 +89,8 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
             outcome = handle(db, rt, participant, inbound, now)
             return Received(
                 duplicate=False,
-                outbox=outcome.outbox,
+                # Texts to the duty contact about an urgent flag go at once with the replies.
+                outbox=outcome.outbox + staff_outbox(db),
                 participant_id=participant.id,
                 emails=bool(db.info.get("emails_queued")),
             )

@@ -189,6 +189,12 @@ class Flag(SQLModel, table=True):
     resolved_at: datetime | None = utc_column()
     resolved_by: str | None = Field(default=None, max_length=254)
     note: str | None = None
+    # Urgent flags are the schedule of their own reminders: people are told again at next_notice_at
+    # until someone acknowledges (then it is None). notices counts those sent since the flag was
+    # raised or last acknowledged; last_notice_at is when the latest went.
+    next_notice_at: datetime | None = utc_column(index=True)
+    last_notice_at: datetime | None = utc_column()
+    notices: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class DueTask(SQLModel, table=True):

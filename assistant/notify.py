@@ -1,7 +1,12 @@
-"""Email about flags: queued in the same transaction as the flag, sent after commit.
+"""Telling people about flags: queued in the same transaction as the flag, sent after commit.
 
-Emails say who needs attention and where to look, never what the participant
-wrote: email leaves the service's systems, the dashboard does not.
+An urgent flag is told at once (email to the specialist and the duty contact, a
+text to the duty phone) and again at the service's interval until someone
+acknowledges it: the flag row holds when the next notice is due, and the clock
+claims due flags one at a time. Other flags wait for the daily digest.
+
+Emails and texts say who needs attention and where to look, never what the
+participant wrote: they leave the service's systems, the dashboard does not.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from email.message import EmailMessage
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from . import engine
 from .content import CRISIS_KEY
-from .db import skip_locked, transaction
+from .db import lock_participant, skip_locked, transaction
 from .models import Flag, Message, Notification, Participant, Service, Specialist, table
 from .runtime import Runtime
 from .service_settings import ServiceSettings, all_services, for_service
@@ -26,6 +32,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 SUBJECTS = {"urgent": "URGENT: a participant needs contact today"}
 DIGEST_SUBJECT = "Your participant assistant digest"
+# A participant who writes again about the same crisis brings the next notice forward, to no
+# sooner than this after the last one: a run of texts is one notice, not one each.
+NEWS_GAP = timedelta(minutes=15)
+DUTY_TEXT_VALID_FOR = timedelta(hours=6)
+ESCALATION_BATCH = 200
 
 
 def _safe_header(text: str) -> str:
@@ -34,7 +45,10 @@ def _safe_header(text: str) -> str:
 
 
 def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int = 0) -> list[Notification]:
-    """Urgent flags at once, day or night; everything else waits for the daily digest."""
+    """Urgent flags at once, day or night; everything else waits for the daily digest.
+
+    `escalation` counts the notices already sent: from the second notice on (the first
+    reminder), the service's escalation contact is told as well."""
     if flag.severity not in SUBJECTS:
         return []
     participant = db.get(Participant, flag.participant_id)
@@ -44,7 +58,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     recipients = [specialist.email] if specialist else []
     if flag.severity == "urgent" and settings.duty_contact_email:
         recipients.append(settings.duty_contact_email)
-    if flag.severity == "urgent" and escalation >= 2 and settings.escalation_contact_email:
+    if flag.severity == "urgent" and escalation >= 1 and settings.escalation_contact_email:
         recipients.append(settings.escalation_contact_email)
     subject = SUBJECTS[flag.severity]
     if escalation:
@@ -64,8 +78,12 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
             "acknowledge this flag on the dashboard.",
         ]
     )
-    if settings.duty_contact_phone and participant is not None and not escalation:
-        _text_duty_contact(db, settings.duty_contact_phone, participant.external_id, now)
+    if escalation:
+        body += (
+            f"\n\nReminder {escalation}: nobody has acknowledged this flag yet. Reminders go on every "
+            f"{settings.escalate_after_minutes} minutes until someone does. "
+            f"Items of evidence on it so far: {len(flag.evidence)}."
+        )
     queued = []
     for address in dict.fromkeys(recipients):
         note = Notification(
@@ -82,24 +100,125 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     return queued
 
 
-def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime) -> None:
+def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime, *, reminder: int) -> Message:
     """A short SMS to the duty contact: which record to open, nothing about what was said."""
-    from .models import Message
-
-    body = f"Participant assistant: urgent flag for participant {external_id}. Please check the dashboard now."
-    db.add(
-        Message(
-            participant_id=None,
-            direction="out",
-            body=body,
-            at=now,
-            status="queued",
-            message_key="staff/urgent_flag",
-            phone=phone,
-            next_attempt_at=now,
-            expires_at=now + timedelta(hours=6),
+    if reminder:
+        body = (
+            f"Participant assistant: urgent flag for participant {external_id} is not yet acknowledged "
+            f"(reminder {reminder}). Please check the dashboard now."
         )
+    else:
+        body = f"Participant assistant: urgent flag for participant {external_id}. Please check the dashboard now."
+    message = Message(
+        participant_id=None,
+        direction="out",
+        body=body,
+        at=now,
+        status="queued",
+        message_key="staff/urgent_flag",
+        phone=phone,
+        next_attempt_at=now,
+        expires_at=now + DUTY_TEXT_VALID_FOR,
+        segments=engine.segment_count(body),
     )
+    db.add(message)
+    db.flush()
+    return message
+
+
+def staff_outbox(db: Session) -> list[int]:
+    """Texts to staff this unit of work queued: the caller sends them once it commits, with its own."""
+    found: list[int] = db.info.get("staff_outbox", [])
+    return found
+
+
+def tell_urgent(db: Session, flag: Flag, now: datetime) -> None:
+    """One notice about an urgent flag: emails, a text to the duty phone, and the next notice planned.
+
+    The notice goes to the specialist and the duty contact (from the second notice on, the
+    escalation contact too). The next is due after the service's interval; acknowledging
+    the flag cancels it. Emails and the text are sent as soon as this transaction commits.
+    """
+    participant = db.get(Participant, flag.participant_id)
+    settings = for_service(db, participant.service_id if participant else None)
+    if queue_flag_emails(db, flag, now, escalation=flag.notices):
+        db.info["emails_queued"] = True
+    if settings.duty_contact_phone and participant is not None:
+        text = _text_duty_contact(db, settings.duty_contact_phone, participant.external_id, now, reminder=flag.notices)
+        assert text.id is not None
+        db.info.setdefault("staff_outbox", []).append(text.id)
+    elif not settings.duty_contact_email:
+        log.warning("urgent flag %s: service %s has no duty contact", flag.id, participant and participant.service_id)
+    flag.notices += 1
+    flag.last_notice_at = now
+    flag.next_notice_at = now + timedelta(minutes=settings.escalate_after_minutes)
+    db.add(flag)
+    db.flush()
+
+
+def urgent_news(db: Session, flag: Flag, now: datetime, *, at_once: bool = False) -> None:
+    """More evidence on an urgent flag that is already open.
+
+    After someone acknowledged it, new words from the participant need a person again: the
+    flag is open once more and people are told at once. While nobody has acknowledged it, the
+    next notice comes forward (to no sooner than NEWS_GAP after the last), so a run of texts
+    brings one notice with the evidence gathered, not hundreds. `at_once` is for news that
+    changes what people must do (the signposting could not be delivered): told now.
+    """
+    if flag.status == "acknowledged":
+        flag.note = ((flag.note + "\n") if flag.note else "") + (
+            f"{now:%Y-%m-%d %H:%M} assistant: new evidence after {flag.acknowledged_by} acknowledged this; "
+            "it needs acknowledging again"
+        )
+        flag.status = "open"
+        at_once = True
+    if flag.status != "open":
+        return
+    if at_once:
+        tell_urgent(db, flag, now)
+        return
+    soonest = max(now, (flag.last_notice_at or now) + NEWS_GAP)
+    if flag.next_notice_at is None or soonest < flag.next_notice_at:
+        flag.next_notice_at = soonest
+    if flag.next_notice_at <= now:
+        tell_urgent(db, flag, now)
+        return
+    db.add(flag)
+    db.flush()
+
+
+_flag = table(Flag)
+_DUE_NOTICES = (
+    sa.select(_flag.c.id, _flag.c.participant_id)
+    .where(
+        _flag.c.status == "open",
+        _flag.c.next_notice_at <= sa.bindparam("now", type_=_flag.c.next_notice_at.type),
+    )
+    .order_by(_flag.c.next_notice_at, _flag.c.id)
+    .limit(ESCALATION_BATCH)
+)
+_FLAG = select(Flag).where(Flag.id == sa.bindparam("id"))
+
+
+def escalate_due(rt: Runtime, now: datetime) -> int:
+    """Urgent flags nobody has acknowledged in the service's time: tell people again, each in its
+    own transaction under the participant's lock (as their texts are handled), so two clocks never
+    send the same reminder. The emails and texts are queued for the sends that follow in the tick."""
+    told = 0
+    with transaction(rt.engine) as db:
+        due = db.execute(_DUE_NOTICES, {"now": now}).all()
+    for flag_id, participant_id in due:
+        try:
+            with transaction(rt.engine) as db:
+                lock_participant(db, participant_id)
+                flag = db.exec(skip_locked(db, _FLAG), params={"id": flag_id}).first()
+                if flag is None or flag.status != "open" or flag.next_notice_at is None or flag.next_notice_at > now:
+                    continue  # acknowledged meanwhile, or another clock told them
+                tell_urgent(db, flag, now)
+                told += 1
+        except Exception:  # one flag's fault stays with it (still due next tick); the rest are told
+            log.exception("reminder for urgent flag %s failed", flag_id)
+    return told
 
 
 _specialist = table(Specialist)

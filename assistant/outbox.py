@@ -21,6 +21,7 @@ from .conversation import OPT_IN_KEYS, withdraw_outbox
 from .db import skip_locked, transaction
 from .flags import raise_flag, self_resolve
 from .models import AuditLog, Message, Participant, StatusEvent, table
+from .notify import staff_outbox
 from .pacing import pacer_for
 from .quiet import next_allowed
 from .runtime import Runtime
@@ -224,6 +225,7 @@ def send_due(
     report = SendReport()
     tried: set[int] = set()
     batch: list[int] = []
+    only = list(only) if only is not None else None
 
     def claim_next(db: Session) -> Claimed | None:
         # The statements below read the database directly (no autoflush): write out what recording
@@ -262,6 +264,8 @@ def send_due(
         try:
             with transaction(rt.engine) as db:
                 outcome = _record_in(db, sent.id, result, now)
+                if only is not None:
+                    only += staff_outbox(db)  # a failure told the duty contact: that text goes now too
                 message = claim_next(db)
                 start = pacer.reserve(db, message.segments) if message is not None else 0.0
         except Exception:
@@ -319,6 +323,7 @@ def _signposting_not_delivered(db: Session, message: Message, code: str | None, 
             "message_id": message.id,
             "note": "The crisis signposting text was refused: phone them instead",
         },
+        news="signposting_not_delivered",
     )
 
 

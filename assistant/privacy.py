@@ -142,6 +142,7 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
     flags = db.exec(select(Flag).where(Flag.participant_id == pid)).all()
     for flag in flags:
         flag.note, flag.evidence = None, [{"at": e.get("at")} for e in flag.evidence]
+        flag.next_notice_at = None  # nobody can be reached about a record that is gone: no more reminders
         db.add(flag)
     notes = db.exec(select(Notification).where(col(Notification.flag_id).in_([f.id for f in flags]))).all()
     for note in notes:

@@ -280,7 +280,7 @@ def free_text(text: Text) -> bool:
     participant, db = text.participant, text.db
     assert participant.id is not None
     late = late_question(db, participant.id, text.now)
-    if late and late.question:
+    if late and late.question and not text.crisis:  # a crisis text is the flag's evidence, not an answer
         text.message.flow = late.flow
         db.add(
             Answer(

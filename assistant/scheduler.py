@@ -1,9 +1,9 @@
 """The clock: due rows in the database, acted on by a few fixed jobs.
 
 `tick(rt, now)` does everything due at `now` once: wait timeouts, due contacts
-(check-ins, reminders, follow-ups), stale sends, then the outbox. Running it
-twice for the same instant does nothing twice. APScheduler only calls `tick` on
-an interval; it holds no schedule itself.
+(check-ins, reminders, follow-ups), reminders about unacknowledged urgent flags,
+stale sends, then the outbox. Running it twice for the same instant does nothing
+twice. APScheduler only calls `tick` on an interval; it holds no schedule itself.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from . import appointments, campaigns, engine, outbox, privacy, rules
+from . import appointments, campaigns, contact_policy, engine, outbox, privacy, rules
 from .conversation import (
     PROMPT_VALID_FOR,
     active_session,
@@ -29,8 +29,7 @@ from .conversation import (
 from .db import lock_participant, skip_locked, transaction, unindexed
 from .flags import raise_flag
 from .models import Appointment, DueTask, FlowSession, Participant, table
-from .notify import queue_digests, send_notifications
-from .quiet import next_allowed
+from .notify import escalate_due, queue_digests, send_notifications
 from .runtime import Runtime
 from .service_settings import settings_for
 from .timing import next_weekly, parse_hhmm, weeks_later
@@ -57,6 +56,7 @@ class TickReport:
     skipped: int = 0
     deferred: int = 0
     timeouts: int = 0
+    escalated: int = 0
     reconciled: int = 0
     emails: int = 0
     flagged: int = 0
@@ -98,18 +98,6 @@ def plan_checkin(db: Session, participant: Participant, now: datetime, *, after:
     db.add(task)
     db.flush()
     return task
-
-
-def _blocked_by(db: Session, participant: Participant) -> str | None:
-    if participant.opted_out:
-        return "opted_out"
-    if participant.unreachable:
-        return "unreachable"
-    if participant.paused:
-        return "paused"
-    if not participant.sms_consent:
-        return "no_consent"
-    return None
 
 
 def _make_room(db: Session, rt: Runtime, participant: Participant, now: datetime, flow_id: str) -> datetime | None:
@@ -176,12 +164,6 @@ def _start(
     return "sent"
 
 
-def _quiet(db: Session, participant: Participant, now: datetime) -> datetime | None:
-    """The next allowed time if now is quiet for this participant, else None."""
-    allowed = next_allowed(now, participant, settings_for(db, participant))
-    return allowed if allowed > now else None
-
-
 def _tell_once(db: Session, participant: Participant, reason: str, now: datetime, task: DueTask) -> None:
     raise_flag(
         db,
@@ -197,12 +179,12 @@ def _tell_once(db: Session, participant: Participant, reason: str, now: datetime
 def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
     assert task.due_at is not None
     slot = datetime.fromisoformat(task.payload.get("slot", task.due_at.isoformat()))
-    blocked = _blocked_by(db, participant)
+    blocked = contact_policy.blocked_by(participant)
     if blocked:
         outcome = f"skipped_{blocked}"
     elif now - task.due_at > CHECKIN_GRACE:
         outcome = "skipped_too_late"
-    elif (later := _quiet(db, participant, now)) is not None:
+    elif (later := contact_policy.wait_until(db, participant, "checkin", now)) is not None:
         return _defer_to(task, later)
     else:
         outcome = _start(db, rt, task, participant, now, "checkin")
@@ -226,11 +208,11 @@ def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participa
     latest = appointment.starts_at - margin
     if now >= latest:
         return "withdrawn_too_late"
-    blocked = _blocked_by(db, participant)
+    blocked = contact_policy.blocked_by(participant)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
         return f"skipped_{blocked}"
-    later = _quiet(db, participant, now)
+    later = contact_policy.wait_until(db, participant, task.kind, now)
     if later is not None:
         return _defer_to(task, later) if later < latest else "withdrawn_too_late"
     flow = "interview_good_luck" if task.kind == "interview_good_luck" else "appointment_reminder"
@@ -245,11 +227,11 @@ def run_dna_attempt(db: Session, rt: Runtime, task: DueTask, participant: Partic
     assert participant.id is not None
     if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
         return "ended_replied"
-    blocked = _blocked_by(db, participant)
+    blocked = contact_policy.blocked_by(participant)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
         return f"skipped_{blocked}"  # the ladder stops: a person decides what next
-    later = _quiet(db, participant, now)
+    later = contact_policy.wait_until(db, participant, task.kind, now)
     if later is not None:
         return _defer_to(task, later)
     outcome = _start(db, rt, task, participant, now, "dna_followup", extra={"attempt": task.payload["attempt"]})
@@ -279,11 +261,11 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
     """Ask the service's questionnaires: never two at once, never during another flow's question."""
     from .measures import plan_questionnaires
 
-    blocked = _blocked_by(db, participant)
+    blocked = contact_policy.blocked_by(participant)
     reason = task.payload.get("reason", "every")
     if blocked:
         outcome = f"skipped_{blocked}"
-    elif (later := _quiet(db, participant, now)) is not None:
+    elif (later := contact_policy.wait_until(db, participant, "questionnaire", now)) is not None:
         return _defer_to(task, later)
     else:
         settings = settings_for(db, participant)
@@ -300,21 +282,6 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
     return outcome
 
 
-def run_escalation(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
-    """An urgent flag nobody has acknowledged: tell the specialist and the duty contact again."""
-    from .flags import plan_escalation
-    from .models import Flag
-    from .notify import queue_flag_emails
-
-    flag = db.get(Flag, task.payload.get("flag_id"))
-    if flag is None or flag.status != "open":
-        return "acknowledged"
-    repeat = int(task.payload.get("repeat", 1))
-    queue_flag_emails(db, flag, now, escalation=repeat)
-    plan_escalation(db, flag, now, repeat=repeat + 1)
-    return "escalated"
-
-
 Handler = Callable[[Session, Runtime, DueTask, Participant, datetime], str]
 HANDLERS: dict[str, Handler] = {
     "checkin": run_checkin,
@@ -323,7 +290,6 @@ HANDLERS: dict[str, Handler] = {
     "dna_attempt": run_dna_attempt,
     "dna_unanswered": run_dna_unanswered,
     "questionnaire": run_questionnaire,
-    "escalate_flag": run_escalation,
 }
 
 
@@ -409,6 +375,8 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
     if participant_id is not None:
         report.sends = outbox.send_due(rt, now, participant_id=participant_id)
         return report
+    # Before the sends below, so each reminder's emails and duty text leave in this same tick.
+    report.escalated = escalate_due(rt, now)
     with transaction(rt.engine) as db:
         report.flagged = rules.silence_sweep(db, now)
         queue_digests(db, now, rt.settings.default_timezone)

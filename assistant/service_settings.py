@@ -54,14 +54,15 @@ class ServiceSettings:
     questionnaire_time: str = "11:00"
     # Scores are never texted to the participant unless the service turns this on.
     text_scores_to_participant: bool = False
-    # Who hears about an urgent flag besides the specialist, and when to ask again.
+    # Who hears about an urgent flag besides the specialist. Crisis handling is always on, so a
+    # service's settings cannot be changed without one (see duty_contact_problem).
     duty_contact_email: str = ""
-    # Told as well when an urgent flag is still unacknowledged after the first reminder.
+    # Told as well from the first reminder on, when nobody has acknowledged an urgent flag.
     escalation_contact_email: str = ""
-    # An urgent flag is also texted (no personal data) to this number, if set.
+    # Every notice about an urgent flag is also texted (no personal data) to this number, if set.
     duty_contact_phone: str = ""
+    # People are told again at this interval until someone acknowledges an urgent flag: no cap.
     escalate_after_minutes: int = 60
-    escalation_repeats: int = 3
     # Flag rules. Turning a rule off stops new flags of that kind; history stays.
     not_responding_checkins: int = 2
     not_responding_days: int = 21
@@ -112,8 +113,8 @@ class ServiceSettings:
             raise ValueError(f"unknown questionnaire(s): {unknown}")
         if not 1 <= self.questionnaire_every_weeks <= 52 or not 1 <= self.questionnaire_expires_hours <= 336:
             raise ValueError("questionnaire_every_weeks must be 1-52 and questionnaire_expires_hours 1-336")
-        if not 5 <= self.escalate_after_minutes <= 24 * 60 or not 0 <= self.escalation_repeats <= 10:
-            raise ValueError("escalate_after_minutes must be 5-1440 and escalation_repeats 0-10")
+        if not 5 <= self.escalate_after_minutes <= 24 * 60:
+            raise ValueError("escalate_after_minutes must be 5-1440")
         if self.duty_contact_email and (
             "@" not in self.duty_contact_email or any(c in self.duty_contact_email for c in " \r\n,;")
         ):
@@ -146,6 +147,21 @@ class ServiceSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def duty_contact_problem(settings: ServiceSettings) -> str | None:
+    """What a service is missing to handle a crisis, or None.
+
+    Crisis handling is always on: an urgent flag goes to the specialist and to a named duty
+    contact at once, and again until someone acknowledges it. Questionnaires ask about
+    thoughts of self-harm, so they need one all the more. An email address is the minimum;
+    a phone number adds a text with every notice.
+    """
+    if settings.duty_contact_email:
+        return None
+    if settings.questionnaire_instruments:
+        return "questionnaires need a duty contact: set duty_contact_email (and duty_contact_phone for texts)"
+    return "crisis handling needs a duty contact: set duty_contact_email (and duty_contact_phone for texts)"
 
 
 # Read per text, so kept cheap: the stored JSON is read as text on every call (settings change in

@@ -1,9 +1,11 @@
 """Changing a service's settings: one path for the dashboard and the CLI.
 
 Values arrive as text (a form field, a KEY=VALUE argument), are parsed per field,
-checked with ServiceSettings.validate(), saved, written to the audit log as
-old -> new, and what depends on them is re-planned: questionnaires when their
-schedule changes, upcoming appointments' reminders when the reminder timings do.
+checked with ServiceSettings.validate() and against the rule that a service names a
+duty contact (crisis handling is always on; questionnaires ask about self-harm),
+saved, written to the audit log as old -> new, and what depends on them is
+re-planned: questionnaires when their schedule changes, upcoming appointments'
+reminders when the reminder timings do.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from .models import Appointment, AuditLog, DueTask, Participant, Service
-from .service_settings import RULES, ServiceSettings
+from .service_settings import RULES, ServiceSettings, duty_contact_problem
 
 KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(ServiceSettings)}
 REMINDER_FIELDS = (
@@ -89,11 +91,26 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
     (
         "Duty and escalation",
         (
-            Field("duty_contact_email", "Duty contact email", "Told of every urgent flag at once."),
-            Field("duty_contact_phone", "Duty contact phone", "E.164, e.g. +447700900123. Texted without details."),
-            Field("escalation_contact_email", "Escalation contact email", "Told when an urgent flag stays unread."),
-            Field("escalate_after_minutes", "Remind about an unacknowledged urgent flag after (minutes)", "5 to 1440."),
-            Field("escalation_repeats", "Reminders in all", "0 to 10."),
+            Field(
+                "duty_contact_email",
+                "Duty contact email",
+                "Required. Told of every urgent flag at once, and at every reminder.",
+            ),
+            Field(
+                "duty_contact_phone",
+                "Duty contact phone",
+                "E.164, e.g. +447700900123. Texted without details with every notice.",
+            ),
+            Field(
+                "escalation_contact_email",
+                "Escalation contact email",
+                "Told from the first reminder on, while an urgent flag stays unacknowledged.",
+            ),
+            Field(
+                "escalate_after_minutes",
+                "Remind about an unacknowledged urgent flag every (minutes)",
+                "5 to 1440. Reminders go on until someone acknowledges the flag.",
+            ),
         ),
     ),
     (
@@ -151,7 +168,10 @@ def parse_value(name: str, text: str) -> Any:
 
 
 def check(current: ServiceSettings, values: dict[str, Any]) -> ServiceSettings:
-    """The new settings, or SettingsError naming each field at fault."""
+    """The new settings, or SettingsError naming each field at fault.
+
+    A service without a duty contact (one that predates the rule, or was made by an import)
+    can change nothing else until it names one: the refusal says what is missing."""
     unknown = [k for k in values if k not in KINDS]
     if unknown:
         raise SettingsError({k: f"unknown setting: one of {', '.join(KINDS)}" for k in unknown})
@@ -170,6 +190,13 @@ def check(current: ServiceSettings, values: dict[str, Any]) -> ServiceSettings:
     except ValueError as exc:  # a rule between fields (quiet hours): the fields it names
         named = [k for k in values if k in str(exc)] or list(values)
         raise SettingsError(dict.fromkeys(named, str(exc))) from None
+    problem = duty_contact_problem(new) if values else None
+    if problem:
+        # Shown beside the missing field, and beside the questionnaires if they are being turned on.
+        named = ["duty_contact_email"]
+        if "questionnaire_instruments" in values and new.questionnaire_instruments:
+            named.append("questionnaire_instruments")
+        raise SettingsError(dict.fromkeys(named, problem))
     return new
 
 

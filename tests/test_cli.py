@@ -30,6 +30,7 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int,
 def test_import_tick_twice_and_export(cli_env: dict[str, str], caseload_file: Path) -> None:
     code, out = run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
     assert code == 0 and "created 3" in out
+    assert "service north: crisis handling needs a duty contact" in out  # a new service is told what it lacks
     code, out = run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
     assert code == 0 and "unchanged 3" in out
 
@@ -95,6 +96,8 @@ def test_service_settings_show_change_and_refuse(cli_env: dict[str, str], caselo
     run(cli_env, "import-caseload", str(caseload_file))
     code, out = run(cli_env, "service-settings", "north")
     assert code == 0 and json.loads(out)["reminder_days_before"] == [3, 1]
+    code, out = run(cli_env, "service-settings", "north", "duty_contact_email=duty@example.org")
+    assert code == 0
     code, out = run(cli_env, "service-settings", "north", "reminder_days_before=7,3", "send_on_weekends=false")
     assert code == 0
     settings = json.loads(out)

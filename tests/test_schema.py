@@ -16,3 +16,75 @@ def test_migrations_match_models(db_url: str) -> None:
         differences = compare_metadata(context, SQLModel.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_reminders_planned_as_due_rows_move_onto_their_flags(db_url: str) -> None:
+    """Upgrading a database whose urgent flags had a capped chain of reminder rows: each open flag
+    carries its next reminder (one whose reminders had run out is due at once); the rows are retired."""
+    import json
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from assistant.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
+    command.downgrade(config, "0010")
+    engine = make_engine(db_url)
+    sqlite = engine.dialect.name == "sqlite"
+
+    def at(hour: int) -> datetime:
+        moment = datetime(2026, 11, 1, hour, 0, tzinfo=UTC)
+        return moment.replace(tzinfo=None) if sqlite else moment
+
+    try:
+        with engine.begin() as connection:
+            run = connection.execute
+            run(sa.text("INSERT INTO service (id, slug, name, settings) VALUES (1, 'north', 'north', '{}')"))
+            run(sa.text("INSERT INTO specialist (id, email, name, service_id) VALUES (1, 'sam@example.org', 'Sam', 1)"))
+            run(
+                sa.text(
+                    "INSERT INTO participant (id, service_id, external_id, first_name, phone, specialist_id, cohort,"
+                    " checkin_day, checkin_time, checkin_every_weeks, timezone, language, opted_out, unreachable,"
+                    " paused, show_location, tags) VALUES (1, 1, 'P001', 'Alex', '+447700900101', 1, 'out_of_work',"
+                    " 1, '10:30', 1, 'Europe/London', 'en-GB', false, false, false, false, '[]')"
+                )
+            )
+            for flag_id, status in ((1, "open"), (2, "open"), (3, "acknowledged")):
+                run(
+                    sa.text(
+                        "INSERT INTO flag (id, participant_id, specialist_id, kind, severity, reason, status, evidence,"
+                        " created_at) VALUES (:id, 1, 1, 'crisis', 'urgent', 'r', :status, '[]', :at)"
+                    ),
+                    {"id": flag_id, "status": status, "at": at(10)},
+                )
+            for task_id, flag_id in ((1, 1), (2, 3)):
+                run(
+                    sa.text(
+                        "INSERT INTO duetask (id, participant_id, kind, due_at, status, payload)"
+                        " VALUES (:id, 1, 'escalate_flag', :at, 'pending', :payload)"
+                    ),
+                    {"id": task_id, "at": at(12), "payload": json.dumps({"flag_id": flag_id, "repeat": 2})},
+                )
+        command.upgrade(config, "head")
+        from sqlmodel import Session, select
+
+        from assistant.models import DueTask, Flag
+
+        with Session(engine) as db:
+            flags = {f.id: (f.status, f.next_notice_at, f.notices) for f in db.exec(select(Flag)).all()}
+            tasks = {(t.status, t.outcome) for t in db.exec(select(DueTask)).all()}
+        due = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+        assert flags == {
+            1: ("open", due, 2),  # its pending reminder, now on the flag
+            2: ("open", datetime(2026, 11, 1, 10, 0, tzinfo=UTC), 1),  # had run out: due at once
+            3: ("acknowledged", None, 0),  # someone has it: nothing to remind
+        }
+        assert tasks == {("cancelled", "moved_to_flag")}
+    finally:
+        engine.dispose()
+        command.upgrade(config, "head")

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from assistant.appointment_import import import_appointments
 from assistant.clock import FixedClock
 from assistant.db import transaction
+from assistant.flags import acknowledge
 from assistant.importer import import_caseload
 from assistant.models import Answer, DueTask, Flag, FlowSession, Measure, Message, Participant, Service
 from assistant.runtime import Runtime
@@ -91,6 +92,10 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
                 payload = {"instruments": step["questionnaire"], "reason": "now"}
                 db.add(DueTask(participant_id=person.id, kind="questionnaire", due_at=clock.now(), payload=payload))
             tick(rt, clock.now())
+        elif "acknowledge" in step:  # a person acknowledges the open flag of this kind on the dashboard
+            with transaction(rt.engine) as db:
+                flag = db.exec(select(Flag).where(Flag.kind == step["acknowledge"], Flag.status == "open")).one()
+                acknowledge(db, flag, by="sam.jones@example.org", note=None, now=clock.now())
         elif "text" in step:
             response = phone.text(step.get("from", "+447700900101"), step["text"])
             assert response.status_code == 200, where

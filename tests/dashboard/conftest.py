@@ -27,6 +27,7 @@ CASELOAD = (
     "P004,Morgan,07700900104,robin@example.org,Robin Shah,north,green,out_of_work,Mon,10:00\n"
     "P005,Casey,07700900105,kim@example.org,Kim Wu,south,red,out_of_work,Mon,10:00\n"
 )
+NORTH_DUTY = "duty@north.example.org"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -46,6 +47,9 @@ def world(rt: Runtime, tmp_path: Path) -> World:
     path.write_text(CASELOAD)
     import_caseload(rt, path, rt.clock.now())
     with transaction(rt.engine) as db:
+        north = db.exec(select(Service).where(Service.slug == "north")).one()
+        north.settings = {"duty_contact_email": NORTH_DUTY}  # crisis handling needs one before any change
+        db.add(north)
         services = {s.slug: s.id for s in db.exec(select(Service)).all()}
         specialists = {s.email: s.id for s in db.exec(select(Specialist)).all()}
         hashed = hash_password(PASSWORD)

@@ -16,7 +16,7 @@ from assistant.db import transaction
 from assistant.models import Appointment, AuditLog, DueTask, ImportRun, Participant, Service
 from assistant.service_settings import ServiceSettings
 
-from .conftest import World, csrf
+from .conftest import NORTH_DUTY, World, csrf
 
 ADMIN, LEAD, SAM, KIM = "admin@example.org", "lead@example.org", "sam@example.org", "kim@example.org"
 
@@ -153,7 +153,7 @@ def test_admin_changes_settings_audited_and_in_effect(as_user: Any, world: World
     assert entry.detail["changes"] == {
         "caseload_cap": {"old": 20, "new": 24},
         "quiet_from": {"old": "20:00", "new": "19:00"},
-        "duty_contact_email": {"old": "", "new": "duty@example.org"},
+        "duty_contact_email": {"old": NORTH_DUTY, "new": "duty@example.org"},
     }
     # In effect: the caseload page warns against the new cap.
     assert "cap is 24" in as_user(SAM).get("/").get_data(as_text=True)
@@ -257,6 +257,58 @@ def test_reminder_timings_re_plan_upcoming_reminders_from_the_dashboard_and_the_
     entries = _audit(world, "service_settings")
     assert [e.detail["changes"]["reminder_days_before"]["new"] for e in entries] == [[7, 2], [5]]
     assert entries[1].user_email.startswith("cli")
+
+
+def test_a_service_without_a_duty_contact_is_refused_on_the_dashboard_and_the_cli(as_user: Any, world: World) -> None:
+    """Crisis handling is always on and questionnaires ask about self-harm: no duty contact, no change."""
+    client = as_user(ADMIN)
+    before = _settings(world)
+    # Taking the duty contact away, with or without turning questionnaires on: refused, naming what is missing.
+    response = client.post("/settings", data=_form(before, csrf(client, "/settings"), duty_contact_email=""))
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Crisis handling needs a duty contact: set &#39;Duty contact email&#39;" in page
+    assert 'id="duty_contact_email-error"' in page
+    data = _form(before, csrf(client, "/settings"), duty_contact_email="")
+    data["questionnaire_instruments"] = ["phq9", "gad7"]
+    page = client.post("/settings", data=data).get_data(as_text=True)
+    assert (
+        "Questionnaires need a duty contact: set &#39;Duty contact email&#39; (and &#39;Duty contact phone&#39;" in page
+    )
+    assert 'id="duty_contact_email-error"' in page and 'id="questionnaire_instruments-error"' in page
+    assert _settings(world) == before and _audit(world, "service_settings") == []
+    # A service that has none yet (made by an import) is told so, and can change nothing else until it names one.
+    with transaction(world.rt.engine) as db:
+        north = db.exec(select(Service).where(Service.slug == "north")).one()
+        north.settings = {}
+        db.add(north)
+    assert "No duty contact" in client.get("/settings").get_data(as_text=True)
+    response = client.post("/settings", data=_form(_settings(world), csrf(client, "/settings"), caseload_cap="24"))
+    assert response.status_code == 400 and _settings(world).caseload_cap == 20
+    # The CLI goes the same way, with the same words.
+    from assistant.cli import main
+
+    env = {"ASSISTANT_DATABASE_URL": world.rt.settings.database_url}
+    result = CliRunner().invoke(main, ["service-settings", "south", "questionnaire_instruments=phq9"], env=env)
+    assert result.exit_code != 0
+    assert "questionnaires need a duty contact: set duty_contact_email (and duty_contact_phone for texts)" in (
+        result.output
+    )
+    result = CliRunner().invoke(main, ["service-settings", "south", "caseload_cap=24"], env=env)
+    assert result.exit_code != 0 and "crisis handling needs a duty contact" in result.output
+    assert _settings(world, "south") == ServiceSettings()
+    result = CliRunner().invoke(
+        main,
+        ["service-settings", "south", "duty_contact_email=duty@south.example.org", "questionnaire_instruments=phq9"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert _settings(world, "south").questionnaire_instruments == ("phq9",)
+    # Naming one on the dashboard lets the change through, and the warning goes.
+    data = _form(_settings(world), csrf(client, "/settings"), caseload_cap="24", duty_contact_email=NORTH_DUTY)
+    assert client.post("/settings", data=data).status_code == 302
+    assert "No duty contact" not in client.get("/settings").get_data(as_text=True)
+    assert _settings(world).caseload_cap == 24
 
 
 # --- imports -----------------------------------------------------------------------------------

@@ -1,0 +1,221 @@
+"""Urgent flags: told at once by email and by a text to the duty phone, then again at the service's
+interval until a person acknowledges, with no cap, through the real outbox, the Twilio API mock and
+SMTP on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from assistant.clock import FixedClock
+from assistant.db import transaction
+from assistant.flags import acknowledge, resolve
+from assistant.importer import import_caseload
+from assistant.models import Flag, Message, Notification, Service
+from assistant.runtime import Runtime, build_runtime
+from assistant.scheduler import tick
+from assistant.settings_change import change_settings
+from assistant.sms import TwilioTransport
+from tests.conftest import Phone, test_settings
+from tests.test_email import Inbox, smtp  # noqa: F401
+from tests.test_twilio_api import twilio_mock  # noqa: F401
+from tests.twilio_mock.server import TwilioMock
+
+pytestmark = pytest.mark.prism
+
+DUTY_PHONE = "+447700900999"
+ALEX = "+447700900101"
+INTERVAL = 30
+
+
+@pytest.fixture
+def mock(twilio_mock: TwilioMock) -> TwilioMock:  # noqa: F811
+    twilio_mock.clear()
+    return twilio_mock
+
+
+@pytest.fixture
+def rt(
+    db_url: str,
+    tmp_path: Path,
+    clock: FixedClock,
+    mock: TwilioMock,
+    smtp: tuple[Inbox, int],  # noqa: F811
+    caseload_file: Path,
+) -> Iterator[Runtime]:
+    """The conftest runtime, sending through the Twilio mock and a real SMTP server, with a service
+    whose duty contact has an email address and a phone, and a manager to escalate to."""
+    _inbox, port = smtp
+    settings = replace(
+        test_settings(db_url, tmp_path),
+        sms_transport="twilio",
+        twilio_api_url=mock.url,
+        twilio_account_sid="AC" + "1" * 32,
+        twilio_from_number="+447700900000",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        mail_from="assistant@service.example",
+    )
+    runtime = build_runtime(settings, clock=clock, transport=TwilioTransport(settings))
+    import_caseload(runtime, caseload_file, clock.now())
+    with transaction(runtime.engine) as db:
+        service = db.exec(select(Service)).one()
+        change_settings(
+            db,
+            service,
+            {
+                "duty_contact_email": "duty@service.example",
+                "duty_contact_phone": DUTY_PHONE,
+                "escalation_contact_email": "manager@service.example",
+                "escalate_after_minutes": INTERVAL,
+            },
+            by="admin@example.org",
+            now=clock.now(),
+        )
+    yield runtime
+    runtime.engine.dispose()
+
+
+def duty_texts(mock: TwilioMock) -> list[str]:
+    """The bodies of the texts that reached Twilio for the duty phone, each a valid API request."""
+    found = []
+    for request in mock.recorded("POST", "/Messages.json"):
+        if request.field("To") == DUTY_PHONE:
+            assert request.valid, request.violations
+            found.append(request.field("Body") or "")
+    return found
+
+
+def emails(inbox: Inbox) -> list[tuple[str, str]]:
+    return [(m["To"], m["Subject"]) for m in inbox.messages]
+
+
+def test_the_duty_text_goes_before_the_webhook_returns_without_a_tick(
+    rt: Runtime,
+    phone: Phone,
+    mock: TwilioMock,
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
+    inbox, _port = smtp
+    assert phone.text(ALEX, "I want to end my life").status_code == 200
+    # No tick has run: the dispatcher sent the reply, the duty text and the emails after commit.
+    [text] = duty_texts(mock)
+    assert "P001" in text and "end my life" not in text  # which record, never what they wrote
+    to_alex = [r for r in mock.recorded("POST", "/Messages.json") if r.field("To") == ALEX]
+    assert len(to_alex) == 1  # the signposting
+    assert sorted(to for to, _ in emails(inbox)) == ["duty@service.example", "sam.jones@example.org"]
+    with transaction(rt.engine) as db:
+        [sent] = db.exec(select(Message).where(Message.message_key == "staff/urgent_flag")).all()
+        flag = db.exec(select(Flag)).one()
+    assert sent.status == "sent" and sent.phone == DUTY_PHONE
+    assert flag.next_notice_at == rt.clock.now() + timedelta(minutes=INTERVAL)
+
+
+def test_reminders_go_on_every_interval_widening_until_someone_acknowledges(
+    rt: Runtime,
+    phone: Phone,
+    mock: TwilioMock,
+    clock: FixedClock,
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
+    inbox, _port = smtp
+    start = clock.now()
+    phone.text(ALEX, "I can't go on")
+    assert len(duty_texts(mock)) == 1 and len(inbox.messages) == 2
+    reminders = 12  # six hours: far past any fixed number of repeats
+    for n in range(1, reminders + 1):
+        due = start + timedelta(minutes=INTERVAL * n)
+        clock.set(due - timedelta(minutes=1))
+        tick(rt, clock.now())
+        assert len(duty_texts(mock)) == n and len(inbox.messages) == 2 + 3 * (n - 1), f"reminder {n} came early"
+        clock.set(due)
+        tick(rt, clock.now())
+        tick(rt, clock.now())  # the same instant again: nothing twice
+        texts = duty_texts(mock)
+        assert len(texts) == n + 1, f"reminder {n}: one duty text"
+        assert f"(reminder {n})" in texts[-1] and "P001" in texts[-1]
+        # From the second notice on, the escalation contact is told too.
+        assert sorted(emails(inbox)[-3:]) == sorted(
+            (to, f"Not yet acknowledged ({n}): URGENT: a participant needs contact today")
+            for to in ("sam.jones@example.org", "duty@service.example", "manager@service.example")
+        )
+        assert len(inbox.messages) == 2 + 3 * n
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag)).one()
+        assert flag.status == "open" and flag.notices == reminders + 1
+        acknowledge(db, flag, by="sam.jones@example.org", note="Rang them", now=clock.now() + timedelta(minutes=5))
+    told = (len(duty_texts(mock)), len(inbox.messages))
+    for n in range(1, 10):
+        clock.set(start + timedelta(minutes=INTERVAL * (reminders + n)))
+        tick(rt, clock.now())
+    assert (len(duty_texts(mock)), len(inbox.messages)) == told  # acknowledged: nobody is chased again
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag)).one()
+        assert flag.status == "acknowledged" and flag.next_notice_at is None  # never closed by itself
+        staff = db.exec(select(Message).where(Message.message_key == "staff/urgent_flag")).all()
+    assert len(staff) == reminders + 1 and all(m.status == "sent" for m in staff)
+
+
+def test_writing_again_after_acknowledgement_needs_a_person_again_and_resolving_stops_it(
+    rt: Runtime,
+    phone: Phone,
+    mock: TwilioMock,
+    clock: FixedClock,
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
+    inbox, _port = smtp
+    start = clock.now()
+    phone.text(ALEX, "I want to kill myself")
+    with transaction(rt.engine) as db:
+        acknowledge(db, db.exec(select(Flag)).one(), by="sam.jones@example.org", note=None, now=start)
+    clock.set(start + timedelta(hours=2))
+    phone.text(ALEX, "going to end it all tonight")
+    # Told at once, as a new urgent notice, and open to acknowledge again.
+    assert len(duty_texts(mock)) == 2 and len(inbox.messages) == 4
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag)).one()
+        assert flag.status == "open" and len(flag.evidence) == 2
+        assert "needs acknowledging again" in (flag.note or "")
+    clock.set(start + timedelta(hours=2, minutes=INTERVAL))
+    tick(rt, clock.now())
+    assert len(duty_texts(mock)) == 3
+    with transaction(rt.engine) as db:
+        resolve(db, db.exec(select(Flag)).one(), by="sam.jones@example.org", note="GP and crisis team", now=clock.now())
+    for n in range(1, 5):
+        tick(rt, clock.now() + timedelta(minutes=INTERVAL * n))
+    assert len(duty_texts(mock)) == 3
+
+
+def test_a_flood_of_crisis_texts_is_one_flag_and_a_notice_not_hundreds(
+    rt: Runtime,
+    phone: Phone,
+    mock: TwilioMock,
+    clock: FixedClock,
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
+    inbox, _port = smtp
+    start = clock.now()
+    for n in range(40):  # forty texts in ten minutes
+        clock.set(start + timedelta(seconds=15 * n))
+        assert phone.text(ALEX, f"I want to die {n}").status_code == 200
+    with transaction(rt.engine) as db:
+        [flag] = db.exec(select(Flag).where(Flag.kind == "crisis")).all()
+        assert len(flag.evidence) == 40  # the evidence gathered on the one flag
+        assert len(db.exec(select(Notification)).all()) == 2
+    assert len(duty_texts(mock)) == 1 and len(inbox.messages) == 2
+    # People hear once more about the run soon after it, not at every text, then at the interval.
+    clock.set(start + timedelta(minutes=14))
+    tick(rt, clock.now())
+    assert len(duty_texts(mock)) == 1
+    clock.set(start + timedelta(minutes=15))
+    tick(rt, clock.now())
+    assert len(duty_texts(mock)) == 2 and len(inbox.messages) == 5
+    assert "Items of evidence on it so far: 40" in inbox.messages[-1].get_payload()
+    clock.set(start + timedelta(minutes=15 + INTERVAL - 1))
+    tick(rt, clock.now())
+    assert len(duty_texts(mock)) == 2
