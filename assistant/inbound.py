@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from .content import CRISIS_KEY
-from .conversation import REPLY_VALID_FOR, Outcome, queue_sms
+from .content import CRISIS_KEY, FALLBACK_LOCALE
+from .conversation import REPLY_VALID_FOR, Outcome, queue_sms, render_for
 from .db import lock_participant_by_phone, transaction
+from .engine.sms import segment_count
 from .engine.understanding import read
 from .flags import raise_flag
-from .models import InboundReceipt, Message, Participant
-from .notify import staff_outbox
+from .models import AuditLog, InboundReceipt, Message, Participant
+from .notify import staff_outbox, tell_duty_contacts_about_unknown_number
 from .outbox import clear_number_problem
 from .phones import normalise_sender
 from .routing import handle_text
@@ -137,19 +138,40 @@ def _kept_for_a_person(db: Session, rt: Runtime, participant: Participant, inbou
     return outcome
 
 
+# A run of crisis texts from one unknown number: signposting at most this often, and one alert
+# to the duty contacts a day until someone links the number to a person.
+UNKNOWN_SIGNPOSTING_EVERY = timedelta(minutes=10)
+UNKNOWN_ALERT_EVERY = timedelta(hours=24)
+
+
 def _unknown_number(db: Session, rt: Runtime, *, sid: str, phone: str, body: str, now: datetime) -> Outcome:
-    """Keep the text for the service to triage; answer once, saying nothing about anyone."""
+    """Keep the text for the service to triage and answer it once, saying nothing about anyone.
+
+    A text that reads like a crisis is never answered "we don't recognise this number": it gets
+    the crisis signposting, and the duty contacts are told at once (a new phone, a shared one:
+    it may be someone on a caseload)."""
+    risk = read(body, rt.phrases.get(None)).has("risk")
+    kept = Message(
+        participant_id=None,
+        direction="in",
+        body=body[:MAX_BODY],
+        at=now,
+        status="triage_risk" if risk else "triage",
+        phone=phone,
+        provider_sid=sid,
+    )
+    db.add(kept)
+    db.flush()
     db.add(
-        Message(
-            participant_id=None,
-            direction="in",
-            body=body[:MAX_BODY],
+        AuditLog(
             at=now,
-            status="triage",
-            phone=phone,
-            provider_sid=sid,
+            user_email="assistant",
+            action="unknown_number_text",
+            detail={"message_id": kept.id, "reads_like_crisis": risk},
         )
     )
+    if risk:
+        return _unknown_number_crisis(db, rt, phone=phone, kept=kept, now=now)
     answered_before = db.exec(
         select(Message.id).where(
             Message.phone == phone,
@@ -159,19 +181,51 @@ def _unknown_number(db: Session, rt: Runtime, *, sid: str, phone: str, body: str
     ).first()
     if answered_before is not None or not phone.startswith("+"):
         return Outcome()  # answered once already, or not a number a reply could reach
-    text = rt.catalog.render("common/unknown_number", {})
+    return Outcome(outbox=[_reply_to_unknown(db, rt, phone, "common/unknown_number", now)])
+
+
+def _unknown_number_crisis(db: Session, rt: Runtime, *, phone: str, kept: Message, now: datetime) -> Outcome:
+    outcome = Outcome()
+    recent_signposting = db.exec(
+        select(Message.id).where(
+            Message.phone == phone,
+            Message.direction == "out",
+            Message.message_key == CRISIS_KEY,
+            col(Message.at) > now - UNKNOWN_SIGNPOSTING_EVERY,
+        )
+    ).first()
+    if phone.startswith("+") and recent_signposting is None:
+        outcome.outbox.append(_reply_to_unknown(db, rt, phone, CRISIS_KEY, now))
+    recent_alert = db.exec(
+        select(Message.id).where(
+            Message.phone == phone,
+            Message.direction == "in",
+            Message.status == "triage_risk",
+            Message.id != kept.id,
+            col(Message.at) > now - UNKNOWN_ALERT_EVERY,
+        )
+    ).first()
+    if recent_alert is None:
+        tell_duty_contacts_about_unknown_number(db, now)  # its texts go with the reply (staff_outbox)
+    return outcome
+
+
+def _reply_to_unknown(db: Session, rt: Runtime, phone: str, key: str, now: datetime) -> int:
+    """A reply to a number on no caseload: no name, nobody's details, in the default locale."""
+    text = render_for(rt, key, {"first_name": "", "specialist_name": "the team"}, FALLBACK_LOCALE)
     reply = Message(
         participant_id=None,
         direction="out",
         body=text,
         at=now,
         status="queued",
-        message_key="common/unknown_number",
+        message_key=key,
         phone=phone,
         next_attempt_at=now,
         expires_at=now + REPLY_VALID_FOR,
+        segments=segment_count(text),
     )
     db.add(reply)
     db.flush()
     assert reply.id is not None
-    return Outcome(outbox=[reply.id])
+    return reply.id

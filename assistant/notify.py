@@ -109,6 +109,10 @@ def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime,
         )
     else:
         body = f"Participant assistant: urgent flag for participant {external_id}. Please check the dashboard now."
+    return _staff_text(db, phone, body, now)
+
+
+def _staff_text(db: Session, phone: str, body: str, now: datetime) -> Message:
     message = Message(
         participant_id=None,
         direction="out",
@@ -124,6 +128,50 @@ def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime,
     db.add(message)
     db.flush()
     return message
+
+
+UNKNOWN_SUBJECT = "URGENT: a text from an unknown number reads like a crisis"
+
+
+def tell_duty_contacts_about_unknown_number(db: Session, now: datetime) -> None:
+    """A crisis text from a number on no caseload: every service's duty contact hears at once,
+    by email and text, where to look. Nothing about what was said, nor the number, leaves."""
+    told = 0
+    for service_id, settings in all_services(db).items():
+        body = (
+            "A text from a phone number that is on no caseload reads like a crisis. The assistant has "
+            "sent that number the crisis signposting. It may be someone on a caseload with a new or "
+            "shared phone.\n\nPlease open Unknown numbers on the dashboard today: read the text, link "
+            "it to the participant if you can, and decide who contacts them."
+        )
+        if settings.duty_contact_email:
+            db.add(
+                Notification(
+                    to_email=settings.duty_contact_email,
+                    subject=UNKNOWN_SUBJECT,
+                    body=body,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            db.info["emails_queued"] = True
+            told += 1
+        if settings.duty_contact_phone:
+            text = _staff_text(
+                db,
+                settings.duty_contact_phone,
+                "Participant assistant: a text from an unknown number reads like a crisis. "
+                "Please check Unknown numbers on the dashboard now.",
+                now,
+            )
+            assert text.id is not None
+            db.info.setdefault("staff_outbox", []).append(text.id)
+            told += 1
+        if not (settings.duty_contact_email or settings.duty_contact_phone):
+            log.warning("crisis text from an unknown number: service %s has no duty contact", service_id)
+    if not told:
+        log.error("crisis text from an unknown number: no service has a duty contact to tell")
+    db.flush()
 
 
 def staff_outbox(db: Session) -> list[int]:

@@ -235,7 +235,8 @@ def cancel_or_rebook(text: Text) -> bool:
     """A reminder waiting for an answer takes a cancellation as its NO; otherwise the specialist
     hears of it directly."""
     cancel, rebook = text.reading.has("cancel"), text.reading.has("rebook")
-    if not (cancel or rebook) or text.reading.answer is not None:
+    flow_will_answer = text.waiting is not None and not text.flow_done and text.reading.answer is not None
+    if not (cancel or rebook) or flow_will_answer:
         return False
     if cancel:
         text.flag(
