@@ -5,14 +5,18 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message as EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import SQLModel, select
@@ -183,3 +187,32 @@ def caseload_file(tmp_path: Path) -> Path:
 
 def make_engine_for(url: str) -> sa.Engine:
     return make_engine(url)
+
+
+# Real SMTP on loopback: an aiosmtpd server that keeps what it receives.
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.port = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = inbox.port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()

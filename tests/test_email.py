@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message as EmailMessage
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlmodel import col, select
 
 from assistant.clock import FixedClock
@@ -26,35 +20,7 @@ from assistant.scheduler import tick
 from assistant.service_settings import ServiceSettings
 from assistant.sms import SendResult
 
-from .conftest import Phone, outbound
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.port = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = inbox.port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+from .conftest import Inbox, Phone, free_port, outbound
 
 
 @pytest.fixture
@@ -143,7 +109,7 @@ def test_non_urgent_flags_wait_for_one_daily_digest_of_exactly_the_new_ones(
 
 def test_mail_server_down_keeps_the_email_queued(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
     rt, inbox = emailing
-    rt.settings = replace(rt.settings, smtp_port=_free_port())  # nothing listens there
+    rt.settings = replace(rt.settings, smtp_port=free_port())  # nothing listens there
     phone.text("+447700900101", "I want to kill myself")
     with transaction(rt.engine) as db:
         notes = db.exec(select(Notification)).all()

@@ -1,0 +1,94 @@
+"""Texts from numbers on no caseload: kept for triage, audited, and a crisis text is never
+answered "we don't recognise this number"."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from assistant.clock import FixedClock
+from assistant.db import transaction
+from assistant.importer import import_caseload
+from assistant.models import AuditLog, Message, Notification, Service
+from assistant.notify import UNKNOWN_SUBJECT, send_notifications
+from assistant.runtime import Runtime
+from assistant.service_settings import ServiceSettings
+
+from .conftest import Inbox, Phone, outbound
+
+STRANGER = "+447700900999"
+
+
+@pytest.fixture
+def duty(rt: Runtime, smtp: tuple[Inbox, int], caseload_file: Path) -> tuple[Runtime, Inbox]:
+    inbox, port = smtp
+    rt.settings = replace(rt.settings, smtp_host="127.0.0.1", smtp_port=port, mail_from="assistant@service.example")
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        service = db.exec(select(Service)).one()
+        service.settings = ServiceSettings.from_json(
+            {"duty_contact_email": "duty@service.example", "duty_contact_phone": "+447700900500"}
+        ).to_json()
+        db.add(service)
+    return rt, inbox
+
+
+def _kept(rt: Runtime) -> list[Message]:
+    with transaction(rt.engine) as db:
+        return list(db.exec(select(Message).where(Message.direction == "in").order_by(col(Message.id))).all())
+
+
+def test_a_crisis_text_from_an_unknown_number_gets_signposting_and_the_duty_contact_hears(
+    duty: tuple[Runtime, Inbox], phone: Phone
+) -> None:
+    rt, inbox = duty
+    assert phone.text(STRANGER, "new phone. i cant do this anymore, i want to end it").status_code == 200
+    to_stranger = [m for m in outbound(rt) if m.phone == STRANGER]
+    assert [m.message_key for m in to_stranger] == ["common/crisis"]
+    assert to_stranger[0].body.startswith("If you feel you might act on these thoughts")
+    assert "116 123" in to_stranger[0].body and "not watched around the clock" in to_stranger[0].body
+    assert "recognise" not in to_stranger[0].body
+    # The duty contact: an email at once and a text, neither saying what was written nor the number.
+    assert [m["Subject"] for m in inbox.messages] == [UNKNOWN_SUBJECT]
+    duty_texts = [m for m in outbound(rt) if m.phone == "+447700900500"]
+    assert len(duty_texts) == 1 and duty_texts[0].status == "sent"
+    for text in [inbox.messages[0].get_payload(), duty_texts[0].body]:
+        assert "end it" not in text and STRANGER not in text and "7700900999" not in text
+    [kept] = _kept(rt)
+    assert kept.status == "triage_risk" and kept.participant_id is None
+    with transaction(rt.engine) as db:
+        [audit] = db.exec(select(AuditLog).where(AuditLog.action == "unknown_number_text")).all()
+    assert audit.detail == {"message_id": kept.id, "reads_like_crisis": True}
+
+
+def test_an_ordinary_text_from_an_unknown_number_is_kept_and_answered_once(
+    duty: tuple[Runtime, Inbox], phone: Phone
+) -> None:
+    rt, inbox = duty
+    phone.text(STRANGER, "hi who is this")
+    phone.text(STRANGER, "hello?")
+    assert [m.message_key for m in outbound(rt) if m.phone == STRANGER] == ["common/unknown_number"]
+    assert [m.status for m in _kept(rt)] == ["triage", "triage"]
+    assert inbox.messages == []
+
+
+def test_a_flood_of_crisis_texts_from_one_number_tells_the_duty_contact_once(
+    duty: tuple[Runtime, Inbox], phone: Phone, clock: FixedClock
+) -> None:
+    rt, inbox = duty
+    start = clock.now()
+    for minute in range(30):
+        clock.set(start + timedelta(minutes=minute))
+        phone.text(STRANGER, f"i want to die {minute}")
+    send_notifications(rt, rt.clock.now())
+    assert len(_kept(rt)) == 30  # every text kept
+    with transaction(rt.engine) as db:
+        alerts = db.exec(select(Notification).where(Notification.subject == UNKNOWN_SUBJECT)).all()
+    assert len(alerts) == 1 and len(inbox.messages) == 1
+    signposting = [m for m in outbound(rt) if m.phone == STRANGER and m.message_key == "common/crisis"]
+    assert len(signposting) == 3  # at most one every ten minutes
+    assert len([m for m in outbound(rt) if m.phone == "+447700900500"]) == 1
