@@ -780,8 +780,12 @@ def read(text: str, phrases: Phrases, question: Question | None = None) -> Readi
     if phrases.model is not None and not whole_answer and not any(s.kind == "risk" for s in signals):
         score, reasons = phrases.model.score(_features(clauses))
         # Where a phrase rule has already set risk words aside (someone else, the past, a
-        # denial), the classifier needs more to overrule it.
-        margin = phrases.model.held_back_margin if any(h.kind == "risk" for h in held) else 0.0
+        # denial) or the text holds a known harmless idiom, the classifier needs more to overrule it.
+        risk_hold = phrases.hold_back.get("risk")
+        set_aside = any(h.kind == "risk" for h in held) or (
+            risk_hold is not None and _found_anywhere(risk_hold.benign, clauses)
+        )
+        margin = phrases.model.held_back_margin if set_aside else 0.0
         if score > phrases.model.threshold + margin:
             signals.append(Signal("risk", "classifier", "reads like texts that were risk", ", ".join(reasons)))
     keyword = _keyword(phrases, text)
