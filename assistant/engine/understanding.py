@@ -47,6 +47,7 @@ SIGNALS = (
     "new_number",
 )
 _GAP = 3  # words a "..." in a pattern may skip
+_LONG_GAP = 8  # and a "...." (for a context that sits further back in a sentence)
 _MIN_FUZZY = 5  # words shorter than this are only read through the text-speak list
 
 
@@ -117,7 +118,7 @@ class _Slot:
     prefixes: tuple[str, ...] = ()
     exact: frozenset[str] = frozenset()  # "=word": this form only, not its stem
     optional: bool = False
-    gap: bool = False
+    gap: int = 0  # how many words this slot may skip (a "..." or "....")
     end: bool = False
     or_end: bool = False  # "a|$": the word, or the end of the clause
 
@@ -201,11 +202,11 @@ class Phrases:
 _SELF_WORDS = frozenset({"myself", "me", "my", "i", "mine", "meself"})
 
 
-def _slot(token: str, classes: Mapping[str, Sequence[str]], source: str) -> _Slot:
+def _slot(token: str, classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str]) -> _Slot:
     optional = token.endswith("?") and len(token) > 1
     token = token.rstrip("?") if optional else token
-    if token == "...":
-        return _Slot(frozenset(), gap=True)
+    if token in ("...", "...."):
+        return _Slot(frozenset(), gap=_GAP if token == "..." else _LONG_GAP)
     if token == "$":
         return _Slot(frozenset(), end=True)
     stems: set[str] = set()
@@ -231,7 +232,7 @@ def _slot(token: str, classes: Mapping[str, Sequence[str]], source: str) -> _Slo
             if word.endswith("*"):
                 prefixes.append(word[:-1])
             else:
-                stems.add(stem(word))
+                stems.add(stem(aliases.get(word, word)))  # "died" is read as "die" in texts too
     return _Slot(frozenset(stems), tuple(prefixes), frozenset(exact), optional=optional or or_end, or_end=or_end)
 
 
@@ -296,11 +297,13 @@ def _anchor_cost(slot: _Slot) -> int:
     return len(words) + 10 * len(slot.prefixes) + 100 * len(words & _COMMON)
 
 
-def _pattern(text: str, classes: Mapping[str, Sequence[str]], source: str) -> Pattern:
+def _pattern(
+    text: str, classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str] | None = None
+) -> Pattern:
     tokens = text.split()
     if not tokens:
         raise FlowError(f"{source}: an empty pattern")
-    slots = tuple(_slot(t, classes, f"{source}: pattern {text!r}") for t in tokens)
+    slots = tuple(_slot(t, classes, f"{source}: pattern {text!r}", aliases or {}) for t in tokens)
     required = [s for s in slots if not (s.optional or s.gap or s.end)]
     if not required:
         raise FlowError(f"{source}: pattern {text!r} has no word that must be there")
@@ -338,11 +341,13 @@ def _expand_groups(text: str, source: str) -> list[str]:
     return found
 
 
-def _patterns(texts: Iterable[str], classes: Mapping[str, Sequence[str]], source: str) -> tuple[Pattern, ...]:
+def _patterns(
+    texts: Iterable[str], classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str]
+) -> tuple[Pattern, ...]:
     found: list[Pattern] = []
     for text in texts:
         for variant in _expand_groups(str(text), source):
-            pattern = _pattern(variant, classes, source)
+            pattern = _pattern(variant, classes, source, aliases)
             found.append(
                 Pattern(str(text), pattern.slots, pattern.anchors, pattern.anchor_prefixes, pattern.about_self)
             )
@@ -396,6 +401,8 @@ def compile_phrases(
                 raise FlowError(f"{name}: unknown keyword signal {key!r}")
             keywords[key] = frozenset(str(w) for w in words)
 
+    # A word the text-speak list turns into another single word is read as that word in patterns too.
+    aliases = {word: words[0] for word, words in expand.items() if len(words) == 1}
     families: list[Family] = []
     hold_back: dict[str, HoldBack] = {}
     suppresses: dict[str, frozenset[str]] = {}
@@ -415,7 +422,7 @@ def compile_phrases(
             texts = [str(p) for p in family.get("patterns", [])]
             if not texts:
                 raise FlowError(f"{source}: no patterns")
-            patterns = _patterns(texts, classes, source)
+            patterns = _patterns(texts, classes, source, aliases)
             for text in texts:
                 vocabulary |= _literal_words(text.replace("(", " ").replace(")", " "), classes)
             families.append(Family(signal, family_name, str(family.get("label", family_name)), patterns))
@@ -427,12 +434,12 @@ def compile_phrases(
             negators=frozenset(stem(w) for w in hb.get("negators", [])),
             negation_reach=int(hb.get("negation_reach", 3)),
             others=frozenset(stem(w) for w in hb.get("others", [])),
-            past=_patterns(hb.get("past", []), classes, source),
-            recurrence=_patterns(hb.get("recurrence", []), classes, source),
-            recurrence_here=_patterns(hb.get("recurrence_here", []), classes, source),
+            past=_patterns(hb.get("past", []), classes, source, aliases),
+            recurrence=_patterns(hb.get("recurrence", []), classes, source, aliases),
+            recurrence_here=_patterns(hb.get("recurrence_here", []), classes, source, aliases),
             negation_fillers=frozenset(stem(w) for w in hb.get("negation_fillers", [])),
-            benign=_patterns(hb.get("benign", []), classes, source),
-            resolved=_patterns(hb.get("resolved", []), classes, source),
+            benign=_patterns(hb.get("benign", []), classes, source, aliases),
+            resolved=_patterns(hb.get("resolved", []), classes, source, aliases),
             past_tense=frozenset(hb.get("past_tense", [])),
         )
         for p in [
@@ -657,7 +664,7 @@ def _match_at(slots: Sequence[_Slot], tokens: Sequence[_Token], i: int, j: int, 
     if slot.end:
         return _match_at(slots, tokens, i, j + 1, used) if i == len(tokens) else None
     if slot.gap:
-        for skip in range(_GAP + 1):
+        for skip in range(slot.gap + 1):
             if i + skip > len(tokens):
                 break
             found = _match_at(slots, tokens, i + skip, j + 1, used)

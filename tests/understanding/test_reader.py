@@ -1,0 +1,216 @@
+"""The reader on its own: every signal in a text, the words behind each, and how people text."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.content import Catalog, FlowLibrary, PhraseLibrary
+from assistant.engine.flow import FlowError, Question
+from assistant.engine.understanding import Phrases, compile_phrases, read
+
+from .conftest import ROOT
+
+
+def _question(flow_id: str, node: str) -> Question:
+    flow = FlowLibrary(ROOT / "flows", Catalog(ROOT / "messages")).get(flow_id)
+    assert flow is not None
+    question = flow.nodes[node].ask
+    assert question is not None
+    return question
+
+
+def test_one_text_can_carry_several_signals_and_none_is_dropped(phrases: Phrases) -> None:
+    reading = read("sorry can't go on Friday, can you ring me", phrases)
+    assert set(reading.kinds()) == {"cancel", "call"}
+    assert not reading.has("risk")  # "can't go on Friday" is a cancellation, never a crisis
+    assert reading.words("cancel") == ["cant go on friday"]
+    assert reading.words("call") == ["can you ring me"]
+
+
+def test_a_crisis_that_also_asks_for_a_call_keeps_both(phrases: Phrases) -> None:
+    reading = read("call me asap ive taken loads of pills", phrases)
+    assert reading.has("risk") and reading.has("call")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("I want to kill myself", "kill myself"),
+        ("ive been SELF-HARMING again", "self harming"),
+        ("wanna dieeeee", "wanna dieeeee"),  # held letters
+        ("kms", "kms"),  # text-speak
+        ("im feeling suicdal", "suicdal"),  # a misspelling of a longer word
+        ("feeling sooisidal", "sooisidal"),  # spelt as it sounds
+        ("su1c1dal thoughts", "suicidal"),  # letters written as numbers
+        ("everyone would be better off without me", "better off without me"),
+        ("Took 16 paracetamol yesterday", "took 16 paracetamol"),
+        ("this is goodbye", "goodbye"),
+    ],
+)
+def test_risk_is_read_however_it_is_written_and_says_why(phrases: Phrases, text: str, words: str) -> None:
+    signal = read(text, phrases).first("risk")
+    assert signal is not None, text
+    assert words in signal.words, signal
+
+
+@pytest.mark.parametrize(
+    ("text", "because"),
+    [
+        ("im not suicidal just tired", "negated"),
+        ("no thoughts of hurting myself at all", "negated"),
+        ("my mum took an overdose years ago", "someone else"),
+        ("my mate self harms and i worry about her", "someone else"),
+        ("i used to self harm as a teen but im good now", "in the past"),
+        ("cut myself chopping onions lol", "idiom"),
+        ("nearly killed myself laughing", "idiom"),
+    ],
+)
+def test_what_is_set_aside_is_set_aside_for_a_reason(phrases: Phrases, text: str, because: str) -> None:
+    reading = read(text, phrases)
+    assert not reading.has("risk"), reading.signals
+    assert because in {h.because for h in reading.held_back if h.kind == "risk"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i used to self harm and ive started again",  # the past, but it is back
+        "i cant sleep and i want to die",  # a denial of sleep is not a denial of the rest
+        "im not ok, i want to end it",
+        "my mum died last year and i want to be with her",
+    ],
+)
+def test_what_only_looks_set_aside_is_still_risk(phrases: Phrases, text: str) -> None:
+    assert read(text, phrases).has("risk"), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this job hunt is killing me",
+        "dying to hear back about the interview",
+        "my manager won't leave me alone",
+        "i want to leave my job",
+        "can we move it to next week",
+        "got the job!!",
+        "sorry I can't go on Friday",
+    ],
+)
+def test_ordinary_texts_are_not_risk(phrases: Phrases, text: str) -> None:
+    assert not read(text, phrases).has("risk"), read(text, phrases).signals
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("can you call me please", "call"),
+        ("can u call me", "call"),
+        ("ring me when you can", "call"),
+        ("please stop texting me", "stop"),
+        ("can we pause texts for a bit im on holiday", "pause"),
+        ("wrong number", "wrong_person"),
+        ("this is my new number", "new_number"),
+        ("what is this about?", "help"),
+        ("could we rearrange", "rebook"),
+    ],
+)
+def test_requests_in_peoples_own_words(phrases: Phrases, text: str, kind: str) -> None:
+    assert read(text, phrases).has(kind), read(text, phrases).signals
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("my manager won't leave me alone", "stop"), ("I want to leave my job", "stop")]
+)
+def test_someone_else_or_a_job_is_not_a_request_to_stop(phrases: Phrases, text: str, kind: str) -> None:
+    assert not read(text, phrases).has(kind)
+
+
+def test_a_temporary_stop_is_a_pause(phrases: Phrases) -> None:
+    reading = read("can you stop the texts for a couple of weeks, im having an operation", phrases)
+    assert reading.has("pause") and not reading.has("stop")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("well bad", "not_great"),
+        ("Well, not great really", "not_great"),
+        ("proper good week", "good"),
+        ("3", "not_great"),
+    ],
+)
+def test_an_answer_is_read_past_the_words_that_only_strengthen_it(phrases: Phrases, text: str, value: str) -> None:
+    reading = read(text, phrases, _question("checkin", "ask_week"))
+    assert reading.answer is not None and reading.answer.value == value
+
+
+def test_a_cancellation_in_own_words_answers_a_reminder_no(phrases: Phrases) -> None:
+    reading = read("Sorry I can't go on Friday", phrases, _question("appointment_reminder", "remind"))
+    assert reading.answer is not None and reading.answer.value == "no"
+
+
+def test_the_carriers_keywords_are_read_whole(phrases: Phrases) -> None:
+    assert read("STOP", phrases).keyword == "opt_out"
+    assert read(" start ", phrases).keyword == "opt_in"
+    assert read("stop texting me", phrases).keyword is None
+
+
+def test_an_unknown_locale_reads_with_the_default_phrases() -> None:
+    library = PhraseLibrary(ROOT / "phrases")
+    assert library.get("xx-XX") is library.get("en-GB")
+    assert library.get(None) is library.get("en-GB")
+
+
+def _files(**changes: Any) -> dict[str, dict[str, Any]]:
+    import tomllib
+
+    files = {str(p): tomllib.loads(p.read_text()) for p in sorted((ROOT / "phrases" / "en-GB").glob("*.toml"))}
+    for name, data in changes.items():
+        files[str(ROOT / "phrases" / "en-GB" / name)] = data
+    return files
+
+
+def test_a_phrase_file_that_contradicts_its_examples_stops_the_start() -> None:
+    broken = {
+        "signal": "call",
+        "families": {"call": {"patterns": ["ring me"], "examples": ["give me a bell"], "not_examples": ["ring me"]}},
+    }
+    with pytest.raises(FlowError) as error:
+        compile_phrases(_files(**{"call.toml": broken}), locale="en-GB")
+    message = str(error.value)
+    assert "call.toml" in message
+    assert "'give me a bell' is not read as 'call'" in message
+    assert "'ring me' is read as 'call'" in message
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [("@nosuchclass me", "unknown word class"), ("(unbalanced", "unbalanced brackets"), ("... me", "may not start")],
+)
+def test_a_pattern_that_cannot_work_is_refused_naming_it(pattern: str, problem: str) -> None:
+    broken = {"signal": "call", "families": {"call": {"patterns": [pattern]}}}
+    with pytest.raises(FlowError, match=problem):
+        compile_phrases(_files(**{"call.toml": broken}), locale="en-GB")
+
+
+def test_the_reader_is_pure() -> None:
+    """No clock, database, network or web framework: importing it loads none of them."""
+    code = (
+        "import sys; import assistant.engine.understanding; "
+        "bad = [m for m in ('flask', 'sqlmodel', 'sqlalchemy', 'twilio', 'apscheduler', 'socket') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_same_texts_always_train_the_same_model() -> None:
+    first = PhraseLibrary(ROOT / "phrases").get("en-GB").model
+    second = PhraseLibrary(Path(ROOT / "phrases")).get("en-GB").model
+    assert first is not None and second is not None
+    assert first.weights == second.weights and first.bias == second.bias
