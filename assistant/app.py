@@ -47,7 +47,7 @@ def create_app(
     app.extensions["assistant"] = rt
     app.extensions["assistant.dispatch"] = Dispatcher(rt)
 
-    from . import dashboard, webhooks
+    from . import dashboard, unknown_numbers, webhooks
 
     @app.before_request
     def allow_csv_uploads() -> None:
@@ -60,6 +60,7 @@ def create_app(
     limiter.init_app(app)  # fresh counts per app
     app.register_blueprint(webhooks.bp)
     dashboard.init_app(app)
+    app.register_blueprint(unknown_numbers.bp)
 
     @app.before_request
     def refuse_nul_bytes() -> tuple[str, int] | None:
@@ -81,7 +82,7 @@ def create_app(
         if secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         private = ("/", "/flags", "/team", "/audit", "/settings")
-        if request.path.startswith(("/participants", "/imports")) or request.path in private:
+        if request.path.startswith(("/participants", "/imports", "/unknown-numbers")) or request.path in private:
             response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -201,7 +201,15 @@ def test_specialist_day(page: Any, rt: Runtime, world: World, clock: FixedClock)
     assert ">Alex<" not in page.content()
 
 
-def test_team_lead_and_admin_pages_are_accessible(browser: Any, site: str, world: World) -> None:  # noqa: F811
+def test_team_lead_and_admin_pages_are_accessible(
+    browser: Any,
+    site: str,
+    rt: Runtime,
+    world: World,  # noqa: F811
+    clock: FixedClock,
+) -> None:
+    receive_sms(rt, sid="SMunknown1", sender="+447700900555", body="I can't go on", now=clock.now())
+    receive_sms(rt, sid="SMunknown2", sender="+447700900556", body="Hi, is this Sam?", now=clock.now())
     context = browser.new_context(base_url=site, viewport={"width": 390, "height": 844})  # a phone screen
     page = context.new_page()
     sign_in(page, "admin@example.org")
@@ -211,7 +219,28 @@ def test_team_lead_and_admin_pages_are_accessible(browser: Any, site: str, world
     assert "Caseloads against the cap" in page.locator("main").inner_text()
     page.goto("/audit")
     accessible(page, "audit")
+    page.goto("/unknown-numbers")
+    accessible(page, "unknown-numbers")
+    assert "Reads like a crisis: signposting sent" in page.locator("main").inner_text()
     context.close()
+
+
+def test_admin_links_a_text_from_an_unknown_number(page: Any, rt: Runtime, world: World, clock: FixedClock) -> None:  # noqa: F811
+    receive_sms(
+        rt, sid="SMunknown", sender="+447700900555", body="its Priya, new phone. I can't go on", now=clock.now()
+    )
+    sign_in(page, "admin@example.org")
+    page.get_by_role("link", name="Unknown numbers").click()
+    accessible(page, "unknown-numbers-crisis")
+    page.get_by_label("Participant ID on your service's caseload").fill("P003")
+    page.get_by_role("button", name="Link to participant").click()
+    main = page.locator("main")
+    assert "moved to Priya (P003)'s record" in main.inner_text()
+    assert "No texts from unknown numbers waiting." in main.inner_text()
+    accessible(page, "unknown-numbers-empty")
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag).where(Flag.kind == "crisis")).one()
+        assert flag.participant_id == world.ids["P003"] and flag.severity == "urgent"
 
 
 def test_admin_changes_a_setting_and_imports_a_file_with_an_error(

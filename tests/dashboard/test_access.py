@@ -80,6 +80,9 @@ ROUTES = [
     ("POST", "/imports"),
     ("GET", "/imports/1"),
     ("GET", "/imports/1/errors.csv"),
+    ("GET", "/unknown-numbers"),
+    ("POST", "/unknown-numbers/1/link"),
+    ("POST", "/unknown-numbers/1/review"),
 ]
 
 
