@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.content import PhraseLibrary  # noqa: E402
+from assistant.content import Catalog, FlowLibrary, PhraseLibrary  # noqa: E402
 from assistant.engine.text import normalise  # noqa: E402
 from assistant.engine.understanding import read  # noqa: E402
 
@@ -93,10 +93,18 @@ def main() -> int:
     print(f"  {'overall':30} {alarms_total:8} {len(ordinary):5} {100 * alarms_total / len(ordinary):11.1f}%\n")
 
     print(f"{'other signals':32} {'recall':>10} {'false alarms':>14}")
+    # A reply to a reminder is read through the reminder's question, as the assistant reads it:
+    # its NO is a cancellation (in the participant's own words too).
+    flows = FlowLibrary(ROOT / "flows", Catalog(ROOT / "messages"))
+    reminder = flows.get("appointment_reminder")
+    question = reminder.nodes["remind"].ask if reminder else None
     truth: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
-    for labels, _context, text in signals:
+    for labels, context, text in signals:
         expected = set(labels.split(","))
-        found = set(read(text, phrases).kinds())
+        reading = read(text, phrases, question if context == "reminder" else None)
+        found = set(reading.kinds())
+        if context == "reminder" and reading.answer is not None:
+            found.add({"no": "cancel", "yes": "confirm"}.get(reading.answer.value, ""))
         for signal in (*OTHER_SIGNALS, "risk"):
             truth[signal].append((signal in expected, signal in found))
             if (signal in expected) != (signal in found):
