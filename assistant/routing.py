@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from . import appointments, engine, rules
 from .conversation import (
@@ -120,11 +120,27 @@ def risk(text: Text) -> bool:
     )
     # A question about thoughts of self-harm sends its own signposting when it reads the text.
     text.end_flow("crisis")
-    if not text.queued("common/crisis"):
+    if not text.queued("common/crisis") and not signposted_lately(text.db, text.participant, text.now):
         # Sent even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
         text.say("common/crisis", priority=True)
     text.replied = True
     return False  # the other signals in the same text are still acted on
+
+
+# A run of crisis texts gets the signposting again at most this often (the flag gathers each one).
+SIGNPOST_AGAIN_AFTER = timedelta(minutes=10)
+
+
+def signposted_lately(db: Session, participant: Participant, now: datetime) -> bool:
+    lately = db.exec(
+        select(Message.id).where(
+            Message.participant_id == participant.id,
+            Message.direction == "out",
+            Message.message_key == "common/crisis",
+            col(Message.at) > now - SIGNPOST_AGAIN_AFTER,
+        )
+    ).first()
+    return lately is not None
 
 
 def opt_out(text: Text) -> bool:

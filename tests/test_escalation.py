@@ -21,8 +21,7 @@ from assistant.runtime import Runtime, build_runtime
 from assistant.scheduler import tick
 from assistant.settings_change import change_settings
 from assistant.sms import TwilioTransport
-from tests.conftest import Phone, test_settings
-from tests.test_email import Inbox, smtp  # noqa: F401
+from tests.conftest import Inbox, Phone, test_settings
 from tests.test_twilio_api import twilio_mock  # noqa: F401
 from tests.twilio_mock.server import TwilioMock
 
@@ -45,7 +44,7 @@ def rt(
     tmp_path: Path,
     clock: FixedClock,
     mock: TwilioMock,
-    smtp: tuple[Inbox, int],  # noqa: F811
+    smtp: tuple[Inbox, int],
     caseload_file: Path,
 ) -> Iterator[Runtime]:
     """The conftest runtime, sending through the Twilio mock and a real SMTP server, with a service
@@ -99,7 +98,7 @@ def test_the_duty_text_goes_before_the_webhook_returns_without_a_tick(
     rt: Runtime,
     phone: Phone,
     mock: TwilioMock,
-    smtp: tuple[Inbox, int],  # noqa: F811
+    smtp: tuple[Inbox, int],
 ) -> None:
     inbox, _port = smtp
     assert phone.text(ALEX, "I want to end my life").status_code == 200
@@ -121,7 +120,7 @@ def test_reminders_go_on_every_interval_widening_until_someone_acknowledges(
     phone: Phone,
     mock: TwilioMock,
     clock: FixedClock,
-    smtp: tuple[Inbox, int],  # noqa: F811
+    smtp: tuple[Inbox, int],
 ) -> None:
     inbox, _port = smtp
     start = clock.now()
@@ -166,7 +165,7 @@ def test_writing_again_after_acknowledgement_needs_a_person_again_and_resolving_
     phone: Phone,
     mock: TwilioMock,
     clock: FixedClock,
-    smtp: tuple[Inbox, int],  # noqa: F811
+    smtp: tuple[Inbox, int],
 ) -> None:
     inbox, _port = smtp
     start = clock.now()
@@ -196,7 +195,7 @@ def test_a_flood_of_crisis_texts_is_one_flag_and_a_notice_not_hundreds(
     phone: Phone,
     mock: TwilioMock,
     clock: FixedClock,
-    smtp: tuple[Inbox, int],  # noqa: F811
+    smtp: tuple[Inbox, int],
 ) -> None:
     inbox, _port = smtp
     start = clock.now()
@@ -207,6 +206,8 @@ def test_a_flood_of_crisis_texts_is_one_flag_and_a_notice_not_hundreds(
         [flag] = db.exec(select(Flag).where(Flag.kind == "crisis")).all()
         assert len(flag.evidence) == 40  # the evidence gathered on the one flag
         assert len(db.exec(select(Notification)).all()) == 2
+        signposting = db.exec(select(Message).where(Message.message_key == "common/crisis")).all()
+        assert len(signposting) == 1  # again only after ten minutes, not forty times
     assert len(duty_texts(mock)) == 1 and len(inbox.messages) == 2
     # People hear once more about the run soon after it, not at every text, then at the interval.
     clock.set(start + timedelta(minutes=14))
