@@ -131,7 +131,11 @@ def test_acknowledge_an_urgent_flag_and_transfer_moves_open_flags(as_user: Any, 
     client = as_user("sam@example.org")
     with transaction(world.rt.engine) as db:
         flag = db.exec(select(Flag).where(Flag.kind == "crisis")).one()
-    assert "URGENT: crisis" in client.get("/flags").get_data(as_text=True)
+    page = client.get("/flags").get_data(as_text=True)
+    assert "URGENT: crisis" in page
+    # The card says why: the participant's own words the reader found.
+    assert 'Read from their words: "end it all"' in page
+    assert "Read from their words" in client.get(f"/participants/{world.ids['P001']}").get_data(as_text=True)
     client.post(f"/flags/{flag.id}/acknowledge", data={"csrf_token": csrf(client, "/flags")})
     with transaction(world.rt.engine) as db:
         acknowledged = db.get(Flag, flag.id)
