@@ -315,11 +315,13 @@ def test_a_missing_test_function_file_or_golden_conversation_is_caught(log_text:
     assert _new(cites, bracketed, log_text) == {
         f"`{path}::{name}[1]`: not `tests/path.py::test_name` or `tests/conversations/name.toml`"
     }
-    # A helper is not a test, even when the file defines it.
+    # A function that is not a test is not evidence, even when the file defines it.
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_x.py").write_text("def helper() -> None: ...\n\n\ndef test_y() -> None: ...\n")
-    cited = "## HAZ-001: x\n- **C1.** `tests/test_x.py::helper`, `tests/test_x.py::test_y`\n"
-    assert citation_problems(cited, tmp_path) == ["tests/test_x.py::helper: tests/test_x.py defines no test helper"]
+    (tmp_path / "tests" / "test_x.py").write_text("def make_rows() -> None: ...\n\n\ndef test_y() -> None: ...\n")
+    cited = "## HAZ-001: x\n- **C1.** `tests/test_x.py::make_rows`, `tests/test_x.py::test_y`\n"
+    assert citation_problems(cited, tmp_path) == [
+        "tests/test_x.py::make_rows: tests/test_x.py defines no test make_rows"
+    ]
 
 
 def test_a_hazard_missing_a_part_or_evidence_is_caught(log_text: str) -> None:
@@ -329,7 +331,7 @@ def test_a_hazard_missing_a_part_or_evidence_is_caught(log_text: str) -> None:
     no_effect = _break(log_text, "**Effect.**", "Effect:")
     assert _new(hazard_problems, no_effect, log_text) == {f"{first}: no 'Effect'"}
     # Evidence filed under a control that does not exist: the real control is left without any.
-    last = max(parse(log_text)[1][0].evidence)
+    last = max(parse(log_text)[1][0].evidence, key=lambda control: int(control[1:]))
     misfiled = _break(log_text, f"- **{last}.** `tests/", "- **C99.** `tests/")
     assert _new(hazard_problems, misfiled, log_text) == {
         f"{first}: {last} has no evidence (or say *No test yet.*)",

@@ -1,0 +1,81 @@
+"""Who speaks first: the inbound handlers as data, each testable on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from assistant import routing
+from assistant.db import transaction
+from assistant.engine.understanding import read
+from assistant.importer import import_caseload
+from assistant.models import Flag, Message, Participant
+from assistant.runtime import Runtime
+
+
+def test_risk_is_read_first_and_free_text_last() -> None:
+    names = [name for name, _handler in routing.HANDLERS]
+    assert names[0] == "risk to self"
+    assert names[-1] == "free text"
+    assert names.index("opt-out keyword") < names.index("call request") < names.index("waiting flow")
+    assert len(set(names)) == len(names)
+
+
+@pytest.fixture
+def unit(rt: Runtime, caseload_file: Path) -> Iterator[tuple[Session, Participant]]:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        participant = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
+        yield db, participant
+
+
+def _text(rt: Runtime, db: Session, participant: Participant, body: str) -> routing.Text:
+    message = Message(
+        participant_id=participant.id,
+        direction="in",
+        body=body,
+        at=rt.clock.now(),
+        status="received",
+        phone=participant.phone,
+    )
+    db.add(message)
+    db.flush()
+    return routing.Text(db, rt, participant, message, rt.clock.now(), read(body, rt.phrases.get(None)), None)
+
+
+def _flags(db: Session) -> list[str]:
+    return sorted(f.kind for f in db.exec(select(Flag)).all())
+
+
+def test_the_call_handler_alone(rt: Runtime, unit: tuple[Session, Participant]) -> None:
+    db, participant = unit
+    text = _text(rt, db, participant, "can u call me")
+    assert routing.call_request(text) is False  # the rest of the text is still read
+    assert _flags(db) == ["callback"] and text.replied
+    assert [db.get(Message, i).message_key for i in text.outcome.outbox] == ["common/call_ack"]  # type: ignore[union-attr]
+
+
+def test_the_risk_handler_alone_never_ends_the_reading(rt: Runtime, unit: tuple[Session, Participant]) -> None:
+    db, participant = unit
+    text = _text(rt, db, participant, "cant go on friday and honestly i cant go on at all")
+    assert routing.risk(text) is False
+    assert text.crisis and _flags(db) == ["crisis"]
+    [flag] = db.exec(select(Flag)).all()
+    assert flag.evidence[-1]["words"]  # the words that raised it
+    # Later handlers add their own flags but no routine reply after the signposting.
+    routing.cancel_or_rebook(text)
+    routing.free_text(text)
+    assert _flags(db) == ["cancellation_requested", "crisis"]
+    keys = [db.get(Message, i).message_key for i in text.outcome.outbox]  # type: ignore[union-attr]
+    assert keys == ["common/crisis"]
+
+
+def test_a_handler_that_does_not_apply_does_nothing(rt: Runtime, unit: tuple[Session, Participant]) -> None:
+    db, participant = unit
+    text = _text(rt, db, participant, "good week thanks")
+    for handler in (routing.risk, routing.opt_out, routing.wrong_person, routing.call_request, routing.stop_or_pause):
+        assert handler(text) is False
+    assert _flags(db) == [] and text.outcome.outbox == []
