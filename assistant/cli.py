@@ -13,7 +13,7 @@ from typing import Any
 import click
 from sqlmodel import col, func, select
 
-from .clock import FixedClock
+from .clock import FixedClock, SystemClock
 from .config import ROOT, ConfigError, load_settings
 from .db import transaction, upgrade
 from .engine import FlowError, parse_duration
@@ -30,7 +30,7 @@ DEMO_CASELOAD = ROOT / "demo" / "caseload.csv"
 
 def _when(value: str | None) -> datetime:
     if not value:
-        return datetime.now(UTC)
+        return SystemClock().now()
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
@@ -113,7 +113,8 @@ def import_appointments_command(path: Path, now_text: str | None) -> None:
 @main.command("service-settings")
 @click.argument("service")
 @click.argument("changes", nargs=-1)
-def service_settings_command(service: str, changes: tuple[str, ...]) -> None:
+@click.option("--now", "now_text", help="Re-plan reminders as if it were this time (ISO, with zone).")
+def service_settings_command(service: str, changes: tuple[str, ...], now_text: str | None) -> None:
     """Show a service's settings, or change them: KEY=VALUE (lists comma-separated)."""
     from .models import Service
     from .service_settings import ServiceSettings
@@ -134,7 +135,7 @@ def service_settings_command(service: str, changes: tuple[str, ...]) -> None:
         if row is None:
             raise click.ClickException(f"no service {service!r}")
         try:
-            change_settings(db, row, values, by=_cli_user(), now=rt.clock.now())
+            change_settings(db, row, values, by=_cli_user(), now=_when(now_text))
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(ServiceSettings.from_json(row.settings).to_json(), indent=2))

@@ -251,7 +251,8 @@ def test_reminder_timings_re_plan_upcoming_reminders_from_the_dashboard_and_the_
     from assistant.cli import main
 
     env = {"ASSISTANT_DATABASE_URL": world.rt.settings.database_url}
-    result = CliRunner().invoke(main, ["service-settings", "north", "reminder_days_before=5"], env=env)
+    now = world.rt.clock.now().isoformat()
+    result = CliRunner().invoke(main, ["service-settings", "north", "reminder_days_before=5", "--now", now], env=env)
     assert result.exit_code == 0, result.output
     assert reminders() == [5]
     entries = _audit(world, "service_settings")
