@@ -522,6 +522,7 @@ def _relative(text: str | None) -> dict[str, object] | None:
 @click.option("--reply-keyword", help="A one-word reply that records interest, e.g. YES.")
 @click.option("--by", "by", default="cli", help="Who is creating it (email).")
 @click.option("--preview", is_flag=True, help="Show the count and a sample; queue nothing.")
+@click.option("--now", "now_text", help="Plan it as if it were this time (ISO, with zone).")
 def campaign_create(
     service_slug: str,
     name: str,
@@ -534,6 +535,7 @@ def campaign_create(
     reply_keyword: str | None,
     by: str,
     preview: bool,
+    now_text: str | None,
 ) -> None:
     """Create (or preview) a campaign. Everything is checked before anything is queued."""
     from . import campaigns
@@ -548,7 +550,7 @@ def campaign_create(
         except campaigns.CampaignError as exc:
             raise click.ClickException(f"refused: {exc}") from None
     audience = _audience(audience_pairs)
-    now = rt.clock.now()
+    now = _when(now_text)
     with transaction(rt.engine) as db:
         service = db.exec(select(Service).where(Service.slug == service_slug)).first()
         if service is None or service.id is None:
