@@ -19,6 +19,7 @@ from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
 from .flags import raise_flag, self_resolve
 from .models import Answer, FlowSession, Message, Participant, Specialist, table
 from .runtime import Runtime
+from .service_settings import settings_for
 
 # How long an outbound message stays worth sending if the sender is held up.
 REPLY_VALID_FOR = timedelta(hours=6)
@@ -97,7 +98,8 @@ def queue_sms(
     expires_at: datetime | None = None,
     automated: bool = False,
 ) -> Message:
-    merged = participant_vars(db, participant) | (variables or {})
+    # Every text may name the service's nation: crisis signposting gives that nation's numbers.
+    merged = participant_vars(db, participant) | {"nation": settings_for(db, participant).nation} | (variables or {})
     body = rt.catalog.render(key, merged, participant.language)
     message = Message(
         participant_id=participant.id,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from .models import Appointment, AuditLog, DueTask, Participant, Service
-from .service_settings import RULES, ServiceSettings
+from .service_settings import NATIONS, RULES, ServiceSettings
 
 KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(ServiceSettings)}
 REMINDER_FIELDS = (
@@ -89,6 +89,12 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
     (
         "Duty and escalation",
         (
+            Field(
+                "nation",
+                "Urgent-help numbers in crisis texts for",
+                "Each nation's own line (NHS 111, NHS 111 Wales, NHS 24 and Breathing Space, Lifeline), "
+                "with 999, Samaritans and SHOUT.",
+            ),
             Field("duty_contact_email", "Duty contact email", "Told of every urgent flag at once."),
             Field("duty_contact_phone", "Duty contact phone", "E.164, e.g. +447700900123. Texted without details."),
             Field("escalation_contact_email", "Escalation contact email", "Told when an urgent flag stays unread."),
@@ -112,6 +118,7 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
 LABELS = {f.name: f.label for _, group in GROUPS for f in group}
 CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "holiday_region": (("ENG", "England"), ("WLS", "Wales"), ("SCT", "Scotland"), ("NIR", "Northern Ireland")),
+    "nation": tuple(NATIONS.items()),
     "questionnaire_instruments": (("phq9", "PHQ-9"), ("gad7", "GAD-7"), ("wsas", "WSAS")),
     "rules_off": tuple((rule, label) for rule, label in RULES.items()),
 }

@@ -103,8 +103,13 @@ def test_service_settings_show_change_and_refuse(cli_env: dict[str, str], caselo
     assert code != 0 and "quiet_until" in out
     code, out = run(cli_env, "service-settings", "north", "colour=blue")
     assert code != 0 and "unknown setting" in out
+    code, out = run(cli_env, "service-settings", "north", "nation=cornwall")
+    assert code != 0 and "nation must be one of england, wales, scotland, northern_ireland" in out
     code, out = run(cli_env, "service-settings", "north")
     assert json.loads(out)["reminder_days_before"] == [7, 3]  # the refused changes changed nothing
+    assert json.loads(out)["nation"] == "england"
+    code, out = run(cli_env, "service-settings", "north", "nation=scotland")
+    assert code == 0 and json.loads(out)["nation"] == "scotland"
 
 
 def test_import_appointments_command(cli_env: dict[str, str], caseload_file: Path, tmp_path: Path) -> None:
