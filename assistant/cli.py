@@ -13,7 +13,7 @@ from typing import Any
 import click
 from sqlmodel import col, func, select
 
-from .clock import FixedClock
+from .clock import FixedClock, SystemClock
 from .config import ROOT, ConfigError, load_settings
 from .db import transaction, upgrade
 from .engine import FlowError, parse_duration
@@ -33,7 +33,7 @@ DEMO_DUTY_CONTACT = {"duty_contact_email": "duty@example.org", "duty_contact_pho
 
 def _when(value: str | None) -> datetime:
     if not value:
-        return datetime.now(UTC)
+        return SystemClock().now()
     try:
         at = datetime.fromisoformat(value)
     except ValueError:
@@ -134,7 +134,8 @@ def import_appointments_command(path: Path, now_text: str | None) -> None:
 @main.command("service-settings")
 @click.argument("service")
 @click.argument("changes", nargs=-1)
-def service_settings_command(service: str, changes: tuple[str, ...]) -> None:
+@click.option("--now", "now_text", help="Re-plan reminders as if it were this time (ISO, with zone).")
+def service_settings_command(service: str, changes: tuple[str, ...], now_text: str | None) -> None:
     """Show a service's settings, or change them: KEY=VALUE (lists comma-separated)."""
     from .models import Service
     from .service_settings import ServiceSettings
@@ -155,7 +156,7 @@ def service_settings_command(service: str, changes: tuple[str, ...]) -> None:
         if row is None:
             raise click.ClickException(f"no service {service!r}")
         try:
-            change_settings(db, row, values, by=_cli_user(), now=rt.clock.now())
+            change_settings(db, row, values, by=_cli_user(), now=_when(now_text))
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(ServiceSettings.from_json(row.settings).to_json(), indent=2))
@@ -543,6 +544,7 @@ def _relative(text: str | None) -> dict[str, object] | None:
 @click.option("--reply-keyword", help="A one-word reply that records interest, e.g. YES.")
 @click.option("--by", "by", default="cli", help="Who is creating it (email).")
 @click.option("--preview", is_flag=True, help="Show the count and a sample; queue nothing.")
+@click.option("--now", "now_text", help="Plan it as if it were this time (ISO, with zone).")
 def campaign_create(
     service_slug: str,
     name: str,
@@ -555,6 +557,7 @@ def campaign_create(
     reply_keyword: str | None,
     by: str,
     preview: bool,
+    now_text: str | None,
 ) -> None:
     """Create (or preview) a campaign. Everything is checked before anything is queued."""
     from . import campaigns
@@ -569,7 +572,7 @@ def campaign_create(
         except campaigns.CampaignError as exc:
             raise click.ClickException(f"refused: {exc}") from None
     audience = _audience(audience_pairs)
-    now = rt.clock.now()
+    now = _when(now_text)
     with transaction(rt.engine) as db:
         service = db.exec(select(Service).where(Service.slug == service_slug)).first()
         if service is None or service.id is None:

@@ -21,6 +21,7 @@ from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
 from .flags import raise_flag
 from .models import Answer, Flag, FlowSession, Message, Participant, Specialist, table
 from .runtime import Runtime
+from .service_settings import settings_for
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ def queue_sms(
     expires_at: datetime | None = None,
     automated: bool = False,
 ) -> Message:
-    merged = participant_vars(db, participant) | (variables or {})
+    # Every text may name the service's nation: crisis signposting gives that nation's numbers.
+    merged = participant_vars(db, participant) | {"nation": settings_for(db, participant).nation} | (variables or {})
     body = render_for(rt, key, merged, participant.language)
     message = Message(
         participant_id=participant.id,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .content import CRISIS_KEY, FALLBACK_LOCALE
+from .content import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
 from .conversation import REPLY_VALID_FOR, Outcome, queue_sms, render_for
 from .db import lock_participant_by_phone, transaction
 from .engine.sms import segment_count
@@ -22,6 +22,7 @@ from .outbox import clear_number_problem
 from .phones import normalise_sender
 from .routing import handle_text
 from .runtime import Runtime
+from .service_settings import all_services
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +212,15 @@ def _unknown_number_crisis(db: Session, rt: Runtime, *, phone: str, kept: Messag
 
 
 def _reply_to_unknown(db: Session, rt: Runtime, phone: str, key: str, now: datetime) -> int:
-    """A reply to a number on no caseload: no name, nobody's details, in the default locale."""
-    text = render_for(rt, key, {"first_name": "", "specialist_name": "the team"}, FALLBACK_LOCALE)
+    """A reply to a number on no caseload: no name, nobody's details, in the default locale. Its
+    urgent-help numbers are those of the services' nation; where services span several nations,
+    the fixed UK-wide text."""
+    nations = {settings.nation for settings in all_services(db).values()}
+    if key == CRISIS_KEY and len(nations) != 1:
+        text = CRISIS_FALLBACK
+    else:
+        variables = {"first_name": "", "specialist_name": "the team", "nation": next(iter(nations), "england")}
+        text = render_for(rt, key, variables, FALLBACK_LOCALE)
     reply = Message(
         participant_id=None,
         direction="out",

@@ -14,15 +14,21 @@ from limits.storage import MemoryStorage
 
 
 class SweepingMemoryStorage(MemoryStorage):
-    """limits' in-memory storage, minus a thread per request.
+    """limits' in-memory storage, minus its timer threads.
 
-    The stock one starts a timer thread (to drop expired counts) on nearly every hit when
-    requests are more than 10 ms apart. A count is checked against its expiry whenever it is
-    read, so the sweep only frees memory: here it runs in the request itself, at most once a second.
+    The stock one starts a timer thread (to drop expired counts) when it is made and on nearly
+    every hit when requests are more than 10 ms apart. A count is checked against its expiry
+    whenever it is read, so the sweep only frees memory: here it runs in the request itself, at
+    most once a second, and the timer the base class starts is stopped at once (a thread left
+    waiting would also hold up the process's exit).
     """
 
     STORAGE_SCHEME = ["assistant-memory"]  # noqa: RUF012 (how limits names its storages)
     _next_sweep = 0.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.timer.cancel()
 
     def _MemoryStorage__schedule_expiry(self) -> None:  # replaces the base class's private hook
         now = time.monotonic()

@@ -24,6 +24,15 @@ RULES = {
     "unreachable": "Cannot be reached",
 }
 
+# Urgent help differs by nation: crisis texts give the numbers of the service's own
+# (messages/<locale>/common/crisis.txt has each version and where its numbers come from).
+NATIONS = {
+    "england": "England",
+    "wales": "Wales",
+    "scotland": "Scotland",
+    "northern_ireland": "Northern Ireland",
+}
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -45,6 +54,8 @@ class ServiceSettings:
     quiet_from: str = "20:00"
     send_on_weekends: bool = True
     holiday_region: str = "ENG"  # ENG (England and Wales), SCT, NIR, WLS
+    # Whose urgent-help numbers crisis signposting gives: england, wales, scotland, northern_ireland.
+    nation: str = "england"
     # Questionnaires by text: none until the service chooses its instruments.
     questionnaire_instruments: tuple[str, ...] = ()
     questionnaire_every_weeks: int = 4
@@ -108,6 +119,8 @@ class ServiceSettings:
             raise ValueError("reminder days must be between 0 and 28")
         if self.holiday_region not in ("ENG", "SCT", "NIR", "WLS"):
             raise ValueError("holiday_region must be ENG, SCT, NIR or WLS")
+        if self.nation not in NATIONS:
+            raise ValueError(f"nation must be one of {', '.join(NATIONS)}")
         unknown = [i for i in self.questionnaire_instruments if i not in ("phq9", "gad7", "wsas")]
         if unknown:
             raise ValueError(f"unknown questionnaire(s): {unknown}")

@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from .models import Appointment, AuditLog, DueTask, Participant, Service
-from .service_settings import RULES, ServiceSettings, duty_contact_problem
+from .service_settings import NATIONS, RULES, ServiceSettings, duty_contact_problem
 
 KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(ServiceSettings)}
 REMINDER_FIELDS = (
@@ -92,6 +92,12 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
         "Duty and escalation",
         (
             Field(
+                "nation",
+                "Urgent-help numbers in crisis texts for",
+                "Each nation's own line (NHS 111, NHS 111 Wales, NHS 24 and Breathing Space, Lifeline), "
+                "with 999, Samaritans and SHOUT.",
+            ),
+            Field(
                 "duty_contact_email",
                 "Duty contact email",
                 "Required. Told of every urgent flag at once, and at every reminder.",
@@ -129,6 +135,7 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
 LABELS = {f.name: f.label for _, group in GROUPS for f in group}
 CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "holiday_region": (("ENG", "England"), ("WLS", "Wales"), ("SCT", "Scotland"), ("NIR", "Northern Ireland")),
+    "nation": tuple(NATIONS.items()),
     "questionnaire_instruments": (("phq9", "PHQ-9"), ("gad7", "GAD-7"), ("wsas", "WSAS")),
     "rules_off": tuple((rule, label) for rule, label in RULES.items()),
 }

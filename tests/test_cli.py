@@ -106,8 +106,13 @@ def test_service_settings_show_change_and_refuse(cli_env: dict[str, str], caselo
     assert code != 0 and "quiet_until" in out
     code, out = run(cli_env, "service-settings", "north", "colour=blue")
     assert code != 0 and "unknown setting" in out
+    code, out = run(cli_env, "service-settings", "north", "nation=cornwall")
+    assert code != 0 and "nation must be one of england, wales, scotland, northern_ireland" in out
     code, out = run(cli_env, "service-settings", "north")
     assert json.loads(out)["reminder_days_before"] == [7, 3]  # the refused changes changed nothing
+    assert json.loads(out)["nation"] == "england"
+    code, out = run(cli_env, "service-settings", "north", "nation=scotland")
+    assert code == 0 and json.loads(out)["nation"] == "scotland"
 
 
 def test_import_appointments_command(cli_env: dict[str, str], caseload_file: Path, tmp_path: Path) -> None:
@@ -160,12 +165,14 @@ def test_campaign_commands(cli_env: dict[str, str], caseload_file: Path) -> None
         "CV clinic",
         "--text",
         "Hi {{ first_name }}, CV clinic on Tuesday.",
+        "--now",
+        "2026-11-23T09:00:00+00:00",
     ]
     code, out = run(cli_env, *base, "--audience", "cohort=out_of_work", "--preview")
     assert code == 0 and "2 participant(s) would get it" in out and "Hi Alex, CV clinic on Tuesday." in out
-    code, out = run(cli_env, *base, "--at", "2020-01-01T10:00:00+00:00")
+    code, out = run(cli_env, *base, "--at", "2026-11-22T10:00:00+00:00")
     assert code != 0 and "in the past" in out
-    code, out = run(cli_env, *base, "--at", "2030-01-07T10:00:00+00:00")
+    code, out = run(cli_env, *base, "--at", "2026-11-24T10:00:00+00:00")
     assert code == 0 and "scheduled for 3 participant(s)" in out
     assert run(cli_env, "campaign", "pause", "1")[1].strip() == "campaign #1 paused"
     code, out = run(cli_env, "campaign", "cancel", "1")

@@ -13,6 +13,7 @@ from jinja2 import UndefinedError
 from assistant.config import ROOT
 from assistant.content import CRISIS_FALLBACK, Catalog
 from assistant.engine import is_gsm7, segment_count
+from assistant.service_settings import NATIONS
 from assistant.wording import LOCK_SCREEN_WORDS, pressure_phrases
 
 MESSAGES = ROOT / "messages"
@@ -77,10 +78,33 @@ def test_budget_list_names_real_templates() -> None:
         assert set(BUDGETS[group]["keys"]) <= keys, group
 
 
-def test_crisis_signposting_is_complete() -> None:
-    text = CATALOG.render("common/crisis", NAMES)
-    for must in ("999", "A&E", "NHS 111", "Samaritans", "116 123", "SHOUT to 85258", "not watched around the clock"):
+# Each nation's own urgent-help line, and what belongs to the other nations only.
+NATION_SIGNPOSTS = {
+    "england": (["NHS 111 and choose the mental health option"], ["NHS 24", "Breathing Space", "Lifeline", "Wales"]),
+    "wales": (["NHS 111 Wales and press 2 for mental health"], ["NHS 24", "Breathing Space", "Lifeline"]),
+    "scotland": (["NHS 24 on 111", "Breathing Space on 0800 83 85 87"], ["NHS 111", "Lifeline", "Wales"]),
+    "northern_ireland": (["Lifeline on 0808 808 8000"], ["111", "NHS 24", "Breathing Space", "Wales"]),
+}
+UK_WIDE = ["999", "A&E", "Samaritans free on 116 123", "SHOUT to 85258", "not watched around the clock"]
+
+
+@pytest.mark.parametrize("nation", NATIONS)
+def test_crisis_signposting_gives_the_nations_own_numbers(nation: str) -> None:
+    text = CATALOG.render("common/crisis", NAMES | {"nation": nation})
+    own, others = NATION_SIGNPOSTS[nation]
+    for must in UK_WIDE + own:
         assert must in text, must
+    for must_not in others:
+        assert must_not not in text, must_not
+
+
+def test_crisis_signposting_needs_the_nation() -> None:
+    with pytest.raises(UndefinedError):
+        CATALOG.render("common/crisis", NAMES)
+
+
+def test_every_nation_is_rendered_by_the_message_checks() -> None:
+    assert {case["nation"] for case in SAMPLES["common/crisis"]["cases"]} == set(NATIONS)
 
 
 def test_checkin_prompt_offers_choices_free_text_and_a_call() -> None:

@@ -186,6 +186,7 @@ def test_switches_and_rules_turn_off_and_on(as_user: Any, world: World) -> None:
         ({"reminder_days_before": "3, soon"}, ["reminder_days_before"]),
         ({"duty_contact_email": "a@b.org, c@d.org", "dna_attempts": "9"}, ["duty_contact_email", "dna_attempts"]),
         ({"holiday_region": "FRA"}, ["holiday_region"]),
+        ({"nation": "cornwall"}, ["nation"]),
         ({"duty_contact_phone": "07700900123"}, ["duty_contact_phone"]),
         ({"dna_times": "10:00, 1400"}, ["dna_times"]),
         # A field that does not parse does not hide another that parses but is out of range.
@@ -207,7 +208,7 @@ def test_bad_settings_show_each_error_and_change_nothing(
         assert f'id="{field}-error"' in page and f'href="#{field}"' in page, field
     assert page.count("nhsuk-error-message") == len(fields)
     for key, value in changes.items():  # what was typed is shown again, to correct
-        if key != "holiday_region":
+        if key not in ("holiday_region", "nation"):  # a choice from a list, not typed
             assert f'value="{escape(value)}"' in page, key
     assert _settings(world) == before
     assert _audit(world, "service_settings") == []
@@ -251,7 +252,8 @@ def test_reminder_timings_re_plan_upcoming_reminders_from_the_dashboard_and_the_
     from assistant.cli import main
 
     env = {"ASSISTANT_DATABASE_URL": world.rt.settings.database_url}
-    result = CliRunner().invoke(main, ["service-settings", "north", "reminder_days_before=5"], env=env)
+    now = world.rt.clock.now().isoformat()
+    result = CliRunner().invoke(main, ["service-settings", "north", "reminder_days_before=5", "--now", now], env=env)
     assert result.exit_code == 0, result.output
     assert reminders() == [5]
     entries = _audit(world, "service_settings")
