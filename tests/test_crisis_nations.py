@@ -33,7 +33,13 @@ def _crisis_replies(rt: Runtime) -> list[str]:
 def _set_nation(rt: Runtime, nation: str) -> None:
     with transaction(rt.engine) as db:
         north = db.exec(select(Service).where(Service.slug == "north")).one()
-        change_settings(db, north, {"nation": nation}, by="admin@example.org", now=rt.clock.now())
+        change_settings(
+            db,
+            north,
+            {"nation": nation, "duty_contact_email": "duty@example.org"},
+            by="admin@example.org",
+            now=rt.clock.now(),
+        )
 
 
 def test_item_9_in_a_welsh_service_signposts_nhs_111_wales(
