@@ -208,9 +208,12 @@ def new_number(text: Text) -> bool:
 
 def help_request(text: Text) -> bool:
     """HELP, or a question about what these texts are: the waiting flow keeps waiting for its answer."""
-    if text.reading.keyword == "help" or (text.reading.has("help") and text.reading.answer is None):
+    if text.reading.keyword == "help":
         text.say("common/help")
         return not text.crisis
+    if text.reading.has("help") and text.reading.answer is None:
+        text.say("common/help")
+        text.flow_done = True  # the question stays open for its answer; the text goes on to the rest
     return False
 
 
@@ -279,7 +282,7 @@ def campaign_reply(text: Text) -> bool:
 
 def waiting_flow(text: Text) -> bool:
     if text.waiting is None or text.flow_done:
-        return text.flow_done and text.replied
+        return False
     text.message.flow = text.waiting.flow
     # The reading's answer, which also knows "well bad" and a cancellation as a reminder's NO.
     choice = text.reading.answer.value if text.reading.answer else None

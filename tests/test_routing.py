@@ -79,3 +79,15 @@ def test_a_handler_that_does_not_apply_does_nothing(rt: Runtime, unit: tuple[Ses
     for handler in (routing.risk, routing.opt_out, routing.wrong_person, routing.call_request, routing.stop_or_pause):
         assert handler(text) is False
     assert _flags(db) == [] and text.outcome.outbox == []
+
+
+def test_a_question_about_the_texts_does_not_swallow_a_call_request(
+    rt: Runtime, unit: tuple[Session, Participant]
+) -> None:
+    db, participant = unit
+    text = _text(rt, db, participant, "who is this? can you call me")
+    for _name, handler in routing.HANDLERS:
+        if handler(text):
+            break
+    assert _flags(db) == ["callback"]
+    assert [db.get(Message, i).message_key for i in text.outcome.outbox] == ["common/help"]  # type: ignore[union-attr]
