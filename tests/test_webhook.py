@@ -249,7 +249,7 @@ def test_an_unknown_locale_on_the_record_never_loses_a_text(
         "common/help",
         "sent",
     )
-    names = {"first_name": "Alex", "specialist_name": "Sam"}
+    names = {"first_name": "Alex", "specialist_name": "Sam", "nation": "england"}
     assert crisis.body == rt.catalog.render("common/crisis", names, "en-GB")
     assert help_reply.body == rt.catalog.render("common/help", names, "en-GB")
 

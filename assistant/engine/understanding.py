@@ -166,9 +166,9 @@ class HoldBack:
     past: tuple[Pattern, ...] = ()
     recurrence: tuple[Pattern, ...] = ()
     recurrence_here: tuple[Pattern, ...] = ()
+    # Said anywhere in the text, these put what came before in the past ("that was years ago").
+    past_anywhere: tuple[Pattern, ...] = ()
     benign: tuple[Pattern, ...] = ()
-    resolved: tuple[Pattern, ...] = ()
-    past_tense: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, eq=False)
@@ -437,17 +437,16 @@ def compile_phrases(
             past=_patterns(hb.get("past", []), classes, source, aliases),
             recurrence=_patterns(hb.get("recurrence", []), classes, source, aliases),
             recurrence_here=_patterns(hb.get("recurrence_here", []), classes, source, aliases),
+            past_anywhere=_patterns(hb.get("past_anywhere", []), classes, source, aliases),
             negation_fillers=frozenset(stem(w) for w in hb.get("negation_fillers", [])),
             benign=_patterns(hb.get("benign", []), classes, source, aliases),
-            resolved=_patterns(hb.get("resolved", []), classes, source, aliases),
-            past_tense=frozenset(hb.get("past_tense", [])),
         )
         for p in [
             *hb.get("past", []),
             *hb.get("recurrence", []),
             *hb.get("recurrence_here", []),
+            *hb.get("past_anywhere", []),
             *hb.get("benign", []),
-            *hb.get("resolved", []),
         ]:
             vocabulary |= _literal_words(str(p).replace("(", " ").replace(")", " "), classes)
         checks += [(source, signal, str(e), False) for e in hb.get("examples", [])]
@@ -599,7 +598,9 @@ def _correct_cached(phrases: Phrases, word: str) -> str:
     if len(word) < _MIN_FUZZY or stem(word) in phrases.stems:
         return word
     depth = _fuzzy_depth(word)
-    best: tuple[int, str] | None = None
+    # Nearest first; among equals the longer word (texts drop letters more than they add them:
+    # "longr" is "longer", not "long"), then the first in order, so the choice never varies.
+    best: tuple[int, int, str] | None = None
     for variant in _deletes(word, depth):
         for known in phrases._deletes.get(variant, ()):
             # People rarely get the first letter wrong: requiring it keeps real words from
@@ -608,10 +609,10 @@ def _correct_cached(phrases: Phrases, word: str) -> str:
                 continue
             limit = _fuzzy_depth(known) if len(known) >= _MIN_FUZZY else 1
             distance = _osa_distance(word, known, min(depth, limit))
-            if distance <= min(depth, limit) and (best is None or (distance, known) < best):
-                best = (distance, known)
+            if distance <= min(depth, limit) and (best is None or (distance, -len(known), known) < best):
+                best = (distance, -len(known), known)
     if best:
-        return best[1]
+        return best[2]
     if len(word) >= 6 and word not in phrases.protected:
         return phrases.sounds_like.get(_skeleton(word), word)
     return word
@@ -719,12 +720,7 @@ def _why_held(
         return None
     if hold.past and _find_any(hold.past, tokens):
         return "in the past"
-    # Told in the past tense, in a text that says it is over ("... but I'm in a better place now").
-    if (
-        hold.resolved
-        and any(t.word in hold.past_tense for t in tokens[:end])
-        and _found_anywhere(hold.resolved, clauses)
-    ):
+    if hold.past_anywhere and _found_anywhere(hold.past_anywhere, clauses):
         return "in the past"
     return None
 
@@ -794,7 +790,8 @@ def read(text: str, phrases: Phrases, question: Question | None = None) -> Readi
         )
         margin = phrases.model.held_back_margin if set_aside else 0.0
         if score > phrases.model.threshold + margin:
-            signals.append(Signal("risk", "classifier", "reads like texts that were risk", ", ".join(reasons)))
+            words = ", ".join(dict.fromkeys(_their_words(feature, clauses) for feature in reasons))
+            signals.append(Signal("risk", "classifier", "reads like texts that were risk", words))
     keyword = _keyword(phrases, text)
     if keyword and not any(s.kind == keyword for s in signals):
         signals.insert(0, Signal(keyword, "keyword", keyword, text.strip()))
@@ -877,7 +874,17 @@ class RiskModel:
                 if weight > 0:
                     reasons.append((weight, feature))
         reasons.sort(reverse=True)
-        return total, [f.replace("_", " ") for _, f in reasons[:3]]
+        return total, [f for _, f in reasons[:3]]
+
+
+def _their_words(feature: str, clauses: Sequence[Sequence[_Token]]) -> str:
+    """The participant's own words behind a feature ("anymor" -> "any more", "end_it" -> "end it")."""
+    parts = feature.split("_")
+    for tokens in clauses:
+        for start in range(len(tokens) - len(parts) + 1):
+            if all(tokens[start + k].stem == part for k, part in enumerate(parts)):
+                return " ".join(dict.fromkeys(t.raw for t in tokens[start : start + len(parts)]))
+    return feature.replace("_", " ")
 
 
 def _features(clauses: Sequence[Sequence[_Token]]) -> list[str]:

@@ -42,6 +42,22 @@ def test_every_risk_reading_says_why(phrases: Phrases) -> None:
         assert signal is not None and signal.words.strip(), text
 
 
+def test_what_the_classifier_read_is_shown_in_the_participants_own_words(phrases: Phrases) -> None:
+    """A classifier reading names the words of the text that weighed most, never its internal stems."""
+    from assistant.engine.understanding import _clauses
+
+    shown = 0
+    for _category, text in RISK + ORDINARY:
+        for signal in read(text, phrases).signals:
+            if signal.family == "classifier":
+                shown += 1
+                # The text as written, after only the spelling clean-up the reader shows in every signal.
+                theirs = {token.raw for clause in _clauses(phrases, text) for token in clause}
+                for chunk in signal.words.split(", "):
+                    assert set(chunk.split()) <= theirs, (text, signal.words)
+    assert shown > 0
+
+
 def test_false_alarms_are_reported_and_rare(phrases: Phrases, capsys: pytest.CaptureFixture[str]) -> None:
     alarms = [(c, t) for c, t in ORDINARY if read(t, phrases).has("risk")]
     rate = len(alarms) / len(ORDINARY)
