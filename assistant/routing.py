@@ -39,9 +39,6 @@ from .flags import raise_flag, self_resolve
 from .models import Answer, FlowSession, Message, Participant
 from .runtime import Runtime
 
-# Signals that end a waiting flow (the answer in the same text, if any, is kept).
-ENDS_THE_FLOW = ("risk", "call", "stop", "pause", "wrong_person")
-
 
 @dataclass
 class Text:
