@@ -58,6 +58,11 @@ class Settings:
     proxy_hops: float = 0
     # Log level of the JSON-lines logs: DEBUG, INFO, WARNING, ERROR or CRITICAL.
     log_level: str = "INFO"
+    # Seconds a transaction waits for another's lock (SQLite busy timeout, PostgreSQL lock_timeout)
+    # and the longest one statement may run (PostgreSQL statement_timeout): both well under the web
+    # worker's 10 s, so a stalled database answers 503 (Twilio retries) instead of a killed worker.
+    db_lock_timeout: float = 3.0
+    db_statement_timeout: float = 5.0
 
     @property
     def production(self) -> bool:
@@ -70,6 +75,8 @@ class Settings:
             raise ConfigError("ASSISTANT_DISPATCH must be thread, inline or off")
         if self.sms_transport not in TRANSPORTS:
             raise ConfigError(f"ASSISTANT_SMS_TRANSPORT must be one of {TRANSPORTS}")
+        if not (0 < self.db_lock_timeout <= self.db_statement_timeout):
+            raise ConfigError("ASSISTANT_DB_LOCK_TIMEOUT must be above 0 and at most ASSISTANT_DB_STATEMENT_TIMEOUT")
         if self.sms_transport == "twilio" and not (self.twilio_from_number or self.twilio_messaging_service_sid):
             raise ConfigError("the twilio transport needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
         if self.production:

@@ -17,19 +17,36 @@ from .models import Participant
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str) -> sa.Engine:
+# Without settings (migrations, one-off scripts) a lock is waited for this long on SQLite; PostgreSQL
+# then has no lock or statement timeout of its own.
+DEFAULT_SQLITE_BUSY_SECONDS = 30.0
+
+
+def make_engine(url: str, *, lock_timeout: float | None = None, statement_timeout: float | None = None) -> sa.Engine:
+    """An engine whose transactions give up on a held lock after `lock_timeout` seconds and on a
+    statement after `statement_timeout` (PostgreSQL), with an OperationalError: the web app answers
+    that with 503 and rolls back, so nothing is kept half and Twilio's retry is recorded once."""
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        return _sqlite_engine(url, lock_timeout or DEFAULT_SQLITE_BUSY_SECONDS)
+    connect_args: dict[str, Any] = {}
+    options = [
+        f"-c {name}={int(seconds * 1000)}"
+        for name, seconds in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout))
+        if seconds
+    ]
+    if options:
+        given = sa.make_url(url).query.get("options")
+        connect_args["options"] = " ".join([*([given] if isinstance(given, str) else list(given or ())), *options])
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
 
 
-def _sqlite_engine(url: str) -> sa.Engine:
+def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
     memory = url in ("sqlite://", "sqlite:///:memory:")
     if not memory:
         path = sa.make_url(url).database
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_seconds}}
     if memory:
         kwargs["poolclass"] = StaticPool
     engine = sa.create_engine(url, **kwargs)
@@ -41,7 +58,7 @@ def _sqlite_engine(url: str) -> sa.Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         if not memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")

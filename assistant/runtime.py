@@ -43,7 +43,12 @@ def build_runtime(
     catalog = Catalog(settings.messages_dir)
     return Runtime(
         settings=settings,
-        engine=engine or make_engine(settings.database_url),
+        engine=engine
+        or make_engine(
+            settings.database_url,
+            lock_timeout=settings.db_lock_timeout,
+            statement_timeout=settings.db_statement_timeout,
+        ),
         catalog=catalog,
         flows=FlowLibrary(settings.flows_dir, catalog),
         phrases=phrase_library(settings.phrases_dir),
