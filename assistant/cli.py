@@ -202,6 +202,33 @@ def scheduler_command() -> None:
         pass
 
 
+@main.command("audit-dependencies")
+@click.option(
+    "--requirement",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=ROOT / "requirements-run.lock",
+    show_default=True,
+)
+@click.option("--email-admins", is_flag=True, help="Email every service admin when something is found.")
+@click.option("--now", "now_text", help="Date the emails as if it were this time (ISO, with zone).")
+def audit_dependencies_command(requirement: Path, email_admins: bool, now_text: str | None) -> None:
+    """Check the locked packages against a vulnerability source; exit 1 if one is vulnerable, 2 if any
+    package could not be checked."""
+    from .dependency_audit import audit, locked_packages, queue_admin_emails, report, verdict
+    from .notify import send_notifications
+
+    found = verdict(audit(requirement), total=locked_packages(requirement), require_audit=True)
+    report(found, ci=False)
+    if email_admins:
+        now = _when(now_text)
+        rt = build_runtime(load_settings(), clock=FixedClock(now))
+        recipients = queue_admin_emails(rt, found, now)
+        if recipients:
+            send_notifications(rt, now)
+            click.echo(f"emailed {len(recipients)} service admin(s)", err=True)
+    sys.exit(found.exit_code)
+
+
 @main.command("export-participant")
 @click.argument("participant_id")
 @click.option("--service", help="The service, when the id is used in more than one.")
