@@ -209,15 +209,18 @@ def scheduler_command() -> None:
     default=ROOT / "requirements-run.lock",
     show_default=True,
 )
+@click.option("--pip-audit", "pip_audit", help="The pip-audit program (default: the one beside this Python, or PATH).")
 @click.option("--email-admins", is_flag=True, help="Email every service admin when something is found.")
 @click.option("--now", "now_text", help="Date the emails as if it were this time (ISO, with zone).")
-def audit_dependencies_command(requirement: Path, email_admins: bool, now_text: str | None) -> None:
+def audit_dependencies_command(
+    requirement: Path, pip_audit: str | None, email_admins: bool, now_text: str | None
+) -> None:
     """Check the locked packages against a vulnerability source; exit 1 if one is vulnerable, 2 if any
     package could not be checked."""
     from .dependency_audit import audit, locked_packages, queue_admin_emails, report, verdict
     from .notify import send_notifications
 
-    found = verdict(audit(requirement), total=locked_packages(requirement), require_audit=True)
+    found = verdict(audit(requirement, program=pip_audit), total=locked_packages(requirement), require_audit=True)
     report(found, ci=False)
     if email_admins:
         now = _when(now_text)

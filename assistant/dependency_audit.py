@@ -149,10 +149,12 @@ def pip_audit_command() -> str:
     return str(here) if here.exists() else (shutil.which("pip-audit") or "pip-audit")
 
 
-def run_pip_audit(requirement: Path, source: str, *, timeout: float = 10, limit: float = 600) -> AuditResult:
+def run_pip_audit(
+    requirement: Path, source: str, *, timeout: float = 10, limit: float = 600, program: str | None = None
+) -> AuditResult:
     """One pip-audit run against one vulnerability source; a failed or stuck run is a result too."""
     command = [
-        pip_audit_command(),
+        program or pip_audit_command(),
         "--requirement",
         str(requirement),
         "--disable-pip",
@@ -175,11 +177,13 @@ def run_pip_audit(requirement: Path, source: str, *, timeout: float = 10, limit:
     return parse_report(source, done.stdout, error=done.stderr)
 
 
-def audit(requirement: Path, *, sources: Sequence[str] = SOURCES, timeout: float = 10) -> list[AuditResult]:
+def audit(
+    requirement: Path, *, sources: Sequence[str] = SOURCES, timeout: float = 10, program: str | None = None
+) -> list[AuditResult]:
     total = locked_packages(requirement)
     results: list[AuditResult] = []
     for source in sources:
-        result = run_pip_audit(requirement, source, timeout=timeout)
+        result = run_pip_audit(requirement, source, timeout=timeout, program=program)
         results.append(result)
         if result.vulnerabilities or (result.total and result.audited >= max(total, result.total)):
             break

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import fields
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from .pg import PostgresServer
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 UNITS = ("assistant-web.service", "assistant-scheduler.service")
+AUDIT_UNITS = ("assistant-audit.service", "assistant-audit.timer")
 INSTALL_ROOT = "/opt/assistant"
 ENV_FILE = "/etc/assistant/assistant.env"
 SETTING_NAMES = {_ENV_NAMES.get(f.name, "ASSISTANT_" + f.name.upper()) for f in fields(Settings)}
@@ -475,13 +477,13 @@ def test_systemd_units_parse_and_run_commands_that_exist(unit: str) -> None:
 def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     env_file = tmp_path / "assistant.env"
     env_file.write_text("")
-    for unit in UNITS:
+    for unit in (*UNITS, *AUDIT_UNITS):
         text = (DEPLOY / unit).read_text(encoding="utf-8")
         text = text.replace(f"{INSTALL_ROOT}/.venv/bin/", f"{venv_bin('gunicorn').parent}/")
         text = text.replace(INSTALL_ROOT, str(REPO)).replace(ENV_FILE, str(env_file))
         (tmp_path / unit).write_text(text, encoding="utf-8")
     result = subprocess.run(
-        ["systemd-analyze", "verify", *(str(tmp_path / u) for u in UNITS)],
+        ["systemd-analyze", "verify", *(str(tmp_path / u) for u in (*UNITS, *AUDIT_UNITS))],
         capture_output=True,
         text=True,
         timeout=60,
@@ -489,6 +491,40 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert not [line for line in output.splitlines() if "assistant-" in line], output
+
+
+def test_the_weekly_audit_timer_runs_the_audit_service_and_it_emails_the_admins() -> None:
+    timer = parse_unit(DEPLOY / "assistant-audit.timer")
+    assert timer["Timer"]["Unit"] == ["assistant-audit.service"]
+    assert timer["Timer"]["Persistent"] == ["true"]
+    assert timer["Install"]["WantedBy"] == ["timers.target"]
+    [calendar] = timer["Timer"]["OnCalendar"]
+    if shutil.which("systemd-analyze"):
+        result = subprocess.run(
+            ["systemd-analyze", "calendar", "--iterations=2", calendar], capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        # Once a week: the next two runs are seven days apart.
+        days = re.findall(r"\d{4}-\d{2}-\d{2}", result.stdout.split("Next elapse:", 1)[1])
+        assert len(days) >= 2
+        assert (date.fromisoformat(days[1]) - date.fromisoformat(days[0])).days == 7
+
+    sections = parse_unit(DEPLOY / "assistant-audit.service")
+    service = {key: values[-1] for key, values in sections["Service"].items()}
+    assert service["Type"] == "oneshot" and "Install" not in sections  # started by the timer only
+    assert service["EnvironmentFile"] == ENV_FILE and service["User"] == "assistant"
+    assert (service["NoNewPrivileges"], service["ProtectSystem"], service["PrivateTmp"]) == ("yes", "strict", "yes")
+    argv = shlex.split(service["ExecStart"])
+    program = local_command(argv)
+    assert program.is_file() and os.access(program, os.X_OK)
+    check_assistant_subcommand(argv)
+    assert argv[1] == "audit-dependencies" and "--email-admins" in argv
+    command = cli_main.commands["audit-dependencies"]
+    options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    assert {a for a in argv[2:] if a.startswith("--")} <= options
+    lock = argv[argv.index("--requirement") + 1]
+    assert lock == f"{INSTALL_ROOT}/requirements-run.lock" and (REPO / "requirements-run.lock").is_file()
+    assert argv[argv.index("--pip-audit") + 1] == f"{INSTALL_ROOT}/.audit-venv/bin/pip-audit"
 
 
 # --- The runbook ----------------------------------------------------------------------------------
@@ -507,7 +543,7 @@ def test_the_runbook_commands_name_real_subcommands_units_and_files() -> None:
     for name in used:
         assert name in cli_main.commands, f"the runbook uses `assistant {name}`, which is not a command"
     units = {u for line in lines if line.startswith("systemctl ") for u in re.findall(r"assistant-[a-z]+", line)}
-    assert units == {"assistant-web", "assistant-scheduler"}
+    assert units == {"assistant-web", "assistant-scheduler", "assistant-audit"}
     assert all((DEPLOY / f"{u}.service").is_file() for u in units)
     text = (DEPLOY / "RUNBOOK.md").read_text(encoding="utf-8")
     for path in set(re.findall(rf"{INSTALL_ROOT}/deploy/([\w.-]+)", text)):
