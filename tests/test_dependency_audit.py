@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlmodel import select
 
+from assistant.cli import main as cli_main
 from assistant.db import transaction
 from assistant.dependency_audit import (
     CLEAN,
@@ -176,3 +180,67 @@ def test_a_finding_is_emailed_to_each_active_service_admin(
     assert note.subject == "Dependency audit: known vulnerabilities in the assistant's packages"
     assert "jinja2 3.1.4: GHSA-h75v-3vvj-5mfj (fixed in 3.1.5)" in note.body
     assert "[email to admin@example.org]" in capsys.readouterr().out
+
+
+def fake_pip_audit(tmp_path: Path, report: str) -> Path:
+    """A stand-in for the pip-audit program: the given report from the PyPI source; OSV unreachable."""
+    saved = tmp_path / "pypi.json"
+    saved.write_text(report, encoding="utf-8")
+    program = tmp_path / "pip-audit"
+    program.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "source = sys.argv[sys.argv.index('--vulnerability-service') + 1]\n"
+        "if source != 'pypi':\n"
+        f"    sys.exit({OSV_DOWN!r})\n"
+        f"print(open({str(saved)!r}).read())\n"
+        "sys.exit(1 if 'GHSA' in open(" + repr(str(saved)) + ").read() else 0)\n",
+        encoding="utf-8",
+    )
+    program.chmod(0o755)
+    return program
+
+
+@pytest.mark.parametrize(
+    ("report", "code", "subject"),
+    [
+        (some_found, VULNERABLE, "Dependency audit: known vulnerabilities in the assistant's packages"),
+        (all_skipped, NOT_AUDITED, "Dependency audit: the assistant's packages could not be checked"),
+        (all_clean, CLEAN, None),
+    ],
+)
+def test_the_weekly_job_command_exits_by_what_it_found_and_emails_the_admins(
+    rt: Runtime, db_url: str, tmp_path: Path, report: Callable[[], str], code: int, subject: str | None
+) -> None:
+    with transaction(rt.engine) as db:
+        service = Service(slug="north", name="North", settings={})
+        db.add(service)
+        db.flush()
+        assert service.id is not None
+        db.add(User(email="admin@example.org", password_hash="x", role="service_admin", service_id=service.id))
+    env = {
+        "ASSISTANT_DATABASE_URL": db_url,
+        "ASSISTANT_CONSOLE_LOG": str(tmp_path / "sms.jsonl"),
+        "ASSISTANT_PUBLIC_URL": "https://assistant.example.org",
+        "CI": "",
+    }
+    args = [
+        "audit-dependencies",
+        "--requirement",
+        str(lock_file(tmp_path)),
+        "--pip-audit",
+        str(fake_pip_audit(tmp_path, report())),
+        "--email-admins",
+        "--now",
+        "2026-11-23T06:00:00+00:00",
+    ]
+    result = CliRunner().invoke(cli_main, args, env=env, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    with transaction(rt.engine) as db:
+        notes = db.exec(select(Notification)).all()
+    if subject is None:
+        assert "dependency audit: 3 packages audited (pypi), no known vulnerabilities" in result.output
+        assert notes == []
+    else:
+        assert [(n.to_email, n.subject, n.status) for n in notes] == [("admin@example.org", subject, "sent")]
+        assert "no known vulnerabilities" not in result.output.lower()
