@@ -21,6 +21,7 @@ from assistant.db import make_engine, transaction
 from assistant.importer import import_caseload
 from assistant.models import InboundReceipt, Message
 from assistant.runtime import Runtime, build_runtime
+from assistant.scheduler import tick
 from assistant.sms import ConsoleTransport
 
 from .conftest import Phone, outbound, test_settings
@@ -126,3 +127,36 @@ def test_a_long_statement_is_cut_off_by_the_statement_timeout(postgres: Postgres
         assert time.monotonic() - started < 3
     finally:
         engine.dispose()
+
+
+def test_the_scheduler_gives_up_on_a_held_lock_fast_and_sends_once_after(
+    db_url: str, tmp_path: Path, clock: FixedClock, sms_console: io.StringIO, caseload_file: Path
+) -> None:
+    settings = test_settings(
+        db_url, tmp_path, db_lock_timeout=LOCK_TIMEOUT, db_statement_timeout=2 * LOCK_TIMEOUT, dispatch="off"
+    )
+    rt = build_runtime(
+        settings, clock=clock, transport=ConsoleTransport(record=settings.console_log, stream=sms_console)
+    )
+    try:
+        import_caseload(rt, caseload_file, rt.clock.now())
+        phone = Phone(create_app(runtime=rt).test_client(), rt)
+        assert phone.text("+447700900101", "hello", sid="SM" + "f" * 32).status_code == 200
+        [queued] = outbound(rt)
+        assert queued.status == "queued"  # the reply waits for the scheduler
+
+        with database_locked(db_url):
+            started = time.monotonic()
+            with pytest.raises(sa.exc.OperationalError):
+                tick(rt, rt.clock.now())
+            took = time.monotonic() - started
+        assert took < ANSWERED_WITHIN, f"gave up after {took:.1f} s"
+        assert [m.status for m in outbound(rt)] == ["queued"]
+
+        assert tick(rt, rt.clock.now()).sends.sent == 1
+        assert tick(rt, rt.clock.now()).sends.sent == 0
+        assert [m.status for m in outbound(rt)] == ["sent"]
+        assert settings.console_log is not None
+        assert len(settings.console_log.read_text(encoding="utf-8").splitlines()) == 1
+    finally:
+        rt.engine.dispose()
