@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .clock import Clock
-from .config import load_settings
+from .config import ConfigError, load_settings
 from .dispatch import Dispatcher
 from .limits import limiter
 from .logs import configure as configure_logging
@@ -30,6 +30,10 @@ def create_app(
     app = Flask(__name__, instance_relative_config=False)
     rt = runtime or build_runtime(load_settings(**(test_config or {})), clock=clock, transport=transport)
     configure_logging(rt.settings.log_level)
+    production = rt.settings.production
+    if production and app.debug:
+        # Flask read FLASK_DEBUG (or was told to debug): the debugger would run code for anyone.
+        raise ConfigError("refusing to start in production: Flask debug must be off")
     if (hops := int(rt.settings.proxy_hops)) > 0:
         # Behind that many reverse proxies: take the client's address, scheme and host from X-Forwarded-*.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -61,6 +65,13 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     dashboard.init_app(app)
     app.register_blueprint(unknown_numbers.bp)
+
+    @app.before_request
+    def refuse_debug_in_production() -> tuple[str, int] | None:
+        # Debug switched on after the app was made (app.run(debug=True)): serve nothing.
+        if production and app.debug:
+            return "debug mode is refused in production", 503
+        return None
 
     @app.before_request
     def refuse_nul_bytes() -> tuple[str, int] | None:
