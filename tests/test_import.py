@@ -126,6 +126,28 @@ def test_phone_already_held_by_another_participant_is_refused(rt: Runtime, casel
     assert len(_people(rt)) == 3
 
 
+def _scoped_errors(rt: Runtime, row: str) -> list[str]:
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, (CASELOAD_HEADER + row).encode(), rt.clock.now(), scope="south")
+    return caught.value.errors
+
+
+def test_a_scoped_import_refuses_another_services_number_or_specialist_as_it_refuses_a_bad_one(
+    rt: Runtime, caseload_file: Path
+) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())  # the north: P001 on 07700900101, sam.jones@...
+    taken_phone = _scoped_errors(rt, "S1,Kim,07700900101,kim@example.org,Kim,south,out_of_work,Tue,10:30\n")
+    bad_phone = _scoped_errors(rt, "S1,Kim,12345,kim@example.org,Kim,south,out_of_work,Tue,10:30\n")
+    assert taken_phone == bad_phone == ["line 2, column phone: this number cannot be used"]
+    taken_email = _scoped_errors(rt, "S1,Kim,07700900150,sam.jones@example.org,Sam,south,out_of_work,Tue,10:30\n")
+    bad_email = _scoped_errors(rt, "S1,Kim,07700900150,not-an-address,Sam,south,out_of_work,Tue,10:30\n")
+    assert taken_email == bad_email == ["line 2, column specialist_email: this email address cannot be used"]
+    said = " ".join(taken_phone + taken_email).lower()
+    for clue in ("north", "p001", "alex", "already", "another", "service", "use"):
+        assert clue not in said.replace("be used", "")
+    assert len(_people(rt)) == 3
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
