@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -92,8 +93,14 @@ def create_app(
         response.headers["Referrer-Policy"] = "same-origin"
         if secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        # Nothing a signed-in user is sent may be kept by a browser or proxy cache (names, numbers,
+        # flags on any page); the private pages also when the answer is a redirect to sign in.
         private = ("/", "/flags", "/team", "/audit", "/settings")
-        if request.path.startswith(("/participants", "/imports", "/unknown-numbers")) or request.path in private:
+        if (
+            current_user.is_authenticated
+            or request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns"))
+            or request.path in private
+        ):
             response.headers["Cache-Control"] = "no-store"
         return response
 
