@@ -134,8 +134,15 @@ def _validate_row(
     if email and not EMAIL.fullmatch(email):
         err("specialist_email", EMAIL_REFUSED if scope is not None else f"not an email address: {email!r}")
     clean["specialist_email"] = email
-    clean["specialist_name"] = row.get("specialist_name", "")[:200]
-    clean["team"] = row.get("team", "")[:64] or None
+    # Names reach email bodies, text signatures and headers: no line breaks or other control characters.
+    specialist_name = row.get("specialist_name", "")
+    if not specialist_name.isprintable() or len(specialist_name) > 200:
+        err("specialist_name", "must be printable and at most 200 characters")
+    clean["specialist_name"] = specialist_name
+    team = row.get("team", "")
+    if not team.isprintable() or len(team) > 64:
+        err("team", "must be printable and at most 64 characters")
+    clean["team"] = team or None
     consent = (row.get("consent_sms") or "yes").strip().lower()
     if consent not in ("yes", "no", "y", "n", "true", "false"):
         err("consent_sms", "must be yes or no")

@@ -224,3 +224,35 @@ def test_a_new_phone_number_lifts_the_unreachable_mark(rt: Runtime, caseload_fil
     assert (flag.status, flag.note) == ("resolved", "2026-11-22 12:00 assistant: The phone number changed")
     assert (entry.action, entry.user_email, entry.participant_id) == ("reachable_again", "caseload import", alex.id)
     assert entry.detail == {"why": "phone_changed", "was": "twilio error 30006"}
+
+
+@pytest.mark.parametrize(
+    "bad", ["Sam\nBcc: x", "Sam\rJones", "Sam\tJones", "Sam\x1b[2J", "Sam\u2028Jones", "Sam\x85Jones"]
+)
+@pytest.mark.parametrize("column", ["first_name", "specialist_name", "team"])
+def test_names_refuse_line_breaks_and_control_characters(rt: Runtime, column: str, bad: str) -> None:
+    import csv
+    import io
+
+    row = {
+        "participant_id": "P001",
+        "first_name": "Alex",
+        "phone": "07700900101",
+        "specialist_email": "sam@example.org",
+        "specialist_name": "Sam Jones",
+        "team": "blue",
+    }
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow(row | {column: bad})
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, out.getvalue().encode(), rt.clock.now())
+    assert [e.split(":")[0] for e in caught.value.errors] == [f"line 2, column {column}"]
+    assert _people(rt) == []
+    # The same row with an ordinary name goes in.
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow(row | {column: "Ana-María O'Neill"})
+    assert import_caseload(rt, out.getvalue().encode(), rt.clock.now()).created == 1
