@@ -50,3 +50,16 @@ def specialists_in_reach(db: Session, user: User) -> list[Specialist]:
     elif user.role == "specialist":
         query = query.where(Specialist.id == user.specialist_id)
     return list(db.exec(query.order_by(col(Specialist.name))).all())
+
+
+def transfer_targets(db: Session, user: User, person: Participant) -> list[Specialist]:
+    """Who this user may hand a participant they can see to: the transfer form lists exactly these,
+    and the transfer refuses anyone else. An admin: any specialist of the service. A team lead: their
+    team (and their own caseload), the reach they see. A specialist: any colleague in the service, as
+    a specialist hands over their own participant to whoever takes them on."""
+    if user.role == "specialist":
+        query = select(Specialist).where(Specialist.service_id == person.service_id).order_by(col(Specialist.name))
+        candidates = list(db.exec(query).all())
+    else:
+        candidates = specialists_in_reach(db, user)
+    return [s for s in candidates if s.id != person.specialist_id and s.service_id == person.service_id]

@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .clock import Clock
-from .config import load_settings
+from .config import ConfigError, load_settings
 from .dispatch import Dispatcher
 from .limits import limiter
 from .logs import configure as configure_logging
@@ -30,6 +31,10 @@ def create_app(
     app = Flask(__name__, instance_relative_config=False)
     rt = runtime or build_runtime(load_settings(**(test_config or {})), clock=clock, transport=transport)
     configure_logging(rt.settings.log_level)
+    production = rt.settings.production
+    if production and app.debug:
+        # Flask read FLASK_DEBUG (or was told to debug): the debugger would run code for anyone.
+        raise ConfigError("refusing to start in production: Flask debug must be off")
     if (hops := int(rt.settings.proxy_hops)) > 0:
         # Behind that many reverse proxies: take the client's address, scheme and host from X-Forwarded-*.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
@@ -63,6 +68,13 @@ def create_app(
     app.register_blueprint(unknown_numbers.bp)
 
     @app.before_request
+    def refuse_debug_in_production() -> tuple[str, int] | None:
+        # Debug switched on after the app was made (app.run(debug=True)): serve nothing.
+        if production and app.debug:
+            return "debug mode is refused in production", 503
+        return None
+
+    @app.before_request
     def refuse_nul_bytes() -> tuple[str, int] | None:
         # No field of ours can hold a NUL; PostgreSQL refuses them. Refused with a clear error, nothing stored.
         values = list(request.args.values()) + (list(request.form.values()) if request.method == "POST" else [])
@@ -81,8 +93,14 @@ def create_app(
         response.headers["Referrer-Policy"] = "same-origin"
         if secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        # Nothing a signed-in user is sent may be kept by a browser or proxy cache (names, numbers,
+        # flags on any page); the private pages also when the answer is a redirect to sign in.
         private = ("/", "/flags", "/team", "/audit", "/settings")
-        if request.path.startswith(("/participants", "/imports", "/unknown-numbers")) or request.path in private:
+        if (
+            current_user.is_authenticated
+            or request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns"))
+            or request.path in private
+        ):
             response.headers["Cache-Control"] = "no-store"
         return response
 

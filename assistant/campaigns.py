@@ -317,8 +317,8 @@ def create(
         raise CampaignError("no such service")
     settings = ServiceSettings.from_json(service.settings)
     problems = []
-    if not name.strip() or len(name) > 200:
-        problems.append("give the campaign a name of up to 200 characters")
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        problems.append("give the campaign a name of up to 200 characters, on one line")
     if flow:
         if flows is not None and flows.get(flow) is None and not flow.startswith("questionnaire_"):
             problems.append(f"unknown flow {flow!r}")

@@ -44,13 +44,17 @@ class Settings:
     # What one sending number can take (a UK long code: about 10 segments a second).
     send_rate: float = 10.0
     console_log: Path | None = None
-    # Email for flags: no SMTP host means emails are printed to the console.
+    # Email for flags and password resets: no SMTP host means emails are printed to the console
+    # (development), or, with mail_log_only, only noted in the log without their content.
     smtp_host: str = ""
     smtp_port: float = 25
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
     mail_from: str = "assistant@localhost"
+    # No SMTP host on purpose: each email is only noted in the log (its id and length: never its
+    # recipient, subject, body or links), and nobody receives it. Production needs this or an SMTP host.
+    mail_log_only: bool = False
     dashboard_url: str = ""
     default_timezone: str = "Europe/London"
     default_language: str = "en-GB"
@@ -68,7 +72,10 @@ class Settings:
     def production(self) -> bool:
         return self.env == "production"
 
-    def validate(self) -> None:
+    def validate(self, environ: Mapping[str, str] | None = None) -> None:
+        """Refuse settings that cannot work, and in production settings that are unsafe.
+        `environ` (default: the process environment) is where Flask's own FLASK_DEBUG is read."""
+        environ = os.environ if environ is None else environ
         if self.env not in ("development", "production"):
             raise ConfigError("ASSISTANT_ENV must be development or production")
         if self.dispatch not in ("thread", "inline", "off"):
@@ -83,19 +90,45 @@ class Settings:
             problems = []
             if self.secret_key in ("", DEV_SECRET):
                 problems.append("ASSISTANT_SECRET_KEY is missing or the development default")
+            elif weak := weak_secret(self.secret_key):
+                problems.append(f"ASSISTANT_SECRET_KEY {weak}")
             if self.twilio_auth_token in ("", DEV_TWILIO_TOKEN):
                 problems.append("TWILIO_AUTH_TOKEN is missing or the development default")
             if self.sms_transport != "twilio":
                 problems.append("ASSISTANT_SMS_TRANSPORT must be twilio in production")
-            if (
-                os.environ.get("FLASK_DEBUG", "").lower() in ("1", "true", "yes")
-                or os.environ.get("FLASK_ENV") == "development"
-            ):
-                problems.append("Flask debug must be off in production")
+            if flask_debug(environ) or environ.get("FLASK_ENV") == "development":
+                problems.append("Flask debug must be off in production (unset FLASK_DEBUG or make it 0)")
+            if not self.smtp_host and not self.mail_log_only:
+                problems.append(
+                    "ASSISTANT_SMTP_HOST is empty: set it, or ASSISTANT_MAIL_LOG_ONLY=true to send no email at all"
+                )
             if not self.public_url.startswith("https://"):
                 problems.append("ASSISTANT_PUBLIC_URL must be the https URL Twilio calls")
             if problems:
                 raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def flask_debug(environ: Mapping[str, str]) -> bool:
+    """Whether Flask would switch debug mode on: its get_debug_flag() reads FLASK_DEBUG this way
+    (any non-empty value but 0, false or no, in any case)."""
+    value = environ.get("FLASK_DEBUG")
+    return bool(value and value.lower() not in {"0", "false", "no"})
+
+
+MIN_SECRET_BYTES = 32
+
+
+def weak_secret(key: str) -> str | None:
+    """Why a secret key is too weak to sign sessions and reset links, or None. It must be at least
+    32 bytes long (as UTF-8) and not obviously low in entropy: a repeated character or short pattern,
+    or a handful of distinct characters, is refused. (secrets.token_urlsafe(32) or longer passes.)"""
+    if len(key.encode("utf-8")) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    if len(set(key)) < 10:
+        return "has too few different characters to be random"
+    if any(key == (key[:n] * (len(key) // n + 1))[: len(key)] for n in range(1, len(key) // 2 + 1)):
+        return "is a short pattern repeated, not random"
+    return None
 
 
 _ENV_NAMES = {

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from . import appointments as appts
 from . import engine
-from .access import scoped, specialists_in_reach, visible_participant
+from .access import scoped, specialists_in_reach, transfer_targets, visible_participant
 from .appointment_import import apply_change, parse_local
 from .audit import audit
 from .auth import PasswordRuleError, authenticate, hash_password, reset_token, user_for_reset
@@ -368,16 +368,7 @@ def participant(participant_id: int) -> str:
             ).all(),
             "chart": chart(db, participant_id),
             "trajectory": participant_trajectory(db, participant_id),
-            "specialists": [s for s in specialists_in_reach(db, me()) if s.id != person.specialist_id]
-            if me().role != "specialist"
-            else [
-                s
-                for s in db.exec(
-                    select(Specialist).where(
-                        Specialist.service_id == person.service_id, Specialist.id != person.specialist_id
-                    )
-                ).all()
-            ],
+            "specialists": transfer_targets(db, me(), person),
             "kinds": appts.KINDS,
             "outcomes": appts.OUTCOMES,
         }
@@ -520,9 +511,9 @@ def transfer(participant_id: int) -> WerkzeugResponse:
         target = None
     with unit() as db:
         person = _participant_or_404(db, participant_id)
-        new_owner = db.get(Specialist, target) if target else None
-        if new_owner is None or new_owner.service_id != person.service_id or new_owner.id == person.specialist_id:
-            flash("Choose another specialist in this service.", "error")
+        new_owner = next((s for s in transfer_targets(db, me(), person) if s.id == target), None)
+        if new_owner is None:  # not theirs to choose (another team, another service) or nobody
+            flash("Choose one of the specialists listed.", "error")
             return redirect(url_for(".participant", participant_id=participant_id))
         lock_participant(db, participant_id)
         before = person.specialist_id

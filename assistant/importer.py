@@ -45,6 +45,10 @@ DEFAULT_SLOT = {"out_of_work": (1, "10:30"), "in_work": (2, "12:30")}
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
 DEFAULT_SERVICE = "default"
+# A scoped import (the dashboard's) refuses a phone or specialist email with one message whatever
+# the reason, so a refusal never tells whether the number or address belongs to another service.
+PHONE_REFUSED = "this number cannot be used"
+EMAIL_REFUSED = "this email address cannot be used"
 EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+'-]{0,63}@[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 
@@ -125,13 +129,20 @@ def _validate_row(
         try:
             clean["phone"] = to_e164(row["phone"])
         except PhoneError as exc:
-            err("phone", str(exc))
+            err("phone", PHONE_REFUSED if scope is not None else str(exc))
     email = row.get("specialist_email", "").lower()
     if email and not EMAIL.fullmatch(email):
-        err("specialist_email", f"not an email address: {email!r}")
+        err("specialist_email", EMAIL_REFUSED if scope is not None else f"not an email address: {email!r}")
     clean["specialist_email"] = email
-    clean["specialist_name"] = row.get("specialist_name", "")[:200]
-    clean["team"] = row.get("team", "")[:64] or None
+    # Names reach email bodies, text signatures and headers: no line breaks or other control characters.
+    specialist_name = row.get("specialist_name", "")
+    if not specialist_name.isprintable() or len(specialist_name) > 200:
+        err("specialist_name", "must be printable and at most 200 characters")
+    clean["specialist_name"] = specialist_name
+    team = row.get("team", "")
+    if not team.isprintable() or len(team) > 64:
+        err("team", "must be printable and at most 64 characters")
+    clean["team"] = team or None
     consent = (row.get("consent_sms") or "yes").strip().lower()
     if consent not in ("yes", "no", "y", "n", "true", "false"):
         err("consent_sms", "must be yes or no")
@@ -232,9 +243,7 @@ def _apply(
             or db.exec(select(Specialist).where(Specialist.email == row["specialist_email"])).first()
         )
         if specialist is not None and scoped and specialist.service_id != service.id:
-            errors.append(
-                f"line {row['line']}, column specialist_email: {row['specialist_email']} cannot be used in this service"
-            )
+            errors.append(f"line {row['line']}, column specialist_email: {EMAIL_REFUSED}")
             continue
         if specialist is None:
             assert service.id is not None
@@ -274,7 +283,7 @@ def _apply(
         ).first()
         if holder is not None and holder is not existing and scoped and holder.service_id != service.id:
             # Another service's participant: not even their id is this user's to see.
-            errors.append(f"line {row['line']}, column phone: this number is already in use")
+            errors.append(f"line {row['line']}, column phone: {PHONE_REFUSED}")
             continue
         if holder is not None and holder is not existing:
             owner = db.get(Service, holder.service_id)

@@ -19,7 +19,7 @@ from .flags import raise_flag
 from .models import AuditLog, InboundReceipt, Message, Participant
 from .notify import staff_outbox, tell_duty_contacts_about_unknown_number
 from .outbox import clear_number_problem
-from .phones import normalise_sender
+from .phones import is_e164, normalise_sender
 from .routing import handle_text
 from .runtime import Runtime
 from .service_settings import all_services
@@ -180,7 +180,7 @@ def _unknown_number(db: Session, rt: Runtime, *, sid: str, phone: str, body: str
             Message.participant_id == None,  # noqa: E711
         )
     ).first()
-    if answered_before is not None or not phone.startswith("+"):
+    if answered_before is not None or not is_e164(phone):
         return Outcome()  # answered once already, or not a number a reply could reach
     return Outcome(outbox=[_reply_to_unknown(db, rt, phone, "common/unknown_number", now)])
 
@@ -195,7 +195,7 @@ def _unknown_number_crisis(db: Session, rt: Runtime, *, phone: str, kept: Messag
             col(Message.at) > now - UNKNOWN_SIGNPOSTING_EVERY,
         )
     ).first()
-    if phone.startswith("+") and recent_signposting is None:
+    if is_e164(phone) and recent_signposting is None:
         outcome.outbox.append(_reply_to_unknown(db, rt, phone, CRISIS_KEY, now))
     recent_alert = db.exec(
         select(Message.id).where(
@@ -214,7 +214,9 @@ def _unknown_number_crisis(db: Session, rt: Runtime, *, phone: str, kept: Messag
 def _reply_to_unknown(db: Session, rt: Runtime, phone: str, key: str, now: datetime) -> int:
     """A reply to a number on no caseload: no name, nobody's details, in the default locale. Its
     urgent-help numbers are those of the services' nation; where services span several nations,
-    the fixed UK-wide text."""
+    the fixed UK-wide text. Only ever to a valid E.164 number (callers check; this refuses too)."""
+    if not is_e164(phone):
+        raise ValueError("a reply goes only to a valid E.164 number")
     nations = {settings.nation for settings in all_services(db).values()}
     if key == CRISIS_KEY and len(nations) != 1:
         text = CRISIS_FALLBACK

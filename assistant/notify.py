@@ -389,7 +389,12 @@ def _deliver(rt: Runtime, note: Notification, body: str) -> None:
         message.set_content(f"{body}\n\n{rt.settings.dashboard_url.rstrip('/')}/flags/{note.flag_id}\n")
     else:
         message.set_content(body + "\n")
-    if not rt.settings.smtp_host:
+    if not rt.settings.smtp_host and rt.settings.mail_log_only:
+        # Log-only mode: no recipient, subject, body or link reaches the log (they hold personal
+        # data and, for password resets, a working sign-in link).
+        log.info("email %s not sent: no SMTP host (ASSISTANT_MAIL_LOG_ONLY), %d characters held", note.id, len(body))
+        return
+    if not rt.settings.smtp_host:  # development: the whole email on the console
         print(f"\n[email to {note.to_email}] {note.subject}\n{body}\n", file=sys.stdout, flush=True)
         return
     with smtplib.SMTP(rt.settings.smtp_host, int(rt.settings.smtp_port), timeout=15) as smtp:

@@ -33,6 +33,18 @@ def to_e164(raw: str, region: str = "GB") -> str:
     return e164
 
 
+def is_e164(text: str) -> bool:
+    """A number a text can be sent to: E.164 exactly as stored ("+" and digits only), and a valid
+    number (or an Ofcom drama number). Senders' addresses that are not (short codes, alphanumeric
+    names, "+12", "anonymous") are never replied to."""
+    if not (text.startswith("+") and text[1:].isascii() and text[1:].isdigit() and 8 <= len(text) <= 16):
+        return False
+    try:
+        return to_e164(text) == text
+    except PhoneError:
+        return False
+
+
 def is_mobile(e164: str) -> bool:
     number = phonenumbers.parse(e164, None)
     kind = phonenumbers.number_type(number)

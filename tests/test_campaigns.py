@@ -80,6 +80,8 @@ def _campaign_messages(rt: Runtime) -> list[Message]:
         ({"text": "Hi {{ first_name }}, if you don't attend your place may stop."}, "'if you don't attend'"),
         ({"text": "Hi {{ first_name }}, you must attend on Tuesday or lose your place."}, "'you must'.*voluntary"),
         ({"send_at": None}, "say when"),
+        ({"name": "Open day\nBcc: everyone"}, "on one line"),
+        ({"name": "Open day\x1b[2J"}, "on one line"),
     ],
 )
 def test_bad_campaigns_are_refused_before_anything_is_queued(

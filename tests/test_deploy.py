@@ -402,7 +402,7 @@ def test_the_env_example_lists_exactly_the_settings_each_explained() -> None:
     with pytest.raises(ConfigError):
         settings.validate()
     secrets = {
-        "ASSISTANT_SECRET_KEY": "s" * 48,
+        "ASSISTANT_SECRET_KEY": "Zq3v8LkP0wXrT5mN2bYc7HdJ4sFg9QeA1uKi6oWzVt2Rn8Ly",
         "TWILIO_ACCOUNT_SID": "AC" + "2" * 32,
         "TWILIO_AUTH_TOKEN": "t" * 32,
         "TWILIO_FROM_NUMBER": "+447700900000",

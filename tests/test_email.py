@@ -246,3 +246,34 @@ def test_signposting_undelivered_after_the_email_is_a_new_notice(
             f"{WRITTEN} was NOT delivered: Twilio refused it with error 30003: their phone could not be reached."
             in text
         )
+
+
+def test_log_only_mail_sends_nothing_and_logs_no_recipient_subject_body_or_link(
+    rt: Runtime, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    rt.settings = replace(rt.settings, smtp_host="", mail_log_only=True, dashboard_url="https://dash.example")
+    now = rt.clock.now()
+    with transaction(rt.engine) as db:
+        db.add(
+            Notification(
+                to_email="sam.jones@example.org",
+                subject="Reset your participant assistant password",
+                body="Use this link: https://assistant.example/reset/SECRET-TOKEN for Alex (P001)",
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    caplog.set_level("DEBUG")
+    assert send_notifications(rt, now) == 1
+    logged = capsys.readouterr().out + caplog.text
+    assert "not sent" in caplog.text
+    for secret in ("sam.jones", "Reset your", "SECRET-TOKEN", "https://", "Alex", "P001"):
+        assert secret not in logged
+    # Without log-only (development) the same email is printed whole: the mode is what hides it.
+    rt.settings = replace(rt.settings, mail_log_only=False)
+    with transaction(rt.engine) as db:
+        db.add(
+            Notification(to_email="a@b.example", subject="s", body="SECRET-TOKEN", next_attempt_at=now, created_at=now)
+        )
+    send_notifications(rt, now)
+    assert "SECRET-TOKEN" in capsys.readouterr().out

@@ -126,6 +126,28 @@ def test_phone_already_held_by_another_participant_is_refused(rt: Runtime, casel
     assert len(_people(rt)) == 3
 
 
+def _scoped_errors(rt: Runtime, row: str) -> list[str]:
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, (CASELOAD_HEADER + row).encode(), rt.clock.now(), scope="south")
+    return caught.value.errors
+
+
+def test_a_scoped_import_refuses_another_services_number_or_specialist_as_it_refuses_a_bad_one(
+    rt: Runtime, caseload_file: Path
+) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())  # the north: P001 on 07700900101, sam.jones@...
+    taken_phone = _scoped_errors(rt, "S1,Kim,07700900101,kim@example.org,Kim,south,out_of_work,Tue,10:30\n")
+    bad_phone = _scoped_errors(rt, "S1,Kim,12345,kim@example.org,Kim,south,out_of_work,Tue,10:30\n")
+    assert taken_phone == bad_phone == ["line 2, column phone: this number cannot be used"]
+    taken_email = _scoped_errors(rt, "S1,Kim,07700900150,sam.jones@example.org,Sam,south,out_of_work,Tue,10:30\n")
+    bad_email = _scoped_errors(rt, "S1,Kim,07700900150,not-an-address,Sam,south,out_of_work,Tue,10:30\n")
+    assert taken_email == bad_email == ["line 2, column specialist_email: this email address cannot be used"]
+    said = " ".join(taken_phone + taken_email).lower()
+    for clue in ("north", "p001", "alex", "already", "another", "service", "use"):
+        assert clue not in said.replace("be used", "")
+    assert len(_people(rt)) == 3
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
@@ -202,3 +224,35 @@ def test_a_new_phone_number_lifts_the_unreachable_mark(rt: Runtime, caseload_fil
     assert (flag.status, flag.note) == ("resolved", "2026-11-22 12:00 assistant: The phone number changed")
     assert (entry.action, entry.user_email, entry.participant_id) == ("reachable_again", "caseload import", alex.id)
     assert entry.detail == {"why": "phone_changed", "was": "twilio error 30006"}
+
+
+@pytest.mark.parametrize(
+    "bad", ["Sam\nBcc: x", "Sam\rJones", "Sam\tJones", "Sam\x1b[2J", "Sam\u2028Jones", "Sam\x85Jones"]
+)
+@pytest.mark.parametrize("column", ["first_name", "specialist_name", "team"])
+def test_names_refuse_line_breaks_and_control_characters(rt: Runtime, column: str, bad: str) -> None:
+    import csv
+    import io
+
+    row = {
+        "participant_id": "P001",
+        "first_name": "Alex",
+        "phone": "07700900101",
+        "specialist_email": "sam@example.org",
+        "specialist_name": "Sam Jones",
+        "team": "blue",
+    }
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow(row | {column: bad})
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, out.getvalue().encode(), rt.clock.now())
+    assert [e.split(":")[0] for e in caught.value.errors] == [f"line 2, column {column}"]
+    assert _people(rt) == []
+    # The same row with an ordinary name goes in.
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(row))
+    writer.writeheader()
+    writer.writerow(row | {column: "Ana-María O'Neill"})
+    assert import_caseload(rt, out.getvalue().encode(), rt.clock.now()).created == 1

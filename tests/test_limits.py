@@ -46,7 +46,8 @@ def test_production_refuses_flask_debug(monkeypatch: object) -> None:
     settings = load_settings(
         {
             "ASSISTANT_ENV": "production",
-            "ASSISTANT_SECRET_KEY": "s" * 40,
+            "ASSISTANT_SECRET_KEY": "Zq3v8LkP0wXrT5mN2bYc7HdJ4sFg9QeA1uKi6oWz",
+            "ASSISTANT_SMTP_HOST": "smtp.example.org",
             "TWILIO_AUTH_TOKEN": "t" * 32,
             "ASSISTANT_SMS_TRANSPORT": "twilio",
             "TWILIO_FROM_NUMBER": "+447700900000",

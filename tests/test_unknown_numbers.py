@@ -92,3 +92,37 @@ def test_a_flood_of_crisis_texts_from_one_number_tells_the_duty_contact_once(
     signposting = [m for m in outbound(rt) if m.phone == STRANGER and m.message_key == "common/crisis"]
     assert len(signposting) == 3  # at most one every ten minutes
     assert len([m for m in outbound(rt) if m.phone == "+447700900500"]) == 1
+
+
+@pytest.mark.parametrize("sender", ["+12", "+999999999999", "+4477009009991234", "12345", "NHSINFO", "anonymous"])
+@pytest.mark.parametrize("body", ["hi who is this", "new phone. i cant do this anymore, i want to end it"])
+def test_no_reply_is_queued_to_a_sender_that_is_not_a_valid_e164_number(
+    duty: tuple[Runtime, Inbox], phone: Phone, sender: str, body: str
+) -> None:
+    rt, inbox = duty
+    assert phone.text(sender, body).status_code == 200
+    assert [m.phone for m in outbound(rt) if m.phone != "+447700900500"] == []  # nothing but the duty text
+    [kept] = _kept(rt)
+    assert kept.participant_id is None and kept.status in ("triage", "triage_risk")
+    if kept.status == "triage_risk":  # a crisis still reaches the duty contact, who can act on it
+        assert [m["Subject"] for m in inbox.messages] == [UNKNOWN_SUBJECT]
+    # A valid number is answered, so the refusal above is the number's, not the path's.
+    phone.text(STRANGER, body)
+    assert [m.phone for m in outbound(rt) if m.phone == STRANGER] == [STRANGER]
+
+
+def test_is_e164_accepts_only_valid_numbers_as_stored() -> None:
+    from assistant.phones import is_e164
+
+    assert is_e164("+447911123456") and is_e164("+447700900999") and is_e164("+33612345678")
+    for text in (
+        "+44 7911 123456",
+        "07911123456",
+        "+447911123456\n",
+        "+12",
+        "+",
+        "",
+        "+44791112345６",
+        "+0447911123456",
+    ):
+        assert not is_e164(text), text

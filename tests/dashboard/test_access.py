@@ -174,3 +174,62 @@ def test_a_team_lead_without_a_team_sees_no_one_elses_caseload(as_user: Any, wor
     page = client.get("/team").get_data(as_text=True)
     for name in ("Sam Jones", "Chris Lee", "Robin Shah"):
         assert name not in page
+
+
+def _specialist_ids(world: World) -> dict[str, int]:
+    with transaction(world.rt.engine) as db:
+        return {s.email: s.id for s in db.exec(select(Specialist)).all() if s.id}
+
+
+def _transfer(client: Any, world: World, external_id: str, specialist_id: int) -> None:
+    pid = world.ids[external_id]
+    client.post(
+        f"/participants/{pid}/transfer",
+        data={"csrf_token": csrf(client, f"/participants/{pid}"), "specialist_id": specialist_id},
+    )
+
+
+def test_a_team_lead_transfers_only_within_their_team(as_user: Any, world: World) -> None:
+    ids = _specialist_ids(world)
+    lead = as_user("lead@example.org")
+    page = lead.get(f"/participants/{world.ids['P001']}").get_data(as_text=True)
+    assert "Chris Lee" in page and "Robin Shah" not in page and "Kim Wu" not in page
+    _transfer(lead, world, "P001", ids["robin@example.org"])  # the green team: edited into the form
+    _transfer(lead, world, "P001", ids["kim@example.org"])  # another service
+    assert world.participant("P001").specialist_id == ids["sam@example.org"]
+    _transfer(lead, world, "P001", ids["chris@example.org"])
+    assert world.participant("P001").specialist_id == ids["chris@example.org"]
+    # An admin's reach is the whole service, and no further.
+    admin = as_user("admin@example.org")
+    _transfer(admin, world, "P001", ids["kim@example.org"])
+    assert world.participant("P001").specialist_id == ids["chris@example.org"]
+    _transfer(admin, world, "P001", ids["robin@example.org"])
+    assert world.participant("P001").specialist_id == ids["robin@example.org"]
+
+
+def test_a_specialist_hands_over_only_within_their_service(as_user: Any, world: World) -> None:
+    ids = _specialist_ids(world)
+    sam = as_user("sam@example.org")
+    _transfer(sam, world, "P002", ids["kim@example.org"])
+    assert world.participant("P002").specialist_id == ids["sam@example.org"]
+    _transfer(sam, world, "P002", ids["robin@example.org"])
+    assert world.participant("P002").specialist_id == ids["robin@example.org"]
+
+
+@pytest.mark.parametrize("email", ["sam@example.org", "admin@example.org"])
+def test_every_page_a_signed_in_user_gets_is_not_stored(app: Flask, as_user: Any, world: World, email: str) -> None:
+    client = as_user(email)
+    paths = sorted(
+        {
+            rule.rule
+            for rule in app.url_map.iter_rules()
+            if "GET" in (rule.methods or set()) and not rule.arguments and rule.endpoint != "static"
+        }
+    )
+    paths += [f"/participants/{world.ids['P001']}", "/static/does-not-exist.css", "/no-such-page"]
+    assert "/campaigns" in paths and "/imports" in paths
+    for path in paths:
+        response = client.get(path)
+        assert response.headers.get("Cache-Control") == "no-store", (path, response.status_code)
+    # Signed out, the sign-in page may be cached as before: the header follows the user, not the app.
+    assert app.test_client().get("/login").headers.get("Cache-Control") != "no-store"
