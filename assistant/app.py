@@ -40,6 +40,8 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Sign-ins are rows (assistant/signins.py) that end after 8 hours or when idle; the cookie
+        # is a browser session cookie so that Flask-Login's "strong" protection is not relaxed.
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         WTF_CSRF_TIME_LIMIT=8 * 3600,
@@ -81,7 +83,7 @@ def create_app(
         response.headers["Referrer-Policy"] = "same-origin"
         if secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        private = ("/", "/flags", "/team", "/audit", "/settings")
+        private = ("/", "/flags", "/team", "/audit", "/settings", "/sessions")
         if request.path.startswith(("/participants", "/imports", "/unknown-numbers")) or request.path in private:
             response.headers["Cache-Control"] = "no-store"
         return response
