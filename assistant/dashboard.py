@@ -268,7 +268,12 @@ def sessions_page() -> str:
             rows = signins.open_for(db, [i for i in staff if i is not None], now(), idle_limit())
             others = [(staff[row.user_id], row) for row in rows]
     return render_template(
-        "sessions.html", mine=mine, current_id=current.id if current else None, others=others, lifetime=signins.LIFETIME
+        "sessions.html",
+        mine=mine,
+        current_id=current.id if current else None,
+        others=others,
+        lifetime=signins.LIFETIME,
+        idle_minutes=int(rt().settings.session_idle_minutes),
     )
 
 
