@@ -16,6 +16,8 @@ from sqlmodel import Session, col, select
 from .models import SignIn, User
 
 LIFETIME = timedelta(hours=8)
+# How long the record of a sign-in (with its address and browser) is kept: PRIVACY.md says so.
+KEEP = timedelta(days=90)
 # last_seen_at is written at most this often, so a page with many requests is not a write each.
 SEEN_EVERY = timedelta(minutes=1)
 REASONS = {
@@ -113,6 +115,14 @@ def open_for(db: Session, user_ids: list[int], now: datetime, idle: timedelta) -
     ).all()
     users = {u.id: u for u in db.exec(select(User).where(col(User.id).in_(user_ids))).all()}
     return [row for row in rows if _problem(row, users.get(row.user_id), now, idle) is None]
+
+
+def forget_old(db: Session, now: datetime) -> int:
+    """Deletes sign-ins that began more than KEEP ago (all long ended); how many."""
+    rows = db.exec(select(SignIn).where(col(SignIn.created_at) < now - KEEP)).all()
+    for row in rows:
+        db.delete(row)
+    return len(rows)
 
 
 def change_password(db: Session, user: User, password_hash: str, now: datetime, *, reason: str) -> None:

@@ -219,3 +219,16 @@ def test_nobody_else_ends_a_specialists_session(as_user: Any, world: World, emai
     assert other.post(f"/sessions/{target}/end", data={"csrf_token": csrf(other, "/sessions")}).status_code == 404
     assert "sam@example.org" not in other.get("/sessions").get_data(as_text=True)
     assert sam.get("/").status_code == 200
+
+
+def test_the_nightly_job_forgets_sign_ins_after_90_days(as_user: Any, world: World, clock: FixedClock) -> None:
+    from assistant.scheduler import tick
+
+    as_user("sam@example.org")
+    night = clock.now().replace(hour=3, minute=0)
+    tick(world.rt, night + timedelta(days=89))
+    with transaction(world.rt.engine) as db:
+        assert len(db.exec(select(SignIn)).all()) == 1
+    tick(world.rt, night + timedelta(days=91))
+    with transaction(world.rt.engine) as db:
+        assert db.exec(select(SignIn)).all() == []
