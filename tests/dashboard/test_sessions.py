@@ -232,3 +232,27 @@ def test_the_nightly_job_forgets_sign_ins_after_90_days(as_user: Any, world: Wor
     tick(world.rt, night + timedelta(days=91))
     with transaction(world.rt.engine) as db:
         assert db.exec(select(SignIn)).all() == []
+
+
+def test_the_role_and_deactivation_commands_end_sessions(app: Flask, as_user: Any, world: World) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    env = {"ASSISTANT_DATABASE_URL": world.rt.settings.database_url}
+    sam, chris = as_user("sam@example.org"), as_user("chris@example.org")
+    saved_sam, saved_chris = cookie(sam), cookie(chris)
+    changed = CliRunner().invoke(main, ["set-role", "sam@example.org", "team_lead", "--team", "blue"], env=env)
+    assert changed.exit_code == 0, changed.output
+    assert refused(replay(app, saved_sam, record(world)))
+    assert chris.get("/").status_code == 200
+    stopped = CliRunner().invoke(main, ["deactivate-user", "chris@example.org"], env=env)
+    assert stopped.exit_code == 0, stopped.output
+    assert refused(replay(app, saved_chris, "/"))
+    with transaction(world.rt.engine) as db:
+        reasons = {r.user_id: r.end_reason for r in db.exec(select(SignIn)).all()}
+        actions = {a.action for a in db.exec(select(AuditLog)).all()}
+    assert set(reasons.values()) == {"role_change", "deactivated"}
+    assert {"role_change", "deactivate"} <= actions
+    # Sam signs in again with the new role and sees the team page.
+    assert as_user("sam@example.org").get("/team").status_code == 200
