@@ -45,6 +45,8 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Sign-ins are rows (assistant/signins.py) that end after 8 hours or when idle; the cookie
+        # is a browser session cookie so that Flask-Login's "strong" protection is not relaxed.
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         WTF_CSRF_TIME_LIMIT=8 * 3600,
@@ -95,7 +97,7 @@ def create_app(
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         # Nothing a signed-in user is sent may be kept by a browser or proxy cache (names, numbers,
         # flags on any page); the private pages also when the answer is a redirect to sign in.
-        private = ("/", "/flags", "/team", "/audit", "/settings")
+        private = ("/", "/flags", "/team", "/audit", "/settings", "/sessions")
         if (
             current_user.is_authenticated
             or request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns"))

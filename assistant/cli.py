@@ -533,6 +533,54 @@ def create_user(email: str, role: str, service_slug: str, team: str | None, pass
     click.echo(f"created {role} {email} in service {service_slug}")
 
 
+def _user_or_fail(db: Any, email: str) -> Any:
+    from .models import User
+
+    user = db.exec(select(User).where(User.email == email.strip().lower())).first()
+    if user is None:
+        raise click.ClickException(f"no account for {email}")
+    return user
+
+
+@main.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(["specialist", "team_lead", "service_admin"]))
+@click.option("--team", help="For a team lead: the team whose caseloads they see.")
+def set_role(email: str, role: str, team: str | None) -> None:
+    """Change a dashboard user's role; every session of theirs ends at once."""
+    from .audit import audit
+    from .signins import change_role
+
+    if role == "team_lead" and not (team or "").strip():
+        raise click.ClickException("a team lead needs --team: the team whose caseloads they see")
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        user = _user_or_fail(db, email)
+        if role == "specialist" and user.specialist_id is None:
+            raise click.ClickException(f"{user.email} is not a specialist on any imported caseload")
+        before = user.role
+        if team:
+            user.team = team.strip()
+        change_role(db, user, role, rt.clock.now())
+        audit(db, user, "role_change", rt.clock.now(), by=_cli_user(), before=before, after=role)
+    click.echo(f"{user.email} is now {role}; their sessions have ended")
+
+
+@main.command("deactivate-user")
+@click.argument("email")
+def deactivate_user(email: str) -> None:
+    """Stop a dashboard user signing in; every session of theirs ends at once."""
+    from .audit import audit
+    from .signins import deactivate
+
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        user = _user_or_fail(db, email)
+        deactivate(db, user, rt.clock.now())
+        audit(db, user, "deactivate", rt.clock.now(), by=_cli_user())
+    click.echo(f"{user.email} can no longer sign in; their sessions have ended")
+
+
 @main.group("campaign")
 def campaign_group() -> None:
     """Scheduled reminders and announcements for a group of participants."""

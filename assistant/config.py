@@ -60,6 +60,8 @@ class Settings:
     default_language: str = "en-GB"
     # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto/-Host are trusted (0: none).
     proxy_hops: float = 0
+    # Minutes without a request after which a dashboard sign-in ends (it ends 8 hours after sign-in regardless).
+    session_idle_minutes: float = 30
     # Log level of the JSON-lines logs: DEBUG, INFO, WARNING, ERROR or CRITICAL.
     log_level: str = "INFO"
     # Seconds a transaction waits for another's lock (SQLite busy timeout, PostgreSQL lock_timeout)
@@ -86,6 +88,8 @@ class Settings:
             raise ConfigError("ASSISTANT_DB_LOCK_TIMEOUT must be above 0 and at most ASSISTANT_DB_STATEMENT_TIMEOUT")
         if self.sms_transport == "twilio" and not (self.twilio_from_number or self.twilio_messaging_service_sid):
             raise ConfigError("the twilio transport needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+        if not 1 <= self.session_idle_minutes <= 8 * 60:
+            raise ConfigError("ASSISTANT_SESSION_IDLE_MINUTES must be between 1 and 480")
         if self.production:
             problems = []
             if self.secret_key in ("", DEV_SECRET):

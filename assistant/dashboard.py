@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -22,7 +22,7 @@ from sqlmodel import Session, col, func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from . import appointments as appts
-from . import engine
+from . import engine, signins
 from .access import scoped, specialists_in_reach, transfer_targets, visible_participant
 from .appointment_import import apply_change, parse_local
 from .audit import audit
@@ -41,6 +41,7 @@ from .models import (
     Notification,
     Participant,
     Service,
+    SignIn,
     Specialist,
     User,
 )
@@ -76,11 +77,15 @@ FLAGS_PAGE = 50  # each open flag is a card with its own forms
 
 
 class SignedIn(UserMixin):  # type: ignore[misc]
-    def __init__(self, user: User) -> None:
+    """The user behind one open sign-in; Flask-Login keeps only the sign-in's token in the cookie."""
+
+    def __init__(self, user: User, token: str, sign_in_id: int | None) -> None:
         self.user = user
+        self.token = token
+        self.sign_in_id = sign_in_id
 
     def get_id(self) -> str:
-        return str(self.user.id)
+        return self.token
 
 
 def rt() -> Runtime:
@@ -97,13 +102,20 @@ def me() -> User:
     return user
 
 
+def idle_limit() -> timedelta:
+    return timedelta(minutes=rt().settings.session_idle_minutes)
+
+
 @login_manager.user_loader
-def load_user(user_id: str) -> SignedIn | None:
-    if not user_id.isdigit():
-        return None
+def load_user(token: str) -> SignedIn | None:
+    # Only through an open sign-in row: logout, a new password, a new role, deactivation, 8 hours
+    # from sign-in or the idle limit each end it, and then the cookie opens nothing.
     with transaction(rt().engine) as db:
-        user = db.get(User, int(user_id))
-    return SignedIn(user) if user and user.active else None
+        found = signins.resume(db, token, now(), idle_limit())
+    if found is None:
+        return None
+    sign_in, user = found
+    return SignedIn(user, token, sign_in.id)
 
 
 @contextmanager
@@ -146,14 +158,25 @@ def login() -> Any:
     if request.method == "POST":
         email = request.form.get("email", "")[:254]
         password = request.form.get("password", "")[:200]
+        token = ""
         with unit() as db:
             user, problem = authenticate(db, email, password, now())
             if user is not None:
                 audit(db, user, "sign_in", now())
+                token = signins.start(
+                    db,
+                    user,
+                    now(),
+                    remote_addr=request.remote_addr or "",
+                    user_agent=request.headers.get("User-Agent", ""),
+                )
         if user is not None:
             session.clear()
-            session.permanent = True
-            login_user(SignedIn(user))
+            # A browser session cookie (not permanent), so Flask-Login's "strong" protection applies:
+            # the cookie replayed from another address or browser is dropped. The server ends the
+            # sign-in itself after 8 hours or when idle.
+            session.permanent = False
+            login_user(SignedIn(user, token, None))
             target = request.args.get("next", "")
             # Only ever go back to a page on this site.
             return redirect(target if safe_target(target) else url_for(".caseload"))
@@ -164,6 +187,9 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> WerkzeugResponse:
+    with unit() as db:
+        if (sign_in := _current_sign_in(db)) is not None:
+            signins.end(db, sign_in, "logout", now())
     logout_user()
     session.clear()
     return redirect(url_for(".login"))
@@ -207,15 +233,87 @@ def reset_password(token: str) -> Any:
             if password != request.form.get("confirm", ""):
                 return render_template("reset_password.html", invalid=False, error="The passwords do not match."), 400
             try:
-                user.password_hash = hash_password(password)
+                hashed = hash_password(password)
             except PasswordRuleError as exc:
                 return render_template("reset_password.html", invalid=False, error=str(exc)), 400
-            user.password_changed_at, user.failed_logins, user.locked_until = now(), 0, None
-            db.add(user)
+            # Every sign-in of the account ends with the old password, wherever it was.
+            signins.change_password(db, user, hashed, now(), reason="password_reset")
             audit(db, user, "password_reset", now())
             flash("Your password has been changed. Sign in with it now.")
             return redirect(url_for(".login"))
     return render_template("reset_password.html", invalid=False, error=None)
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+
+def _current_sign_in(db: Session) -> SignIn | None:
+    return db.exec(select(SignIn).where(SignIn.token_hash == signins.token_hash(current_user.token))).first()
+
+
+@bp.get("/sessions")
+@login_required
+def sessions_page() -> str:
+    user = me()
+    assert user.id is not None
+    with unit() as db:
+        current = _current_sign_in(db)
+        mine = signins.open_for(db, [user.id], now(), idle_limit())
+        others: list[tuple[User, SignIn]] = []
+        if user.role == "service_admin":
+            staff = {
+                u.id: u
+                for u in db.exec(select(User).where(User.service_id == user.service_id, User.id != user.id)).all()
+            }
+            rows = signins.open_for(db, [i for i in staff if i is not None], now(), idle_limit())
+            others = [(staff[row.user_id], row) for row in rows]
+    return render_template(
+        "sessions.html",
+        mine=mine,
+        current_id=current.id if current else None,
+        others=others,
+        lifetime=signins.LIFETIME,
+        idle_minutes=int(rt().settings.session_idle_minutes),
+    )
+
+
+@bp.post("/sessions/<int:sign_in_id>/end")
+@login_required
+def session_end(sign_in_id: int) -> WerkzeugResponse:
+    user = me()
+    with unit() as db:
+        sign_in = db.get(SignIn, sign_in_id)
+        owner = db.get(User, sign_in.user_id) if sign_in else None
+        # Your own, or (service admins) anyone's whose account is in your service; otherwise not found.
+        allowed = owner is not None and (
+            owner.id == user.id or (user.role == "service_admin" and owner.service_id == user.service_id)
+        )
+        if sign_in is None or owner is None or not allowed:
+            abort(404)
+        if sign_in.ended_at is None:
+            signins.end(db, sign_in, "ended", now())
+            audit(db, user, "session_end", now(), account=owner.email, session=sign_in.id)
+        ended_own = sign_in.token_hash == signins.token_hash(current_user.token)
+    if ended_own:
+        logout_user()
+        session.clear()
+        return redirect(url_for(".login"))
+    flash("That session has ended.")
+    return redirect(url_for(".sessions_page"))
+
+
+@bp.post("/sessions/end-others")
+@login_required
+def sessions_end_others() -> WerkzeugResponse:
+    user = me()
+    assert user.id is not None
+    with unit() as db:
+        current = _current_sign_in(db)
+        count = signins.end_all(db, user.id, "ended", now(), keep=current.id if current else None)
+        if count:
+            audit(db, user, "session_end_others", now(), account=user.email, count=count)
+    flash("Your other sessions have ended." if count else "You had no other sessions.")
+    return redirect(url_for(".sessions_page"))
 
 
 # --- caseload and flags ------------------------------------------------------------------------

@@ -293,6 +293,22 @@ class User(SQLModel, table=True):
     created_at: datetime | None = utc_column()
 
 
+class SignIn(SQLModel, table=True):
+    """One signed-in browser: the cookie holds only its random token, stored here as a SHA-256 hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    service_id: int = Field(foreign_key="service.id", index=True)
+    role: str = Field(max_length=16)  # the role at sign-in: a change of role ends the session
+    created_at: datetime | None = utc_column(nullable=False)
+    last_seen_at: datetime | None = utc_column(nullable=False)
+    remote_addr: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+    ended_at: datetime | None = utc_column()
+    end_reason: str | None = Field(default=None, max_length=32)
+
+
 class AuditLog(SQLModel, table=True):
     """Every view of a participant's record and every change: who, what, when."""
 

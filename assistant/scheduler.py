@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from . import appointments, campaigns, contact_policy, engine, outbox, privacy, rules
+from . import appointments, campaigns, contact_policy, engine, outbox, privacy, rules, signins
 from .conversation import (
     PROMPT_VALID_FOR,
     active_session,
@@ -385,6 +385,7 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
         with transaction(rt.engine) as db:
             for participant in privacy.due_for_retention(db, now.date()):
                 privacy.erase(db, participant, now)
+            signins.forget_old(db, now)
     report.reconciled = outbox.reconcile_stale(rt, now)
     report.sends = outbox.send_due(rt, now)
     report.emails = send_notifications(rt, now)

@@ -169,7 +169,11 @@ def test_specialist_day(page: Any, rt: Runtime, world: World, clock: FixedClock)
         appointment = db.exec(select(Appointment)).one()
         assert appointment.starts_at == datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
     clock.set(datetime(2026, 11, 30, 11, 0, tzinfo=UTC))
+    # Days later the earlier sign-in has ended: the page asks to sign in again.
     page.reload()
+    assert "/login" in page.url
+    sign_in(page, "sam@example.org")
+    page.get_by_role("link", name="Alex").click()
     page.get_by_label("Outcome").select_option("dna")
     page.get_by_role("button", name="Record outcome").click()
     assert "follow-up has started" in main.inner_text()
@@ -219,10 +223,31 @@ def test_team_lead_and_admin_pages_are_accessible(
     assert "Caseloads against the cap" in page.locator("main").inner_text()
     page.goto("/audit")
     accessible(page, "audit")
+    page.goto("/sessions")
+    accessible(page, "sessions-admin-phone")
     page.goto("/unknown-numbers")
     accessible(page, "unknown-numbers")
     assert "Reads like a crisis: signposting sent" in page.locator("main").inner_text()
     context.close()
+
+
+def test_a_specialist_ends_a_session_in_another_browser(browser: Any, site: str, world: World) -> None:  # noqa: F811
+    here = browser.new_context(base_url=site, viewport={"width": 1200, "height": 900}).new_page()
+    there_context = browser.new_context(base_url=site, viewport={"width": 1200, "height": 900})
+    there = there_context.new_page()
+    sign_in(there, "sam@example.org")
+    sign_in(here, "sam@example.org")
+    here.get_by_role("link", name="Sessions").click()
+    accessible(here, "sessions")
+    assert "This browser" in here.locator("main").inner_text()
+    here.get_by_role("button", name="End this session").click()
+    assert "That session has ended." in here.locator("main").inner_text()
+    there.goto("/")
+    assert "/login" in there.url
+    here.goto("/")
+    assert "/login" not in here.url
+    here.context.close()
+    there_context.close()
 
 
 def test_admin_links_a_text_from_an_unknown_number(page: Any, rt: Runtime, world: World, clock: FixedClock) -> None:  # noqa: F811

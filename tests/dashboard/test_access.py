@@ -83,6 +83,9 @@ ROUTES = [
     ("GET", "/unknown-numbers"),
     ("POST", "/unknown-numbers/1/link"),
     ("POST", "/unknown-numbers/1/review"),
+    ("GET", "/sessions"),
+    ("POST", "/sessions/1/end"),
+    ("POST", "/sessions/end-others"),
 ]
 
 

@@ -48,6 +48,9 @@ def test_add_move_and_mark_dna(as_user: Any, world: World, clock: FixedClock) ->
     )
     assert _tasks(world, "dna_attempt") == []
     clock.set(datetime(2026, 12, 2, 11, 0, tzinfo=UTC))
+    # Days later the earlier sign-in has ended: sign in again.
+    sign_in(client, "sam@example.org")
+    token = csrf(client, f"/participants/{pid}")
     response = client.post(
         f"/participants/{pid}/appointments/{appointment.id}/outcome",
         data={"csrf_token": token, "outcome": "dna"},
@@ -120,6 +123,8 @@ def test_pause_and_resume(as_user: Any, world: World, clock: FixedClock) -> None
     with transaction(world.rt.engine) as db:
         assert db.exec(select(Message).where(Message.participant_id == pid)).all() == []
     clock.set(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    sign_in(client, "sam@example.org")  # days later the earlier sign-in has ended
+    token = csrf(client, f"/participants/{pid}")
     client.post(f"/participants/{pid}/resume", data={"csrf_token": token})
     assert not world.participant("P001").paused
     pending = [t for t in _tasks(world, "checkin") if t.participant_id == pid and t.status == "pending"]
