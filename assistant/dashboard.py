@@ -152,6 +152,9 @@ def helpers() -> dict[str, Any]:
 # --- signing in -------------------------------------------------------------------------------
 
 
+TOO_MANY_SIGN_INS = "Too many sign-in attempts from here. Wait a few minutes and try again, or reset your password."
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(SIGN_IN, methods=["POST"])
 def login() -> Any:
@@ -159,9 +162,15 @@ def login() -> Any:
         email = request.form.get("email", "")[:254]
         password = request.form.get("password", "")[:200]
         token = ""
+        address = request.remote_addr or ""
         with unit() as db:
+            if signins.too_many_failures(db, address, now()):
+                # Shared by every worker: the database counts refused sign-ins from this address.
+                return render_template("login.html", error=TOO_MANY_SIGN_INS, email=email), 429
             user, problem = authenticate(db, email, password, now())
-            if user is not None:
+            if user is None:
+                signins.record_failure(db, address, now())
+            else:
                 audit(db, user, "sign_in", now())
                 token = signins.start(
                     db,

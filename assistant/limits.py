@@ -1,7 +1,8 @@
 """Rate limits (Flask-Limiter): sign-in attempts per address, and the webhook per sender address.
 
 Counts are per process (in memory); behind several workers the effective limit
-is that many times higher, which still stops a flood.
+is that many times higher, which still stops a flood. Refused sign-ins are also counted
+in the database (`signins.too_many_failures`), a limit every worker shares.
 """
 
 from __future__ import annotations

@@ -309,6 +309,16 @@ class SignIn(SQLModel, table=True):
     end_reason: str | None = Field(default=None, max_length=32)
 
 
+class FailedSignIn(SQLModel, table=True):
+    """A refused sign-in, by address: counted in the database so every worker sees the same count."""
+
+    __table_args__ = (sa.Index("ix_failedsignin_address_at", "address", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=64)
+    at: datetime | None = utc_column(nullable=False)
+
+
 class AuditLog(SQLModel, table=True):
     """Every view of a participant's record and every change: who, what, when."""
 

@@ -386,6 +386,7 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
             for participant in privacy.due_for_retention(db, now.date()):
                 privacy.erase(db, participant, now)
             signins.forget_old(db, now)
+            signins.forget_failures(db, now)
     report.reconciled = outbox.reconcile_stale(rt, now)
     report.sends = outbox.send_due(rt, now)
     report.emails = send_notifications(rt, now)

@@ -11,9 +11,9 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
-from .models import SignIn, User
+from .models import FailedSignIn, SignIn, User
 
 LIFETIME = timedelta(hours=8)
 # How long the record of a sign-in (with its address and browser) is kept: PRIVACY.md says so.
@@ -146,3 +146,30 @@ def deactivate(db: Session, user: User, now: datetime) -> None:
     user.active = False
     db.add(user)
     end_all(db, user.id, "deactivated", now)
+
+
+# Refused sign-ins from one address in a window, counted in the database so the limit holds
+# across every worker (the per-process limiter alone would allow that many times more).
+FAILED_WINDOW = timedelta(minutes=10)
+MAX_FAILED_PER_ADDRESS = 20
+
+
+def too_many_failures(db: Session, address: str, now: datetime) -> bool:
+    count = db.exec(
+        select(func.count(col(FailedSignIn.id))).where(
+            FailedSignIn.address == address[:64], col(FailedSignIn.at) > now - FAILED_WINDOW
+        )
+    ).one()
+    return int(count) >= MAX_FAILED_PER_ADDRESS
+
+
+def record_failure(db: Session, address: str, now: datetime) -> None:
+    db.add(FailedSignIn(address=address[:64], at=now))
+
+
+def forget_failures(db: Session, now: datetime) -> int:
+    """Refused sign-ins older than a day say nothing the limit needs: deleted."""
+    rows = db.exec(select(FailedSignIn).where(col(FailedSignIn.at) < now - timedelta(days=1))).all()
+    for row in rows:
+        db.delete(row)
+    return len(rows)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from flask.testing import FlaskClient
 from sqlmodel import select
 
 from assistant.app import create_app
+from assistant.clock import FixedClock
 from assistant.config import ConfigError, load_settings
 from assistant.db import transaction
 from assistant.importer import import_caseload
-from assistant.models import Message
+from assistant.models import FailedSignIn, Message
 from assistant.runtime import Runtime
 
 from .conftest import Phone
@@ -56,3 +60,28 @@ def test_production_refuses_flask_debug(monkeypatch: object) -> None:
     )
     with pytest.raises(ConfigError, match="debug"):
         settings.validate()
+
+
+def test_refused_sign_ins_are_counted_across_workers(
+    rt: Runtime, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database counts refused sign-ins from every worker. Here the workers share one process,
+    so the per-process limiter is switched off to show the shared count on its own."""
+    from assistant.limits import limiter
+
+    from .dashboard.conftest import csrf
+
+    monkeypatch.setattr(limiter, "enabled", False)
+    workers = [create_app(runtime=rt).test_client() for _ in range(3)]
+
+    def attempt(client: FlaskClient) -> int:
+        data = {"email": "x@example.org", "password": "wrong", "csrf_token": csrf(client)}
+        return int(client.post("/login", data=data).status_code)
+
+    assert [attempt(workers[0]) for _ in range(10)] == [401] * 10
+    assert [attempt(workers[1]) for _ in range(10)] == [401] * 10
+    assert attempt(workers[2]) == 429  # a fresh worker, but twenty refusals from this address already
+    with transaction(rt.engine) as db:
+        assert len(db.exec(select(FailedSignIn)).all()) == 20  # the refused attempt is not counted again
+    clock.set(clock.now() + timedelta(minutes=11))
+    assert attempt(workers[2]) == 401  # the window has passed
