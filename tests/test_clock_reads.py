@@ -22,7 +22,6 @@ from .conftest import START
 ALLOWED = {
     "assistant/clock.py": "the system clock",
     "assistant/pacing.py": "the send pace is seconds on a timeline shared by processes, not a date",
-    "tests/test_multiprocess.py": "its web workers and schedulers are separate processes on the machine's clock",
     "benchmarks/webhook.py": "it plans check-ins for the server processes it measures, which run on the machine's clock",
 }
 

@@ -153,6 +153,13 @@ class Stack:
             rows = c.execute(sa.text("SELECT id, phone, status FROM message WHERE direction = 'out' ORDER BY id"))
             return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
+    def now(self) -> datetime:
+        """The time the service's processes see. They run on this machine's clock, and so does the
+        database server they share: its clock stands for theirs (the tests' own clock is injected)."""
+        with self.engine.connect() as c:
+            at: datetime = c.execute(sa.text("SELECT now()")).scalar_one()
+        return at.astimezone(UTC)
+
     def inbound_sids(self) -> list[str]:
         with self.engine.connect() as c:
             rows = c.execute(sa.text("SELECT provider_sid FROM message WHERE direction = 'in' ORDER BY id"))
@@ -228,7 +235,7 @@ def sid(label: str) -> str:
 
 
 def test_burst_of_replies_across_four_workers_and_two_schedulers(stack: Stack) -> None:
-    slot = latest_slot(datetime.now(UTC))
+    slot = latest_slot(stack.now())
     phones = write_caseload(stack.tmp / "caseload.csv", 30, DAYS[slot.weekday()], f"{slot:%H:%M}")
     out = stack.assistant(
         "import-caseload", str(stack.tmp / "caseload.csv"), "--now", (slot - timedelta(minutes=30)).isoformat()
@@ -290,7 +297,7 @@ def test_burst_of_replies_across_four_workers_and_two_schedulers(stack: Stack) -
     with transaction(stack.engine) as db:
         person = db.exec(select(Participant).where(Participant.phone == phones[-1])).one()
         rt = build_runtime(test_settings(stack.server.url, stack.tmp), engine=stack.engine)
-        queued = queue_sms(db, rt, person, "common/help", datetime.now(UTC))  # only a scheduler sends this
+        queued = queue_sms(db, rt, person, "common/help", stack.now())  # only a scheduler sends this
     stack.wait_until(lambda: stack.settled(len(unique) + 4), 30, "the texts after the outage answered and sent")
     assert f"out-{queued.id}" in stack.sent_keys()
 
@@ -520,7 +527,7 @@ def participant_ids(engine: sa.Engine) -> dict[str, int]:
 
 def start_checkins(stack: Stack, count: int) -> list[str]:
     """`count` people, each with this week's check-in asked and waiting for an answer."""
-    slot = latest_slot(datetime.now(UTC))
+    slot = latest_slot(stack.now())
     phones = write_caseload(stack.tmp / "caseload.csv", count, DAYS[slot.weekday()], f"{slot:%H:%M}")
     stack.assistant(
         "import-caseload", str(stack.tmp / "caseload.csv"), "--now", (slot - timedelta(minutes=30)).isoformat()
@@ -721,7 +728,7 @@ def test_a_web_worker_killed_after_the_commit_before_answering_sends_the_reply_o
         assert [m for m in stack.outbound() if m[1] == person][-1] == reply  # no second reply queued
 
         # The scheduler finds the stale claim, asks the provider, and records it as sent.
-        later = datetime.now(UTC) + STALE_CLAIM + timedelta(minutes=1)
+        later = stack.now() + STALE_CLAIM + timedelta(minutes=1)
         assert stack.tick("reconcile", later, **provider).wait(timeout=60) == 0
         assert [m for m in stack.outbound() if m[1] == person][-1] == (reply[0], person, "sent")
         assert [m["to"] for m in twilio.created].count(person) == 1, "the reply was sent twice"
