@@ -221,7 +221,7 @@ def _reply_to_unknown(db: Session, rt: Runtime, phone: str, key: str, now: datet
     if key == CRISIS_KEY and len(nations) != 1:
         text = CRISIS_FALLBACK
     else:
-        variables = {"first_name": "", "specialist_name": "the team", "nation": next(iter(nations), "england")}
+        variables = {"first_name": "", "specialist_name": "The team", "nation": next(iter(nations), "england")}
         text = render_for(rt, key, variables, FALLBACK_LOCALE)
     reply = Message(
         participant_id=None,
