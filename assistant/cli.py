@@ -186,13 +186,32 @@ def tick_command(now_text: str | None) -> None:
     )
 
 
+def _upgrade_when_reachable(url: str) -> None:
+    """A scheduler started while the database is down (a restart of both, say) waits for it rather
+    than exiting: the rows are still due, and nothing else would start the clock again."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    wait = 1.0
+    while True:
+        try:
+            upgrade(url)
+            return
+        except OperationalError as error:
+            reason = str(error).splitlines()[0]
+            click.echo(f"database not reachable, trying again in {wait:g}s: {reason}", err=True)
+            time.sleep(wait)
+            wait = min(wait * 2, 30.0)
+
+
 @main.command("scheduler")
 def scheduler_command() -> None:
     """Run the clock continuously (one per deployment)."""
     import time
 
     rt = _runtime()
-    upgrade(rt.settings.database_url)
+    _upgrade_when_reachable(rt.settings.database_url)
     start_clock(rt)
     click.echo(f"scheduler running every {rt.settings.tick_seconds:g}s; Ctrl-C to stop")
     try:

@@ -88,6 +88,7 @@ class Stack:
     server: PostgresServer
     tmp: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    named: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     web: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -119,6 +120,7 @@ class Stack:
                 argv, env=self.env | env, stdout=out, stderr=err, cwd=self.tmp, start_new_session=True
             )
         self.procs.append(proc)
+        self.named[name] = proc
         return proc
 
     def tick(self, name: str, now: datetime, **env: str) -> subprocess.Popen[bytes]:
@@ -177,7 +179,24 @@ class Stack:
             if condition():
                 return
             time.sleep(0.2)
-        raise AssertionError(f"not within {seconds}s: {what}")
+        raise AssertionError(f"not within {seconds}s: {what}\n{self.diagnosis()}")
+
+    def output(self, name: str) -> str:
+        path = self.tmp / name
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def running(self, name: str) -> bool:
+        """The process spawned as `name` is alive and says its clock has started."""
+        return self.named[name].poll() is None and "scheduler running" in self.output(f"{name}.out")
+
+    def diagnosis(self) -> str:
+        """What a failed wait needs to be understood: the unsent rows and each process's last errors."""
+        lines = [f"not sent: {[m for m in self.outbound() if m[2] != 'sent']}"]
+        lines.append(f"inbound: {len(self.inbound_sids())}, sends recorded: {len(self.sent_keys())}")
+        for err in sorted(self.tmp.glob("*.err")):
+            tail = [line for line in err.read_text(encoding="utf-8", errors="replace").splitlines() if "ERROR" in line]
+            lines += [f"{err.name}: {line[:2000]}" for line in tail[-3:]]
+        return "\n".join(lines)
 
     def check_each_message_sent_once_in_order(self) -> list[tuple[int, str, str]]:
         """Every outbound message sent, exactly one send each, each person's in id order."""
@@ -256,6 +275,7 @@ def test_burst_of_replies_across_four_workers_and_two_schedulers(stack: Stack) -
     base = stack.start_web(workers=4)
     for n in (1, 2):
         stack.spawn(f"scheduler-{n}", [str(venv_bin("assistant")), "scheduler"])
+    stack.wait_until(lambda: stack.running("scheduler-1") and stack.running("scheduler-2"), 60, "schedulers running")
 
     # The burst: everyone answers; some send two texts at once; Twilio repeats some requests.
     jobs: list[tuple[str, str, str]] = []
@@ -286,11 +306,15 @@ def test_burst_of_replies_across_four_workers_and_two_schedulers(stack: Stack) -
             assert post_sms(base, sid(f"down{n}"), phones[n], "are you there?", timeout=10) == 503
             assert time.monotonic() - began < 5
         assert requests.get(f"{base}/healthz", timeout=10).status_code == 503
+        # A scheduler started now (the whole machine restarting, say) waits for the database.
+        stack.spawn("scheduler-3", [str(venv_bin("assistant")), "scheduler"])
+        stack.wait_until(lambda: "database not reachable" in stack.output("scheduler-3.err"), 60, "scheduler 3 waits")
     finally:
         ensure_running(stack.server)
 
     # Back again: the web workers and the schedulers carry on by themselves.
     stack.wait_until(lambda: requests.get(f"{base}/healthz", timeout=10).status_code == 200, 20, "healthy again")
+    stack.wait_until(lambda: stack.running("scheduler-3"), 60, "the scheduler started in the outage running")
     assert [requests.get(f"{base}/healthz", timeout=10).status_code for _ in range(8)] == [200] * 8
     for n in range(4):  # Twilio's retries of the refused texts
         assert post_sms(base, sid(f"down{n}"), phones[n], "are you there?") == 200
