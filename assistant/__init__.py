@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def create_app(test_config: dict[str, Any] | None = None, **kwargs: Any) -> Flask:
-    from .app import create_app as factory
+    from assistant.app import create_app as factory
 
     return factory(test_config, **kwargs)
 

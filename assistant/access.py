@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import false, or_
 from sqlmodel import Session, col, select
 
-from .models import Participant, Specialist, User
+from assistant.models import Participant, Specialist, User
 
 ROLES = ("specialist", "team_lead", "service_admin")
 

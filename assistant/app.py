@@ -11,13 +11,13 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .clock import Clock
-from .config import ConfigError, load_settings
-from .dispatch import Dispatcher
-from .limits import limiter
-from .logs import configure as configure_logging
-from .runtime import Runtime, build_runtime
-from .sms import Transport
+from assistant.clock import Clock
+from assistant.config import ConfigError, load_settings
+from assistant.dispatch import Dispatcher
+from assistant.limits import limiter
+from assistant.logs import configure as configure_logging
+from assistant.runtime import Runtime, build_runtime
+from assistant.sms import Transport
 
 
 def create_app(
@@ -54,7 +54,7 @@ def create_app(
     app.extensions["assistant"] = rt
     app.extensions["assistant.dispatch"] = Dispatcher(rt)
 
-    from . import dashboard, unknown_numbers, webhooks
+    from assistant import dashboard, unknown_numbers, webhooks
 
     @app.before_request
     def allow_csv_uploads() -> None:
@@ -147,7 +147,7 @@ def create_app(
         return "database unavailable", 503
 
     if rt.settings.scheduler_in_process:
-        from .scheduler import start_clock
+        from assistant.scheduler import start_clock
 
         app.extensions["assistant.clock"] = start_clock(rt)
     return app

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from . import appointments, rules
-from .appointments import CLOSED, KINDS, OUTCOMES
-from .db import lock_participant, transaction
-from .importer import CsvImportError, read_csv
-from .models import Appointment, Participant, Service
-from .runtime import Runtime
+from assistant import appointments, rules
+from assistant.appointments import CLOSED, KINDS, OUTCOMES
+from assistant.db import lock_participant, transaction
+from assistant.importer import CsvImportError, read_csv
+from assistant.models import Appointment, Participant, Service
+from assistant.runtime import Runtime
 
 REQUIRED = ("appointment_id", "participant_id", "starts_at", "kind")
 OPTIONAL = ("duration_minutes", "location", "outcome", "with_whom", "service")

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .db import unindexed
-from .flags import raise_flag
-from .models import Appointment, DueTask, FlowSession, Message, Participant, table
-from .quiet import _day_allowed, next_allowed
-from .service_settings import ServiceSettings, settings_for
-from .timing import local_at, parse_hhmm
+from assistant.db import unindexed
+from assistant.flags import raise_flag
+from assistant.models import Appointment, DueTask, FlowSession, Message, Participant, table
+from assistant.quiet import _day_allowed, next_allowed
+from assistant.service_settings import ServiceSettings, settings_for
+from assistant.timing import local_at, parse_hhmm
 
 KINDS = ("meeting", "phone_call", "video_call", "job_interview", "other")
 OUTCOMES = ("attended", "dna", "cancelled_by_participant", "cancelled_by_service", "rescheduled")

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from .models import AuditLog, User
+from assistant.models import AuditLog, User
 
 
 def audit(

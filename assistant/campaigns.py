@@ -21,12 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
-from . import contact_policy, engine
-from .appointments import day_and_time
-from .conversation import questionnaire_under_way, specialist_first_name, start_expiring_flow
-from .db import lock_participant, transaction
-from .flags import raise_flag
-from .models import (
+from assistant import contact_policy, engine
+from assistant.appointments import day_and_time
+from assistant.conversation import questionnaire_under_way, specialist_first_name, start_expiring_flow
+from assistant.db import lock_participant, transaction
+from assistant.flags import raise_flag
+from assistant.models import (
     Appointment,
     Campaign,
     CampaignRecipient,
@@ -38,11 +38,11 @@ from .models import (
     Specialist,
     table,
 )
-from .quiet import next_allowed
-from .runtime import Runtime
-from .service_settings import ServiceSettings, for_service
-from .timing import local_at, parse_hhmm
-from .wording import lock_screen_words, pressure_phrases
+from assistant.quiet import next_allowed
+from assistant.runtime import Runtime
+from assistant.service_settings import ServiceSettings, for_service
+from assistant.timing import local_at, parse_hhmm
+from assistant.wording import lock_screen_words, pressure_phrases
 
 MERGE = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 ANY_BRACES = re.compile(r"\{[{%#]|[}%#]\}")

@@ -13,17 +13,17 @@ from typing import Any
 import click
 from sqlmodel import col, func, select
 
-from .clock import FixedClock, SystemClock
-from .config import ROOT, ConfigError, load_settings
-from .db import transaction, upgrade
-from .engine import FlowError, parse_duration
-from .export import NotFound, export_participant, find_participant
-from .importer import import_caseload
-from .models import DueTask, Participant
-from .runtime import Runtime, build_runtime
-from .scheduler import start_clock, tick
-from .signing import twilio_signature
-from .sms import ConsoleTransport
+from assistant.clock import FixedClock, SystemClock
+from assistant.config import ROOT, ConfigError, load_settings
+from assistant.db import transaction, upgrade
+from assistant.engine import FlowError, parse_duration
+from assistant.export import NotFound, export_participant, find_participant
+from assistant.importer import import_caseload
+from assistant.models import DueTask, Participant
+from assistant.runtime import Runtime, build_runtime
+from assistant.scheduler import start_clock, tick
+from assistant.signing import twilio_signature
+from assistant.sms import ConsoleTransport
 
 DEMO_CASELOAD = ROOT / "demo" / "caseload.csv"
 # The demo service's duty contact: crisis handling always needs one. With the embedded
@@ -62,7 +62,7 @@ class FriendlyGroup(click.Group):
 @click.group(cls=FriendlyGroup)
 def main() -> None:
     """The participant contact assistant."""
-    from .logs import configure
+    from assistant.logs import configure
 
     configure()  # JSON lines, phone numbers redacted, never message bodies
 
@@ -77,7 +77,7 @@ def db_upgrade() -> None:
 
 def _import(kind: str, path: Path, now_text: str | None) -> Any:
     """Run an all-or-nothing CSV import, listing every error if the file is refused; either way it is recorded."""
-    from .import_runs import run_import
+    from assistant.import_runs import run_import
 
     rt = _runtime()
     upgrade(rt.settings.database_url)
@@ -94,8 +94,8 @@ def _import(kind: str, path: Path, now_text: str | None) -> Any:
 
 def _warn_without_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
     """A service an import made (or one never set up) has nobody to tell of a crisis but the specialist."""
-    from .models import Service
-    from .service_settings import ServiceSettings, duty_contact_problem
+    from assistant.models import Service
+    from assistant.service_settings import ServiceSettings, duty_contact_problem
 
     with transaction(rt.engine) as db:
         for service in db.exec(select(Service).where(col(Service.slug).in_(slugs)).order_by(col(Service.slug))).all():
@@ -137,9 +137,9 @@ def import_appointments_command(path: Path, now_text: str | None) -> None:
 @click.option("--now", "now_text", help="Re-plan reminders as if it were this time (ISO, with zone).")
 def service_settings_command(service: str, changes: tuple[str, ...], now_text: str | None) -> None:
     """Show a service's settings, or change them: KEY=VALUE (lists comma-separated)."""
-    from .models import Service
-    from .service_settings import ServiceSettings
-    from .settings_change import KINDS, SettingsError, change_settings, parse_value
+    from assistant.models import Service
+    from assistant.service_settings import ServiceSettings
+    from assistant.settings_change import KINDS, SettingsError, change_settings, parse_value
 
     rt = _runtime()
     values: dict[str, Any] = {}
@@ -236,8 +236,8 @@ def audit_dependencies_command(
 ) -> None:
     """Check the locked packages against a vulnerability source; exit 1 if one is vulnerable, 2 if any
     package could not be checked."""
-    from .dependency_audit import audit, locked_packages, queue_admin_emails, report, verdict
-    from .notify import send_notifications
+    from assistant.dependency_audit import audit, locked_packages, queue_admin_emails, report, verdict
+    from assistant.notify import send_notifications
 
     found = verdict(audit(requirement, program=pip_audit), total=locked_packages(requirement), require_audit=True)
     report(found, ci=False)
@@ -276,10 +276,10 @@ def simulate(participant_id: str, now_text: str | None) -> None:
     (m, h, d, w) and runs what fell due for them; `/checkin` starts a check-in now;
     `/quit` leaves. It writes to the configured database: use a copy for practice.
     """
-    from .app import create_app
-    from .conversation import start_flow
-    from .db import lock_participant
-    from .outbox import send_due
+    from assistant.app import create_app
+    from assistant.conversation import start_flow
+    from assistant.db import lock_participant
+    from assistant.outbox import send_due
 
     clock = FixedClock(_when(now_text))
     settings = replace(load_settings(), dispatch="inline")
@@ -375,7 +375,7 @@ def send_questionnaire(participant_id: str, instruments: tuple[str, ...], servic
 @click.option("--specialist", help="Only this specialist's open flags, oldest first.")
 def flags_command(show_all: bool, specialist: str | None) -> None:
     """List open flags, urgent first (or one specialist's, oldest first)."""
-    from .models import Flag, Specialist
+    from assistant.models import Flag, Specialist
 
     rt = _runtime()
     order = {"urgent": 0, "action": 1, "info": 2}
@@ -407,7 +407,7 @@ def flags_command(show_all: bool, specialist: str | None) -> None:
 @click.option("--note", default="", help="What you are doing about it.")
 def flag_ack(flag_id: int, by: str, note: str) -> None:
     """Acknowledge a flag: escalation stops; the flag stays open until resolved."""
-    from .flags import acknowledge
+    from assistant.flags import acknowledge
 
     _change_flag(flag_id, lambda db, flag, now: acknowledge(db, flag, by=by, note=note or None, now=now))
     click.echo(f"flag #{flag_id} acknowledged")
@@ -427,7 +427,7 @@ def _change_row(model: Any, row_id: int, label: str, change: Any) -> Any:
 
 
 def _change_flag(flag_id: int, change: Any) -> None:
-    from .models import Flag
+    from assistant.models import Flag
 
     _change_row(Flag, flag_id, "flag", change)
 
@@ -438,7 +438,7 @@ def _change_flag(flag_id: int, change: Any) -> None:
 @click.option("--note", required=True, help="What was done.")
 def flag_resolve(flag_id: int, by: str, note: str) -> None:
     """Resolve a flag with a note saying what was done."""
-    from .flags import resolve
+    from assistant.flags import resolve
 
     _change_flag(flag_id, lambda db, flag, now: resolve(db, flag, by=by, note=note, now=now))
     click.echo(f"flag #{flag_id} resolved")
@@ -455,7 +455,7 @@ def report_group() -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV for commissioners.")
 def report_contact(week: str, service: str | None, as_csv: bool) -> None:
     """Weekly contact evidence per specialist, with service totals."""
-    from .reports import contact_report, report_csv, report_text
+    from assistant.reports import contact_report, report_csv, report_text
 
     rt = _runtime()
     with transaction(rt.engine) as db:
@@ -474,7 +474,7 @@ def report_contact(week: str, service: str | None, as_csv: bool) -> None:
 @click.option("--note", default="")
 def log_contact(participant_id: str, channel: str, by: str, at_text: str | None, note: str) -> None:
     """Record a contact made outside the assistant, as weekly-contact evidence."""
-    from .models import ContactLog
+    from assistant.models import ContactLog
 
     rt = _runtime()
     with transaction(rt.engine) as db:
@@ -511,8 +511,8 @@ def log_contact(participant_id: str, channel: str, by: str, at_text: str | None,
 )
 def create_user(email: str, role: str, service_slug: str, team: str | None, password: str) -> None:
     """Create a dashboard user (the first service admin, or anyone after)."""
-    from .auth import PasswordRuleError, hash_password
-    from .models import Service, Specialist, User
+    from assistant.auth import PasswordRuleError, hash_password
+    from assistant.models import Service, Specialist, User
 
     if role == "team_lead" and not (team or "").strip():
         raise click.ClickException("a team lead needs --team: the team whose caseloads they see")
@@ -553,7 +553,7 @@ def create_user(email: str, role: str, service_slug: str, team: str | None, pass
 
 
 def _user_or_fail(db: Any, email: str) -> Any:
-    from .models import User
+    from assistant.models import User
 
     user = db.exec(select(User).where(User.email == email.strip().lower())).first()
     if user is None:
@@ -567,8 +567,8 @@ def _user_or_fail(db: Any, email: str) -> Any:
 @click.option("--team", help="For a team lead: the team whose caseloads they see.")
 def set_role(email: str, role: str, team: str | None) -> None:
     """Change a dashboard user's role; every session of theirs ends at once."""
-    from .audit import audit
-    from .signins import change_role
+    from assistant.audit import audit
+    from assistant.signins import change_role
 
     if role == "team_lead" and not (team or "").strip():
         raise click.ClickException("a team lead needs --team: the team whose caseloads they see")
@@ -589,8 +589,8 @@ def set_role(email: str, role: str, team: str | None) -> None:
 @click.argument("email")
 def deactivate_user(email: str) -> None:
     """Stop a dashboard user signing in; every session of theirs ends at once."""
-    from .audit import audit
-    from .signins import deactivate
+    from assistant.audit import audit
+    from assistant.signins import deactivate
 
     rt = _runtime()
     with transaction(rt.engine) as db:
@@ -657,8 +657,8 @@ def campaign_create(
     now_text: str | None,
 ) -> None:
     """Create (or preview) a campaign. Everything is checked before anything is queued."""
-    from . import campaigns
-    from .models import Service
+    from assistant import campaigns
+    from assistant.models import Service
 
     rt = _runtime()
     if template:
@@ -706,7 +706,7 @@ def campaign_create(
 
 @campaign_group.command("list")
 def campaign_list() -> None:
-    from .models import Campaign
+    from assistant.models import Campaign
 
     rt = _runtime()
     with transaction(rt.engine) as db:
@@ -720,8 +720,8 @@ def campaign_list() -> None:
 @click.option("--participants", is_flag=True, help="List who is behind each number.")
 def campaign_show(campaign_id: int, participants: bool) -> None:
     """Progress: queued, sent, delivered, failed (with reasons), replied, opted out in response."""
-    from . import campaigns
-    from .models import Campaign
+    from assistant import campaigns
+    from assistant.models import Campaign
 
     rt = _runtime()
     with transaction(rt.engine) as db:
@@ -748,8 +748,8 @@ def campaign_show(campaign_id: int, participants: bool) -> None:
 
 
 def _campaign_status(campaign_id: int, status: str) -> None:
-    from . import campaigns
-    from .models import Campaign
+    from assistant import campaigns
+    from assistant.models import Campaign
 
     withdrawn = _change_row(
         Campaign, campaign_id, "campaign", lambda db, campaign, now: campaigns.set_status(db, campaign, status, now)
@@ -784,7 +784,7 @@ def campaign_cancel(campaign_id: int) -> None:
 @click.option("--note", default="")
 def consent_command(participant_id: str, purpose: str, grant: bool, by: str, basis: str, note: str) -> None:
     """Record consent for a purpose, or its withdrawal (which takes effect at once)."""
-    from .privacy import record_consent
+    from assistant.privacy import record_consent
 
     rt = _runtime()
     with transaction(rt.engine) as db:
@@ -804,7 +804,7 @@ def consent_command(participant_id: str, purpose: str, grant: bool, by: str, bas
 @click.option("--yes", "confirmed", is_flag=True, help="Do it (it cannot be undone).")
 def erase_participant(participant_id: str, service: str | None, confirmed: bool) -> None:
     """Irreversibly anonymise a participant's personal data, keeping the counts reports need."""
-    from .privacy import erase
+    from assistant.privacy import erase
 
     rt = _runtime()
     if not confirmed:
@@ -824,7 +824,7 @@ def erase_participant(participant_id: str, service: str | None, confirmed: bool)
 @click.option("--now", "now_text", help="As if it were this time (ISO, with zone).")
 def retention_command(dry_run: bool, now_text: str | None) -> None:
     """Apply each service's retention period (months after support ends)."""
-    from .privacy import due_for_retention, erase
+    from assistant.privacy import due_for_retention, erase
 
     rt = _runtime()
     now = _when(now_text)
@@ -842,9 +842,9 @@ def retention_command(dry_run: bool, now_text: str | None) -> None:
 
 def _demo_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
     """Give the demo's services a duty contact, through the same path as any settings change."""
-    from .models import Service
-    from .service_settings import ServiceSettings, duty_contact_problem
-    from .settings_change import change_settings
+    from assistant.models import Service
+    from assistant.service_settings import ServiceSettings, duty_contact_problem
+    from assistant.settings_change import change_settings
 
     with transaction(rt.engine) as db:
         for service in db.exec(select(Service).where(col(Service.slug).in_(slugs))).all():
@@ -857,7 +857,7 @@ def _demo_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
 @click.option("--port", default=5000, type=int)
 def run_command(host: str, port: int) -> None:
     """Start the assistant with embedded defaults: SQLite, console SMS, demo caseload, in-process clock."""
-    from .app import create_app
+    from assistant.app import create_app
 
     settings = replace(load_settings(), scheduler_in_process=True)
     if settings.public_url == "http://localhost:5000" and port != 5000:

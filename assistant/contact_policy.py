@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from .models import Flag, Participant, table
-from .quiet import next_allowed
-from .service_settings import settings_for
+from assistant.models import Flag, Participant, table
+from assistant.quiet import next_allowed
+from assistant.service_settings import settings_for
 
 # Contacts that wait while a crisis flag is open.
 ROUTINE = frozenset({"checkin", "questionnaire", "campaign"})

@@ -11,8 +11,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .engine import Flow, FlowError, Instrument, load_flow, load_instrument, questionnaire_flow
-from .engine.understanding import Phrases, compile_phrases
+from assistant.engine import Flow, FlowError, Instrument, load_flow, load_instrument, questionnaire_flow
+from assistant.engine.understanding import Phrases, compile_phrases
 
 log = logging.getLogger(__name__)
 

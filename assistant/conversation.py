@@ -15,13 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from . import appointments, engine, rules
-from .content import CRISIS_FALLBACK, CRISIS_KEY
-from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
-from .flags import raise_flag
-from .models import Answer, Flag, FlowSession, Message, Participant, Specialist, table
-from .runtime import Runtime
-from .service_settings import settings_for
+from assistant import appointments, engine, rules
+from assistant.content import CRISIS_FALLBACK, CRISIS_KEY
+from assistant.engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
+from assistant.flags import raise_flag
+from assistant.models import Answer, Flag, FlowSession, Message, Participant, Specialist, table
+from assistant.runtime import Runtime
+from assistant.service_settings import settings_for
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def apply_events(
             row.end_reason = event.reason
             row.wait_until = None
             if flow.id.startswith("questionnaire_"):
-                from .measures import record_results
+                from assistant.measures import record_results
 
                 db.flush()
                 record_results(db, rt, participant, row, now)
@@ -281,7 +281,7 @@ def start_expiring_flow(
 
     A questionnaire paused lately after a risk item is taken up where it stopped: the
     invitation is for the questions left (see measures.paused_sitting)."""
-    from .measures import RESUMES, paused_sitting
+    from assistant.measures import RESUMES, paused_sitting
 
     assert participant.id is not None
     expires = now + expires_after

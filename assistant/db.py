@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, select
 
-from .models import Participant
+from assistant.models import Participant
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from assistant.runtime import Runtime
 
 # Tried in this order; the first that checks every package is used.
 SOURCES = ("pypi", "osv")
@@ -195,8 +195,8 @@ def queue_admin_emails(rt: Runtime, found: Verdict, now: datetime) -> list[str]:
     through the notification outbox (retried like flag emails). Returns who it goes to."""
     from sqlmodel import col, select
 
-    from .db import transaction
-    from .models import Notification, User
+    from assistant.db import transaction
+    from assistant.models import Notification, User
 
     if found.exit_code == CLEAN and not found.message.startswith("WARNING"):
         return []

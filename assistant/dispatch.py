@@ -10,9 +10,9 @@ import logging
 import queue
 import threading
 
-from . import outbox
-from .notify import send_notifications
-from .runtime import Runtime
+from assistant import outbox
+from assistant.notify import send_notifications
+from assistant.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

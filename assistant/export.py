@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from .appointments import ladder_attempts
-from .measures import measures_for_export, participant_trajectory
-from .models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
-from .privacy import consents
+from assistant.appointments import ladder_attempts
+from assistant.measures import measures_for_export, participant_trajectory
+from assistant.models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
+from assistant.privacy import consents
 
 
 class NotFound(LookupError):

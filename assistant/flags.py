@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .models import Flag, Participant, table
+from assistant.models import Flag, Participant, table
 
 
 def raise_flag(
@@ -52,7 +52,7 @@ def raise_flag(
         db.add(flag)
         db.flush()
         if flag.severity == "urgent":
-            from .notify import urgent_news
+            from assistant.notify import urgent_news
 
             urgent_news(db, flag, now, at_once=first_news)  # every new disclosure is news
     return flag
@@ -61,7 +61,7 @@ def raise_flag(
 def _tell_people(db: Session, flag: Flag, now: datetime) -> None:
     """Urgent flags at once (the caller sends what is queued once this commits); others in the digest."""
     if flag.severity == "urgent":
-        from .notify import tell_urgent  # here to keep flags importable without email
+        from assistant.notify import tell_urgent  # here to keep flags importable without email
 
         tell_urgent(db, flag, now)
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from .appointment_import import import_appointments
-from .db import transaction
-from .importer import CsvImportError, import_caseload
-from .models import ImportRun, Service
-from .runtime import Runtime
+from assistant.appointment_import import import_appointments
+from assistant.db import transaction
+from assistant.importer import CsvImportError, import_caseload
+from assistant.models import ImportRun, Service
+from assistant.runtime import Runtime
 
 IMPORTERS: dict[str, Any] = {"caseload": import_caseload, "appointments": import_appointments}
 MAX_ERRORS_KEPT = 1000

@@ -13,16 +13,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, select
 
-from .content import FALLBACK_LOCALE
-from .db import transaction
-from .measures import plan_questionnaires
-from .models import DueTask, Participant, Service, Specialist
-from .outbox import clear_number_problem
-from .phones import PhoneError, to_e164
-from .privacy import record_consent
-from .runtime import Runtime
-from .scheduler import plan_checkin
-from .timing import DAYS, parse_hhmm
+from assistant.content import FALLBACK_LOCALE
+from assistant.db import transaction
+from assistant.measures import plan_questionnaires
+from assistant.models import DueTask, Participant, Service, Specialist
+from assistant.outbox import clear_number_problem
+from assistant.phones import PhoneError, to_e164
+from assistant.privacy import record_consent
+from assistant.runtime import Runtime
+from assistant.scheduler import plan_checkin
+from assistant.timing import DAYS, parse_hhmm
 
 REQUIRED = ("participant_id", "first_name", "phone", "specialist_email")
 OPTIONAL = (
@@ -342,7 +342,7 @@ def _apply(
                     db.add(task)
             plan_questionnaires(db, existing, now, reason="end")
         if changed.keys() & {"support_ends_on", "support_started_on"}:
-            from .campaigns import replan_for
+            from assistant.campaigns import replan_for
 
             replan_for(db, existing, now)
         report.updated += 1

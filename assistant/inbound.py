@@ -10,19 +10,19 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .content import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
-from .conversation import REPLY_VALID_FOR, Outcome, queue_sms, render_for
-from .db import lock_participant_by_phone, transaction
-from .engine.sms import segment_count
-from .engine.understanding import read
-from .flags import raise_flag
-from .models import AuditLog, InboundReceipt, Message, Participant
-from .notify import staff_outbox, tell_duty_contacts_about_unknown_number
-from .outbox import clear_number_problem
-from .phones import is_e164, normalise_sender
-from .routing import handle_text
-from .runtime import Runtime
-from .service_settings import all_services
+from assistant.content import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
+from assistant.conversation import REPLY_VALID_FOR, Outcome, queue_sms, render_for
+from assistant.db import lock_participant_by_phone, transaction
+from assistant.engine.sms import segment_count
+from assistant.engine.understanding import read
+from assistant.flags import raise_flag
+from assistant.models import AuditLog, InboundReceipt, Message, Participant
+from assistant.notify import staff_outbox, tell_duty_contacts_about_unknown_number
+from assistant.outbox import clear_number_problem
+from assistant.phones import is_e164, normalise_sender
+from assistant.routing import handle_text
+from assistant.runtime import Runtime
+from assistant.service_settings import all_services
 
 log = logging.getLogger(__name__)
 

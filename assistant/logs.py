@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from .config import ConfigError
+from assistant.config import ConfigError
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 PHONE_MASK = "[phone]"
@@ -144,7 +144,7 @@ def configure(level: str | None = None, *, stream: TextIO | None = None) -> logg
     logger is kept (gunicorn's workers already have one), never doubled.
     """
     if level is None:
-        from .config import load_settings
+        from assistant.config import load_settings
 
         level = load_settings().log_level
     number = level_number(level)

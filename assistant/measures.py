@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from . import engine
-from .db import unindexed
-from .flags import raise_flag
-from .models import Answer, DueTask, FlowSession, Measure, Participant
-from .quiet import next_allowed
-from .runtime import Runtime
-from .service_settings import settings_for
-from .timing import local_at, parse_hhmm
+from assistant import engine
+from assistant.db import unindexed
+from assistant.flags import raise_flag
+from assistant.models import Answer, DueTask, FlowSession, Measure, Participant
+from assistant.quiet import next_allowed
+from assistant.runtime import Runtime
+from assistant.service_settings import settings_for
+from assistant.timing import local_at, parse_hhmm
 
 STATUS_FOR_END = {
     "completed": "complete",

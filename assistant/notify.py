@@ -20,12 +20,12 @@ from email.message import EmailMessage
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from . import engine
-from .content import CRISIS_KEY
-from .db import lock_participant, skip_locked, transaction
-from .models import Flag, Message, Notification, Participant, Service, Specialist, table
-from .runtime import Runtime
-from .service_settings import ServiceSettings, all_services, for_service
+from assistant import engine
+from assistant.content import CRISIS_KEY
+from assistant.db import lock_participant, skip_locked, transaction
+from assistant.models import Flag, Message, Notification, Participant, Service, Specialist, table
+from assistant.runtime import Runtime
+from assistant.service_settings import ServiceSettings, all_services, for_service
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
     """One email per specialist a day, at their chosen time, listing exactly the flags new since the last."""
     from zoneinfo import ZoneInfo
 
-    from .timing import local_at, parse_hhmm
+    from assistant.timing import local_at, parse_hhmm
 
     queued = 0
     services = all_services(db)

@@ -15,18 +15,18 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from . import rules
-from .content import CRISIS_KEY
-from .conversation import OPT_IN_KEYS, withdraw_outbox
-from .db import skip_locked, transaction
-from .flags import raise_flag, self_resolve
-from .models import AuditLog, Message, Participant, StatusEvent, table
-from .notify import staff_outbox
-from .pacing import pacer_for
-from .quiet import next_allowed
-from .runtime import Runtime
-from .service_settings import for_service
-from .sms import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
+from assistant import rules
+from assistant.content import CRISIS_KEY
+from assistant.conversation import OPT_IN_KEYS, withdraw_outbox
+from assistant.db import skip_locked, transaction
+from assistant.flags import raise_flag, self_resolve
+from assistant.models import AuditLog, Message, Participant, StatusEvent, table
+from assistant.notify import staff_outbox
+from assistant.pacing import pacer_for
+from assistant.quiet import next_allowed
+from assistant.runtime import Runtime
+from assistant.service_settings import for_service
+from assistant.sms import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from .models import SendPace
-from .runtime import Runtime
+from assistant.models import SendPace
+from assistant.runtime import Runtime
 
 POOL = "sms"
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from .conversation import withdraw_outbox
-from .flags import raise_flag
-from .models import (
+from assistant.conversation import withdraw_outbox
+from assistant.flags import raise_flag
+from assistant.models import (
     Answer,
     Appointment,
     Consent,
@@ -23,7 +23,7 @@ from .models import (
     Notification,
     Participant,
 )
-from .service_settings import settings_for
+from assistant.service_settings import settings_for
 
 PURPOSES = {
     "sms_contact": "Contact by text message for their employment support",
@@ -176,7 +176,7 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
 
 
 def _count_measures(db: Session, participant_id: int) -> int:
-    from .models import Measure
+    from assistant.models import Measure
 
     return len(db.exec(select(Measure.id).where(Measure.participant_id == participant_id)).all())
 

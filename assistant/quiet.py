@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from .service_settings import ServiceSettings
-from .timing import local_at, parse_hhmm
+from assistant.service_settings import ServiceSettings
+from assistant.timing import local_at, parse_hhmm
 
 
 class Hours(Protocol):

@@ -10,8 +10,8 @@ from datetime import date, datetime, time, timedelta
 
 from sqlmodel import Session, col, select
 
-from .models import Appointment, ContactLog, Message, Participant, Service, Specialist
-from .timing import local_at
+from assistant.models import Appointment, ContactLog, Message, Participant, Service, Specialist
+from assistant.timing import local_at
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from . import appointments, engine, rules
-from .conversation import (
+from assistant import appointments, engine, rules
+from assistant.conversation import (
     Outcome,
     active_session,
     has_open_flag,
@@ -32,12 +32,12 @@ from .conversation import (
     resume_flow,
     withdraw_outbox,
 )
-from .engine.flow import Question
-from .engine.questionnaire import UNCLEAR
-from .engine.understanding import Reading, read
-from .flags import raise_flag, self_resolve
-from .models import Answer, FlowSession, Message, Participant
-from .runtime import Runtime
+from assistant.engine.flow import Question
+from assistant.engine.questionnaire import UNCLEAR
+from assistant.engine.understanding import Reading, read
+from assistant.flags import raise_flag, self_resolve
+from assistant.models import Answer, FlowSession, Message, Participant
+from assistant.runtime import Runtime
 
 
 @dataclass
@@ -268,7 +268,7 @@ def cancel_or_rebook(text: Text) -> bool:
 
 
 def campaign_reply(text: Text) -> bool:
-    from .campaigns import handle_reply  # campaigns builds on the conversation layer
+    from assistant.campaigns import handle_reply  # campaigns builds on the conversation layer
 
     asked_at = last_asked(text.db, text.waiting) if text.waiting else None
     if text.crisis or not handle_reply(text.db, text.participant, text.message, asked_at, text.now):

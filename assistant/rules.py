@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .flags import raise_flag, self_resolve
-from .models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
-from .service_settings import ServiceSettings, all_services, settings_for
+from assistant.flags import raise_flag, self_resolve
+from assistant.models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
+from assistant.service_settings import ServiceSettings, all_services, settings_for
 
 
 def _on(settings: ServiceSettings, kind: str) -> bool:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from .clock import Clock, SystemClock
-from .config import Settings
-from .content import Catalog, FlowLibrary, PhraseLibrary, phrase_library
-from .db import make_engine
-from .sms import Transport, make_transport
+from assistant.clock import Clock, SystemClock
+from assistant.config import Settings
+from assistant.content import Catalog, FlowLibrary, PhraseLibrary, phrase_library
+from assistant.db import make_engine
+from assistant.sms import Transport, make_transport
 
 
 @dataclass

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from . import appointments, campaigns, contact_policy, engine, outbox, privacy, rules, signins
-from .conversation import (
+from assistant import appointments, campaigns, contact_policy, engine, outbox, privacy, rules, signins
+from assistant.conversation import (
     PROMPT_VALID_FOR,
     active_session,
     questionnaire_under_way,
@@ -26,13 +26,13 @@ from .conversation import (
     start_expiring_flow,
     start_flow,
 )
-from .db import lock_participant, skip_locked, transaction, unindexed
-from .flags import raise_flag
-from .models import Appointment, DueTask, FlowSession, Participant, table
-from .notify import escalate_due, queue_digests, send_notifications
-from .runtime import Runtime
-from .service_settings import settings_for
-from .timing import next_weekly, parse_hhmm, weeks_later
+from assistant.db import lock_participant, skip_locked, transaction, unindexed
+from assistant.flags import raise_flag
+from assistant.models import Appointment, DueTask, FlowSession, Participant, table
+from assistant.notify import escalate_due, queue_digests, send_notifications
+from assistant.runtime import Runtime
+from assistant.service_settings import settings_for
+from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def run_dna_unanswered(db: Session, rt: Runtime, task: DueTask, participant: Par
 
 def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
     """Ask the service's questionnaires: never two at once, never during another flow's question."""
-    from .measures import plan_questionnaires
+    from assistant.measures import plan_questionnaires
 
     blocked = contact_policy.blocked_by(participant)
     reason = task.payload.get("reason", "every")

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from .models import Appointment, AuditLog, DueTask, Participant, Service
-from .service_settings import NATIONS, RULES, ServiceSettings, duty_contact_problem
+from assistant.models import Appointment, AuditLog, DueTask, Participant, Service
+from assistant.service_settings import NATIONS, RULES, ServiceSettings, duty_contact_problem
 
 KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(ServiceSettings)}
 REMINDER_FIELDS = (
@@ -230,7 +230,7 @@ def change_settings(
     )
     db.flush()
     if any(k.startswith("questionnaire_") for k in changed):
-        from .measures import plan_questionnaires
+        from assistant.measures import plan_questionnaires
 
         for participant in db.exec(select(Participant).where(Participant.service_id == service.id)).all():
             plan_questionnaires(db, participant, now)
@@ -241,7 +241,7 @@ def change_settings(
 
 def replan_reminders(db: Session, service: Service, now: datetime) -> int:
     """Upcoming appointments' reminders again at the service's new timings. Reminders sent stay sent."""
-    from .appointments import REMINDER_TASKS, plan_reminders
+    from assistant.appointments import REMINDER_TASKS, plan_reminders
 
     people = select(Participant.id).where(Participant.service_id == service.id)
     for task in db.exec(

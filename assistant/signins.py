@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from .models import FailedSignIn, SignIn, User
+from assistant.models import FailedSignIn, SignIn, User
 
 LIFETIME = timedelta(hours=8)
 # How long the record of a sign-in (with its address and browser) is kept: PRIVACY.md says so.

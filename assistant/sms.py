@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Protocol
 
-from .config import Settings
+from assistant.config import Settings
 
 # Twilio errors that mean "this number will never take a text from us".
 PERMANENT_NUMBER_ERRORS = {"21211", "21610", "21614", "30005", "30006"}

@@ -19,10 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .db import lock_participant
-from .flags import raise_flag
-from .models import AuditLog, Message, Participant, User
-from .service_settings import for_service
+from assistant.db import lock_participant
+from assistant.flags import raise_flag
+from assistant.models import AuditLog, Message, Participant, User
+from assistant.service_settings import for_service
 
 TRIAGE = "triage"
 TRIAGE_RISK = "triage_risk"

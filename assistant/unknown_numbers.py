@@ -13,11 +13,11 @@ from flask_login import current_user, login_required
 from sqlmodel import Session, col, func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from .audit import audit
-from .dashboard import me, now, safe_target, unit
-from .models import Message
-from .notify import staff_outbox
-from .triage import (
+from assistant.audit import audit
+from assistant.dashboard import me, now, safe_target, unit
+from assistant.models import Message
+from assistant.notify import staff_outbox
+from assistant.triage import (
     REVIEWED,
     UNLINKED,
     TriageError,

@@ -7,10 +7,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
-from .inbound import receive_sms
-from .limits import limiter
-from .outbox import record_status_callback
-from .runtime import Runtime
+from assistant.inbound import receive_sms
+from assistant.limits import limiter
+from assistant.outbox import record_status_callback
+from assistant.runtime import Runtime
 
 bp = Blueprint("twilio", __name__)
 limiter.limit(lambda: current_app.extensions["assistant"].settings.webhook_rate_limit)(bp)

@@ -3,10 +3,10 @@
 Standard library and typing only. No clock, database, network or web framework.
 """
 
-from .events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
-from .flow import Flow, FlowError, load_flow, parse_duration
-from .inputs import Input, Interrupt, Reply, Timeout
-from .questionnaire import (
+from assistant.engine.events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
+from assistant.engine.flow import Flow, FlowError, load_flow, parse_duration
+from assistant.engine.inputs import Input, Interrupt, Reply, Timeout
+from assistant.engine.questionnaire import (
     PAUSED_FOR_SAFETY,
     UNCLEAR,
     Instrument,
@@ -18,9 +18,9 @@ from .questionnaire import (
     score,
     trajectory,
 )
-from .runner import State, match_choice, resume, start
-from .sms import is_gsm7, segment_count
-from .text import keyword, normalise
+from assistant.engine.runner import State, match_choice, resume, start
+from assistant.engine.sms import is_gsm7, segment_count
+from assistant.engine.text import keyword, normalise
 
 __all__ = [
     "PAUSED_FOR_SAFETY",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from .text import normalise
+from assistant.engine.text import normalise
 
 SEVERITIES = ("urgent", "action", "info")
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")

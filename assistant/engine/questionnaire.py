@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .flow import Flow, FlowError, load_flow
+from assistant.engine.flow import Flow, FlowError, load_flow
 
 SKIP_WORDS = ["skip", "pass", "skip it", "skip this one", "next"]
 FREQUENCY_CASENESS = {"phq9": 10, "gad7": 8}

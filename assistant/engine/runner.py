@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
-from .flow import Choice, Flow, Node, Question
-from .inputs import Input, Interrupt, Reply, Timeout
-from .text import normalise
+from assistant.engine.events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
+from assistant.engine.flow import Choice, Flow, Node, Question
+from assistant.engine.inputs import Input, Interrupt, Reply, Timeout
+from assistant.engine.text import normalise
 
 State = dict[str, Any]
 

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from .flow import Choice, FlowError, Question
-from .text import keyword, normalise
+from assistant.engine.flow import Choice, FlowError, Question
+from assistant.engine.text import keyword, normalise
 
 SIGNALS = (
     "risk",
@@ -832,7 +832,7 @@ def _keyword(phrases: Phrases, text: str) -> str | None:
 def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str] | None = None) -> Choice | None:
     """The choice a reply picks: its words ("well bad" is bad: "well" only intensifies),
     else a signal a choice stands for (a cancellation answers a reminder's NO)."""
-    from .runner import match_choice
+    from assistant.engine.runner import match_choice
 
     choice = match_choice(question, text)
     words = simplify(text).split()
