@@ -13,11 +13,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from assistant.clock import Clock
 from assistant.config import ConfigError, load_settings
-from assistant.dispatch import Dispatcher
 from assistant.limits import limiter
 from assistant.logs import configure as configure_logging
+from assistant.outbox.dispatch import Dispatcher
+from assistant.outbox.transports import Transport
 from assistant.runtime import Runtime, build_runtime
-from assistant.sms import Transport
 
 
 def create_app(
@@ -45,14 +45,14 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_SAMESITE="Lax",
-        # Sign-ins are rows (assistant/signins.py) that end after 8 hours or when idle; the cookie
+        # Sign-ins are rows (assistant/care/signins.py) that end after 8 hours or when idle; the cookie
         # is a browser session cookie so that Flask-Login's "strong" protection is not relaxed.
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         WTF_CSRF_TIME_LIMIT=8 * 3600,
     )
     app.extensions["assistant"] = rt
-    app.extensions["assistant.dispatch"] = Dispatcher(rt)
+    app.extensions["assistant.outbox.dispatch"] = Dispatcher(rt)
 
     from assistant import dashboard, unknown_numbers, webhooks
 
@@ -147,7 +147,7 @@ def create_app(
         return "database unavailable", 503
 
     if rt.settings.scheduler_in_process:
-        from assistant.scheduler import start_clock
+        from assistant.jobs.tick import start_clock
 
         app.extensions["assistant.clock"] = start_clock(rt)
     return app

@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, select
 
-from assistant.models import User
+from assistant.db.models import User
 
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)

@@ -21,19 +21,21 @@ from flask_login import LoginManager, UserMixin, current_user, login_required, l
 from sqlmodel import Session, col, func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from assistant import appointments as appts
-from assistant import engine, signins
-from assistant.access import scoped, specialists_in_reach, transfer_targets, visible_participant
-from assistant.appointment_import import apply_change, parse_local
-from assistant.audit import audit
+from assistant import engine
 from assistant.auth import PasswordRuleError, authenticate, hash_password, reset_token, user_for_reset
-from assistant.conversation import REPLY_VALID_FOR
-from assistant.db import lock_participant, transaction
-from assistant.export import export_participant
-from assistant.flags import acknowledge, resolve
-from assistant.limits import SIGN_IN, limiter
-from assistant.measures import participant_trajectory
-from assistant.models import (
+from assistant.care import signins
+from assistant.care.access import scoped, specialists_in_reach, transfer_targets, visible_participant
+from assistant.care.audit import audit
+from assistant.care.export import export_participant
+from assistant.care.flags import acknowledge, resolve
+from assistant.care.measures import participant_trajectory
+from assistant.care.reports import cell
+from assistant.care.service_settings import ServiceSettings, duty_contact_problem, for_service
+from assistant.contact import appointments as appts
+from assistant.contact.timing import DAYS, parse_hhmm
+from assistant.content.wording import lock_screen_words, pressure_phrases
+from assistant.conversation.sessions import REPLY_VALID_FOR
+from assistant.db.models import (
     Appointment,
     AuditLog,
     Flag,
@@ -45,11 +47,11 @@ from assistant.models import (
     Specialist,
     User,
 )
-from assistant.reports import cell
+from assistant.db.units import lock_participant, transaction
+from assistant.imports.appointments import apply_change, parse_local
+from assistant.jobs.tick import plan_checkin
+from assistant.limits import SIGN_IN, limiter
 from assistant.runtime import Runtime
-from assistant.scheduler import plan_checkin
-from assistant.service_settings import ServiceSettings, duty_contact_problem, for_service
-from assistant.timing import DAYS, parse_hhmm
 from assistant.views_data import (
     SORTS,
     ago,
@@ -62,7 +64,6 @@ from assistant.views_data import (
     trajectories,
     unacknowledged_urgent,
 )
-from assistant.wording import lock_screen_words, pressure_phrases
 
 bp = Blueprint("dashboard", __name__)
 login_manager = LoginManager()
@@ -225,7 +226,7 @@ def reset_request() -> Any:
                         created_at=now(),
                     )
                 )
-        current_app.extensions["assistant.dispatch"].kick([], emails=True)
+        current_app.extensions["assistant.outbox.dispatch"].kick([], emails=True)
         # The same answer whether or not the email is known.
         return render_template("reset_request.html", sent=True)
     return render_template("reset_request.html", sent=False)
@@ -605,7 +606,7 @@ def message(participant_id: int) -> Any:
         audit(db, me(), "send_message", now(), participant_id=participant_id, segments=segments)
         message_id = outgoing.id
     assert message_id is not None
-    current_app.extensions["assistant.dispatch"].kick([message_id])
+    current_app.extensions["assistant.outbox.dispatch"].kick([message_id])
     flash("Message sent.")
     return redirect(url_for(".participant", participant_id=participant_id) + "#thread")
 
@@ -776,7 +777,7 @@ def appointment_outcome(participant_id: int, appointment_id: int) -> WerkzeugRes
 @login_required
 @roles("team_lead", "service_admin")
 def team() -> str:
-    from assistant.reports import contact_report
+    from assistant.care.reports import contact_report
 
     user = me()
     week = request.args.get("week") or now().astimezone(ZoneInfo(rt().settings.default_timezone)).strftime("%G-W%V")
@@ -859,14 +860,14 @@ def audit_log() -> Any:
 
 
 def _field_label(name: str) -> str:
-    from assistant.settings_change import LABELS
+    from assistant.care.settings_change import LABELS
 
     return LABELS.get(name, name)
 
 
 def _plain(message: str) -> str:
     """A validation message in the page's words: field names become their labels."""
-    from assistant.settings_change import LABELS
+    from assistant.care.settings_change import LABELS
 
     for name in sorted(LABELS, key=len, reverse=True):
         message = message.replace(name, f"'{LABELS[name]}'")
@@ -875,8 +876,8 @@ def _plain(message: str) -> str:
 
 def _settings_form(current: ServiceSettings) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Changed values, parse errors per field, and the text as typed (to show again)."""
-    from assistant.service_settings import RULES
-    from assistant.settings_change import CHOICES, KINDS, parse_value
+    from assistant.care.service_settings import RULES
+    from assistant.care.settings_change import CHOICES, KINDS, parse_value
 
     form = request.form
     values: dict[str, Any] = {}
@@ -911,7 +912,7 @@ def _field_errors(found: dict[str, str]) -> dict[str, str]:
 @login_required
 @roles("service_admin")
 def settings_page() -> Any:
-    from assistant.settings_change import CHOICES, GROUPS, SettingsError, change_settings, check
+    from assistant.care.settings_change import CHOICES, GROUPS, SettingsError, change_settings, check
 
     errors: dict[str, str] = {}
     typed: dict[str, str] = {}
@@ -985,7 +986,7 @@ def _show(value: Any) -> str:
 @login_required
 @roles("team_lead", "service_admin")
 def imports_page() -> Any:
-    from assistant.import_runs import recent_runs, run_import
+    from assistant.imports.runs import recent_runs, run_import
 
     status = 200
     if request.method == "POST":
@@ -1042,7 +1043,7 @@ def _in_my_service_or_404(db: Session, model: type[T], row_id: int) -> T:
 
 
 def _run_or_404(db: Session, run_id: int) -> Any:
-    from assistant.models import ImportRun
+    from assistant.db.models import ImportRun
 
     return _in_my_service_or_404(db, ImportRun, run_id)
 
@@ -1118,8 +1119,8 @@ def _campaign_form() -> tuple[dict[str, Any], dict[str, Any]]:
 @login_required
 @roles("service_admin")
 def campaigns_page() -> Any:
-    from assistant import campaigns as camp
-    from assistant.models import Campaign
+    from assistant.contact import campaigns as camp
+    from assistant.db.models import Campaign
 
     values, audience = _campaign_form() if request.method == "POST" else ({}, {})
     preview = error = None
@@ -1175,7 +1176,7 @@ def campaigns_page() -> Any:
 
 
 def _campaign_or_404(db: Session, campaign_id: int) -> Any:
-    from assistant.models import Campaign
+    from assistant.db.models import Campaign
 
     return _in_my_service_or_404(db, Campaign, campaign_id)
 
@@ -1184,7 +1185,7 @@ def _campaign_or_404(db: Session, campaign_id: int) -> Any:
 @login_required
 @roles("service_admin")
 def campaign_status(campaign_id: int) -> WerkzeugResponse:
-    from assistant import campaigns as camp
+    from assistant.contact import campaigns as camp
 
     with unit() as db:
         campaign = _campaign_or_404(db, campaign_id)
@@ -1204,7 +1205,7 @@ SHOWN_PER_STATE = 50  # names listed per progress state; the rest are counted
 @login_required
 @roles("service_admin")
 def campaign_page(campaign_id: int) -> str:
-    from assistant import campaigns as camp
+    from assistant.contact import campaigns as camp
 
     with unit() as db:
         campaign = _campaign_or_404(db, campaign_id)

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from assistant.clock import Clock, SystemClock
 from assistant.config import Settings
-from assistant.content import Catalog, FlowLibrary, PhraseLibrary, phrase_library
-from assistant.db import make_engine
-from assistant.sms import Transport, make_transport
+from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary, phrase_library
+from assistant.db.units import make_engine
+from assistant.outbox.transports import Transport, make_transport
 
 
 @dataclass

@@ -13,11 +13,9 @@ from flask_login import current_user, login_required
 from sqlmodel import Session, col, func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from assistant.audit import audit
-from assistant.dashboard import me, now, safe_target, unit
-from assistant.models import Message
-from assistant.notify import staff_outbox
-from assistant.triage import (
+from assistant.care.audit import audit
+from assistant.care.notify import staff_outbox
+from assistant.care.triage import (
     REVIEWED,
     UNLINKED,
     TriageError,
@@ -27,6 +25,8 @@ from assistant.triage import (
     may_triage,
     unknown_texts,
 )
+from assistant.dashboard import me, now, safe_target, unit
+from assistant.db.models import Message
 
 bp = Blueprint("unknown_numbers", __name__)
 PAGE = 50  # each text is a card with its own forms
@@ -125,7 +125,7 @@ def link(message_id: int) -> WerkzeugResponse:
         flash(str(exc), "error")
         return redirect(_back(), 303)
     # The urgent flag's emails and the duty text go now, as for a crisis text that came in.
-    current_app.extensions["assistant.dispatch"].kick(outbox, emails=emails)
+    current_app.extensions["assistant.outbox.dispatch"].kick(outbox, emails=emails)
     count = len(linked.message_ids)
     person = linked.participant
     said = (

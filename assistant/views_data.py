@@ -9,7 +9,17 @@ from typing import Any
 from sqlalchemy import case, false, func, true
 from sqlmodel import Session, col, select
 
-from assistant.models import Answer, Appointment, DueTask, Flag, FlowSession, Measure, Message, Participant, Specialist
+from assistant.db.models import (
+    Answer,
+    Appointment,
+    DueTask,
+    Flag,
+    FlowSession,
+    Measure,
+    Message,
+    Participant,
+    Specialist,
+)
 
 SEVERITY_ORDER = {"urgent": 0, "action": 1, "info": 2}
 CONTACT_KINDS = {
@@ -251,7 +261,7 @@ def chart(db: Session, participant_id: int, width: int = 640, height: int = 220)
 def trajectories(db: Session, participant_ids: Any) -> dict[int, dict[str, Any] | None]:
     """Each participant's trajectory (first and latest scores) in one query, for people with two or
     more complete scores: the same answer as measures.participant_trajectory, person by person."""
-    from assistant.measures import trajectory_of
+    from assistant.care.measures import trajectory_of
 
     complete = db.exec(
         select(Measure.participant_id, Measure.instrument, Measure.total)

@@ -7,9 +7,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
-from assistant.inbound import receive_sms
+from assistant.conversation.inbound import receive_sms
 from assistant.limits import limiter
-from assistant.outbox import record_status_callback
+from assistant.outbox.sender import record_status_callback
 from assistant.runtime import Runtime
 
 bp = Blueprint("twilio", __name__)
@@ -50,7 +50,7 @@ def inbound_sms() -> Response:
     body = request.form.get("Body", "")
     rt = runtime()
     received = receive_sms(rt, sid=sid, sender=sender, body=body, now=rt.clock.now())
-    current_app.extensions["assistant.dispatch"].kick(received.outbox, emails=received.emails)
+    current_app.extensions["assistant.outbox.dispatch"].kick(received.outbox, emails=received.emails)
     return _twiml()
 
 

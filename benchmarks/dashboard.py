@@ -35,8 +35,7 @@ from assistant.app import create_app  # noqa: E402
 from assistant.auth import hash_password  # noqa: E402
 from assistant.clock import FixedClock  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
-from assistant.db import transaction, upgrade  # noqa: E402
-from assistant.models import (  # noqa: E402
+from assistant.db.models import (  # noqa: E402
     Answer,
     Appointment,
     DueTask,
@@ -48,6 +47,7 @@ from assistant.models import (  # noqa: E402
     Specialist,
     User,
 )
+from assistant.db.units import transaction, upgrade  # noqa: E402
 from assistant.runtime import build_runtime  # noqa: E402
 
 NOW = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)

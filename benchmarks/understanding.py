@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.content import Catalog, FlowLibrary, PhraseLibrary  # noqa: E402
+from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary  # noqa: E402
 from assistant.engine.text import normalise  # noqa: E402
 from assistant.engine.understanding import read  # noqa: E402
 

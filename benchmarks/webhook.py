@@ -65,7 +65,7 @@ REPLIES = ("good", "1", "ok", "2", "fine", "great", "Good thanks", "okay", "all 
 # The product should manage this share of the bare endpoint's throughput, and this p99.
 AIM_RATIO = 0.25
 AIM_P99_MS = 50.0
-TICK_BATCH = 200  # assistant/scheduler.py: due rows taken per tick
+TICK_BATCH = 200  # assistant/jobs/tick.py: due rows taken per tick
 TWILIO_TIMEOUT = 15.0  # seconds Twilio waits for a webhook's answer before giving up on it
 # Other processes using more than this many cores during a phase make its numbers doubtful.
 BUSY_CORES = 0.15
@@ -143,7 +143,7 @@ def first_checkin(now: datetime) -> datetime:
     """Everyone's weekly slot: the latest minute before now when a scheduled text may go out.
 
     The assistant sends scheduled texts only 08:00-20:00 local time and never on a bank
-    holiday (assistant/quiet.py), so the slot is kept inside 09:00-19:00 on an ordinary
+    holiday (assistant/contact/quiet.py), so the slot is kept inside 09:00-19:00 on an ordinary
     day. The check-in is then asked in the recent past and its 48-hour wait is
     normally still open when the replies come in.
     """

@@ -51,20 +51,20 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from assistant import scheduler
-from assistant.appointment_import import import_appointments
+from assistant.care.service_settings import ServiceSettings
 from assistant.clock import FixedClock
 from assistant.config import Settings
-from assistant.db import transaction, upgrade
-from assistant.dispatch import Dispatcher
-from assistant.importer import import_caseload
-from assistant.inbound import receive_sms
-from assistant.models import CampaignRecipient, DueTask, Flag, FlowSession, Message, Notification, Participant
-from assistant.quiet import is_bank_holiday
+from assistant.contact.quiet import is_bank_holiday
+from assistant.contact.timing import DAYS, parse_hhmm
+from assistant.conversation.inbound import receive_sms
+from assistant.db.models import CampaignRecipient, DueTask, Flag, FlowSession, Message, Notification, Participant
+from assistant.db.units import transaction, upgrade
+from assistant.imports.appointments import import_appointments
+from assistant.imports.caseload import import_caseload
+from assistant.jobs import tick as scheduler
+from assistant.outbox.dispatch import Dispatcher
+from assistant.outbox.transports import SendResult
 from assistant.runtime import Runtime, build_runtime
-from assistant.service_settings import ServiceSettings
-from assistant.sms import SendResult
-from assistant.timing import DAYS, parse_hhmm
 
 LONDON = "Europe/London"
 ZONE = ZoneInfo(LONDON)

@@ -24,11 +24,11 @@ from sqlmodel import SQLModel, select
 from assistant.app import create_app
 from assistant.clock import FixedClock, SystemClock
 from assistant.config import Settings
-from assistant.db import make_engine, transaction, upgrade
-from assistant.models import Message
+from assistant.db.models import Message
+from assistant.db.units import make_engine, transaction, upgrade
+from assistant.outbox.transports import ConsoleTransport
 from assistant.runtime import Runtime, build_runtime
 from assistant.signing import twilio_signature
-from assistant.sms import ConsoleTransport
 
 from .pg import PostgresServer, PostgresUnavailable, start_postgres
 
@@ -72,7 +72,7 @@ def _truncate_all(url: str) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
-        path = tmp_path / "assistant.db"
+        path = tmp_path / "assistant.db.units"
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
     server: PostgresServer = request.getfixturevalue("postgres")

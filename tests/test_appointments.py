@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from assistant.appointment_import import import_appointments, parse_local
+from assistant.care.export import export_participant, find_participant
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.export import export_participant, find_participant
-from assistant.importer import CsvImportError, import_caseload
-from assistant.models import Appointment, DueTask
+from assistant.db.models import Appointment, DueTask
+from assistant.db.units import transaction
+from assistant.imports.appointments import import_appointments, parse_local
+from assistant.imports.caseload import CsvImportError, import_caseload
+from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
-from assistant.scheduler import tick
 
 HEADER = "appointment_id,participant_id,starts_at,kind,duration_minutes,location,outcome\n"
 

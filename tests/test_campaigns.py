@@ -9,13 +9,10 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from assistant import campaigns
-from assistant.appointment_import import import_appointments
-from assistant.campaigns import CampaignError
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.models import (
+from assistant.contact import campaigns
+from assistant.contact.campaigns import CampaignError
+from assistant.db.models import (
     Campaign,
     CampaignRecipient,
     DueTask,
@@ -25,9 +22,12 @@ from assistant.models import (
     Participant,
     Service,
 )
-from assistant.pacing import Pacer
+from assistant.db.units import transaction
+from assistant.imports.appointments import import_appointments
+from assistant.imports.caseload import import_caseload
+from assistant.jobs.tick import tick
+from assistant.outbox.pacing import Pacer
 from assistant.runtime import Runtime
-from assistant.scheduler import tick
 
 from .conftest import CASELOAD_HEADER, Phone
 

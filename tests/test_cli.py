@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.cli import main
+from assistant.cli.commands import main
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_import_appointments_command(cli_env: dict[str, str], caseload_file: Pat
 def test_flags_for_a_specialist_oldest_first_and_resolving(cli_env: dict[str, str], caseload_file: Path) -> None:
     run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
     from assistant.config import load_settings
-    from assistant.inbound import receive_sms
+    from assistant.conversation.inbound import receive_sms
     from assistant.runtime import build_runtime
 
     rt = build_runtime(load_settings(cli_env))

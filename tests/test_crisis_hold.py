@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from assistant import campaigns
-from assistant.appointment_import import import_appointments
+from assistant.care.flags import acknowledge
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.flags import acknowledge
-from assistant.importer import import_caseload
-from assistant.models import CampaignRecipient, DueTask, Flag, Message, Participant, Service
+from assistant.contact import campaigns
+from assistant.db.models import CampaignRecipient, DueTask, Flag, Message, Participant, Service
+from assistant.db.units import transaction
+from assistant.imports.appointments import import_appointments
+from assistant.imports.caseload import import_caseload
+from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
-from assistant.scheduler import tick
 
 from .conftest import Phone
 

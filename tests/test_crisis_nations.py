@@ -11,13 +11,13 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
+from assistant.care.settings_change import change_settings
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.models import DueTask, Message, Participant, Service
+from assistant.db.models import DueTask, Message, Participant, Service
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
+from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
-from assistant.scheduler import tick
-from assistant.settings_change import change_settings
 
 from .conftest import Phone
 

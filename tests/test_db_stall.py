@@ -17,12 +17,12 @@ from sqlmodel import func, select
 
 from assistant.app import create_app
 from assistant.clock import FixedClock
-from assistant.db import make_engine, transaction
-from assistant.importer import import_caseload
-from assistant.models import InboundReceipt, Message
+from assistant.db.models import InboundReceipt, Message
+from assistant.db.units import make_engine, transaction
+from assistant.imports.caseload import import_caseload
+from assistant.jobs.tick import tick
+from assistant.outbox.transports import ConsoleTransport
 from assistant.runtime import Runtime, build_runtime
-from assistant.scheduler import tick
-from assistant.sms import ConsoleTransport
 
 from .conftest import Phone, outbound, test_settings
 from .pg import PostgresServer

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from assistant.cli import main as cli_main
-from assistant.db import transaction
-from assistant.dependency_audit import (
+from assistant.care.notify import send_notifications
+from assistant.cli.commands import main as cli_main
+from assistant.cli.dependency_audit import (
     CLEAN,
     NOT_AUDITED,
     VULNERABLE,
@@ -25,8 +25,8 @@ from assistant.dependency_audit import (
     queue_admin_emails,
     verdict,
 )
-from assistant.models import Notification, Service, User
-from assistant.notify import send_notifications
+from assistant.db.models import Notification, Service, User
+from assistant.db.units import transaction
 from assistant.runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -148,7 +148,7 @@ def test_a_source_that_fails_outright_counts_as_unreachable() -> None:
 
 def test_dev_test_runs_the_counted_audit_not_bare_pip_audit() -> None:
     dev = (REPO / "dev").read_text(encoding="utf-8")
-    assert '"$VENV/bin/python" -m assistant.dependency_audit --requirement requirements.lock' in dev
+    assert '"$VENV/bin/python" -m assistant.cli.dependency_audit --requirement requirements.lock' in dev
     assert not re.search(r"\$VENV/bin/pip-audit", dev)
 
 

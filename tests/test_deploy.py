@@ -31,17 +31,17 @@ from flask import Flask, request
 from sqlmodel import func, select
 
 from assistant.app import create_app
-from assistant.cli import main as cli_main
+from assistant.cli.commands import main as cli_main
 from assistant.clock import FixedClock
 from assistant.config import _ENV_NAMES, ConfigError, Settings, load_settings
-from assistant.db import transaction, upgrade
-from assistant.importer import import_caseload
+from assistant.db.models import InboundReceipt, Message, Participant
+from assistant.db.units import transaction, upgrade
+from assistant.imports.caseload import import_caseload
+from assistant.jobs.tick import tick
 from assistant.logs import QUIET_LIBRARIES, JsonLinesHandler, configure, gunicorn_logconfig
-from assistant.models import InboundReceipt, Message, Participant
+from assistant.outbox.transports import ConsoleTransport
 from assistant.runtime import Runtime, build_runtime
-from assistant.scheduler import tick
 from assistant.signing import twilio_signature
-from assistant.sms import ConsoleTransport
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, START, _truncate_all, test_settings
 from .pg import PostgresServer
@@ -113,7 +113,7 @@ def sms_params(sid: str, sender: str, body: str) -> dict[str, str]:
 
 
 def test_gunicorn_conf_serves_the_app_with_json_access_logs(tmp_path: Path, sqlite_template: Path) -> None:
-    db = tmp_path / "assistant.db"
+    db = tmp_path / "assistant.db.units"
     shutil.copy(sqlite_template, db)
     port = free_port()
     env = clean_env(
@@ -320,7 +320,7 @@ def test_a_log_record_with_a_phone_number_comes_out_redacted() -> None:
 def test_create_app_logs_json_lines_at_the_configured_level(
     root_logging: None, tmp_path: Path, sqlite_template: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "assistant.db"
+    path = tmp_path / "assistant.db.units"
     shutil.copy(sqlite_template, path)
     rt = build_runtime(test_settings(f"sqlite:///{path}", tmp_path, log_level="WARNING"), clock=FixedClock(START))
     try:
@@ -332,8 +332,8 @@ def test_create_app_logs_json_lines_at_the_configured_level(
     assert sum(isinstance(h, JsonLinesHandler) for h in root.handlers) == 1
     assert root.level == logging.WARNING
     capsys.readouterr()
-    logging.getLogger("assistant.outbox").info("not at WARNING")
-    logging.getLogger("assistant.outbox").warning("send failed to %s", "+447700900123")
+    logging.getLogger("assistant.outbox.sender").info("not at WARNING")
+    logging.getLogger("assistant.outbox.sender").warning("send failed to %s", "+447700900123")
     [line] = capsys.readouterr().err.splitlines()
     assert json.loads(line)["message"] == "send failed to [phone]"
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from assistant.app import create_app
-from assistant.importer import import_caseload
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
 from .conftest import Phone, outbound
@@ -26,7 +26,7 @@ def test_reply_is_sent_by_the_post_commit_dispatcher(rt: Runtime, caseload_file:
 
 
 def test_with_dispatch_off_the_reply_waits_for_the_tick(rt: Runtime, caseload_file: Path) -> None:
-    from assistant.scheduler import tick
+    from assistant.jobs.tick import tick
 
     rt.settings = replace(rt.settings, dispatch="off")
     import_caseload(rt, caseload_file, rt.clock.now())

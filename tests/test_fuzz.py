@@ -29,17 +29,12 @@ from sqlmodel import SQLModel, col, func, select
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from assistant import campaigns
-from assistant.appointment_import import import_appointments
-from assistant.appointments import KINDS, OUTCOMES
+from assistant.care.reports import contact_report, report_csv
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.engine import normalise
-from assistant.importer import COHORTS, CsvImportError, import_caseload
-from assistant.importer import OPTIONAL as CASELOAD_OPTIONAL
-from assistant.importer import REQUIRED as CASELOAD_REQUIRED
-from assistant.inbound import MAX_BODY
-from assistant.models import (
+from assistant.contact import campaigns
+from assistant.contact.appointments import KINDS, OUTCOMES
+from assistant.conversation.inbound import MAX_BODY
+from assistant.db.models import (
     Answer,
     Appointment,
     AuditLog,
@@ -58,8 +53,13 @@ from assistant.models import (
     Specialist,
     StatusEvent,
 )
-from assistant.outbox import STATUS_RANK
-from assistant.reports import contact_report, report_csv
+from assistant.db.units import transaction
+from assistant.engine import normalise
+from assistant.imports.appointments import import_appointments
+from assistant.imports.caseload import COHORTS, CsvImportError, import_caseload
+from assistant.imports.caseload import OPTIONAL as CASELOAD_OPTIONAL
+from assistant.imports.caseload import REQUIRED as CASELOAD_REQUIRED
+from assistant.outbox.sender import STATUS_RANK
 from assistant.runtime import Runtime
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone

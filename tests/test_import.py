@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, func, select
 
-from assistant.db import transaction
-from assistant.flags import raise_flag
-from assistant.importer import CsvImportError, import_caseload
-from assistant.models import AuditLog, DueTask, Flag, Participant, Specialist
+from assistant.care.flags import raise_flag
+from assistant.db.models import AuditLog, DueTask, Flag, Participant, Specialist
+from assistant.db.units import transaction
+from assistant.imports.caseload import CsvImportError, import_caseload
 from assistant.runtime import Runtime
 
 from .conftest import CASELOAD_HEADER

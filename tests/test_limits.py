@@ -13,9 +13,9 @@ from sqlmodel import select
 from assistant.app import create_app
 from assistant.clock import FixedClock
 from assistant.config import ConfigError, load_settings
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.models import FailedSignIn, Message
+from assistant.db.models import FailedSignIn, Message
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
 from .conftest import Phone

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.measures import plan_questionnaires
-from assistant.models import Participant, Service
+from assistant.care.measures import plan_questionnaires
+from assistant.db.models import Participant, Service
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
 

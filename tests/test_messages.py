@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
+from assistant.care.service_settings import NATIONS
 from assistant.config import ROOT
-from assistant.content import CRISIS_FALLBACK, Catalog
+from assistant.content.library import CRISIS_FALLBACK, Catalog
+from assistant.content.wording import LOCK_SCREEN_WORDS, pressure_phrases
 from assistant.engine import is_gsm7, segment_count
-from assistant.service_settings import NATIONS
-from assistant.wording import LOCK_SCREEN_WORDS, pressure_phrases
 
 MESSAGES = ROOT / "messages"
 CATALOG = Catalog(MESSAGES)

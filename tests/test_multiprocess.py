@@ -40,14 +40,14 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col, select
 
 from assistant.clock import FixedClock
-from assistant.conversation import queue_sms
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.models import Message, Participant
-from assistant.outbox import STALE_CLAIM, reconcile_stale, send_due
+from assistant.conversation.sessions import queue_sms
+from assistant.db.models import Message, Participant
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
+from assistant.outbox.sender import STALE_CLAIM, reconcile_stale, send_due
+from assistant.outbox.transports import SendResult
 from assistant.runtime import build_runtime
 from assistant.signing import twilio_signature
-from assistant.sms import SendResult
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, _truncate_all, test_settings
 from .pg import PostgresServer

@@ -9,16 +9,16 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from assistant.care.export import export_participant, find_participant
+from assistant.care.privacy import due_for_retention, erase, record_consent
+from assistant.care.service_settings import ServiceSettings
 from assistant.config import ROOT
-from assistant.conversation import queue_sms
-from assistant.db import transaction
-from assistant.export import export_participant, find_participant
-from assistant.importer import import_caseload
-from assistant.models import Answer, Appointment, DueTask, Flag, Message, Participant
-from assistant.privacy import due_for_retention, erase, record_consent
+from assistant.conversation.sessions import queue_sms
+from assistant.db.models import Answer, Appointment, DueTask, Flag, Message, Participant
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
+from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
-from assistant.scheduler import tick
-from assistant.service_settings import ServiceSettings
 
 from .conftest import CASELOAD_HEADER, Phone, outbound
 
@@ -69,7 +69,7 @@ def test_erasure_removes_what_privacy_md_says_and_keeps_the_counts(
     appointments.write_text(
         "appointment_id,participant_id,starts_at,kind,location\nA1,P001,2026-11-27 14:00,meeting,12 Acacia Avenue\n"
     )
-    from assistant.appointment_import import import_appointments
+    from assistant.imports.appointments import import_appointments
 
     import_appointments(rt, appointments, rt.clock.now())
     tick(rt, datetime(2026, 11, 24, 10, 30, tzinfo=UTC))
@@ -132,7 +132,7 @@ def test_retention_applies_the_period_privacy_md_states(rt: Runtime, tmp_path: P
 
 
 def test_privacy_md_names_the_roles_the_code_has() -> None:
-    from assistant.access import ROLES
+    from assistant.care.access import ROLES
 
     for role in ROLES:
         assert f"**{role.replace('_', ' ')}**" in PRIVACY

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.appointment_import import import_appointments
-from assistant.cli import main
+from assistant.care.reports import contact_report, week_bounds
+from assistant.cli.commands import main
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.reports import contact_report, week_bounds
+from assistant.db.units import transaction
+from assistant.imports.appointments import import_appointments
+from assistant.imports.caseload import import_caseload
+from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
-from assistant.scheduler import tick
 
 from .conftest import Phone
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from assistant import routing
-from assistant.db import transaction
+from assistant.conversation import router as routing
+from assistant.db.models import Flag, Message, Participant
+from assistant.db.units import transaction
 from assistant.engine.understanding import read
-from assistant.importer import import_caseload
-from assistant.models import Flag, Message, Participant
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
 

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from assistant.db import make_engine
+from assistant.db.units import make_engine
 
 
 def test_migrations_match_models(db_url: str) -> None:
@@ -28,7 +28,7 @@ def test_reminders_planned_as_due_rows_move_onto_their_flags(db_url: str) -> Non
     from alembic import command
     from alembic.config import Config
 
-    from assistant.db import MIGRATIONS
+    from assistant.db.units import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -73,7 +73,7 @@ def test_reminders_planned_as_due_rows_move_onto_their_flags(db_url: str) -> Non
         command.upgrade(config, "head")
         from sqlmodel import Session, select
 
-        from assistant.models import DueTask, Flag
+        from assistant.db.models import DueTask, Flag
 
         with Session(engine) as db:
             flags = {f.id: (f.status, f.next_notice_at, f.notices) for f in db.exec(select(Flag)).all()}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from assistant import flags, rules
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.models import Flag, Participant
+from assistant.care import flags, rules
+from assistant.db.models import Flag, Participant
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
 from .conftest import START, Phone

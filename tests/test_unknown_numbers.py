@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from assistant.care.notify import UNKNOWN_SUBJECT, send_notifications
+from assistant.care.service_settings import ServiceSettings
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.models import AuditLog, Message, Notification, Service
-from assistant.notify import UNKNOWN_SUBJECT, send_notifications
+from assistant.db.models import AuditLog, Message, Notification, Service
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
-from assistant.service_settings import ServiceSettings
 
 from .conftest import Inbox, Phone, outbound
 

@@ -10,12 +10,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlmodel import func, select
 
-from assistant.content import CRISIS_FALLBACK, Catalog
-from assistant.conversation import queue_sms
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.models import AuditLog, Flag, InboundReceipt, Message, Participant, StatusEvent
-from assistant.outbox import send_due
+from assistant.content.library import CRISIS_FALLBACK, Catalog
+from assistant.conversation.sessions import queue_sms
+from assistant.db.models import AuditLog, Flag, InboundReceipt, Message, Participant, StatusEvent
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
+from assistant.outbox.sender import send_due
 from assistant.runtime import Runtime
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone, outbound

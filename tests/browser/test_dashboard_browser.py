@@ -23,11 +23,11 @@ from werkzeug.serving import make_server
 from assistant.app import create_app
 from assistant.clock import FixedClock
 from assistant.config import ROOT
-from assistant.db import transaction
-from assistant.inbound import receive_sms
-from assistant.models import Appointment, AuditLog, DueTask, Flag, Message, Participant, Service
+from assistant.conversation.inbound import receive_sms
+from assistant.db.models import Appointment, AuditLog, DueTask, Flag, Message, Participant, Service
+from assistant.db.units import transaction
+from assistant.outbox.transports import TwilioTransport
 from assistant.runtime import Runtime, build_runtime
-from assistant.sms import TwilioTransport
 
 from ..conftest import IN_CI, test_settings
 from ..dashboard.conftest import PASSWORD, World, world  # noqa: F401  (fixture)
@@ -80,7 +80,7 @@ def twilio_api() -> Iterator[str]:
 
 @pytest.fixture
 def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    path = tmp_path / "assistant.db"
+    path = tmp_path / "assistant.db.units"
     shutil.copy(sqlite_template, path)
     return f"sqlite:///{path}"
 

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from assistant.appointment_import import import_appointments
+from assistant.care.flags import acknowledge
+from assistant.care.service_settings import ServiceSettings
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.flags import acknowledge
-from assistant.importer import import_caseload
-from assistant.models import Answer, DueTask, Flag, FlowSession, Measure, Message, Participant, Service
+from assistant.db.models import Answer, DueTask, Flag, FlowSession, Measure, Message, Participant, Service
+from assistant.db.units import transaction
+from assistant.imports.appointments import import_appointments
+from assistant.imports.caseload import import_caseload
+from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
-from assistant.scheduler import tick
-from assistant.service_settings import ServiceSettings
 
 from ..conftest import CASELOAD_HEADER, Phone
 

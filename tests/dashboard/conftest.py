@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from sqlmodel import select
 
 from assistant.auth import hash_password
-from assistant.db import transaction
-from assistant.importer import import_caseload
-from assistant.models import Participant, Service, Specialist, User
+from assistant.db.models import Participant, Service, Specialist, User
+from assistant.db.units import transaction
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
 PASSWORD = "correct horse battery 42"

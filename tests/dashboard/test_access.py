@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from sqlmodel import select
 
-from assistant.db import transaction
-from assistant.models import AuditLog, Participant, Specialist
+from assistant.db.models import AuditLog, Participant, Specialist
+from assistant.db.units import transaction
 
 from .conftest import World, csrf, sign_in
 
@@ -155,7 +155,7 @@ def test_participant_count_matches_database(world: World) -> None:
 
 def test_a_team_lead_without_a_team_sees_no_one_elses_caseload(as_user: Any, world: World) -> None:
     from assistant.auth import hash_password
-    from assistant.models import User
+    from assistant.db.models import User
 
     from .conftest import PASSWORD
 

@@ -10,8 +10,8 @@ from flask import Flask
 from sqlmodel import col, select
 
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.models import Appointment, DueTask, Flag, Message, Notification, User
+from assistant.db.models import Appointment, DueTask, Flag, Message, Notification, User
+from assistant.db.units import transaction
 
 from ..conftest import Phone
 from .conftest import PASSWORD, World, csrf, sign_in
@@ -112,7 +112,7 @@ def test_one_off_message_preview_then_send(as_user: Any, world: World) -> None:
 
 
 def test_pause_and_resume(as_user: Any, world: World, clock: FixedClock) -> None:
-    from assistant.scheduler import tick
+    from assistant.jobs.tick import tick
 
     client = as_user("sam@example.org")
     pid = world.ids["P001"]
@@ -228,7 +228,7 @@ def test_preferences_validate_and_replan(as_user: Any, world: World) -> None:
 
 
 def test_admin_previews_schedules_and_cancels_a_campaign(as_user: Any, world: World, clock: FixedClock) -> None:
-    from assistant.models import Campaign
+    from assistant.db.models import Campaign
 
     admin = as_user("admin@example.org")
     token = csrf(admin, "/campaigns")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from assistant import dashboard
-from assistant.db import transaction
-from assistant.models import Flag
+from assistant.db.models import Flag
+from assistant.db.units import transaction
 
 from .conftest import World
 

@@ -14,11 +14,11 @@ from sqlmodel import select
 
 from assistant.app import create_app
 from assistant.auth import reset_token
+from assistant.care.signins import change_role, deactivate
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.models import AuditLog, SignIn, User
+from assistant.db.models import AuditLog, SignIn, User
+from assistant.db.units import transaction
 from assistant.runtime import Runtime
-from assistant.signins import change_role, deactivate
 
 from .conftest import World, csrf, sign_in
 
@@ -222,7 +222,7 @@ def test_nobody_else_ends_a_specialists_session(as_user: Any, world: World, emai
 
 
 def test_the_nightly_job_forgets_sign_ins_after_90_days(as_user: Any, world: World, clock: FixedClock) -> None:
-    from assistant.scheduler import tick
+    from assistant.jobs.tick import tick
 
     as_user("sam@example.org")
     night = clock.now().replace(hour=3, minute=0)
@@ -237,7 +237,7 @@ def test_the_nightly_job_forgets_sign_ins_after_90_days(as_user: Any, world: Wor
 def test_the_role_and_deactivation_commands_end_sessions(app: Flask, as_user: Any, world: World) -> None:
     from click.testing import CliRunner
 
-    from assistant.cli import main
+    from assistant.cli.commands import main
 
     env = {"ASSISTANT_DATABASE_URL": world.rt.settings.database_url}
     sam, chris = as_user("sam@example.org"), as_user("chris@example.org")

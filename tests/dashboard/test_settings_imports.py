@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from markupsafe import escape
 from sqlmodel import col, select
 
-from assistant.db import transaction
-from assistant.models import Appointment, AuditLog, DueTask, ImportRun, Participant, Service
-from assistant.service_settings import ServiceSettings
+from assistant.care.service_settings import ServiceSettings
+from assistant.db.models import Appointment, AuditLog, DueTask, ImportRun, Participant, Service
+from assistant.db.units import transaction
 
 from .conftest import NORTH_DUTY, World, csrf
 
@@ -103,7 +103,7 @@ def test_admin_posts_without_or_with_a_wrong_csrf_token_are_refused(as_user: Any
 
 
 def test_another_services_import_and_guessed_ids_are_404(as_user: Any, world: World, tmp_path: Path) -> None:
-    from assistant.import_runs import run_import
+    from assistant.imports.runs import run_import
 
     with transaction(world.rt.engine) as db:
         south = db.exec(select(Service).where(Service.slug == "south")).one()
@@ -217,7 +217,7 @@ def test_bad_settings_show_each_error_and_change_nothing(
 def test_reminder_timings_re_plan_upcoming_reminders_from_the_dashboard_and_the_cli(
     as_user: Any, world: World, tmp_path: Path
 ) -> None:
-    from assistant.import_runs import run_import
+    from assistant.imports.runs import run_import
 
     with transaction(world.rt.engine) as db:
         north = db.exec(select(Service).where(Service.slug == "north")).one()
@@ -249,7 +249,7 @@ def test_reminder_timings_re_plan_upcoming_reminders_from_the_dashboard_and_the_
     )
     assert reminders() == [2, 7]
     # The CLI goes the same way.
-    from assistant.cli import main
+    from assistant.cli.commands import main
 
     env = {"ASSISTANT_DATABASE_URL": world.rt.settings.database_url}
     now = world.rt.clock.now().isoformat()
@@ -288,7 +288,7 @@ def test_a_service_without_a_duty_contact_is_refused_on_the_dashboard_and_the_cl
     response = client.post("/settings", data=_form(_settings(world), csrf(client, "/settings"), caseload_cap="24"))
     assert response.status_code == 400 and _settings(world).caseload_cap == 20
     # The CLI goes the same way, with the same words.
-    from assistant.cli import main
+    from assistant.cli.commands import main
 
     env = {"ASSISTANT_DATABASE_URL": world.rt.settings.database_url}
     result = CliRunner().invoke(main, ["service-settings", "south", "questionnaire_instruments=phq9"], env=env)
@@ -435,7 +435,7 @@ def test_upload_limits_and_bad_files(as_user: Any, world: World) -> None:
 
 
 def test_cli_imports_are_recorded_for_their_service(as_user: Any, world: World, tmp_path: Path) -> None:
-    from assistant.cli import main
+    from assistant.cli.commands import main
 
     env = {"ASSISTANT_DATABASE_URL": world.rt.settings.database_url}
     bad = tmp_path / "from-cli.csv"

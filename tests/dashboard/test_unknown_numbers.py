@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 from sqlmodel import col, select
 
 from assistant.clock import FixedClock
-from assistant.db import transaction
-from assistant.models import AuditLog, Flag, Message, Notification, Service
+from assistant.db.models import AuditLog, Flag, Message, Notification, Service
+from assistant.db.units import transaction
 
 from ..conftest import START, Phone
 from .conftest import NORTH_DUTY, World, csrf

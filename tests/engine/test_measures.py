@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assistant.config import ROOT
-from assistant.content import Catalog, FlowLibrary
+from assistant.content.library import Catalog, FlowLibrary
 from assistant.engine import FlowError, load_instrument, score, trajectory
 
 LIBRARY = FlowLibrary(ROOT / "flows", Catalog(ROOT / "messages"))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from assistant.config import ROOT
-from assistant.content import Catalog, FlowLibrary
+from assistant.content.library import Catalog, FlowLibrary
 from assistant.engine import (
     Ended,
     Event,

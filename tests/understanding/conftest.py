@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.content import phrase_library
+from assistant.content.library import phrase_library
 from assistant.engine.understanding import Phrases
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from assistant.content import phrase_library
+from assistant.content.library import phrase_library
 from assistant.engine.understanding import Phrases, read
 
 from .conftest import ROOT, rows
@@ -75,7 +75,7 @@ CONTEXT_ANSWERS = {"reminder": {"no": "cancel", "yes": "confirm"}}
 def test_other_signals_are_mostly_read(phrases: Phrases, signal: str) -> None:
     """Not every request has to be caught (a person reads every text), but most must be, and
     few texts may be read as a request they are not."""
-    from assistant.content import Catalog, FlowLibrary
+    from assistant.content.library import Catalog, FlowLibrary
 
     flows = FlowLibrary(ROOT / "flows", Catalog(ROOT / "messages"))
     reminder = flows.get("appointment_reminder")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from assistant.content import Catalog, FlowLibrary, PhraseLibrary
+from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary
 from assistant.engine.flow import FlowError, Question
 from assistant.engine.understanding import Phrases, compile_phrases, read
 

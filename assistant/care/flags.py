@@ -1,0 +1,130 @@
+"""Flags: something about a participant that needs a person."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from assistant.db.models import Flag, Participant, table
+
+
+def raise_flag(
+    db: Session,
+    participant: Participant,
+    *,
+    kind: str,
+    severity: str,
+    reason: str,
+    now: datetime,
+    evidence: dict[str, Any] | None = None,
+    news: str | None = None,
+) -> Flag:
+    """One open flag per kind per participant: a repeat adds its evidence to the open one.
+
+    An urgent flag is told at once and reminded until acknowledged (notify.tell_urgent); a
+    repeat on it is news (notify.urgent_news). `news` names an evidence key that changes what
+    people must do (e.g. "signposting_not_delivered"): the first item carrying it is told at once.
+    """
+    item = {"at": now.isoformat(), **(evidence or {})}
+    flag = open_flag(db, participant.id, kind) if participant.id is not None else None
+    if flag is None:
+        assert participant.id is not None
+        flag = Flag(
+            participant_id=participant.id,
+            specialist_id=participant.specialist_id,
+            kind=kind,
+            severity=severity,
+            reason=reason,
+            evidence=[item],
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(flag)
+        db.flush()
+        _tell_people(db, flag, now)
+    else:
+        first_news = news is not None and not any(news in e for e in flag.evidence)
+        flag.evidence = [*flag.evidence, item]
+        flag.updated_at = now
+        db.add(flag)
+        db.flush()
+        if flag.severity == "urgent":
+            from assistant.care.notify import urgent_news
+
+            urgent_news(db, flag, now, at_once=first_news)  # every new disclosure is news
+    return flag
+
+
+def _tell_people(db: Session, flag: Flag, now: datetime) -> None:
+    """Urgent flags at once (the caller sends what is queued once this commits); others in the digest."""
+    if flag.severity == "urgent":
+        from assistant.care.notify import tell_urgent  # here to keep flags importable without email
+
+        tell_urgent(db, flag, now)
+
+
+def acknowledge(db: Session, flag: Flag, *, by: str, note: str | None, now: datetime) -> None:
+    """A person has it: reminders stop (they start again if the participant writes about it again)."""
+    if flag.status == "open":
+        flag.status, flag.acknowledged_at, flag.acknowledged_by = "acknowledged", now, by
+        flag.next_notice_at, flag.notices = None, 0
+    if note:
+        flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note}"
+    flag.updated_at = now
+    db.add(flag)
+
+
+def resolve(db: Session, flag: Flag, *, by: str, note: str, now: datetime) -> None:
+    """Only a person closes a flag, with a note saying what was done."""
+    if not note.strip():
+        raise ValueError("say what was done: a note is required to resolve a flag")
+    if flag.acknowledged_at is None:
+        flag.acknowledged_at, flag.acknowledged_by = now, by
+    flag.status, flag.resolved_at, flag.resolved_by = "resolved", now, by
+    flag.next_notice_at = None
+    flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note.strip()}"
+    flag.updated_at = now
+    db.add(flag)
+
+
+_OPEN_FLAG = select(Flag).where(
+    Flag.participant_id == sa.bindparam("participant_id"),
+    Flag.kind == sa.bindparam("kind"),
+    col(Flag.status).in_(("open", "acknowledged")),
+)
+_flag = table(Flag)
+_OPEN_FLAG_ID = (
+    sa.select(_flag.c.id)
+    .where(
+        _flag.c.participant_id == sa.bindparam("participant_id"),
+        _flag.c.kind == sa.bindparam("kind"),
+        _flag.c.status.in_(("open", "acknowledged")),
+    )
+    .limit(1)
+)
+
+
+def open_flag(db: Session, participant_id: int, kind: str) -> Flag | None:
+    return db.exec(_OPEN_FLAG, params={"participant_id": participant_id, "kind": kind}).first()
+
+
+# Only these ever close on their own: a crisis, a callback or a request always waits for a person.
+SELF_RESOLVING = {"not_responding", "unreachable", "opted_out"}
+
+
+def self_resolve(db: Session, participant_id: int, kind: str, now: datetime, *, note: str) -> Flag | None:
+    assert kind in SELF_RESOLVING
+    # Asked on every reply and nearly always answered "none": a bare id first, the flag only if there is one.
+    # (Flags are flushed as they are raised, so the database already has any this transaction made.)
+    if db.execute(_OPEN_FLAG_ID, {"participant_id": participant_id, "kind": kind}).first() is None:
+        return None
+    flag = open_flag(db, participant_id, kind)
+    if flag is not None:
+        flag.status, flag.resolved_at, flag.resolved_by = "resolved", now, "assistant"
+        flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} assistant: {note}"
+        flag.updated_at = now
+        db.add(flag)
+    return flag

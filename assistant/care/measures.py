@@ -1,0 +1,266 @@
+"""Questionnaire results on the record: scored when complete, kept as partial when not,
+and the participant's trajectory against their first scores."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from assistant import engine
+from assistant.care.flags import raise_flag
+from assistant.care.service_settings import settings_for
+from assistant.contact.quiet import next_allowed
+from assistant.contact.timing import local_at, parse_hhmm
+from assistant.db.models import Answer, DueTask, FlowSession, Measure, Participant
+from assistant.db.units import unindexed
+from assistant.runtime import Runtime
+
+STATUS_FOR_END = {
+    "completed": "complete",
+    "expired": "expired",
+    "declined": "declined",
+    "crisis": "crisis",
+    "opted_out": "partial",
+    engine.PAUSED_FOR_SAFETY: "paused",
+}
+# Answers that are kept on the record but are no item score.
+NOT_SCORED = (None, "skipped", "free_text", "no_reply")
+# A sitting paused after a risk item is taken up again by the next invitation to the same
+# questionnaire (scheduled, or asked for with `send-questionnaire`) within this time: it asks
+# only the items left, and the runs' answers are scored together (each instrument only once all
+# its items have an answer). The items ask about "the last 2 weeks", so answers more than a week
+# apart no longer describe much of the same fortnight: a sitting begun longer ago than this keeps
+# what it has (partial, no total) and the next invitation starts afresh.
+RESUME_WITHIN = timedelta(days=7)
+RESUMES = "resumes_session"  # the state variable naming the paused run a new run continues
+
+
+def sitting(db: Session, row: FlowSession) -> list[FlowSession]:
+    """This run and the paused runs it continues, oldest first."""
+    runs = [row]
+    while (earlier := runs[0].state.get("vars", {}).get(RESUMES)) is not None:
+        paused = db.get(FlowSession, int(earlier))
+        if paused is None or paused.id in {r.id for r in runs}:
+            break
+        runs.insert(0, paused)
+    return runs
+
+
+def _answers(db: Session, runs: list[FlowSession]) -> dict[str, str]:
+    ids = [r.id for r in runs]
+    answers = db.exec(
+        select(Answer)
+        .where(col(Answer.session_id).in_(ids), Answer.late == False)  # noqa: E712
+        .order_by(col(Answer.id))
+    ).all()
+    return {a.question: a.value for a in answers}
+
+
+def _not_taken_up(db: Session, row: FlowSession) -> bool:
+    """A run that continues a paused one but ended before any item was answered (LATER, no reply)."""
+    if row.state.get("vars", {}).get(RESUMES) is None:
+        return False
+    return not any(_is_item(q) for q in _answers(db, [row]))
+
+
+def _is_item(question: str) -> bool:
+    return question.rpartition("_")[2].isdigit()  # items are <instrument>_<number>
+
+
+def paused_sitting(
+    db: Session, participant_id: int, flow: engine.Flow, now: datetime
+) -> tuple[FlowSession, str] | None:
+    """The participant's last run of this questionnaire, if it paused for safety lately, and the
+    node to take it up again at (the invitation before its first unanswered item). An invitation
+    to carry on that was not taken up does not count as a run: the paused one can still be."""
+    recent = db.exec(
+        select(FlowSession)
+        .where(
+            FlowSession.participant_id == participant_id,
+            FlowSession.flow == flow.id,
+            FlowSession.status == "ended",
+        )
+        .order_by(col(FlowSession.id).desc())
+        .limit(20)
+    ).all()
+    last = next((r for r in recent if not _not_taken_up(db, r)), None)
+    if last is None or last.end_reason != engine.PAUSED_FOR_SAFETY or last.flow_version != flow.version:
+        return None
+    runs = sitting(db, last)
+    if runs[0].started_at is None or now - runs[0].started_at > RESUME_WITHIN:
+        return None
+    entry = engine.resume_entry(flow, _answers(db, runs))
+    return (last, entry) if entry else None
+
+
+def record_results(
+    db: Session, rt: Runtime, participant: Participant, row: FlowSession, now: datetime
+) -> list[Measure]:
+    """When a questionnaire flow ends: one Measure per instrument, scored only if complete."""
+    assert participant.id is not None
+    ids = row.flow.removeprefix("questionnaire_").split("_")
+    if _not_taken_up(db, row):
+        return []  # an invitation to carry on, declined or unanswered: the paused sitting's results stand
+    runs = sitting(db, row)
+    by_question = _answers(db, runs)
+    # An instrument already complete when the sitting paused (PHQ-9 ends with its risk item) has
+    # its score: taking the sitting up again scores only the others.
+    scored = set(
+        db.exec(
+            select(Measure.instrument).where(
+                col(Measure.session_id).in_([r.id for r in runs[:-1]]), Measure.status == "complete"
+            )
+        ).all()
+    )
+    results = []
+    for instrument_id in ids:
+        if instrument_id in scored:
+            continue
+        instrument = rt.flows.instruments[instrument_id]
+        given: dict[int, str | None] = {}
+        for number in range(1, len(instrument.items) + 1):
+            value = by_question.get(f"{instrument_id}_{number}")
+            # "unclear" (a risk item's answer that fits no value) is kept, and is no score.
+            given[number] = value if value not in NOT_SCORED else None
+        result = engine.score(instrument, given)
+        # Skipped items leave a finished questionnaire partial: never scored as complete.
+        ended = STATUS_FOR_END.get(row.end_reason or "", "partial")
+        status = "complete" if result.complete else ("partial" if ended == "complete" else ended)
+        measure = Measure(
+            participant_id=participant.id,
+            session_id=row.id,
+            instrument=instrument_id,
+            status=status,
+            total=result.total,
+            band=result.band,
+            items={str(k): v for k, v in result.items.items()},
+            started_at=runs[0].started_at,
+            completed_at=now,
+        )
+        db.add(measure)
+        results.append(measure)
+    db.flush()
+    check_trajectory(db, participant, now)
+    return results
+
+
+def first_and_latest(db: Session, participant_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    complete = db.exec(
+        select(Measure)
+        .where(Measure.participant_id == participant_id, Measure.status == "complete")
+        .order_by(col(Measure.completed_at), col(Measure.id))
+    ).all()
+    first: dict[str, int] = {}
+    latest: dict[str, int] = {}
+    for measure in complete:
+        assert measure.total is not None
+        first.setdefault(measure.instrument, measure.total)
+        latest[measure.instrument] = measure.total
+    return first, latest
+
+
+def participant_trajectory(db: Session, participant_id: int) -> dict[str, Any] | None:
+    first, latest = first_and_latest(db, participant_id)
+    return trajectory_of(first, latest)
+
+
+def trajectory_of(first: dict[str, int], latest: dict[str, int]) -> dict[str, Any] | None:
+    result = engine.trajectory(first, latest)
+    if result is None:
+        return None
+    return {
+        "first": result.first,
+        "latest": result.latest,
+        "caseness_first": result.caseness_first,
+        "caseness_latest": result.caseness_latest,
+        "recovery": result.recovery,
+        "reliable_improvement": result.reliable_improvement,
+        "reliable_deterioration": result.reliable_deterioration,
+        "reliable_recovery": result.reliable_recovery,
+    }
+
+
+def check_trajectory(db: Session, participant: Participant, now: datetime) -> None:
+    assert participant.id is not None
+    result = participant_trajectory(db, participant.id)
+    if result and result["reliable_deterioration"]:
+        raise_flag(
+            db,
+            participant,
+            kind="reliable_deterioration",
+            severity="action",
+            reason="Questionnaire scores show a reliable deterioration since the first ones",
+            now=now,
+            evidence={"first": result["first"], "latest": result["latest"]},
+        )
+
+
+def plan_questionnaires(
+    db: Session, participant: Participant, now: datetime, *, after: datetime | None = None, reason: str = "start"
+) -> DueTask | None:
+    """The service's schedule: at start, every N weeks while supported, and at the end of support."""
+    assert participant.id is not None
+    settings = settings_for(db, participant)
+    if not settings.questionnaire_instruments:
+        return None
+    pending = db.exec(
+        select(DueTask).where(
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "questionnaire",
+            unindexed(DueTask.status) == "pending",
+        )
+    ).all()
+    if any(t.payload.get("reason") == reason for t in pending):
+        return None
+    at = parse_hhmm(settings.questionnaire_time)
+    if reason == "end":
+        if not participant.support_ends_on or not settings.questionnaire_at_end:
+            return None
+        due = local_at(participant.support_ends_on, at, participant.timezone)
+        if due <= now:
+            return None
+    elif after is None:
+        if not settings.questionnaire_at_start:
+            reason, after = "every", now
+        else:  # at the service's questionnaire time, the first allowed day from today
+            day = now.astimezone(ZoneInfo(participant.timezone)).date()
+            times = (local_at(day + timedelta(days=n), at, participant.timezone) for n in range(15))
+            due = next(
+                (t for t in times if t >= now and next_allowed(t, participant, settings) == t),
+                next_allowed(now, participant, settings),
+            )
+    if after is not None:
+        day = after.astimezone().date() + timedelta(weeks=settings.questionnaire_every_weeks)
+        due = local_at(day, at, participant.timezone)
+        if participant.support_ends_on and day >= participant.support_ends_on:
+            return None
+    task = DueTask(
+        participant_id=participant.id,
+        kind="questionnaire",
+        due_at=due,
+        created_at=now,
+        payload={"instruments": list(settings.questionnaire_instruments), "reason": reason},
+    )
+    db.add(task)
+    db.flush()
+    return task
+
+
+def measures_for_export(db: Session, participant_id: int) -> list[dict[str, Any]]:
+    rows = db.exec(select(Measure).where(Measure.participant_id == participant_id).order_by(col(Measure.id))).all()
+    return [
+        {
+            "instrument": m.instrument,
+            "status": m.status,
+            "total": m.total,
+            "band": m.band,
+            "severity": m.band,
+            "items": m.items,
+            "started_at": m.started_at.isoformat() if m.started_at else None,
+            "completed_at": m.completed_at.isoformat() if m.completed_at else None,
+        }
+        for m in rows
+    ]

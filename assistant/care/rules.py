@@ -1,0 +1,220 @@
+"""Disengagement rules: notice early, hand the decision to a person, never act on the participant.
+
+Each rule raises (or adds evidence to) one open flag of its kind; thresholds are
+service settings, and a rule the service turns off raises nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from assistant.care.flags import raise_flag, self_resolve
+from assistant.care.service_settings import ServiceSettings, all_services, settings_for
+from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
+
+
+def _on(settings: ServiceSettings, kind: str) -> bool:
+    return kind not in settings.rules_off
+
+
+_RECENT_WEEKS = (
+    select(Answer)
+    .where(
+        Answer.participant_id == sa.bindparam("participant_id"),
+        Answer.flow == "checkin",
+        Answer.question == "week",
+        Answer.late == False,  # noqa: E712
+    )
+    .order_by(col(Answer.id).desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+
+
+def after_checkin_answer(db: Session, participant: Participant, now: datetime) -> None:
+    """N check-ins in a row with no reply; 'not great' several weeks running."""
+    assert participant.id is not None
+    settings = settings_for(db, participant)
+    recent = db.exec(
+        _RECENT_WEEKS,
+        params={
+            "participant_id": participant.id,
+            "limit": max(settings.not_responding_checkins, settings.not_great_weeks),
+        },
+    ).all()
+    silent = recent[: settings.not_responding_checkins]
+    if (
+        _on(settings, "not_responding")
+        and len(silent) == settings.not_responding_checkins
+        and all(a.value == "no_reply" for a in silent)
+        and not _replied_since(db, participant, silent[-1].session_id)
+    ):
+        raise_flag(
+            db,
+            participant,
+            kind="not_responding",
+            severity="action",
+            reason=f"No reply to the last {settings.not_responding_checkins} check-ins",
+            now=now,
+            evidence={"checkins": [a.session_id for a in reversed(silent)]},
+        )
+    hard = recent[: settings.not_great_weeks]
+    if (
+        _on(settings, "not_great_weeks")
+        and len(hard) == settings.not_great_weeks
+        and all(a.value == "not_great" for a in hard)
+    ):
+        raise_flag(
+            db,
+            participant,
+            kind="not_great_weeks",
+            severity="action",
+            reason=f"Said their week was not great {settings.not_great_weeks} weeks running",
+            now=now,
+            evidence={"answers": [a.id for a in reversed(hard)]},
+        )
+
+
+def _replied_since(db: Session, participant: Participant, session_id: int | None) -> bool:
+    session = db.get(FlowSession, session_id) if session_id else None
+    since = session.started_at if session and session.started_at else None
+    return bool(since and participant.last_inbound_at and participant.last_inbound_at > since)
+
+
+_participant, _flag = table(Participant), table(Flag)
+_quiet_since = sa.func.coalesce(_participant.c.last_inbound_at, _participant.c.created_at)
+# The few columns the sweep needs: it runs on every tick, and most ticks raise nothing.
+_SILENT = (
+    sa.select(
+        _participant.c.id,
+        _participant.c.last_inbound_at,
+        _participant.c.created_at,
+        _participant.c.checkin_every_weeks,
+    )
+    .where(
+        _participant.c.service_id == sa.bindparam("service_id"),
+        _participant.c.opted_out.is_(False),
+        _participant.c.paused.is_(False),
+        _participant.c.unreachable.is_(False),
+        _quiet_since <= sa.bindparam("horizon", type_=_participant.c.created_at.type),
+    )
+    .order_by(_participant.c.id)
+)
+_SAID = sa.select(_flag.c.participant_id, _flag.c.evidence).where(
+    _flag.c.participant_id.in_(_SILENT.with_only_columns(_participant.c.id).order_by(None)),
+    # Resolved ones too: a specialist who closed it has heard about this silence.
+    _flag.c.kind == "not_responding",
+)
+
+
+def silence_sweep(db: Session, now: datetime) -> int:
+    """No text from someone for D days while automation is active.
+
+    Runs on every tick: only people silent for their own service's D days are read, each
+    service's settings are read once, and their open flags come in one query.
+    """
+    raised = 0
+    for service_id, settings in all_services(db).items():
+        if not _on(settings, "not_responding"):
+            continue
+        params = {"service_id": service_id, "horizon": now - timedelta(days=settings.not_responding_days)}
+        candidates = db.execute(_SILENT, params).all()
+        if not candidates:
+            continue
+        said: dict[int, set[str]] = {}
+        for participant_id, evidence in db.execute(_SAID, params).all():
+            said.setdefault(participant_id, set()).update(
+                str(e["silent_since"]) for e in evidence if e.get("silent_since")
+            )
+        for row in candidates:
+            last = row.last_inbound_at or row.created_at
+            days = _silence_days(settings, row.checkin_every_weeks)
+            if last is None or last > now - timedelta(days=days):
+                continue
+            if last.isoformat() in said.get(row.id, ()):
+                continue  # already said for this silence
+            participant = db.get(Participant, row.id)
+            assert participant is not None
+            raise_flag(
+                db,
+                participant,
+                kind="not_responding",
+                severity="action",
+                reason=f"No text from them for {days} days",
+                now=now,
+                evidence={"silent_since": last.isoformat()},
+            )
+            raised += 1
+    return raised
+
+
+def silence_days(settings: ServiceSettings, participant: Participant) -> int:
+    """Days without a text before someone counts as silent: the service's D, but never less than
+    their check-in cadence and a week's grace (someone asked monthly is not silent at day 21)."""
+    return _silence_days(settings, participant.checkin_every_weeks)
+
+
+def _silence_days(settings: ServiceSettings, checkin_every_weeks: int) -> int:
+    return max(settings.not_responding_days, 7 * checkin_every_weeks + 7)
+
+
+def on_reply(db: Session, participant: Participant, now: datetime) -> None:
+    """A reply ends 'not responding' on its own; the flag stays in the history."""
+    assert participant.id is not None
+    self_resolve(db, participant.id, "not_responding", now, note="They replied")
+
+
+def after_dna(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> None:
+    """Two missed appointments in a row."""
+    settings = settings_for(db, participant)
+    if not _on(settings, "repeated_dna"):
+        return
+    previous = db.exec(
+        select(Appointment)
+        .where(
+            Appointment.participant_id == participant.id,
+            Appointment.id != appointment.id,
+            col(Appointment.starts_at) < appointment.starts_at,
+            col(Appointment.outcome).in_(("attended", "dna")),
+        )
+        .order_by(col(Appointment.starts_at).desc())
+    ).first()
+    if previous is not None and previous.outcome == "dna":
+        raise_flag(
+            db,
+            participant,
+            kind="repeated_dna",
+            severity="action",
+            reason="Missed two appointments in a row",
+            now=now,
+            evidence={"appointments": [previous.external_id, appointment.external_id]},
+        )
+
+
+def after_unreachable_error(db: Session, participant: Participant, now: datetime) -> None:
+    """Twilio 30003 (handset unreachable) several times running: it may not be a passing thing."""
+    settings = settings_for(db, participant)
+    if not _on(settings, "unreachable"):
+        return
+    recent = db.exec(
+        select(Message.error_code)
+        .where(
+            Message.participant_id == participant.id,
+            Message.direction == "out",
+            col(Message.status).in_(("delivered", "undelivered", "failed")),
+        )
+        .order_by(col(Message.id).desc())
+        .limit(settings.unreachable_30003_count)
+    ).all()
+    if len(recent) == settings.unreachable_30003_count and all(code == "30003" for code in recent):
+        raise_flag(
+            db,
+            participant,
+            kind="unreachable",
+            severity="action",
+            reason=f"The last {settings.unreachable_30003_count} texts could not reach their phone",
+            now=now,
+            evidence={"error_code": "30003"},
+        )

@@ -1,0 +1,283 @@
+"""Appointments: reminders people answer, and missed-appointment follow-ups that never give up.
+
+Reminders and follow-up attempts are due rows; each remembers the appointment
+version it was planned for, so a moved or cancelled appointment's old reminders
+are skipped. The assistant never discharges, closes or pauses a case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from assistant.care.flags import raise_flag
+from assistant.care.service_settings import ServiceSettings, settings_for
+from assistant.contact.quiet import _day_allowed, next_allowed
+from assistant.contact.timing import local_at, parse_hhmm
+from assistant.db.models import Appointment, DueTask, FlowSession, Message, Participant, table
+from assistant.db.units import unindexed
+
+KINDS = ("meeting", "phone_call", "video_call", "job_interview", "other")
+OUTCOMES = ("attended", "dna", "cancelled_by_participant", "cancelled_by_service", "rescheduled")
+CLOSED = ("cancelled_by_participant", "cancelled_by_service", "rescheduled")
+REMINDER_TASKS = ("appt_reminder", "interview_good_luck")
+LADDER_TASKS = ("dna_attempt", "dna_unanswered")
+
+
+def day_and_time(starts_at: datetime, tz: str) -> str:
+    """'Tue 24 Nov at 10:30', in local time."""
+    local = starts_at.astimezone(ZoneInfo(tz))
+    return f"{local.strftime('%a')} {local.day} {local.strftime('%b')} at {local:%H:%M}"
+
+
+def describe_when(starts_at: datetime, now: datetime, tz: str) -> str:
+    """'today at 10:30', 'tomorrow at 10:30' or 'on Tue 24 Nov at 10:30', in local time."""
+    zone = ZoneInfo(tz)
+    local, today = starts_at.astimezone(zone), now.astimezone(zone).date()
+    if local.date() == today:
+        return f"today at {local:%H:%M}"
+    if local.date() == today + timedelta(days=1):
+        return f"tomorrow at {local:%H:%M}"
+    return f"on {day_and_time(starts_at, tz)}"
+
+
+def appointment_vars(appointment: Appointment, participant: Participant, now: datetime) -> dict[str, Any]:
+    assert appointment.starts_at is not None
+    return {
+        "appointment_id": appointment.id,
+        "appointment_version": appointment.version,
+        "appointment_at": appointment.starts_at.isoformat(),
+        "kind": appointment.kind,
+        "when": describe_when(appointment.starts_at, now, participant.timezone),
+        # A place is only ever texted to someone who chose that: lock screens show texts.
+        "place": appointment.location if participant.show_location else "",
+    }
+
+
+def _task(db: Session, participant_id: int, kind: str, due: datetime, now: datetime, **payload: Any) -> DueTask:
+    task = DueTask(participant_id=participant_id, kind=kind, due_at=due, created_at=now, payload=payload)
+    db.add(task)
+    db.flush()
+    return task
+
+
+def cancel_tasks(db: Session, appointment: Appointment, kinds: tuple[str, ...], outcome: str, now: datetime) -> int:
+    tasks = db.exec(
+        select(DueTask).where(
+            DueTask.participant_id == appointment.participant_id,
+            col(DueTask.kind).in_(kinds),
+            unindexed(DueTask.status) == "pending",
+        )
+    ).all()
+    count = 0
+    for task in tasks:
+        if task.payload.get("appointment_id") == appointment.id:
+            task.status, task.outcome, task.done_at = "cancelled", outcome, now
+            db.add(task)
+            count += 1
+    return count
+
+
+def withdraw_reminder_messages(db: Session, appointment: Appointment, reason: str, now: datetime) -> None:
+    """A moved or cancelled appointment: its queued reminders never go, and no reminder waits on a reply."""
+    sessions = db.exec(
+        select(FlowSession).where(
+            FlowSession.participant_id == appointment.participant_id,
+            col(FlowSession.flow).in_(("appointment_reminder", "interview_good_luck")),
+        )
+    ).all()
+    mine = [s for s in sessions if s.state.get("vars", {}).get("appointment_id") == appointment.id]
+    for session in mine:
+        if session.status == "waiting":
+            session.status, session.ended_at, session.end_reason, session.wait_until = "ended", now, reason, None
+            session.version += 1
+            db.add(session)
+    ids = [s.id for s in mine]
+    if not ids:
+        return
+    for message in db.exec(select(Message).where(col(Message.session_id).in_(ids), Message.status == "queued")).all():
+        message.status, message.error_message = "cancelled", reason
+        db.add(message)
+
+
+def plan_reminders(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> list[DueTask]:
+    """Reminders N days before at the service's reminder time; interviews also get a good-luck text."""
+    assert appointment.id is not None and appointment.starts_at is not None and participant.id is not None
+    settings = settings_for(db, participant)
+    tz = participant.timezone
+    local_day = appointment.starts_at.astimezone(ZoneInfo(tz)).date()
+    interview = appointment.kind == "job_interview"
+    days = settings.interview_reminder_days_before if interview else settings.reminder_days_before
+    at = parse_hhmm(settings.reminder_time)
+    planned = []
+    for days_before in sorted(set(days), reverse=True):
+        due = local_at(local_day - timedelta(days=days_before), at, tz)
+        if now <= due < appointment.starts_at:
+            planned.append(
+                _task(
+                    db,
+                    participant.id,
+                    "appt_reminder",
+                    due,
+                    now,
+                    appointment_id=appointment.id,
+                    appointment_version=appointment.version,
+                    days_before=days_before,
+                )
+            )
+    if interview:
+        due = local_at(local_day, parse_hhmm(settings.interview_good_luck_time), tz)
+        if now <= due < appointment.starts_at - timedelta(minutes=30):
+            planned.append(
+                _task(
+                    db,
+                    participant.id,
+                    "interview_good_luck",
+                    due,
+                    now,
+                    appointment_id=appointment.id,
+                    appointment_version=appointment.version,
+                )
+            )
+    return planned
+
+
+def replan(db: Session, appointment: Appointment, participant: Participant, now: datetime, reason: str) -> None:
+    cancel_tasks(db, appointment, REMINDER_TASKS, reason, now)
+    withdraw_reminder_messages(db, appointment, reason, now)
+    if appointment.outcome is None and appointment.starts_at and appointment.starts_at > now:
+        plan_reminders(db, appointment, participant, now)
+
+
+def _ladder_time(previous: datetime, attempt: int, participant: Participant, settings: ServiceSettings) -> datetime:
+    """Attempt 2 onwards: a later day, at the next time of day in the service's list."""
+    tz = participant.timezone
+    day = previous.astimezone(ZoneInfo(tz)).date() + timedelta(days=max(1, settings.dna_days_between))
+    while not _day_allowed(day, settings):
+        day += timedelta(days=1)
+    slot: time = parse_hhmm(settings.dna_times[(attempt - 2) % len(settings.dna_times)])
+    return next_allowed(local_at(day, slot, tz), participant, settings)
+
+
+def start_ladder(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> DueTask | None:
+    """A missed appointment: plan the first follow-up as soon as texts may arrive."""
+    assert appointment.id is not None and participant.id is not None
+    existing = db.exec(
+        select(DueTask).where(DueTask.participant_id == participant.id, col(DueTask.kind).in_(LADDER_TASKS))
+    ).all()
+    if any(t.payload.get("appointment_id") == appointment.id and t.status != "cancelled" for t in existing):
+        return None  # already following this one up: marking DNA twice starts nothing twice
+    due = next_allowed(now, participant, settings_for(db, participant))
+    return _task(
+        db, participant.id, "dna_attempt", due, now, appointment_id=appointment.id, attempt=1, marked_at=now.isoformat()
+    )
+
+
+def plan_next_rung(db: Session, task: DueTask, participant: Participant, now: datetime) -> DueTask:
+    settings = settings_for(db, participant)
+    attempt = int(task.payload["attempt"])
+    assert participant.id is not None and task.due_at is not None
+    sent_at = max(now, task.due_at)
+    common = {"appointment_id": task.payload["appointment_id"], "marked_at": task.payload["marked_at"]}
+    if attempt < settings.dna_attempts:
+        due = _ladder_time(sent_at, attempt + 1, participant, settings)
+        return _task(db, participant.id, "dna_attempt", due, now, attempt=attempt + 1, **common)
+    return _task(
+        db,
+        participant.id,
+        "dna_unanswered",
+        sent_at + timedelta(hours=settings.dna_wait_hours),
+        now,
+        attempts=attempt,
+        **common,
+    )
+
+
+def replied_since(db: Session, participant_id: int, since: datetime) -> bool:
+    return (
+        db.exec(
+            select(Message.id).where(
+                Message.participant_id == participant_id, Message.direction == "in", col(Message.at) > since
+            )
+        ).first()
+        is not None
+    )
+
+
+_duetask = table(DueTask)
+# Read for every inbound text; most people have no follow-up under way, so a bare id comes first.
+_LADDER_PENDING = (
+    sa.select(_duetask.c.id)
+    .where(
+        _duetask.c.participant_id == sa.bindparam("participant_id"),
+        _duetask.c.kind.in_(LADDER_TASKS),
+        unindexed(_duetask.c.status) == "pending",
+    )
+    .limit(1)
+)
+
+
+def on_inbound(db: Session, participant: Participant, inbound: Message, now: datetime) -> None:
+    """Any reply ends a follow-up ladder and tells the specialist."""
+    assert participant.id is not None
+    if db.execute(_LADDER_PENDING, {"participant_id": participant.id}).first() is None:
+        return
+    pending = db.exec(
+        select(DueTask).where(
+            DueTask.participant_id == participant.id,
+            col(DueTask.kind).in_(LADDER_TASKS),
+            unindexed(DueTask.status) == "pending",
+        )
+    ).all()
+    for task in pending:
+        task.status, task.outcome, task.done_at = "cancelled", "replied", now
+        db.add(task)
+    if pending:
+        raise_flag(
+            db,
+            participant,
+            kind="dna_replied",
+            severity="info",
+            reason="Replied after a missed appointment",
+            now=now,
+            evidence={"message_id": inbound.id, "appointment_id": pending[0].payload.get("appointment_id")},
+        )
+
+
+def ladder_attempts(db: Session, participant_id: int, appointment_id: int) -> list[dict[str, Any]]:
+    tasks = db.exec(
+        select(DueTask)
+        .where(DueTask.participant_id == participant_id, DueTask.kind == "dna_attempt")
+        .order_by(col(DueTask.id))
+    ).all()
+    return [
+        {
+            "attempt": t.payload.get("attempt"),
+            "due_at": t.due_at.isoformat() if t.due_at else None,
+            "status": t.status,
+            "outcome": t.outcome,
+            "done_at": t.done_at.isoformat() if t.done_at else None,
+        }
+        for t in tasks
+        if t.payload.get("appointment_id") == appointment_id
+    ]
+
+
+def record_answer_effect(db: Session, row: FlowSession, question: str, value: str, now: datetime) -> None:
+    """A reminder answer changes the appointment: YES confirms, NO asks to rebook."""
+    if row.flow != "appointment_reminder" or question != "attendance":
+        return
+    appointment_id = row.state.get("vars", {}).get("appointment_id")
+    appointment = db.get(Appointment, appointment_id) if appointment_id else None
+    if appointment is None:
+        return
+    if value == "yes":
+        appointment.confirmed_at = now
+    elif value == "no":
+        appointment.cancellation_requested_at = now
+    appointment.updated_at = now
+    db.add(appointment)

@@ -1,0 +1,67 @@
+"""Whether an automated contact may start now: one policy for the clock's contacts and for campaigns.
+
+- Nothing automated goes to someone who opted out, cannot be reached, is paused or has not
+  consented to texts (`blocked_by`); what happens to the contact then is the caller's rule.
+- Quiet hours and bank holidays defer every automated contact, never drop it.
+- Routine contact (check-ins, questionnaires, campaign texts and flows) waits while the
+  participant has an urgent flag nobody has acknowledged: the next word they hear from the
+  service should come from a person, not "How has your week been?". It is deferred, not
+  dropped, and looks again every HOLD_RECHECK, so it goes soon after the flag is
+  acknowledged (or, for a check-in held past its grace, the next one is planned).
+  Appointment reminders, missed-appointment follow-ups and the specialist's own texts are
+  not routine: they still go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from assistant.care.service_settings import settings_for
+from assistant.contact.quiet import next_allowed
+from assistant.db.models import Flag, Participant, table
+
+# Contacts that wait while a crisis flag is open.
+ROUTINE = frozenset({"checkin", "questionnaire", "campaign"})
+HOLD_RECHECK = timedelta(minutes=15)
+
+_flag = table(Flag)
+_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+_CRISIS_OPEN = (
+    sa.select(_flag.c.participant_id)
+    .where(_flag.c.participant_id.in_(_IDS), _flag.c.severity == "urgent", _flag.c.status == "open")
+    .distinct()
+)
+
+
+def blocked_by(participant: Participant) -> str | None:
+    """Why nothing automated may go to this participant at all, or None."""
+    if participant.opted_out:
+        return "opted_out"
+    if participant.unreachable:
+        return "unreachable"
+    if participant.paused:
+        return "paused"
+    if not participant.sms_consent:
+        return "no_consent"
+    return None
+
+
+def held_for_crisis(db: Session, participant_ids: Collection[int], kind: str) -> set[int]:
+    """Of these participants, those a contact of this kind must wait for: routine contact
+    while an urgent flag is unacknowledged. One query for a whole campaign batch."""
+    if kind not in ROUTINE or not participant_ids:
+        return set()
+    return {row[0] for row in db.execute(_CRISIS_OPEN, {"ids": list(participant_ids)})}
+
+
+def wait_until(db: Session, participant: Participant, kind: str, now: datetime) -> datetime | None:
+    """When to try this contact again if it may not start now, else None."""
+    assert participant.id is not None
+    if held_for_crisis(db, [participant.id], kind):
+        return now + HOLD_RECHECK
+    allowed = next_allowed(now, participant, settings_for(db, participant))
+    return allowed if allowed > now else None

@@ -1,0 +1,66 @@
+"""Quiet hours and bank holidays: when an automated text may arrive."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import holidays
+
+from assistant.care.service_settings import ServiceSettings
+from assistant.contact.timing import local_at, parse_hhmm
+
+
+class Hours(Protocol):
+    """Whose hours: a participant, or the few columns of one a batch reads."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def allowed_from(self) -> str | None: ...
+    @property
+    def allowed_until(self) -> str | None: ...
+
+
+@lru_cache(maxsize=16)
+def _holidays(region: str, year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("GB", subdiv=region, years=year)
+
+
+def is_bank_holiday(day: date, region: str) -> bool:
+    return day in _holidays(region, day.year)
+
+
+def allowed_window(participant: Hours, service: ServiceSettings) -> tuple[time, time]:
+    start = parse_hhmm(participant.allowed_from or service.quiet_until)
+    end = parse_hhmm(participant.allowed_until or service.quiet_from)
+    return start, end
+
+
+def _day_allowed(day: date, service: ServiceSettings) -> bool:
+    if not service.send_on_weekends and day.weekday() >= 5:
+        return False
+    return not is_bank_holiday(day, service.holiday_region)
+
+
+def next_allowed(at: datetime, participant: Hours, service: ServiceSettings) -> datetime:
+    """`at` itself if a text may arrive then, else the start of the next allowed time."""
+    zone = ZoneInfo(participant.timezone)
+    start, end = allowed_window(participant, service)
+    local = at.astimezone(zone)
+    for offset in range(0, 15):
+        day = local.date() + timedelta(days=offset)
+        if not _day_allowed(day, service):
+            continue
+        opens, closes = local_at(day, start, participant.timezone), local_at(day, end, participant.timezone)
+        if at < opens:
+            return opens
+        if at < closes:
+            return at
+    raise ValueError("no allowed time in the next two weeks: check the quiet hours and weekend settings")
+
+
+def is_allowed(at: datetime, participant: Hours, service: ServiceSettings) -> bool:
+    return next_allowed(at, participant, service) == at

@@ -1,0 +1,400 @@
+"""Turning engine events into records: starting and resuming flows, and queueing their texts.
+
+Every function here works inside a transaction it is given and never commits:
+the caller owns the unit of work. Outbound messages are only written to the
+outbox here; they are sent after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from assistant import engine
+from assistant.care import rules
+from assistant.care.flags import raise_flag
+from assistant.care.service_settings import settings_for
+from assistant.contact import appointments
+from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY
+from assistant.db.models import Answer, Flag, FlowSession, Message, Participant, Specialist, table
+from assistant.engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
+from assistant.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# How long an outbound message stays worth sending if the sender is held up.
+REPLY_VALID_FOR = timedelta(hours=6)
+PROMPT_VALID_FOR = timedelta(hours=12)
+# A reply this soon after a question timed out is kept as a late answer to it.
+LATE_ANSWER_WINDOW = timedelta(days=7)
+# Free text outside a flow is acknowledged at most this often.
+ACK_EVERY = timedelta(hours=12)
+# ...and not straight after another reply from us.
+QUIET_AFTER_REPLY = timedelta(minutes=30)
+# Messages still worth sending to someone who has just opted back in.
+OPT_IN_KEYS = {"common/opted_in"}
+
+
+@dataclass
+class Outcome:
+    """What one unit of work put in the outbox, to be sent once it commits."""
+
+    outbox: list[int] = field(default_factory=list)
+
+    def extend(self, other: Outcome) -> None:
+        self.outbox.extend(other.outbox)
+
+
+def specialist_first_name(specialist: Specialist | None) -> str:
+    """The name texts are signed with: the specialist's first name, else one read from their
+    email address (sam.jones@ -> Sam), else a neutral 'the team' that gives nothing away."""
+    if specialist is None:
+        return "the team"
+    return _signature(specialist.name, specialist.email)
+
+
+def _signature(name: str, email: str) -> str:
+    if name.strip():
+        return name.strip().split()[0]
+    local = email.split("@", 1)[0].replace("_", ".").split(".")[0]
+    return local.capitalize() if local.isalpha() and len(local) > 1 else "the team"
+
+
+QUESTIONNAIRE_INVITATION = "start"  # the intro's question in every generated questionnaire
+
+
+# Two columns, not a whole specialist object: read for every text we write.
+_specialist = table(Specialist)
+_SPECIALIST_NAME = sa.select(_specialist.c.name, _specialist.c.email).where(_specialist.c.id == sa.bindparam("id"))
+
+
+def _specialist_name(db: Session, specialist_id: int | None) -> str:
+    if specialist_id is None:
+        return "the team"
+    loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
+    if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
+        return specialist_first_name(loaded)
+    row = db.execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
+    return _signature(row.name, row.email) if row else "the team"
+
+
+def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
+    return {
+        "first_name": participant.first_name,
+        "specialist_name": _specialist_name(db, participant.specialist_id),
+    }
+
+
+def queue_sms(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    key: str,
+    now: datetime,
+    *,
+    variables: dict[str, Any] | None = None,
+    flow: str | None = None,
+    session_id: int | None = None,
+    valid_for: timedelta = REPLY_VALID_FOR,
+    expires_at: datetime | None = None,
+    automated: bool = False,
+) -> Message:
+    # Every text may name the service's nation: crisis signposting gives that nation's numbers.
+    merged = participant_vars(db, participant) | {"nation": settings_for(db, participant).nation} | (variables or {})
+    body = render_for(rt, key, merged, participant.language)
+    message = Message(
+        participant_id=participant.id,
+        direction="out",
+        body=body,
+        at=now,
+        status="queued",
+        flow=flow,
+        message_key=key,
+        session_id=session_id,
+        phone=participant.phone,
+        next_attempt_at=now,
+        expires_at=expires_at or now + valid_for,
+        segments=engine.segment_count(body),
+        automated=automated,
+    )
+    db.add(message)
+    db.flush()
+    return message
+
+
+def render_for(rt: Runtime, key: str, variables: dict[str, Any], locale: str) -> str:
+    """The text of one message. The crisis signposting always has a text: if its template cannot be
+    rendered for any reason, the fixed one in the code goes instead."""
+    if key != CRISIS_KEY:
+        return rt.catalog.render(key, variables, locale)
+    try:
+        return rt.catalog.render(key, variables, locale)
+    except Exception as exc:
+        log.error("%s failed to render (%s): the fixed signposting text is sent", key, type(exc).__name__)
+        return CRISIS_FALLBACK
+
+
+_ACTIVE_SESSION = (
+    select(FlowSession)
+    .where(FlowSession.participant_id == sa.bindparam("participant_id"), FlowSession.status == "waiting")
+    .order_by(col(FlowSession.id).desc())
+)
+
+
+def active_session(db: Session, participant_id: int) -> FlowSession | None:
+    return db.exec(_ACTIVE_SESSION, params={"participant_id": participant_id}).first()
+
+
+def apply_events(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    row: FlowSession,
+    flow: Flow,
+    state: engine.State,
+    events: list[Event],
+    now: datetime,
+    *,
+    inbound: Message | None = None,
+    automated: bool = False,
+    expires_at: datetime | None = None,
+) -> Outcome:
+    outcome = Outcome()
+    for event in events:
+        if isinstance(event, Say):
+            message = queue_sms(
+                db,
+                rt,
+                participant,
+                event.key if "/" in event.key else f"{flow.id}/{event.key}",
+                now,
+                variables=event.vars,
+                flow=flow.id,
+                session_id=row.id,
+                valid_for=PROMPT_VALID_FOR if inbound is None else REPLY_VALID_FOR,
+                expires_at=expires_at,
+                automated=automated and inbound is None,
+            )
+            assert message.id is not None
+            outcome.outbox.append(message.id)
+        elif isinstance(event, RecordAnswer):
+            assert participant.id is not None
+            db.add(
+                Answer(
+                    participant_id=participant.id,
+                    session_id=row.id,
+                    message_id=inbound.id if inbound else None,
+                    flow=flow.id,
+                    question=event.question,
+                    value=event.value,
+                    raw=event.raw,
+                    at=now,
+                )
+            )
+            appointments.record_answer_effect(db, row, event.question, event.value, now)
+            if flow.id == "checkin" and event.question == "week":
+                db.flush()
+                rules.after_checkin_answer(db, participant, now)
+            if event.value == "free_text":
+                raise_flag(
+                    db,
+                    participant,
+                    kind="message",
+                    severity="info",
+                    reason="Sent a message to read",
+                    now=now,
+                    evidence={"message_id": inbound.id if inbound else None, "flow": flow.id},
+                )
+        elif isinstance(event, RaiseFlag):
+            raise_flag(
+                db,
+                participant,
+                kind=event.kind,
+                severity=event.severity,
+                reason=event.reason,
+                now=now,
+                evidence={"message_id": inbound.id if inbound else None, "flow": flow.id},
+            )
+        elif isinstance(event, Wait):
+            row.wait_until = event.until
+            row.question = event.question
+        elif isinstance(event, Ended):
+            row.status = "ended"
+            row.ended_at = now
+            row.end_reason = event.reason
+            row.wait_until = None
+            if flow.id.startswith("questionnaire_"):
+                from assistant.care.measures import record_results
+
+                db.flush()
+                record_results(db, rt, participant, row, now)
+    row.state = state
+    row.version += 1
+    db.add(row)
+    db.flush()
+    return outcome
+
+
+def questionnaire_under_way(flow: str, question: str | None) -> bool:
+    """A questionnaire someone has started answering is never cut short, nor talked over by a
+    campaign. An invitation not yet taken up ("Reply YES to start") is not under way: it gives
+    way to the routine texts rather than holding them back until it expires."""
+    return flow.startswith("questionnaire_") and question != QUESTIONNAIRE_INVITATION
+
+
+def start_flow(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    flow: Flow,
+    now: datetime,
+    *,
+    extra_vars: dict[str, Any] | None = None,
+    automated: bool = False,
+    expires_at: datetime | None = None,
+    at: str | None = None,
+) -> Outcome:
+    assert participant.id is not None
+    context = participant_vars(db, participant) | (extra_vars or {})
+    state, events = engine.start(flow, context, now, at=at)
+    row = FlowSession(
+        participant_id=participant.id,
+        flow=flow.id,
+        flow_version=flow.version,
+        status="waiting",
+        state=state,
+        started_at=now,
+    )
+    db.add(row)
+    db.flush()
+    return apply_events(db, rt, participant, row, flow, state, events, now, automated=automated, expires_at=expires_at)
+
+
+def start_expiring_flow(
+    db: Session, rt: Runtime, participant: Participant, flow: Flow, now: datetime, *, expires_after: timedelta
+) -> Outcome:
+    """A flow the clock starts on its own (a questionnaire, a campaign's flow): automated, and
+    ended as expired if it is still unanswered after `expires_after`.
+
+    A questionnaire paused lately after a risk item is taken up where it stopped: the
+    invitation is for the questions left (see measures.paused_sitting)."""
+    from assistant.care.measures import RESUMES, paused_sitting
+
+    assert participant.id is not None
+    expires = now + expires_after
+    extra: dict[str, Any] = {"expires_at": expires.isoformat()}
+    at = None
+    if flow.id.startswith("questionnaire_") and (paused := paused_sitting(db, participant.id, flow, now)):
+        extra[RESUMES], at = paused[0].id, paused[1]
+    return start_flow(db, rt, participant, flow, now, extra_vars=extra, automated=True, expires_at=expires, at=at)
+
+
+def resume_flow(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    row: FlowSession,
+    given: engine.Input,
+    now: datetime,
+    *,
+    inbound: Message | None = None,
+) -> Outcome:
+    flow = rt.flows.get(row.flow, row.flow_version)
+    if flow is None:
+        # The version this session started on is gone: close it rather than guess.
+        row.status, row.ended_at, row.end_reason, row.wait_until = "ended", now, "flow_removed", None
+        db.add(row)
+        return Outcome()
+    state, events = engine.resume(flow, row.state, given, now)
+    return apply_events(db, rt, participant, row, flow, state, events, now, inbound=inbound)
+
+
+def late_question(db: Session, participant_id: int, now: datetime) -> FlowSession | None:
+    """The last question that timed out recently: a reply now is a late answer to it."""
+    row = db.exec(
+        select(FlowSession)
+        .where(FlowSession.participant_id == participant_id, FlowSession.status == "ended")
+        .order_by(col(FlowSession.id).desc())
+    ).first()
+    if row and row.end_reason == "no_reply" and row.ended_at and now - row.ended_at <= LATE_ANSWER_WINDOW:
+        return row
+    return None
+
+
+_message = table(Message)
+_LAST_ASKED = (
+    sa.select(_message.c.at)
+    .where(
+        # The person's index finds their few messages; there is none on session_id.
+        _message.c.participant_id == sa.bindparam("participant_id"),
+        _message.c.session_id == sa.bindparam("session_id"),
+        _message.c.direction == "out",
+    )
+    .order_by(_message.c.id.desc())
+    .limit(1)
+)
+
+
+def last_asked(db: Session, waiting: FlowSession) -> datetime | None:
+    """When the waiting flow last sent its question (a reply after that is the flow's)."""
+    params = {"participant_id": waiting.participant_id, "session_id": waiting.id}
+    last: datetime | None = db.execute(_LAST_ASKED, params).scalar()
+    return last or waiting.started_at
+
+
+def late_value(rt: Runtime, late: FlowSession, body: str) -> str:
+    flow = rt.flows.get(late.flow, late.flow_version)
+    for node in flow.nodes.values() if flow else ():
+        if node.ask and node.ask.name == late.question:
+            choice = engine.match_choice(node.ask, body)
+            return choice.value if choice else "free_text"
+    return "free_text"
+
+
+def recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bool:
+    """An acknowledgement went out lately, or we replied moments ago: no need for another."""
+    last_ack = db.exec(
+        select(Message)
+        .where(Message.participant_id == participant_id, Message.message_key == "common/free_text_ack")
+        .order_by(col(Message.id).desc())
+    ).first()
+    if last_ack and last_ack.at and now - last_ack.at < ACK_EVERY:
+        return True
+    last_out = db.exec(
+        select(Message)
+        .where(Message.participant_id == participant_id, Message.direction == "out")
+        .order_by(col(Message.id).desc())
+    ).first()
+    return bool(
+        last_out and last_out.at and last_out.message_key != "common/call_ack" and now - last_out.at < QUIET_AFTER_REPLY
+    )
+
+
+def has_open_flag(db: Session, participant_id: int, kind: str) -> bool:
+    return (
+        db.exec(
+            select(Flag.id).where(Flag.participant_id == participant_id, Flag.kind == kind, Flag.status != "resolved")
+        ).first()
+        is not None
+    )
+
+
+def withdraw_outbox(db: Session, participant_id: int, *, reason: str) -> int:
+    """Cancel everything still waiting to go to this participant."""
+    rows = db.exec(
+        select(Message).where(
+            Message.participant_id == participant_id,
+            Message.direction == "out",
+            Message.status == "queued",
+        )
+    ).all()
+    for row in rows:
+        row.status = "cancelled"
+        row.error_message = reason
+        db.add(row)
+    return len(rows)

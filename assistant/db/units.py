@@ -1,0 +1,134 @@
+"""Database engine, transactions and row locks, for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, select
+
+from assistant.db.models import Participant
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+# Without settings (migrations, one-off scripts) a lock is waited for this long on SQLite; PostgreSQL
+# then has no lock or statement timeout of its own.
+DEFAULT_SQLITE_BUSY_SECONDS = 30.0
+
+
+def make_engine(url: str, *, lock_timeout: float | None = None, statement_timeout: float | None = None) -> sa.Engine:
+    """An engine whose transactions give up on a held lock after `lock_timeout` seconds and on a
+    statement after `statement_timeout` (PostgreSQL), with an OperationalError: the web app answers
+    that with 503 and rolls back, so nothing is kept half and Twilio's retry is recorded once."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, lock_timeout or DEFAULT_SQLITE_BUSY_SECONDS)
+    connect_args: dict[str, Any] = {}
+    options = [
+        f"-c {name}={int(seconds * 1000)}"
+        for name, seconds in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout))
+        if seconds
+    ]
+    if options:
+        given = sa.make_url(url).query.get("options")
+        connect_args["options"] = " ".join([*([given] if isinstance(given, str) else list(given or ())), *options])
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
+
+
+def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    if not memory:
+        path = sa.make_url(url).database
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_seconds}}
+    if memory:
+        kwargs["poolclass"] = StaticPool
+    engine = sa.create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy issue BEGIN itself, so every transaction can be IMMEDIATE:
+        # writers queue on the database lock instead of failing mid-transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def transaction(engine: sa.Engine) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+# Built once: building a statement costs more than running it on an indexed column.
+_BY_ID = select(Participant).where(Participant.id == sa.bindparam("key"))
+_BY_PHONE = select(Participant).where(Participant.phone == sa.bindparam("key"))
+_LOCK_BY_ID = _BY_ID.with_for_update()
+_LOCK_BY_PHONE = _BY_PHONE.with_for_update()
+
+
+def lock_participant(session: Session, participant_id: int) -> Participant | None:
+    """Take the participant's row lock so their messages are handled one at a time.
+
+    PostgreSQL: SELECT ... FOR UPDATE. SQLite: the transaction already holds the
+    database write lock (BEGIN IMMEDIATE).
+    """
+    query = _LOCK_BY_ID if session.get_bind().dialect.name == "postgresql" else _BY_ID
+    return session.exec(query, params={"key": participant_id}).first()
+
+
+def lock_participant_by_phone(session: Session, phone: str) -> Participant | None:
+    """lock_participant, finding them by their phone number."""
+    query = _LOCK_BY_PHONE if session.get_bind().dialect.name == "postgresql" else _BY_PHONE
+    return session.exec(query, params={"key": phone}).first()
+
+
+def skip_locked(session: Session, query: Any) -> Any:
+    """Claim rows other workers have not: FOR UPDATE SKIP LOCKED where the database has it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def unindexed(column: Any) -> Any:
+    """The column's value through an expression no index covers, for a filter beside a person's id.
+
+    SQLite's planner has no statistics (no ANALYZE) and takes an index on a column like
+    `status` over the person's own: it would read every pending row in the table, not the
+    person's few. Same value, same result; PostgreSQL plans it by the person's index too.
+    """
+    return column.concat("")
+
+
+def upgrade(url: str) -> None:
+    """Bring the schema to the latest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")

@@ -1,0 +1,67 @@
+"""Sending pace shared by every process: never more segments a second than the numbers can send.
+
+Each send reserves its slot on one database row per sending pool (the next moment a
+segment may leave), under the row's lock, then waits for that moment. Web workers'
+replies and every scheduler's batches queue on the same row, so however many
+processes send, together they stay within the rate, and no second gets a burst.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from assistant.db.models import SendPace
+from assistant.runtime import Runtime
+
+POOL = "sms"
+
+
+class Pacer:
+    """Books send slots at `rate` segments a second on the shared row for `pool`.
+
+    It holds no state of its own (the pace is in the database), so one can be made per batch."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        pool: str = POOL,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate, self.pool = rate, pool
+        self.clock, self.sleep = clock, sleep
+
+    def reserve(self, db: Session, segments: int) -> float:
+        """Book the next slot for `segments` in the caller's transaction; the moment it starts.
+
+        The row stays locked until that transaction ends, so call it last before committing."""
+        next_at = db.execute(_ROW.with_for_update(), {"b_pool": self.pool}).scalar_one_or_none()
+        if next_at is None:  # the first send, or the row went (a restore, say): the pace starts now
+            dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+            db.execute(dialect.insert(SendPace).values(pool=self.pool, next_at=0.0).on_conflict_do_nothing())
+            next_at = db.execute(_ROW.with_for_update(), {"b_pool": self.pool}).scalar_one()
+        start = max(self.clock(), float(next_at))
+        # A microsecond over, so rounding never lets one more in under the second.
+        db.execute(_BOOK, {"b_pool": self.pool, "b_next_at": start + max(1, segments) / self.rate + 1e-6})
+        return start
+
+    def wait_for(self, start: float) -> None:
+        wait = start - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+
+
+_PACE = SendPace.__table__  # type: ignore[attr-defined]
+_ROW = sa.select(_PACE.c.next_at).where(_PACE.c.pool == sa.bindparam("b_pool"))
+_BOOK = sa.update(_PACE).where(_PACE.c.pool == sa.bindparam("b_pool")).values(next_at=sa.bindparam("b_next_at"))
+
+
+def pacer_for(rt: Runtime) -> Pacer:
+    """The shared pace for this runtime's senders: the rate per number times the numbers."""
+    return Pacer(rt.settings.send_rate * max(1, getattr(rt.transport, "senders", 1)))

@@ -1,0 +1,474 @@
+"""Delivering the outbox: claim, send, record. Safe to run in several processes at once.
+
+A message is claimed (queued -> sending) in a committed transaction before the
+provider is called, so two senders never send the same row. A row left in
+`sending` by a crash is reconciled with the provider's record, not blindly resent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from assistant.care import rules
+from assistant.care.flags import raise_flag, self_resolve
+from assistant.care.notify import staff_outbox
+from assistant.care.service_settings import for_service
+from assistant.contact.quiet import next_allowed
+from assistant.content.library import CRISIS_KEY
+from assistant.conversation.sessions import OPT_IN_KEYS, withdraw_outbox
+from assistant.db.models import AuditLog, Message, Participant, StatusEvent, table
+from assistant.db.units import skip_locked, transaction
+from assistant.outbox.pacing import pacer_for
+from assistant.outbox.transports import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
+from assistant.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+# Sent even without consent to text contact, or to a number marked unreachable: crisis signposting is in
+# the person's vital interests (if the carrier refuses it, a person is told and phones instead).
+VITAL_KEYS = {CRISIS_KEY}
+# Never held back behind an earlier message to the same phone (one waiting out a retry, or left mid-send
+# by a crash until it is reconciled): safety texts go at once. Routine texts keep their order.
+SAFETY_KEYS = VITAL_KEYS | {"staff/urgent_flag"}
+STALE_CLAIM = timedelta(minutes=2)
+# A message written this soon after the person last texted (or before they did) goes to a number that
+# evidently reaches a phone: a mark of "unreachable" never holds it back.
+JUST_TEXTED = timedelta(minutes=10)
+# Status order for callbacks that arrive out of order: only ever move forward.
+STATUS_RANK = {
+    "queued": 0,
+    "accepted": 1,
+    "scheduled": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
+
+
+def backoff(attempt: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** (attempt - 1), 3600))
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    withheld: int = 0
+
+
+_message, _participant, _status_event = table(Message), table(Participant), table(StatusEvent)
+# An earlier message to the same phone still waiting to go.
+_earlier = _message.alias("earlier")
+_BLOCKED = (
+    sa.select(_earlier.c.id)
+    .where(
+        _earlier.c.phone == _message.c.phone,
+        _earlier.c.direction == "out",
+        _earlier.c.status.in_(("queued", "sending")),
+        _earlier.c.id < _message.c.id,
+    )
+    .exists()
+)
+_DUE = (
+    sa.select(_message.c.id)
+    .where(
+        _message.c.direction == "out",
+        _message.c.status == "queued",
+        _message.c.next_attempt_at <= sa.bindparam("now", type_=_message.c.next_attempt_at.type),
+        sa.or_(_message.c.message_key.in_(SAFETY_KEYS), ~_BLOCKED),  # keep each person's routine texts in order
+    )
+    .order_by(_message.c.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_ONLY: sa.BindParameter[int] = sa.bindparam("only", expanding=True)
+# Anything older still queued for the same people goes first (or is withdrawn), keeping order.
+_DUE_ONLY = _DUE.where(
+    sa.or_(_message.c.id.in_(_ONLY), _message.c.phone.in_(sa.select(_message.c.phone).where(_message.c.id.in_(_ONLY))))
+)
+_FOR_PARTICIPANT = _message.c.participant_id == sa.bindparam("participant_id")
+# Statements built once, one per combination of filters: these run for every text sent.
+_CANDIDATES = {
+    (False, False): _DUE,
+    (True, False): _DUE_ONLY,
+    (False, True): _DUE.where(_FOR_PARTICIPANT),
+    (True, True): _DUE_ONLY.where(_FOR_PARTICIPANT),
+}
+
+
+def _candidates(
+    db: Session, now: datetime, only: list[int] | None, limit: int, participant_id: int | None = None
+) -> list[int]:
+    query = _CANDIDATES[only is not None, participant_id is not None]
+    params: dict[str, object] = {"now": now, "limit": limit}
+    if only is not None:
+        params["only"] = only
+    if participant_id is not None:
+        params["participant_id"] = participant_id
+    return [i for i in db.execute(query, params).scalars() if i is not None]
+
+
+@dataclass
+class Claimed:
+    """What sending a claimed message needs (read with the claim, not as a whole ORM object)."""
+
+    id: int
+    phone: str
+    body: str
+    segments: int
+
+
+@dataclass
+class _Hours:
+    timezone: str
+    allowed_from: str | None
+    allowed_until: str | None
+
+
+# The message and what decides whether it may go, in one statement; only the message row is locked.
+_CLAIM = (
+    sa.select(
+        _message.c.id,
+        _message.c.status,
+        _message.c.phone,
+        _message.c.body,
+        _message.c.segments,
+        _message.c.message_key,
+        _message.c.at,
+        _message.c.expires_at,
+        _message.c.automated,
+        _message.c.participant_id,
+        _participant.c.opted_out,
+        _participant.c.unreachable,
+        _participant.c.last_inbound_at,
+        _participant.c.sms_consent,
+        _participant.c.service_id,
+        _participant.c.timezone,
+        _participant.c.allowed_from,
+        _participant.c.allowed_until,
+    )
+    .select_from(_message.outerjoin(_participant, _participant.c.id == _message.c.participant_id))
+    .where(_message.c.id == sa.bindparam("id"))
+)
+_CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True, of=_message)
+_UPDATE = _message.update().where(_message.c.id == sa.bindparam("message_id"))
+_WITHHOLD = _UPDATE.values(status=sa.bindparam("new_status"), error_message=sa.bindparam("reason"))
+_HOLD_UNTIL = _UPDATE.values(next_attempt_at=sa.bindparam("until", type_=_message.c.next_attempt_at.type))
+_SENDING = _UPDATE.values(
+    status="sending",
+    claimed_at=sa.bindparam("moment", type_=_message.c.claimed_at.type),
+    attempts=_message.c.attempts + 1,
+)
+_SENT = _UPDATE.values(
+    status="sent", provider_sid=sa.bindparam("sid"), sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type)
+)
+_PENDING_EVENT = (
+    sa.select(_status_event.c.id)
+    .where(_status_event.c.provider_sid == sa.bindparam("sid"), _status_event.c.applied.is_(False))
+    .limit(1)
+)
+
+
+def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
+    postgres = db.get_bind().dialect.name == "postgresql"
+    row = db.execute(_CLAIM_SKIP_LOCKED if postgres else _CLAIM, {"id": message_id}).first()
+    if row is None or row.status != "queued":
+        return None
+    known = row.participant_id is not None and row.opted_out is not None
+    reason = None
+    if row.expires_at and now > row.expires_at:
+        reason = "expired"
+    elif known and row.opted_out and row.message_key not in OPT_IN_KEYS | VITAL_KEYS:
+        reason = "opted_out"
+    elif known and row.unreachable and row.message_key not in VITAL_KEYS and not _just_texted(row):
+        reason = "unreachable"
+    elif known and not row.sms_consent and row.message_key not in VITAL_KEYS:
+        reason = "no_consent"
+    if reason:
+        status = "expired" if reason == "expired" else "suppressed"
+        db.execute(_WITHHOLD, {"message_id": message_id, "new_status": status, "reason": reason})
+        return None
+    if row.automated and known:
+        # A retry can drift into quiet hours: hold it until texts may arrive again.
+        hours = _Hours(row.timezone, row.allowed_from, row.allowed_until)
+        allowed = next_allowed(now, hours, for_service(db, row.service_id))
+        if allowed > now:
+            if row.expires_at and allowed >= row.expires_at:
+                db.execute(_WITHHOLD, {"message_id": message_id, "new_status": "expired", "reason": "quiet_hours"})
+            else:
+                db.execute(_HOLD_UNTIL, {"message_id": message_id, "until": allowed})
+            return None
+    db.execute(_SENDING, {"message_id": message_id, "moment": now})
+    return Claimed(id=row.id, phone=row.phone, body=row.body, segments=row.segments)
+
+
+def _just_texted(row: sa.Row[Any]) -> bool:
+    """The person texted from this number after the message was written, or just before: a reply."""
+    return bool(row.last_inbound_at and row.at and row.last_inbound_at >= row.at - JUST_TEXTED)
+
+
+def send_due(
+    rt: Runtime, now: datetime, *, only: list[int] | None = None, limit: int = 500, participant_id: int | None = None
+) -> SendReport:
+    """Send what is due. Each message is claimed in a committed transaction before the provider is
+    called; the transaction that records one result claims the next, so a message costs one."""
+    report = SendReport()
+    tried: set[int] = set()
+    batch: list[int] = []
+    only = list(only) if only is not None else None
+
+    def claim_next(db: Session) -> Claimed | None:
+        # The statements below read the database directly (no autoflush): write out what recording
+        # a failure changed first (a retry, a withdrawn outbox), so nothing stale is claimed.
+        db.flush()
+        while True:
+            if not batch:
+                # Sending (or withholding) one message can free the next one queued behind it for
+                # the same person: when a batch is done, look again until nothing new is due.
+                if len(tried) >= limit:
+                    return None
+                batch.extend(i for i in _candidates(db, now, only, limit, participant_id) if i not in tried)
+                if not batch:
+                    return None
+            message_id = batch.pop(0)
+            tried.add(message_id)
+            claimed = _claim_in(db, message_id, now)
+            if claimed is not None:
+                return claimed
+            report.withheld += 1
+
+    # Each claim also books the message's slot in the shared sending pace, in the same transaction.
+    pacer = pacer_for(rt)
+    with transaction(rt.engine) as db:
+        message = claim_next(db)
+        start = pacer.reserve(db, message.segments) if message is not None else 0.0
+    while message is not None:
+        pacer.wait_for(start)
+        result = rt.transport.send(
+            to=message.phone,
+            body=message.body,
+            key=f"out-{message.id}",
+            status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
+        )
+        sent = message
+        try:
+            with transaction(rt.engine) as db:
+                outcome = _record_in(db, sent.id, result, now)
+                if only is not None:
+                    only += staff_outbox(db)  # a failure told the duty contact: that text goes now too
+                message = claim_next(db)
+                start = pacer.reserve(db, message.segments) if message is not None else 0.0
+        except Exception:
+            # Whatever failed, this result is kept: on its own, before giving up.
+            with transaction(rt.engine) as db:
+                _record_in(db, sent.id, result, now)
+            raise
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) -> str:
+    if result.ok:
+        updated = db.execute(_SENT, {"message_id": message_id, "sid": result.sid, "moment": now})
+        assert cast("sa.CursorResult[Any]", updated).rowcount == 1
+        # A status callback can beat us to it: apply any that came before we knew the sid.
+        if result.sid and db.execute(_PENDING_EVENT, {"sid": result.sid}).first() is not None:
+            sent = db.get(Message, message_id)
+            assert sent is not None
+            apply_pending_status_events(db, sent)
+        return "sent"
+    message = db.get(Message, message_id)
+    assert message is not None
+    message.error_code = result.error_code
+    message.error_message = result.error_message
+    if result.transient and message.attempts < MAX_ATTEMPTS:
+        message.status = "queued"
+        message.next_attempt_at = now + backoff(message.attempts)
+        db.add(message)
+        return "retried"
+    message.status = "failed"
+    db.add(message)
+    if message.message_key in VITAL_KEYS:
+        _signposting_not_delivered(db, message, result.error_code, now)
+    if message.participant_id and result.error_code:
+        mark_number_problem(db, message.participant_id, result.error_code, now, message.id)
+    log.warning("send failed: message=%s code=%s", message.id, result.error_code)
+    return "failed"
+
+
+def _signposting_not_delivered(db: Session, message: Message, code: str | None, now: datetime) -> None:
+    """The crisis signposting was refused or not delivered: the people on the flag hear it at once."""
+    person = db.get(Participant, message.participant_id) if message.participant_id else None
+    if person is None:
+        return
+    raise_flag(
+        db,
+        person,
+        kind="crisis",
+        severity="urgent",
+        reason="Sent a message that reads like a crisis: please contact them today",
+        now=now,
+        evidence={
+            "signposting_not_delivered": code,
+            "message_id": message.id,
+            "note": "The crisis signposting text was refused: phone them instead",
+        },
+        news="signposting_not_delivered",
+    )
+
+
+def clear_number_problem(db: Session, participant: Participant, now: datetime, *, why: str, by: str) -> bool:
+    """The number reaches a phone again (they texted from it) or is a new one: lift the unreachable
+    mark, close its flag with a note, and keep the change in the audit log. True if there was a mark."""
+    if not participant.unreachable:
+        return False
+    assert participant.id is not None
+    was = participant.unreachable_reason
+    participant.unreachable, participant.unreachable_reason = False, None
+    db.add(participant)
+    notes = {"texted_in": "They texted from this number: texts resume", "phone_changed": "The phone number changed"}
+    self_resolve(db, participant.id, "unreachable", now, note=notes.get(why, why))
+    db.add(
+        AuditLog(
+            at=now,
+            service_id=participant.service_id,
+            user_email=by,
+            action="reachable_again",
+            participant_id=participant.id,
+            detail={"why": why, "was": was},
+        )
+    )
+    return True
+
+
+def mark_number_problem(db: Session, participant_id: int, code: str, now: datetime, message_id: int | None) -> None:
+    """A permanent error for this number: stop sending and tell the specialist."""
+    if code == "30003":
+        person = db.get(Participant, participant_id)
+        if person is not None:
+            db.flush()
+            rules.after_unreachable_error(db, person, now)
+        return
+    if code not in PERMANENT_NUMBER_ERRORS:
+        return
+    participant = db.get(Participant, participant_id)
+    if participant is None:
+        return
+    if code == OPTED_OUT_ERROR:
+        participant.opted_out = True
+        participant.opted_out_at = participant.opted_out_at or now
+        reason = "Texts are blocked: the participant opted out with the carrier"
+        kind = "opted_out"
+    else:
+        participant.unreachable = True
+        participant.unreachable_reason = f"twilio error {code}"
+        reason = "Cannot be reached by text: the number is invalid, a landline or unknown"
+        kind = "unreachable"
+    db.add(participant)
+    withdraw_outbox(db, participant_id, reason=kind)
+    raise_flag(
+        db,
+        participant,
+        kind=kind,
+        severity="action",
+        reason=reason,
+        now=now,
+        evidence={"message_id": message_id, "error_code": code},
+    )
+
+
+def apply_status(db: Session, message: Message, status: str, error_code: str | None, now: datetime) -> None:
+    # Callbacks can arrive in any order: only ever move a message forward.
+    withdrawn = message.status in ("cancelled", "expired", "suppressed")
+    moved = not withdrawn and STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, 0)
+    if moved:
+        message.status = status
+    if error_code and error_code != "0":
+        message.error_code = error_code
+    db.add(message)
+    if moved and status in ("failed", "undelivered") and message.message_key in VITAL_KEYS:
+        _signposting_not_delivered(db, message, error_code, now)  # once: a repeated callback does not move it
+    if error_code and error_code != "0" and message.participant_id and status in ("failed", "undelivered"):
+        mark_number_problem(db, message.participant_id, error_code, now, message.id)
+
+
+def apply_pending_status_events(db: Session, message: Message) -> None:
+    if not message.provider_sid:
+        return
+    events = db.exec(
+        select(StatusEvent)
+        .where(StatusEvent.provider_sid == message.provider_sid, StatusEvent.applied == False)  # noqa: E712
+        .order_by(col(StatusEvent.id))
+    ).all()
+    for event in events:
+        assert event.received_at is not None
+        apply_status(db, message, event.status, event.error_code, event.received_at)
+        event.applied = True
+        db.add(event)
+
+
+def record_status_callback(rt: Runtime, *, sid: str, status: str, error_code: str | None, now: datetime) -> bool:
+    """Keep every callback; apply it now if we know the message, else when we learn its sid."""
+    with transaction(rt.engine) as db:
+        event = StatusEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now)
+        db.add(event)
+        db.flush()
+        message = db.exec(select(Message).where(Message.provider_sid == sid, Message.direction == "out")).first()
+        if message is None:
+            return False
+        apply_pending_status_events(db, message)
+        return True
+
+
+_ANY_STALE = (
+    sa.select(_message.c.id)
+    .where(
+        _message.c.direction == "out",
+        _message.c.status == "sending",
+        _message.c.claimed_at < sa.bindparam("before", type_=_message.c.claimed_at.type),
+    )
+    .limit(1)
+)
+
+
+def reconcile_stale(rt: Runtime, now: datetime) -> int:
+    """Messages stuck in `sending` (the sender died mid-send): ask the provider what happened."""
+    with transaction(rt.engine) as db:
+        if db.execute(_ANY_STALE, {"before": now - STALE_CLAIM}).first() is None:
+            return 0  # the usual case, asked on every tick
+        stale = db.exec(
+            select(Message).where(
+                Message.direction == "out",
+                Message.status == "sending",
+                col(Message.claimed_at) < now - STALE_CLAIM,
+            )
+        ).all()
+    for message in stale:
+        assert message.claimed_at is not None
+        sid = rt.transport.lookup(
+            to=message.phone, body=message.body, key=f"out-{message.id}", since=message.claimed_at
+        )
+        with transaction(rt.engine) as db:
+            row = db.exec(skip_locked(db, select(Message).where(Message.id == message.id))).first()
+            # Only the claim we asked about: another sender may have reconciled and re-claimed it meanwhile.
+            if row is None or row.status != "sending" or row.claimed_at != message.claimed_at:
+                continue
+            if sid:
+                row.status, row.provider_sid, row.sent_at = "sent", sid, row.claimed_at
+                db.add(row)
+                db.flush()
+                apply_pending_status_events(db, row)
+            else:
+                row.status, row.next_attempt_at = "queued", now
+                db.add(row)
+    return len(stale)
