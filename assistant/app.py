@@ -15,9 +15,9 @@ from assistant.clock import Clock
 from assistant.config import ConfigError, load_settings
 from assistant.limits import limiter
 from assistant.logs import configure as configure_logging
-from assistant.outbox.dispatch import Dispatcher
-from assistant.outbox.transports import Transport
 from assistant.runtime import Runtime, build_runtime
+from assistant.sending.dispatch import Dispatcher
+from assistant.transports import Transport
 
 
 def create_app(
@@ -52,7 +52,7 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=8 * 3600,
     )
     app.extensions["assistant"] = rt
-    app.extensions["assistant.outbox.dispatch"] = Dispatcher(rt)
+    app.extensions["assistant.sending.dispatch"] = Dispatcher(rt)
 
     from assistant import dashboard, unknown_numbers, webhooks
 

@@ -30,11 +30,8 @@ from assistant.care.export import export_participant
 from assistant.care.flags import acknowledge, resolve
 from assistant.care.measures import participant_trajectory
 from assistant.care.reports import cell
-from assistant.care.service_settings import ServiceSettings, duty_contact_problem, for_service
 from assistant.contact import appointments as appts
-from assistant.contact.timing import DAYS, parse_hhmm
 from assistant.content.wording import lock_screen_words, pressure_phrases
-from assistant.conversation.sessions import REPLY_VALID_FOR
 from assistant.db.models import (
     Appointment,
     AuditLog,
@@ -47,11 +44,14 @@ from assistant.db.models import (
     Specialist,
     User,
 )
+from assistant.db.service_settings import ServiceSettings, duty_contact_problem, for_service
 from assistant.db.units import lock_participant, transaction
 from assistant.imports.appointments import apply_change, parse_local
 from assistant.jobs.tick import plan_checkin
 from assistant.limits import SIGN_IN, limiter
+from assistant.outbox.writer import REPLY_VALID_FOR
 from assistant.runtime import Runtime
+from assistant.timing import DAYS, parse_hhmm
 from assistant.views_data import (
     SORTS,
     ago,
@@ -226,7 +226,7 @@ def reset_request() -> Any:
                         created_at=now(),
                     )
                 )
-        current_app.extensions["assistant.outbox.dispatch"].kick([], emails=True)
+        current_app.extensions["assistant.sending.dispatch"].kick([], emails=True)
         # The same answer whether or not the email is known.
         return render_template("reset_request.html", sent=True)
     return render_template("reset_request.html", sent=False)
@@ -606,7 +606,7 @@ def message(participant_id: int) -> Any:
         audit(db, me(), "send_message", now(), participant_id=participant_id, segments=segments)
         message_id = outgoing.id
     assert message_id is not None
-    current_app.extensions["assistant.outbox.dispatch"].kick([message_id])
+    current_app.extensions["assistant.sending.dispatch"].kick([message_id])
     flash("Message sent.")
     return redirect(url_for(".participant", participant_id=participant_id) + "#thread")
 
@@ -860,14 +860,14 @@ def audit_log() -> Any:
 
 
 def _field_label(name: str) -> str:
-    from assistant.care.settings_change import LABELS
+    from assistant.contact.settings_change import LABELS
 
     return LABELS.get(name, name)
 
 
 def _plain(message: str) -> str:
     """A validation message in the page's words: field names become their labels."""
-    from assistant.care.settings_change import LABELS
+    from assistant.contact.settings_change import LABELS
 
     for name in sorted(LABELS, key=len, reverse=True):
         message = message.replace(name, f"'{LABELS[name]}'")
@@ -876,8 +876,8 @@ def _plain(message: str) -> str:
 
 def _settings_form(current: ServiceSettings) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Changed values, parse errors per field, and the text as typed (to show again)."""
-    from assistant.care.service_settings import RULES
-    from assistant.care.settings_change import CHOICES, KINDS, parse_value
+    from assistant.contact.settings_change import CHOICES, KINDS, parse_value
+    from assistant.db.service_settings import RULES
 
     form = request.form
     values: dict[str, Any] = {}
@@ -912,7 +912,7 @@ def _field_errors(found: dict[str, str]) -> dict[str, str]:
 @login_required
 @roles("service_admin")
 def settings_page() -> Any:
-    from assistant.care.settings_change import CHOICES, GROUPS, SettingsError, change_settings, check
+    from assistant.contact.settings_change import CHOICES, GROUPS, SettingsError, change_settings, check
 
     errors: dict[str, str] = {}
     typed: dict[str, str] = {}

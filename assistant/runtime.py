@@ -11,7 +11,7 @@ from assistant.clock import Clock, SystemClock
 from assistant.config import Settings
 from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary, phrase_library
 from assistant.db.units import make_engine
-from assistant.outbox.transports import Transport, make_transport
+from assistant.transports import Transport, make_transport
 
 
 @dataclass

@@ -125,7 +125,7 @@ def link(message_id: int) -> WerkzeugResponse:
         flash(str(exc), "error")
         return redirect(_back(), 303)
     # The urgent flag's emails and the duty text go now, as for a crisis text that came in.
-    current_app.extensions["assistant.outbox.dispatch"].kick(outbox, emails=emails)
+    current_app.extensions["assistant.sending.dispatch"].kick(outbox, emails=emails)
     count = len(linked.message_ids)
     person = linked.participant
     said = (

@@ -9,8 +9,8 @@ from twilio.request_validator import RequestValidator
 
 from assistant.conversation.inbound import receive_sms
 from assistant.limits import limiter
-from assistant.outbox.sender import record_status_callback
 from assistant.runtime import Runtime
+from assistant.sending.sender import record_status_callback
 
 bp = Blueprint("twilio", __name__)
 limiter.limit(lambda: current_app.extensions["assistant"].settings.webhook_rate_limit)(bp)
@@ -50,7 +50,7 @@ def inbound_sms() -> Response:
     body = request.form.get("Body", "")
     rt = runtime()
     received = receive_sms(rt, sid=sid, sender=sender, body=body, now=rt.clock.now())
-    current_app.extensions["assistant.outbox.dispatch"].kick(received.outbox, emails=received.emails)
+    current_app.extensions["assistant.sending.dispatch"].kick(received.outbox, emails=received.emails)
     return _twiml()
 
 

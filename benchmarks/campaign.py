@@ -35,9 +35,9 @@ from assistant.config import load_settings  # noqa: E402
 from assistant.contact import campaigns  # noqa: E402
 from assistant.db.models import Participant, Service, Specialist  # noqa: E402
 from assistant.db.units import transaction, upgrade  # noqa: E402
-from assistant.outbox.sender import send_due  # noqa: E402
-from assistant.outbox.transports import ConsoleTransport, SendResult, TwilioTransport  # noqa: E402
 from assistant.runtime import build_runtime  # noqa: E402
+from assistant.sending.sender import send_due  # noqa: E402
+from assistant.transports import ConsoleTransport, SendResult, TwilioTransport  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

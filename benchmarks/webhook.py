@@ -143,7 +143,7 @@ def first_checkin(now: datetime) -> datetime:
     """Everyone's weekly slot: the latest minute before now when a scheduled text may go out.
 
     The assistant sends scheduled texts only 08:00-20:00 local time and never on a bank
-    holiday (assistant/contact/quiet.py), so the slot is kept inside 09:00-19:00 on an ordinary
+    holiday (assistant/care/quiet.py), so the slot is kept inside 09:00-19:00 on an ordinary
     day. The check-in is then asked in the recent past and its 48-hour wait is
     normally still open when the replies come in.
     """

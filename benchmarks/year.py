@@ -51,20 +51,20 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from assistant.care.service_settings import ServiceSettings
+from assistant.care.quiet import is_bank_holiday
 from assistant.clock import FixedClock
 from assistant.config import Settings
-from assistant.contact.quiet import is_bank_holiday
-from assistant.contact.timing import DAYS, parse_hhmm
 from assistant.conversation.inbound import receive_sms
 from assistant.db.models import CampaignRecipient, DueTask, Flag, FlowSession, Message, Notification, Participant
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction, upgrade
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload
 from assistant.jobs import tick as scheduler
-from assistant.outbox.dispatch import Dispatcher
-from assistant.outbox.transports import SendResult
 from assistant.runtime import Runtime, build_runtime
+from assistant.sending.dispatch import Dispatcher
+from assistant.timing import DAYS, parse_hhmm
+from assistant.transports import SendResult
 
 LONDON = "Europe/London"
 ZONE = ZoneInfo(LONDON)

@@ -26,9 +26,9 @@ from assistant.clock import FixedClock, SystemClock
 from assistant.config import Settings
 from assistant.db.models import Message
 from assistant.db.units import make_engine, transaction, upgrade
-from assistant.outbox.transports import ConsoleTransport
 from assistant.runtime import Runtime, build_runtime
 from assistant.signing import twilio_signature
+from assistant.transports import ConsoleTransport
 
 from .pg import PostgresServer, PostgresUnavailable, start_postgres
 

@@ -26,8 +26,8 @@ from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
-from assistant.outbox.pacing import Pacer
 from assistant.runtime import Runtime
+from assistant.sending.pacing import Pacer
 
 from .conftest import CASELOAD_HEADER, Phone
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from assistant.care.settings_change import change_settings
 from assistant.clock import FixedClock
+from assistant.contact.settings_change import change_settings
 from assistant.db.models import DueTask, Message, Participant, Service
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload

@@ -21,8 +21,8 @@ from assistant.db.models import InboundReceipt, Message
 from assistant.db.units import make_engine, transaction
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
-from assistant.outbox.transports import ConsoleTransport
 from assistant.runtime import Runtime, build_runtime
+from assistant.transports import ConsoleTransport
 
 from .conftest import Phone, outbound, test_settings
 from .pg import PostgresServer

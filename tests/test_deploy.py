@@ -39,9 +39,9 @@ from assistant.db.units import transaction, upgrade
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
 from assistant.logs import QUIET_LIBRARIES, JsonLinesHandler, configure, gunicorn_logconfig
-from assistant.outbox.transports import ConsoleTransport
 from assistant.runtime import Runtime, build_runtime
 from assistant.signing import twilio_signature
+from assistant.transports import ConsoleTransport
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, START, _truncate_all, test_settings
 from .pg import PostgresServer
@@ -332,8 +332,8 @@ def test_create_app_logs_json_lines_at_the_configured_level(
     assert sum(isinstance(h, JsonLinesHandler) for h in root.handlers) == 1
     assert root.level == logging.WARNING
     capsys.readouterr()
-    logging.getLogger("assistant.outbox.sender").info("not at WARNING")
-    logging.getLogger("assistant.outbox.sender").warning("send failed to %s", "+447700900123")
+    logging.getLogger("assistant.sending.sender").info("not at WARNING")
+    logging.getLogger("assistant.sending.sender").warning("send failed to %s", "+447700900123")
     [line] = capsys.readouterr().err.splitlines()
     assert json.loads(line)["message"] == "send failed to [phone]"
 

@@ -11,14 +11,14 @@ from sqlmodel import col, select
 
 from assistant.care.flags import acknowledge
 from assistant.care.notify import send_notifications
-from assistant.care.service_settings import ServiceSettings
 from assistant.clock import FixedClock
 from assistant.db.models import Flag, Notification, Service
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
-from assistant.outbox.transports import SendResult
 from assistant.runtime import Runtime
+from assistant.transports import SendResult
 
 from .conftest import Inbox, Phone, free_port, outbound
 
@@ -126,7 +126,7 @@ def test_duty_contact_cannot_smuggle_headers(address: str) -> None:
 
 
 def test_crisis_from_someone_who_opted_out_still_reaches_people(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
-    from assistant.outbox.transports import SendResult
+    from assistant.transports import SendResult
 
     rt, inbox = emailing
     phone.text("+447700900101", "STOP")

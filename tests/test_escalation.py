@@ -13,14 +13,14 @@ import pytest
 from sqlmodel import select
 
 from assistant.care.flags import acknowledge, resolve
-from assistant.care.settings_change import change_settings
 from assistant.clock import FixedClock
+from assistant.contact.settings_change import change_settings
 from assistant.db.models import Flag, Message, Notification, Service
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
-from assistant.outbox.transports import TwilioTransport
 from assistant.runtime import Runtime, build_runtime
+from assistant.transports import TwilioTransport
 from tests.conftest import Inbox, Phone, test_settings
 from tests.test_twilio_api import twilio_mock  # noqa: F401
 from tests.twilio_mock.server import TwilioMock

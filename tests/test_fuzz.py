@@ -59,8 +59,8 @@ from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import COHORTS, CsvImportError, import_caseload
 from assistant.imports.caseload import OPTIONAL as CASELOAD_OPTIONAL
 from assistant.imports.caseload import REQUIRED as CASELOAD_REQUIRED
-from assistant.outbox.sender import STATUS_RANK
 from assistant.runtime import Runtime
+from assistant.sending.sender import STATUS_RANK
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone
 from .dashboard import conftest as dashboard_fixtures

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from assistant.care.service_settings import NATIONS
 from assistant.config import ROOT
 from assistant.content.library import CRISIS_FALLBACK, Catalog
 from assistant.content.wording import LOCK_SCREEN_WORDS, pressure_phrases
+from assistant.db.service_settings import NATIONS
 from assistant.engine import is_gsm7, segment_count
 
 MESSAGES = ROOT / "messages"

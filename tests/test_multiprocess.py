@@ -40,14 +40,14 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col, select
 
 from assistant.clock import FixedClock
-from assistant.conversation.sessions import queue_sms
 from assistant.db.models import Message, Participant
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
-from assistant.outbox.sender import STALE_CLAIM, reconcile_stale, send_due
-from assistant.outbox.transports import SendResult
+from assistant.outbox.writer import queue_sms
 from assistant.runtime import build_runtime
+from assistant.sending.sender import STALE_CLAIM, reconcile_stale, send_due
 from assistant.signing import twilio_signature
+from assistant.transports import SendResult
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, _truncate_all, test_settings
 from .pg import PostgresServer

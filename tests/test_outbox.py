@@ -14,13 +14,13 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from assistant.conversation.inbound import receive_sms
-from assistant.conversation.sessions import queue_sms
 from assistant.db.models import Flag, Message, Participant
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
-from assistant.outbox.sender import STALE_CLAIM, reconcile_stale, send_due
-from assistant.outbox.transports import SendResult
+from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime
+from assistant.sending.sender import STALE_CLAIM, reconcile_stale, send_due
+from assistant.transports import SendResult
 
 from .conftest import outbound
 

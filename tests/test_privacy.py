@@ -11,13 +11,13 @@ from sqlmodel import select
 
 from assistant.care.export import export_participant, find_participant
 from assistant.care.privacy import due_for_retention, erase, record_consent
-from assistant.care.service_settings import ServiceSettings
 from assistant.config import ROOT
-from assistant.conversation.sessions import queue_sms
 from assistant.db.models import Answer, Appointment, DueTask, Flag, Message, Participant
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
+from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime
 
 from .conftest import CASELOAD_HEADER, Phone, outbound

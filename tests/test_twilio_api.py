@@ -19,13 +19,13 @@ from sqlmodel import select
 from assistant.clock import FixedClock
 from assistant.config import Settings
 from assistant.conversation.inbound import receive_sms
-from assistant.conversation.sessions import queue_sms
 from assistant.db.models import Message, Participant
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
-from assistant.outbox.sender import reconcile_stale, record_status_callback, send_due
-from assistant.outbox.transports import TwilioTransport
+from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime, build_runtime
+from assistant.sending.sender import reconcile_stale, record_status_callback, send_due
+from assistant.transports import TwilioTransport
 from tests.conftest import PUBLIC_URL, test_settings
 from tests.twilio_mock.server import TwilioMock, TwilioMockUnavailable, start_twilio_mock
 

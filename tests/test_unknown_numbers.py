@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import col, select
 
 from assistant.care.notify import UNKNOWN_SUBJECT, send_notifications
-from assistant.care.service_settings import ServiceSettings
 from assistant.clock import FixedClock
 from assistant.db.models import AuditLog, Message, Notification, Service
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime

@@ -11,12 +11,12 @@ from flask.testing import FlaskClient
 from sqlmodel import func, select
 
 from assistant.content.library import CRISIS_FALLBACK, Catalog
-from assistant.conversation.sessions import queue_sms
 from assistant.db.models import AuditLog, Flag, InboundReceipt, Message, Participant, StatusEvent
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
-from assistant.outbox.sender import send_due
+from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime
+from assistant.sending.sender import send_due
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone, outbound
 

@@ -11,8 +11,8 @@ from types import ModuleType
 
 import pytest
 
-from assistant.contact.timing import next_weekly, parse_hhmm
 from assistant.engine.flow import parse_duration
+from assistant.timing import next_weekly, parse_hhmm
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,12 +11,12 @@ from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.care.flags import raise_flag
-from assistant.care.service_settings import settings_for
-from assistant.contact.quiet import next_allowed
-from assistant.contact.timing import local_at, parse_hhmm
+from assistant.care.quiet import next_allowed
 from assistant.db.models import Answer, DueTask, FlowSession, Measure, Participant
+from assistant.db.service_settings import settings_for
 from assistant.db.units import unindexed
 from assistant.runtime import Runtime
+from assistant.timing import local_at, parse_hhmm
 
 STATUS_FOR_END = {
     "completed": "complete",

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant import engine
-from assistant.care.service_settings import ServiceSettings, all_services, for_service
 from assistant.content.library import CRISIS_KEY
 from assistant.db.models import Flag, Message, Notification, Participant, Service, Specialist, table
+from assistant.db.service_settings import ServiceSettings, all_services, for_service
 from assistant.db.units import lock_participant, skip_locked, transaction
 from assistant.runtime import Runtime
 
@@ -279,7 +279,7 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
     """One email per specialist a day, at their chosen time, listing exactly the flags new since the last."""
     from zoneinfo import ZoneInfo
 
-    from assistant.contact.timing import local_at, parse_hhmm
+    from assistant.timing import local_at, parse_hhmm
 
     queued = 0
     services = all_services(db)

@@ -10,8 +10,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
-from assistant.care.service_settings import settings_for
-from assistant.conversation.sessions import withdraw_outbox
 from assistant.db.models import (
     Answer,
     Appointment,
@@ -24,6 +22,8 @@ from assistant.db.models import (
     Notification,
     Participant,
 )
+from assistant.db.service_settings import settings_for
+from assistant.outbox.writer import withdraw_outbox
 
 PURPOSES = {
     "sms_contact": "Contact by text message for their employment support",

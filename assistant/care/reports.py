@@ -10,8 +10,8 @@ from datetime import date, datetime, time, timedelta
 
 from sqlmodel import Session, col, select
 
-from assistant.contact.timing import local_at
 from assistant.db.models import Appointment, ContactLog, Message, Participant, Service, Specialist
+from assistant.timing import local_at
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag, self_resolve
-from assistant.care.service_settings import ServiceSettings, all_services, settings_for
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
+from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 
 
 def _on(settings: ServiceSettings, kind: str) -> bool:

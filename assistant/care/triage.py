@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
-from assistant.care.service_settings import for_service
 from assistant.db.models import AuditLog, Message, Participant, User
+from assistant.db.service_settings import for_service
 from assistant.db.units import lock_participant
 
 TRIAGE = "triage"

@@ -21,9 +21,9 @@ from assistant.db.units import transaction, upgrade
 from assistant.engine import FlowError, parse_duration
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import start_clock, tick
-from assistant.outbox.transports import ConsoleTransport
 from assistant.runtime import Runtime, build_runtime
 from assistant.signing import twilio_signature
+from assistant.transports import ConsoleTransport
 
 DEMO_CASELOAD = ROOT / "demo" / "caseload.csv"
 # The demo service's duty contact: crisis handling always needs one. With the embedded
@@ -94,8 +94,8 @@ def _import(kind: str, path: Path, now_text: str | None) -> Any:
 
 def _warn_without_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
     """A service an import made (or one never set up) has nobody to tell of a crisis but the specialist."""
-    from assistant.care.service_settings import ServiceSettings, duty_contact_problem
     from assistant.db.models import Service
+    from assistant.db.service_settings import ServiceSettings, duty_contact_problem
 
     with transaction(rt.engine) as db:
         for service in db.exec(select(Service).where(col(Service.slug).in_(slugs)).order_by(col(Service.slug))).all():
@@ -137,9 +137,9 @@ def import_appointments_command(path: Path, now_text: str | None) -> None:
 @click.option("--now", "now_text", help="Re-plan reminders as if it were this time (ISO, with zone).")
 def service_settings_command(service: str, changes: tuple[str, ...], now_text: str | None) -> None:
     """Show a service's settings, or change them: KEY=VALUE (lists comma-separated)."""
-    from assistant.care.service_settings import ServiceSettings
-    from assistant.care.settings_change import KINDS, SettingsError, change_settings, parse_value
+    from assistant.contact.settings_change import KINDS, SettingsError, change_settings, parse_value
     from assistant.db.models import Service
+    from assistant.db.service_settings import ServiceSettings
 
     rt = _runtime()
     values: dict[str, Any] = {}
@@ -277,9 +277,9 @@ def simulate(participant_id: str, now_text: str | None) -> None:
     `/quit` leaves. It writes to the configured database: use a copy for practice.
     """
     from assistant.app import create_app
-    from assistant.conversation.sessions import start_flow
     from assistant.db.units import lock_participant
-    from assistant.outbox.sender import send_due
+    from assistant.sending.sender import send_due
+    from assistant.sessions.lifecycle import start_flow
 
     clock = FixedClock(_when(now_text))
     settings = replace(load_settings(), dispatch="inline")
@@ -842,9 +842,9 @@ def retention_command(dry_run: bool, now_text: str | None) -> None:
 
 def _demo_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
     """Give the demo's services a duty contact, through the same path as any settings change."""
-    from assistant.care.service_settings import ServiceSettings, duty_contact_problem
-    from assistant.care.settings_change import change_settings
+    from assistant.contact.settings_change import change_settings
     from assistant.db.models import Service
+    from assistant.db.service_settings import ServiceSettings, duty_contact_problem
 
     with transaction(rt.engine) as db:
         for service in db.exec(select(Service).where(col(Service.slug).in_(slugs))).all():

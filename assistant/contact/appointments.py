@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
-from assistant.care.service_settings import ServiceSettings, settings_for
-from assistant.contact.quiet import _day_allowed, next_allowed
-from assistant.contact.timing import local_at, parse_hhmm
+from assistant.care.quiet import _day_allowed, next_allowed
 from assistant.db.models import Appointment, DueTask, FlowSession, Message, Participant, table
+from assistant.db.service_settings import ServiceSettings, settings_for
 from assistant.db.units import unindexed
+from assistant.timing import local_at, parse_hhmm
 
 KINDS = ("meeting", "phone_call", "video_call", "job_interview", "other")
 OUTCOMES = ("attended", "dna", "cancelled_by_participant", "cancelled_by_service", "rescheduled")

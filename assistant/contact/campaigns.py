@@ -23,13 +23,10 @@ from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.care.flags import raise_flag
-from assistant.care.service_settings import ServiceSettings, for_service
+from assistant.care.quiet import next_allowed
 from assistant.contact import policy as contact_policy
 from assistant.contact.appointments import day_and_time
-from assistant.contact.quiet import next_allowed
-from assistant.contact.timing import local_at, parse_hhmm
 from assistant.content.wording import lock_screen_words, pressure_phrases
-from assistant.conversation.sessions import questionnaire_under_way, specialist_first_name, start_expiring_flow
 from assistant.db.models import (
     Appointment,
     Campaign,
@@ -42,8 +39,12 @@ from assistant.db.models import (
     Specialist,
     table,
 )
+from assistant.db.service_settings import ServiceSettings, for_service
 from assistant.db.units import lock_participant, transaction
+from assistant.outbox.writer import specialist_first_name
 from assistant.runtime import Runtime
+from assistant.sessions.lifecycle import questionnaire_under_way, start_expiring_flow
+from assistant.timing import local_at, parse_hhmm
 
 MERGE = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 ANY_BRACES = re.compile(r"\{[{%#]|[}%#]\}")

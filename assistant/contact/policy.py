@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from assistant.care.service_settings import settings_for
-from assistant.contact.quiet import next_allowed
+from assistant.care.quiet import next_allowed
 from assistant.db.models import Flag, Participant, table
+from assistant.db.service_settings import settings_for
 
 # Contacts that wait while a crisis flag is open.
 ROUTINE = frozenset({"checkin", "questionnaire", "campaign"})

@@ -12,17 +12,18 @@ from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
 from assistant.care.notify import staff_outbox, tell_duty_contacts_about_unknown_number
-from assistant.care.service_settings import all_services
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
 from assistant.conversation.router import handle_text
-from assistant.conversation.sessions import REPLY_VALID_FOR, Outcome, queue_sms, render_for
 from assistant.db.models import AuditLog, InboundReceipt, Message, Participant
+from assistant.db.service_settings import all_services
 from assistant.db.units import lock_participant_by_phone, transaction
 from assistant.engine.sms import segment_count
 from assistant.engine.understanding import read
-from assistant.outbox.sender import clear_number_problem
+from assistant.outbox.writer import REPLY_VALID_FOR, queue_sms, render_for
 from assistant.phones import is_e164, normalise_sender
 from assistant.runtime import Runtime
+from assistant.sending.sender import clear_number_problem
+from assistant.sessions.lifecycle import Outcome
 
 log = logging.getLogger(__name__)
 

@@ -23,23 +23,22 @@ from assistant import engine
 from assistant.care import rules
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.contact import appointments
-from assistant.conversation.sessions import (
+from assistant.db.models import Answer, FlowSession, Message, Participant
+from assistant.engine.flow import Question
+from assistant.engine.questionnaire import UNCLEAR
+from assistant.engine.understanding import Reading, read
+from assistant.outbox.writer import queue_sms, withdraw_outbox
+from assistant.runtime import Runtime
+from assistant.sessions.lifecycle import (
     Outcome,
     active_session,
     has_open_flag,
     last_asked,
     late_question,
     late_value,
-    queue_sms,
     recently_acknowledged,
     resume_flow,
-    withdraw_outbox,
 )
-from assistant.db.models import Answer, FlowSession, Message, Participant
-from assistant.engine.flow import Question
-from assistant.engine.questionnaire import UNCLEAR
-from assistant.engine.understanding import Reading, read
-from assistant.runtime import Runtime
 
 
 @dataclass

@@ -21,22 +21,22 @@ from assistant import engine
 from assistant.care import privacy, rules, signins
 from assistant.care.flags import raise_flag
 from assistant.care.notify import escalate_due, queue_digests, send_notifications
-from assistant.care.service_settings import settings_for
 from assistant.contact import appointments, campaigns
 from assistant.contact import policy as contact_policy
-from assistant.contact.timing import next_weekly, parse_hhmm, weeks_later
-from assistant.conversation.sessions import (
-    PROMPT_VALID_FOR,
+from assistant.db.models import Appointment, DueTask, FlowSession, Participant, table
+from assistant.db.service_settings import settings_for
+from assistant.db.units import lock_participant, skip_locked, transaction, unindexed
+from assistant.outbox.writer import PROMPT_VALID_FOR
+from assistant.runtime import Runtime
+from assistant.sending import sender as outbox
+from assistant.sessions.lifecycle import (
     active_session,
     questionnaire_under_way,
     resume_flow,
     start_expiring_flow,
     start_flow,
 )
-from assistant.db.models import Appointment, DueTask, FlowSession, Participant, table
-from assistant.db.units import lock_participant, skip_locked, transaction, unindexed
-from assistant.outbox import sender as outbox
-from assistant.runtime import Runtime
+from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
 log = logging.getLogger(__name__)
 

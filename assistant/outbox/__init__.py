@@ -1,5 +1,6 @@
-"""Outbound texts: the one place they are written and withdrawn, the sender that claims and sends
-them after commit, the shared sending pace, delivery status, and the transports (Twilio, console).
+"""The outbox: the one place outbound texts are written (`writer.queue_sms`, `writer.queue_text`)
+and withdrawn (`writer.withdraw_outbox`), each with the same defaults. Sending them is
+`assistant.sending`'s job, after the writer's unit of work commits.
 
-May import content, db and the top-level base modules (config, clock, runtime).
+May import content, db, runtime and the base modules.
 """

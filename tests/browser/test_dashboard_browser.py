@@ -26,8 +26,8 @@ from assistant.config import ROOT
 from assistant.conversation.inbound import receive_sms
 from assistant.db.models import Appointment, AuditLog, DueTask, Flag, Message, Participant, Service
 from assistant.db.units import transaction
-from assistant.outbox.transports import TwilioTransport
 from assistant.runtime import Runtime, build_runtime
+from assistant.transports import TwilioTransport
 
 from ..conftest import IN_CI, test_settings
 from ..dashboard.conftest import PASSWORD, World, world  # noqa: F401  (fixture)

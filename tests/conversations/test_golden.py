@@ -17,9 +17,9 @@ import pytest
 from sqlmodel import col, select
 
 from assistant.care.flags import acknowledge
-from assistant.care.service_settings import ServiceSettings
 from assistant.clock import FixedClock
 from assistant.db.models import Answer, DueTask, Flag, FlowSession, Measure, Message, Participant, Service
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload

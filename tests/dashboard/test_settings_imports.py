@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from markupsafe import escape
 from sqlmodel import col, select
 
-from assistant.care.service_settings import ServiceSettings
 from assistant.db.models import Appointment, AuditLog, DueTask, ImportRun, Participant, Service
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 
 from .conftest import NORTH_DUTY, World, csrf

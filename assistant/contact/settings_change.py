@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from assistant.care.service_settings import NATIONS, RULES, ServiceSettings, duty_contact_problem
 from assistant.db.models import Appointment, AuditLog, DueTask, Participant, Service
+from assistant.db.service_settings import NATIONS, RULES, ServiceSettings, duty_contact_problem
 
 KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(ServiceSettings)}
 REMINDER_FIELDS = (

@@ -18,15 +18,15 @@ from sqlmodel import Session, col, select
 from assistant.care import rules
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.care.notify import staff_outbox
-from assistant.care.service_settings import for_service
-from assistant.contact.quiet import next_allowed
+from assistant.care.quiet import next_allowed
 from assistant.content.library import CRISIS_KEY
-from assistant.conversation.sessions import OPT_IN_KEYS, withdraw_outbox
 from assistant.db.models import AuditLog, Message, Participant, StatusEvent, table
+from assistant.db.service_settings import for_service
 from assistant.db.units import skip_locked, transaction
-from assistant.outbox.pacing import pacer_for
-from assistant.outbox.transports import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
+from assistant.outbox.writer import OPT_IN_KEYS, withdraw_outbox
 from assistant.runtime import Runtime
+from assistant.sending.pacing import pacer_for
+from assistant.transports import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
 
 log = logging.getLogger(__name__)
 

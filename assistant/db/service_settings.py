@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from assistant.contact.timing import parse_hhmm
 from assistant.db.models import Participant, Service, table
+from assistant.timing import parse_hhmm
 
 # The flag rules a service may turn off (rules_off), as a service lead would name them.
 RULES = {

@@ -11,8 +11,8 @@ import queue
 import threading
 
 from assistant.care.notify import send_notifications
-from assistant.outbox import sender as outbox
 from assistant.runtime import Runtime
+from assistant.sending import sender as outbox
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from assistant.care.service_settings import ServiceSettings
-from assistant.contact.timing import local_at, parse_hhmm
+from assistant.db.service_settings import ServiceSettings
+from assistant.timing import local_at, parse_hhmm
 
 
 class Hours(Protocol):

@@ -18,26 +18,20 @@ from sqlmodel import Session, col, select
 from assistant import engine
 from assistant.care import rules
 from assistant.care.flags import raise_flag
-from assistant.care.service_settings import settings_for
 from assistant.contact import appointments
-from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY
-from assistant.db.models import Answer, Flag, FlowSession, Message, Participant, Specialist, table
+from assistant.db.models import Answer, Flag, FlowSession, Message, Participant, table
 from assistant.engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
+from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# How long an outbound message stays worth sending if the sender is held up.
-REPLY_VALID_FOR = timedelta(hours=6)
-PROMPT_VALID_FOR = timedelta(hours=12)
 # A reply this soon after a question timed out is kept as a late answer to it.
 LATE_ANSWER_WINDOW = timedelta(days=7)
 # Free text outside a flow is acknowledged at most this often.
 ACK_EVERY = timedelta(hours=12)
 # ...and not straight after another reply from us.
 QUIET_AFTER_REPLY = timedelta(minutes=30)
-# Messages still worth sending to someone who has just opted back in.
-OPT_IN_KEYS = {"common/opted_in"}
 
 
 @dataclass
@@ -50,93 +44,7 @@ class Outcome:
         self.outbox.extend(other.outbox)
 
 
-def specialist_first_name(specialist: Specialist | None) -> str:
-    """The name texts are signed with: the specialist's first name, else one read from their
-    email address (sam.jones@ -> Sam), else a neutral 'the team' that gives nothing away."""
-    if specialist is None:
-        return "the team"
-    return _signature(specialist.name, specialist.email)
-
-
-def _signature(name: str, email: str) -> str:
-    if name.strip():
-        return name.strip().split()[0]
-    local = email.split("@", 1)[0].replace("_", ".").split(".")[0]
-    return local.capitalize() if local.isalpha() and len(local) > 1 else "the team"
-
-
 QUESTIONNAIRE_INVITATION = "start"  # the intro's question in every generated questionnaire
-
-
-# Two columns, not a whole specialist object: read for every text we write.
-_specialist = table(Specialist)
-_SPECIALIST_NAME = sa.select(_specialist.c.name, _specialist.c.email).where(_specialist.c.id == sa.bindparam("id"))
-
-
-def _specialist_name(db: Session, specialist_id: int | None) -> str:
-    if specialist_id is None:
-        return "the team"
-    loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
-    if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
-        return specialist_first_name(loaded)
-    row = db.execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
-    return _signature(row.name, row.email) if row else "the team"
-
-
-def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
-    return {
-        "first_name": participant.first_name,
-        "specialist_name": _specialist_name(db, participant.specialist_id),
-    }
-
-
-def queue_sms(
-    db: Session,
-    rt: Runtime,
-    participant: Participant,
-    key: str,
-    now: datetime,
-    *,
-    variables: dict[str, Any] | None = None,
-    flow: str | None = None,
-    session_id: int | None = None,
-    valid_for: timedelta = REPLY_VALID_FOR,
-    expires_at: datetime | None = None,
-    automated: bool = False,
-) -> Message:
-    # Every text may name the service's nation: crisis signposting gives that nation's numbers.
-    merged = participant_vars(db, participant) | {"nation": settings_for(db, participant).nation} | (variables or {})
-    body = render_for(rt, key, merged, participant.language)
-    message = Message(
-        participant_id=participant.id,
-        direction="out",
-        body=body,
-        at=now,
-        status="queued",
-        flow=flow,
-        message_key=key,
-        session_id=session_id,
-        phone=participant.phone,
-        next_attempt_at=now,
-        expires_at=expires_at or now + valid_for,
-        segments=engine.segment_count(body),
-        automated=automated,
-    )
-    db.add(message)
-    db.flush()
-    return message
-
-
-def render_for(rt: Runtime, key: str, variables: dict[str, Any], locale: str) -> str:
-    """The text of one message. The crisis signposting always has a text: if its template cannot be
-    rendered for any reason, the fixed one in the code goes instead."""
-    if key != CRISIS_KEY:
-        return rt.catalog.render(key, variables, locale)
-    try:
-        return rt.catalog.render(key, variables, locale)
-    except Exception as exc:
-        log.error("%s failed to render (%s): the fixed signposting text is sent", key, type(exc).__name__)
-        return CRISIS_FALLBACK
 
 
 _ACTIVE_SESSION = (
@@ -382,19 +290,3 @@ def has_open_flag(db: Session, participant_id: int, kind: str) -> bool:
         ).first()
         is not None
     )
-
-
-def withdraw_outbox(db: Session, participant_id: int, *, reason: str) -> int:
-    """Cancel everything still waiting to go to this participant."""
-    rows = db.exec(
-        select(Message).where(
-            Message.participant_id == participant_id,
-            Message.direction == "out",
-            Message.status == "queued",
-        )
-    ).all()
-    for row in rows:
-        row.status = "cancelled"
-        row.error_message = reason
-        db.add(row)
-    return len(rows)

@@ -1,0 +1,130 @@
+"""The outbox's one writer: every outbound text is created here, with one set of defaults (how long
+it stays valid, its segments, the person's number and the service's nation), and withdrawn here.
+
+What is written is sent after the unit of work commits (see `assistant.sending`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from assistant import engine
+from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY
+from assistant.db.models import Message, Participant, Specialist, table
+from assistant.db.service_settings import settings_for
+from assistant.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# How long an outbound message stays worth sending if the sender is held up.
+REPLY_VALID_FOR = timedelta(hours=6)
+PROMPT_VALID_FOR = timedelta(hours=12)
+# Messages still worth sending to someone who has just opted back in.
+OPT_IN_KEYS = {"common/opted_in"}
+
+
+def specialist_first_name(specialist: Specialist | None) -> str:
+    """The name texts are signed with: the specialist's first name, else one read from their
+    email address (sam.jones@ -> Sam), else a neutral 'the team' that gives nothing away."""
+    if specialist is None:
+        return "the team"
+    return _signature(specialist.name, specialist.email)
+
+
+def _signature(name: str, email: str) -> str:
+    if name.strip():
+        return name.strip().split()[0]
+    local = email.split("@", 1)[0].replace("_", ".").split(".")[0]
+    return local.capitalize() if local.isalpha() and len(local) > 1 else "the team"
+
+
+# Two columns, not a whole specialist object: read for every text we write.
+_specialist = table(Specialist)
+_SPECIALIST_NAME = sa.select(_specialist.c.name, _specialist.c.email).where(_specialist.c.id == sa.bindparam("id"))
+
+
+def _specialist_name(db: Session, specialist_id: int | None) -> str:
+    if specialist_id is None:
+        return "the team"
+    loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
+    if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
+        return specialist_first_name(loaded)
+    row = db.execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
+    return _signature(row.name, row.email) if row else "the team"
+
+
+def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
+    return {
+        "first_name": participant.first_name,
+        "specialist_name": _specialist_name(db, participant.specialist_id),
+    }
+
+
+def queue_sms(
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    key: str,
+    now: datetime,
+    *,
+    variables: dict[str, Any] | None = None,
+    flow: str | None = None,
+    session_id: int | None = None,
+    valid_for: timedelta = REPLY_VALID_FOR,
+    expires_at: datetime | None = None,
+    automated: bool = False,
+) -> Message:
+    # Every text may name the service's nation: crisis signposting gives that nation's numbers.
+    merged = participant_vars(db, participant) | {"nation": settings_for(db, participant).nation} | (variables or {})
+    body = render_for(rt, key, merged, participant.language)
+    message = Message(
+        participant_id=participant.id,
+        direction="out",
+        body=body,
+        at=now,
+        status="queued",
+        flow=flow,
+        message_key=key,
+        session_id=session_id,
+        phone=participant.phone,
+        next_attempt_at=now,
+        expires_at=expires_at or now + valid_for,
+        segments=engine.segment_count(body),
+        automated=automated,
+    )
+    db.add(message)
+    db.flush()
+    return message
+
+
+def render_for(rt: Runtime, key: str, variables: dict[str, Any], locale: str) -> str:
+    """The text of one message. The crisis signposting always has a text: if its template cannot be
+    rendered for any reason, the fixed one in the code goes instead."""
+    if key != CRISIS_KEY:
+        return rt.catalog.render(key, variables, locale)
+    try:
+        return rt.catalog.render(key, variables, locale)
+    except Exception as exc:
+        log.error("%s failed to render (%s): the fixed signposting text is sent", key, type(exc).__name__)
+        return CRISIS_FALLBACK
+
+
+def withdraw_outbox(db: Session, participant_id: int, *, reason: str) -> int:
+    """Cancel everything still waiting to go to this participant."""
+    rows = db.exec(
+        select(Message).where(
+            Message.participant_id == participant_id,
+            Message.direction == "out",
+            Message.status == "queued",
+        )
+    ).all()
+    for row in rows:
+        row.status = "cancelled"
+        row.error_message = reason
+        db.add(row)
+    return len(rows)
