@@ -26,11 +26,10 @@ from assistant.auth import PasswordRuleError, authenticate, hash_password, reset
 from assistant.care import signins
 from assistant.care.access import scoped, specialists_in_reach, transfer_targets, visible_participant
 from assistant.care.audit import audit
-from assistant.care.export import export_participant
 from assistant.care.flags import acknowledge, resolve
 from assistant.care.measures import participant_trajectory
-from assistant.care.reports import cell
 from assistant.contact import appointments as appts
+from assistant.contact.due import plan_checkin
 from assistant.content.wording import lock_screen_words, pressure_phrases
 from assistant.db.models import (
     Appointment,
@@ -47,9 +46,10 @@ from assistant.db.models import (
 from assistant.db.service_settings import ServiceSettings, duty_contact_problem, for_service
 from assistant.db.units import lock_participant, transaction
 from assistant.imports.appointments import apply_change, parse_local
-from assistant.jobs.tick import plan_checkin
 from assistant.limits import SIGN_IN, limiter
 from assistant.outbox.writer import REPLY_VALID_FOR
+from assistant.reporting.export import export_participant
+from assistant.reporting.reports import cell
 from assistant.runtime import Runtime
 from assistant.timing import DAYS, parse_hhmm
 from assistant.views_data import (
@@ -777,7 +777,7 @@ def appointment_outcome(participant_id: int, appointment_id: int) -> WerkzeugRes
 @login_required
 @roles("team_lead", "service_admin")
 def team() -> str:
-    from assistant.care.reports import contact_report
+    from assistant.reporting.reports import contact_report
 
     user = me()
     week = request.args.get("week") or now().astimezone(ZoneInfo(rt().settings.default_timezone)).strftime("%G-W%V")

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from assistant.care.export import export_participant, find_participant
 from assistant.clock import FixedClock
 from assistant.db.models import Appointment, DueTask
 from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments, parse_local
 from assistant.imports.caseload import CsvImportError, import_caseload
 from assistant.jobs.tick import tick
+from assistant.reporting.export import export_participant, find_participant
 from assistant.runtime import Runtime
 
 HEADER = "appointment_id,participant_id,starts_at,kind,duration_minutes,location,outcome\n"

@@ -29,7 +29,6 @@ from sqlmodel import SQLModel, col, func, select
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from assistant.care.reports import contact_report, report_csv
 from assistant.clock import FixedClock
 from assistant.contact import campaigns
 from assistant.contact.appointments import KINDS, OUTCOMES
@@ -59,6 +58,7 @@ from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import COHORTS, CsvImportError, import_caseload
 from assistant.imports.caseload import OPTIONAL as CASELOAD_OPTIONAL
 from assistant.imports.caseload import REQUIRED as CASELOAD_REQUIRED
+from assistant.reporting.reports import contact_report, report_csv
 from assistant.runtime import Runtime
 from assistant.sending.sender import STATUS_RANK
 

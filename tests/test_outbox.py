@@ -145,8 +145,8 @@ def test_crash_mid_send_is_reconciled_not_resent(rt: Runtime, caseload_file: Pat
         for message in db.exec(select(Message).where(col(Message.id).in_([sent_id, unsent_id]))).all():
             message.status, message.claimed_at, message.attempts = "sending", now, 1
             db.add(message)
-    assert reconcile_stale(rt, now + STALE_CLAIM / 2) == 0  # may still be in flight
-    assert reconcile_stale(rt, now + STALE_CLAIM * 2) == 2
+    assert reconcile_stale(rt, now + STALE_CLAIM / 2) == (0, 0)  # may still be in flight
+    assert reconcile_stale(rt, now + STALE_CLAIM * 2) == (2, 0)
     send_due(rt, now + STALE_CLAIM * 2)
     first, second = outbound(rt)
     assert (first.status, first.provider_sid) == ("sent", "SMprovider")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from assistant.care.export import export_participant, find_participant
 from assistant.care.privacy import due_for_retention, erase, record_consent
 from assistant.config import ROOT
 from assistant.db.models import Answer, Appointment, DueTask, Flag, Message, Participant
@@ -18,6 +17,7 @@ from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
 from assistant.outbox.writer import queue_sms
+from assistant.reporting.export import export_participant, find_participant
 from assistant.runtime import Runtime
 
 from .conftest import CASELOAD_HEADER, Phone, outbound

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.care.reports import contact_report, week_bounds
 from assistant.cli.commands import main
 from assistant.clock import FixedClock
 from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
+from assistant.reporting.reports import contact_report, week_bounds
 from assistant.runtime import Runtime
 
 from .conftest import Phone

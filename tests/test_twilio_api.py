@@ -225,7 +225,7 @@ def test_reconcile_uses_lookup_for_a_message_stuck_in_sending(
             message.body = body or message.body
             db.add(message)
 
-    assert reconcile_stale(twilio_rt, now) == 2
+    assert reconcile_stale(twilio_rt, now) == (2, 0)
 
     found, missing = load(twilio_rt, found_id), load(twilio_rt, missing_id)
     assert (found.status, found.provider_sid) == ("sent", example["sid"])

@@ -14,6 +14,8 @@ from sqlmodel import Session, col, select
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
+from assistant.engine import RecordAnswer
+from assistant.runtime import Runtime
 
 
 def _on(settings: ServiceSettings, kind: str) -> bool:
@@ -31,6 +33,13 @@ _RECENT_WEEKS = (
     .order_by(col(Answer.id).desc())
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
+
+
+def checkin_answered(
+    db: Session, rt: Runtime, participant: Participant, row: FlowSession, answer: RecordAnswer, now: datetime
+) -> None:
+    """The check-in flow's `on_answer` effect: the rules that read a run of check-ins."""
+    after_checkin_answer(db, participant, now)
 
 
 def after_checkin_answer(db: Session, participant: Participant, now: datetime) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import click
 from sqlmodel import col, func, select
 
-from assistant.care.export import NotFound, export_participant, find_participant
 from assistant.clock import FixedClock, SystemClock
 from assistant.config import ROOT, ConfigError, load_settings
 from assistant.db.models import DueTask, Participant
@@ -21,6 +20,7 @@ from assistant.db.units import transaction, upgrade
 from assistant.engine import FlowError, parse_duration
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import start_clock, tick
+from assistant.reporting.export import NotFound, export_participant, find_participant
 from assistant.runtime import Runtime, build_runtime
 from assistant.signing import twilio_signature
 from assistant.transports import ConsoleTransport
@@ -455,7 +455,7 @@ def report_group() -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV for commissioners.")
 def report_contact(week: str, service: str | None, as_csv: bool) -> None:
     """Weekly contact evidence per specialist, with service totals."""
-    from assistant.care.reports import contact_report, report_csv, report_text
+    from assistant.reporting.reports import contact_report, report_csv, report_text
 
     rt = _runtime()
     with transaction(rt.engine) as db:

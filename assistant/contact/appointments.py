@@ -19,6 +19,8 @@ from assistant.care.quiet import _day_allowed, next_allowed
 from assistant.db.models import Appointment, DueTask, FlowSession, Message, Participant, table
 from assistant.db.service_settings import ServiceSettings, settings_for
 from assistant.db.units import unindexed
+from assistant.engine import RecordAnswer
+from assistant.runtime import Runtime
 from assistant.timing import local_at, parse_hhmm
 
 KINDS = ("meeting", "phone_call", "video_call", "job_interview", "other")
@@ -265,6 +267,13 @@ def ladder_attempts(db: Session, participant_id: int, appointment_id: int) -> li
         for t in tasks
         if t.payload.get("appointment_id") == appointment_id
     ]
+
+
+def attendance_answered(
+    db: Session, rt: Runtime, participant: Participant, row: FlowSession, answer: RecordAnswer, now: datetime
+) -> None:
+    """The reminder flow's `on_answer` effect for its attendance question."""
+    record_answer_effect(db, row, answer.question, answer.value, now)
 
 
 def record_answer_effect(db: Session, row: FlowSession, question: str, value: str, now: datetime) -> None:

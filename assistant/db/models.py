@@ -111,6 +111,9 @@ class FlowSession(SQLModel, table=True):
     wait_until: datetime | None = utc_column(index=True)
     # Bumped on every change, so work planned against an older version is skipped.
     version: int = 1
+    # A wait whose timeout failed to run is tried again later; the error stays on the row.
+    timeout_attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_error: str | None = Field(default=None, max_length=500)
     started_at: datetime | None = utc_column()
     ended_at: datetime | None = utc_column()
     end_reason: str | None = Field(default=None, max_length=64)
@@ -209,6 +212,9 @@ class DueTask(SQLModel, table=True):
     created_at: datetime | None = utc_column()
     done_at: datetime | None = utc_column()
     outcome: str | None = Field(default=None, max_length=64)
+    # A row whose handling failed is retried later with backoff; the error stays on the row.
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_error: str | None = Field(default=None, max_length=500)
 
 
 class Appointment(SQLModel, table=True):
@@ -317,6 +323,17 @@ class FailedSignIn(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     address: str = Field(max_length=64)
     at: datetime | None = utc_column(nullable=False)
+
+
+class JobHealth(SQLModel, table=True):
+    """How each of the clock's jobs last went, for the service admins' health panel."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    last_run_at: datetime | None = utc_column()
+    last_ok_at: datetime | None = utc_column()
+    last_error_at: datetime | None = utc_column()
+    last_error: str | None = Field(default=None, max_length=500)
+    failed_rows: int = 0
 
 
 class AuditLog(SQLModel, table=True):

@@ -62,6 +62,8 @@ class Question:
     until_var: str | None = None
     # The answer recorded for a reply that fits no choice (and is not re-prompted).
     other_value: str = "free_text"
+    # The name of an effect the host applies when this question is answered (see sessions.effects).
+    on_answer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Flow:
     # Nodes other than `start` that a run may begin at (a questionnaire taken up again part way).
     entries: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # The name of an effect the host applies when a session of this flow ends.
+    on_end: str | None = None
 
     def message_keys(self) -> set[str]:
         keys = {n.say for n in self.nodes.values() if n.say}
@@ -144,6 +148,7 @@ def _node(node_id: str, raw: Mapping[str, Any], source: str) -> Node:
             reprompt=a.get("reprompt"),
             until_var=a.get("wait_at_most_until"),
             other_value=str(a.get("other_value", "free_text")),
+            on_answer=a.get("on_answer"),
         )
     return Node(
         id=node_id,
@@ -205,7 +210,8 @@ def load_flow(
         source=source,
         description=str(data.get("description", "")),
         entries=entries,
-        extra={k: v for k, v in data.items() if k not in {"id", "version", "start", "nodes", "entries"}},
+        extra={k: v for k, v in data.items() if k not in {"id", "version", "start", "nodes", "entries", "on_end"}},
+        on_end=data.get("on_end"),
     )
     if message_keys is not None:
         available = set(message_keys)

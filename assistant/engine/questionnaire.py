@@ -195,6 +195,7 @@ def questionnaire_flow(
             "entries": entries,
             "items": names,
             "nodes": nodes,
+            "on_end": "questionnaire_results",
         },
         source=source,
     )

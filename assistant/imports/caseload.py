@@ -15,10 +15,10 @@ from sqlmodel import Session, select
 
 from assistant.care.measures import plan_questionnaires
 from assistant.care.privacy import record_consent
+from assistant.contact.due import plan_checkin
 from assistant.content.library import FALLBACK_LOCALE
 from assistant.db.models import DueTask, Participant, Service, Specialist
 from assistant.db.units import transaction
-from assistant.jobs.tick import plan_checkin
 from assistant.phones import PhoneError, to_e164
 from assistant.runtime import Runtime
 from assistant.sending.sender import clear_number_problem

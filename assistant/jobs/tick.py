@@ -1,9 +1,11 @@
-"""The clock: due rows in the database, acted on by a few fixed jobs.
+"""The clock: due rows in the database, acted on by a few independent jobs.
 
-`tick(rt, now)` does everything due at `now` once: wait timeouts, due contacts
-(check-ins, reminders, follow-ups), reminders about unacknowledged urgent flags,
-stale sends, then the outbox. Running it twice for the same instant does nothing
-twice. APScheduler only calls `tick` on an interval; it holds no schedule itself.
+`tick(rt, now)` runs each job once for `now`: wait timeouts, due contacts (check-ins, reminders,
+follow-ups, questionnaires), reminders about unacknowledged urgent flags, the silence sweep and
+digests, campaigns, the nightly work, stale sends, the outbox and email. Running it twice for the
+same instant does nothing twice. Each due row is handled in its own unit of work: a row that fails
+keeps its error, is tried again later with backoff, and never stops the other rows; a job that
+fails never stops the other jobs. APScheduler only calls `tick` on an interval.
 """
 
 from __future__ import annotations
@@ -15,43 +17,26 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from assistant import engine
 from assistant.care import privacy, rules, signins
 from assistant.care.flags import raise_flag
 from assistant.care.notify import escalate_due, queue_digests, send_notifications
-from assistant.contact import appointments, campaigns
-from assistant.contact import policy as contact_policy
-from assistant.db.models import Appointment, DueTask, FlowSession, Participant, table
-from assistant.db.service_settings import settings_for
-from assistant.db.units import lock_participant, skip_locked, transaction, unindexed
-from assistant.outbox.writer import PROMPT_VALID_FOR
+from assistant.contact import campaigns
+from assistant.contact.due import DEFERRED, HANDLERS
+from assistant.db.models import DueTask, FlowSession, JobHealth, table
+from assistant.db.units import lock_participant, skip_locked, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
-from assistant.sessions.lifecycle import (
-    active_session,
-    questionnaire_under_way,
-    resume_flow,
-    start_expiring_flow,
-    start_flow,
-)
-from assistant.timing import next_weekly, parse_hhmm, weeks_later
+from assistant.sessions.lifecycle import resume_flow
 
 log = logging.getLogger(__name__)
 
-# A check-in more than this late (the scheduler was down) is skipped, not sent at an odd hour.
-CHECKIN_GRACE = timedelta(hours=12)
-# A reminder that could only arrive this close to the appointment is withdrawn instead.
-REMINDER_MARGIN = timedelta(hours=3)
-GOOD_LUCK_MARGIN = timedelta(minutes=30)
-# A question just asked gets this long before another scheduled contact may replace it.
-ANSWER_TIME = timedelta(minutes=30)
-# Flows a scheduled contact may close if they are still waiting (a questionnaire never is).
-SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_good_luck"}
-# (a questionnaire is never cut short; it waits for its answers or its expiry)
 BATCH = 200
-DEFERRED = "deferred"
+# A due row that keeps failing is given up after this many tries, and a person is told.
+MAX_ROW_ATTEMPTS = 5
+FIRST_RETRY = timedelta(minutes=5)
 
 
 @dataclass
@@ -65,6 +50,8 @@ class TickReport:
     emails: int = 0
     flagged: int = 0
     campaign: int = 0
+    failed_rows: int = 0
+    failed_jobs: dict[str, str] = field(default_factory=dict)
     sends: outbox.SendReport = field(default_factory=outbox.SendReport)
 
     @property
@@ -72,229 +59,13 @@ class TickReport:
         return self.started
 
 
-def plan_checkin(db: Session, participant: Participant, now: datetime, *, after: datetime | None = None) -> DueTask:
-    """Make sure exactly one future check-in is planned, at the participant's day and time."""
-    assert participant.id is not None
-    pending = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            DueTask.kind == "checkin",
-            unindexed(DueTask.status) == "pending",
-        )
-    ).all()
-    at = parse_hhmm(participant.checkin_time)
-    if after is not None:
-        due = weeks_later(after, participant.checkin_every_weeks, at, participant.timezone)
-    else:
-        due = next_weekly(participant.checkin_day, at, participant.timezone, now)
-    keep = None
-    for task in pending:
-        if task.payload.get("slot") == due.isoformat() and keep is None:
-            keep = task
-        else:
-            task.status, task.outcome, task.done_at = "cancelled", "replanned", now
-            db.add(task)
-    if keep is not None:
-        return keep
-    task = DueTask(
-        participant_id=participant.id, kind="checkin", due_at=due, created_at=now, payload={"slot": due.isoformat()}
-    )
-    db.add(task)
-    db.flush()
-    return task
+def retry_after(attempts: int) -> timedelta:
+    """5, 10, 20, 40 minutes...: a row that failed is tried again, less and less often."""
+    return FIRST_RETRY * int(2 ** max(0, attempts - 1))
 
 
-def _make_room(db: Session, rt: Runtime, participant: Participant, now: datetime, flow_id: str) -> datetime | None:
-    """Close a routine flow still waiting, or say when to try again if it must not be interrupted.
-
-    The same flow starting again (next week's check-in, the next follow-up) means the
-    last one had no reply; another routine flow supersedes it. A question asked only
-    moments ago, or a questionnaire under way, is never cut short.
-    """
-    assert participant.id is not None
-    waiting = active_session(db, participant.id)
-    if waiting is None:
-        return None
-    invitation = waiting.flow.startswith("questionnaire_") and not questionnaire_under_way(
-        waiting.flow, waiting.question
-    )
-    if waiting.flow not in SUPERSEDABLE and not invitation:
-        return max(waiting.wait_until or now, now) + timedelta(minutes=1)
-    if waiting.started_at and now - waiting.started_at < ANSWER_TIME:
-        return waiting.started_at + ANSWER_TIME
-    # An invitation not taken up ends as expired (recorded as such), like an unanswered question.
-    if invitation or waiting.flow == flow_id or (waiting.wait_until and waiting.wait_until <= now):
-        resume_flow(db, rt, participant, waiting, engine.Timeout(), now)
-    else:
-        waiting.status, waiting.ended_at, waiting.end_reason, waiting.wait_until = "ended", now, "superseded", None
-        waiting.version += 1
-        db.add(waiting)
-    return None
-
-
-def _defer_to(task: DueTask, when: datetime) -> str:
-    task.due_at = when
-    return DEFERRED
-
-
-def _start(
-    db: Session,
-    rt: Runtime,
-    task: DueTask,
-    participant: Participant,
-    now: datetime,
-    flow_id: str,
-    *,
-    extra: dict[str, object] | None = None,
-    expires_at: datetime | None = None,
-) -> str:
-    retry_at = _make_room(db, rt, participant, now, flow_id)
-    if retry_at is not None:
-        if expires_at is not None and retry_at >= expires_at:
-            return "withdrawn_busy"
-        return _defer_to(task, retry_at)
-    flow = rt.flows.get(flow_id)
-    assert flow is not None, f"flow {flow_id} is not loaded"
-    start_flow(
-        db,
-        rt,
-        participant,
-        flow,
-        now,
-        extra_vars=extra,
-        automated=True,
-        expires_at=expires_at or now + PROMPT_VALID_FOR,
-    )
-    return "sent"
-
-
-def _tell_once(db: Session, participant: Participant, reason: str, now: datetime, task: DueTask) -> None:
-    raise_flag(
-        db,
-        participant,
-        kind="contact_skipped",
-        severity="action",
-        reason=f"A scheduled text was not sent: {reason.replace('_', ' ')}",
-        now=now,
-        evidence={"task": task.kind, "appointment_id": task.payload.get("appointment_id")},
-    )
-
-
-def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
-    assert task.due_at is not None
-    slot = datetime.fromisoformat(task.payload.get("slot", task.due_at.isoformat()))
-    blocked = contact_policy.blocked_by(participant)
-    if blocked:
-        outcome = f"skipped_{blocked}"
-    elif now - task.due_at > CHECKIN_GRACE:
-        outcome = "skipped_too_late"
-    elif (later := contact_policy.wait_until(db, participant, "checkin", now)) is not None:
-        return _defer_to(task, later)
-    else:
-        outcome = _start(db, rt, task, participant, now, "checkin")
-        if outcome == DEFERRED:
-            return outcome
-    plan_checkin(db, participant, now, after=slot)
-    return outcome
-
-
-def _appointment_for(db: Session, task: DueTask) -> Appointment | None:
-    return db.get(Appointment, task.payload.get("appointment_id"))
-
-
-def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
-    appointment = _appointment_for(db, task)
-    if appointment is None or appointment.starts_at is None:
-        return "withdrawn_missing"
-    if appointment.version != task.payload.get("appointment_version") or appointment.outcome is not None:
-        return "withdrawn_changed"
-    margin = GOOD_LUCK_MARGIN if task.kind == "interview_good_luck" else REMINDER_MARGIN
-    latest = appointment.starts_at - margin
-    if now >= latest:
-        return "withdrawn_too_late"
-    blocked = contact_policy.blocked_by(participant)
-    if blocked:
-        _tell_once(db, participant, blocked, now, task)
-        return f"skipped_{blocked}"
-    later = contact_policy.wait_until(db, participant, task.kind, now)
-    if later is not None:
-        return _defer_to(task, later) if later < latest else "withdrawn_too_late"
-    flow = "interview_good_luck" if task.kind == "interview_good_luck" else "appointment_reminder"
-    extra = appointments.appointment_vars(appointment, participant, now)
-    return _start(db, rt, task, participant, now, flow, extra=extra, expires_at=latest)
-
-
-def run_dna_attempt(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
-    appointment = _appointment_for(db, task)
-    if appointment is None or appointment.outcome != "dna":
-        return "withdrawn_changed"
-    assert participant.id is not None
-    if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
-        return "ended_replied"
-    blocked = contact_policy.blocked_by(participant)
-    if blocked:
-        _tell_once(db, participant, blocked, now, task)
-        return f"skipped_{blocked}"  # the ladder stops: a person decides what next
-    later = contact_policy.wait_until(db, participant, task.kind, now)
-    if later is not None:
-        return _defer_to(task, later)
-    outcome = _start(db, rt, task, participant, now, "dna_followup", extra={"attempt": task.payload["attempt"]})
-    if outcome != DEFERRED:
-        appointments.plan_next_rung(db, task, participant, now)
-    return outcome
-
-
-def run_dna_unanswered(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
-    assert participant.id is not None
-    if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
-        return "ended_replied"
-    attempts = appointments.ladder_attempts(db, participant.id, task.payload["appointment_id"])
-    raise_flag(
-        db,
-        participant,
-        kind="unable_to_contact",
-        severity="action",
-        reason=f"No reply to {task.payload.get('attempts')} follow-ups after a missed appointment",
-        now=now,
-        evidence={"appointment_id": task.payload["appointment_id"], "attempts": attempts},
-    )
-    return "flagged"
-
-
-def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
-    """Ask the service's questionnaires: never two at once, never during another flow's question."""
-    from assistant.care.measures import plan_questionnaires
-
-    blocked = contact_policy.blocked_by(participant)
-    reason = task.payload.get("reason", "every")
-    if blocked:
-        outcome = f"skipped_{blocked}"
-    elif (later := contact_policy.wait_until(db, participant, "questionnaire", now)) is not None:
-        return _defer_to(task, later)
-    else:
-        settings = settings_for(db, participant)
-        flow = rt.flows.questionnaire(list(task.payload.get("instruments") or settings.questionnaire_instruments))
-        assert participant.id is not None
-        waiting = active_session(db, participant.id)
-        if waiting is not None:  # never during another flow's question, never two at once
-            return _defer_to(task, max(waiting.wait_until or now, now) + timedelta(minutes=1))
-        expires_after = timedelta(hours=settings.questionnaire_expires_hours)
-        start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
-        outcome = "sent"
-    if reason in ("start", "every") and task.due_at is not None:
-        plan_questionnaires(db, participant, now, after=task.due_at, reason="every")
-    return outcome
-
-
-Handler = Callable[[Session, Runtime, DueTask, Participant, datetime], str]
-HANDLERS: dict[str, Handler] = {
-    "checkin": run_checkin,
-    "appt_reminder": run_reminder,
-    "interview_good_luck": run_reminder,
-    "dna_attempt": run_dna_attempt,
-    "dna_unanswered": run_dna_unanswered,
-    "questionnaire": run_questionnaire,
-}
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 _TASK = select(DueTask).where(DueTask.id == sa.bindparam("id"))
@@ -316,7 +87,33 @@ def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
         return outcome
 
 
-def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
+def task_failed(rt: Runtime, task_id: int, error: BaseException, now: datetime) -> None:
+    """Keep the error on the row and try it later; after the last try, tell the specialist."""
+    with transaction(rt.engine) as db:
+        task = db.get(DueTask, task_id)
+        if task is None or task.status != "pending":
+            return
+        task.attempts += 1
+        task.last_error = describe(error)
+        if task.attempts < MAX_ROW_ATTEMPTS:
+            task.due_at = now + retry_after(task.attempts)
+        else:
+            task.status, task.outcome, task.done_at = "failed", "error", now
+            participant = lock_participant(db, task.participant_id)
+            if participant is not None:
+                raise_flag(
+                    db,
+                    participant,
+                    kind="contact_failed",
+                    severity="info",
+                    reason="A scheduled contact could not be made: please check on them",
+                    now=now,
+                    evidence={"task_id": task.id, "kind": task.kind, "error": task.last_error},
+                )
+        db.add(task)
+
+
+def run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
     with transaction(rt.engine) as db:
         row = db.exec(skip_locked(db, _SESSION), params={"id": session_id}).first()
         if row is None:
@@ -327,6 +124,18 @@ def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
             return False  # answered meanwhile: this timeout is stale
         resume_flow(db, rt, participant, row, engine.Timeout(), now)
         return True
+
+
+def timeout_failed(rt: Runtime, session_id: int, error: BaseException, now: datetime) -> None:
+    """The wait stays open (an answer can still come) and its timeout is tried again later."""
+    with transaction(rt.engine) as db:
+        row = db.get(FlowSession, session_id)
+        if row is None or row.status != "waiting":
+            return
+        row.timeout_attempts += 1
+        row.last_error = describe(error)
+        row.wait_until = now + retry_after(row.timeout_attempts)
+        db.add(row)
 
 
 _session, _task = table(FlowSession), table(DueTask)
@@ -346,55 +155,143 @@ _DUE_TASKS = (
     .order_by(_task.c.due_at, _task.c.id)
     .limit(BATCH)
 )
+_DUE_TASKS_FOR = _DUE_TASKS.where(_task.c.participant_id == sa.bindparam("participant_id"))
 
 
-def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> TickReport:
-    """Everything due at `now`; with `participant_id`, only that participant's (the simulator)."""
-    report = TickReport()
+def timeouts_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
+    params: dict[str, object] = {"now": now}
+    if participant_id is not None:
+        params["participant_id"] = participant_id
     with transaction(rt.engine) as db:
-        if participant_id is None:
-            due_timeouts = db.execute(_DUE_TIMEOUTS, {"now": now}).scalars().all()
-        else:
-            params = {"now": now, "participant_id": participant_id}
-            due_timeouts = db.execute(_DUE_TIMEOUTS_FOR, params).scalars().all()
-    for session_id in due_timeouts:
-        assert session_id is not None
-        if _run_timeout(rt, session_id, now):
-            report.timeouts += 1
+        query = _DUE_TIMEOUTS if participant_id is None else _DUE_TIMEOUTS_FOR
+        due = [i for i in db.execute(query, params).scalars() if i is not None]
+    for session_id in due:
+        try:
+            if run_timeout(rt, session_id, now):
+                report.timeouts += 1
+        except Exception as error:
+            log.exception("timeout of session %s failed", session_id)
+            report.failed_rows += 1
+            timeout_failed(rt, session_id, error, now)
+
+
+def tasks_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
+    params: dict[str, object] = {"now": now}
+    if participant_id is not None:
+        params["participant_id"] = participant_id
+    query = _DUE_TASKS if participant_id is None else _DUE_TASKS_FOR
     done: set[int] = set()
     while True:  # a deferral can make a task due again at the same instant: run each once
         with transaction(rt.engine) as db:
-            due_tasks = [i for i in db.execute(_DUE_TASKS, {"now": now}).scalars() if i is not None and i not in done]
-        if not due_tasks:
-            break
-        for task_id in due_tasks:
+            due = [i for i in db.execute(query, params).scalars() if i is not None and i not in done]
+        if not due:
+            return
+        for task_id in due:
             done.add(task_id)
-            result = run_task(rt, task_id, now)
+            try:
+                result = run_task(rt, task_id, now)
+            except Exception as error:
+                log.exception("due task %s failed", task_id)
+                report.failed_rows += 1
+                task_failed(rt, task_id, error, now)
+                continue
             if result == "sent":
                 report.started += 1
             elif result == DEFERRED:
                 report.deferred += 1
             elif result != "taken":
                 report.skipped += 1
-    if participant_id is not None:
-        report.sends = outbox.send_due(rt, now, participant_id=participant_id)
-        return report
+
+
+def escalation_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
     # Before the sends below, so each reminder's emails and duty text leave in this same tick.
     report.escalated = escalate_due(rt, now)
+
+
+def sweep_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
     with transaction(rt.engine) as db:
         report.flagged = rules.silence_sweep(db, now)
         queue_digests(db, now, rt.settings.default_timezone)
+
+
+def campaigns_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
     report.campaign = campaigns.run_due(rt, now)
-    if now.astimezone(ZoneInfo(rt.settings.default_timezone)).hour == 3:  # once a night is enough
-        with transaction(rt.engine) as db:
-            for participant in privacy.due_for_retention(db, now.date()):
-                privacy.erase(db, participant, now)
-            signins.forget_old(db, now)
-            signins.forget_failures(db, now)
-    report.reconciled = outbox.reconcile_stale(rt, now)
-    report.sends = outbox.send_due(rt, now)
+
+
+def nightly_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
+    if now.astimezone(ZoneInfo(rt.settings.default_timezone)).hour != 3:  # once a night is enough
+        return
+    with transaction(rt.engine) as db:
+        for participant in privacy.due_for_retention(db, now.date()):
+            privacy.erase(db, participant, now)
+        signins.forget_old(db, now)
+        signins.forget_failures(db, now)
+
+
+def reconcile_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
+    reconciled, failed = outbox.reconcile_stale(rt, now)
+    report.reconciled += reconciled
+    report.failed_rows += failed
+
+
+def sending_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
+    report.sends = outbox.send_due(rt, now, participant_id=participant_id)
+
+
+def email_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
     report.emails = send_notifications(rt, now)
+
+
+Job = Callable[[Runtime, datetime, TickReport, "int | None"], None]
+# In this order: each job's work is ready for the ones after it (escalation before sending).
+JOBS: list[tuple[str, Job]] = [
+    ("timeouts", timeouts_job),
+    ("tasks", tasks_job),
+    ("escalation", escalation_job),
+    ("sweep", sweep_job),
+    ("campaigns", campaigns_job),
+    ("nightly", nightly_job),
+    ("reconcile", reconcile_job),
+    ("sending", sending_job),
+    ("email", email_job),
+]
+# The simulator advances one participant: only the jobs that can be limited to them.
+PARTICIPANT_JOBS = {"timeouts", "tasks", "sending"}
+
+
+def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> TickReport:
+    """Everything due at `now`; with `participant_id`, only that participant's (the simulator)."""
+    report = TickReport()
+    failed_rows: dict[str, int] = {}
+    for name, job in JOBS:
+        if participant_id is not None and name not in PARTICIPANT_JOBS:
+            continue
+        before = report.failed_rows
+        try:
+            job(rt, now, report, participant_id)
+        except Exception as error:
+            log.exception("the %s job failed", name)
+            report.failed_jobs[name] = describe(error)
+        failed_rows[name] = report.failed_rows - before
+    if participant_id is None:
+        _record_health(rt, now, report.failed_jobs, failed_rows)
     return report
+
+
+def _record_health(rt: Runtime, now: datetime, failed_jobs: dict[str, str], failed_rows: dict[str, int]) -> None:
+    """How each job went, for the health panel: one small write per tick."""
+    try:
+        with transaction(rt.engine) as db:
+            for name, failed in failed_rows.items():
+                row = db.get(JobHealth, name) or JobHealth(name=name)
+                row.last_run_at, row.failed_rows = now, failed
+                if name in failed_jobs:
+                    row.last_error_at, row.last_error = now, failed_jobs[name]
+                else:
+                    row.last_ok_at = now
+                db.add(row)
+    except Exception:  # the database itself is down: the jobs' own failures are already logged
+        log.warning("could not record how the clock's jobs went")
 
 
 def start_clock(rt: Runtime) -> object:

@@ -441,11 +441,13 @@ _ANY_STALE = (
 )
 
 
-def reconcile_stale(rt: Runtime, now: datetime) -> int:
-    """Messages stuck in `sending` (the sender died mid-send): ask the provider what happened."""
+def reconcile_stale(rt: Runtime, now: datetime) -> tuple[int, int]:
+    """Messages stuck in `sending` (the sender died mid-send): ask the provider what happened.
+    Each is its own unit: one the provider cannot answer for stays as it is, to be asked about
+    on a later tick, and the others go on. Returns (reconciled, failed)."""
     with transaction(rt.engine) as db:
         if db.execute(_ANY_STALE, {"before": now - STALE_CLAIM}).first() is None:
-            return 0  # the usual case, asked on every tick
+            return 0, 0  # the usual case, asked on every tick
         stale = db.exec(
             select(Message).where(
                 Message.direction == "out",
@@ -453,22 +455,30 @@ def reconcile_stale(rt: Runtime, now: datetime) -> int:
                 col(Message.claimed_at) < now - STALE_CLAIM,
             )
         ).all()
+    reconciled = failed = 0
     for message in stale:
-        assert message.claimed_at is not None
-        sid = rt.transport.lookup(
-            to=message.phone, body=message.body, key=f"out-{message.id}", since=message.claimed_at
-        )
-        with transaction(rt.engine) as db:
-            row = db.exec(skip_locked(db, select(Message).where(Message.id == message.id))).first()
-            # Only the claim we asked about: another sender may have reconciled and re-claimed it meanwhile.
-            if row is None or row.status != "sending" or row.claimed_at != message.claimed_at:
-                continue
-            if sid:
-                row.status, row.provider_sid, row.sent_at = "sent", sid, row.claimed_at
-                db.add(row)
-                db.flush()
-                apply_pending_status_events(db, row)
-            else:
-                row.status, row.next_attempt_at = "queued", now
-                db.add(row)
-    return len(stale)
+        try:
+            _reconcile_one(rt, message, now)
+            reconciled += 1
+        except Exception:
+            log.exception("could not reconcile message %s with the provider", message.id)
+            failed += 1
+    return reconciled, failed
+
+
+def _reconcile_one(rt: Runtime, message: Message, now: datetime) -> None:
+    assert message.claimed_at is not None
+    sid = rt.transport.lookup(to=message.phone, body=message.body, key=f"out-{message.id}", since=message.claimed_at)
+    with transaction(rt.engine) as db:
+        row = db.exec(skip_locked(db, select(Message).where(Message.id == message.id))).first()
+        # Only the claim we asked about: another sender may have reconciled and re-claimed it meanwhile.
+        if row is None or row.status != "sending" or row.claimed_at != message.claimed_at:
+            return
+        if sid:
+            row.status, row.provider_sid, row.sent_at = "sent", sid, row.claimed_at
+            db.add(row)
+            db.flush()
+            apply_pending_status_events(db, row)
+        else:
+            row.status, row.next_attempt_at = "queued", now
+            db.add(row)

@@ -16,13 +16,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant import engine
-from assistant.care import rules
 from assistant.care.flags import raise_flag
-from assistant.contact import appointments
 from assistant.db.models import Answer, Flag, FlowSession, Message, Participant, table
 from assistant.engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
+from assistant.sessions.effects import answer_effect, end_effect
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +103,10 @@ def apply_events(
                     at=now,
                 )
             )
-            appointments.record_answer_effect(db, row, event.question, event.value, now)
-            if flow.id == "checkin" and event.question == "week":
+            effect = _answer_effect(flow, event.question)
+            if effect is not None:
                 db.flush()
-                rules.after_checkin_answer(db, participant, now)
+                answer_effect(effect)(db, rt, participant, row, event, now)
             if event.value == "free_text":
                 raise_flag(
                     db,
@@ -136,16 +135,22 @@ def apply_events(
             row.ended_at = now
             row.end_reason = event.reason
             row.wait_until = None
-            if flow.id.startswith("questionnaire_"):
-                from assistant.care.measures import record_results
-
+            if flow.on_end is not None:
                 db.flush()
-                record_results(db, rt, participant, row, now)
+                end_effect(flow.on_end)(db, rt, participant, row, now)
     row.state = state
     row.version += 1
     db.add(row)
     db.flush()
     return outcome
+
+
+def _answer_effect(flow: Flow, question: str) -> str | None:
+    """The effect the flow declares for answers to `question`, if any."""
+    for node in flow.nodes.values():
+        if node.ask is not None and node.ask.name == question:
+            return node.ask.on_answer
+    return None
 
 
 def questionnaire_under_way(flow: str, question: str | None) -> bool:

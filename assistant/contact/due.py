@@ -1,0 +1,271 @@
+"""Scheduled contacts: planning a participant's check-ins and acting on one due row of each kind
+(check-in, reminder, missed-appointment follow-up, questionnaire) under the contact policy.
+
+`HANDLERS` maps a due row's kind to what starts it; `assistant.jobs.tick` claims the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from assistant import engine
+from assistant.care.flags import raise_flag
+from assistant.contact import appointments
+from assistant.contact import policy as contact_policy
+from assistant.db.models import Appointment, DueTask, Participant
+from assistant.db.service_settings import settings_for
+from assistant.db.units import unindexed
+from assistant.outbox.writer import PROMPT_VALID_FOR
+from assistant.runtime import Runtime
+from assistant.sessions.lifecycle import (
+    active_session,
+    questionnaire_under_way,
+    resume_flow,
+    start_expiring_flow,
+    start_flow,
+)
+from assistant.timing import next_weekly, parse_hhmm, weeks_later
+
+log = logging.getLogger(__name__)
+
+# A check-in more than this late (the scheduler was down) is skipped, not sent at an odd hour.
+CHECKIN_GRACE = timedelta(hours=12)
+# A reminder that could only arrive this close to the appointment is withdrawn instead.
+REMINDER_MARGIN = timedelta(hours=3)
+GOOD_LUCK_MARGIN = timedelta(minutes=30)
+# A question just asked gets this long before another scheduled contact may replace it.
+ANSWER_TIME = timedelta(minutes=30)
+# Flows a scheduled contact may close if they are still waiting (a questionnaire never is).
+SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_good_luck"}
+# (a questionnaire is never cut short; it waits for its answers or its expiry)
+BATCH = 200
+DEFERRED = "deferred"
+
+
+def plan_checkin(db: Session, participant: Participant, now: datetime, *, after: datetime | None = None) -> DueTask:
+    """Make sure exactly one future check-in is planned, at the participant's day and time."""
+    assert participant.id is not None
+    pending = db.exec(
+        select(DueTask).where(
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "checkin",
+            unindexed(DueTask.status) == "pending",
+        )
+    ).all()
+    at = parse_hhmm(participant.checkin_time)
+    if after is not None:
+        due = weeks_later(after, participant.checkin_every_weeks, at, participant.timezone)
+    else:
+        due = next_weekly(participant.checkin_day, at, participant.timezone, now)
+    keep = None
+    for task in pending:
+        if task.payload.get("slot") == due.isoformat() and keep is None:
+            keep = task
+        else:
+            task.status, task.outcome, task.done_at = "cancelled", "replanned", now
+            db.add(task)
+    if keep is not None:
+        return keep
+    task = DueTask(
+        participant_id=participant.id, kind="checkin", due_at=due, created_at=now, payload={"slot": due.isoformat()}
+    )
+    db.add(task)
+    db.flush()
+    return task
+
+
+def _make_room(db: Session, rt: Runtime, participant: Participant, now: datetime, flow_id: str) -> datetime | None:
+    """Close a routine flow still waiting, or say when to try again if it must not be interrupted.
+
+    The same flow starting again (next week's check-in, the next follow-up) means the
+    last one had no reply; another routine flow supersedes it. A question asked only
+    moments ago, or a questionnaire under way, is never cut short.
+    """
+    assert participant.id is not None
+    waiting = active_session(db, participant.id)
+    if waiting is None:
+        return None
+    invitation = waiting.flow.startswith("questionnaire_") and not questionnaire_under_way(
+        waiting.flow, waiting.question
+    )
+    if waiting.flow not in SUPERSEDABLE and not invitation:
+        return max(waiting.wait_until or now, now) + timedelta(minutes=1)
+    if waiting.started_at and now - waiting.started_at < ANSWER_TIME:
+        return waiting.started_at + ANSWER_TIME
+    # An invitation not taken up ends as expired (recorded as such), like an unanswered question.
+    if invitation or waiting.flow == flow_id or (waiting.wait_until and waiting.wait_until <= now):
+        resume_flow(db, rt, participant, waiting, engine.Timeout(), now)
+    else:
+        waiting.status, waiting.ended_at, waiting.end_reason, waiting.wait_until = "ended", now, "superseded", None
+        waiting.version += 1
+        db.add(waiting)
+    return None
+
+
+def _defer_to(task: DueTask, when: datetime) -> str:
+    task.due_at = when
+    return DEFERRED
+
+
+def _start(
+    db: Session,
+    rt: Runtime,
+    task: DueTask,
+    participant: Participant,
+    now: datetime,
+    flow_id: str,
+    *,
+    extra: dict[str, object] | None = None,
+    expires_at: datetime | None = None,
+) -> str:
+    retry_at = _make_room(db, rt, participant, now, flow_id)
+    if retry_at is not None:
+        if expires_at is not None and retry_at >= expires_at:
+            return "withdrawn_busy"
+        return _defer_to(task, retry_at)
+    flow = rt.flows.get(flow_id)
+    assert flow is not None, f"flow {flow_id} is not loaded"
+    start_flow(
+        db,
+        rt,
+        participant,
+        flow,
+        now,
+        extra_vars=extra,
+        automated=True,
+        expires_at=expires_at or now + PROMPT_VALID_FOR,
+    )
+    return "sent"
+
+
+def _tell_once(db: Session, participant: Participant, reason: str, now: datetime, task: DueTask) -> None:
+    raise_flag(
+        db,
+        participant,
+        kind="contact_skipped",
+        severity="action",
+        reason=f"A scheduled text was not sent: {reason.replace('_', ' ')}",
+        now=now,
+        evidence={"task": task.kind, "appointment_id": task.payload.get("appointment_id")},
+    )
+
+
+def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    assert task.due_at is not None
+    slot = datetime.fromisoformat(task.payload.get("slot", task.due_at.isoformat()))
+    blocked = contact_policy.blocked_by(participant)
+    if blocked:
+        outcome = f"skipped_{blocked}"
+    elif now - task.due_at > CHECKIN_GRACE:
+        outcome = "skipped_too_late"
+    elif (later := contact_policy.wait_until(db, participant, "checkin", now)) is not None:
+        return _defer_to(task, later)
+    else:
+        outcome = _start(db, rt, task, participant, now, "checkin")
+        if outcome == DEFERRED:
+            return outcome
+    plan_checkin(db, participant, now, after=slot)
+    return outcome
+
+
+def _appointment_for(db: Session, task: DueTask) -> Appointment | None:
+    return db.get(Appointment, task.payload.get("appointment_id"))
+
+
+def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    appointment = _appointment_for(db, task)
+    if appointment is None or appointment.starts_at is None:
+        return "withdrawn_missing"
+    if appointment.version != task.payload.get("appointment_version") or appointment.outcome is not None:
+        return "withdrawn_changed"
+    margin = GOOD_LUCK_MARGIN if task.kind == "interview_good_luck" else REMINDER_MARGIN
+    latest = appointment.starts_at - margin
+    if now >= latest:
+        return "withdrawn_too_late"
+    blocked = contact_policy.blocked_by(participant)
+    if blocked:
+        _tell_once(db, participant, blocked, now, task)
+        return f"skipped_{blocked}"
+    later = contact_policy.wait_until(db, participant, task.kind, now)
+    if later is not None:
+        return _defer_to(task, later) if later < latest else "withdrawn_too_late"
+    flow = "interview_good_luck" if task.kind == "interview_good_luck" else "appointment_reminder"
+    extra = appointments.appointment_vars(appointment, participant, now)
+    return _start(db, rt, task, participant, now, flow, extra=extra, expires_at=latest)
+
+
+def run_dna_attempt(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    appointment = _appointment_for(db, task)
+    if appointment is None or appointment.outcome != "dna":
+        return "withdrawn_changed"
+    assert participant.id is not None
+    if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
+        return "ended_replied"
+    blocked = contact_policy.blocked_by(participant)
+    if blocked:
+        _tell_once(db, participant, blocked, now, task)
+        return f"skipped_{blocked}"  # the ladder stops: a person decides what next
+    later = contact_policy.wait_until(db, participant, task.kind, now)
+    if later is not None:
+        return _defer_to(task, later)
+    outcome = _start(db, rt, task, participant, now, "dna_followup", extra={"attempt": task.payload["attempt"]})
+    if outcome != DEFERRED:
+        appointments.plan_next_rung(db, task, participant, now)
+    return outcome
+
+
+def run_dna_unanswered(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    assert participant.id is not None
+    if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
+        return "ended_replied"
+    attempts = appointments.ladder_attempts(db, participant.id, task.payload["appointment_id"])
+    raise_flag(
+        db,
+        participant,
+        kind="unable_to_contact",
+        severity="action",
+        reason=f"No reply to {task.payload.get('attempts')} follow-ups after a missed appointment",
+        now=now,
+        evidence={"appointment_id": task.payload["appointment_id"], "attempts": attempts},
+    )
+    return "flagged"
+
+
+def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    """Ask the service's questionnaires: never two at once, never during another flow's question."""
+    from assistant.care.measures import plan_questionnaires
+
+    blocked = contact_policy.blocked_by(participant)
+    reason = task.payload.get("reason", "every")
+    if blocked:
+        outcome = f"skipped_{blocked}"
+    elif (later := contact_policy.wait_until(db, participant, "questionnaire", now)) is not None:
+        return _defer_to(task, later)
+    else:
+        settings = settings_for(db, participant)
+        flow = rt.flows.questionnaire(list(task.payload.get("instruments") or settings.questionnaire_instruments))
+        assert participant.id is not None
+        waiting = active_session(db, participant.id)
+        if waiting is not None:  # never during another flow's question, never two at once
+            return _defer_to(task, max(waiting.wait_until or now, now) + timedelta(minutes=1))
+        expires_after = timedelta(hours=settings.questionnaire_expires_hours)
+        start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
+        outcome = "sent"
+    if reason in ("start", "every") and task.due_at is not None:
+        plan_questionnaires(db, participant, now, after=task.due_at, reason="every")
+    return outcome
+
+
+Handler = Callable[[Session, Runtime, DueTask, Participant, datetime], str]
+HANDLERS: dict[str, Handler] = {
+    "checkin": run_checkin,
+    "appt_reminder": run_reminder,
+    "interview_good_luck": run_reminder,
+    "dna_attempt": run_dna_attempt,
+    "dna_unanswered": run_dna_unanswered,
+    "questionnaire": run_questionnaire,
+}
