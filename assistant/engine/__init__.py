@@ -1,6 +1,6 @@
 """The flow engine: pure functions over flow definitions and JSON-ready state.
 
-Standard library and typing only. No clock, database, network or web framework.
+It may import the standard library only: no clock, database, network or web framework.
 """
 
 from assistant.engine.events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
