@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy import exists, func
 from sqlmodel import Session, col, select
 
+from assistant.support_end import ended_among
+
 from . import contact_policy, engine
 from .appointments import day_and_time
 from .conversation import questionnaire_under_way, specialist_first_name, start_expiring_flow
@@ -591,6 +593,7 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
         _next_appointments(db, ids, now) if any("appointment_time" in c.text for c in chosen.values()) else {}
     )
     held = contact_policy.held_for_crisis(db, ids, "campaign")
+    ended = ended_among(db, ids, now)
     settings: dict[int, ServiceSettings] = {}
     windows: dict[tuple[Any, ...], datetime] = {}  # people with the same zone and hours share an answer
     messages: list[dict[str, Any]] = []
@@ -610,6 +613,9 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
         if not person.reachable:
             change["b_status"] = "withdrawn"
             change["b_reason"] = "opted out, paused, unreachable or no consent at send time"
+            continue
+        if recipient.participant_id in ended:
+            change["b_status"], change["b_reason"] = "withdrawn", "support ended"
             continue
         if person.service_id not in settings:
             settings[person.service_id] = for_service(db, person.service_id)

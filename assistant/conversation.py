@@ -15,6 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from assistant.work import record_sustainment
+
 from . import appointments, engine, rules
 from .content import CRISIS_FALLBACK, CRISIS_KEY
 from .engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
@@ -195,6 +197,7 @@ def apply_events(
                 )
             )
             appointments.record_answer_effect(db, row, event.question, event.value, now)
+            record_sustainment(db, row, event.question, event.value)
             if flow.id == "checkin" and event.question == "week":
                 db.flush()
                 rules.after_checkin_answer(db, participant, now)

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from assistant.cadence import checkin_flow, checkin_weeks
+from assistant.journey_tasks import run_sustainment, run_welcome
+
 from . import appointments, campaigns, contact_policy, engine, outbox, privacy, rules, signins
 from .conversation import (
     PROMPT_VALID_FOR,
@@ -44,7 +47,7 @@ GOOD_LUCK_MARGIN = timedelta(minutes=30)
 # A question just asked gets this long before another scheduled contact may replace it.
 ANSWER_TIME = timedelta(minutes=30)
 # Flows a scheduled contact may close if they are still waiting (a questionnaire never is).
-SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_good_luck"}
+SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_good_luck", "sustainment"}
 # (a questionnaire is never cut short; it waits for its answers or its expiry)
 BATCH = 200
 DEFERRED = "deferred"
@@ -80,7 +83,7 @@ def plan_checkin(db: Session, participant: Participant, now: datetime, *, after:
     ).all()
     at = parse_hhmm(participant.checkin_time)
     if after is not None:
-        due = weeks_later(after, participant.checkin_every_weeks, at, participant.timezone)
+        due = weeks_later(after, checkin_weeks(db, participant, after), at, participant.timezone)
     else:
         due = next_weekly(participant.checkin_day, at, participant.timezone, now)
     keep = None
@@ -179,7 +182,7 @@ def _tell_once(db: Session, participant: Participant, reason: str, now: datetime
 def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
     assert task.due_at is not None
     slot = datetime.fromisoformat(task.payload.get("slot", task.due_at.isoformat()))
-    blocked = contact_policy.blocked_by(participant)
+    blocked = contact_policy.blocked_by(participant, now)
     if blocked:
         outcome = f"skipped_{blocked}"
     elif now - task.due_at > CHECKIN_GRACE:
@@ -187,7 +190,7 @@ def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participan
     elif (later := contact_policy.wait_until(db, participant, "checkin", now)) is not None:
         return _defer_to(task, later)
     else:
-        outcome = _start(db, rt, task, participant, now, "checkin")
+        outcome = _start(db, rt, task, participant, now, checkin_flow(participant, now))
         if outcome == DEFERRED:
             return outcome
     plan_checkin(db, participant, now, after=slot)
@@ -208,7 +211,7 @@ def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participa
     latest = appointment.starts_at - margin
     if now >= latest:
         return "withdrawn_too_late"
-    blocked = contact_policy.blocked_by(participant)
+    blocked = contact_policy.blocked_by(participant, now)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
         return f"skipped_{blocked}"
@@ -227,7 +230,7 @@ def run_dna_attempt(db: Session, rt: Runtime, task: DueTask, participant: Partic
     assert participant.id is not None
     if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
         return "ended_replied"
-    blocked = contact_policy.blocked_by(participant)
+    blocked = contact_policy.blocked_by(participant, now)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
         return f"skipped_{blocked}"  # the ladder stops: a person decides what next
@@ -261,7 +264,7 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
     """Ask the service's questionnaires: never two at once, never during another flow's question."""
     from .measures import plan_questionnaires
 
-    blocked = contact_policy.blocked_by(participant)
+    blocked = contact_policy.blocked_by(participant, now)
     reason = task.payload.get("reason", "every")
     if blocked:
         outcome = f"skipped_{blocked}"
@@ -290,6 +293,8 @@ HANDLERS: dict[str, Handler] = {
     "dna_attempt": run_dna_attempt,
     "dna_unanswered": run_dna_unanswered,
     "questionnaire": run_questionnaire,
+    "welcome": run_welcome,
+    "sustainment": run_sustainment,
 }
 
 
