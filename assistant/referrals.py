@@ -91,3 +91,13 @@ def welcome_vars(db: Session, participant: Participant, now: datetime) -> dict[s
     waiting = waiting_to_start(participant, local_today(participant, now))
     every = settings.waiting_checkin_every_weeks if waiting else participant.checkin_every_weeks
     return {"service_name": public_name(db, participant), "every_weeks": every}
+
+
+def start_support(db: Session, participant: Participant, on: date, now: datetime) -> None:
+    """Support starts (or started) on this day: check-ins move from the waiting cadence to the usual one."""
+    from assistant.scheduler import plan_checkin
+
+    participant.support_started_on, participant.updated_at = on, now
+    db.add(participant)
+    db.flush()
+    plan_checkin(db, participant, now)

@@ -47,7 +47,7 @@ GOOD_LUCK_MARGIN = timedelta(minutes=30)
 # A question just asked gets this long before another scheduled contact may replace it.
 ANSWER_TIME = timedelta(minutes=30)
 # Flows a scheduled contact may close if they are still waiting (a questionnaire never is).
-SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_good_luck", "sustainment"}
+SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_good_luck"}
 # (a questionnaire is never cut short; it waits for its answers or its expiry)
 BATCH = 200
 DEFERRED = "deferred"
