@@ -13,6 +13,8 @@ from typing import Any
 import click
 from sqlmodel import col, func, select
 
+from assistant.cli_journey import journey_report_command
+
 from .clock import FixedClock, SystemClock
 from .config import ROOT, ConfigError, load_settings
 from .db import transaction, upgrade
@@ -894,6 +896,8 @@ def run_command(host: str, port: int) -> None:
         click.echo(f"  curl -s -H 'X-Twilio-Signature: {signature}' {fields} {url}\n")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
+
+main.add_command(journey_report_command)
 
 if __name__ == "__main__":
     main()
