@@ -25,11 +25,11 @@ from .test_dashboard_browser import (  # noqa: F401  (fixtures)
 )
 
 
-def _open_journey(page: Any, name: str) -> Any:
-    page.goto("/")
-    page.get_by_role("link", name=name).click()
-    page.get_by_role("link", name="Referral, work and end of support").click()
-    return page.locator("main")
+def _open_journey(tab: Any, name: str) -> Any:
+    tab.goto("/")
+    tab.get_by_role("link", name=name).click()
+    tab.get_by_role("link", name="Referral, work and end of support").click()
+    return tab.locator("main")
 
 
 def test_job_start_form(page: Any, rt: Runtime, world: World, clock: FixedClock) -> None:  # noqa: F811
