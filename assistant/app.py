@@ -55,6 +55,7 @@ def create_app(
     app.extensions["assistant.sending.dispatch"] = Dispatcher(rt)
 
     from assistant import dashboard, unknown_numbers, webhooks
+    from assistant.web import journey as journey_views
 
     @app.before_request
     def allow_csv_uploads() -> None:
@@ -68,6 +69,7 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     dashboard.init_app(app)
     app.register_blueprint(unknown_numbers.bp)
+    app.register_blueprint(journey_views.bp)
 
     @app.before_request
     def refuse_debug_in_production() -> tuple[str, int] | None:

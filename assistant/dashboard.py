@@ -29,7 +29,7 @@ from assistant.care.audit import audit
 from assistant.care.flags import acknowledge, resolve
 from assistant.care.measures import participant_trajectory
 from assistant.contact import appointments as appts
-from assistant.contact.due import plan_checkin
+from assistant.contact.checkins import plan_checkin
 from assistant.content.wording import lock_screen_words, pressure_phrases
 from assistant.db.models import (
     Appointment,

@@ -44,10 +44,19 @@ def rank(part: str) -> int:
     raise AssertionError(f"assistant.{part} is in no layer: add it to LAYERS and ARCHITECTURE.md")
 
 
-def imports_of(path: Path) -> list[tuple[str, int]]:
-    """Every assistant module this file imports, at any depth (function-level imports count)."""
+def imports_of(path: Path, *, typing_only: bool = True) -> list[tuple[str, int]]:
+    """Every assistant module this file imports, at any depth (function-level imports count);
+    without `typing_only`, leaving out those under `if TYPE_CHECKING:`, which never run."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    if not typing_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+                skip |= {id(inner) for inner in ast.walk(node)}
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("assistant"):
             if node.module == "assistant":
                 found += [(f"assistant.{alias.name}", node.lineno) for alias in node.names]
@@ -86,7 +95,7 @@ def test_no_import_cycle_between_modules() -> None:
     graph: dict[str, set[str]] = {}
     known = {name for name, _ in modules()}
     for name, path in modules():
-        graph[name] = {t for t, _ in imports_of(path) if t in known and t != name}
+        graph[name] = {t for t, _ in imports_of(path, typing_only=False) if t in known and t != name}
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 

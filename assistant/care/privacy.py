@@ -18,6 +18,7 @@ from assistant.db.models import (
     DueTask,
     Flag,
     FlowSession,
+    JobStart,
     Message,
     Notification,
     Participant,
@@ -135,6 +136,11 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
         appointment.location, appointment.with_whom = "", ""
         db.add(appointment)
     report.removed["appointment places and names"] = len(appointments)
+    jobs = db.exec(select(JobStart).where(JobStart.participant_id == pid)).all()
+    for job in jobs:
+        job.employer = ""
+        db.add(job)
+    report.removed["employer names"] = len(jobs)
     logs = db.exec(select(ContactLog).where(ContactLog.participant_id == pid)).all()
     for log in logs:
         log.note = ""

@@ -13,6 +13,7 @@ from typing import Any
 import click
 from sqlmodel import col, func, select
 
+from assistant.cli.journey import journey_report_command
 from assistant.clock import FixedClock, SystemClock
 from assistant.config import ROOT, ConfigError, load_settings
 from assistant.db.models import DueTask, Participant
@@ -894,6 +895,8 @@ def run_command(host: str, port: int) -> None:
         click.echo(f"  curl -s -H 'X-Twilio-Signature: {signature}' {fields} {url}\n")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
+
+main.add_command(journey_report_command)
 
 if __name__ == "__main__":
     main()

@@ -26,6 +26,7 @@ from assistant.care.flags import raise_flag
 from assistant.care.quiet import next_allowed
 from assistant.contact import policy as contact_policy
 from assistant.contact.appointments import day_and_time
+from assistant.contact.support_end import ended_among
 from assistant.content.wording import lock_screen_words, pressure_phrases
 from assistant.db.models import (
     Appointment,
@@ -593,6 +594,7 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
         _next_appointments(db, ids, now) if any("appointment_time" in c.text for c in chosen.values()) else {}
     )
     held = contact_policy.held_for_crisis(db, ids, "campaign")
+    ended = ended_among(db, ids, now)
     settings: dict[int, ServiceSettings] = {}
     windows: dict[tuple[Any, ...], datetime] = {}  # people with the same zone and hours share an answer
     messages: list[dict[str, Any]] = []
@@ -612,6 +614,9 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
         if not person.reachable:
             change["b_status"] = "withdrawn"
             change["b_reason"] = "opted out, paused, unreachable or no consent at send time"
+            continue
+        if recipient.participant_id in ended:
+            change["b_status"], change["b_reason"] = "withdrawn", "support ended"
             continue
         if person.service_id not in settings:
             settings[person.service_id] = for_service(db, person.service_id)

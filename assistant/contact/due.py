@@ -10,16 +10,18 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from assistant import engine
 from assistant.care.flags import raise_flag
 from assistant.contact import appointments
 from assistant.contact import policy as contact_policy
-from assistant.db.models import Appointment, DueTask, Participant
+from assistant.contact.cadence import checkin_flow
+from assistant.contact.checkins import plan_checkin
+from assistant.contact.journey_state import latest_job
+from assistant.db.models import Appointment, DueTask, JobStart, Participant
 from assistant.db.service_settings import settings_for
-from assistant.db.units import unindexed
-from assistant.outbox.writer import PROMPT_VALID_FOR
+from assistant.outbox.writer import PROMPT_VALID_FOR, queue_sms
 from assistant.runtime import Runtime
 from assistant.sessions.lifecycle import (
     active_session,
@@ -28,7 +30,6 @@ from assistant.sessions.lifecycle import (
     start_expiring_flow,
     start_flow,
 )
-from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
 log = logging.getLogger(__name__)
 
@@ -44,38 +45,6 @@ SUPERSEDABLE = {"checkin", "appointment_reminder", "dna_followup", "interview_go
 # (a questionnaire is never cut short; it waits for its answers or its expiry)
 BATCH = 200
 DEFERRED = "deferred"
-
-
-def plan_checkin(db: Session, participant: Participant, now: datetime, *, after: datetime | None = None) -> DueTask:
-    """Make sure exactly one future check-in is planned, at the participant's day and time."""
-    assert participant.id is not None
-    pending = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            DueTask.kind == "checkin",
-            unindexed(DueTask.status) == "pending",
-        )
-    ).all()
-    at = parse_hhmm(participant.checkin_time)
-    if after is not None:
-        due = weeks_later(after, participant.checkin_every_weeks, at, participant.timezone)
-    else:
-        due = next_weekly(participant.checkin_day, at, participant.timezone, now)
-    keep = None
-    for task in pending:
-        if task.payload.get("slot") == due.isoformat() and keep is None:
-            keep = task
-        else:
-            task.status, task.outcome, task.done_at = "cancelled", "replanned", now
-            db.add(task)
-    if keep is not None:
-        return keep
-    task = DueTask(
-        participant_id=participant.id, kind="checkin", due_at=due, created_at=now, payload={"slot": due.isoformat()}
-    )
-    db.add(task)
-    db.flush()
-    return task
 
 
 def _make_room(db: Session, rt: Runtime, participant: Participant, now: datetime, flow_id: str) -> datetime | None:
@@ -157,7 +126,7 @@ def _tell_once(db: Session, participant: Participant, reason: str, now: datetime
 def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
     assert task.due_at is not None
     slot = datetime.fromisoformat(task.payload.get("slot", task.due_at.isoformat()))
-    blocked = contact_policy.blocked_by(participant)
+    blocked = contact_policy.blocked_by(participant, now)
     if blocked:
         outcome = f"skipped_{blocked}"
     elif now - task.due_at > CHECKIN_GRACE:
@@ -165,7 +134,7 @@ def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participan
     elif (later := contact_policy.wait_until(db, participant, "checkin", now)) is not None:
         return _defer_to(task, later)
     else:
-        outcome = _start(db, rt, task, participant, now, "checkin")
+        outcome = _start(db, rt, task, participant, now, checkin_flow(participant, now))
         if outcome == DEFERRED:
             return outcome
     plan_checkin(db, participant, now, after=slot)
@@ -186,7 +155,7 @@ def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participa
     latest = appointment.starts_at - margin
     if now >= latest:
         return "withdrawn_too_late"
-    blocked = contact_policy.blocked_by(participant)
+    blocked = contact_policy.blocked_by(participant, now)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
         return f"skipped_{blocked}"
@@ -205,7 +174,7 @@ def run_dna_attempt(db: Session, rt: Runtime, task: DueTask, participant: Partic
     assert participant.id is not None
     if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
         return "ended_replied"
-    blocked = contact_policy.blocked_by(participant)
+    blocked = contact_policy.blocked_by(participant, now)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
         return f"skipped_{blocked}"  # the ladder stops: a person decides what next
@@ -239,7 +208,7 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
     """Ask the service's questionnaires: never two at once, never during another flow's question."""
     from assistant.care.measures import plan_questionnaires
 
-    blocked = contact_policy.blocked_by(participant)
+    blocked = contact_policy.blocked_by(participant, now)
     reason = task.payload.get("reason", "every")
     if blocked:
         outcome = f"skipped_{blocked}"
@@ -260,6 +229,42 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
     return outcome
 
 
+WELCOME_KEY = "journey/welcome"
+
+
+def run_welcome(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    """One welcome, at the next allowed time; never after support ended or to someone blocked."""
+    from assistant.contact.referrals import welcome_vars
+
+    blocked = contact_policy.blocked_by(participant, now)
+    if blocked:
+        return f"skipped_{blocked}"
+    later = contact_policy.wait_until(db, participant, "welcome", now)
+    if later is not None:
+        return _defer_to(task, later)
+    variables = welcome_vars(db, participant, now)
+    queue_sms(db, rt, participant, WELCOME_KEY, now, variables=variables, automated=True)
+    return "sent"
+
+
+def run_sustainment(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    """Ask "Are you still in work?" for the job start this row belongs to, if it is still the latest."""
+
+    assert participant.id is not None
+    job = db.get(JobStart, task.payload.get("job_start_id"))
+    latest = latest_job(db, participant.id)
+    if job is None or latest is None or latest.id != job.id:
+        return "withdrawn_changed"  # a later job start has its own checks
+    blocked = contact_policy.blocked_by(participant, now)
+    if blocked:
+        return f"skipped_{blocked}"
+    later = contact_policy.wait_until(db, participant, "sustainment", now)
+    if later is not None:
+        return _defer_to(task, later)
+    extra = {"weeks": task.payload.get("weeks"), "job_start_id": job.id}
+    return _start(db, rt, task, participant, now, "sustainment", extra=extra)
+
+
 Handler = Callable[[Session, Runtime, DueTask, Participant, datetime], str]
 HANDLERS: dict[str, Handler] = {
     "checkin": run_checkin,
@@ -268,4 +273,6 @@ HANDLERS: dict[str, Handler] = {
     "dna_attempt": run_dna_attempt,
     "dna_unanswered": run_dna_unanswered,
     "questionnaire": run_questionnaire,
+    "welcome": run_welcome,
+    "sustainment": run_sustainment,
 }

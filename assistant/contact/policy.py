@@ -21,11 +21,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant.care.quiet import next_allowed
+from assistant.contact.journey_state import support_ended
 from assistant.db.models import Flag, Participant, table
 from assistant.db.service_settings import settings_for
 
 # Contacts that wait while a crisis flag is open.
-ROUTINE = frozenset({"checkin", "questionnaire", "campaign"})
+ROUTINE = frozenset({"checkin", "questionnaire", "campaign", "welcome", "sustainment"})
 HOLD_RECHECK = timedelta(minutes=15)
 
 _flag = table(Flag)
@@ -37,8 +38,12 @@ _CRISIS_OPEN = (
 )
 
 
-def blocked_by(participant: Participant) -> str | None:
-    """Why nothing automated may go to this participant at all, or None."""
+def blocked_by(participant: Participant, now: datetime | None = None) -> str | None:
+    """Why nothing automated may go to this participant at all, or None. Given `now`, support
+    that has ended blocks too (see support_end.support_ended)."""
+
+    if now is not None and support_ended(participant, now):
+        return "support_ended"
     if participant.opted_out:
         return "opted_out"
     if participant.unreachable:

@@ -131,6 +131,25 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
             ),
         ),
     ),
+    (
+        "Referral, in work and sustainment",
+        (
+            Field(
+                "public_name",
+                "Service name in the welcome text",
+                "As participants know it; blank: 'the employment team'.",
+            ),
+            Field("referral_sources", "Referral sources", "Short codes, comma-separated; 'other' is always offered."),
+            Field("welcome_text", "Send new referrals a welcome text"),
+            Field("waiting_checkin_every_weeks", "While waiting to start, check in every (weeks)", "1 to 8."),
+            Field("in_work_weekly_weeks", "After a job start, weekly check-ins for (weeks)", "0 to 26."),
+            Field("in_work_every_weeks", "Then check in every (weeks)", "1 to 8."),
+            Field("in_work_checkin_time", "In-work check-ins at", "Local time, HH:MM, inside the in-work hours."),
+            Field("in_work_allowed_from", "In work, texts may arrive from", "Local time, HH:MM."),
+            Field("in_work_allowed_until", "In work, texts stop at", "Local time, HH:MM."),
+            Field("sustainment_weeks", "Ask 'still in work?' after (weeks)", "Comma-separated, e.g. 13,26."),
+        ),
+    ),
 )
 LABELS = {f.name: f.label for _, group in GROUPS for f in group}
 CHOICES: dict[str, tuple[tuple[str, str], ...]] = {

@@ -89,6 +89,12 @@ class Participant(SQLModel, table=True):
     show_location: bool = False
     support_started_on: date | None = None
     support_ends_on: date | None = None
+    # The journey's two ends: where and when the referral came from; why support ended, and who said so.
+    referral_date: date | None = None
+    referral_source: str | None = Field(default=None, max_length=64)
+    exit_reason: str | None = Field(default=None, max_length=32)
+    exit_recorded_at: datetime | None = utc_column()
+    exit_recorded_by: str | None = Field(default=None, max_length=254)
     # Consent to be contacted by text (the latest Consent row for "sms_contact"), kept here for quick checks.
     sms_consent: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     erased_at: datetime | None = utc_column()
@@ -426,3 +432,18 @@ class SendPace(SQLModel, table=True):
 
     pool: str = Field(primary_key=True, max_length=64)
     next_at: float = 0.0  # seconds since the epoch
+
+
+class JobStart(SQLModel, table=True):
+    """A job start the specialist recorded; sustainment answers (13 and 26 weeks) are kept on it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    started_on: date
+    hours_per_week: float
+    employer: str = Field(default="", max_length=200)
+    sector: str = Field(max_length=64)
+    recorded_by: str = Field(max_length=254)
+    recorded_at: datetime | None = utc_column(nullable=False)
+    # {"13": "yes", "26": "changed_job"}: the answer to each sustainment check, by weeks in work.
+    sustainment: dict[str, Any] = json_column()

@@ -87,6 +87,22 @@ class ServiceSettings:
     campaign_segment_limit: int = 2
     # Records are anonymised this many months after support ends (0: never automatically).
     retention_months_after_support: int = 24
+    # The journey's ends (see assistant/db/journey_settings.py for the checks).
+    # The service's name as participants know it, for the welcome text ("" reads "the employment team").
+    public_name: str = ""
+    # Where referrals come from, pre-coded; "other" is always allowed as well.
+    referral_sources: tuple[str, ...] = ("talking_therapies", "gp", "community_team", "jobcentre", "self_referral")
+    welcome_text: bool = True
+    # Until support starts, a lighter check-in: every this many weeks.
+    waiting_checkin_every_weeks: int = 2
+    # After a job start: weekly for this many weeks, then every in_work_every_weeks, out of working hours.
+    in_work_weekly_weeks: int = 4
+    in_work_every_weeks: int = 4
+    in_work_checkin_time: str = "18:00"
+    in_work_allowed_from: str = "17:30"
+    in_work_allowed_until: str = "20:00"
+    # Weeks after a job start when a text asks whether the person is still in work.
+    sustainment_weeks: tuple[int, ...] = (13, 26)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ServiceSettings:
@@ -157,6 +173,9 @@ class ServiceSettings:
             raise ValueError("duty_contact_phone must be an E.164 number like +447700900123")
         if parse_hhmm(self.quiet_until) >= parse_hhmm(self.quiet_from):
             raise ValueError("quiet_until must be earlier in the day than quiet_from")
+        from assistant.db.journey_settings import check_journey_settings
+
+        check_journey_settings(self)
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -15,10 +15,12 @@ from sqlmodel import Session, select
 
 from assistant.care.measures import plan_questionnaires
 from assistant.care.privacy import record_consent
-from assistant.contact.due import plan_checkin
+from assistant.contact.checkins import plan_checkin
+from assistant.contact.referrals import plan_welcome
 from assistant.content.library import FALLBACK_LOCALE
 from assistant.db.models import DueTask, Participant, Service, Specialist
 from assistant.db.units import transaction
+from assistant.imports.referrals import referral_columns, referral_source_allowed
 from assistant.phones import PhoneError, to_e164
 from assistant.runtime import Runtime
 from assistant.sending.sender import clear_number_problem
@@ -38,6 +40,8 @@ OPTIONAL = (
     "team",
     "tags",
     "consent_sms",
+    "referral_date",
+    "referral_source",
 )
 COHORTS = {"out_of_work": 1, "in_work": 4}  # check-in every N weeks
 # Defaults per cohort: a weekday morning out of work; a lunch break for people in work.
@@ -178,6 +182,7 @@ def _validate_row(
                 clean[column] = date.fromisoformat(row[column])
             except ValueError:
                 err(column, f"not a date like 2026-11-30: {row[column]!r}")
+    clean.update(referral_columns(row, err))
     if clean["support_start"] and clean["support_end"] and clean["support_end"] < clean["support_start"]:
         err("support_end", "is before support_start")
     language = row.get("language") or FALLBACK_LOCALE
@@ -275,6 +280,9 @@ def _apply(
             "support_ends_on": row["support_end"],
             "tags": row["tags"],
         }
+        values |= {k: row[k] for k in ("referral_date", "referral_source") if k in row}
+        if not referral_source_allowed(db, service, row, errors):
+            continue
         holder = db.exec(select(Participant).where(Participant.phone == row["phone"])).first()
         existing = db.exec(
             select(Participant).where(
@@ -310,6 +318,7 @@ def _apply(
             plan_checkin(db, participant, now)
             plan_questionnaires(db, participant, now)
             plan_questionnaires(db, participant, now, reason="end")
+            plan_welcome(db, participant, now)
             report.created += 1
             continue
         if existing.erased_at is not None:

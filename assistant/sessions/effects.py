@@ -28,6 +28,7 @@ EndEffect = Callable[[Session, Runtime, Participant, FlowSession, datetime], Any
 ON_ANSWER = {
     "checkin_answered": "assistant.care.rules:checkin_answered",
     "attendance_answered": "assistant.contact.appointments:attendance_answered",
+    "sustainment_answered": "assistant.contact.work:sustainment_answered",
 }
 ON_END = {
     "questionnaire_results": "assistant.care.measures:record_results",

@@ -27,6 +27,7 @@ from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
 
 from ..conftest import CASELOAD_HEADER, Phone
+from .journey_steps import record_step
 
 APPOINTMENT_HEADER = "appointment_id,participant_id,starts_at,kind,duration_minutes,location,outcome\n"
 SCRIPTS = sorted(Path(__file__).parent.glob("*.toml"))
@@ -57,12 +58,18 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
         "checkin_time": "10:30",
         "timezone": "Europe/London",
     } | spec.get("participant", {})
+    more = {k: str(v) for k, v in who.items() if k not in ("cohort", "checkin_day", "checkin_time", "timezone")}
+    more.pop("first_name", None)  # other columns (referral_date, support_start, ...) go in as the file's own
     caseload = tmp_path / "one.csv"
     caseload.write_text(
         CASELOAD_HEADER.strip()
-        + ",timezone\n"
+        + ",timezone"
+        + "".join(f",{k}" for k in more)
+        + "\n"
         + f"P001,{who.get('first_name', 'Alex')},07700 900101,sam.jones@example.org,Sam Jones,north,"
-        + f"{who['cohort']},{who['checkin_day']},{who['checkin_time']},{who['timezone']}\n",
+        + f"{who['cohort']},{who['checkin_day']},{who['checkin_time']},{who['timezone']}"
+        + "".join(f",{v}" for v in more.values())
+        + "\n",
         encoding="utf-8",
     )
     clock.set(datetime.fromisoformat(spec["import_at"]))
@@ -96,6 +103,9 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
             with transaction(rt.engine) as db:
                 flag = db.exec(select(Flag).where(Flag.kind == step["acknowledge"], Flag.status == "open")).one()
                 acknowledge(db, flag, by="sam.jones@example.org", note=None, now=clock.now())
+        elif "record" in step:  # the specialist records a job start or an exit on the dashboard
+            record_step(rt, step["record"], clock.now())
+            tick(rt, clock.now())
         elif "text" in step:
             response = phone.text(step.get("from", "+447700900101"), step["text"])
             assert response.status_code == 200, where

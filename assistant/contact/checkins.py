@@ -1,0 +1,45 @@
+"""Planning a participant's weekly check-ins: exactly one future check-in at their day and time,
+at the cadence their journey calls for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from assistant.contact.cadence import checkin_weeks
+from assistant.db.models import DueTask, Participant
+from assistant.db.units import unindexed
+from assistant.timing import next_weekly, parse_hhmm, weeks_later
+
+
+def plan_checkin(db: Session, participant: Participant, now: datetime, *, after: datetime | None = None) -> DueTask:
+    """Make sure exactly one future check-in is planned, at the participant's day and time."""
+    assert participant.id is not None
+    pending = db.exec(
+        select(DueTask).where(
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "checkin",
+            unindexed(DueTask.status) == "pending",
+        )
+    ).all()
+    at = parse_hhmm(participant.checkin_time)
+    if after is not None:
+        due = weeks_later(after, checkin_weeks(db, participant, after), at, participant.timezone)
+    else:
+        due = next_weekly(participant.checkin_day, at, participant.timezone, now)
+    keep = None
+    for task in pending:
+        if task.payload.get("slot") == due.isoformat() and keep is None:
+            keep = task
+        else:
+            task.status, task.outcome, task.done_at = "cancelled", "replanned", now
+            db.add(task)
+    if keep is not None:
+        return keep
+    task = DueTask(
+        participant_id=participant.id, kind="checkin", due_at=due, created_at=now, payload={"slot": due.isoformat()}
+    )
+    db.add(task)
+    db.flush()
+    return task

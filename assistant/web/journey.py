@@ -1,0 +1,139 @@
+"""The journey page of a participant's record: referral, job starts, and the end of support.
+
+Each form is the specialist's own act, audited; the functions behind them are the ones the
+golden conversations and the CLI use (referrals, work, support_end).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlmodel import col, select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from assistant.care.audit import audit
+from assistant.contact.journey_state import local_today
+from assistant.contact.referrals import ReferralError, clean_referral, start_support
+from assistant.contact.support_end import EXIT_REASONS, ExitError, end_support, send_goodbye
+from assistant.contact.work import SECTORS, JobStartError, counts_as_outcome, record_job_start
+from assistant.dashboard import _participant_or_404, me, now, rt, unit
+from assistant.db.journey_settings import referral_choices
+from assistant.db.models import JobStart
+from assistant.db.service_settings import settings_for
+from assistant.db.units import lock_participant
+
+bp = Blueprint("journey", __name__)
+ID = "<int(max=2147483647):participant_id>"
+
+
+def _page(participant_id: int) -> WerkzeugResponse:
+    return redirect(url_for(".journey", participant_id=participant_id))
+
+
+@bp.get(f"/participants/{ID}/journey")
+@login_required
+def journey(participant_id: int) -> str:
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        audit(db, me(), "view_record", now(), participant_id=person.id, page="journey")
+        jobs = db.exec(
+            select(JobStart).where(JobStart.participant_id == participant_id).order_by(col(JobStart.started_on).desc())
+        ).all()
+        sources = referral_choices(settings_for(db, person))
+    return render_template(  # after the unit of work: the page's own helpers open theirs
+        "journey.html",
+        p=person,
+        jobs=[(job, counts_as_outcome(job)) for job in jobs],
+        sources=sources,
+        sectors=SECTORS,
+        reasons=EXIT_REASONS,
+        today=local_today(person, now()).isoformat(),
+    )
+
+
+@bp.post(f"/participants/{ID}/referral")
+@login_required
+def referral(participant_id: int) -> WerkzeugResponse:
+    form = request.form
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        lock_participant(db, participant_id)
+        today = local_today(person, now())
+        try:
+            referred, source = clean_referral(
+                form.get("referral_date", ""), form.get("referral_source", ""), settings_for(db, person), today=today
+            )
+            started = date.fromisoformat(form["support_start"]) if form.get("support_start") else None
+        except (ReferralError, ValueError) as exc:
+            flash(str(exc) if isinstance(exc, ReferralError) else "Support start: a date like 2026-11-30.", "error")
+            return _page(participant_id)
+        person.referral_date, person.referral_source, person.updated_at = referred, source, now()
+        db.add(person)
+        if started is not None and started != person.support_started_on:
+            start_support(db, person, started, now())
+        audit(db, me(), "referral", now(), participant_id=participant_id, source=source, support_start=str(started))
+    flash("Referral details saved.")
+    return _page(participant_id)
+
+
+@bp.post(f"/participants/{ID}/job-start")
+@login_required
+def job_start(participant_id: int) -> WerkzeugResponse:
+    form = request.form
+    try:
+        started_on = date.fromisoformat(form.get("started_on", ""))
+        hours = float(form.get("hours_per_week", "").strip())
+    except ValueError:
+        flash("Give the start date (like 2026-11-30) and the hours a week as a number.", "error")
+        return _page(participant_id)
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        lock_participant(db, participant_id)
+        try:
+            job = record_job_start(
+                db,
+                person,
+                started_on=started_on,
+                hours=hours,
+                employer=form.get("employer", ""),
+                sector=form.get("sector", ""),
+                by=me().email,
+                now=now(),
+            )
+        except JobStartError as exc:
+            flash(f"Job start not saved: {exc}.", "error")
+            return _page(participant_id)
+        audit(db, me(), "job_start", now(), participant_id=participant_id, hours=hours, sector=job.sector)
+    flash("Job start recorded. Texts now come after working hours, weekly for the first weeks.")
+    return _page(participant_id)
+
+
+@bp.post(f"/participants/{ID}/exit")
+@login_required
+def exit_support(participant_id: int) -> WerkzeugResponse:
+    form = request.form
+    try:
+        ends_on = date.fromisoformat(form.get("ends_on", ""))
+    except ValueError:
+        flash("Give the date support ended, like 2026-11-30.", "error")
+        return _page(participant_id)
+    goodbye = form.get("goodbye") == "yes"
+    sent = None
+    with unit() as db:
+        person = _participant_or_404(db, participant_id)
+        lock_participant(db, participant_id)
+        try:
+            end_support(db, person, reason=form.get("reason", ""), ends_on=ends_on, by=me().email, now=now())
+        except ExitError as exc:
+            flash(f"Exit not recorded: {exc}.", "error")
+            return _page(participant_id)
+        if goodbye:
+            sent = send_goodbye(db, rt(), person, now())
+        audit(db, me(), "exit", now(), participant_id=participant_id, reason=person.exit_reason, goodbye=goodbye)
+        sent_id = sent.id if sent is not None else None
+    if sent_id is not None:
+        current_app.extensions["assistant.sending.dispatch"].kick([sent_id])
+    flash("Support ended. Automated texts have stopped." + (" The goodbye text is on its way." if sent_id else ""))
+    return _page(participant_id)

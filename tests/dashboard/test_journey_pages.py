@@ -1,0 +1,64 @@
+"""The journey page's forms through the app: referral details, job start, exit; scoped and audited."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlmodel import select
+
+from assistant.db.models import AuditLog, DueTask, JobStart
+from assistant.db.units import transaction
+
+from .conftest import World, csrf
+
+
+def _post(client: Any, world: World, path: str, data: dict[str, str]) -> Any:
+    pid = world.ids["P001"]
+    token = csrf(client, f"/participants/{pid}/journey")
+    return client.post(f"/participants/{pid}/{path}", data=data | {"csrf_token": token}, follow_redirects=True)
+
+
+def test_referral_details_saved_and_checked(as_user: Any, world: World) -> None:
+    sam = as_user("sam@example.org")
+    page = _post(sam, world, "referral", {"referral_date": "2026-11-02", "referral_source": "gp", "support_start": ""})
+    assert "Referral details saved." in page.get_data(as_text=True)
+    alex = world.participant("P001")
+    assert (alex.referral_date, alex.referral_source) == (date(2026, 11, 2), "gp")
+    refused = _post(sam, world, "referral", {"referral_date": "2026-11-02", "referral_source": "friend"})
+    assert "referral source: must be one of" in refused.get_data(as_text=True)
+    future = _post(sam, world, "referral", {"referral_date": "2027-01-02", "referral_source": "other"})
+    assert "cannot be in the future" in future.get_data(as_text=True)
+    assert world.participant("P001").referral_source == "gp"
+    with transaction(world.rt.engine) as db:
+        assert len(db.exec(select(AuditLog).where(AuditLog.action == "referral")).all()) == 1
+
+
+def test_job_start_refuses_bad_hours_and_counts_seven_hours(as_user: Any, world: World) -> None:
+    sam = as_user("sam@example.org")
+    bad = _post(sam, world, "job-start", {"started_on": "2026-11-30", "hours_per_week": "0", "sector": "retail"})
+    assert "Job start not saved: hours a week" in bad.get_data(as_text=True)
+    ok = _post(sam, world, "job-start", {"started_on": "2026-11-30", "hours_per_week": "7", "sector": "care"})
+    text = ok.get_data(as_text=True)
+    assert "Job start recorded." in text and "Health and social care" in text
+    with transaction(world.rt.engine) as db:
+        assert [j.hours_per_week for j in db.exec(select(JobStart)).all()] == [7.0]
+    assert world.participant("P001").cohort == "in_work"
+
+
+def test_exit_needs_a_listed_reason_and_is_not_for_another_team(as_user: Any, world: World) -> None:
+    sam = as_user("sam@example.org")
+    refused = _post(sam, world, "exit", {"reason": "bored", "ends_on": "2026-11-22"})
+    assert "Exit not recorded: exit reason must be one of" in refused.get_data(as_text=True)
+    assert world.participant("P001").exit_reason is None
+    kim = as_user("kim@example.org")  # another service: the record is not there for them
+    pid = world.ids["P001"]
+    assert kim.get(f"/participants/{pid}/journey").status_code == 404
+    done = _post(sam, world, "exit", {"reason": "moved", "ends_on": "2026-11-22"})
+    assert "Support ended. Automated texts have stopped." in done.get_data(as_text=True)
+    with transaction(world.rt.engine) as db:
+        pending = db.exec(select(DueTask).where(DueTask.participant_id == pid, DueTask.status == "pending")).all()
+    assert pending == []
+    again = _post(sam, world, "exit", {"reason": "job", "ends_on": "2026-11-22"})
+    assert "an exit is already recorded" in again.get_data(as_text=True)
+    assert world.participant("P001").exit_reason == "moved"
