@@ -68,6 +68,9 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     dashboard.init_app(app)
     app.register_blueprint(unknown_numbers.bp)
+    from assistant import reports_web
+
+    app.register_blueprint(reports_web.bp)
 
     @app.before_request
     def refuse_debug_in_production() -> tuple[str, int] | None:
@@ -100,7 +103,7 @@ def create_app(
         private = ("/", "/flags", "/team", "/audit", "/settings", "/sessions")
         if (
             current_user.is_authenticated
-            or request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns"))
+            or request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns", "/reports"))
             or request.path in private
         ):
             response.headers["Cache-Control"] = "no-store"

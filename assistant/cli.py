@@ -444,28 +444,6 @@ def flag_resolve(flag_id: int, by: str, note: str) -> None:
     click.echo(f"flag #{flag_id} resolved")
 
 
-@main.group("report")
-def report_group() -> None:
-    """Reports for the service and its commissioners."""
-
-
-@report_group.command("contact")
-@click.option("--week", required=True, help="ISO week, e.g. 2026-W48.")
-@click.option("--service", help="Only this service.")
-@click.option("--csv", "as_csv", is_flag=True, help="Write CSV for commissioners.")
-def report_contact(week: str, service: str | None, as_csv: bool) -> None:
-    """Weekly contact evidence per specialist, with service totals."""
-    from .reports import contact_report, report_csv, report_text
-
-    rt = _runtime()
-    with transaction(rt.engine) as db:
-        try:
-            rows = contact_report(db, week, rt.settings.default_timezone, service)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(report_csv(rows, week) if as_csv else report_text(rows, week), nl=not as_csv)
-
-
 @main.command("log-contact")
 @click.argument("participant_id")
 @click.option("--channel", type=click.Choice(["phone", "in_person", "video", "email", "other"]), required=True)
@@ -894,6 +872,11 @@ def run_command(host: str, port: int) -> None:
         click.echo(f"  curl -s -H 'X-Twilio-Signature: {signature}' {fields} {url}\n")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
+
+from assistant.cli_reports import COMMANDS as REPORT_COMMANDS  # noqa: E402
+
+for _command in REPORT_COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

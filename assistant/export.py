@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from assistant.report_formats import ATTRIBUTION
+
 from .appointments import ladder_attempts
 from .measures import measures_for_export, participant_trajectory
 from .models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
@@ -113,6 +115,7 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
         "measures": measures_for_export(db, participant.id),
         "consent": consents(db, participant.id),
         "trajectory": participant_trajectory(db, participant.id),
+        "measures_attribution": ATTRIBUTION,
         "flags": [
             {
                 "kind": f.kind,

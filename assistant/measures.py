@@ -250,6 +250,14 @@ def plan_questionnaires(
     return task
 
 
+def _note(measure: Measure) -> str | None:
+    """A total with an item answered "not applicable" (WSAS work) is partial: said, never banded."""
+    if measure.total is None or measure.status != "partial":
+        return None
+    skipped = sum(1 for v in measure.items.values() if v == "not_applicable")
+    return f"{len(measure.items) - skipped}-item total, work not applicable: not banded" if skipped else None
+
+
 def measures_for_export(db: Session, participant_id: int) -> list[dict[str, Any]]:
     rows = db.exec(select(Measure).where(Measure.participant_id == participant_id).order_by(col(Measure.id))).all()
     return [
@@ -260,6 +268,7 @@ def measures_for_export(db: Session, participant_id: int) -> list[dict[str, Any]
             "band": m.band,
             "severity": m.band,
             "items": m.items,
+            "note": _note(m),
             "started_at": m.started_at.isoformat() if m.started_at else None,
             "completed_at": m.completed_at.isoformat() if m.completed_at else None,
         }

@@ -239,7 +239,8 @@ def chart(db: Session, participant_id: int, width: int = 640, height: int = 220)
         {"label": "GAD-7 caseness (8)", "y": xy(first, 8)[1]},
     ]
     return {
-        "series": {k: " ".join(f"{x},{y}" for x, y in v) for k, v in series.items()},
+        # A line only joins two or more sittings: one questionnaire is a point, not a trajectory.
+        "series": {k: " ".join(f"{x},{y}" for x, y in v) for k, v in series.items() if len(v) >= 2},
         "width": width,
         "height": height,
         "thresholds": thresholds,

@@ -33,6 +33,7 @@ from assistant import campaigns
 from assistant.appointment_import import import_appointments
 from assistant.appointments import KINDS, OUTCOMES
 from assistant.clock import FixedClock
+from assistant.contact_evidence import weekly_contact
 from assistant.db import transaction
 from assistant.engine import normalise
 from assistant.importer import COHORTS, CsvImportError, import_caseload
@@ -59,7 +60,7 @@ from assistant.models import (
     StatusEvent,
 )
 from assistant.outbox import STATUS_RANK
-from assistant.reports import contact_report, report_csv
+from assistant.report_formats import contact_csv
 from assistant.runtime import Runtime
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone
@@ -1549,6 +1550,7 @@ def test_a_formula_never_reaches_a_csv_export(rt: Runtime, tmp_path: Path) -> No
     except CsvImportError:
         return  # refusing it is fine too
     with transaction(rt.engine) as db:
-        rows = contact_report(db, "2026-W48", "Europe/London")
-    cells = [c for row in csv.reader(io.StringIO(report_csv(rows, "2026-W48"))) for c in row]
+        report = weekly_contact(db, rt.clock.now().date().isoformat(), "Europe/London", select(Participant))
+    cells = [c for row in csv.reader(io.StringIO(contact_csv(report))) for c in row]
+    assert any("HYPERLINK" in c for c in cells)  # the specialist is in the export, quoted
     assert not [c for c in cells if c[:1] in ("=", "+", "@")], cells
