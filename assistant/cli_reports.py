@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from typing import Any
 
 import click
@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from assistant.db import transaction
 from assistant.models import AuditLog, Participant, Service, Specialist
+from assistant.timing import local_at
 
 
 def _people(service: str | None) -> Any:
@@ -52,7 +53,8 @@ def report_contact(week: str, service: str | None, as_csv: bool) -> None:
 
 @report_group.command("caseload")
 @click.option("--service", required=True, help="The service (its slug).")
-def report_caseload(service: str) -> None:
+@click.option("--on", "on", help="Count as on this day (default today), e.g. 2026-11-30.")
+def report_caseload(service: str, on: str | None) -> None:
     """Active participants per specialist against the service's cap, scaled by each one's FTE."""
     from assistant.caseload_caps import caseload_against_cap
     from assistant.cli import _runtime
@@ -65,8 +67,11 @@ def report_caseload(service: str) -> None:
         if found is None:
             raise click.ClickException(f"no service {service!r}")
         cap = for_service(db, found.id).caseload_cap
-        specialists = list(db.exec(select(Specialist).where(Specialist.service_id == found.id)).all())
-        rows = caseload_against_cap(db, specialists, cap, rt.clock.now(), rt.settings.default_timezone)
+        query = select(Specialist).where(Specialist.service_id == found.id).order_by(Specialist.name)  # type: ignore[arg-type]
+        specialists = list(db.exec(query).all())
+        tz = rt.settings.default_timezone
+        moment = local_at(_day(on), time(23, 59), tz) if on else rt.clock.now()
+        rows = caseload_against_cap(db, specialists, cap, moment, tz)
         click.echo(caps_text(rows, cap))
 
 
