@@ -70,6 +70,9 @@ def create_app(
     dashboard.init_app(app)
     app.register_blueprint(unknown_numbers.bp)
     app.register_blueprint(journey_views.bp)
+    from assistant.web import reports as reports_web
+
+    app.register_blueprint(reports_web.bp)
 
     @app.before_request
     def refuse_debug_in_production() -> tuple[str, int] | None:
@@ -102,7 +105,7 @@ def create_app(
         private = ("/", "/flags", "/team", "/audit", "/settings", "/sessions")
         if (
             current_user.is_authenticated
-            or request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns"))
+            or request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns", "/reports"))
             or request.path in private
         ):
             response.headers["Cache-Control"] = "no-store"

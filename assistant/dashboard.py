@@ -27,7 +27,7 @@ from assistant.care import signins
 from assistant.care.access import scoped, specialists_in_reach, transfer_targets, visible_participant
 from assistant.care.audit import audit
 from assistant.care.flags import acknowledge, resolve
-from assistant.care.measures import participant_trajectory
+from assistant.care.measures import measures_for_export, participant_trajectory
 from assistant.contact import appointments as appts
 from assistant.contact.checkins import plan_checkin
 from assistant.content.wording import lock_screen_words, pressure_phrases
@@ -49,14 +49,13 @@ from assistant.imports.appointments import apply_change, parse_local
 from assistant.limits import SIGN_IN, limiter
 from assistant.outbox.writer import REPLY_VALID_FOR
 from assistant.reporting.export import export_participant
-from assistant.reporting.reports import cell
+from assistant.reporting.formats import ATTRIBUTION, cell
 from assistant.runtime import Runtime
 from assistant.timing import DAYS, parse_hhmm
 from assistant.views_data import (
     SORTS,
     ago,
     answers,
-    caseload_counts,
     caseload_query,
     caseload_rows,
     chart,
@@ -347,13 +346,14 @@ def caseload() -> str:
         people = list(db.exec(query.offset((page - 1) * PAGE).limit(PAGE)).all())
         rows = caseload_rows(db, people)
         settings = for_service(db, user.service_id)
-        mine = (
-            db.exec(
-                select(func.count()).select_from(Participant).where(Participant.specialist_id == user.specialist_id)
-            ).one()
-            if user.specialist_id
-            else None
-        )
+        cap: float = settings.caseload_cap
+        mine = None
+        own = db.get(Specialist, user.specialist_id) if user.specialist_id else None
+        if own is not None:  # active participants against the cap scaled by their FTE
+            from assistant.reporting.caseload_caps import caseload_against_cap
+
+            [row] = caseload_against_cap(db, [own], cap, now(), rt().settings.default_timezone)  # type: ignore[arg-type]
+            mine, cap = row.active, row.cap
     return render_template(
         "caseload.html",
         rows=rows,
@@ -364,7 +364,7 @@ def caseload() -> str:
         pages=pages,
         total=total,
         per_page=PAGE,
-        cap=settings.caseload_cap,
+        cap=cap,
         mine=mine,
     )
 
@@ -476,6 +476,8 @@ def participant(participant_id: int) -> str:
             ).all(),
             "chart": chart(db, participant_id),
             "trajectory": participant_trajectory(db, participant_id),
+            "measures": measures_for_export(db, participant_id),
+            "attribution": ATTRIBUTION,
             "specialists": transfer_targets(db, me(), person),
             "kinds": appts.KINDS,
             "outcomes": appts.OUTCOMES,
@@ -777,48 +779,49 @@ def appointment_outcome(participant_id: int, appointment_id: int) -> WerkzeugRes
 @login_required
 @roles("team_lead", "service_admin")
 def team() -> str:
-    from assistant.reporting.reports import contact_report
+    from assistant.reporting.caseload_caps import caseload_against_cap
+    from assistant.reporting.contact_evidence import weekly_contact
 
     user = me()
-    week = request.args.get("week") or now().astimezone(ZoneInfo(rt().settings.default_timezone)).strftime("%G-W%V")
+    tz = rt().settings.default_timezone
+    week = request.args.get("week") or now().astimezone(ZoneInfo(tz)).date().isoformat()
     with unit() as db:
-        service = db.get(Service, user.service_id)
         settings = for_service(db, user.service_id)
         specialists = specialists_in_reach(db, user)
-        counts = caseload_counts(db, [s.id for s in specialists if s.id])
+        caps = caseload_against_cap(
+            db, specialists, settings.caseload_cap, now(), tz, scoped(select(Participant), user)
+        )
         late = unacknowledged_urgent(db, [s.id for s in specialists if s.id], now(), settings.escalate_after_minutes)
         try:
-            contact = {
-                r.email: r
-                for r in contact_report(
-                    db,
-                    week,
-                    rt().settings.default_timezone,
-                    service.slug if service else None,
-                    specialist_ids=[s.id for s in specialists if s.id],
-                )
-            }
+            report = weekly_contact(db, week, tz, scoped(select(Participant), user))
         except ValueError:
-            contact = {}
-        outcomes = {"with_two_scores": 0, "recovered": 0, "reliably_improved": 0}
-        # Rates among people with two or more scores, as the programmes report them.
-        for result in trajectories(db, scoped(select(Participant.id), user)).values():
-            if result:
-                outcomes["with_two_scores"] += 1
-                outcomes["recovered"] += int(result["recovery"])
-                outcomes["reliably_improved"] += int(result["reliable_improvement"])
+            report = weekly_contact(
+                db, now().astimezone(ZoneInfo(tz)).date().isoformat(), tz, scoped(select(Participant), user)
+            )
+        contact = {sid: report.tally(sid) for sid in report.specialist_ids()}
+        # Combined PHQ-9 and GAD-7 outcomes on paired first and last sittings; recovery among those at caseness.
+        combined = [
+            r["combined"]
+            for r in trajectories(db, scoped(select(Participant.id), user)).values()
+            if r and r["combined"]
+        ]
+        outcomes = {
+            "paired": len(combined),
+            "at_caseness": sum(1 for r in combined if r["caseness_first"]),
+            "recovered": sum(1 for r in combined if r["recovery"]),
+            "reliably_improved": sum(1 for r in combined if r["reliable_improvement"]),
+        }
         people = {
             p.id: p
             for p in db.exec(select(Participant).where(col(Participant.id).in_([f.participant_id for f in late]))).all()
         }
     return render_template(
         "team.html",
-        specialists=specialists,
-        counts=counts,
+        caps=caps,
         cap=settings.caseload_cap,
         late=late,
         contact=contact,
-        week=week,
+        week=report.monday,
         outcomes=outcomes,
         people=people,
         settings=settings.to_json(),

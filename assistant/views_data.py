@@ -249,7 +249,8 @@ def chart(db: Session, participant_id: int, width: int = 640, height: int = 220)
         {"label": "GAD-7 caseness (8)", "y": xy(first, 8)[1]},
     ]
     return {
-        "series": {k: " ".join(f"{x},{y}" for x, y in v) for k, v in series.items()},
+        # A line only joins two or more sittings: one questionnaire is a point, not a trajectory.
+        "series": {k: " ".join(f"{x},{y}" for x, y in v) for k, v in series.items() if len(v) >= 2},
         "width": width,
         "height": height,
         "thresholds": thresholds,
@@ -259,24 +260,20 @@ def chart(db: Session, participant_id: int, width: int = 640, height: int = 220)
 
 
 def trajectories(db: Session, participant_ids: Any) -> dict[int, dict[str, Any] | None]:
-    """Each participant's trajectory (first and latest scores) in one query, for people with two or
-    more complete scores: the same answer as measures.participant_trajectory, person by person."""
-    from assistant.care.measures import trajectory_of
+    """Each participant's paired outcomes in one query, for people with two or more complete
+    sittings: the same answer as measures.participant_trajectory, person by person."""
+    from assistant.care.measures import sitting_scores, trajectory_of
 
     complete = db.exec(
-        select(Measure.participant_id, Measure.instrument, Measure.total)
+        select(Measure)
         .where(col(Measure.participant_id).in_(participant_ids), Measure.status == "complete")
         .order_by(col(Measure.participant_id), col(Measure.completed_at), col(Measure.id))
     ).all()
-    first: dict[int, dict[str, int]] = {}
-    latest: dict[int, dict[str, int]] = {}
-    counts: dict[int, int] = {}
-    for pid, instrument, total in complete:
-        assert total is not None
-        first.setdefault(pid, {}).setdefault(instrument, total)
-        latest.setdefault(pid, {})[instrument] = total
-        counts[pid] = counts.get(pid, 0) + 1
-    return {pid: trajectory_of(first[pid], latest[pid]) for pid, n in counts.items() if n >= 2}
+    by_person: dict[int, list[Measure]] = {}
+    for measure in complete:
+        by_person.setdefault(measure.participant_id, []).append(measure)
+    found = {pid: trajectory_of(sitting_scores(rows)) for pid, rows in by_person.items()}
+    return {pid: result for pid, result in found.items() if result is not None}
 
 
 def unacknowledged_urgent(db: Session, specialist_ids: list[int], now: datetime, minutes: int) -> list[Flag]:

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from assistant.conftest import AUTH_TOKEN, PUBLIC_URL, Phone
+from assistant.dashboard.conftest import World, csrf
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -33,6 +35,7 @@ from assistant.clock import FixedClock
 from assistant.contact import campaigns
 from assistant.contact.appointments import KINDS, OUTCOMES
 from assistant.conversation.inbound import MAX_BODY
+from assistant.dashboard import conftest as dashboard_fixtures
 from assistant.db.models import (
     Answer,
     Appointment,
@@ -58,13 +61,10 @@ from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import COHORTS, CsvImportError, import_caseload
 from assistant.imports.caseload import OPTIONAL as CASELOAD_OPTIONAL
 from assistant.imports.caseload import REQUIRED as CASELOAD_REQUIRED
-from assistant.reporting.reports import contact_report, report_csv
+from assistant.reporting.contact_evidence import weekly_contact
+from assistant.reporting.formats import contact_csv
 from assistant.runtime import Runtime
 from assistant.sending.sender import STATUS_RANK
-
-from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone
-from .dashboard import conftest as dashboard_fixtures
-from .dashboard.conftest import World, csrf
 
 # The dashboard's fixtures, for the tests here that need a world and signed-in users.
 world = dashboard_fixtures.world
@@ -1400,7 +1400,7 @@ def test_a_newline_in_back_is_not_a_500(as_user: Any, world: World, phone: Phone
 
 
 def test_a_newline_in_login_next_is_not_a_500(app: Flask, world: World) -> None:
-    from .dashboard.conftest import PASSWORD
+    from assistant.dashboard.conftest import PASSWORD
 
     client = app.test_client()
     form = {"email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf(client)}
@@ -1419,7 +1419,7 @@ def test_back_never_redirects_off_the_site(as_user: Any, world: World, phone: Ph
 
 
 def test_login_next_never_redirects_off_the_site(app: Flask, world: World) -> None:
-    from .dashboard.conftest import PASSWORD
+    from assistant.dashboard.conftest import PASSWORD
 
     client = app.test_client()
     form = {"email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf(client)}
@@ -1549,6 +1549,7 @@ def test_a_formula_never_reaches_a_csv_export(rt: Runtime, tmp_path: Path) -> No
     except CsvImportError:
         return  # refusing it is fine too
     with transaction(rt.engine) as db:
-        rows = contact_report(db, "2026-W48", "Europe/London")
-    cells = [c for row in csv.reader(io.StringIO(report_csv(rows, "2026-W48"))) for c in row]
+        report = weekly_contact(db, rt.clock.now().date().isoformat(), "Europe/London", select(Participant))
+    cells = [c for row in csv.reader(io.StringIO(contact_csv(report))) for c in row]
+    assert any("HYPERLINK" in c for c in cells)  # the specialist is in the export, quoted
     assert not [c for c in cells if c[:1] in ("=", "+", "@")], cells

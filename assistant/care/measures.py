@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from assistant import engine
+from assistant.care.clinical_outcomes import COMBINED, RELIABLE_CHANGE, SCALES, Score, paired_outcomes
 from assistant.care.flags import raise_flag
 from assistant.care.quiet import next_allowed
 from assistant.db.models import Answer, DueTask, FlowSession, Measure, Participant
@@ -147,46 +148,45 @@ def record_results(
     return results
 
 
-def first_and_latest(db: Session, participant_id: int) -> tuple[dict[str, int], dict[str, int]]:
+def sitting_scores(measures: list[Measure]) -> list[Score]:
+    """Complete results as scores tagged with their sitting: the runs of one sitting share its start."""
+    return [
+        Score(
+            instrument=m.instrument,
+            total=m.total,
+            sitting=m.started_at or ("run", m.session_id or -(m.id or 0)),
+            at=m.completed_at,
+        )
+        for m in measures
+        if m.status == "complete" and m.total is not None
+    ]
+
+
+def participant_trajectory(db: Session, participant_id: int) -> dict[str, Any] | None:
     complete = db.exec(
         select(Measure)
         .where(Measure.participant_id == participant_id, Measure.status == "complete")
         .order_by(col(Measure.completed_at), col(Measure.id))
     ).all()
-    first: dict[str, int] = {}
-    latest: dict[str, int] = {}
-    for measure in complete:
-        assert measure.total is not None
-        first.setdefault(measure.instrument, measure.total)
-        latest[measure.instrument] = measure.total
-    return first, latest
+    return trajectory_of(sitting_scores(list(complete)))
 
 
-def participant_trajectory(db: Session, participant_id: int) -> dict[str, Any] | None:
-    first, latest = first_and_latest(db, participant_id)
-    return trajectory_of(first, latest)
-
-
-def trajectory_of(first: dict[str, int], latest: dict[str, int]) -> dict[str, Any] | None:
-    result = engine.trajectory(first, latest)
-    if result is None:
+def trajectory_of(scores: list[Score]) -> dict[str, Any] | None:
+    """Per scale and combined outcomes from paired first and last sittings; None from one sitting."""
+    found = paired_outcomes(scores)
+    if not found:
         return None
-    return {
-        "first": result.first,
-        "latest": result.latest,
-        "caseness_first": result.caseness_first,
-        "caseness_latest": result.caseness_latest,
-        "recovery": result.recovery,
-        "reliable_improvement": result.reliable_improvement,
-        "reliable_deterioration": result.reliable_deterioration,
-        "reliable_recovery": result.reliable_recovery,
-    }
+    return {key: (found[key].as_dict() if key in found else None) for key in (*SCALES, COMBINED)}
 
 
 def check_trajectory(db: Session, participant: Participant, now: datetime) -> None:
+    """A reliable rise on either scale is flagged for a person to look at (whatever the other did)."""
     assert participant.id is not None
     result = participant_trajectory(db, participant.id)
-    if result and result["reliable_deterioration"]:
+    worse = [
+        s for s in SCALES if result and result[s] and result[s]["last"][s] - result[s]["first"][s] >= RELIABLE_CHANGE[s]
+    ]
+    if result and worse:
         raise_flag(
             db,
             participant,
@@ -194,7 +194,7 @@ def check_trajectory(db: Session, participant: Participant, now: datetime) -> No
             severity="action",
             reason="Questionnaire scores show a reliable deterioration since the first ones",
             now=now,
-            evidence={"first": result["first"], "latest": result["latest"]},
+            evidence={s: {"first": result[s]["first"][s], "latest": result[s]["last"][s]} for s in worse},
         )
 
 
@@ -249,6 +249,14 @@ def plan_questionnaires(
     return task
 
 
+def _note(measure: Measure) -> str | None:
+    """A total with an item answered "not applicable" (WSAS work) is partial: said, never banded."""
+    if measure.total is None or measure.status != "partial":
+        return None
+    skipped = sum(1 for v in measure.items.values() if v == "not_applicable")
+    return f"{len(measure.items) - skipped}-item total, work not applicable: not banded" if skipped else None
+
+
 def measures_for_export(db: Session, participant_id: int) -> list[dict[str, Any]]:
     rows = db.exec(select(Measure).where(Measure.participant_id == participant_id).order_by(col(Measure.id))).all()
     return [
@@ -259,6 +267,7 @@ def measures_for_export(db: Session, participant_id: int) -> list[dict[str, Any]
             "band": m.band,
             "severity": m.band,
             "items": m.items,
+            "note": _note(m),
             "started_at": m.started_at.isoformat() if m.started_at else None,
             "completed_at": m.completed_at.isoformat() if m.completed_at else None,
         }

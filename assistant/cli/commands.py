@@ -6,15 +6,16 @@ import json
 import sys
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlmodel import col, func, select
 
+from assistant.cli.common import _cli_user, _runtime, _when
 from assistant.cli.journey import journey_report_command
-from assistant.clock import FixedClock, SystemClock
+from assistant.clock import FixedClock
 from assistant.config import ROOT, ConfigError, load_settings
 from assistant.db.models import DueTask, Participant
 from assistant.db.units import transaction, upgrade
@@ -30,22 +31,6 @@ DEMO_CASELOAD = ROOT / "demo" / "caseload.csv"
 # The demo service's duty contact: crisis handling always needs one. With the embedded
 # defaults, its emails and texts are printed to the console like everything else.
 DEMO_DUTY_CONTACT = {"duty_contact_email": "duty@example.org", "duty_contact_phone": "+447700900999"}
-
-
-def _when(value: str | None) -> datetime:
-    if not value:
-        return SystemClock().now()
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"not an ISO date-time: {value!r}") from None
-    if at.tzinfo is None:
-        raise click.BadParameter("give a timezone, e.g. 2026-11-23T10:00:00+00:00")
-    return at.astimezone(UTC)
-
-
-def _runtime() -> Runtime:
-    return build_runtime(load_settings())
 
 
 class FriendlyGroup(click.Group):
@@ -161,16 +146,6 @@ def service_settings_command(service: str, changes: tuple[str, ...], now_text: s
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(ServiceSettings.from_json(row.settings).to_json(), indent=2))
-
-
-def _cli_user() -> str:
-    """Who ran a command, for the audit log and import records."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"[:254]
-    except (KeyError, OSError):
-        return "cli"
 
 
 @main.command("tick")
@@ -443,28 +418,6 @@ def flag_resolve(flag_id: int, by: str, note: str) -> None:
 
     _change_flag(flag_id, lambda db, flag, now: resolve(db, flag, by=by, note=note, now=now))
     click.echo(f"flag #{flag_id} resolved")
-
-
-@main.group("report")
-def report_group() -> None:
-    """Reports for the service and its commissioners."""
-
-
-@report_group.command("contact")
-@click.option("--week", required=True, help="ISO week, e.g. 2026-W48.")
-@click.option("--service", help="Only this service.")
-@click.option("--csv", "as_csv", is_flag=True, help="Write CSV for commissioners.")
-def report_contact(week: str, service: str | None, as_csv: bool) -> None:
-    """Weekly contact evidence per specialist, with service totals."""
-    from assistant.reporting.reports import contact_report, report_csv, report_text
-
-    rt = _runtime()
-    with transaction(rt.engine) as db:
-        try:
-            rows = contact_report(db, week, rt.settings.default_timezone, service)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(report_csv(rows, week) if as_csv else report_text(rows, week), nl=not as_csv)
 
 
 @main.command("log-contact")
@@ -897,6 +850,10 @@ def run_command(host: str, port: int) -> None:
 
 
 main.add_command(journey_report_command)
+from assistant.cli.reports import COMMANDS as REPORT_COMMANDS  # noqa: E402
+
+for _command in REPORT_COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -55,7 +55,6 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
             Field("questionnaire_at_end", "Ask at the end of support"),
             Field("questionnaire_expires_hours", "An unanswered questionnaire expires after (hours)", "1 to 336."),
             Field("questionnaire_time", "Ask at", "Local time, HH:MM."),
-            Field("text_scores_to_participant", "Text scores to the participant"),
         ),
     ),
     (

@@ -60,6 +60,8 @@ class Specialist(SQLModel, table=True):
     # Their daily digest of non-urgent flags: local time (None: the service's), last one sent.
     digest_time: str | None = Field(default=None, max_length=5)
     last_digest_at: datetime | None = utc_column()
+    # Full-time equivalent (1.0 full time, 0.6 three days a week): their share of the caseload cap.
+    fte: float = Field(default=1.0, sa_column_kwargs={"server_default": "1.0"})
 
 
 class Participant(SQLModel, table=True):

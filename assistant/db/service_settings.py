@@ -63,8 +63,8 @@ class ServiceSettings:
     questionnaire_at_end: bool = True
     questionnaire_expires_hours: int = 72
     questionnaire_time: str = "11:00"
-    # Scores are never texted to the participant unless the service turns this on.
-    text_scores_to_participant: bool = False
+    # Scores are never texted to anyone: a lock screen would show them. (Stored settings that still
+    # name the old `text_scores_to_participant` are read without it.)
     # Who hears about an urgent flag besides the specialist. Crisis handling is always on, so a
     # service's settings cannot be changed without one (see duty_contact_problem).
     duty_contact_email: str = ""

@@ -216,22 +216,30 @@ class Score:
     total: int | None
     band: str | None
     items: dict[int, str | None]
+    # Items answered "not applicable" (WSAS work): the total is of the others, partial and not banded.
+    not_applicable: tuple[int, ...] = ()
 
 
 def score(instrument: Instrument, answers: Mapping[int, str | None]) -> Score:
-    """Total and band only when every item has a scored answer (WSAS: not-applicable work is left out)."""
+    """Total and band only when every item has a scored answer. An allowed "not applicable" (WSAS
+    work) is left out, not scored as 0: the total of the items scored is kept, reported as partial
+    and never banded on cut-offs made for the full scale."""
     items = {n: answers.get(n) for n in range(1, len(instrument.items) + 1)}
     values: list[int] = []
-    complete = True
+    missing = False
+    not_applicable: list[int] = []
     for number, value in items.items():
         if value == "not_applicable" and number in instrument.not_applicable_items:
+            not_applicable.append(number)
             continue
         if value is None or not value.isdigit():
-            complete = False
+            missing = True
             continue
         values.append(int(value))
-    if not complete:
+    if missing:
         return Score(instrument.id, False, None, None, items)
+    if not_applicable:
+        return Score(instrument.id, False, sum(values), None, items, tuple(not_applicable))
     total = sum(values)
     band = next(label for upto, label in instrument.bands if total <= upto)
     return Score(instrument.id, True, total, band, items)

@@ -11,6 +11,7 @@ from assistant.care.measures import measures_for_export, participant_trajectory
 from assistant.care.privacy import consents
 from assistant.contact.appointments import ladder_attempts
 from assistant.db.models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
+from assistant.reporting.formats import ATTRIBUTION
 
 
 class NotFound(LookupError):
@@ -113,6 +114,7 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
         "measures": measures_for_export(db, participant.id),
         "consent": consents(db, participant.id),
         "trajectory": participant_trajectory(db, participant.id),
+        "measures_attribution": ATTRIBUTION,
         "flags": [
             {
                 "kind": f.kind,

@@ -55,7 +55,10 @@ def test_gad7_bands_and_partial() -> None:
 
 def test_wsas_not_applicable_is_not_zero() -> None:
     with_na = score(WSAS, {1: "not_applicable", 2: "6", 3: "8", 4: "2", 5: "5"})
-    assert (with_na.complete, with_na.total, with_na.band) == (True, 21, "moderately severe or worse")
+    # A 4-item total is kept but is partial: never banded on the 0-40 cut-offs.
+    assert (with_na.complete, with_na.total, with_na.band, with_na.not_applicable) == (False, 21, None, (1,))
+    full = score(WSAS, {1: "0", 2: "6", 3: "8", 4: "2", 5: "5"})
+    assert (full.complete, full.total, full.band) == (True, 21, "moderately severe or worse")
     # not applicable anywhere but the work item is not allowed
     assert not score(WSAS, {1: "3", 2: "not_applicable", 3: "8", 4: "2", 5: "5"}).complete
 

@@ -1,0 +1,38 @@
+"""What the command groups share: the runtime from settings, times given on the command line,
+and who ran a command (for the audit log)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from assistant.clock import SystemClock
+from assistant.config import load_settings
+from assistant.runtime import Runtime, build_runtime
+
+
+def _when(value: str | None) -> datetime:
+    if not value:
+        return SystemClock().now()
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO date-time: {value!r}") from None
+    if at.tzinfo is None:
+        raise click.BadParameter("give a timezone, e.g. 2026-11-23T10:00:00+00:00")
+    return at.astimezone(UTC)
+
+
+def _runtime() -> Runtime:
+    return build_runtime(load_settings())
+
+
+def _cli_user() -> str:
+    """Who ran a command, for the audit log and import records."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"[:254]
+    except (KeyError, OSError):
+        return "cli"
