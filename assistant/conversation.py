@@ -222,15 +222,16 @@ def apply_events(
             row.wait_until = event.until
             row.question = event.question
         elif isinstance(event, Ended):
+            on_page = row.status == "on_page"
             row.status = "ended"
             row.ended_at = now
             row.end_reason = event.reason
             row.wait_until = None
             if flow.id.startswith("questionnaire_"):
-                from .measures import record_results
+                from assistant.questionnaire_links import questionnaire_ended
 
                 db.flush()
-                record_results(db, rt, participant, row, now)
+                outcome.extend(questionnaire_ended(db, rt, participant, row, flow, now, on_page=on_page))
     row.state = state
     row.version += 1
     db.add(row)

@@ -409,3 +409,17 @@ class SendPace(SQLModel, table=True):
 
     pool: str = Field(primary_key=True, max_length=64)
     next_at: float = 0.0  # seconds since the epoch
+
+
+class QuestionnaireLink(SQLModel, table=True):
+    """A private page for one sitting of a questionnaire. The text holds only a random token; this
+    row keeps its SHA-256 hash, never the token. It shows nothing once the sitting ends or expires."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    session_id: int = Field(foreign_key="flowsession.id", index=True)
+    created_at: datetime | None = utc_column(nullable=False)
+    expires_at: datetime | None = utc_column(nullable=False)
+    ended_at: datetime | None = utc_column()
+    end_reason: str | None = Field(default=None, max_length=32)

@@ -271,11 +271,16 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
         settings = settings_for(db, participant)
         flow = rt.flows.questionnaire(list(task.payload.get("instruments") or settings.questionnaire_instruments))
         assert participant.id is not None
-        waiting = active_session(db, participant.id)
+        from assistant.questionnaire_links import on_page, send_link
+
+        waiting = active_session(db, participant.id) or on_page(db, participant.id)
         if waiting is not None:  # never during another flow's question, never two at once
             return _defer_to(task, max(waiting.wait_until or now, now) + timedelta(minutes=1))
         expires_after = timedelta(hours=settings.questionnaire_expires_hours)
-        start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
+        if settings.questionnaire_by == "link":
+            send_link(db, rt, participant, flow, now, expires_after=expires_after)
+        else:
+            start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
         outcome = "sent"
     if reason in ("start", "every") and task.due_at is not None:
         plan_questionnaires(db, participant, now, after=task.due_at, reason="every")
@@ -319,18 +324,21 @@ def _run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
             return False
         participant = lock_participant(db, row.participant_id)
         db.refresh(row)
-        if row.status != "waiting" or row.wait_until is None or row.wait_until > now or participant is None:
+        if row.status not in WAITING or row.wait_until is None or row.wait_until > now or participant is None:
             return False  # answered meanwhile: this timeout is stale
         resume_flow(db, rt, participant, row, engine.Timeout(), now)
         return True
 
 
 _session, _task = table(FlowSession), table(DueTask)
+# Runs that time out: waiting for a text, or for an answer on a questionnaire's private page.
+WAITING = ("waiting", "on_page")
 # Built once: every tick asks these, and most ticks find little.
 _DUE_TIMEOUTS = (
     sa.select(_session.c.id)
     .where(
-        _session.c.status == "waiting", _session.c.wait_until <= sa.bindparam("now", type_=_session.c.wait_until.type)
+        _session.c.status.in_(WAITING),
+        _session.c.wait_until <= sa.bindparam("now", type_=_session.c.wait_until.type),
     )
     .order_by(_session.c.wait_until)
     .limit(BATCH)
