@@ -51,10 +51,18 @@ def _until(at: datetime, timezone: str) -> str:
 
 
 def send_link(
-    db: Session, rt: Runtime, participant: Participant, flow: engine.Flow, now: datetime, *, expires_after: timedelta
+    db: Session,
+    rt: Runtime,
+    participant: Participant,
+    flow: engine.Flow,
+    now: datetime,
+    *,
+    expires_after: timedelta,
+    automated: bool = True,
 ) -> Outcome:
-    """Begin a sitting on the page and text its link. A sitting paused lately after a risk item is
-    taken up where it stopped, as an invitation by text would (measures.paused_sitting)."""
+    """Begin a sitting on the page and text its link (`automated`: the clock sent it, so it keeps to
+    quiet hours; a reply to LINK goes at once). A sitting paused lately after a risk item is taken
+    up where it stopped, as an invitation by text would (measures.paused_sitting)."""
     assert participant.id is not None
     expires = now + expires_after
     context = participant_vars(db, participant) | {"expires_at": expires.isoformat()}
@@ -95,7 +103,7 @@ def send_link(
         flow=flow.id,
         session_id=row.id,
         expires_at=expires,
-        automated=True,
+        automated=automated,
     )
     assert text.id is not None
     outcome.outbox.append(text.id)
@@ -105,7 +113,7 @@ def send_link(
 def asked_for_link(db: Session, rt: Runtime, participant: Participant, flow: engine.Flow, now: datetime) -> Outcome:
     """The participant answered a questionnaire's invitation with LINK: the same questions, on the page."""
     hours = settings_for(db, participant).questionnaire_expires_hours
-    return send_link(db, rt, participant, flow, now, expires_after=timedelta(hours=hours))
+    return send_link(db, rt, participant, flow, now, expires_after=timedelta(hours=hours), automated=False)
 
 
 def on_page(db: Session, participant_id: int) -> FlowSession | None:

@@ -21,7 +21,9 @@ from assistant.notify import staff_outbox
 from assistant.runtime import Runtime
 
 bp = Blueprint("questionnaire_page", __name__)
-PAGE_LIMIT = "30 per minute"
+# Per address, like sign-in: far more than a person answering (two requests an item), far less
+# than a script trying tokens (which are 256 random bits in any case).
+PAGE_LIMIT = "60 per minute"
 limiter.limit(PAGE_LIMIT)(bp)
 CHOOSE = "Choose an answer, or skip this question"
 

@@ -292,3 +292,21 @@ def test_a_sitting_paused_by_text_is_taken_up_on_the_page(
     for value in ["1"] * 7:
         _answer(client, path, value)
     assert _measures(rt)[2:] == [("gad7", "complete", 7)]
+
+
+def test_the_page_is_rate_limited_per_address_and_a_refusal_saves_nothing(
+    rt: Runtime, client: FlaskClient, clock: FixedClock, caseload_file: Path
+) -> None:
+    from assistant.questionnaire_page import PAGE_LIMIT
+
+    pid = _setup(rt, caseload_file, clock)
+    _ask(rt, clock, pid, ["phq9"])
+    path = _path(rt)
+    allowed = int(PAGE_LIMIT.split()[0])
+    page = client.get(path).get_data(as_text=True)
+    token = CSRF.search(page)
+    assert token
+    codes = [client.get("/q/" + "b" * 43).status_code for _ in range(allowed - 1)]
+    assert set(codes) == {404}
+    refused = client.post(path, data={"csrf_token": token.group(1), "question": "phq9_1", "answer": "2"})
+    assert refused.status_code == 429 and _answers(rt) == []
