@@ -24,7 +24,7 @@ bp = Blueprint("questionnaire_page", __name__)
 # Per address, like sign-in: far more than a person answering (two requests an item), far less
 # than a script trying tokens (which are 256 random bits in any case).
 PAGE_LIMIT = "60 per minute"
-limiter.limit(PAGE_LIMIT)(bp)
+_limit = limiter.shared_limit(PAGE_LIMIT, scope="questionnaire_page")  # one count for showing and answering
 CHOOSE = "Choose an answer, or skip this question"
 
 
@@ -47,6 +47,7 @@ def _gone() -> tuple[str, int]:
 
 
 @bp.get(f"{links.PATH}<token>")
+@_limit
 def show(token: str) -> Any:
     rt = _rt()
     with transaction(rt.engine) as db:
@@ -58,6 +59,7 @@ def show(token: str) -> Any:
 
 
 @bp.post(f"{links.PATH}<token>")
+@_limit
 def answer(token: str) -> Any:
     rt = _rt()
     now = rt.clock.now()
