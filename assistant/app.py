@@ -56,6 +56,7 @@ def create_app(
 
     from assistant import dashboard, unknown_numbers, webhooks
     from assistant.web import journey as journey_views
+    from assistant.web import questionnaire as questionnaire_page
 
     @app.before_request
     def allow_csv_uploads() -> None:
@@ -73,6 +74,7 @@ def create_app(
     from assistant.web import reports as reports_web
 
     app.register_blueprint(reports_web.bp)
+    app.register_blueprint(questionnaire_page.bp)
 
     @app.before_request
     def refuse_debug_in_production() -> tuple[str, int] | None:

@@ -157,7 +157,7 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
     report.removed["contact-log and flag notes, email bodies"] = len(logs) + len(flags) + len(notes)
     for session in db.exec(select(FlowSession).where(FlowSession.participant_id == pid)).all():
         session.state = {"erased": True}
-        if session.status == "waiting":
+        if session.status in ("waiting", "on_page"):  # on_page: a questionnaire's private page
             session.status, session.ended_at, session.end_reason, session.wait_until = "ended", now, "erased", None
         db.add(session)
     for task in db.exec(select(DueTask).where(DueTask.participant_id == pid, DueTask.status == "pending")).all():

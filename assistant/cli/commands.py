@@ -31,6 +31,9 @@ DEMO_CASELOAD = ROOT / "demo" / "caseload.csv"
 # The demo service's duty contact: crisis handling always needs one. With the embedded
 # defaults, its emails and texts are printed to the console like everything else.
 DEMO_DUTY_CONTACT = {"duty_contact_email": "duty@example.org", "duty_contact_phone": "+447700900999"}
+# The demo asks questionnaires by private link (`assistant send-questionnaire P001 phq9 gad7`
+# prints the text with the link; open it in a browser).
+DEMO_SETTINGS = DEMO_DUTY_CONTACT | {"questionnaire_by": "link"}
 
 
 class FriendlyGroup(click.Group):
@@ -803,7 +806,7 @@ def _demo_duty_contact(rt: Runtime, slugs: frozenset[str]) -> None:
     with transaction(rt.engine) as db:
         for service in db.exec(select(Service).where(col(Service.slug).in_(slugs))).all():
             if duty_contact_problem(ServiceSettings.from_json(service.settings)):
-                change_settings(db, service, dict(DEMO_DUTY_CONTACT), by="demo setup", now=rt.clock.now())
+                change_settings(db, service, dict(DEMO_SETTINGS), by="demo setup", now=rt.clock.now())
 
 
 @main.command("run")
@@ -845,7 +848,9 @@ def run_command(host: str, port: int) -> None:
         click.echo("\nTalk to it as a participant, in another terminal:")
         click.echo(f"  .venv/bin/assistant simulate --participant {first.external_id}")
         click.echo("or send one signed webhook request:")
-        click.echo(f"  curl -s -H 'X-Twilio-Signature: {signature}' {fields} {url}\n")
+        click.echo(f"  curl -s -H 'X-Twilio-Signature: {signature}' {fields} {url}")
+        click.echo("Questionnaires go by private link: text one with")
+        click.echo(f"  .venv/bin/assistant send-questionnaire {first.external_id} phq9 gad7\n")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 

@@ -218,11 +218,16 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
         settings = settings_for(db, participant)
         flow = rt.flows.questionnaire(list(task.payload.get("instruments") or settings.questionnaire_instruments))
         assert participant.id is not None
-        waiting = active_session(db, participant.id)
+        from assistant.contact.questionnaire_links import on_page, send_link
+
+        waiting = active_session(db, participant.id) or on_page(db, participant.id)
         if waiting is not None:  # never during another flow's question, never two at once
             return _defer_to(task, max(waiting.wait_until or now, now) + timedelta(minutes=1))
         expires_after = timedelta(hours=settings.questionnaire_expires_hours)
-        start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
+        if settings.questionnaire_by == "link":
+            send_link(db, rt, participant, flow, now, expires_after=expires_after)
+        else:
+            start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
         outcome = "sent"
     if reason in ("start", "every") and task.due_at is not None:
         plan_questionnaires(db, participant, now, after=task.due_at, reason="every")

@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from assistant.db.models import Appointment, AuditLog, DueTask, Participant, Service
-from assistant.db.service_settings import NATIONS, RULES, ServiceSettings, duty_contact_problem
+from assistant.db.service_settings import NATIONS, QUESTIONNAIRE_BY, RULES, ServiceSettings, duty_contact_problem
 
 KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(ServiceSettings)}
 REMINDER_FIELDS = (
@@ -50,6 +50,11 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
         "Questionnaires",
         (
             Field("questionnaire_instruments", "Questionnaires to ask", "None chosen: no questionnaires by text."),
+            Field(
+                "questionnaire_by",
+                "Ask them",
+                "A private link: one text says a few questions are waiting, with a link to a private page.",
+            ),
             Field("questionnaire_every_weeks", "Ask every (weeks)", "1 to 52."),
             Field("questionnaire_at_start", "Ask at the start of support"),
             Field("questionnaire_at_end", "Ask at the end of support"),
@@ -154,6 +159,7 @@ LABELS = {f.name: f.label for _, group in GROUPS for f in group}
 CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "holiday_region": (("ENG", "England"), ("WLS", "Wales"), ("SCT", "Scotland"), ("NIR", "Northern Ireland")),
     "nation": tuple(NATIONS.items()),
+    "questionnaire_by": tuple(QUESTIONNAIRE_BY.items()),
     "questionnaire_instruments": (("phq9", "PHQ-9"), ("gad7", "GAD-7"), ("wsas", "WSAS")),
     "rules_off": tuple((rule, label) for rule, label in RULES.items()),
 }

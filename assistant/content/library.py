@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
@@ -11,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from assistant.content.wording import lock_screen_words
 from assistant.engine import Flow, FlowError, Instrument, load_flow, load_instrument, questionnaire_flow
 from assistant.engine.understanding import Phrases, compile_phrases
 
@@ -27,6 +29,10 @@ CRISIS_FALLBACK = (
 )
 
 
+# Jinja comments, statements and expressions: what is left is the template's own wording.
+_TEMPLATE_CODE = re.compile(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", re.DOTALL)
+
+
 class Catalog:
     """Message templates at messages/<locale>/<flow>/<key>.txt, rendered strictly."""
 
@@ -34,6 +40,8 @@ class Catalog:
         self.directory = directory
         # The locales are the folders under messages/, read once like the rest of the content.
         self.known_locales = frozenset(self.locales()) if directory.is_dir() else frozenset()
+        if problems := self.lock_screen_problems():
+            raise FlowError("words that would show on a lock screen: " + "; ".join(problems))
         # Plain text, not HTML: no autoescaping. Participant text is only ever a
         # variable, never part of a template, so it cannot inject template code.
         self.env = Environment(
@@ -42,6 +50,19 @@ class Catalog:
             autoescape=False,
             keep_trailing_newline=False,
         )
+
+    def lock_screen_problems(self) -> list[str]:
+        """Each template whose own wording (not its variables) has a lock-screen giveaway, unless
+        messages/budgets.toml lists it under lock_screen_exempt."""
+        budgets = self.directory / "budgets.toml"
+        exempt = set(_read(budgets).get("lock_screen_exempt", {}).get("keys", [])) if budgets.is_file() else set()
+        problems = []
+        for locale in self.known_locales:
+            for key in sorted(self.keys(locale) - exempt):
+                source = (self.directory / locale / f"{key}.txt").read_text(encoding="utf-8")
+                if words := lock_screen_words(_TEMPLATE_CODE.sub(" ", source)):
+                    problems.append(f"{locale}/{key}.txt: {', '.join(words)}")
+        return problems
 
     def locales(self) -> list[str]:
         return sorted(p.name for p in self.directory.iterdir() if p.is_dir())
@@ -111,8 +132,12 @@ class FlowLibrary:
             raise FlowError(f"unknown instrument(s): {missing or instrument_ids}")
         flow_id = "questionnaire_" + "_".join(instrument_ids)
         if flow_id not in self.current:
+            instruments = [self.instruments[i] for i in instrument_ids]
             flow = questionnaire_flow(
-                [self.instruments[i] for i in instrument_ids], self.scales, source=str(self.directory / "instruments")
+                instruments,
+                self.scales,
+                source=str(self.directory / "instruments"),
+                offer_link=any(self.private_items(i) for i in instruments),
             )
             for node in flow.nodes.values():
                 for key in (node.say, node.ask.reprompt if node.ask else None):
@@ -121,6 +146,16 @@ class FlowLibrary:
             self.current[flow_id] = flow
             self.versions[(flow.id, flow.version)] = flow
         return self.current[flow_id]
+
+    @staticmethod
+    def private_items(instrument: Instrument) -> list[int]:
+        """The items (numbers) whose wording, with the stem, would give something away on a lock
+        screen: texted only after the participant agrees, otherwise asked on the private page."""
+        return [
+            number
+            for number, item in enumerate(instrument.items, 1)
+            if lock_screen_words(f"{instrument.stem if number == 1 else ''} {item}")
+        ]
 
     def get(self, flow_id: str, version: int | None = None) -> Flow | None:
         if flow_id.startswith("questionnaire_") and flow_id not in self.current:

@@ -449,3 +449,17 @@ class JobStart(SQLModel, table=True):
     recorded_at: datetime | None = utc_column(nullable=False)
     # {"13": "yes", "26": "changed_job"}: the answer to each sustainment check, by weeks in work.
     sustainment: dict[str, Any] = json_column()
+
+
+class QuestionnaireLink(SQLModel, table=True):
+    """A private page for one sitting of a questionnaire. The text holds only a random token; this
+    row keeps its SHA-256 hash, never the token. It shows nothing once the sitting ends or expires."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    session_id: int = Field(foreign_key="flowsession.id", index=True)
+    created_at: datetime | None = utc_column(nullable=False)
+    expires_at: datetime | None = utc_column(nullable=False)
+    ended_at: datetime | None = utc_column()
+    end_reason: str | None = Field(default=None, max_length=32)

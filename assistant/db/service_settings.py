@@ -33,6 +33,10 @@ NATIONS = {
     "northern_ireland": "Northern Ireland",
 }
 
+# How questionnaires are asked: one item per text (items whose wording would show something on a
+# lock screen only once the participant agrees, else by link), or all on a private page by link.
+QUESTIONNAIRE_BY = {"text": "By text, one question per text", "link": "By a private link"}
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -58,6 +62,7 @@ class ServiceSettings:
     nation: str = "england"
     # Questionnaires by text: none until the service chooses its instruments.
     questionnaire_instruments: tuple[str, ...] = ()
+    questionnaire_by: str = "text"
     questionnaire_every_weeks: int = 4
     questionnaire_at_start: bool = True
     questionnaire_at_end: bool = True
@@ -140,6 +145,8 @@ class ServiceSettings:
         unknown = [i for i in self.questionnaire_instruments if i not in ("phq9", "gad7", "wsas")]
         if unknown:
             raise ValueError(f"unknown questionnaire(s): {unknown}")
+        if self.questionnaire_by not in QUESTIONNAIRE_BY:
+            raise ValueError(f"questionnaire_by must be one of {', '.join(QUESTIONNAIRE_BY)}")
         if not 1 <= self.questionnaire_every_weeks <= 52 or not 1 <= self.questionnaire_expires_hours <= 336:
             raise ValueError("questionnaire_every_weeks must be 1-52 and questionnaire_expires_hours 1-336")
         if not 5 <= self.escalate_after_minutes <= 24 * 60:

@@ -7,12 +7,14 @@ from assistant.engine.events import Ended, Event, RaiseFlag, RecordAnswer, Say, 
 from assistant.engine.flow import Flow, FlowError, load_flow, parse_duration
 from assistant.engine.inputs import Input, Interrupt, Reply, Timeout
 from assistant.engine.questionnaire import (
+    BY_LINK,
     PAUSED_FOR_SAFETY,
     UNCLEAR,
     Instrument,
     Score,
     Trajectory,
     load_instrument,
+    page_entry,
     questionnaire_flow,
     resume_entry,
     score,
@@ -23,6 +25,7 @@ from assistant.engine.sms import is_gsm7, segment_count
 from assistant.engine.text import keyword, normalise
 
 __all__ = [
+    "BY_LINK",
     "PAUSED_FOR_SAFETY",
     "UNCLEAR",
     "Ended",
@@ -47,6 +50,7 @@ __all__ = [
     "load_instrument",
     "match_choice",
     "normalise",
+    "page_entry",
     "parse_duration",
     "questionnaire_flow",
     "resume",

@@ -12,6 +12,12 @@ at once, with no re-prompt; the questions then pause with a kind message, and th
 sitting ends as "paused_for_safety". SKIP on a risk item raises an action flag so a
 person asks, and the questions go on.
 
+Items whose wording would give something away on a lock screen are only texted after the
+participant says so: the invitation to such a questionnaire (`offer_link`) says the questions
+are personal, and offers a private web page instead (LINK ends the run as "by_link", and the
+caller sends the link). A sitting on that page begins at `page_<item>`: the item an invitation
+would lead to, without the invitation.
+
 A paused sitting can be taken up again: each item after a risk item is also an
 entry to the flow, through an invitation for just the questions left
 (`resume_entry`). The caller starts the new run there and scores the runs'
@@ -32,6 +38,11 @@ PAUSED_FOR_SAFETY = "paused_for_safety"
 UNCLEAR = "unclear"
 INVITATION_YES = ["yes", "y", "yeah", "yep", "ok", "okay", "sure", "go", "go on", "start", "1"]
 INVITATION_NO = ["no", "n", "later", "not now", "no thanks", "2"]
+# Agreeing to the questions' own wording by text, or asking for the private page instead.
+INVITATION_TEXT = ["text", "by text", "text me", "texts", "sms", "text is fine", "text is ok"]
+INVITATION_LINK = ["link", "the link", "link please", "send link", "send the link", "web", "website", "online", "page"]
+BY_LINK = "by_link"
+PAGE = "page_"  # the entry before an item where a sitting on the private page begins
 RISK_REASON = "Answered more than 'not at all' to the question about thoughts of self-harm: please contact them today"
 UNCLEAR_REASON = (
     "Answered the question about thoughts of self-harm with something other than a clear 'not at all': "
@@ -91,36 +102,46 @@ def load_instrument(data: Mapping[str, Any], source: str) -> Instrument:
     )
 
 
-def _invitation(first: str, count: int, *, resuming: bool) -> dict[str, Any]:
-    """The discreet opening that asks first; YES goes to `first`."""
+def _invitation(first: str, count: int, *, resuming: bool, offer_link: bool) -> dict[str, Any]:
+    """The discreet opening that asks first; YES goes to `first`. With `offer_link`, it says the
+    questions are personal, so YES is the participant's agreement to their wording by text, and
+    LINK asks for the private page instead."""
+    choices: list[dict[str, Any]] = [
+        {"value": "yes", "match": INVITATION_YES + (INVITATION_TEXT if offer_link else []), "next": first},
+        {"value": "no", "match": INVITATION_NO, "next": "not_now"},
+    ]
+    if offer_link:
+        choices.append({"value": "link", "match": INVITATION_LINK, "next": BY_LINK})
     return {
         "say": "questionnaire/intro",
-        "vars": {"count": count, "resuming": resuming},
+        "vars": {"count": count, "resuming": resuming, "offer_link": offer_link},
         "ask": {
             "question": "start",
             "wait": "7d",
             "wait_at_most_until": "expires_at",
             "on_other": "not_now",
             "on_timeout": "expired",
-            "choices": [
-                {"value": "yes", "match": INVITATION_YES, "next": first},
-                {"value": "no", "match": INVITATION_NO, "next": "not_now"},
-            ],
+            "choices": choices,
         },
     }
 
 
 def questionnaire_flow(
-    instruments: Sequence[Instrument], scales: Mapping[str, Any], *, source: str = "<instruments>"
+    instruments: Sequence[Instrument],
+    scales: Mapping[str, Any],
+    *,
+    source: str = "<instruments>",
+    offer_link: bool = False,
 ) -> Flow:
-    """One flow asking every item of these instruments in turn."""
+    """One flow asking every item of these instruments in turn. `offer_link`: some item's wording
+    would give something away on a lock screen (the content's checker decides)."""
     flow_id = "questionnaire_" + "_".join(i.id for i in instruments)
     nodes: dict[str, Any] = {}
     entries: list[str] = []
     steps = [(inst, n) for inst in instruments for n in range(1, len(inst.items) + 1)]
     total = len(steps)
     names = [f"{inst.id}_{n}" for inst, n in steps]
-    nodes["intro"] = _invitation(names[0], total, resuming=False)
+    nodes["intro"] = _invitation(names[0], total, resuming=False, offer_link=offer_link)
     for index, (inst, number) in enumerate(steps):
         scale = scales.get(inst.scale)
         if scale is None:
@@ -182,11 +203,17 @@ def questionnaire_flow(
             }
             if after != "thanks":
                 nodes["paused"] = {"say": "questionnaire/paused", "end_reason": PAUSED_FOR_SAFETY}
-                nodes[f"resume_{after}"] = _invitation(after, total - index - 1, resuming=True)
+                nodes[f"resume_{after}"] = _invitation(after, total - index - 1, resuming=True, offer_link=offer_link)
                 entries.append(f"resume_{after}")
     nodes["thanks"] = {"say": "questionnaire/thanks", "end_reason": "completed"}
     nodes["not_now"] = {"say": "questionnaire/not_now", "end_reason": "declined"}
     nodes["expired"] = {"end_reason": "expired"}
+    if offer_link:
+        nodes[BY_LINK] = {"end_reason": BY_LINK}
+    # A sitting on the private page begins where an invitation's YES would lead, with no invitation.
+    for target in [names[0]] + [e.removeprefix("resume_") for e in entries]:
+        nodes[f"{PAGE}{target}"] = {"next": target}
+        entries.append(f"{PAGE}{target}")
     return load_flow(
         {
             "id": flow_id,
@@ -207,6 +234,13 @@ def resume_entry(flow: Flow, answered: Collection[str]) -> str | None:
     first = next((q for q in flow.extra.get("items", ()) if q not in answered), None)
     entry = f"resume_{first}" if first else None
     return entry if entry in flow.entries else None
+
+
+def page_entry(flow: Flow, resuming: str | None) -> str:
+    """Where a sitting on the private page begins: at the item the invitation `resuming` (from
+    `resume_entry`) leads to, else at the first item."""
+    first = resuming.removeprefix("resume_") if resuming else flow.extra["items"][0]
+    return f"{PAGE}{first}"
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ def run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
             return False
         participant = lock_participant(db, row.participant_id)
         db.refresh(row)
-        if row.status != "waiting" or row.wait_until is None or row.wait_until > now or participant is None:
+        if row.status not in WAITING or row.wait_until is None or row.wait_until > now or participant is None:
             return False  # answered meanwhile: this timeout is stale
         resume_flow(db, rt, participant, row, engine.Timeout(), now)
         return True
@@ -130,7 +130,7 @@ def timeout_failed(rt: Runtime, session_id: int, error: BaseException, now: date
     """The wait stays open (an answer can still come) and its timeout is tried again later."""
     with transaction(rt.engine) as db:
         row = db.get(FlowSession, session_id)
-        if row is None or row.status != "waiting":
+        if row is None or row.status not in WAITING:
             return
         row.timeout_attempts += 1
         row.last_error = describe(error)
@@ -139,11 +139,14 @@ def timeout_failed(rt: Runtime, session_id: int, error: BaseException, now: date
 
 
 _session, _task = table(FlowSession), table(DueTask)
+# Runs that time out: waiting for a text, or for an answer on a questionnaire's private page.
+WAITING = ("waiting", "on_page")
 # Built once: every tick asks these, and most ticks find little.
 _DUE_TIMEOUTS = (
     sa.select(_session.c.id)
     .where(
-        _session.c.status == "waiting", _session.c.wait_until <= sa.bindparam("now", type_=_session.c.wait_until.type)
+        _session.c.status.in_(WAITING),
+        _session.c.wait_until <= sa.bindparam("now", type_=_session.c.wait_until.type),
     )
     .order_by(_session.c.wait_until)
     .limit(BATCH)

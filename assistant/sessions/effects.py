@@ -17,13 +17,13 @@ from typing import Any
 from sqlmodel import Session
 
 from assistant.db.models import FlowSession, Participant
-from assistant.engine import FlowError, RecordAnswer
+from assistant.engine import Flow, FlowError, RecordAnswer
 from assistant.runtime import Runtime
 
 # (db, rt, participant, session row, the answer, now)
 AnswerEffect = Callable[[Session, Runtime, Participant, FlowSession, RecordAnswer, datetime], Any]
-# (db, rt, participant, session row, now)
-EndEffect = Callable[[Session, Runtime, Participant, FlowSession, datetime], Any]
+# (db, rt, participant, session row, flow, now, the status it ended from) -> texts it queued, if any
+EndEffect = Callable[[Session, Runtime, Participant, FlowSession, Flow, datetime, str], Any]
 
 ON_ANSWER = {
     "checkin_answered": "assistant.care.rules:checkin_answered",
@@ -31,7 +31,7 @@ ON_ANSWER = {
     "sustainment_answered": "assistant.contact.work:sustainment_answered",
 }
 ON_END = {
-    "questionnaire_results": "assistant.care.measures:record_results",
+    "questionnaire_results": "assistant.contact.questionnaire_links:questionnaire_finished",
 }
 
 

@@ -131,13 +131,16 @@ def apply_events(
             row.wait_until = event.until
             row.question = event.question
         elif isinstance(event, Ended):
+            ended_from = row.status  # "waiting" for a text, or "on_page" for a private link
             row.status = "ended"
             row.ended_at = now
             row.end_reason = event.reason
             row.wait_until = None
             if flow.on_end is not None:
                 db.flush()
-                end_effect(flow.on_end)(db, rt, participant, row, now)
+                effected = end_effect(flow.on_end)(db, rt, participant, row, flow, now, ended_from)
+                if effected is not None:
+                    outcome.extend(effected)
     row.state = state
     row.version += 1
     db.add(row)

@@ -171,6 +171,7 @@ def test_every_flow_and_keyword_has_a_script() -> None:
         "questionnaire/thanks",
         "questionnaire/not_now",
         "questionnaire/paused",
+        "questionnaire/link",
         "common/crisis",
         "common/confirm_stop",
     ):

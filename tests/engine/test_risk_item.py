@@ -150,19 +150,19 @@ def test_a_risk_item_last_in_the_flow_thanks_instead_of_pausing() -> None:
     state, events = resume(flow, state, Reply("yes"), NOW)
     assert _keys(events) == ["common/crisis", "questionnaire/thanks"]
     assert _flags(events) == [("crisis", "urgent")] and events[-1] == Ended("completed")
-    assert flow.entries == () and "paused" not in flow.nodes
+    assert flow.entries == ("page_gad7_1",) and "paused" not in flow.nodes
 
 
 def test_a_paused_sitting_is_taken_up_at_its_first_unanswered_item() -> None:
     flow = LIBRARY.questionnaire(["phq9", "gad7"])
-    assert flow.entries == ("resume_gad7_1",)
+    assert flow.entries == ("resume_gad7_1", "page_phq9_1", "page_gad7_1")
     answered = {"start", *(f"phq9_{n}" for n in range(1, 10))}
     assert resume_entry(flow, answered) == "resume_gad7_1"
     assert resume_entry(flow, {"start"}) is None  # nothing to take up before the risk item
     assert resume_entry(flow, answered | {f"gad7_{n}" for n in range(1, 8)}) is None
 
     state, events = start(flow, dict(CONTEXT), NOW, at="resume_gad7_1")
-    assert events[0] == Say("questionnaire/intro", CONTEXT | {"count": 7, "resuming": True})
+    assert events[0] == Say("questionnaire/intro", CONTEXT | {"count": 7, "resuming": True, "offer_link": True})
     assert state["question"] == "start"
     state, events = resume(flow, state, Reply("yes"), NOW)
     (item,) = [e for e in events if isinstance(e, Say)]
@@ -174,6 +174,8 @@ def test_a_run_starts_only_at_the_start_or_a_declared_entry() -> None:
     flow = LIBRARY.questionnaire(["phq9", "gad7"])
     with pytest.raises(ValueError, match="'gad7_3' is not a node this flow can start at"):
         start(flow, dict(CONTEXT), NOW, at="gad7_3")
+    with pytest.raises(ValueError, match="'page_gad7_3' is not a node this flow can start at"):
+        start(flow, dict(CONTEXT), NOW, at="page_gad7_3")
 
 
 def test_an_unclear_answer_is_never_scored() -> None:
