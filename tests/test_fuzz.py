@@ -20,8 +20,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from assistant.conftest import AUTH_TOKEN, PUBLIC_URL, Phone
-from assistant.dashboard.conftest import World, csrf
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -35,7 +33,6 @@ from assistant.clock import FixedClock
 from assistant.contact import campaigns
 from assistant.contact.appointments import KINDS, OUTCOMES
 from assistant.conversation.inbound import MAX_BODY
-from assistant.dashboard import conftest as dashboard_fixtures
 from assistant.db.models import (
     Answer,
     Appointment,
@@ -65,6 +62,10 @@ from assistant.reporting.contact_evidence import weekly_contact
 from assistant.reporting.formats import contact_csv
 from assistant.runtime import Runtime
 from assistant.sending.sender import STATUS_RANK
+
+from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone
+from .dashboard import conftest as dashboard_fixtures
+from .dashboard.conftest import World, csrf
 
 # The dashboard's fixtures, for the tests here that need a world and signed-in users.
 world = dashboard_fixtures.world
@@ -1400,7 +1401,7 @@ def test_a_newline_in_back_is_not_a_500(as_user: Any, world: World, phone: Phone
 
 
 def test_a_newline_in_login_next_is_not_a_500(app: Flask, world: World) -> None:
-    from assistant.dashboard.conftest import PASSWORD
+    from .dashboard.conftest import PASSWORD
 
     client = app.test_client()
     form = {"email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf(client)}
@@ -1419,7 +1420,7 @@ def test_back_never_redirects_off_the_site(as_user: Any, world: World, phone: Ph
 
 
 def test_login_next_never_redirects_off_the_site(app: Flask, world: World) -> None:
-    from assistant.dashboard.conftest import PASSWORD
+    from .dashboard.conftest import PASSWORD
 
     client = app.test_client()
     form = {"email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf(client)}

@@ -6,8 +6,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
@@ -50,6 +52,9 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
     answered (crisis signposting when it reads like a crisis)."""
     try:
         return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=handle_text)
+    except sa.exc.IntegrityError:
+        log.exception("inbound text broke a database rule: nothing was kept, Twilio will try again")
+        raise
     except sa.exc.SQLAlchemyError:
         raise  # the database's trouble: nothing was kept, and Twilio tries again
     except Exception:
@@ -57,49 +62,51 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
     return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=_kept_for_a_person)
 
 
+def _first_time(db: Session, sid: str, now: datetime) -> bool:
+    """Record the MessageSid; False if it was recorded before (another worker, or Twilio's retry).
+    Only this insert decides what is a duplicate: any other integrity error is a real fault."""
+    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(InboundReceipt).values(message_sid=sid, received_at=now).on_conflict_do_nothing()
+    return cast("sa.CursorResult[Any]", db.execute(insert)).rowcount == 1
+
+
 def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler) -> Received:
-    try:
-        with transaction(rt.engine) as db:
-            phone = normalise_sender(sender)
-            participant = lock_participant_by_phone(db, phone)
-            # A MessageSid seen before fails this insert (the primary key) when it is flushed, with
-            # the text's own row: that is the duplicate check, and the whole transaction rolls back.
-            db.add(InboundReceipt(message_sid=sid, received_at=now))
-            if participant is None:
-                db.flush()
-                outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
-                return Received(
-                    duplicate=False,
-                    outbox=outcome.outbox + staff_outbox(db),
-                    emails=bool(db.info.get("emails_queued")),
-                )
-            assert participant.id is not None
-            inbound = Message(
-                participant_id=participant.id,
-                direction="in",
-                body=body[:MAX_BODY],
-                at=now,
-                status="received",
-                phone=phone,
-                provider_sid=sid,
-            )
-            db.add(inbound)
-            db.flush()
-            participant.last_inbound_at = now
-            db.add(participant)
-            # A text from this number proves it reaches their phone.
-            clear_number_problem(db, participant, now, why="texted_in", by="assistant")
-            outcome = handle(db, rt, participant, inbound, now)
+    with transaction(rt.engine) as db:
+        phone = normalise_sender(sender)
+        participant = lock_participant_by_phone(db, phone)
+        if not _first_time(db, sid, now):
+            return Received(duplicate=True, outbox=[])  # Twilio retried: recorded and answered already
+        if participant is None:
+            outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
             return Received(
                 duplicate=False,
-                # Texts to the duty contact about an urgent flag go at once with the replies.
                 outbox=outcome.outbox + staff_outbox(db),
-                participant_id=participant.id,
                 emails=bool(db.info.get("emails_queued")),
             )
-    except sa.exc.IntegrityError:
-        # Another worker recorded the same MessageSid first: Twilio retried.
-        return Received(duplicate=True, outbox=[])
+        assert participant.id is not None
+        inbound = Message(
+            participant_id=participant.id,
+            direction="in",
+            body=body[:MAX_BODY],
+            at=now,
+            status="received",
+            phone=phone,
+            provider_sid=sid,
+        )
+        db.add(inbound)
+        db.flush()
+        participant.last_inbound_at = now
+        db.add(participant)
+        # A text from this number proves it reaches their phone.
+        clear_number_problem(db, participant, now, why="texted_in", by="assistant")
+        outcome = handle(db, rt, participant, inbound, now)
+        return Received(
+            duplicate=False,
+            # Texts to the duty contact about an urgent flag go at once with the replies.
+            outbox=outcome.outbox + staff_outbox(db),
+            participant_id=participant.id,
+            emails=bool(db.info.get("emails_queued")),
+        )
 
 
 def _kept_for_a_person(db: Session, rt: Runtime, participant: Participant, inbound: Message, now: datetime) -> Outcome:

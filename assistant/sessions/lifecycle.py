@@ -57,6 +57,25 @@ def active_session(db: Session, participant_id: int) -> FlowSession | None:
     return db.exec(_ACTIVE_SESSION, params={"participant_id": participant_id}).first()
 
 
+@dataclass
+class _Applying:
+    """What every event of one `apply_events` call needs."""
+
+    db: Session
+    rt: Runtime
+    participant: Participant
+    row: FlowSession
+    flow: Flow
+    now: datetime
+    inbound: Message | None
+    automated: bool
+    expires_at: datetime | None
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        return {"message_id": self.inbound.id if self.inbound else None, "flow": self.flow.id}
+
+
 def apply_events(
     db: Session,
     rt: Runtime,
@@ -71,81 +90,83 @@ def apply_events(
     automated: bool = False,
     expires_at: datetime | None = None,
 ) -> Outcome:
+    """Turn the engine's events into records: texts in the outbox, answers, flags, the wait, the end."""
+    at = _Applying(db, rt, participant, row, flow, now, inbound, automated, expires_at)
     outcome = Outcome()
     for event in events:
         if isinstance(event, Say):
-            message = queue_sms(
-                db,
-                rt,
-                participant,
-                event.key if "/" in event.key else f"{flow.id}/{event.key}",
-                now,
-                variables=event.vars,
-                flow=flow.id,
-                session_id=row.id,
-                valid_for=PROMPT_VALID_FOR if inbound is None else REPLY_VALID_FOR,
-                expires_at=expires_at,
-                automated=automated and inbound is None,
-            )
-            assert message.id is not None
-            outcome.outbox.append(message.id)
+            outcome.outbox.append(_say(at, event))
         elif isinstance(event, RecordAnswer):
-            assert participant.id is not None
-            db.add(
-                Answer(
-                    participant_id=participant.id,
-                    session_id=row.id,
-                    message_id=inbound.id if inbound else None,
-                    flow=flow.id,
-                    question=event.question,
-                    value=event.value,
-                    raw=event.raw,
-                    at=now,
-                )
-            )
-            effect = _answer_effect(flow, event.question)
-            if effect is not None:
-                db.flush()
-                answer_effect(effect)(db, rt, participant, row, event, now)
-            if event.value == "free_text":
-                raise_flag(
-                    db,
-                    participant,
-                    kind="message",
-                    severity="info",
-                    reason="Sent a message to read",
-                    now=now,
-                    evidence={"message_id": inbound.id if inbound else None, "flow": flow.id},
-                )
+            _record_answer(at, event)
         elif isinstance(event, RaiseFlag):
             raise_flag(
-                db,
-                participant,
-                kind=event.kind,
-                severity=event.severity,
-                reason=event.reason,
-                now=now,
-                evidence={"message_id": inbound.id if inbound else None, "flow": flow.id},
-            )
+                db, participant, kind=event.kind, severity=event.severity, reason=event.reason, now=now,
+                evidence=at.evidence,
+            )  # fmt: skip
         elif isinstance(event, Wait):
-            row.wait_until = event.until
-            row.question = event.question
+            row.wait_until, row.question = event.until, event.question
         elif isinstance(event, Ended):
-            ended_from = row.status  # "waiting" for a text, or "on_page" for a private link
-            row.status = "ended"
-            row.ended_at = now
-            row.end_reason = event.reason
-            row.wait_until = None
-            if flow.on_end is not None:
-                db.flush()
-                effected = end_effect(flow.on_end)(db, rt, participant, row, flow, now, ended_from)
-                if effected is not None:
-                    outcome.extend(effected)
+            outcome.extend(_end(at, event))
     row.state = state
     row.version += 1
     db.add(row)
     db.flush()
     return outcome
+
+
+def _say(at: _Applying, event: Say) -> int:
+    message = queue_sms(
+        at.db,
+        at.rt,
+        at.participant,
+        event.key if "/" in event.key else f"{at.flow.id}/{event.key}",
+        at.now,
+        variables=event.vars,
+        flow=at.flow.id,
+        session_id=at.row.id,
+        valid_for=PROMPT_VALID_FOR if at.inbound is None else REPLY_VALID_FOR,
+        expires_at=at.expires_at,
+        automated=at.automated and at.inbound is None,
+    )
+    assert message.id is not None
+    return message.id
+
+
+def _record_answer(at: _Applying, event: RecordAnswer) -> None:
+    assert at.participant.id is not None
+    at.db.add(
+        Answer(
+            participant_id=at.participant.id,
+            session_id=at.row.id,
+            message_id=at.inbound.id if at.inbound else None,
+            flow=at.flow.id,
+            question=event.question,
+            value=event.value,
+            raw=event.raw,
+            at=at.now,
+        )
+    )
+    effect = _answer_effect(at.flow, event.question)
+    if effect is not None:
+        at.db.flush()
+        answer_effect(effect)(at.db, at.rt, at.participant, at.row, event, at.now)
+    if event.value == "free_text":
+        raise_flag(
+            at.db, at.participant, kind="message", severity="info", reason="Sent a message to read", now=at.now,
+            evidence=at.evidence,
+        )  # fmt: skip
+
+
+def _end(at: _Applying, event: Ended) -> Outcome:
+    """End the session (the one way a session ends) and run the flow's `on_end` effect."""
+    row = at.row
+    ended_from = row.status  # "waiting" for a text, or "on_page" for a private link
+    row.status, row.ended_at, row.end_reason, row.wait_until = "ended", at.now, event.reason, None
+    if at.flow.on_end is None:
+        return Outcome()
+    at.db.flush()
+    effected = end_effect(at.flow.on_end)(at.db, at.rt, at.participant, row, at.flow, at.now, ended_from)
+    return effected if isinstance(effected, Outcome) else Outcome()
 
 
 def _answer_effect(flow: Flow, question: str) -> str | None:
