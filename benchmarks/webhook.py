@@ -331,7 +331,7 @@ class Server:
     def command(self) -> list[str]:
         return [str(BIN / "gunicorn"), "-w", str(self.count), "-b", f"{HOST}:{self.port}", *self.extra, self.app]
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 180) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
