@@ -225,7 +225,7 @@ def count(db: str, sql: str) -> int:
     return value
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> None:
+def run_cli(env: dict[str, str], *args: str, timeout: float = 900) -> None:
     """Run the assistant CLI; its console transport prints every SMS, so stdout goes nowhere."""
     result = subprocess.run(
         [str(BIN / "assistant"), *args],
