@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 # Ofcom reserves 07700 900000-900999 for drama and testing: never a real person,
@@ -54,6 +56,7 @@ def is_mobile(e164: str) -> bool:
     )
 
 
+@lru_cache(maxsize=4096)  # per process: the same few thousand people text in, and parsing is slow
 def normalise_sender(raw: str) -> str:
     """The From of an inbound message, made comparable with stored numbers when possible."""
     try:

@@ -39,6 +39,9 @@ from assistant.runtime import build_runtime  # noqa: E402
 from assistant.sending.sender import send_due  # noqa: E402
 from assistant.transports import ConsoleTransport, SendResult, TwilioTransport  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from machine import Timer, describe_code  # noqa: E402
+
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
@@ -120,18 +123,19 @@ def measure(n: int, database: str) -> dict[str, float]:
         service_id = seed(rt, n)
         seeded = time.perf_counter() - start
         before = peak_mb()
-        start = time.perf_counter()
-        create_campaign(rt, service_id)
-        planned = time.perf_counter() - start
-        start = time.perf_counter()
-        queued = campaigns.run_due(rt, NOW)
-        queueing = time.perf_counter() - start
+        with Timer() as plan:
+            create_campaign(rt, service_id)
+        with Timer() as queue:
+            queued = campaigns.run_due(rt, NOW)
         rt.engine.dispose()
     return {
         "participants": n,
         "seed_s": seeded,
-        "plan_s": planned,
-        "queue_s": queueing,
+        "plan_s": plan.phase.wall,
+        "queue_s": queue.phase.wall,
+        "plan_cpu_s": plan.phase.cpu,
+        "queue_cpu_s": queue.phase.cpu,
+        "others_cores": max(plan.phase.others_cores, queue.phase.others_cores),
         "queued": queued,
         "peak_mb": peak_mb(),
         "peak_before_mb": before,
@@ -213,6 +217,7 @@ def main() -> int:
 
         server = start_postgres()
     try:
+        print(f"code: {describe_code()}; database: {args.database}", flush=True)
         results = []
         for n in (int(size) for size in args.sizes.split(",")):
             url = database
@@ -234,6 +239,21 @@ def main() -> int:
                 f"seeded in {row['seed_s']:.1f}s",
                 flush=True,
             )
+            # Per copy, against the bulk write of the same people in the same run (the baseline): the
+            # database server's time is in the wall times, this process's CPU beside it.
+            per_seed = row["seed_s"] / n * 1e6
+            for step in ("plan", "queue"):
+                per = row[f"{step}_s"] / n * 1e6
+                print(
+                    f"    {step}: {per:.0f} us a copy ({per / per_seed:.1f}x writing a participant in bulk,"
+                    f" {per_seed:.0f} us); this process's CPU {row[f'{step}_cpu_s'] / n * 1e6:.0f} us a copy"
+                )
+            if row["others_cores"] > 0.15:
+                server_too = " (the database server's own included)" if server is not None else ""
+                print(
+                    f"    WARNING: other processes{server_too} used up to {row['others_cores']:.2f} cores:"
+                    " times may be inflated, compare the ratios"
+                )
         if len(results) > 1:
             first = results[0]
             for row in results[1:]:

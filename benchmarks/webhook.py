@@ -225,7 +225,7 @@ def count(db: str, sql: str) -> int:
     return value
 
 
-def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> None:
+def run_cli(env: dict[str, str], *args: str, timeout: float = 900) -> None:
     """Run the assistant CLI; its console transport prints every SMS, so stdout goes nowhere."""
     result = subprocess.run(
         [str(BIN / "assistant"), *args],
@@ -331,7 +331,7 @@ class Server:
     def command(self) -> list[str]:
         return [str(BIN / "gunicorn"), "-w", str(self.count), "-b", f"{HOST}:{self.port}", *self.extra, self.app]
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 180) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),

@@ -49,7 +49,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 
 from assistant.care.quiet import is_bank_holiday
 from assistant.clock import FixedClock
@@ -65,6 +65,9 @@ from assistant.runtime import Runtime, build_runtime
 from assistant.sending.dispatch import Dispatcher
 from assistant.timing import DAYS, parse_hhmm
 from assistant.transports import SendResult
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import Phase, Timer, describe_code, own_cpu_seconds, transaction_baseline
 
 LONDON = "Europe/London"
 ZONE = ZoneInfo(LONDON)
@@ -206,6 +209,10 @@ class Result:
     texts_in: int = 0
     texts_out: int = 0
     peak_rss_mb: float = 0.0
+    run_phase: Phase = field(default_factory=Phase)
+    baseline_seconds: float = 0.0  # CPU of one empty transaction, measured in the same run
+    # Per part of the run (the weeks so far, CPU seconds, texts in and out, ticks): cost as the records grow.
+    checkpoints: list[tuple[float, float, int, int]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     drifter_lags: dict[str, float] = field(default_factory=dict)  # external id -> days
     drifter_flagged_at: dict[str, datetime] = field(default_factory=dict)
@@ -285,6 +292,11 @@ class Simulation:
         self.sink = Sink()
         self.counts: Counter[str] = Counter()
         self.silence_days = timedelta(days=ServiceSettings().not_responding_days)
+        self.checkpoints: list[tuple[float, float, int, int]] = []
+
+    def _checkpoint(self, now: datetime) -> None:
+        weeks = (now - self.config.start) / timedelta(weeks=1)
+        self.checkpoints.append((weeks, own_cpu_seconds(), self.texts_in + self.network.count, self.ticks))
 
     # --- setup ------------------------------------------------------------------------------
 
@@ -398,29 +410,8 @@ class Simulation:
 
     def _next_due(self, now: datetime) -> datetime | None:
         """The next moment `tick` has anything to do: a due row, a silence reaching D days, a digest, 03:00."""
-        quiet_since = sa.func.coalesce(Participant.last_inbound_at, Participant.created_at)
         with transaction(self.rt.engine) as db:
-            found = [
-                db.exec(select(sa.func.min(DueTask.due_at)).where(DueTask.status == "pending")).one(),
-                db.exec(select(sa.func.min(FlowSession.wait_until)).where(FlowSession.status == "waiting")).one(),
-                db.exec(
-                    select(sa.func.min(Message.next_attempt_at)).where(
-                        Message.status == "queued", Message.direction == "out"
-                    )
-                ).one(),
-                db.exec(select(sa.func.min(Notification.next_attempt_at)).where(Notification.status == "queued")).one(),
-                db.exec(
-                    select(sa.func.min(CampaignRecipient.due_at)).where(CampaignRecipient.status == "planned")
-                ).one(),
-            ]
-            silence = db.exec(
-                select(sa.func.min(quiet_since)).where(
-                    Participant.opted_out == False,  # noqa: E712
-                    Participant.paused == False,  # noqa: E712
-                    Participant.unreachable == False,  # noqa: E712
-                    quiet_since > now - self.silence_days,
-                )
-            ).one()
+            *found, silence = db.execute(_NEXT_DUE, {"since": now - self.silence_days}).one()
         if silence is not None:
             found.append(silence + self.silence_days)
         local = now.astimezone(ZONE)
@@ -439,11 +430,15 @@ class Simulation:
         now = self.config.start
         end = now + timedelta(weeks=self.config.weeks)
         step = timedelta(seconds=self.rt.settings.tick_seconds)
+        parts = [now + (end - now) * k / 4 for k in (1, 2, 3)]
         with contextlib.redirect_stdout(self.sink):
             self.clock.set(now)
+            self._checkpoint(now)
             self._tick(now)
             self._read_phones()
             while now < end:
+                if parts and now >= parts[0]:
+                    self._checkpoint(parts.pop(0))
                 due = self._next_due(now)
                 # Something still due now (a batch limit): the production clock comes round again in 10 s.
                 next_tick = end if due is None else min(due if due > now else now + step, end)
@@ -460,6 +455,7 @@ class Simulation:
                     self.clock.set(now)
                     self._tick(now)
                 self._read_phones()
+            self._checkpoint(end)
 
     # --- measuring ----------------------------------------------------------------------------
 
@@ -513,6 +509,28 @@ class Simulation:
         result.counts = dict(self.counts)
 
 
+def _earliest(column: Any, *where: Any) -> Any:
+    return sa.select(sa.func.min(column)).where(*where).scalar_subquery()
+
+
+_QUIET_SINCE = sa.func.coalesce(col(Participant.last_inbound_at), col(Participant.created_at))
+# Every kind of due row in one round trip, built once: asked before each simulated event.
+_NEXT_DUE = sa.select(
+    _earliest(col(DueTask.due_at), col(DueTask.status) == "pending"),
+    _earliest(col(FlowSession.wait_until), col(FlowSession.status) == "waiting"),
+    _earliest(col(Message.next_attempt_at), col(Message.status) == "queued", col(Message.direction) == "out"),
+    _earliest(col(Notification.next_attempt_at), col(Notification.status) == "queued"),
+    _earliest(col(CampaignRecipient.due_at), col(CampaignRecipient.status) == "planned"),
+    _earliest(
+        _QUIET_SINCE,
+        col(Participant.opted_out).is_(False),
+        col(Participant.paused).is_(False),
+        col(Participant.unreachable).is_(False),
+        sa.bindparam("since", type_=col(Participant.created_at).type) < _QUIET_SINCE,
+    ),
+)
+
+
 def _as_utc(value: Any) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
@@ -527,9 +545,12 @@ def simulate(config: Config, workdir: Path, *, database_url: str | None = None) 
     sim = Simulation(config, workdir, database_url=database_url)
     sim.setup()
     result.setup_seconds = time.perf_counter() - began
-    began = time.perf_counter()
-    sim.run()
-    result.run_seconds = time.perf_counter() - began
+    result.baseline_seconds = transaction_baseline(sim.rt.engine)
+    with Timer() as timer:
+        sim.run()
+    result.run_phase = timer.phase
+    result.run_seconds = timer.phase.wall
+    result.checkpoints = sim.checkpoints
     result.ticks, result.texts_in = sim.ticks, sim.texts_in
     sim.measure(result)
     result.people = sim.people
@@ -556,7 +577,21 @@ def report(result: Result, *, aims_apply: bool) -> bool:
     print(f"  steady miss rate {c.miss_rate:.0%}; from {c.start:%Y-%m-%d %H:%M} UTC")
     print("cost")
     print(f"  wall time: {wall:.1f} s (setup {result.setup_seconds:.1f} s, simulated weeks {result.run_seconds:.1f} s)")
+    print(f"  code: {describe_code()}")
+    phase = result.run_phase
+    print(f"  CPU of the simulated weeks: {phase.cpu:.1f} s; other processes used {phase.others_cores:.2f} cores")
+    if warning := phase.busy_warning():
+        print(f"  {warning}")
     print(f"  scheduler ticks: {result.ticks}")
+    base_ms = result.baseline_seconds * 1000
+    print(f"  baseline (same run): one empty transaction {base_ms:.2f} ms of CPU")
+    print("  CPU per text in or out (ticks included), by part of the run, as the records grow:")
+    for (w0, cpu0, n0, t0), (w1, cpu1, n1, t1) in zip(result.checkpoints, result.checkpoints[1:], strict=False):
+        per_text = (cpu1 - cpu0) / max(1, n1 - n0) * 1000
+        print(
+            f"    weeks {w0:4.1f}-{w1:4.1f}: {n1 - n0:7d} texts, {t1 - t0:5d} ticks, {per_text:6.2f} ms a text"
+            f" ({per_text / base_ms if base_ms else 0:.0f}x the empty transaction)"
+        )
     print(f"  texts: {result.texts_out} sent, {result.texts_in} received")
     print(f"  simulated contacts per second: {contacts / result.run_seconds:.0f} (texts in and out / simulation time)")
     print(f"  peak memory (ru_maxrss): {result.peak_rss_mb:.0f} MB")

@@ -517,6 +517,7 @@ class _Claimed(NamedTuple):
 
 _RECIPIENTS = CampaignRecipient.__table__  # type: ignore[attr-defined]
 _MESSAGES = Message.__table__  # type: ignore[attr-defined]
+_CAMPAIGNS = table(Campaign)
 _SET_RECIPIENT = (
     sa.update(_RECIPIENTS)
     .where(_RECIPIENTS.c.id == sa.bindparam("b_id"))
@@ -529,6 +530,21 @@ _SET_RECIPIENT = (
 )
 
 
+# Asked on every tick, so built once: the due copies of running campaigns, oldest first.
+_CLAIM_DUE = (
+    sa.select(_RECIPIENTS.c.id, _RECIPIENTS.c.participant_id, _RECIPIENTS.c.campaign_id, _RECIPIENTS.c.due_at)
+    .join(_CAMPAIGNS, _CAMPAIGNS.c.id == _RECIPIENTS.c.campaign_id)
+    .where(
+        _CAMPAIGNS.c.status == "scheduled",
+        _RECIPIENTS.c.status == "planned",
+        _RECIPIENTS.c.due_at <= sa.bindparam("now", type_=_RECIPIENTS.c.due_at.type),
+    )
+    .order_by(_RECIPIENTS.c.due_at, _RECIPIENTS.c.id)
+    .limit(BATCH)
+)
+_CLAIM_DUE_SKIP_LOCKED = _CLAIM_DUE.with_for_update(of=_RECIPIENTS, skip_locked=True)
+
+
 def run_due(rt: Runtime, now: datetime) -> int:
     """Turn due copies of running campaigns into outbox messages, a batch per transaction.
 
@@ -538,25 +554,9 @@ def run_due(rt: Runtime, now: datetime) -> int:
     queued = 0
     while True:
         with transaction(rt.engine) as db:
-            claim = (
-                sa.select(
-                    col(CampaignRecipient.id),
-                    col(CampaignRecipient.participant_id),
-                    col(CampaignRecipient.campaign_id),
-                    col(CampaignRecipient.due_at),
-                )
-                .join(Campaign, col(Campaign.id) == CampaignRecipient.campaign_id)
-                .where(
-                    col(Campaign.status) == "scheduled",
-                    col(CampaignRecipient.status) == "planned",
-                    col(CampaignRecipient.due_at) <= now,
-                )
-                .order_by(col(CampaignRecipient.due_at), col(CampaignRecipient.id))
-                .limit(BATCH)
-            )
-            if db.get_bind().dialect.name == "postgresql":
-                claim = claim.with_for_update(of=CampaignRecipient, skip_locked=True)  # type: ignore[arg-type]
-            batch = [_Claimed(*row) for row in db.execute(claim).all()]
+            postgres = db.get_bind().dialect.name == "postgresql"
+            claim = _CLAIM_DUE_SKIP_LOCKED if postgres else _CLAIM_DUE
+            batch = [_Claimed(*row) for row in db.execute(claim, {"now": now}).all()]
             if not batch:
                 break
             queued += _queue_batch(db, rt, batch, now)
@@ -690,19 +690,26 @@ def _insert_messages(db: Session, messages: list[dict[str, Any]]) -> list[int]:
     return list(inserted.scalars().all())
 
 
+# Running campaigns (not relative to appointments) with no copy left to queue: asked every tick.
+_ALL_QUEUED = sa.select(_CAMPAIGNS.c.id).where(
+    _CAMPAIGNS.c.status == "scheduled",
+    _CAMPAIGNS.c.relative.is_(None),
+    ~sa.select(_RECIPIENTS.c.id)
+    .where(
+        _RECIPIENTS.c.campaign_id == _CAMPAIGNS.c.id,
+        _RECIPIENTS.c.status == "planned",
+    )
+    .exists(),
+)
+
+
 def _finish_done(rt: Runtime, now: datetime) -> None:
     with transaction(rt.engine) as db:
-        for campaign in db.exec(
-            select(Campaign).where(Campaign.status == "scheduled", col(Campaign.relative).is_(None))
-        ).all():
-            left = db.exec(
-                select(func.count())
-                .select_from(CampaignRecipient)
-                .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "planned")
-            ).one()
-            if left == 0:
-                campaign.status, campaign.updated_at = "done", now
-                db.add(campaign)
+        for campaign_id in db.execute(_ALL_QUEUED).scalars().all():
+            campaign = db.get(Campaign, campaign_id)
+            assert campaign is not None
+            campaign.status, campaign.updated_at = "done", now
+            db.add(campaign)
 
 
 _recipient, _campaign, _message = table(CampaignRecipient), table(Campaign), table(Message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from assistant.contact.cadence import checkin_weeks
@@ -12,17 +13,18 @@ from assistant.db.models import DueTask, Participant
 from assistant.db.units import unindexed
 from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
+# Built once: asked for every check-in started and every reply that ends one.
+_PENDING_CHECKINS = select(DueTask).where(
+    DueTask.participant_id == sa.bindparam("participant_id"),
+    DueTask.kind == "checkin",
+    unindexed(DueTask.status) == "pending",
+)
+
 
 def plan_checkin(db: Session, participant: Participant, now: datetime, *, after: datetime | None = None) -> DueTask:
     """Make sure exactly one future check-in is planned, at the participant's day and time."""
     assert participant.id is not None
-    pending = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            DueTask.kind == "checkin",
-            unindexed(DueTask.status) == "pending",
-        )
-    ).all()
+    pending = db.exec(_PENDING_CHECKINS, params={"participant_id": participant.id}).all()
     at = parse_hhmm(participant.checkin_time)
     if after is not None:
         due = weeks_later(after, checkin_weeks(db, participant, after), at, participant.timezone)

@@ -244,10 +244,14 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
     if loaded is not None:
         # Already in this session, perhaps changed and not yet flushed: its values are the truth here.
         return ServiceSettings.from_json(loaded.settings)
-    text = db.execute(_SETTINGS_TEXT, {"id": service_id}).scalar()
-    if text is None:
-        return ServiceSettings.from_json(None)
-    return _parse(text)
+    # Read once per transaction: a text (a reply, a reminder) asks for them several times. Only the
+    # ORM changes settings (settings_change), and this session's own copy is looked at first above.
+    seen: dict[int, ServiceSettings] = db.info.setdefault("service_settings", {})
+    found = seen.get(service_id)
+    if found is None:
+        text = db.execute(_SETTINGS_TEXT, {"id": service_id}).scalar()
+        found = seen[service_id] = ServiceSettings.from_json(None) if text is None else _parse(text)
+    return found
 
 
 def settings_for(db: Session, participant: Participant) -> ServiceSettings:

@@ -41,15 +41,16 @@ class Pacer:
         """Book the next slot for `segments` in the caller's transaction; the moment it starts.
 
         The row stays locked until that transaction ends, so call it last before committing."""
-        next_at = db.execute(_ROW.with_for_update(), {"b_pool": self.pool}).scalar_one_or_none()
-        if next_at is None:  # the first send, or the row went (a restore, say): the pace starts now
+        # A microsecond over, so rounding never lets one more in under the second.
+        step = max(1, segments) / self.rate + 1e-6
+        params = {"b_pool": self.pool, "b_now": self.clock(), "b_step": step}
+        # One statement books the slot under the row's lock: later of now and the next free moment, plus the step.
+        booked = db.execute(_BOOK_NEXT, params).scalar_one_or_none()
+        if booked is None:  # the first send, or the row went (a restore, say): the pace starts now
             dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
             db.execute(dialect.insert(SendPace).values(pool=self.pool, next_at=0.0).on_conflict_do_nothing())
-            next_at = db.execute(_ROW.with_for_update(), {"b_pool": self.pool}).scalar_one()
-        start = max(self.clock(), float(next_at))
-        # A microsecond over, so rounding never lets one more in under the second.
-        db.execute(_BOOK, {"b_pool": self.pool, "b_next_at": start + max(1, segments) / self.rate + 1e-6})
-        return start
+            booked = db.execute(_BOOK_NEXT, params).scalar_one()
+        return float(booked) - step
 
     def wait_for(self, start: float) -> None:
         wait = start - self.clock()
@@ -58,8 +59,15 @@ class Pacer:
 
 
 _PACE = SendPace.__table__  # type: ignore[attr-defined]
-_ROW = sa.select(_PACE.c.next_at).where(_PACE.c.pool == sa.bindparam("b_pool"))
-_BOOK = sa.update(_PACE).where(_PACE.c.pool == sa.bindparam("b_pool")).values(next_at=sa.bindparam("b_next_at"))
+_NOW = sa.bindparam("b_now", type_=sa.Float)
+_BOOK_NEXT = (
+    sa.update(_PACE)
+    .where(_PACE.c.pool == sa.bindparam("b_pool"))
+    .values(
+        next_at=sa.case((_PACE.c.next_at > _NOW, _PACE.c.next_at), else_=_NOW) + sa.bindparam("b_step", type_=sa.Float)
+    )
+    .returning(_PACE.c.next_at)
+)
 
 
 def pacer_for(rt: Runtime) -> Pacer:

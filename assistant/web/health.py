@@ -35,6 +35,4 @@ def page() -> str:
             .where(col(FlowSession.status).in_(("waiting", "on_page")))
             .limit(200)
         ).all()
-    return render_template(
-        "health.html", jobs=[(name, jobs.get(name)) for name, _ in JOBS], tasks=tasks, waits=waits
-    )
+    return render_template("health.html", jobs=[(name, jobs.get(name)) for name, _ in JOBS], tasks=tasks, waits=waits)
