@@ -55,6 +55,7 @@ def create_app(
     app.extensions["assistant.sending.dispatch"] = Dispatcher(rt)
 
     from assistant import dashboard, unknown_numbers, webhooks
+    from assistant.web import health
     from assistant.web import journey as journey_views
     from assistant.web import questionnaire as questionnaire_page
 
@@ -71,6 +72,7 @@ def create_app(
     dashboard.init_app(app)
     app.register_blueprint(unknown_numbers.bp)
     app.register_blueprint(journey_views.bp)
+    app.register_blueprint(health.bp)
     from assistant.web import reports as reports_web
 
     app.register_blueprint(reports_web.bp)

@@ -35,7 +35,6 @@ from assistant.db.models import (
     Appointment,
     AuditLog,
     Flag,
-    Message,
     Notification,
     Participant,
     Service,
@@ -47,7 +46,7 @@ from assistant.db.service_settings import ServiceSettings, duty_contact_problem,
 from assistant.db.units import lock_participant, transaction
 from assistant.imports.appointments import apply_change, parse_local
 from assistant.limits import SIGN_IN, limiter
-from assistant.outbox.writer import REPLY_VALID_FOR
+from assistant.outbox.writer import queue_text
 from assistant.reporting.export import export_participant
 from assistant.reporting.formats import ATTRIBUTION, cell
 from assistant.runtime import Runtime
@@ -591,20 +590,9 @@ def message(participant_id: int) -> Any:
     with unit() as db:
         locked = lock_participant(db, participant_id)
         assert locked is not None
-        outgoing = Message(
-            participant_id=participant_id,
-            direction="out",
-            body=text,
-            at=now(),
-            status="queued",
-            message_key="staff/one_off",
-            phone=locked.phone,
-            next_attempt_at=now(),
-            expires_at=now() + REPLY_VALID_FOR,
-            segments=segments,
+        outgoing = queue_text(
+            db, phone=locked.phone, body=text, key="staff/one_off", now=now(), participant_id=participant_id
         )
-        db.add(outgoing)
-        db.flush()
         audit(db, me(), "send_message", now(), participant_id=participant_id, segments=segments)
         message_id = outgoing.id
     assert message_id is not None

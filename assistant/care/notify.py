@@ -20,11 +20,11 @@ from email.message import EmailMessage
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from assistant import engine
 from assistant.content.library import CRISIS_KEY
 from assistant.db.models import Flag, Message, Notification, Participant, Service, Specialist, table
 from assistant.db.service_settings import ServiceSettings, all_services, for_service
 from assistant.db.units import lock_participant, skip_locked, transaction
+from assistant.outbox.writer import queue_text
 from assistant.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -113,21 +113,7 @@ def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime,
 
 
 def _staff_text(db: Session, phone: str, body: str, now: datetime) -> Message:
-    message = Message(
-        participant_id=None,
-        direction="out",
-        body=body,
-        at=now,
-        status="queued",
-        message_key="staff/urgent_flag",
-        phone=phone,
-        next_attempt_at=now,
-        expires_at=now + DUTY_TEXT_VALID_FOR,
-        segments=engine.segment_count(body),
-    )
-    db.add(message)
-    db.flush()
-    return message
+    return queue_text(db, phone=phone, body=body, key="staff/urgent_flag", now=now, valid_for=DUTY_TEXT_VALID_FOR)
 
 
 UNKNOWN_SUBJECT = "URGENT: a text from an unknown number reads like a crisis"

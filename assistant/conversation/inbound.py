@@ -19,9 +19,8 @@ from assistant.conversation.router import handle_text
 from assistant.db.models import AuditLog, InboundReceipt, Message, Participant
 from assistant.db.service_settings import all_services
 from assistant.db.units import lock_participant_by_phone, transaction
-from assistant.engine.sms import segment_count
 from assistant.engine.understanding import read
-from assistant.outbox.writer import REPLY_VALID_FOR, queue_sms, render_for
+from assistant.outbox.writer import queue_sms, queue_text, render_for
 from assistant.phones import is_e164, normalise_sender
 from assistant.runtime import Runtime
 from assistant.sending.sender import clear_number_problem
@@ -231,19 +230,6 @@ def _reply_to_unknown(db: Session, rt: Runtime, phone: str, key: str, now: datet
     else:
         variables = {"first_name": "", "specialist_name": "The team", "nation": next(iter(nations), "england")}
         text = render_for(rt, key, variables, FALLBACK_LOCALE)
-    reply = Message(
-        participant_id=None,
-        direction="out",
-        body=text,
-        at=now,
-        status="queued",
-        message_key=key,
-        phone=phone,
-        next_attempt_at=now,
-        expires_at=now + REPLY_VALID_FOR,
-        segments=segment_count(text),
-    )
-    db.add(reply)
-    db.flush()
+    reply = queue_text(db, phone=phone, body=text, key=key, now=now)
     assert reply.id is not None
     return reply.id

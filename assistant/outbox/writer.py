@@ -102,6 +102,35 @@ def queue_sms(
     return message
 
 
+def queue_text(
+    db: Session,
+    *,
+    phone: str,
+    body: str,
+    key: str,
+    now: datetime,
+    participant_id: int | None = None,
+    valid_for: timedelta = REPLY_VALID_FOR,
+) -> Message:
+    """A text whose words are already written (a specialist's one-off text, a duty contact's alert,
+    a reply to a number we do not know), with the same defaults as every other."""
+    message = Message(
+        participant_id=participant_id,
+        direction="out",
+        body=body,
+        at=now,
+        status="queued",
+        message_key=key,
+        phone=phone,
+        next_attempt_at=now,
+        expires_at=now + valid_for,
+        segments=engine.segment_count(body),
+    )
+    db.add(message)
+    db.flush()
+    return message
+
+
 def render_for(rt: Runtime, key: str, variables: dict[str, Any], locale: str) -> str:
     """The text of one message. The crisis signposting always has a text: if its template cannot be
     rendered for any reason, the fixed one in the code goes instead."""
