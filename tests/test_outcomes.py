@@ -100,12 +100,8 @@ def test_outcomes_on_a_seeded_cohort_match_the_hand_count(rt: Runtime, tmp_path:
     assert _rates(report, "cohort", "in_work", "combined")["recovery"] == (1, 3)  # F of F G H
     assert _rates(report, "cohort", "out_of_work", "combined")["caseness_first"] == (3, 5)  # A B C of A-E
     service = report.groups[0]
-    assert (service.starts, service.exits, service.referrals, service.job_starts) == (
-        3,
-        {"not recorded": 1},
-        None,
-        None,
-    )
+    # Referral dates and job starts are recorded fields; none of this cohort has either in range.
+    assert (service.starts, service.exits, service.referrals, service.job_starts) == (3, {"not recorded": 1}, 0, 0)
     assert [g.value for g in report.groups if g.dimension == "referral_source"] == ["not recorded"]
 
     table = list(csv.reader(io.StringIO(outcomes_csv(report))))
@@ -115,7 +111,7 @@ def test_outcomes_on_a_seeded_cohort_match_the_hand_count(rt: Runtime, tmp_path:
     assert rows[("all", "all", "phq9:recovery")] == ["5", "7", "71.4"]
     assert rows[("cohort", "in_work", "combined:recovery")] == ["*", "*", "*"]
     assert rows[("all", "all", "combined:reliable_deterioration")] == ["*", "8", "*"]
-    assert rows[("all", "all", "referrals")] == ["not recorded", "", ""]
+    assert rows[("all", "all", "referrals")] == ["0", "", ""]
     assert rows[("all", "all", "starts")] == ["*", "", ""]  # 3 starts
     assert "Spitzer" in table[-1][0] and "Pfizer" in table[-1][0]
     assert not any("Person" in cell for row in table for cell in row)
@@ -126,8 +122,8 @@ def test_the_outcomes_command_prints_every_denominator(rt: Runtime, tmp_path: Pa
     env = {"ASSISTANT_DATABASE_URL": db_url, "ASSISTANT_CONSOLE_LOG": str(tmp_path / "sms.jsonl")}
     out = CliRunner().invoke(main, ["report", "outcomes", "--from", "2026-11-01", "--to", "2026-11-30"], env=env)
     assert out.exit_code == 0, out.output
-    assert "recovery: 3/6 (50.0%)" in out.output and "referrals: not recorded" in out.output
-    assert "job starts (7+ hours a week): not recorded" in out.output
+    assert "recovery: 3/6 (50.0%)" in out.output and "referrals: 0" in out.output
+    assert "job starts (7+ hours a week): 0" in out.output
     assert "Kroenke" in out.output
     bad = CliRunner().invoke(main, ["report", "outcomes", "--from", "2026-12-01", "--to", "2026-11-01"], env=env)
     assert bad.exit_code != 0

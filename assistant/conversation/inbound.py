@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,7 +15,7 @@ from assistant.care.flags import raise_flag
 from assistant.care.notify import staff_outbox, tell_duty_contacts_about_unknown_number
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
 from assistant.conversation.router import handle_text
-from assistant.db.models import AuditLog, InboundReceipt, Message, Participant
+from assistant.db.models import AuditLog, InboundReceipt, Message, Participant, table
 from assistant.db.service_settings import all_services
 from assistant.db.units import lock_participant_by_phone, transaction
 from assistant.engine.understanding import read
@@ -61,12 +60,15 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
     return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=_kept_for_a_person)
 
 
+_receipt = table(InboundReceipt)
+
+
 def _first_time(db: Session, sid: str, now: datetime) -> bool:
     """Record the MessageSid; False if it was recorded before (another worker, or Twilio's retry).
     Only this insert decides what is a duplicate: any other integrity error is a real fault."""
     dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(InboundReceipt).values(message_sid=sid, received_at=now).on_conflict_do_nothing()
-    return cast("sa.CursorResult[Any]", db.execute(insert)).rowcount == 1
+    insert = dialect.insert(_receipt).values(message_sid=sid, received_at=now).on_conflict_do_nothing()
+    return db.execute(insert.returning(_receipt.c.message_sid)).first() is not None
 
 
 def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler) -> Received:
