@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from assistant.number_change import claimant
+
 from .content import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
 from .conversation import REPLY_VALID_FOR, Outcome, queue_sms, render_for
 from .db import lock_participant_by_phone, transaction
@@ -60,7 +62,8 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
     try:
         with transaction(rt.engine) as db:
             phone = normalise_sender(sender)
-            participant = lock_participant_by_phone(db, phone)
+            # A number on no record replying with a code sent to it is the participant moving number.
+            participant = lock_participant_by_phone(db, phone) or claimant(db, phone, body, now)
             # A MessageSid seen before fails this insert (the primary key) when it is flushed, with
             # the text's own row: that is the duplicate check, and the whole transaction rolls back.
             db.add(InboundReceipt(message_sid=sid, received_at=now))

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from assistant import reminder_rules
+from assistant.controls import run_pause_end
+
 from . import appointments, campaigns, contact_policy, engine, outbox, privacy, rules, signins
 from .conversation import (
     PROMPT_VALID_FOR,
@@ -208,12 +211,16 @@ def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participa
     latest = appointment.starts_at - margin
     if now >= latest:
         return "withdrawn_too_late"
+    if (why := reminder_rules.not_wanted(db, task, appointment, participant, now)) is not None:
+        return why
     blocked = contact_policy.blocked_by(participant)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
         return f"skipped_{blocked}"
     later = contact_policy.wait_until(db, participant, task.kind, now)
     if later is not None:
+        if reminder_rules.overtaken(db, task, participant, later):
+            return "withdrawn_overtaken"  # the next reminder says the same: never two
         return _defer_to(task, later) if later < latest else "withdrawn_too_late"
     flow = "interview_good_luck" if task.kind == "interview_good_luck" else "appointment_reminder"
     extra = appointments.appointment_vars(appointment, participant, now)
@@ -290,6 +297,7 @@ HANDLERS: dict[str, Handler] = {
     "dna_attempt": run_dna_attempt,
     "dna_unanswered": run_dna_unanswered,
     "questionnaire": run_questionnaire,
+    "pause_end": run_pause_end,
 }
 
 
