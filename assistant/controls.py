@@ -196,6 +196,8 @@ def pause(text: Text) -> bool:
     else:
         record(text.db, text.participant, "pause", "asked", text.now, words=text.reading.words("pause"))
         reply(text, "common/pause_ask")
+        # Nothing else in it: the answer will tell the specialist. Otherwise the rest is acted on too.
+        return set(text.reading.kinds()) <= {"pause"}
     return False  # a cancellation or a call asked for in the same text is still acted on
 
 
