@@ -38,6 +38,8 @@ PAUSE_WEEKS = (1, 2, 4)
 CADENCES = (1, 2, 4)
 # A question back ("how long a break?") is answered within this long, or forgotten.
 ASK_VALID_FOR = timedelta(days=2)
+# A day or time said in reply to these is about the appointment, not the texts.
+APPOINTMENT_FLOWS = ("appointment_reminder", "dna_followup", "interview_good_luck")
 CADENCE_WORDS = {1: "every week", 2: "every two weeks", 4: "every four weeks"}
 
 
@@ -288,6 +290,9 @@ def day_or_time(text: Text) -> bool:
     """ "Can you text on Thursdays instead", "after 6pm", "mornings are better"."""
     if text.crisis or not text.reading.has("contact_time"):
         return False
+    about_appointment = text.waiting is not None and text.waiting.flow in APPOINTMENT_FLOWS
+    if about_appointment or any(text.reading.has(k) for k in ("call", "cancel", "rebook")):
+        return False  # about a call or an appointment: the specialist reads it
     db, participant, body = text.db, text.participant, text.message.body
     day, at = day_named(body), time_in(body)
     windows = allowed_windows(participant, settings_for(db, participant))
