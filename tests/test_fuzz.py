@@ -59,8 +59,12 @@ from assistant.models import (
     StatusEvent,
 )
 from assistant.outbox import STATUS_RANK
+from assistant.quiet import allowed_windows
 from assistant.reports import contact_report, report_csv
 from assistant.runtime import Runtime
+from assistant.service_settings import ServiceSettings
+from assistant.timing import parse_hhmm
+from assistant.windows import inside
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone
 from .dashboard import conftest as dashboard_fixtures
@@ -532,7 +536,8 @@ def test_preferences_form(as_user: Any, world: World, form: dict[str, str]) -> N
     for value in (person.checkin_time, person.allowed_from, person.allowed_until):
         assert value is not None and HHMM.fullmatch(value), f"stored time {value!r}"
     assert person.allowed_from is not None and person.allowed_until is not None
-    assert person.allowed_from <= person.checkin_time < person.allowed_until
+    windows = allowed_windows(person, ServiceSettings())  # one window (perhaps across midnight) or two parts
+    assert inside(parse_hhmm(person.checkin_time), windows)
     assert person.language == "en-GB"
     assert person.show_location == (form.get("show_location") == "yes")
     with transaction(world.rt.engine) as db:
