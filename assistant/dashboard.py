@@ -62,6 +62,7 @@ from assistant.views_data import (
     trajectories,
     unacknowledged_urgent,
 )
+from assistant.web.window_form import participant_windows
 
 bp = Blueprint("dashboard", __name__)
 login_manager = LoginManager()
@@ -531,10 +532,13 @@ def preferences(participant_id: int) -> WerkzeugResponse:
     every = form.get("every_weeks", "1")
     if every not in ("1", "2", "4"):
         errors.append("Check in every 1, 2 or 4 weeks.")
-    if not errors and allowed_from >= allowed_until:
-        errors.append("Allowed hours must start before they end.")
-    if not errors and not allowed_from <= checkin_time < allowed_until:
-        errors.append("The check-in time must be inside the allowed hours.")
+    windows_text = None
+    if not errors:
+        windows_text, problem = participant_windows(
+            allowed_from, allowed_until, form.get("second_window", ""), checkin_time
+        )
+        if problem:
+            errors.append(problem)
     language = form.get("language", "en-GB")
     if language not in ("en-GB",):
         errors.append("Only English (en-GB) wording is available so far.")
@@ -547,6 +551,7 @@ def preferences(participant_id: int) -> WerkzeugResponse:
         lock_participant(db, participant_id)
         person.checkin_day, person.checkin_time, person.checkin_every_weeks = DAYS.index(day), checkin_time, int(every)
         person.allowed_from, person.allowed_until = allowed_from, allowed_until
+        person.contact_windows = windows_text
         person.show_location = form.get("show_location") == "yes"
         person.language, person.updated_at = language, now()
         db.add(person)
@@ -560,7 +565,7 @@ def preferences(participant_id: int) -> WerkzeugResponse:
             day=day,
             time=checkin_time,
             every=every,
-            allowed=f"{allowed_from}-{allowed_until}",
+            allowed=windows_text or f"{allowed_from}-{allowed_until}",
         )
     flash("Contact preferences saved.")
     return redirect(url_for(".participant", participant_id=participant_id))

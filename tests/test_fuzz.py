@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from assistant.conftest import AUTH_TOKEN, PUBLIC_URL, Phone
+from assistant.dashboard.conftest import World, csrf
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -29,10 +31,12 @@ from sqlmodel import SQLModel, col, func, select
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
+from assistant.care.quiet import allowed_windows
 from assistant.clock import FixedClock
 from assistant.contact import campaigns
 from assistant.contact.appointments import KINDS, OUTCOMES
 from assistant.conversation.inbound import MAX_BODY
+from assistant.dashboard import conftest as dashboard_fixtures
 from assistant.db.models import (
     Answer,
     Appointment,
@@ -52,6 +56,7 @@ from assistant.db.models import (
     Specialist,
     StatusEvent,
 )
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.engine import normalise
 from assistant.imports.appointments import import_appointments
@@ -62,10 +67,8 @@ from assistant.reporting.contact_evidence import weekly_contact
 from assistant.reporting.formats import contact_csv
 from assistant.runtime import Runtime
 from assistant.sending.sender import STATUS_RANK
-
-from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone
-from .dashboard import conftest as dashboard_fixtures
-from .dashboard.conftest import World, csrf
+from assistant.timing import parse_hhmm
+from assistant.windows import inside
 
 # The dashboard's fixtures, for the tests here that need a world and signed-in users.
 world = dashboard_fixtures.world
@@ -533,7 +536,8 @@ def test_preferences_form(as_user: Any, world: World, form: dict[str, str]) -> N
     for value in (person.checkin_time, person.allowed_from, person.allowed_until):
         assert value is not None and HHMM.fullmatch(value), f"stored time {value!r}"
     assert person.allowed_from is not None and person.allowed_until is not None
-    assert person.allowed_from <= person.checkin_time < person.allowed_until
+    windows = allowed_windows(person, ServiceSettings())  # one window (perhaps across midnight) or two parts
+    assert inside(parse_hhmm(person.checkin_time), windows)
     assert person.language == "en-GB"
     assert person.show_location == (form.get("show_location") == "yes")
     with transaction(world.rt.engine) as db:
@@ -1401,7 +1405,7 @@ def test_a_newline_in_back_is_not_a_500(as_user: Any, world: World, phone: Phone
 
 
 def test_a_newline_in_login_next_is_not_a_500(app: Flask, world: World) -> None:
-    from .dashboard.conftest import PASSWORD
+    from assistant.dashboard.conftest import PASSWORD
 
     client = app.test_client()
     form = {"email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf(client)}
@@ -1420,7 +1424,7 @@ def test_back_never_redirects_off_the_site(as_user: Any, world: World, phone: Ph
 
 
 def test_login_next_never_redirects_off_the_site(app: Flask, world: World) -> None:
-    from .dashboard.conftest import PASSWORD
+    from assistant.dashboard.conftest import PASSWORD
 
     client = app.test_client()
     form = {"email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf(client)}

@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"db"},
     {"engine"},
     {"transports", "logs"},
-    {"config", "clock", "timing", "phones", "signing"},
+    {"config", "clock", "timing", "windows", "phones", "signing"},
 ]
 
 

@@ -76,7 +76,13 @@ def test_the_risk_handler_alone_never_ends_the_reading(rt: Runtime, unit: tuple[
 def test_a_handler_that_does_not_apply_does_nothing(rt: Runtime, unit: tuple[Session, Participant]) -> None:
     db, participant = unit
     text = _text(rt, db, participant, "good week thanks")
-    for handler in (routing.risk, routing.opt_out, routing.wrong_person, routing.call_request, routing.stop_or_pause):
+    for handler in (
+        routing.risk,
+        routing.opt_out,
+        routing.wrong_person,
+        routing.call_request,
+        routing.stop_in_own_words,
+    ):
         assert handler(text) is False
     assert _flags(db) == [] and text.outcome.outbox == []
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 import holidays
 
 from assistant.db.service_settings import ServiceSettings
-from assistant.timing import local_at, parse_hhmm
+from assistant.timing import parse_hhmm
+from assistant.windows import Window, next_open, parse_windows
 
 
 class Hours(Protocol):
@@ -39,6 +39,12 @@ def allowed_window(participant: Hours, service: ServiceSettings) -> tuple[time, 
     return start, end
 
 
+def allowed_windows(participant: Hours, service: ServiceSettings) -> tuple[Window, ...]:
+    """The participant's own windows (two parts, or crossing midnight), else their hours, else the service's."""
+    own = getattr(participant, "contact_windows", None)
+    return parse_windows(own) if own else (allowed_window(participant, service),)
+
+
 def _day_allowed(day: date, service: ServiceSettings) -> bool:
     if not service.send_on_weekends and day.weekday() >= 5:
         return False
@@ -47,19 +53,9 @@ def _day_allowed(day: date, service: ServiceSettings) -> bool:
 
 def next_allowed(at: datetime, participant: Hours, service: ServiceSettings) -> datetime:
     """`at` itself if a text may arrive then, else the start of the next allowed time."""
-    zone = ZoneInfo(participant.timezone)
-    start, end = allowed_window(participant, service)
-    local = at.astimezone(zone)
-    for offset in range(0, 15):
-        day = local.date() + timedelta(days=offset)
-        if not _day_allowed(day, service):
-            continue
-        opens, closes = local_at(day, start, participant.timezone), local_at(day, end, participant.timezone)
-        if at < opens:
-            return opens
-        if at < closes:
-            return at
-    raise ValueError("no allowed time in the next two weeks: check the quiet hours and weekend settings")
+    return next_open(
+        at, allowed_windows(participant, service), participant.timezone, lambda d: _day_allowed(d, service)
+    )
 
 
 def is_allowed(at: datetime, participant: Hours, service: ServiceSettings) -> bool:

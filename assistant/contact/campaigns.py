@@ -487,6 +487,7 @@ class _Person(NamedTuple):
     timezone: str
     allowed_from: str | None
     allowed_until: str | None
+    contact_windows: str | None
     reachable: bool
 
 
@@ -499,6 +500,7 @@ _PERSON_COLUMNS: tuple[Any, ...] = (
     Participant.timezone,
     Participant.allowed_from,
     Participant.allowed_until,
+    Participant.contact_windows,
     sa.and_(
         col(Participant.opted_out).is_(False),
         col(Participant.paused).is_(False),
@@ -620,7 +622,7 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
             continue
         if person.service_id not in settings:
             settings[person.service_id] = for_service(db, person.service_id)
-        window = (person.service_id, person.timezone, person.allowed_from, person.allowed_until)
+        window = (person.service_id, person.timezone, person.allowed_from, person.allowed_until, person.contact_windows)
         if window not in windows:
             windows[window] = next_allowed(now, person, settings[person.service_id])
         allowed = windows[window]

@@ -14,11 +14,12 @@ from sqlmodel import Session
 
 from assistant import engine
 from assistant.care.flags import raise_flag
-from assistant.contact import appointments
+from assistant.contact import appointments, reminder_rules
 from assistant.contact import policy as contact_policy
 from assistant.contact.cadence import checkin_flow
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.journey_state import latest_job
+from assistant.contact.pause import run_pause_end
 from assistant.db.models import Appointment, DueTask, JobStart, Participant
 from assistant.db.service_settings import settings_for
 from assistant.outbox.writer import PROMPT_VALID_FOR, queue_sms
@@ -155,12 +156,16 @@ def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participa
     latest = appointment.starts_at - margin
     if now >= latest:
         return "withdrawn_too_late"
+    if (why := reminder_rules.not_wanted(db, task, appointment, participant, now)) is not None:
+        return why
     blocked = contact_policy.blocked_by(participant, now)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
         return f"skipped_{blocked}"
     later = contact_policy.wait_until(db, participant, task.kind, now)
     if later is not None:
+        if reminder_rules.overtaken(db, task, participant, later):
+            return "withdrawn_overtaken"  # the next reminder says the same: never two
         return _defer_to(task, later) if later < latest else "withdrawn_too_late"
     flow = "interview_good_luck" if task.kind == "interview_good_luck" else "appointment_reminder"
     extra = appointments.appointment_vars(appointment, participant, now)
@@ -280,4 +285,5 @@ HANDLERS: dict[str, Handler] = {
     "questionnaire": run_questionnaire,
     "welcome": run_welcome,
     "sustainment": run_sustainment,
+    "pause_end": run_pause_end,
 }

@@ -47,6 +47,23 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
         ),
     ),
     (
+        "Times for people in work",
+        (
+            Field("in_work_reminder_time", "Appointment reminders at", "Local time, HH:MM. Empty: as for everyone."),
+            Field(
+                "in_work_interview_good_luck_time",
+                "Interview good-luck texts at",
+                "Local time, HH:MM. Empty: as for everyone.",
+            ),
+            Field(
+                "in_work_dna_times",
+                "Missed-appointment follow-ups at these times of day",
+                "Comma-separated, e.g. 07:30, 18:00, 19:30. Empty: as for everyone.",
+            ),
+            Field("in_work_questionnaire_time", "Questionnaires at", "Local time, HH:MM. Empty: as for everyone."),
+        ),
+    ),
+    (
         "Questionnaires",
         (
             Field("questionnaire_instruments", "Questionnaires to ask", "None chosen: no questionnaires by text."),

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from assistant.care.flags import raise_flag
 from assistant.care.notify import staff_outbox, tell_duty_contacts_about_unknown_number
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
+from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
 from assistant.db.models import AuditLog, InboundReceipt, Message, Participant, table
 from assistant.db.service_settings import all_services
@@ -74,7 +75,8 @@ def _first_time(db: Session, sid: str, now: datetime) -> bool:
 def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler) -> Received:
     with transaction(rt.engine) as db:
         phone = normalise_sender(sender)
-        participant = lock_participant_by_phone(db, phone)
+        # A number on no record replying with a code sent to it is the participant moving number.
+        participant = lock_participant_by_phone(db, phone) or claimant(db, phone, body, now)
         if not _first_time(db, sid, now):
             return Received(duplicate=True, outbox=[])  # Twilio retried: recorded and answered already
         if participant is None:

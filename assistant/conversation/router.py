@@ -23,6 +23,7 @@ from assistant import engine
 from assistant.care import rules
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.contact import appointments
+from assistant.conversation import controls, number_change
 from assistant.db.models import Answer, FlowSession, Message, Participant
 from assistant.engine.flow import Question
 from assistant.engine.questionnaire import UNCLEAR
@@ -195,15 +196,6 @@ def wrong_person(text: Text) -> bool:
     return True
 
 
-def new_number(text: Text) -> bool:
-    if text.reading.has("new_number"):
-        text.flag(
-            "new_number", "action", "Says they have a new number: please update their record",
-            words=text.reading.words("new_number"),
-        )  # fmt: skip
-    return False
-
-
 def help_request(text: Text) -> bool:
     """HELP, or a question about what these texts are: the waiting flow keeps waiting for its answer."""
     if text.reading.keyword == "help":
@@ -224,15 +216,9 @@ def call_request(text: Text) -> bool:
     return text.reading.keyword == "call"
 
 
-def stop_or_pause(text: Text) -> bool:
-    """Twilio blocks only its single keywords: asked in their own words, a person decides."""
-    if text.reading.has("pause"):
-        text.flag(
-            "wants_pause", "action", "Asked for a break from texts: please agree a pause with them",
-            words=text.reading.words("pause"),
-        )  # fmt: skip
-        text.end_flow("pause")
-        text.say("common/pause_ack")
+def stop_in_own_words(text: Text) -> bool:
+    """Twilio blocks only its single keywords: asked in their own words, a person decides.
+    (A break for a while is a pause: see assistant/conversation/controls.py.)"""
     if text.reading.has("stop"):
         assert text.participant.id is not None
         already_asked = has_open_flag(text.db, text.participant.id, "wants_to_stop")
@@ -321,17 +307,23 @@ def free_text(text: Text) -> bool:
 
 
 # The order is the policy: risk first, always; the carrier's keywords; then what the person
-# asks for; then the waiting flow; then free text for the specialist.
+# asks for (their own controls never act on a text that reads like a crisis); then the
+# waiting flow; then free text for the specialist.
 HANDLERS: tuple[tuple[str, Handler], ...] = (
     ("risk to self", risk),
     ("opt-out keyword", opt_out),
     ("opt-in keyword", opt_in),
     ("texts stopped", while_opted_out),
     ("wrong person", wrong_person),
-    ("new number", new_number),
+    ("code for a new number", number_change.code_reply),
+    ("new number", number_change.new_number),
     ("help", help_request),
     ("call request", call_request),
-    ("stop or pause", stop_or_pause),
+    ("how long a break", controls.pause_length),
+    ("pause", controls.pause),
+    ("stop in own words", stop_in_own_words),
+    ("less or more", controls.less_or_more),
+    ("another day or time", controls.day_or_time),
     ("cancel or rebook", cancel_or_rebook),
     ("campaign reply", campaign_reply),
     ("waiting flow", waiting_flow),

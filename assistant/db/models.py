@@ -87,6 +87,11 @@ class Participant(SQLModel, table=True):
     # Hours automated texts may arrive, local time; None means the service's default.
     allowed_from: str | None = Field(default=None, max_length=5)
     allowed_until: str | None = Field(default=None, max_length=5)
+    # Their own windows when one pair of hours does not fit: "06:00-07:30,17:30-20:00", or one
+    # crossing midnight, "22:00-02:00" (see assistant/windows.py). Set, it replaces the hours above.
+    contact_windows: str | None = Field(default=None, max_length=23)
+    # A break they asked for by text: automated texts wait until then (paused is set meanwhile).
+    paused_until: datetime | None = utc_column()
     # Appointment places are only texted to people who asked for that.
     show_location: bool = False
     support_started_on: date | None = None
@@ -244,6 +249,24 @@ class Appointment(SQLModel, table=True):
     version: int = 1
     created_at: datetime | None = utc_column()
     updated_at: datetime | None = utc_column()
+
+
+class ContactRequest(SQLModel, table=True):
+    """A change to their own contact a participant asked for by text (pause, less, more, another
+    day or time, a new number): what was asked, what came of it, and when. The specialist sees these."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    kind: str = Field(max_length=16)  # pause, less, more, day_time, new_number
+    # asked (a question back is waiting), done, refused (a wrong code), expired, passed_on (to the specialist)
+    status: str = Field(max_length=16, index=True)
+    detail: dict[str, Any] = json_column()
+    # A new number waits for the code texted to it: only a hash is kept, and the tries.
+    code_hash: str | None = Field(default=None, max_length=64)
+    tries: int = 0
+    created_at: datetime | None = utc_column(nullable=False)
+    expires_at: datetime | None = utc_column()
+    done_at: datetime | None = utc_column()
 
 
 class Measure(SQLModel, table=True):

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from assistant.db.cohort_times import for_cohort
 from assistant.db.models import Participant, Service, table
 from assistant.timing import parse_hhmm
 
@@ -53,6 +54,12 @@ class ServiceSettings:
     dna_days_between: int = 1
     # A ladder attempt waits this long for a reply before the next one is due.
     dna_wait_hours: int = 20
+    # People in work: their own reminder, follow-up and questionnaire times (outside working
+    # hours). Empty: the times above. Applied by settings_for (see assistant/db/cohort_times.py).
+    in_work_reminder_time: str = ""
+    in_work_interview_good_luck_time: str = ""
+    in_work_dna_times: tuple[str, ...] = ()
+    in_work_questionnaire_time: str = ""
     # Automated texts only arrive in these local hours; never on bank holidays.
     quiet_until: str = "08:00"
     quiet_from: str = "20:00"
@@ -130,8 +137,11 @@ class ServiceSettings:
             "digest_time",
         ):
             parse_hhmm(getattr(self, name))
-        for value in self.dna_times:
+        for value in self.dna_times + self.in_work_dna_times:
             parse_hhmm(value)
+        for name in cohort_time_fields():
+            if getattr(self, name):
+                parse_hhmm(getattr(self, name))
         if not 1 <= self.dna_attempts <= 6:
             raise ValueError("dna_attempts must be between 1 and 6")
         if not self.dna_times:
@@ -186,6 +196,10 @@ class ServiceSettings:
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def cohort_time_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(ServiceSettings) if f.name.startswith("in_work_") and f.name.endswith("_time"))
 
 
 def duty_contact_problem(settings: ServiceSettings) -> str | None:
@@ -255,5 +269,6 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
 
 
 def settings_for(db: Session, participant: Participant) -> ServiceSettings:
-    """The settings of the participant's service."""
-    return for_service(db, participant.service_id)
+    """The settings of the participant's service, with their cohort's own times."""
+
+    return for_cohort(for_service(db, participant.service_id), participant.cohort)

@@ -45,6 +45,9 @@ SIGNALS = (
     "pause",
     "wrong_person",
     "new_number",
+    "less",
+    "more",
+    "contact_time",
 )
 _GAP = 3  # words a "..." in a pattern may skip
 _LONG_GAP = 8  # and a "...." (for a context that sits further back in a sentence)

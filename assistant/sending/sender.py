@@ -133,6 +133,7 @@ class _Hours:
     timezone: str
     allowed_from: str | None
     allowed_until: str | None
+    contact_windows: str | None = None
 
 
 # The message and what decides whether it may go, in one statement; only the message row is locked.
@@ -156,6 +157,7 @@ _CLAIM = (
         _participant.c.timezone,
         _participant.c.allowed_from,
         _participant.c.allowed_until,
+        _participant.c.contact_windows,
     )
     .select_from(_message.outerjoin(_participant, _participant.c.id == _message.c.participant_id))
     .where(_message.c.id == sa.bindparam("id"))
@@ -200,7 +202,7 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
         return None
     if row.automated and known:
         # A retry can drift into quiet hours: hold it until texts may arrive again.
-        hours = _Hours(row.timezone, row.allowed_from, row.allowed_until)
+        hours = _Hours(row.timezone, row.allowed_from, row.allowed_until, row.contact_windows)
         allowed = next_allowed(now, hours, for_service(db, row.service_id))
         if allowed > now:
             if row.expires_at and allowed >= row.expires_at:

@@ -8,6 +8,7 @@ again for the next step, and the runner checks that it round-trips.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,17 @@ def _snapshot(rt: Runtime) -> dict[str, Any]:
             "sessions": db.exec(select(FlowSession)).all(),
             "measures": db.exec(select(Measure).order_by(col(Measure.id))).all(),
         }
+
+
+def _with_code(text: str, messages: list[Message]) -> str:
+    """A script replies with the code the assistant texted ("{code}"), or one digit off it ("{wrong_code}")."""
+    if "{code}" not in text and "{wrong_code}" not in text:
+        return text
+    sent = [m.body for m in messages if m.message_key == "common/new_number_code"]
+    assert sent, "no code has been texted"
+    code = re.findall(r"\b\d{6}\b", sent[-1])[0]
+    wrong = str((int(code[0]) + 1) % 10) + code[1:]
+    return text.replace("{code}", code).replace("{wrong_code}", wrong)
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=_ids)
@@ -107,7 +119,7 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
             record_step(rt, step["record"], clock.now())
             tick(rt, clock.now())
         elif "text" in step:
-            response = phone.text(step.get("from", "+447700900101"), step["text"])
+            response = phone.text(step.get("from", "+447700900101"), _with_code(step["text"], seen["messages"]))
             assert response.status_code == 200, where
         elif "delivery" in step:  # Twilio's status callback for the last text sent
             last = seen["messages"][-1]
@@ -120,6 +132,11 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
         assert sent == step.get("sent", []), f"{where}: sent"
         for message in now["messages"][len(seen["messages"]) :]:
             assert message.status == "sent", f"{where}: {message.message_key} was not sent"
+        if "sent_to" in step:
+            phones = [m.phone for m in now["messages"][len(seen["messages"]) :]]
+            assert phones == step["sent_to"], f"{where}: sent to"
+        if "phone" in step:
+            assert now["participant"].phone == step["phone"], f"{where}: phone"
         answers = [[a.question, a.value] + (["late"] if a.late else []) for a in now["answers"][len(seen["answers"]) :]]
         assert answers == step.get("answers", []), f"{where}: answers"
         if "flags" in step:

@@ -266,3 +266,35 @@ def test_admin_starts_a_campaign_from_a_ready_made_message(as_user: Any, world: 
     assert "Hi {{ first_name }}, a reminder that we&#39;re meeting on {{ appointment_time }}." in filled
     missing = admin.post("/campaigns", data=form | {"action": "template", "template": "../common/crisis"})
     assert missing.status_code == 400 and "no campaign template" in missing.get_data(as_text=True)
+
+
+def test_preferences_take_a_window_across_midnight_and_two_parts(as_user: Any, world: World) -> None:
+    client = as_user("sam@example.org")
+    pid = world.ids["P001"]
+    token = csrf(client, f"/participants/{pid}")
+    form = {"csrf_token": token, "checkin_day": "Wed", "every_weeks": "1"}
+    client.post(
+        f"/participants/{pid}/preferences",
+        data=form | {"checkin_time": "00:30", "allowed_from": "22:00", "allowed_until": "02:00"},
+    )
+    person = world.participant("P001")
+    assert (person.allowed_from, person.allowed_until, person.contact_windows, person.checkin_time) == (
+        "22:00",
+        "02:00",
+        None,
+        "00:30",
+    )
+    overlap = client.post(
+        f"/participants/{pid}/preferences",
+        data=form
+        | {"checkin_time": "07:00", "allowed_from": "06:00", "allowed_until": "07:30", "second_window": "07:00-09:00"},
+        follow_redirects=True,
+    )
+    assert "do not overlap" in overlap.get_data(as_text=True)
+    client.post(
+        f"/participants/{pid}/preferences",
+        data=form
+        | {"checkin_time": "18:00", "allowed_from": "06:00", "allowed_until": "07:30", "second_window": "17:30-20:00"},
+    )
+    person = world.participant("P001")
+    assert (person.contact_windows, person.checkin_time) == ("06:00-07:30,17:30-20:00", "18:00")

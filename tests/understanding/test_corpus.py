@@ -71,7 +71,10 @@ def test_false_alarms_are_reported_and_rare(phrases: Phrases, capsys: pytest.Cap
 CONTEXT_ANSWERS = {"reminder": {"no": "cancel", "yes": "confirm"}}
 
 
-@pytest.mark.parametrize("signal", ["call", "cancel", "rebook", "stop", "pause", "wrong_person", "new_number", "help"])
+@pytest.mark.parametrize(
+    "signal",
+    ["call", "cancel", "rebook", "stop", "pause", "wrong_person", "new_number", "help", "less", "more", "contact_time"],
+)
 def test_other_signals_are_mostly_read(phrases: Phrases, signal: str) -> None:
     """Not every request has to be caught (a person reads every text), but most must be, and
     few texts may be read as a request they are not."""

@@ -1,0 +1,80 @@
+"""The end of a break a participant asked for by text, and the record-keeping every change they
+make by text shares (the audit row, the re-planned check-in)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+
+from assistant.care.flags import raise_flag
+from assistant.contact.checkins import plan_checkin
+from assistant.contact.policy import wait_until
+from assistant.db.models import AuditLog, DueTask, Participant
+from assistant.db.units import unindexed
+from assistant.outbox.writer import queue_sms
+from assistant.runtime import Runtime
+from assistant.sessions.lifecycle import has_open_flag
+
+
+def audit_change(db: Session, participant: Participant, kind: str, status: str, now: datetime, **detail: Any) -> None:
+    db.add(
+        AuditLog(
+            at=now,
+            service_id=participant.service_id,
+            user_email="participant (by text)",
+            action=f"contact_{kind}",
+            participant_id=participant.id,
+            detail={"status": status, **detail},
+        )
+    )
+
+
+def replan_checkin(db: Session, participant: Participant, now: datetime, *, old_every: int | None = None) -> datetime:
+    """The next check-in after a change, keeping the rhythm where it can."""
+
+    assert participant.id is not None
+    pending = db.exec(
+        select(DueTask).where(
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "checkin",
+            unindexed(DueTask.status) == "pending",
+        )
+    ).first()
+    task = None
+    if pending is not None and pending.due_at is not None and old_every is not None:
+        previous = pending.due_at - timedelta(weeks=old_every)
+        task = plan_checkin(db, participant, now, after=previous)
+    if task is None or task.due_at is None or task.due_at <= now:
+        task = plan_checkin(db, participant, now)
+    assert task.due_at is not None
+    return task.due_at
+
+
+def run_pause_end(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    """The break is over: automated texts start again, with a gentle note first."""
+
+    assert participant.id is not None
+    if not participant.paused or participant.paused_until is None:
+        return "ended_already"  # resumed by the specialist meanwhile
+    if participant.paused_until.isoformat() != task.payload.get("until"):
+        return "replaced"
+    if has_open_flag(db, participant.id, "wrong_person"):
+        return "kept_paused_wrong_person"  # paused for another reason too: a person checks the number
+    later = None if participant.opted_out else wait_until(db, participant, "checkin", now)
+    if later is not None:
+        task.due_at = later
+        return "deferred"
+    participant.paused, participant.paused_until = False, None
+    db.add(participant)
+    audit_change(db, participant, "pause", "ended", now, request_id=task.payload.get("request_id"))
+    raise_flag(
+        db, participant, kind="contact_changed", severity="info", now=now,
+        reason="Their break from texts has ended: automated texts have started again",
+    )  # fmt: skip
+    replan_checkin(db, participant, now)
+    if participant.opted_out or not participant.sms_consent:
+        return "resumed_quietly"
+    queue_sms(db, rt, participant, "common/pause_over", now, automated=True)
+    return "sent"
