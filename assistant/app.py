@@ -54,6 +54,8 @@ def create_app(
     app.extensions["assistant"] = rt
     app.extensions["assistant.dispatch"] = Dispatcher(rt)
 
+    from assistant import today_web
+
     from . import dashboard, unknown_numbers, webhooks
 
     @app.before_request
@@ -68,6 +70,7 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     dashboard.init_app(app)
     app.register_blueprint(unknown_numbers.bp)
+    app.register_blueprint(today_web.bp)
 
     @app.before_request
     def refuse_debug_in_production() -> tuple[str, int] | None:

@@ -895,5 +895,9 @@ def run_command(host: str, port: int) -> None:
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
+from assistant.cli_today import today_command  # noqa: E402
+
+main.add_command(today_command)
+
 if __name__ == "__main__":
     main()

@@ -78,7 +78,10 @@ def contact_report(
     logged = set(
         db.exec(
             select(ContactLog.participant_id).where(
-                col(ContactLog.participant_id).in_(ids), col(ContactLog.at) >= start, col(ContactLog.at) < end
+                col(ContactLog.participant_id).in_(ids),
+                col(ContactLog.at) >= start,
+                col(ContactLog.at) < end,
+                col(ContactLog.automated).is_(False),  # the assistant's own texts: a reply is the evidence
             )
         ).all()
     )

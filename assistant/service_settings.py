@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from assistant.dna_steps import DEFAULT_LADDER, parse_ladder
+
 from .models import Participant, Service, table
 from .timing import parse_hhmm
 
@@ -41,14 +43,12 @@ class ServiceSettings:
     reminder_time: str = "10:00"
     interview_reminder_days_before: tuple[int, ...] = (1,)
     interview_good_luck_time: str = "08:00"
-    # Missed-appointment follow-up: the first within this many hours, then on later
-    # days at these times of day in turn (morning, afternoon, early evening).
-    dna_attempts: int = 4
+    # Missed-appointment follow-up: steps of a channel and a day (assistant/dna_steps.py): texts,
+    # tasks for the specialist (call, email, letter), then a flag to consider next steps. The
+    # first contact within this many hours; later texts at another of these times of day.
+    dna_ladder: tuple[str, ...] = DEFAULT_LADDER
     dna_first_within_hours: int = 24
     dna_times: tuple[str, ...] = ("10:00", "14:00", "17:30")
-    dna_days_between: int = 1
-    # A ladder attempt waits this long for a reply before the next one is due.
-    dna_wait_hours: int = 20
     # Automated texts only arrive in these local hours; never on bank holidays.
     quiet_until: str = "08:00"
     quiet_from: str = "20:00"
@@ -111,8 +111,7 @@ class ServiceSettings:
             parse_hhmm(getattr(self, name))
         for value in self.dna_times:
             parse_hhmm(value)
-        if not 1 <= self.dna_attempts <= 6:
-            raise ValueError("dna_attempts must be between 1 and 6")
+        parse_ladder(self.dna_ladder)
         if not self.dna_times:
             raise ValueError("dna_times needs at least one time of day")
         if any(d < 0 or d > 28 for d in self.reminder_days_before + self.interview_reminder_days_before):
@@ -144,10 +143,8 @@ class ServiceSettings:
             "@" not in self.escalation_contact_email or any(c in self.escalation_contact_email for c in " \r\n,;")
         ):
             raise ValueError("escalation_contact_email must be one email address")
-        if not 1 <= self.dna_first_within_hours <= 72 or not 1 <= self.dna_wait_hours <= 168:
-            raise ValueError("dna_first_within_hours must be 1-72 and dna_wait_hours 1-168")
-        if not 1 <= self.dna_days_between <= 14:
-            raise ValueError("dna_days_between must be 1-14")
+        if not 1 <= self.dna_first_within_hours <= 72:
+            raise ValueError("dna_first_within_hours must be 1-72")
         if not 1 <= self.campaign_segment_limit <= 10:
             raise ValueError("campaign_segment_limit must be 1-10")
         unknown_rules = [r for r in self.rules_off if r not in RULES]
