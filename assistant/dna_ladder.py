@@ -218,7 +218,7 @@ def attempts(db: Session, participant_id: int, appointment_id: int) -> list[dict
     ).all()
     found: list[dict[str, Any]] = [
         {
-            "step": int(t.payload.get("step", 0)) + 1,
+            "attempt": int(t.payload.get("step", 0)) + 1,
             "channel": t.payload.get("channel", SMS if t.kind == "dna_attempt" else REVIEW),
             "due_at": t.due_at.isoformat() if t.due_at else None,
             "status": t.status,
