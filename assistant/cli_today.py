@@ -16,7 +16,7 @@ from assistant.runtime import build_runtime
 
 @click.command("today")
 @click.option("--specialist", "email", required=True, help="The specialist's email address.")
-@click.option("--at", "at_text", help="As at this time (ISO, with zone); default now.")
+@click.option("--now", "at_text", help="As at this time (ISO, with zone); default now.")
 def today_command(email: str, at_text: str | None) -> None:
     """What a specialist has to do today, most urgent first."""
     from assistant.cli import _when as parse_when
