@@ -68,6 +68,7 @@ MUST_COVER = (
     "scheduler stops on one bad row",
     "Discharge by the software",
     "reveals what the participant wrote",
+    "missed appointment followed up by nobody",
 )
 
 HAZARD = re.compile(r"^## (HAZ-\d{3}): (.+)$", re.MULTILINE)
