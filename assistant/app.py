@@ -58,6 +58,7 @@ def create_app(
     from assistant.web import health
     from assistant.web import journey as journey_views
     from assistant.web import questionnaire as questionnaire_page
+    from assistant.web import today as today_web
 
     @app.before_request
     def allow_csv_uploads() -> None:
@@ -77,6 +78,7 @@ def create_app(
 
     app.register_blueprint(reports_web.bp)
     app.register_blueprint(questionnaire_page.bp)
+    app.register_blueprint(today_web.bp)
 
     @app.before_request
     def refuse_debug_in_production() -> tuple[str, int] | None:

@@ -69,6 +69,7 @@ MUST_COVER = (
     "Discharge by the software",
     "reveals what the participant wrote",
     "private questionnaire page",
+    "missed appointment followed up by nobody",
 )
 
 HAZARD = re.compile(r"^## (HAZ-\d{3}): (.+)$", re.MULTILINE)

@@ -22,6 +22,7 @@ from assistant.db.models import (
     Message,
     Notification,
     Participant,
+    StaffTask,
 )
 from assistant.db.service_settings import settings_for
 from assistant.outbox.writer import withdraw_outbox
@@ -163,6 +164,11 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
     for task in db.exec(select(DueTask).where(DueTask.participant_id == pid, DueTask.status == "pending")).all():
         task.status, task.outcome, task.done_at = "cancelled", "erased", now
         db.add(task)
+    for staff_task in db.exec(
+        select(StaffTask).where(StaffTask.participant_id == pid, StaffTask.status == "open")
+    ).all():
+        staff_task.status, staff_task.done_at, staff_task.done_by = "cancelled", now, "erased"
+        db.add(staff_task)
     withdraw_outbox(db, pid, reason="erased")
     participant.first_name = ERASED
     participant.phone = f"erased:{pid}"

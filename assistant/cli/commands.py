@@ -859,6 +859,9 @@ from assistant.cli.reports import COMMANDS as REPORT_COMMANDS  # noqa: E402
 
 for _command in REPORT_COMMANDS:
     main.add_command(_command)
+from assistant.cli.today import today_command  # noqa: E402
+
+main.add_command(today_command)
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,7 @@ are skipped. The assistant never discharges, closes or pauses a case.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
-from assistant.care.quiet import _day_allowed, next_allowed
+from assistant.contact import dna_ladder
 from assistant.db.models import Appointment, DueTask, FlowSession, Message, Participant, table
-from assistant.db.service_settings import ServiceSettings, settings_for
+from assistant.db.service_settings import settings_for
 from assistant.db.units import unindexed
 from assistant.engine import RecordAnswer
 from assistant.runtime import Runtime
@@ -155,48 +155,15 @@ def replan(db: Session, appointment: Appointment, participant: Participant, now:
         plan_reminders(db, appointment, participant, now)
 
 
-def _ladder_time(previous: datetime, attempt: int, participant: Participant, settings: ServiceSettings) -> datetime:
-    """Attempt 2 onwards: a later day, at the next time of day in the service's list."""
-    tz = participant.timezone
-    day = previous.astimezone(ZoneInfo(tz)).date() + timedelta(days=max(1, settings.dna_days_between))
-    while not _day_allowed(day, settings):
-        day += timedelta(days=1)
-    slot: time = parse_hhmm(settings.dna_times[(attempt - 2) % len(settings.dna_times)])
-    return next_allowed(local_at(day, slot, tz), participant, settings)
-
-
 def start_ladder(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> DueTask | None:
-    """A missed appointment: plan the first follow-up as soon as texts may arrive."""
+    """A missed appointment: plan the first follow-up (assistant/contact/dna_ladder.py plans the rest)."""
     assert appointment.id is not None and participant.id is not None
     existing = db.exec(
         select(DueTask).where(DueTask.participant_id == participant.id, col(DueTask.kind).in_(LADDER_TASKS))
     ).all()
     if any(t.payload.get("appointment_id") == appointment.id and t.status != "cancelled" for t in existing):
         return None  # already following this one up: marking DNA twice starts nothing twice
-    due = next_allowed(now, participant, settings_for(db, participant))
-    return _task(
-        db, participant.id, "dna_attempt", due, now, appointment_id=appointment.id, attempt=1, marked_at=now.isoformat()
-    )
-
-
-def plan_next_rung(db: Session, task: DueTask, participant: Participant, now: datetime) -> DueTask:
-    settings = settings_for(db, participant)
-    attempt = int(task.payload["attempt"])
-    assert participant.id is not None and task.due_at is not None
-    sent_at = max(now, task.due_at)
-    common = {"appointment_id": task.payload["appointment_id"], "marked_at": task.payload["marked_at"]}
-    if attempt < settings.dna_attempts:
-        due = _ladder_time(sent_at, attempt + 1, participant, settings)
-        return _task(db, participant.id, "dna_attempt", due, now, attempt=attempt + 1, **common)
-    return _task(
-        db,
-        participant.id,
-        "dna_unanswered",
-        sent_at + timedelta(hours=settings.dna_wait_hours),
-        now,
-        attempts=attempt,
-        **common,
-    )
+    return dna_ladder.start(db, appointment, participant, now)
 
 
 def replied_since(db: Session, participant_id: int, since: datetime) -> bool:
@@ -251,22 +218,7 @@ def on_inbound(db: Session, participant: Participant, inbound: Message, now: dat
 
 
 def ladder_attempts(db: Session, participant_id: int, appointment_id: int) -> list[dict[str, Any]]:
-    tasks = db.exec(
-        select(DueTask)
-        .where(DueTask.participant_id == participant_id, DueTask.kind == "dna_attempt")
-        .order_by(col(DueTask.id))
-    ).all()
-    return [
-        {
-            "attempt": t.payload.get("attempt"),
-            "due_at": t.due_at.isoformat() if t.due_at else None,
-            "status": t.status,
-            "outcome": t.outcome,
-            "done_at": t.done_at.isoformat() if t.done_at else None,
-        }
-        for t in tasks
-        if t.payload.get("appointment_id") == appointment_id
-    ]
+    return dna_ladder.attempts(db, participant_id, appointment_id)
 
 
 def attendance_answered(

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from assistant import engine
 from assistant.care.flags import raise_flag
-from assistant.contact import appointments, reminder_rules
+from assistant.contact import appointments, dna_ladder, reminder_rules
 from assistant.contact import policy as contact_policy
 from assistant.contact.cadence import checkin_flow
 from assistant.contact.checkins import plan_checkin
@@ -179,16 +179,29 @@ def run_dna_attempt(db: Session, rt: Runtime, task: DueTask, participant: Partic
     assert participant.id is not None
     if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
         return "ended_replied"
+    if task.payload.get("channel", "sms") != "sms":
+        return dna_ladder.open_task(db, task, participant, now)  # a call, email or letter for the specialist
+    first = int(task.payload.get("step", 0)) == 0
     blocked = contact_policy.blocked_by(participant, now)
     if blocked:
         _tell_once(db, participant, blocked, now, task)
-        return f"skipped_{blocked}"  # the ladder stops: a person decides what next
+        if first:
+            dna_ladder.first_contact_task(db, participant, task, now, f"texts are off ({blocked.replace('_', ' ')})")
+        dna_ladder.plan_next(db, task, participant, now)  # the steps by hand still reach a person
+        return f"skipped_{blocked}"
     later = contact_policy.wait_until(db, participant, task.kind, now)
-    if later is not None:
-        return _defer_to(task, later)
+    outcome = _defer_to(task, later) if later is not None else _start_dna_text(db, rt, task, participant, now)
+    deadline = task.payload.get("deadline")
+    if outcome == DEFERRED and first and deadline and task.due_at and task.due_at > datetime.fromisoformat(deadline):
+        dna_ladder.first_contact_task(db, participant, task, now, "no text can arrive in time")
+    return outcome
+
+
+def _start_dna_text(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
     outcome = _start(db, rt, task, participant, now, "dna_followup", extra={"attempt": task.payload["attempt"]})
     if outcome != DEFERRED:
-        appointments.plan_next_rung(db, task, participant, now)
+        dna_ladder.log_text(db, participant, task, now)
+        dna_ladder.plan_next(db, task, participant, now, texted=True)
     return outcome
 
 
@@ -196,17 +209,7 @@ def run_dna_unanswered(db: Session, rt: Runtime, task: DueTask, participant: Par
     assert participant.id is not None
     if appointments.replied_since(db, participant.id, datetime.fromisoformat(task.payload["marked_at"])):
         return "ended_replied"
-    attempts = appointments.ladder_attempts(db, participant.id, task.payload["appointment_id"])
-    raise_flag(
-        db,
-        participant,
-        kind="unable_to_contact",
-        severity="action",
-        reason=f"No reply to {task.payload.get('attempts')} follow-ups after a missed appointment",
-        now=now,
-        evidence={"appointment_id": task.payload["appointment_id"], "attempts": attempts},
-    )
-    return "flagged"
+    return dna_ladder.review(db, task, participant, now)
 
 
 def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:

@@ -91,11 +91,14 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
     (
         "Missed appointments (follow-up ladder)",
         (
-            Field("dna_attempts", "Attempts in all", "1 to 6."),
-            Field("dna_first_within_hours", "First attempt within (hours)", "1 to 72."),
-            Field("dna_times", "Later attempts at", "Times of day in turn, comma-separated, e.g. 10:00,14:00,17:30."),
-            Field("dna_days_between", "Days between attempts", "1 to 14."),
-            Field("dna_wait_hours", "Wait for a reply to an attempt (hours)", "1 to 168."),
+            Field(
+                "dna_ladder",
+                "Steps (channel:day)",
+                "Comma-separated, e.g. sms:0,call:3,sms:7,letter:14,review:28. Channels: sms (a text), "
+                "call, email, letter (tasks on your Today list), review (last: a flag to consider next steps).",
+            ),
+            Field("dna_first_within_hours", "First contact within (hours)", "1 to 72."),
+            Field("dna_times", "Texts at", "Times of day in turn, comma-separated, e.g. 10:00,14:00,17:30."),
         ),
     ),
     (

@@ -310,6 +310,28 @@ class ContactLog(SQLModel, table=True):
     note: str = Field(default="", max_length=2000)
     logged_by: str = Field(max_length=254)
     logged_at: datetime | None = utc_column()
+    # reached, not_reached (no answer, message left), sent (a letter, an email, a text); None: not said.
+    outcome: str | None = Field(default=None, max_length=16)
+    # An attempt the assistant made itself (a follow-up text): evidence of trying, not of contact.
+    automated: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+class StaffTask(SQLModel, table=True):
+    """Something for the specialist to do by hand (a call, an email, a letter), on their Today list
+    from its due time until they log it done. Done or not, the software never ends support."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    kind: str = Field(max_length=16)  # call, email, letter
+    reason: str = Field(max_length=300)
+    source: str = Field(max_length=32)  # dna_followup
+    payload: dict[str, Any] = json_column()
+    due_at: datetime | None = utc_column(nullable=False, index=True)
+    status: str = Field(default="open", max_length=16, index=True)  # open, done
+    created_at: datetime | None = utc_column()
+    done_at: datetime | None = utc_column()
+    done_by: str | None = Field(default=None, max_length=254)
+    contact_log_id: int | None = Field(default=None, foreign_key="contactlog.id")
 
 
 class User(SQLModel, table=True):

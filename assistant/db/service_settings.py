@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant.db.cohort_times import for_cohort
+from assistant.db.dna_steps import DEFAULT_LADDER, parse_ladder
 from assistant.db.models import Participant, Service, table
 from assistant.timing import parse_hhmm
 
@@ -46,14 +47,12 @@ class ServiceSettings:
     reminder_time: str = "10:00"
     interview_reminder_days_before: tuple[int, ...] = (1,)
     interview_good_luck_time: str = "08:00"
-    # Missed-appointment follow-up: the first within this many hours, then on later
-    # days at these times of day in turn (morning, afternoon, early evening).
-    dna_attempts: int = 4
+    # Missed-appointment follow-up: steps of a channel and a day (assistant/db/dna_steps.py): texts,
+    # tasks for the specialist (call, email, letter), then a flag to consider next steps. The
+    # first contact within this many hours; later texts at another of these times of day.
+    dna_ladder: tuple[str, ...] = DEFAULT_LADDER
     dna_first_within_hours: int = 24
     dna_times: tuple[str, ...] = ("10:00", "14:00", "17:30")
-    dna_days_between: int = 1
-    # A ladder attempt waits this long for a reply before the next one is due.
-    dna_wait_hours: int = 20
     # People in work: their own reminder, follow-up and questionnaire times (outside working
     # hours). Empty: the times above. Applied by settings_for (see assistant/db/cohort_times.py).
     in_work_reminder_time: str = ""
@@ -142,8 +141,7 @@ class ServiceSettings:
         for name in cohort_time_fields():
             if getattr(self, name):
                 parse_hhmm(getattr(self, name))
-        if not 1 <= self.dna_attempts <= 6:
-            raise ValueError("dna_attempts must be between 1 and 6")
+        parse_ladder(self.dna_ladder)
         if not self.dna_times:
             raise ValueError("dna_times needs at least one time of day")
         if any(d < 0 or d > 28 for d in self.reminder_days_before + self.interview_reminder_days_before):
@@ -177,10 +175,8 @@ class ServiceSettings:
             "@" not in self.escalation_contact_email or any(c in self.escalation_contact_email for c in " \r\n,;")
         ):
             raise ValueError("escalation_contact_email must be one email address")
-        if not 1 <= self.dna_first_within_hours <= 72 or not 1 <= self.dna_wait_hours <= 168:
-            raise ValueError("dna_first_within_hours must be 1-72 and dna_wait_hours 1-168")
-        if not 1 <= self.dna_days_between <= 14:
-            raise ValueError("dna_days_between must be 1-14")
+        if not 1 <= self.dna_first_within_hours <= 72:
+            raise ValueError("dna_first_within_hours must be 1-72")
         if not 1 <= self.campaign_segment_limit <= 10:
             raise ValueError("campaign_segment_limit must be 1-10")
         unknown_rules = [r for r in self.rules_off if r not in RULES]

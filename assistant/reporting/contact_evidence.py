@@ -209,7 +209,10 @@ def _gather(db: Session, people: list[PersonWeek], end: datetime) -> None:
         found.append((pid, "attended" if outcome == "attended" else "dna", at, outcome))  # type: ignore[arg-type]
     for pid, at in db.exec(
         select(ContactLog.participant_id, ContactLog.at).where(
-            col(ContactLog.participant_id).in_(ids), col(ContactLog.at) >= earliest, col(ContactLog.at) < end
+            col(ContactLog.participant_id).in_(ids),
+            col(ContactLog.at) >= earliest,
+            col(ContactLog.at) < end,
+            col(ContactLog.automated).is_(False),  # the assistant's own texts: a reply is the evidence
         )
     ).all():
         found.append((pid, "logged", at, None))  # type: ignore[arg-type]

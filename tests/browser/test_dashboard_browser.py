@@ -24,7 +24,17 @@ from assistant.app import create_app
 from assistant.clock import FixedClock
 from assistant.config import ROOT
 from assistant.conversation.inbound import receive_sms
-from assistant.db.models import Appointment, AuditLog, DueTask, Flag, Message, Participant, Service
+from assistant.db.models import (
+    Appointment,
+    AuditLog,
+    ContactLog,
+    DueTask,
+    Flag,
+    Message,
+    Participant,
+    Service,
+    StaffTask,
+)
 from assistant.db.units import transaction
 from assistant.runtime import Runtime, build_runtime
 from assistant.transports import TwilioTransport
@@ -315,3 +325,46 @@ def test_admin_changes_a_setting_and_imports_a_file_with_an_error(
         assert db.exec(select(Participant).where(Participant.external_id == "P010")).first() is None
     page.get_by_role("link", name="All imports").click()
     assert "Not imported" in main.inner_text()
+
+
+def test_today_page_task_done_by_keyboard(page: Any, rt: Runtime, world: World, clock: FixedClock) -> None:  # noqa: F811
+    """The Today list, most urgent first; a call task done with the keyboard alone logs the contact."""
+    with transaction(rt.engine) as db:
+        db.add(
+            StaffTask(
+                participant_id=world.ids["P001"],
+                kind="call",
+                reason="Missed appointment on Fri 27 Nov, no reply yet: phone them (follow-up step 2 of 5)",
+                source="dna_followup",
+                payload={},
+                due_at=clock.now(),
+                created_at=clock.now(),
+            )
+        )
+    sign_in(page, "sam@example.org")
+    page.get_by_role("link", name="Today").click()
+    page.wait_for_url("**/today")
+    accessible(page, "today")
+    main = page.locator("main")
+    items = main.locator("ol.app-today > li")
+    assert items.count() == 2
+    assert "Call" in items.nth(0).inner_text() and "Alex" in items.nth(0).inner_text()
+    assert "Not contacted this week" in items.nth(1).inner_text() and "Jordan" in items.nth(1).inner_text()
+
+    # Keyboard only: to the first item's outcome, choose "Could not reach them", a note, then the button.
+    page.get_by_label("Outcome").first.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    page.keyboard.type("rang twice, no answer")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert "Done: contact with Alex logged (could not reach them)" in main.inner_text()
+    accessible(page, "today-after")
+    assert main.locator("ol.app-today > li").count() == 1
+    with transaction(rt.engine) as db:
+        task = db.exec(select(StaffTask)).one()
+        log = db.exec(select(ContactLog)).one()
+    assert task.status == "done" and task.contact_log_id == log.id
+    assert (log.channel, log.outcome, log.logged_by) == ("phone", "not_reached", "sam@example.org")
+    assert "rang twice, no answer" in log.note

@@ -13,22 +13,35 @@ import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from assistant.journey_steps import record_step
 from sqlmodel import col, select
 
 from assistant.care.flags import acknowledge
 from assistant.clock import FixedClock
-from assistant.db.models import Answer, DueTask, Flag, FlowSession, Measure, Message, Participant, Service
+from assistant.db.models import (
+    Answer,
+    ContactLog,
+    DueTask,
+    Flag,
+    FlowSession,
+    Measure,
+    Message,
+    Participant,
+    Service,
+    StaffTask,
+)
 from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
+from assistant.reporting.today import complete
 from assistant.runtime import Runtime
 
 from ..conftest import CASELOAD_HEADER, Phone
-from .journey_steps import record_step
 
 APPOINTMENT_HEADER = "appointment_id,participant_id,starts_at,kind,duration_minutes,location,outcome\n"
 SCRIPTS = sorted(Path(__file__).parent.glob("*.toml"))
@@ -47,6 +60,8 @@ def _snapshot(rt: Runtime) -> dict[str, Any]:
             "participant": db.exec(select(Participant)).first(),
             "sessions": db.exec(select(FlowSession)).all(),
             "measures": db.exec(select(Measure).order_by(col(Measure.id))).all(),
+            "tasks": db.exec(select(StaffTask).order_by(col(StaffTask.id))).all(),
+            "logged": db.exec(select(ContactLog).order_by(col(ContactLog.id))).all(),
         }
 
 
@@ -118,6 +133,25 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
         elif "record" in step:  # the specialist records a job start or an exit on the dashboard
             record_step(rt, step["record"], clock.now())
             tick(rt, clock.now())
+        elif "done" in step:  # the specialist does the oldest open task of this kind from their Today list
+            with transaction(rt.engine) as db:
+                kind = step["done"]["task"]
+                task = db.exec(
+                    select(StaffTask)
+                    .where(StaffTask.kind == kind, StaffTask.status == "open")
+                    .order_by(col(StaffTask.id))
+                ).first()
+                assert task is not None, f"{where}: no open {kind} task"
+                channel, outcome = step["done"].get("channel", "phone"), step["done"]["outcome"]
+                complete(
+                    db,
+                    f"task:{task.id}",
+                    by="sam.jones@example.org",
+                    channel=channel,
+                    outcome=outcome,
+                    note="",
+                    now=clock.now(),
+                )
         elif "text" in step:
             response = phone.text(step.get("from", "+447700900101"), _with_code(step["text"], seen["messages"]))
             assert response.status_code == 200, where
@@ -152,6 +186,18 @@ def test_conversation(script: Path, rt: Runtime, phone: Phone, clock: FixedClock
             for m in now["measures"][len(seen["measures"]) :]
         ]
         assert measures == step.get("measures", []), f"{where}: measures"
+        if "tasks" in step:  # open tasks on the specialist's Today list, by kind, oldest first
+            assert [t.kind for t in now["tasks"] if t.status == "open"] == step["tasks"], f"{where}: open tasks"
+        logged = [[c.channel, c.outcome or ""] for c in now["logged"][len(seen["logged"]) :]]
+        assert logged == step.get("logged", logged), f"{where}: contact log"
+        for key, expected in step.get("at_local", {}).items():  # the local time each new text of this key went
+            zone = ZoneInfo(now["participant"].timezone)
+            times = [
+                f"{m.at.astimezone(zone):%a %H:%M}"
+                for m in now["messages"][len(seen["messages"]) :]
+                if m.message_key == key
+            ]
+            assert times == expected, f"{where}: {key} at {times}"
         if "opted_out" in step:
             assert now["participant"].opted_out is step["opted_out"], f"{where}: opted_out"
         if "unreachable" in step:

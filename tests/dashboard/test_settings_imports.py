@@ -184,7 +184,10 @@ def test_switches_and_rules_turn_off_and_on(as_user: Any, world: World) -> None:
         ({"quiet_until": "25:00"}, ["quiet_until"]),
         ({"quiet_until": "21:00"}, ["quiet_until"]),  # later than the 20:00 end: a rule between two fields
         ({"reminder_days_before": "3, soon"}, ["reminder_days_before"]),
-        ({"duty_contact_email": "a@b.org, c@d.org", "dna_attempts": "9"}, ["duty_contact_email", "dna_attempts"]),
+        (
+            {"duty_contact_email": "a@b.org, c@d.org", "dna_ladder": "sms:0,call:3"},
+            ["duty_contact_email", "dna_ladder"],
+        ),
         ({"holiday_region": "FRA"}, ["holiday_region"]),
         ({"nation": "cornwall"}, ["nation"]),
         ({"duty_contact_phone": "07700900123"}, ["duty_contact_phone"]),
