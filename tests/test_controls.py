@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from assistant.conversation import controls, routing
+from assistant.conversation import controls
+from assistant.conversation import router as routing
 from assistant.db.models import ContactRequest, Flag, Message, Participant
 from assistant.db.units import transaction
 from assistant.engine.contact_words import code_in, day_in, phone_in, time_in, weeks_in

@@ -20,8 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from assistant.conftest import AUTH_TOKEN, PUBLIC_URL, Phone
-from assistant.dashboard.conftest import World, csrf
+from .dashboard.conftest import World, csrf
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -36,7 +35,7 @@ from assistant.clock import FixedClock
 from assistant.contact import campaigns
 from assistant.contact.appointments import KINDS, OUTCOMES
 from assistant.conversation.inbound import MAX_BODY
-from assistant.dashboard import conftest as dashboard_fixtures
+from .dashboard import conftest as dashboard_fixtures
 from assistant.db.models import (
     Answer,
     Appointment,
@@ -69,6 +68,8 @@ from assistant.runtime import Runtime
 from assistant.sending.sender import STATUS_RANK
 from assistant.timing import parse_hhmm
 from assistant.windows import inside
+
+from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone
 
 # The dashboard's fixtures, for the tests here that need a world and signed-in users.
 world = dashboard_fixtures.world
@@ -1405,7 +1406,7 @@ def test_a_newline_in_back_is_not_a_500(as_user: Any, world: World, phone: Phone
 
 
 def test_a_newline_in_login_next_is_not_a_500(app: Flask, world: World) -> None:
-    from assistant.dashboard.conftest import PASSWORD
+    from .dashboard.conftest import PASSWORD
 
     client = app.test_client()
     form = {"email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf(client)}
@@ -1424,7 +1425,7 @@ def test_back_never_redirects_off_the_site(as_user: Any, world: World, phone: Ph
 
 
 def test_login_next_never_redirects_off_the_site(app: Flask, world: World) -> None:
-    from assistant.dashboard.conftest import PASSWORD
+    from .dashboard.conftest import PASSWORD
 
     client = app.test_client()
     form = {"email": "sam@example.org", "password": PASSWORD, "csrf_token": csrf(client)}

@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from assistant.journey_steps import record_step
 from sqlmodel import col, select
 
 from assistant.care.flags import acknowledge
@@ -42,6 +41,7 @@ from assistant.reporting.today import complete
 from assistant.runtime import Runtime
 
 from ..conftest import CASELOAD_HEADER, Phone
+from .journey_steps import record_step
 
 APPOINTMENT_HEADER = "appointment_id,participant_id,starts_at,kind,duration_minutes,location,outcome\n"
 SCRIPTS = sorted(Path(__file__).parent.glob("*.toml"))
