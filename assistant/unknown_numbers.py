@@ -13,8 +13,9 @@ from flask_login import current_user, login_required
 from sqlmodel import Session, col, func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from assistant.web.common import me, now, safe_target, unit
+
 from .audit import audit
-from .dashboard import me, now, safe_target, unit
 from .models import Message
 from .notify import staff_outbox
 from .triage import (
