@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -342,25 +343,27 @@ _DUE_TASKS = (
     .order_by(_task.c.due_at, _task.c.id)
     .limit(BATCH)
 )
+_DUE_TASKS_FOR = _DUE_TASKS.where(_task.c.participant_id == sa.bindparam("participant_id"))
 
 
 def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> TickReport:
     """Everything due at `now`; with `participant_id`, only that participant's (the simulator)."""
     report = TickReport()
     with transaction(rt.engine) as db:
+        params: dict[str, Any] = {"now": now, "participant_id": participant_id}
         if participant_id is None:
             due_timeouts = db.execute(_DUE_TIMEOUTS, {"now": now}).scalars().all()
         else:
-            params = {"now": now, "participant_id": participant_id}
             due_timeouts = db.execute(_DUE_TIMEOUTS_FOR, params).scalars().all()
     for session_id in due_timeouts:
         assert session_id is not None
         if _run_timeout(rt, session_id, now):
             report.timeouts += 1
     done: set[int] = set()
+    query, params = (_DUE_TASKS, {"now": now}) if participant_id is None else (_DUE_TASKS_FOR, params)
     while True:  # a deferral can make a task due again at the same instant: run each once
         with transaction(rt.engine) as db:
-            due_tasks = [i for i in db.execute(_DUE_TASKS, {"now": now}).scalars() if i is not None and i not in done]
+            due_tasks = [i for i in db.execute(query, params).scalars() if i is not None and i not in done]
         if not due_tasks:
             break
         for task_id in due_tasks:
