@@ -13,8 +13,10 @@ from sqlmodel import col, select
 
 from assistant.models import (
     AuditLog,
+    Participant,
 )
 from assistant.reports import cell
+from assistant.web import plain
 from assistant.web.common import (
     me,
     roles,
@@ -52,4 +54,11 @@ def audit_log() -> Any:
         return Response(
             out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": 'attachment; filename="audit.csv"'}
         )
-    return render_template("audit.html", rows=rows)
+    with unit() as db:
+        ids = {r.participant_id for r in rows if r.participant_id}
+        people = {
+            p.id: p.external_id
+            for p in db.exec(select(Participant).where(col(Participant.id).in_(ids))).all()
+            if p.id is not None
+        }
+    return render_template("audit.html", rows=plain.audit_rows(list(rows), people))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -36,9 +37,27 @@ def _campaign_form() -> tuple[dict[str, Any], dict[str, Any]]:
         "text": form.get("text", "")[:1600],
         "reply_keyword": form.get("reply_keyword", "").strip() or None,
     }
-    when = form.get("send_at", "").strip()
-    values["send_at_text"] = when
+    values["send_at_text"] = form.get("send_at", "").strip()[:40]
+    values["when"] = form.get("when", "at") if form.get("when") in ("now", "at", "relative") else "at"
+    values["template"] = form.get("template", "")[:100]
+    values["relative_field"] = form.get("relative_field", "support_end")[:40]
+    values["relative_days"] = form.get("relative_days", "").strip()[:6]
+    values["relative_at"] = form.get("relative_at", "").strip()[:5] or "10:00"
     return values, audience
+
+
+def _send_time(values: dict[str, Any]) -> tuple[datetime | None, dict[str, Any] | None]:
+    """Now, a local time, or days before or after a date on each record (as the CLI's --relative)."""
+    if values["when"] == "now":
+        return now(), None
+    if values["when"] == "relative":
+        try:
+            days = int(values["relative_days"])
+        except ValueError:
+            raise ValueError("give the number of days as a whole number, e.g. -28 for 28 days before") from None
+        return None, {"field": values["relative_field"], "days": days, "at": values["relative_at"]}
+    text = values["send_at_text"].replace("T", " ")
+    return (parse_local(text, rt().settings.default_timezone) if text else None), None
 
 
 @bp.route("/campaigns", methods=["GET", "POST"])
@@ -53,16 +72,11 @@ def campaigns_page() -> Any:
     with unit() as db:
         if request.method == "POST":
             try:
-                send_at = (
-                    parse_local(values["send_at_text"].replace("T", " "), rt().settings.default_timezone)
-                    if values["send_at_text"]
-                    else None
-                )
                 if request.form.get("action") == "template":
                     # Fill the message box with a ready-made text to edit; nothing is checked or queued yet.
                     values["text"] = camp.template_text(rt().settings.messages_dir, request.form.get("template", ""))
-                    values["template"] = request.form.get("template", "")
                 elif request.form.get("action") == "create":
+                    send_at, relative = _send_time(values)
                     campaign = camp.create(
                         db,
                         service_id=me().service_id,
@@ -72,6 +86,7 @@ def campaigns_page() -> Any:
                         created_by=me().email,
                         now=now(),
                         send_at=send_at,
+                        relative=relative,
                         reply_keyword=values["reply_keyword"],
                         flows=rt().flows,
                     )

@@ -23,6 +23,7 @@ from assistant.web.common import (
     now,
     unit,
 )
+from assistant.web.flag_cards import flag_cards
 
 bp = Blueprint("flags", __name__)
 FLAGS_PAGE = 50  # each open flag is a card with its own forms
@@ -47,8 +48,9 @@ def flags() -> str:
         ).all()
         flagged = {f.participant_id for f in rows}
         people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(flagged))).all()}
+        cards = flag_cards(db, list(rows))
     return render_template(
-        "flags.html", flags=rows, people=people, page=page, pages=pages, total=total, per_page=FLAGS_PAGE
+        "flags.html", flags=rows, people=people, cards=cards, page=page, pages=pages, total=total, per_page=FLAGS_PAGE
     )
 
 

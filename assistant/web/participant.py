@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlmodel import col, select
@@ -28,6 +29,7 @@ from assistant.scheduler import plan_checkin
 from assistant.timing import DAYS, parse_hhmm
 from assistant.views_data import (
     answers,
+    caseload_rows,
     chart,
     thread,
 )
@@ -37,9 +39,14 @@ from assistant.web.common import (
     participant_or_404,
     unit,
 )
+from assistant.web.flag_cards import flag_cards
 from assistant.wording import lock_screen_words, pressure_phrases
 
 bp = Blueprint("participant", __name__)
+
+
+# Open flags first, urgent before action before information, then newest first.
+SEVERITY_FIRST = sa.case({"urgent": 0, "action": 1}, value=col(Flag.severity), else_=2)
 
 
 @bp.get("/participants/<int(max=2147483647):participant_id>")
@@ -49,21 +56,29 @@ def participant(participant_id: int) -> str:
         person = participant_or_404(db, participant_id)
         audit(db, me(), "view_record", now(), participant_id=person.id)
         specialist = db.get(Specialist, person.specialist_id)
+        oldest_first = request.args.get("order") == "oldest"
+        messages = thread(db, participant_id)
+        flags = list(
+            db.exec(
+                select(Flag)
+                .where(Flag.participant_id == participant_id)
+                .order_by(col(Flag.status) == "resolved", SEVERITY_FIRST, col(Flag.id).desc())
+            ).all()
+        )
         data = {
             "p": person,
             "specialist": specialist,
-            "messages": thread(db, participant_id),
+            "summary": caseload_rows(db, [person])[0],
+            "oldest_first": oldest_first,
+            "messages": messages if oldest_first else messages[::-1],
+            "cards": flag_cards(db, [f for f in flags if f.status != "resolved"]),
             "answers": answers(db, participant_id)[:50],
             "appointments": db.exec(
                 select(Appointment)
                 .where(Appointment.participant_id == participant_id)
                 .order_by(col(Appointment.starts_at).desc())
             ).all(),
-            "flags": db.exec(
-                select(Flag)
-                .where(Flag.participant_id == participant_id)
-                .order_by(col(Flag.status) != "open", col(Flag.id).desc())
-            ).all(),
+            "flags": flags,
             "chart": chart(db, participant_id),
             "trajectory": participant_trajectory(db, participant_id),
             "specialists": transfer_targets(db, me(), person),
