@@ -81,12 +81,18 @@ def tab_to(page: Any, pattern: str, limit: int = 150) -> None:
     raise AssertionError(f"Tab never reached {pattern!r}")
 
 
+def enter(page: Any) -> None:
+    """Press Enter on a link or a submit button and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_load_state()
+
+
 def sign_in_by_keyboard(page: Any, email: str) -> None:
     page.goto("/login")
     tab_to(page, "Email address")
     page.keyboard.type(email)
     tab_to(page, "Password")
     page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
+    enter(page)
     page.wait_for_url("**/")
-    page.wait_for_load_state()

@@ -25,7 +25,7 @@ from assistant.models import AuditLog, Campaign, Flag, Message, Service
 from assistant.runtime import Runtime
 
 from ..dashboard.conftest import World, world  # noqa: F401  (fixture)
-from .pages import Watch, check_page, no_sideways_scroll, shots_dir, sign_in_by_keyboard, tab_to
+from .pages import Watch, check_page, enter, no_sideways_scroll, shots_dir, sign_in_by_keyboard, tab_to
 from .test_dashboard_browser import browser, db_url, page, rt, sign_in, site, twilio_api  # noqa: F401  (fixtures)
 
 DESKTOP = {"width": 1200, "height": 900}
@@ -249,17 +249,17 @@ def test_main_tasks_by_keyboard_alone(page: Any, rt: Runtime, world: World, scen
     # Sign in, find a person, read and act on a flag, send a one-off text: Tab, type and Enter only.
     sign_in_by_keyboard(page, "sam@example.org")
     tab_to(page, r"^Alex\b")
-    page.keyboard.press("Enter")
+    enter(page)
     page.wait_for_url("**/participants/*")
     tab_to(page, r"^Acknowledge")
-    page.keyboard.press("Enter")
+    enter(page)
     assert "Flag acknowledged." in page.locator("main").inner_text()
     tab_to(page, r"Message \(you will see a preview")
     page.keyboard.type("Hi Alex, I will ring you at 3. Sam")
     tab_to(page, r"^Preview")
-    page.keyboard.press("Enter")
+    enter(page)
     tab_to(page, r"^Send text")
-    page.keyboard.press("Enter")
+    enter(page)
     page.wait_for_url("**/participants/*")
     with transaction(rt.engine) as db:
         assert db.exec(select(Message).where(Message.message_key == "staff/one_off")).one().body.startswith("Hi Alex")
@@ -267,15 +267,16 @@ def test_main_tasks_by_keyboard_alone(page: Any, rt: Runtime, world: World, scen
     # Schedule a campaign, as a service admin.
     page.context.clear_cookies()
     sign_in_by_keyboard(page, "admin@example.org")
-    tab_to(page, r"^Campaigns$")
-    page.keyboard.press("Enter")
+    tab_to(page, r"^Campaigns \|")
+    enter(page)
     page.wait_for_url("**/campaigns")
-    tab_to(page, r"^ \| \| Name")
+    tab_to(page, r"\| Name \|")
     page.keyboard.type("Job fair")
     tab_to(page, r"Message: you can use")
     page.keyboard.type("Hi {{ first_name }}, there is a job fair on Friday at the library.")
-    tab_to(page, r"Now \(quiet hours permitting\)")
-    page.keyboard.press("Space")
+    tab_to(page, r"At a time")  # a radio group is one Tab stop: the arrow keys choose within it
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate("document.activeElement.id") == "when-now"
     tab_to(page, r"^Schedule")
-    page.keyboard.press("Enter")
+    enter(page)
     assert "Campaign 'Job fair' scheduled." in page.locator("main").inner_text()
