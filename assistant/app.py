@@ -54,31 +54,21 @@ def create_app(
     app.extensions["assistant"] = rt
     app.extensions["assistant.sending.dispatch"] = Dispatcher(rt)
 
-    from assistant import dashboard, unknown_numbers, webhooks
-    from assistant.web import health
-    from assistant.web import journey as journey_views
-    from assistant.web import questionnaire as questionnaire_page
-    from assistant.web import today as today_web
+    from assistant import unknown_numbers, web, webhooks
+    from assistant.web.imports import MAX_UPLOAD
 
     @app.before_request
     def allow_csv_uploads() -> None:
         # Before the CSRF check reads the form: only the import upload may be larger than 64 KB.
-        if request.endpoint == "dashboard.imports_page" and request.method == "POST":
-            request.max_content_length = dashboard.MAX_UPLOAD + 64 * 1024
+        if request.endpoint == "imports.imports_page" and request.method == "POST":
+            request.max_content_length = MAX_UPLOAD + 64 * 1024
 
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     limiter.init_app(app)  # fresh counts per app
     app.register_blueprint(webhooks.bp)
-    dashboard.init_app(app)
+    web.init_app(app)
     app.register_blueprint(unknown_numbers.bp)
-    app.register_blueprint(journey_views.bp)
-    app.register_blueprint(health.bp)
-    from assistant.web import reports as reports_web
-
-    app.register_blueprint(reports_web.bp)
-    app.register_blueprint(questionnaire_page.bp)
-    app.register_blueprint(today_web.bp)
 
     @app.before_request
     def refuse_debug_in_production() -> tuple[str, int] | None:
@@ -128,7 +118,7 @@ def create_app(
         return render_template(
             "error.html",
             title="That file is too large",
-            text=f"Files can be {dashboard.MAX_UPLOAD // (1024 * 1024)} MB at most. Nothing was imported.",
+            text=f"Files can be {MAX_UPLOAD // (1024 * 1024)} MB at most. Nothing was imported.",
         ), 413
 
     @app.errorhandler(500)

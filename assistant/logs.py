@@ -30,6 +30,8 @@ BODY_MASK = "[not logged]"
 # +44 7700 900123, 07700 900123, 447700900123, 0044 20 7946 0000, +1 (555) 010-0199 ...:
 # a number 9 to 15 digits long with a phone's prefix, not part of an identifier or a decimal.
 _PHONE = re.compile(r"(?<![\w+.])(?:\+|00|0|44)(?:[ \t\-()]{0,2}\d){8,14}(?![\w])")
+# Terminal colour codes (the development server adds them to request lines): never inside a log line.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # SQLAlchemy's error text ends with the statement's parameters: phone numbers and bodies.
 _SQL_PARAMETERS = re.compile(r"\[parameters: [^\n]*")
 # Extra fields that could hold what someone wrote or was sent: never logged.
@@ -42,7 +44,7 @@ _ACCESS_FIELDS = {"m": "method", "U": "path", "s": "status", "B": "bytes", "M": 
 
 def redact(text: str) -> str:
     """The text with phone numbers and SQL parameters taken out."""
-    return _PHONE.sub(PHONE_MASK, _SQL_PARAMETERS.sub("[parameters: not logged]", text))
+    return _PHONE.sub(PHONE_MASK, _SQL_PARAMETERS.sub("[parameters: not logged]", _ANSI.sub("", text)))
 
 
 def _clean(value: Any) -> Any:
@@ -110,6 +112,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(item, ensure_ascii=False, default=str)
 
 
+class ReadableFormatter(logging.Formatter):
+    """Development: 'HH:MM:SS LEVEL logger: message key=value', already redacted, no colour codes."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        extra = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_"))
+        line = f"{at} {record.levelname:<7} {record.name}: {record.getMessage()}" + (f" {extra}" if extra else "")
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        return line + (f"\n{record.exc_text}" if record.exc_text else "")
+
+
 class JsonLinesHandler(logging.Handler):
     """Writes redacted JSON lines to a stream: stderr as it is at the time of each line, unless given one."""
 
@@ -137,7 +151,9 @@ def level_number(level: str) -> int:
     return number
 
 
-def configure(level: str | None = None, *, stream: TextIO | None = None) -> logging.Handler:
+def configure(
+    level: str | None = None, *, stream: TextIO | None = None, readable: bool | None = None
+) -> logging.Handler:
     """Send this process's logs to stderr as redacted JSON lines. Safe to call more than once.
 
     `level` defaults to ASSISTANT_LOG_LEVEL. An earlier handler of ours on the root
@@ -155,6 +171,8 @@ def configure(level: str | None = None, *, stream: TextIO | None = None) -> logg
             root.removeHandler(handler)
         handler = JsonLinesHandler(stream)
         root.addHandler(handler)
+    if readable is not None:
+        handler.setFormatter(ReadableFormatter() if readable else JsonFormatter())
     root.setLevel(number)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(number, logging.WARNING))

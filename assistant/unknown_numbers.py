@@ -25,8 +25,8 @@ from assistant.care.triage import (
     may_triage,
     unknown_texts,
 )
-from assistant.dashboard import me, now, safe_target, unit
 from assistant.db.models import Message
+from assistant.web.common import me, now, safe_target, unit
 
 bp = Blueprint("unknown_numbers", __name__)
 PAGE = 50  # each text is a card with its own forms

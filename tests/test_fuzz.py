@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from .dashboard.conftest import World, csrf
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -35,7 +34,6 @@ from assistant.clock import FixedClock
 from assistant.contact import campaigns
 from assistant.contact.appointments import KINDS, OUTCOMES
 from assistant.conversation.inbound import MAX_BODY
-from .dashboard import conftest as dashboard_fixtures
 from assistant.db.models import (
     Answer,
     Appointment,
@@ -70,6 +68,8 @@ from assistant.timing import parse_hhmm
 from assistant.windows import inside
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, Phone
+from .dashboard import conftest as dashboard_fixtures
+from .dashboard.conftest import World, csrf
 
 # The dashboard's fixtures, for the tests here that need a world and signed-in users.
 world = dashboard_fixtures.world

@@ -828,29 +828,12 @@ def run_command(host: str, port: int) -> None:
         report = import_caseload(rt, DEMO_CASELOAD, rt.clock.now())
         _demo_duty_contact(rt, report.services)
         click.echo(f"loaded the demo caseload: {report.created} participants")
-    with transaction(rt.engine) as db:
-        first = db.exec(select(Participant).order_by(Participant.id)).first()  # type: ignore[arg-type]
-        due = db.exec(select(DueTask).where(DueTask.status == "pending").order_by(DueTask.due_at)).first()  # type: ignore[arg-type]
+    from assistant.cli.banner import banner
+    from assistant.logs import configure as configure_logging
+
     app = create_app(runtime=rt)
-    click.echo(f"\nThe assistant is running on http://{host}:{port} (database {settings.database_url}).")
-    if due and due.due_at:
-        click.echo(f"Next check-in due {due.due_at:%a %d %b %H:%M} UTC.")
-    if first:
-        params = {
-            "MessageSid": "SMdemo" + uuid.uuid4().hex[:26],
-            "From": first.phone,
-            "To": "+447700900000",
-            "Body": "good",
-        }
-        url = settings.public_url.rstrip("/") + "/twilio/sms"
-        signature = twilio_signature(url, params, settings.twilio_auth_token)
-        fields = " ".join(f"--data-urlencode '{k}={v}'" for k, v in params.items())
-        click.echo("\nTalk to it as a participant, in another terminal:")
-        click.echo(f"  .venv/bin/assistant simulate --participant {first.external_id}")
-        click.echo("or send one signed webhook request:")
-        click.echo(f"  curl -s -H 'X-Twilio-Signature: {signature}' {fields} {url}")
-        click.echo("Questionnaires go by private link: text one with")
-        click.echo(f"  .venv/bin/assistant send-questionnaire {first.external_id} phq9 gad7\n")
+    configure_logging(settings.log_level, readable=not settings.production)  # JSON lines in production
+    click.echo(banner(rt, host, port))
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 

@@ -7,9 +7,9 @@ from flask import Blueprint, render_template
 from flask_login import login_required
 from sqlmodel import col, select
 
-from assistant.dashboard import me, roles, unit
 from assistant.db.models import DueTask, FlowSession, JobHealth, Participant
 from assistant.jobs.tick import JOBS
+from assistant.web.common import me, roles, unit
 
 bp = Blueprint("health", __name__)
 

@@ -18,11 +18,12 @@ from assistant.contact.journey_state import local_today
 from assistant.contact.referrals import ReferralError, clean_referral, start_support
 from assistant.contact.support_end import EXIT_REASONS, ExitError, end_support, send_goodbye
 from assistant.contact.work import SECTORS, JobStartError, counts_as_outcome, record_job_start
-from assistant.dashboard import _participant_or_404, me, now, rt, unit
 from assistant.db.journey_settings import referral_choices
 from assistant.db.models import JobStart
 from assistant.db.service_settings import settings_for
 from assistant.db.units import lock_participant
+from assistant.web.common import me, now, rt, unit
+from assistant.web.common import participant_or_404 as _participant_or_404
 
 bp = Blueprint("journey", __name__)
 ID = "<int(max=2147483647):participant_id>"

@@ -16,13 +16,13 @@ from sqlmodel import select
 
 from assistant.care.access import scoped, specialists_in_reach
 from assistant.care.audit import audit
-from assistant.dashboard import me, now, roles, rt, unit
 from assistant.db.models import Participant
 from assistant.db.service_settings import for_service
 from assistant.reporting.caseload_caps import caseload_against_cap
 from assistant.reporting.contact_evidence import WeeklyContact, weekly_contact
 from assistant.reporting.formats import ATTRIBUTION, CADENCE_NOTE, SCALE_NAMES, contact_csv, outcomes_csv
 from assistant.reporting.outcomes import OutcomesReport, outcomes_report
+from assistant.web.common import me, now, roles, rt, unit
 
 bp = Blueprint("reports", __name__)
 OUTCOMES_DAYS = 91  # the default period: the last thirteen weeks

@@ -13,9 +13,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from assistant.care.access import specialists_in_reach, visible_participant
 from assistant.care.audit import audit
-from assistant.dashboard import me, now, rt, unit
 from assistant.db.models import Specialist
 from assistant.reporting import today
+from assistant.web.common import me, now, rt, unit
 
 bp = Blueprint("today", __name__)
 

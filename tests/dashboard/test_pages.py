@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from assistant import dashboard
 from assistant.db.models import Flag
 from assistant.db.units import transaction
+from assistant.web import caseload as caseload_view
+from assistant.web import flags as flags_view
 
 from .conftest import World
 
@@ -23,7 +24,7 @@ def _names(client: Any, query: str) -> list[str]:
 
 @pytest.fixture
 def two_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dashboard, "PAGE", 2)
+    monkeypatch.setattr(caseload_view, "PAGE", 2)
 
 
 def test_pages_cover_the_service_in_order(as_user: Any, world: World, two_per_page: None) -> None:
@@ -68,7 +69,7 @@ def test_open_flags_page_urgent_first_then_oldest_a_page_at_a_time(
 ) -> None:
     from datetime import timedelta
 
-    monkeypatch.setattr(dashboard, "FLAGS_PAGE", 2)
+    monkeypatch.setattr(flags_view, "FLAGS_PAGE", 2)
     now = world.rt.clock.now()
     with transaction(world.rt.engine) as db:
         for pid, severity, kind, hours_ago in (

@@ -90,9 +90,9 @@ def test_the_list_shows_every_text_from_unknown_numbers_crisis_first(
         "Hi is this Sam?",
     ]
     assert CRISIS_TAG in cards[0] and all(CRISIS_TAG not in c for c in cards[1:])
-    assert UNKNOWN in cards[0] and "Sun 22 Nov 2026 12:05" in cards[0]  # local time (GMT in November)
+    assert UNKNOWN in cards[0] and "Sun 22 Nov, 12:05" in cards[0]  # local time (GMT in November)
     assert "1 other unlinked text from this number" in cards[0]
-    assert OTHER in cards[2] and "Sun 22 Nov 2026 12:00" in cards[2]
+    assert OTHER in cards[2] and "Sun 22 Nov, 12:00" in cards[2]
     assert "Alex here" not in html
     assert page.headers["Cache-Control"] == "no-store"
 

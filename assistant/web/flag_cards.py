@@ -1,0 +1,67 @@
+"""What a flag card shows beyond the flag: the texts that raised it and what the assistant did about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from assistant.db.models import Flag, Message
+
+SIGNPOSTING = "common/crisis"
+SHOWN_TEXTS = 3  # the latest texts behind a flag; the record has the rest
+
+
+@dataclass
+class Card:
+    texts: list[Message] = field(default_factory=list)  # the participant's own words, newest last
+    did: str = ""  # what the assistant did, in words
+
+
+def _message_ids(flag: Flag) -> list[int]:
+    ids = [e.get("message_id") for e in flag.evidence[-SHOWN_TEXTS:] if isinstance(e, dict)]
+    return [i for i in ids if isinstance(i, int)]
+
+
+def _signposting_words(sent: list[Message], flag: Flag) -> str:
+    if not sent:
+        if flag.kind != "crisis":
+            return ""
+        return "No new signposting text: it had been sent to them shortly before."
+    latest = sent[-1]
+    if latest.status in ("sent", "delivered"):
+        return f"Crisis signposting {latest.status}."
+    if latest.status == "queued":
+        return "Crisis signposting queued: it goes as soon as the text service takes it."
+    reason = latest.error_message or latest.error_code or latest.status
+    return f"Crisis signposting could not be sent ({reason}). Call them."
+
+
+def flag_cards(db: Session, flags: list[Flag]) -> dict[int, Card]:
+    """Cards for flags the reader may already see (their participants are in reach)."""
+    wanted = {i for f in flags for i in _message_ids(f)}
+    texts = {m.id: m for m in db.exec(select(Message).where(col(Message.id).in_(wanted))).all()} if wanted else {}
+    urgent = [f for f in flags if f.kind == "crisis"]
+    signposts: dict[int, list[Message]] = {}
+    if urgent:
+        rows = db.exec(
+            select(Message)
+            .where(
+                col(Message.participant_id).in_({f.participant_id for f in urgent}),
+                Message.message_key == SIGNPOSTING,
+            )
+            .order_by(col(Message.at))
+        ).all()
+        for row in rows:
+            signposts.setdefault(row.participant_id or 0, []).append(row)
+    cards: dict[int, Card] = {}
+    for flag in flags:
+        assert flag.id is not None
+        card = Card(texts=[texts[i] for i in _message_ids(flag) if i in texts])
+        if flag.kind == "crisis":
+            since = flag.created_at - timedelta(minutes=1) if flag.created_at else None
+            sent = [m for m in signposts.get(flag.participant_id, []) if since is None or (m.at and m.at >= since)]
+            card.did = _signposting_words(sent, flag)
+        cards[flag.id] = card
+    return cards
