@@ -272,6 +272,12 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
         before = report.failed_rows
         try:
             job(rt, now, report, participant_id)
+        except sa.exc.OperationalError as error:
+            # The database itself is down or locked, not one row or job: the jobs after this one
+            # would wait and fail the same way, so the tick ends here and the next one tries again.
+            log.warning("the %s job could not reach the database; the rest of this tick waits: %s", name, error)
+            report.failed_jobs[name] = describe(error)
+            return report
         except Exception as error:
             log.exception("the %s job failed", name)
             report.failed_jobs[name] = describe(error)
