@@ -82,24 +82,19 @@ def queue_sms(
     # Every text may name the service's nation: crisis signposting gives that nation's numbers.
     merged = participant_vars(db, participant) | {"nation": settings_for(db, participant).nation} | (variables or {})
     body = render_for(rt, key, merged, participant.language)
-    message = Message(
-        participant_id=participant.id,
-        direction="out",
-        body=body,
-        at=now,
-        status="queued",
-        flow=flow,
-        message_key=key,
-        session_id=session_id,
+    return queue_text(
+        db,
         phone=participant.phone,
-        next_attempt_at=now,
-        expires_at=expires_at or now + valid_for,
-        segments=engine.segment_count(body),
+        body=body,
+        key=key,
+        now=now,
+        participant_id=participant.id,
+        valid_for=valid_for,
+        expires_at=expires_at,
+        flow=flow,
+        session_id=session_id,
         automated=automated,
     )
-    db.add(message)
-    db.flush()
-    return message
 
 
 def queue_text(
@@ -111,20 +106,28 @@ def queue_text(
     now: datetime,
     participant_id: int | None = None,
     valid_for: timedelta = REPLY_VALID_FOR,
+    expires_at: datetime | None = None,
+    flow: str | None = None,
+    session_id: int | None = None,
+    automated: bool = False,
 ) -> Message:
-    """A text whose words are already written (a specialist's one-off text, a duty contact's alert,
-    a reply to a number we do not know), with the same defaults as every other."""
+    """Write one text to the outbox, with the same defaults for every text: queued now, worth
+    sending for `valid_for`, its segments counted. Used as it is for words already written (a
+    specialist's one-off text, a duty contact's alert, a reply to a number we do not know)."""
     message = Message(
         participant_id=participant_id,
         direction="out",
         body=body,
         at=now,
         status="queued",
+        flow=flow,
         message_key=key,
+        session_id=session_id,
         phone=phone,
         next_attempt_at=now,
-        expires_at=now + valid_for,
+        expires_at=expires_at or now + valid_for,
         segments=engine.segment_count(body),
+        automated=automated,
     )
     db.add(message)
     db.flush()
