@@ -21,7 +21,7 @@ class ConfigError(RuntimeError):
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
-    database_url: str = field(default_factory=lambda: f"sqlite:///{ROOT / 'instance' / 'assistant.db.units'}")
+    database_url: str = field(default_factory=lambda: f"sqlite:///{ROOT / 'instance' / 'assistant.db'}")
     sms_transport: str = "console"
     public_url: str = "http://localhost:5000"
     secret_key: str = DEV_SECRET

@@ -72,7 +72,7 @@ def _truncate_all(url: str) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
     if request.param == "sqlite":
-        path = tmp_path / "assistant.db.units"
+        path = tmp_path / "assistant.db"
         shutil.copy(sqlite_template, path)
         return f"sqlite:///{path}"
     server: PostgresServer = request.getfixturevalue("postgres")

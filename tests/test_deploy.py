@@ -113,7 +113,7 @@ def sms_params(sid: str, sender: str, body: str) -> dict[str, str]:
 
 
 def test_gunicorn_conf_serves_the_app_with_json_access_logs(tmp_path: Path, sqlite_template: Path) -> None:
-    db = tmp_path / "assistant.db.units"
+    db = tmp_path / "assistant.db"
     shutil.copy(sqlite_template, db)
     port = free_port()
     env = clean_env(
@@ -320,7 +320,7 @@ def test_a_log_record_with_a_phone_number_comes_out_redacted() -> None:
 def test_create_app_logs_json_lines_at_the_configured_level(
     root_logging: None, tmp_path: Path, sqlite_template: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "assistant.db.units"
+    path = tmp_path / "assistant.db"
     shutil.copy(sqlite_template, path)
     rt = build_runtime(test_settings(f"sqlite:///{path}", tmp_path, log_level="WARNING"), clock=FixedClock(START))
     try:

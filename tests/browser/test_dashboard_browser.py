@@ -90,7 +90,7 @@ def twilio_api() -> Iterator[str]:
 
 @pytest.fixture
 def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    path = tmp_path / "assistant.db.units"
+    path = tmp_path / "assistant.db"
     shutil.copy(sqlite_template, path)
     return f"sqlite:///{path}"
 

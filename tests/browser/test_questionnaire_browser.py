@@ -38,7 +38,7 @@ ANSWERS = ["Not at all", "Several days", "More than half the days", "Nearly ever
 
 @pytest.fixture
 def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    path = tmp_path / "assistant.db.units"
+    path = tmp_path / "assistant.db"
     shutil.copy(sqlite_template, path)
     return f"sqlite:///{path}"
 
