@@ -42,7 +42,7 @@ from assistant.db.models import (
 )
 from assistant.db.service_settings import ServiceSettings, for_service
 from assistant.db.units import lock_participant, transaction
-from assistant.outbox.writer import specialist_first_name
+from assistant.outbox.writer import queue_many, specialist_first_name, text_row
 from assistant.runtime import Runtime
 from assistant.sessions.lifecycle import questionnaire_under_way, start_expiring_flow
 from assistant.timing import local_at, parse_hhmm
@@ -518,7 +518,6 @@ class _Claimed(NamedTuple):
 
 
 _RECIPIENTS = CampaignRecipient.__table__  # type: ignore[attr-defined]
-_MESSAGES = Message.__table__  # type: ignore[attr-defined]
 _CAMPAIGNS = table(Campaign)
 _SET_RECIPIENT = (
     sa.update(_RECIPIENTS)
@@ -655,41 +654,23 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
             )
             body = render(campaign.text, values)
             messages.append(
-                {
-                    "participant_id": person.id,
-                    "direction": "out",
-                    "body": body,
-                    "at": now,
-                    "status": "queued",
-                    "message_key": f"campaign/{campaign.id}",
-                    "phone": person.phone,
-                    "next_attempt_at": now,
-                    "expires_at": now + timedelta(hours=24),
-                    "segments": engine.segment_count(body),
-                    "automated": True,
-                    "attempts": 0,
-                }
+                text_row(
+                    phone=person.phone,
+                    body=body,
+                    key=f"campaign/{campaign.id}",
+                    now=now,
+                    participant_id=person.id,
+                    valid_for=timedelta(hours=24),
+                    automated=True,
+                )
             )
             texted.append(change)
     if messages:
-        message_ids = _insert_messages(db, messages)
+        message_ids = queue_many(db, messages)
         for change, message_id in zip(texted, message_ids, strict=True):
             change["b_status"], change["b_message_id"] = "queued", message_id
     db.execute(_SET_RECIPIENT, changes)
     return len(messages) + started
-
-
-def _insert_messages(db: Session, messages: list[dict[str, Any]]) -> list[int]:
-    """Insert the batch's texts in one statement and return their ids, in order."""
-    if db.get_bind().dialect.name == "sqlite":
-        # SQLite cannot return ids of a many-row insert in order; but this transaction holds
-        # the database's write lock (BEGIN IMMEDIATE), so the next ids are ours to give.
-        first = int(db.execute(sa.select(func.coalesce(func.max(_MESSAGES.c.id), 0))).scalar_one()) + 1
-        ids = list(range(first, first + len(messages)))
-        db.execute(_MESSAGES.insert(), [{**row, "id": id_} for row, id_ in zip(messages, ids, strict=True)])
-        return ids
-    inserted = db.execute(_MESSAGES.insert().returning(_MESSAGES.c.id, sort_by_parameter_order=True), messages)
-    return list(inserted.scalars().all())
 
 
 # Running campaigns (not relative to appointments) with no copy left to queue: asked every tick.

@@ -134,6 +134,49 @@ def queue_text(
     return message
 
 
+def text_row(
+    *,
+    phone: str,
+    body: str,
+    key: str,
+    now: datetime,
+    participant_id: int | None = None,
+    valid_for: timedelta = REPLY_VALID_FOR,
+    automated: bool = False,
+) -> dict[str, Any]:
+    """One text as a row for `queue_many`, with the same defaults as `queue_text`."""
+    return {
+        "participant_id": participant_id,
+        "direction": "out",
+        "body": body,
+        "at": now,
+        "status": "queued",
+        "message_key": key,
+        "phone": phone,
+        "next_attempt_at": now,
+        "expires_at": now + valid_for,
+        "segments": engine.segment_count(body),
+        "automated": automated,
+        "attempts": 0,
+    }
+
+
+_MESSAGES = table(Message)
+
+
+def queue_many(db: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Write a batch of texts (from `text_row`) in one statement and return their ids, in order."""
+    if db.get_bind().dialect.name == "sqlite":
+        # SQLite cannot return ids of a many-row insert in order; but the caller's transaction holds
+        # the database's write lock (BEGIN IMMEDIATE), so the next ids are ours to give.
+        first = int(db.execute(sa.select(sa.func.coalesce(sa.func.max(_MESSAGES.c.id), 0))).scalar_one()) + 1
+        ids = list(range(first, first + len(rows)))
+        db.execute(_MESSAGES.insert(), [{**row, "id": id_} for row, id_ in zip(rows, ids, strict=True)])
+        return ids
+    inserted = db.execute(_MESSAGES.insert().returning(_MESSAGES.c.id, sort_by_parameter_order=True), rows)
+    return list(inserted.scalars().all())
+
+
 def render_for(rt: Runtime, key: str, variables: dict[str, Any], locale: str) -> str:
     """The text of one message. The crisis signposting always has a text: if its template cannot be
     rendered for any reason, the fixed one in the code goes instead."""
