@@ -4,11 +4,13 @@ and who ran a command (for the audit log)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from assistant.clock import SystemClock
 from assistant.config import load_settings
+from assistant.db.units import transaction
 from assistant.runtime import Runtime, build_runtime
 
 
@@ -36,3 +38,16 @@ def _cli_user() -> str:
         return f"cli:{getpass.getuser()}"[:254]
     except (KeyError, OSError):
         return "cli"
+
+
+def _change_row(model: Any, row_id: int, label: str, change: Any) -> Any:
+    """Load one row by id and change it in one transaction; a refusal (ValueError) is a clear error."""
+    rt = _runtime()
+    with transaction(rt.engine) as db:
+        row = db.get(model, row_id)
+        if row is None:
+            raise click.ClickException(f"no {label} #{row_id}")
+        try:
+            return change(db, row, rt.clock.now())
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
