@@ -66,12 +66,34 @@ def scene(rt: Runtime, world: World, clock: FixedClock) -> Iterator[dict[str, in
 
 
 PAGES = {
-    "specialist": ["/", "/flags", "/participants/{P001}", "/participants/{P001}?order=oldest", "/sessions"],
-    "team_lead": ["/", "/flags", "/team", "/imports", "/participants/{P001}", "/sessions"],
-    "service_admin": [
+    "specialist": [
         "/",
+        "/today",
         "/flags",
         "/participants/{P001}",
+        "/participants/{P001}?order=oldest",
+        "/participants/{P001}/journey",
+        "/sessions",
+    ],
+    "team_lead": [
+        "/",
+        "/today",
+        "/flags",
+        "/team",
+        "/imports",
+        "/participants/{P001}",
+        "/reports/contact",
+        "/reports/outcomes",
+        "/sessions",
+    ],
+    "service_admin": [
+        "/",
+        "/today",
+        "/flags",
+        "/participants/{P001}",
+        "/reports/contact",
+        "/reports/outcomes",
+        "/health",
         "/team",
         "/imports",
         "/campaigns",
