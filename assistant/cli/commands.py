@@ -13,7 +13,7 @@ from typing import Any
 import click
 from sqlmodel import col, func, select
 
-from assistant.cli.common import _cli_user, _runtime, _when
+from assistant.cli.common import _cli_user, _runtime, _when, participant_or_fail
 from assistant.cli.journey import journey_report_command
 from assistant.clock import FixedClock
 from assistant.config import ROOT, ConfigError, load_settings
@@ -22,7 +22,6 @@ from assistant.db.units import transaction, upgrade
 from assistant.engine import FlowError, parse_duration
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import start_clock, tick
-from assistant.reporting.export import NotFound, find_participant
 from assistant.runtime import Runtime, build_runtime
 from assistant.signing import twilio_signature
 from assistant.transports import ConsoleTransport
@@ -250,10 +249,7 @@ def simulate(participant_id: str, now_text: str | None) -> None:
     rt = build_runtime(settings, clock=clock, transport=ConsoleTransport(stream=sys.stdout))
     upgrade(rt.settings.database_url)
     with transaction(rt.engine) as db:
-        try:
-            participant = find_participant(db, participant_id)
-        except NotFound as exc:
-            raise click.ClickException(str(exc)) from None
+        participant = participant_or_fail(db, participant_id)
     app = create_app(runtime=rt)
     client = app.test_client()
     url = rt.settings.public_url.rstrip("/") + "/twilio/sms"
@@ -306,10 +302,7 @@ def send_questionnaire(participant_id: str, instruments: tuple[str, ...], servic
         raise click.ClickException(f"unknown questionnaire(s) {unknown}: one of {sorted(rt.flows.instruments)}")
     now = rt.clock.now()
     with transaction(rt.engine) as db:
-        try:
-            participant = find_participant(db, participant_id, service)
-        except NotFound as exc:
-            raise click.ClickException(str(exc)) from None
+        participant = participant_or_fail(db, participant_id, service)
         waiting = db.exec(
             select(DueTask).where(
                 DueTask.participant_id == participant.id,

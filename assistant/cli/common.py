@@ -7,10 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from sqlmodel import Session
 
 from assistant.clock import SystemClock
 from assistant.config import load_settings
+from assistant.db.models import Participant
 from assistant.db.units import transaction
+from assistant.reporting.export import NotFound, find_participant
 from assistant.runtime import Runtime, build_runtime
 
 
@@ -51,3 +54,11 @@ def _change_row(model: Any, row_id: int, label: str, change: Any) -> Any:
             return change(db, row, rt.clock.now())
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+def participant_or_fail(db: Session, participant_id: str, service: str | None = None) -> Participant:
+    """The participant a command names (by their id in the caseload), or one clear error line."""
+    try:
+        return find_participant(db, participant_id, service)
+    except NotFound as exc:
+        raise click.ClickException(str(exc)) from None

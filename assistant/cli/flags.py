@@ -8,10 +8,9 @@ import click
 from sqlmodel import select
 
 from assistant.cli.commands import main
-from assistant.cli.common import _change_row, _runtime, _when
+from assistant.cli.common import _change_row, _runtime, _when, participant_or_fail
 from assistant.db.models import Participant
 from assistant.db.units import transaction
-from assistant.reporting.export import NotFound, find_participant
 
 
 @main.command("flags")
@@ -87,10 +86,7 @@ def log_contact(participant_id: str, channel: str, by: str, at_text: str | None,
 
     rt = _runtime()
     with transaction(rt.engine) as db:
-        try:
-            participant = find_participant(db, participant_id)
-        except NotFound as exc:
-            raise click.ClickException(str(exc)) from None
+        participant = participant_or_fail(db, participant_id)
         assert participant.id is not None
         db.add(
             ContactLog(

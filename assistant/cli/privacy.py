@@ -7,9 +7,9 @@ import json
 import click
 
 from assistant.cli.commands import main
-from assistant.cli.common import _runtime, _when
+from assistant.cli.common import _runtime, _when, participant_or_fail
 from assistant.db.units import transaction
-from assistant.reporting.export import NotFound, export_participant, find_participant
+from assistant.reporting.export import export_participant
 
 
 @main.command("export-participant")
@@ -19,10 +19,7 @@ def export_command(participant_id: str, service: str | None) -> None:
     """Print a participant's whole record as JSON (the subject access export)."""
     rt = _runtime()
     with transaction(rt.engine) as db:
-        try:
-            participant = find_participant(db, participant_id, service)
-        except NotFound as exc:
-            raise click.ClickException(str(exc)) from None
+        participant = participant_or_fail(db, participant_id, service)
         record = export_participant(db, participant)
     click.echo(json.dumps(record, indent=2, ensure_ascii=False))
 
@@ -40,10 +37,7 @@ def consent_command(participant_id: str, purpose: str, grant: bool, by: str, bas
 
     rt = _runtime()
     with transaction(rt.engine) as db:
-        try:
-            participant = find_participant(db, participant_id)
-        except NotFound as exc:
-            raise click.ClickException(str(exc)) from None
+        participant = participant_or_fail(db, participant_id)
         record_consent(
             db, participant, purpose, granted=grant, by=by, now=rt.clock.now(), lawful_basis=basis, note=note
         )
@@ -62,10 +56,7 @@ def erase_participant(participant_id: str, service: str | None, confirmed: bool)
     if not confirmed:
         raise click.ClickException("this cannot be undone: add --yes to erase")
     with transaction(rt.engine) as db:
-        try:
-            participant = find_participant(db, participant_id, service)
-        except NotFound as exc:
-            raise click.ClickException(str(exc)) from None
+        participant = participant_or_fail(db, participant_id, service)
         report = erase(db, participant, rt.clock.now())
     click.echo(f"{participant_id} erased.")
     click.echo("\n".join(report.lines()))

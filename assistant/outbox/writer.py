@@ -114,21 +114,18 @@ def queue_text(
     """Write one text to the outbox, with the same defaults for every text: queued now, worth
     sending for `valid_for`, its segments counted. Used as it is for words already written (a
     specialist's one-off text, a duty contact's alert, a reply to a number we do not know)."""
-    message = Message(
-        participant_id=participant_id,
-        direction="out",
-        body=body,
-        at=now,
-        status="queued",
-        flow=flow,
-        message_key=key,
-        session_id=session_id,
+    row = text_row(
         phone=phone,
-        next_attempt_at=now,
-        expires_at=expires_at or now + valid_for,
-        segments=engine.segment_count(body),
+        body=body,
+        key=key,
+        now=now,
+        participant_id=participant_id,
+        valid_for=valid_for,
         automated=automated,
     )
+    if expires_at is not None:
+        row["expires_at"] = expires_at
+    message = Message(**row, flow=flow, session_id=session_id)
     db.add(message)
     db.flush()
     return message
