@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
@@ -18,7 +17,7 @@ from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
 from assistant.db.models import AuditLog, InboundReceipt, Message, Participant, table
 from assistant.db.service_settings import all_services
-from assistant.db.units import lock_participant_by_phone, transaction
+from assistant.db.units import insert_or, lock_participant_by_phone, transaction
 from assistant.engine.understanding import read
 from assistant.outbox.writer import queue_sms, queue_text, render_for
 from assistant.phones import is_e164, normalise_sender
@@ -67,8 +66,7 @@ _receipt = table(InboundReceipt)
 def _first_time(db: Session, sid: str, now: datetime) -> bool:
     """Record the MessageSid; False if it was recorded before (another worker, or Twilio's retry).
     Only this insert decides what is a duplicate: any other integrity error is a real fault."""
-    dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(_receipt).values(message_sid=sid, received_at=now).on_conflict_do_nothing()
+    insert = insert_or(db, _receipt).values(message_sid=sid, received_at=now).on_conflict_do_nothing()
     return db.execute(insert.returning(_receipt.c.message_sid)).first() is not None
 
 

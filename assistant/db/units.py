@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, select
 
@@ -104,6 +105,13 @@ def lock_participant_by_phone(session: Session, phone: str) -> Participant | Non
     """lock_participant, finding them by their phone number."""
     query = _LOCK_BY_PHONE if session.get_bind().dialect.name == "postgresql" else _BY_PHONE
     return session.exec(query, params={"key": phone}).first()
+
+
+def insert_or(session: Session, table: sa.Table) -> Any:
+    """An INSERT that can say what to do on a conflict (`on_conflict_do_nothing`/`_do_update`),
+    in the dialect of the session's database: SQLite and PostgreSQL spell it the same way."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def skip_locked(session: Session, query: Any) -> Any:

@@ -26,7 +26,7 @@ from assistant.care.notify import escalate_due, queue_digests, send_notification
 from assistant.contact import campaigns
 from assistant.contact.due import DEFERRED, HANDLERS
 from assistant.db.models import DueTask, FlowSession, JobHealth, table
-from assistant.db.units import lock_participant, skip_locked, transaction
+from assistant.db.units import insert_or, lock_participant, skip_locked, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
 from assistant.sessions.lifecycle import resume_flow
@@ -287,20 +287,31 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
     return report
 
 
+_health = table(JobHealth)
+
+
 def _record_health(rt: Runtime, now: datetime, failed_jobs: dict[str, str], failed_rows: dict[str, int]) -> None:
-    """How each job went, for the health panel: one small write per tick."""
+    """How each job went, for the health panel: one statement per tick."""
+    rows = [
+        {"name": name, "last_run_at": now, "failed_rows": failed, "last_ok_at": None, "last_error_at": None}
+        | ({"last_error_at": now, "last_error": failed_jobs[name]} if name in failed_jobs else {"last_ok_at": now})
+        for name, failed in failed_rows.items()
+    ]
+    ok = [row for row in rows if row["last_ok_at"] is not None]
+    failed = [row for row in rows if row["last_error_at"] is not None]
     try:
         with transaction(rt.engine) as db:
-            for name, failed in failed_rows.items():
-                row = db.get(JobHealth, name) or JobHealth(name=name)
-                row.last_run_at, row.failed_rows = now, failed
-                if name in failed_jobs:
-                    row.last_error_at, row.last_error = now, failed_jobs[name]
-                else:
-                    row.last_ok_at = now
-                db.add(row)
+            for group, kept in ((ok, ("last_run_at", "failed_rows", "last_ok_at")), (failed, _ERROR_COLUMNS)):
+                if group:
+                    insert = insert_or(db, _health)
+                    keep = {name: insert.excluded[name] for name in kept}
+                    db.execute(insert.on_conflict_do_update(index_elements=["name"], set_=keep), group)
     except Exception:  # the database itself is down: the jobs' own failures are already logged
         log.warning("could not record how the clock's jobs went")
+
+
+# A failed job keeps its last success: only these change.
+_ERROR_COLUMNS = ("last_run_at", "failed_rows", "last_error_at", "last_error")
 
 
 def start_clock(rt: Runtime) -> object:

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from assistant.db.models import SendPace
+from assistant.db.units import insert_or
 from assistant.runtime import Runtime
 
 POOL = "sms"
@@ -47,8 +47,7 @@ class Pacer:
         # One statement books the slot under the row's lock: later of now and the next free moment, plus the step.
         booked = db.execute(_BOOK_NEXT, params).scalar_one_or_none()
         if booked is None:  # the first send, or the row went (a restore, say): the pace starts now
-            dialect = postgresql if db.get_bind().dialect.name == "postgresql" else sqlite
-            db.execute(dialect.insert(SendPace).values(pool=self.pool, next_at=0.0).on_conflict_do_nothing())
+            db.execute(insert_or(db, _PACE).values(pool=self.pool, next_at=0.0).on_conflict_do_nothing())
             booked = db.execute(_BOOK_NEXT, params).scalar_one()
         return float(booked) - step
 
