@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag, self_resolve
+from assistant.care.rhythm import rhythm_on
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.engine import RecordAnswer
@@ -56,6 +57,7 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
     silent = recent[: settings.not_responding_checkins]
     if (
         _on(settings, "not_responding")
+        and not rhythm_on(settings)  # judged by their own rhythm instead (care.rhythm)
         and len(silent) == settings.not_responding_checkins
         and all(a.value == "no_reply" for a in silent)
         and not _replied_since(db, participant, silent[-1].session_id)

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from assistant import engine
 from assistant.care.flags import raise_flag
+from assistant.care.rhythm import note_ask, rhythm_of
 from assistant.contact import appointments, dna_ladder, reminder_rules
 from assistant.contact import policy as contact_policy
 from assistant.contact.cadence import checkin_flow
@@ -138,6 +139,7 @@ def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participan
         outcome = _start(db, rt, task, participant, now, checkin_flow(participant, now))
         if outcome == DEFERRED:
             return outcome
+        note_ask(db, participant, now)
     plan_checkin(db, participant, now, after=slot)
     return outcome
 
@@ -278,6 +280,29 @@ def run_sustainment(db: Session, rt: Runtime, task: DueTask, participant: Partic
     return _start(db, rt, task, participant, now, "sustainment", extra=extra)
 
 
+FOLLOW_UP_KEY = "gentle_followup/thinking_of_you"
+
+
+def run_gentle_followup(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
+    """One light text when a check-in has gone unanswered for longer than is usual for them
+    (care.rhythm plans it): only while they are still quiet, in allowed hours, never mid-flow."""
+    assert participant.id is not None
+    rhythm, _ = rhythm_of(db, participant)
+    if rhythm.pending == 0:
+        return "withdrawn_replied"
+    blocked = contact_policy.blocked_by(participant, now)
+    if blocked:
+        return f"skipped_{blocked}"
+    later = contact_policy.wait_until(db, participant, "gentle_followup", now)
+    if later is None and active_session(db, participant.id) is not None:
+        later = now + timedelta(hours=1)  # another flow is waiting for an answer: never interrupt it
+    if later is not None:
+        return _defer_to(task, later)
+    queue_sms(db, rt, participant, FOLLOW_UP_KEY, now, automated=True)
+    note_ask(db, participant, now)
+    return "sent"
+
+
 Handler = Callable[[Session, Runtime, DueTask, Participant, datetime], str]
 HANDLERS: dict[str, Handler] = {
     "checkin": run_checkin,
@@ -289,4 +314,5 @@ HANDLERS: dict[str, Handler] = {
     "welcome": run_welcome,
     "sustainment": run_sustainment,
     "pause_end": run_pause_end,
+    "gentle_followup": run_gentle_followup,
 }

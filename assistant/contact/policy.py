@@ -26,7 +26,7 @@ from assistant.db.models import Flag, Participant, table
 from assistant.db.service_settings import settings_for
 
 # Contacts that wait while a crisis flag is open.
-ROUTINE = frozenset({"checkin", "questionnaire", "campaign", "welcome", "sustainment"})
+ROUTINE = frozenset({"checkin", "questionnaire", "campaign", "welcome", "sustainment", "gentle_followup"})
 HOLD_RECHECK = timedelta(minutes=15)
 
 _flag = table(Flag)

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
 from assistant.care.notify import staff_outbox, tell_duty_contacts_about_unknown_number
+from assistant.care.rhythm import note_reply
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
 from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
@@ -98,6 +99,7 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
         db.flush()
         participant.last_inbound_at = now
         db.add(participant)
+        note_reply(db, participant, now)
         # A text from this number proves it reaches their phone.
         clear_number_problem(db, participant, now, why="texted_in", by="assistant")
         outcome = handle(db, rt, participant, inbound, now)

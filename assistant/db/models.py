@@ -508,3 +508,19 @@ class QuestionnaireLink(SQLModel, table=True):
     expires_at: datetime | None = utc_column(nullable=False)
     ended_at: datetime | None = utc_column()
     end_reason: str | None = Field(default=None, max_length=32)
+
+
+class ReplyRhythm(SQLModel, table=True):
+    """How one participant usually answers, kept up to date per text: a few numbers a specialist
+    could read (see engine/rhythm.py), never a history scan."""
+
+    participant_id: int = Field(foreign_key="participant.id", primary_key=True)
+    asks: int = 0  # check-ins (and gentle follow-ups) sent
+    answered: int = 0  # of those, answered by a text before the next one
+    log_hours_sum: float = 0.0  # sum and sum of squares of ln(hours to reply), over answered asks
+    log_hours_sq: float = 0.0
+    pending: int = 0  # asks since their last text
+    first_pending_at: datetime | None = utc_column()
+    last_ask_at: datetime | None = utc_column(index=True)
+    # What was done about the silence under way: "" nothing yet, "followed_up", "flagged".
+    noted: str = Field(default="", max_length=16)

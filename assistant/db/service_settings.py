@@ -21,6 +21,8 @@ from assistant.timing import parse_hhmm
 # The flag rules a service may turn off (rules_off), as a service lead would name them.
 RULES = {
     "not_responding": "Not responding",
+    # Off: "not responding" falls back to the fixed count of unanswered check-ins for everyone.
+    "reply_rhythm": "Not responding, judged by each person's usual rhythm (with a gentle follow-up text)",
     "not_great_weeks": "'Not great' weeks running",
     "repeated_dna": "Two missed appointments in a row",
     "unreachable": "Cannot be reached",

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from assistant import engine
-from assistant.care import privacy, rules, signins
+from assistant.care import privacy, rhythm, rules, signins
 from assistant.care.flags import raise_flag
 from assistant.care.notify import escalate_due, queue_digests, send_notifications
 from assistant.contact import campaigns
@@ -213,7 +213,7 @@ def escalation_job(rt: Runtime, now: datetime, report: TickReport, participant_i
 
 def sweep_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
     with transaction(rt.engine) as db:
-        report.flagged = rules.silence_sweep(db, now)
+        report.flagged = rhythm.rhythm_sweep(db, now) + rules.silence_sweep(db, now)
         queue_digests(db, now, rt.settings.default_timezone)
 
 

@@ -1,0 +1,129 @@
+"""Keeping each participant's reply rhythm per text, and noticing a silence unusual for them.
+
+`note_ask` when a check-in (or the gentle follow-up) goes, `note_reply` on every text from them:
+each is one row read and written, so the numbers stay current without reading any history.
+`rhythm_sweep` runs on the clock: for people with texts unanswered, it asks engine.rhythm how
+unusual the silence is for them; past FOLLOW_UP_BELOW a gentle follow-up is planned (once per
+silence), past FLAG_BELOW their specialist gets "not responding" with the reason in words. The
+fixed days-of-silence rule (rules.silence_sweep) stays underneath as a ceiling for everyone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from assistant.care.flags import raise_flag
+from assistant.db.models import DueTask, Participant, ReplyRhythm, table
+from assistant.db.service_settings import ServiceSettings, all_services
+from assistant.engine import rhythm as estimate
+
+FOLLOW_UP = "gentle_followup"
+
+
+def rhythm_on(settings: ServiceSettings) -> bool:
+    return "not_responding" not in settings.rules_off and "reply_rhythm" not in settings.rules_off
+
+
+def as_rhythm(row: ReplyRhythm | sa.Row[tuple[object, ...]] | None, cohort: str) -> estimate.Rhythm:
+    if row is None:
+        return estimate.Rhythm(cohort=cohort)
+    return estimate.Rhythm(
+        asks=row.asks,
+        answered=row.answered,
+        log_hours_sum=row.log_hours_sum,
+        log_hours_sq=row.log_hours_sq,
+        pending=row.pending,
+        cohort=cohort,
+    )
+
+
+def rhythm_of(db: Session, participant: Participant) -> tuple[estimate.Rhythm, ReplyRhythm | None]:
+    row = db.get(ReplyRhythm, participant.id)
+    return as_rhythm(row, participant.cohort), row
+
+
+def note_ask(db: Session, participant: Participant, now: datetime) -> None:
+    """A text that asks for an answer went: one more ask, and one more pending."""
+    assert participant.id is not None
+    row = db.get(ReplyRhythm, participant.id) or ReplyRhythm(participant_id=participant.id)
+    row.asks += 1
+    row.pending += 1
+    if row.pending == 1:
+        row.first_pending_at = now
+    row.last_ask_at = now
+    db.add(row)
+
+
+def note_reply(db: Session, participant: Participant, now: datetime) -> None:
+    """A text from them: the last ask is answered, with how long it took, and the silence is over."""
+    row = db.get(ReplyRhythm, participant.id)
+    if row is None or row.pending == 0:
+        return
+    after = now - row.last_ask_at if row.last_ask_at else None
+    kept = estimate.after_reply(as_rhythm(row, participant.cohort), after)
+    row.answered, row.log_hours_sum, row.log_hours_sq = kept.answered, kept.log_hours_sum, kept.log_hours_sq
+    row.pending, row.first_pending_at, row.noted = 0, None, ""
+    db.add(row)
+
+
+_rhythm, _participant, _task = table(ReplyRhythm), table(Participant), table(DueTask)
+# People with texts unanswered for at least a day whose silence nobody has been told of yet.
+_QUIET = (
+    sa.select(_rhythm, _participant.c.cohort, _participant.c.last_inbound_at, _participant.c.created_at)
+    .join(_participant, _participant.c.id == _rhythm.c.participant_id)
+    .where(
+        _participant.c.service_id == sa.bindparam("service_id"),
+        _rhythm.c.pending > 0,
+        _rhythm.c.noted != "flagged",
+        _rhythm.c.last_ask_at <= sa.bindparam("asked_before", type_=_rhythm.c.last_ask_at.type),
+        _participant.c.opted_out.is_(False),
+        _participant.c.paused.is_(False),
+        _participant.c.unreachable.is_(False),
+    )
+)
+
+
+def rhythm_sweep(db: Session, now: datetime) -> int:
+    """Follow up, or tell the specialist, where a silence is unusual for that person."""
+    raised = 0
+    for service_id, settings in all_services(db).items():
+        if not rhythm_on(settings):
+            continue
+        params = {"service_id": service_id, "asked_before": now - estimate.EARLIEST}
+        for row in db.execute(_QUIET, params).all():
+            raised += _judge(db, row, now)
+    return raised
+
+
+def _judge(db: Session, row: sa.Row[tuple[object, ...]], now: datetime) -> int:
+    rhythm = as_rhythm(row, row.cohort)
+    first, last = row.first_pending_at or row.last_ask_at, row.last_ask_at
+    chance = estimate.chance_of_silence(rhythm, first, last, now)
+    if chance >= estimate.FOLLOW_UP_BELOW:
+        return 0
+    participant = db.get(Participant, row.participant_id)
+    kept = db.get(ReplyRhythm, row.participant_id)
+    assert participant is not None and kept is not None
+    if chance < estimate.FLAG_BELOW:
+        silent_since = row.last_inbound_at or row.created_at
+        raise_flag(
+            db,
+            participant,
+            kind="not_responding",
+            severity="action",
+            reason=estimate.reason(rhythm, first, now),
+            now=now,
+            # The same key as the days rule: one silence is told once, whichever rule saw it first.
+            evidence={"silent_since": silent_since.isoformat() if silent_since else None, "chance": round(chance, 4)},
+        )
+        kept.noted = "flagged"
+        db.add(kept)
+        return 1
+    if kept.noted == "":
+        db.add(DueTask(participant_id=row.participant_id, kind=FOLLOW_UP, due_at=now, created_at=now))
+        kept.noted = "followed_up"
+        db.add(kept)
+    return 0
