@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from .understanding import simplify
+from assistant.engine.understanding import simplify
 
 _WEEK_WORDS = {
     "one": 1, "a": 1, "1": 1, "two": 2, "2": 2, "couple": 2, "three": 3, "3": 3, "four": 4, "4": 4,

@@ -44,7 +44,7 @@ def test_every_risk_reading_says_why(phrases: Phrases) -> None:
 
 def test_what_the_classifier_read_is_shown_in_the_participants_own_words(phrases: Phrases) -> None:
     """A classifier reading names the words of the text that weighed most, never its internal stems."""
-    from assistant.engine.understanding import _clauses
+    from assistant.engine.understanding.tokens import clauses_of
 
     shown = 0
     for _category, text in RISK + ORDINARY:
@@ -52,7 +52,7 @@ def test_what_the_classifier_read_is_shown_in_the_participants_own_words(phrases
             if signal.family == "classifier":
                 shown += 1
                 # The text as written, after only the spelling clean-up the reader shows in every signal.
-                theirs = {token.raw for clause in _clauses(phrases, text) for token in clause}
+                theirs = {token.raw for clause in clauses_of(phrases, text) for token in clause}
                 for chunk in signal.words.split(", "):
                     assert set(chunk.split()) <= theirs, (text, signal.words)
     assert shown > 0

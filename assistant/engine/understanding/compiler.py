@@ -1,0 +1,220 @@
+"""Building a locale's `Phrases` from its parsed phrase files, checked against their own examples."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from assistant.engine.flow import FlowError
+from assistant.engine.understanding.classifier import train_risk_model
+from assistant.engine.understanding.patterns import compile_patterns, literal_words
+from assistant.engine.understanding.phrases import SIGNALS, Family, HoldBack, Pattern, Phrases
+from assistant.engine.understanding.reader import read
+from assistant.engine.understanding.words import MIN_FUZZY, deletes, fuzzy_depth, stem
+
+_Check = tuple[str, str, str, bool]  # where, signal, example text, whether it must be read as the signal
+_HOLD_BACK_PATTERNS = ("past", "recurrence", "recurrence_here", "past_anywhere", "benign")
+
+
+@dataclass
+class _WordLists:
+    """The word lists any phrase file may add to, shared by every signal."""
+
+    classes: dict[str, list[str]] = field(default_factory=dict)
+    expand: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rewrites: dict[str, str] = field(default_factory=dict)
+    clause_breaks: set[str] = field(default_factory=set)
+    protected: set[str] = field(default_factory=set)
+    intensifiers: set[str] = field(default_factory=set)
+    keywords: dict[str, frozenset[str]] = field(default_factory=dict)
+    sounds_like: dict[str, str] = field(default_factory=dict)
+
+    def aliases(self) -> dict[str, str]:
+        """A word the text-speak list turns into another single word is read as that word in patterns too."""
+        return {word: words[0] for word, words in self.expand.items() if len(words) == 1}
+
+
+@dataclass
+class _SignalParts:
+    """What the signal files compile to, gathered file by file."""
+
+    families: list[Family] = field(default_factory=list)
+    hold_back: dict[str, HoldBack] = field(default_factory=dict)
+    suppresses: dict[str, frozenset[str]] = field(default_factory=dict)
+    vocabulary: set[str] = field(default_factory=set)
+    checks: list[_Check] = field(default_factory=list)
+
+
+def compile_phrases(
+    files: Mapping[str, Mapping[str, Any]],
+    *,
+    locale: str,
+    training: tuple[Sequence[str], Sequence[str]] | None = None,
+    threshold: float = 0.0,
+) -> Phrases:
+    """Build a locale's phrase knowledge from its parsed files (file name -> TOML data).
+
+    Every family's `examples` must be read as that signal and every `not_examples`
+    must not be: a phrase file that contradicts itself fails here, naming the file.
+    """
+    lists = _read_word_lists(files)
+    parts = _SignalParts(vocabulary=set(lists.protected))
+    aliases = lists.aliases()
+    for name, data in files.items():
+        if data.get("signal") is not None:
+            _add_signal_file(parts, name, data, lists.classes, aliases)
+    phrases = _assemble(locale, lists, parts)
+    _check_examples(phrases, parts.checks)
+    if training is not None:
+        risk, ordinary = training
+        phrases = replace(phrases, model=train_risk_model(phrases, risk, ordinary, threshold=threshold))
+    return phrases
+
+
+def _read_word_lists(files: Mapping[str, Mapping[str, Any]]) -> _WordLists:
+    lists = _WordLists()
+    for name, data in files.items():
+        lists.sounds_like |= {str(k): str(v) for k, v in data.get("sounds_like", {}).items()}
+        for key, words in data.get("classes", {}).items():
+            lists.classes.setdefault(key, []).extend(str(w) for w in words)
+        for key, value in data.get("expand", {}).items():
+            lists.expand[str(key)] = tuple(str(value).split())
+        for key, value in data.get("rewrite", {}).items():
+            lists.rewrites[str(key)] = str(value)
+        lists.clause_breaks |= set(data.get("clause_breaks", []))
+        lists.protected |= set(data.get("protected", []))
+        lists.intensifiers |= set(data.get("intensifiers", []))
+        for key, words in data.get("keywords", {}).items():
+            if key not in SIGNALS:
+                raise FlowError(f"{name}: unknown keyword signal {key!r}")
+            lists.keywords[key] = frozenset(str(w) for w in words)
+    return lists
+
+
+def _add_signal_file(
+    parts: _SignalParts, name: str, data: Mapping[str, Any], classes: Mapping[str, list[str]], aliases: dict[str, str]
+) -> None:
+    """One signal's file: its families of patterns, what holds them back, and the examples to check."""
+    signal = data["signal"]
+    if signal not in SIGNALS:
+        raise FlowError(f"{name}: unknown signal {signal!r}")
+    if not set(data.get("suppresses", [])) <= set(SIGNALS) - {"risk"}:
+        raise FlowError(f"{name}: suppresses must name signals other than risk")
+    parts.suppresses[signal] = frozenset(data.get("suppresses", []))
+    for family_name, family in data.get("families", {}).items():
+        source = f"{name}: families.{family_name}"
+        texts = [str(p) for p in family.get("patterns", [])]
+        if not texts:
+            raise FlowError(f"{source}: no patterns")
+        patterns = compile_patterns(texts, classes, source, aliases)
+        parts.vocabulary |= _words_of(texts, classes)
+        parts.families.append(Family(signal, family_name, str(family.get("label", family_name)), patterns))
+        parts.checks += [(source, signal, str(e), True) for e in family.get("examples", [])]
+        parts.checks += [(source, signal, str(e), False) for e in family.get("not_examples", [])]
+    hb = data.get("hold_back", {})
+    source = f"{name}: hold_back"
+    parts.hold_back[signal] = _hold_back(hb, classes, source, aliases)
+    parts.vocabulary |= _words_of((str(p) for key in _HOLD_BACK_PATTERNS for p in hb.get(key, [])), classes)
+    parts.checks += [(source, signal, str(e), False) for e in hb.get("examples", [])]
+
+
+def _hold_back(
+    hb: Mapping[str, Any], classes: Mapping[str, list[str]], source: str, aliases: dict[str, str]
+) -> HoldBack:
+    def patterns(key: str) -> tuple[Pattern, ...]:
+        return compile_patterns(hb.get(key, []), classes, source, aliases)
+
+    return HoldBack(
+        negators=frozenset(stem(w) for w in hb.get("negators", [])),
+        negation_reach=int(hb.get("negation_reach", 3)),
+        others=frozenset(stem(w) for w in hb.get("others", [])),
+        past=patterns("past"),
+        recurrence=patterns("recurrence"),
+        recurrence_here=patterns("recurrence_here"),
+        past_anywhere=patterns("past_anywhere"),
+        negation_fillers=frozenset(stem(w) for w in hb.get("negation_fillers", [])),
+        benign=patterns("benign"),
+    )
+
+
+def _words_of(texts: Iterable[str], classes: Mapping[str, list[str]]) -> set[str]:
+    found: set[str] = set()
+    for text in texts:
+        found |= literal_words(text, classes)
+    return found
+
+
+def _vocabulary(lists: _WordLists, parts: _SignalParts) -> frozenset[str]:
+    """Every word the patterns and word lists name: what a misspelling may be corrected to."""
+    vocabulary = set(parts.vocabulary)
+    for words in lists.expand.values():
+        vocabulary |= set(words)
+    for words_set in lists.keywords.values():
+        for phrase in words_set:
+            vocabulary |= set(phrase.split())
+    return frozenset(vocabulary | set(lists.expand) | lists.clause_breaks | lists.intensifiers)
+
+
+def _deletes_index(vocabulary: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Each known word under every way of leaving letters out of it, to find misspellings fast."""
+    index: dict[str, set[str]] = {}
+    for word in vocabulary:
+        if len(word) >= MIN_FUZZY - 1 and word.isalpha():
+            for variant in deletes(word, fuzzy_depth(word)):
+                index.setdefault(variant, set()).add(word)
+    return {k: tuple(sorted(v)) for k, v in index.items()}
+
+
+def _anchor_index(families: Sequence[Family]) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """The patterns (by position) under each anchor word, and those anchored on a prefix."""
+    by_anchor: dict[str, list[int]] = {}
+    prefix_patterns: list[int] = []
+    flat = [p for f in families for p in f.patterns]
+    for index, pattern in enumerate(flat):
+        for anchor in pattern.anchors:
+            by_anchor.setdefault(anchor, []).append(index)
+        if pattern.anchor_prefixes:
+            prefix_patterns.append(index)
+    return {k: tuple(v) for k, v in by_anchor.items()}, tuple(prefix_patterns)
+
+
+def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
+    vocabulary = _vocabulary(lists, parts)
+    by_anchor, prefix_patterns = _anchor_index(parts.families)
+    rewrite = tuple(
+        (re.compile(r"\b" + re.escape(k) + r"\b"), v)
+        for k, v in sorted(lists.rewrites.items(), key=lambda kv: -len(kv[0]))
+    )
+    return Phrases(
+        locale=locale,
+        families=tuple(parts.families),
+        hold_back=parts.hold_back,
+        suppresses=parts.suppresses,
+        keywords=lists.keywords,
+        expand=lists.expand,
+        rewrite=rewrite,
+        clause_breaks=frozenset(lists.clause_breaks),
+        vocabulary=vocabulary,
+        stems=frozenset(stem(w) for w in vocabulary),
+        protected=frozenset(lists.protected),
+        intensifiers=frozenset(lists.intensifiers),
+        sounds_like=lists.sounds_like,
+        _deletes=_deletes_index(vocabulary),
+        _by_anchor=by_anchor,
+        _prefix_patterns=prefix_patterns,
+        _flat=tuple((f, p) for f in parts.families for p in f.patterns),
+    )
+
+
+def _check_examples(phrases: Phrases, checks: Iterable[_Check]) -> None:
+    """Every example must be read as its signal, every counter-example not: else fail, naming them all."""
+    failures = []
+    for source, signal, example, expected in checks:
+        found = any(s.kind == signal for s in read(example, phrases).signals)
+        if found != expected:
+            verb = "is not read as" if expected else "is read as"
+            failures.append(f"{source}: example {example!r} {verb} {signal!r}")
+    if failures:
+        raise FlowError("\n".join(failures))

@@ -1,0 +1,100 @@
+"""Finding a pattern in a clause, and the context in a text that holds a match back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from assistant.engine.understanding.phrases import HoldBack, Pattern, Slot, Token
+
+Match = tuple[int, int, frozenset[int]]  # start, end, and the positions the pattern's words took
+
+
+def _match_at(slots: Sequence[Slot], tokens: Sequence[Token], i: int, j: int, used: tuple[int, ...]) -> Match | None:
+    """A match of slots[j:] starting at tokens[i], or None."""
+    if j == len(slots):
+        return (used[0] if used else i), i, frozenset(used)
+    slot = slots[j]
+    if slot.end:
+        return _match_at(slots, tokens, i, j + 1, used) if i == len(tokens) else None
+    if slot.gap:
+        for skip in range(slot.gap + 1):
+            if i + skip > len(tokens):
+                break
+            found = _match_at(slots, tokens, i + skip, j + 1, used)
+            if found:
+                return found
+        return None
+    if i < len(tokens) and slot.accepts(tokens[i]):
+        found = _match_at(slots, tokens, i + 1, j + 1, (*used, i))
+        if found:
+            return found
+    if slot.or_end:
+        return _match_at(slots, tokens, i, j + 1, used) if i == len(tokens) else None
+    if slot.optional:
+        return _match_at(slots, tokens, i, j + 1, used)
+    return None
+
+
+def find(pattern: Pattern, tokens: Sequence[Token]) -> Match | None:
+    """The first place in a clause where the pattern matches at least one word, or None."""
+    for start in range(len(tokens)):
+        if not pattern.slots[0].optional and not pattern.slots[0].accepts(tokens[start]):
+            continue
+        found = _match_at(pattern.slots, tokens, start, 0, ())
+        if found and found[1] > found[0]:
+            return found
+    return None
+
+
+def find_any(patterns: Iterable[Pattern], tokens: Sequence[Token]) -> bool:
+    return any(p.could_match(tokens) and find(p, tokens) for p in patterns)
+
+
+def found_anywhere(patterns: Iterable[Pattern], clauses: Sequence[Sequence[Token]]) -> bool:
+    return any(find_any(patterns, c) for c in clauses)
+
+
+def why_held(
+    hold: HoldBack,
+    pattern: Pattern,
+    tokens: Sequence[Token],
+    span: Match,
+    clauses: Sequence[Sequence[Token]],
+) -> str | None:
+    """Why a match is set aside (a denial, an idiom, someone else, the past), or None to keep it."""
+    start, end, used = span
+    if hold.negators and _denied(hold, tokens, start, end, used):
+        return "negated"
+    for benign in hold.benign:
+        found = find(benign, tokens) if benign.could_match(tokens) else None
+        if found and found[0] < end and start < found[1]:
+            return "idiom"
+    if hold.others and not pattern.about_self:
+        # Someone else as the subject: among the first words of the clause ("my mum took ...").
+        subject = [t for t in tokens[: min(start, 3)] if t.stem in hold.others]
+        if subject and not any(t.word in ("i", "me", "myself") for t in tokens[:end]):
+            return "someone else"
+    if found_anywhere(hold.recurrence, clauses) or find_any(hold.recurrence_here, tokens):
+        return None
+    if hold.past and find_any(hold.past, tokens):
+        return "in the past"
+    if hold.past_anywhere and found_anywhere(hold.past_anywhere, clauses):
+        return "in the past"
+    return None
+
+
+def _denied(hold: HoldBack, tokens: Sequence[Token], start: int, end: int, used: frozenset[int]) -> bool:
+    """A denial before the words, or inside them where the pattern skipped a word ("not feeling
+    hopeless"), with only filler words between it and the words it denies."""
+    for k in range(start, end):
+        if k not in used and tokens[k].stem in hold.negators:
+            return True
+    k = start - 1
+    while k >= 0 and start - k <= hold.negation_reach:
+        stem_k = tokens[k].stem
+        if stem_k in hold.negators:
+            return True
+        if hold.negation_fillers and stem_k not in hold.negation_fillers:
+            return False
+        k -= 1
+    return False

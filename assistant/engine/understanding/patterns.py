@@ -1,0 +1,121 @@
+"""Compiling the phrase files' pattern language into the slots a clause is matched against."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from assistant.engine.flow import FlowError
+from assistant.engine.understanding.phrases import Pattern, Slot
+from assistant.engine.understanding.words import COMMON, stem
+
+_GAP = 3  # words a "..." in a pattern may skip
+_LONG_GAP = 8  # and a "...." (for a context that sits further back in a sentence)
+_SELF_WORDS = frozenset({"myself", "me", "my", "i", "mine", "meself"})
+_GROUP = re.compile(r"\(([^()]*)\)(\?)?")
+
+
+def _slot(token: str, classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str]) -> Slot:
+    optional = token.endswith("?") and len(token) > 1
+    token = token.rstrip("?") if optional else token
+    if token in ("...", "...."):
+        return Slot(frozenset(), gap=_GAP if token == "..." else _LONG_GAP)
+    if token == "$":
+        return Slot(frozenset(), end=True)
+    stems: set[str] = set()
+    prefixes: list[str] = []
+    exact: set[str] = set()
+    or_end = False
+    for part in token.split("|"):
+        if part == "$":
+            or_end = True
+            continue
+        if part.startswith("="):
+            exact.add(part[1:])
+            continue
+        if part.startswith("@"):
+            if part[1:] not in classes:
+                raise FlowError(f"{source}: unknown word class {part!r}")
+            words = list(classes[part[1:]])
+        else:
+            words = [part]
+        for word in words:
+            if not re.fullmatch(r"=?[a-z0-9]+\*?", word):
+                raise FlowError(f"{source}: {word!r} is not a plain lower-case word (in {token!r})")
+            if word.endswith("*"):
+                prefixes.append(word[:-1])
+            else:
+                stems.add(stem(aliases.get(word, word)))  # "died" is read as "die" in texts too
+    return Slot(frozenset(stems), tuple(prefixes), frozenset(exact), optional=optional or or_end, or_end=or_end)
+
+
+def _anchor_cost(slot: Slot) -> int:
+    words = slot.stems | slot.exact
+    return len(words) + 10 * len(slot.prefixes) + 100 * len(words & COMMON)
+
+
+def _pattern(
+    text: str, classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str] | None = None
+) -> Pattern:
+    tokens = text.split()
+    if not tokens:
+        raise FlowError(f"{source}: an empty pattern")
+    slots = tuple(_slot(t, classes, f"{source}: pattern {text!r}", aliases or {}) for t in tokens)
+    required = [s for s in slots if not (s.optional or s.gap or s.end)]
+    if not required:
+        raise FlowError(f"{source}: pattern {text!r} has no word that must be there")
+    if slots[0].gap or slots[-1].gap:
+        raise FlowError(f"{source}: pattern {text!r} may not start or end with ...")
+    # Anchor on the required slot that is rarest in ordinary text: the cheapest filter.
+    anchor = min(required, key=_anchor_cost)
+    words = {w.strip("?") for t in tokens for part in t.split("|") for w in [part.rstrip("?")]}
+    expanded = set()
+    for word in words:
+        expanded |= set(classes.get(word[1:], [])) if word.startswith("@") else {word}
+    return Pattern(
+        source=text,
+        slots=slots,
+        anchors=anchor.stems | {stem(w) for w in anchor.exact},
+        anchor_prefixes=anchor.prefixes,
+        about_self=bool(expanded & _SELF_WORDS),
+    )
+
+
+def _expand_groups(text: str, source: str) -> list[str]:
+    """ "(be here|wake up) now" -> ["be here now", "wake up now"]: groups hold several words."""
+    match = _GROUP.search(text)
+    if match is None:
+        if "(" in text or ")" in text:
+            raise FlowError(f"{source}: unbalanced brackets in pattern {text!r}")
+        return [" ".join(text.split())]
+    found: list[str] = []
+    # "(really)?" may also be left out.
+    for option in match.group(1).split("|") + ([""] if match.group(2) else []):
+        found += _expand_groups(text[: match.start()] + f" {option} " + text[match.end() :], source)
+    return found
+
+
+def compile_patterns(
+    texts: Iterable[str], classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str]
+) -> tuple[Pattern, ...]:
+    """Every pattern the texts spell out (one per way through their groups), each named by its text."""
+    found: list[Pattern] = []
+    for text in texts:
+        for variant in _expand_groups(str(text), source):
+            pattern = _pattern(variant, classes, source, aliases)
+            found.append(
+                Pattern(str(text), pattern.slots, pattern.anchors, pattern.anchor_prefixes, pattern.about_self)
+            )
+    return tuple(found)
+
+
+def literal_words(pattern_text: str, classes: Mapping[str, Sequence[str]]) -> set[str]:
+    """The whole words a pattern names, its word classes' included (for spelling correction)."""
+    found: set[str] = set()
+    for token in pattern_text.replace("(", " ").replace(")", " ").split():
+        for part in token.rstrip("?").split("|"):
+            if part.startswith("@"):
+                found |= {w for w in classes.get(part[1:], []) if not w.endswith("*")}
+            elif part not in ("...", "$") and not part.endswith("*"):
+                found.add(part)
+    return found

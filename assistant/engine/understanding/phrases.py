@@ -1,0 +1,126 @@
+"""The compiled phrase knowledge of one locale: patterns and their slots, families, hold-backs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.engine.understanding.classifier import RiskModel
+
+SIGNALS = (
+    "risk",
+    "opt_out",
+    "opt_in",
+    "help",
+    "call",
+    "cancel",
+    "rebook",
+    "stop",
+    "pause",
+    "wrong_person",
+    "new_number",
+    "less",
+    "more",
+    "contact_time",
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word of a clause as the patterns read it."""
+
+    stem: str
+    word: str  # the normalised word
+    raw: str  # the participant's word it came from
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One position of a pattern: the stems (or stem prefixes) it accepts."""
+
+    stems: frozenset[str]
+    prefixes: tuple[str, ...] = ()
+    exact: frozenset[str] = frozenset()  # "=word": this form only, not its stem
+    optional: bool = False
+    gap: int = 0  # how many words this slot may skip (a "..." or "....")
+    end: bool = False
+    or_end: bool = False  # "a|$": the word, or the end of the clause
+
+    def accepts(self, token: Token) -> bool:
+        return (
+            token.stem in self.stems or token.word in self.exact or any(token.word.startswith(p) for p in self.prefixes)
+        )
+
+
+@dataclass(frozen=True)
+class Pattern:
+    source: str
+    slots: tuple[Slot, ...]
+    # Stems of which at least one must be in a clause for the pattern to be tried.
+    anchors: frozenset[str]
+    anchor_prefixes: tuple[str, ...]
+    # The pattern itself says who it is about ("myself", "my life"): no other-person hold-back.
+    about_self: bool
+
+    def could_match(self, tokens: Sequence[Token]) -> bool:
+        """Cheap test first: the pattern's rarest word is somewhere in the clause."""
+        if self.anchor_prefixes and any(t.word.startswith(self.anchor_prefixes) for t in tokens):
+            return True
+        return any(t.stem in self.anchors for t in tokens)
+
+
+@dataclass(frozen=True)
+class Family:
+    signal: str
+    name: str
+    label: str
+    patterns: tuple[Pattern, ...]
+
+
+@dataclass(frozen=True)
+class HoldBack:
+    """The contexts in which a match of one signal is set aside, as data."""
+
+    negators: frozenset[str] = frozenset()
+    negation_reach: int = 3
+    # Words that may stand between a denial and what it denies ("not had ANY THOUGHTS OF
+    # suicide"); any other word ends the denial's reach ("can't sleep and I want to die").
+    negation_fillers: frozenset[str] = frozenset()
+    others: frozenset[str] = frozenset()
+    past: tuple[Pattern, ...] = ()
+    recurrence: tuple[Pattern, ...] = ()
+    recurrence_here: tuple[Pattern, ...] = ()
+    # Said anywhere in the text, these put what came before in the past ("that was years ago").
+    past_anywhere: tuple[Pattern, ...] = ()
+    benign: tuple[Pattern, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Phrases:
+    """Everything compiled from one locale's phrase files."""
+
+    locale: str
+    families: tuple[Family, ...]
+    hold_back: Mapping[str, HoldBack]
+    # A signal that stands in for others when both are read ("stop ... for a couple of weeks" is a pause).
+    suppresses: Mapping[str, frozenset[str]]
+    keywords: Mapping[str, frozenset[str]]
+    expand: Mapping[str, tuple[str, ...]]
+    rewrite: tuple[tuple[re.Pattern[str], str], ...]
+    clause_breaks: frozenset[str]
+    vocabulary: frozenset[str]
+    stems: frozenset[str]
+    protected: frozenset[str]
+    intensifiers: frozenset[str]
+    sounds_like: Mapping[str, str] = field(default_factory=dict)
+    model: RiskModel | None = None
+    _flat: Sequence[tuple[Family, Pattern]] = ()
+    _deletes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    _by_anchor: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    _prefix_patterns: tuple[int, ...] = ()
+
+    def signals(self) -> set[str]:
+        return {f.signal for f in self.families} | set(self.keywords)

@@ -1,0 +1,176 @@
+"""Reading one text: its signals with the words behind them, what was held back, and the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from assistant.engine.flow import Choice, Question
+from assistant.engine.runner import match_choice
+from assistant.engine.text import keyword, normalise
+from assistant.engine.understanding.classifier import RiskModel, features, their_words
+from assistant.engine.understanding.matching import find, found_anywhere, why_held
+from assistant.engine.understanding.phrases import Phrases, Token
+from assistant.engine.understanding.tokens import clauses_of
+from assistant.engine.understanding.words import NOT_WORD, simplify
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One thing a text says, and the participant's own words that showed it."""
+
+    kind: str
+    family: str
+    label: str
+    words: str
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """A match set aside by its context, kept so a reviewer can see why."""
+
+    kind: str
+    family: str
+    words: str
+    because: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    text: str
+    signals: tuple[Signal, ...]
+    held_back: tuple[HeldBack, ...] = ()
+    answer: Choice | None = None
+    keyword: str | None = None
+
+    def has(self, kind: str) -> bool:
+        return any(s.kind == kind for s in self.signals)
+
+    def first(self, kind: str) -> Signal | None:
+        return next((s for s in self.signals if s.kind == kind), None)
+
+    def kinds(self) -> list[str]:
+        return list(dict.fromkeys(s.kind for s in self.signals))
+
+    def words(self, kind: str) -> list[str]:
+        return list(dict.fromkeys(s.words for s in self.signals if s.kind == kind))
+
+
+def read(text: str, phrases: Phrases, question: Question | None = None) -> Reading:
+    """Every signal in one text, with the words behind it, and the answer to `question`."""
+    clauses = clauses_of(phrases, text)
+    signals, held = _pattern_signals(phrases, clauses)
+    answer = answer_to(phrases, question, text, {s.kind for s in signals}) if question else None
+    # A reply that is wholly one of the question's own answers ("nearly every day") is an
+    # answer, not free text: only the phrase rules read it.
+    whole_answer = answer is not None and normalise(text) in answer.match
+    if phrases.model is not None and not whole_answer and not any(s.kind == "risk" for s in signals):
+        signal = _classifier_signal(phrases, phrases.model, clauses, held)
+        if signal is not None:
+            signals.append(signal)
+    keyword = _keyword(phrases, text)
+    if keyword and not any(s.kind == keyword for s in signals):
+        signals.insert(0, Signal(keyword, "keyword", keyword, text.strip()))
+    # A risk match anywhere outranks a hold-back of the same words elsewhere: keep signals only once.
+    signals = _dedupe(signals)
+    present = {s.kind for s in signals}
+    dropped = {kind for signal in present for kind in phrases.suppresses.get(signal, frozenset())}
+    signals = [s for s in signals if s.kind not in dropped]
+    return Reading(text=text, signals=tuple(signals), held_back=tuple(held), answer=answer, keyword=keyword)
+
+
+def _pattern_signals(phrases: Phrases, clauses: Sequence[Sequence[Token]]) -> tuple[list[Signal], list[HeldBack]]:
+    """What the phrase files' patterns find in each clause: kept, or held back by their context."""
+    flat_patterns = phrases._flat
+    signals: list[Signal] = []
+    held: list[HeldBack] = []
+    seen: set[tuple[str, str]] = set()
+    for tokens in clauses:
+        for index in _candidates(phrases, tokens):
+            family, pattern = flat_patterns[index]
+            span = find(pattern, tokens)
+            if span is None:
+                continue
+            words = _raw_words(tokens, span[:2])
+            if (family.signal, words) in seen:
+                continue
+            seen.add((family.signal, words))
+            hold = phrases.hold_back.get(family.signal)
+            because = why_held(hold, pattern, tokens, span, clauses) if hold else None
+            if because:
+                held.append(HeldBack(family.signal, family.name, words, because))
+            else:
+                signals.append(Signal(family.signal, family.name, family.label, words))
+    return signals, held
+
+
+def _candidates(phrases: Phrases, tokens: Sequence[Token]) -> list[int]:
+    """The patterns worth trying on a clause (those whose anchor word is in it), in file order."""
+    candidates: set[int] = set()
+    for token in tokens:
+        candidates.update(phrases._by_anchor.get(token.stem, ()))
+    for index in phrases._prefix_patterns:
+        prefixes = phrases._flat[index][1].anchor_prefixes
+        if any(t.word.startswith(prefixes) for t in tokens):
+            candidates.add(index)
+    return sorted(candidates)
+
+
+def _classifier_signal(
+    phrases: Phrases, model: RiskModel, clauses: Sequence[Sequence[Token]], held: Sequence[HeldBack]
+) -> Signal | None:
+    """Risk read by the classifier, when no pattern has read it, with the words that weighed most."""
+    score, reasons = model.score(features(clauses))
+    # Where a phrase rule has already set risk words aside (someone else, the past, a
+    # denial) or the text holds a known harmless idiom, the classifier needs more to overrule it.
+    risk_hold = phrases.hold_back.get("risk")
+    set_aside = any(h.kind == "risk" for h in held) or (
+        risk_hold is not None and found_anywhere(risk_hold.benign, clauses)
+    )
+    margin = model.held_back_margin if set_aside else 0.0
+    if score > model.threshold + margin:
+        words = ", ".join(dict.fromkeys(their_words(feature, clauses) for feature in reasons))
+        return Signal("risk", "classifier", "reads like texts that were risk", words)
+    return None
+
+
+def _raw_words(tokens: Sequence[Token], span: tuple[int, int]) -> str:
+    return " ".join(dict.fromkeys(t.raw for t in tokens[span[0] : span[1]]))
+
+
+def _dedupe(signals: list[Signal]) -> list[Signal]:
+    kept: list[Signal] = []
+    for signal in signals:
+        if any(k.kind == signal.kind and signal.words in k.words for k in kept):
+            continue
+        kept = [k for k in kept if not (k.kind == signal.kind and k.words in signal.words)]
+        kept.append(signal)
+    return kept
+
+
+def _keyword(phrases: Phrases, text: str) -> str | None:
+    """A whole message that is one of the carrier's keywords, or one of the service's."""
+    carrier = keyword(text)
+    if carrier is not None:
+        return carrier
+    words = " ".join(NOT_WORD.sub(" ", simplify(text)).split())
+    for kind, choices in phrases.keywords.items():
+        if words in choices:
+            return kind
+    return None
+
+
+def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str] | None = None) -> Choice | None:
+    """The choice a reply picks: its words ("well bad" is bad: "well" only intensifies),
+    else a signal a choice stands for (a cancellation answers a reminder's NO)."""
+    choice = match_choice(question, text)
+    words = simplify(text).split()
+    if choice is None and len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
+        choice = match_choice(question, " ".join(words[1:]))
+    elif choice is not None and len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
+        rest = match_choice(question, " ".join(words[1:]))
+        if rest is not None:
+            choice = rest
+    if choice is None and signals:
+        choice = next((c for c in question.choices if set(c.signals) & signals), None)
+    return choice
