@@ -42,7 +42,7 @@ from assistant.db.models import (
 )
 from assistant.db.service_settings import ServiceSettings, for_service
 from assistant.db.units import lock_participant, transaction
-from assistant.outbox.writer import queue_many, specialist_first_name, text_row
+from assistant.outbox.writer import queue_many, specialist_first_name, text_row, withdraw_outbox
 from assistant.runtime import Runtime
 from assistant.sessions.lifecycle import questionnaire_under_way, start_expiring_flow
 from assistant.timing import local_at, parse_hhmm
@@ -432,23 +432,25 @@ def set_status(db: Session, campaign: Campaign, status: str, now: datetime) -> i
         raise CampaignError(f"the campaign is already {campaign.status}")
     campaign.status, campaign.updated_at = status, now
     db.add(campaign)
-    withdrawn = 0
-    if status == "cancelled":
-        for recipient in db.exec(
-            select(CampaignRecipient).where(
-                CampaignRecipient.campaign_id == campaign.id, col(CampaignRecipient.status).in_(("planned", "queued"))
-            )
-        ).all():
-            if recipient.message_id:
-                message = db.get(Message, recipient.message_id)
-                if message is None or message.status != "queued":
-                    continue  # already gone: it stays counted as sent
-                message.status, message.error_message = "cancelled", "campaign cancelled"
-                db.add(message)
-            recipient.status, recipient.reason = "withdrawn", "campaign cancelled"
-            db.add(recipient)
-            withdrawn += 1
-    return withdrawn
+    return _withdraw_copies(db, campaign) if status == "cancelled" else 0
+
+
+def _withdraw_copies(db: Session, campaign: Campaign) -> int:
+    """Every copy not yet gone is withdrawn, and its queued text with it; a copy whose text has
+    already left (or gone another way) stays counted as sent."""
+    rows = db.execute(
+        sa.select(CampaignRecipient, col(Message.status))
+        .outerjoin(Message, col(Message.id) == CampaignRecipient.message_id)
+        .where(
+            col(CampaignRecipient.campaign_id) == campaign.id, col(CampaignRecipient.status).in_(("planned", "queued"))
+        )
+    ).all()
+    withdrawn = [r for r, message_status in rows if r.message_id is None or message_status == "queued"]
+    withdraw_outbox(db, reason="campaign cancelled", message_ids=[r.message_id for r in withdrawn if r.message_id])
+    for recipient in withdrawn:
+        recipient.status, recipient.reason = "withdrawn", "campaign cancelled"
+        db.add(recipient)
+    return len(withdrawn)
 
 
 def _next_appointments(db: Session, participant_ids: list[int], now: datetime) -> dict[int, datetime]:
