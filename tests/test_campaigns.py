@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from assistant.clock import FixedClock
 from assistant.contact import campaigns
-from assistant.contact.campaigns import CampaignError
+from assistant.contact.campaigns import CampaignError, audience, queueing
 from assistant.db.models import (
     Campaign,
     CampaignRecipient,
@@ -334,8 +334,8 @@ def test_large_audiences_go_in_chunks_and_batches_each_text_to_its_own_person(
 ) -> None:
     """Planning reads the audience a chunk at a time and queueing writes a batch of texts at
     once: with tiny chunks and batches, every copy still reaches exactly its own person."""
-    monkeypatch.setattr(campaigns, "CHUNK", 2)
-    monkeypatch.setattr(campaigns, "BATCH", 2)
+    monkeypatch.setattr(audience, "CHUNK", 2)
+    monkeypatch.setattr(queueing, "BATCH", 2)
     with transaction(rt.engine) as db:
         for person in db.exec(select(Participant)).all():
             person.tags = ["library"] if person.external_id != "P002" else ["other"]
