@@ -65,25 +65,10 @@ def create(
             problems.append(f"unknown flow {flow!r}")
     else:
         problems += check_text(text, settings.campaign_segment_limit)
-    if relative:
-        if relative.get("field") not in RELATIVE_FIELDS:
-            problems.append(f"relative dates can be {sorted(RELATIVE_FIELDS)}")
-        try:
-            parse_hhmm(str(relative.get("at", "")))
-            int(relative.get("days", "x"))
-        except ValueError:
-            problems.append("a relative send needs days (e.g. -28) and a local time (e.g. 10:00)")
-    elif send_at is None:
-        problems.append("say when: a time, or relative to a date on each record")
-    elif send_at < now - timedelta(minutes=1):
-        problems.append("the send time is in the past")
-    keyword = engine.normalise(reply_keyword) if reply_keyword else None
-    if reply_keyword is not None and (not reply_keyword.isalnum() or not keyword or len(keyword) > 32):
-        problems.append("the reply keyword must be one word of letters and numbers, up to 32")
-    if reply_keyword and engine.keyword(reply_keyword) in ("opt_out", "help"):
-        problems.append(f"{reply_keyword.upper()} is reserved for stopping texts or asking for help")
+    problems += _when_refused(send_at, relative, now) + _keyword_refused(reply_keyword)
     if problems:
         raise CampaignError("; ".join(problems))
+    keyword = engine.normalise(reply_keyword) if reply_keyword else None
     if not flow:
         audience = for_text(text, audience, now)
     if count_matching(db, service_id, audience, now) == 0:
@@ -105,6 +90,35 @@ def create(
     db.flush()
     plan(db, campaign, now)
     return campaign
+
+
+def _when_refused(send_at: datetime | None, relative: dict[str, Any] | None, now: datetime) -> list[str]:
+    """What is wrong with when a campaign is to go: a time to come, or a date on each record."""
+    problems = []
+    if relative:
+        if relative.get("field") not in RELATIVE_FIELDS:
+            problems.append(f"relative dates can be {sorted(RELATIVE_FIELDS)}")
+        try:
+            parse_hhmm(str(relative.get("at", "")))
+            int(relative.get("days", "x"))
+        except ValueError:
+            problems.append("a relative send needs days (e.g. -28) and a local time (e.g. 10:00)")
+    elif send_at is None:
+        problems.append("say when: a time, or relative to a date on each record")
+    elif send_at < now - timedelta(minutes=1):
+        problems.append("the send time is in the past")
+    return problems
+
+
+def _keyword_refused(reply_keyword: str | None) -> list[str]:
+    """What is wrong with the word a campaign asks people to reply with, if it asks for one."""
+    problems = []
+    keyword = engine.normalise(reply_keyword) if reply_keyword else None
+    if reply_keyword is not None and (not reply_keyword.isalnum() or not keyword or len(keyword) > 32):
+        problems.append("the reply keyword must be one word of letters and numbers, up to 32")
+    if reply_keyword and engine.keyword(reply_keyword) in ("opt_out", "help"):
+        problems.append(f"{reply_keyword.upper()} is reserved for stopping texts or asking for help")
+    return problems
 
 
 def plan(db: Session, campaign: Campaign, now: datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -118,7 +119,31 @@ def run_due(rt: Runtime, now: datetime) -> int:
     return queued
 
 
-def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime) -> int:
+@dataclass
+class _Batch:
+    """What queueing a batch needs, read once for the whole batch: a query each, not one a person."""
+
+    people: dict[int, _Person]
+    waiting: dict[int, tuple[str, str | None, datetime | None]]
+    specialists: dict[int | None, Specialist]
+    chosen: dict[int | None, Campaign]
+    appointments: dict[int, datetime]
+    held: set[int]
+    ended: set[int]
+    settings: dict[int, ServiceSettings] = field(default_factory=dict)
+    windows: dict[tuple[Any, ...], datetime] = field(default_factory=dict)  # same zone and hours, same answer
+
+    def allowed(self, db: Session, person: _Person, now: datetime) -> datetime:
+        """When this person may next be texted (now, or later); kept for others with the same hours."""
+        if person.service_id not in self.settings:
+            self.settings[person.service_id] = for_service(db, person.service_id)
+        window = (person.service_id, person.timezone, person.allowed_from, person.allowed_until, person.contact_windows)
+        if window not in self.windows:
+            self.windows[window] = next_allowed(now, person, self.settings[person.service_id])
+        return self.windows[window]
+
+
+def _read_batch(db: Session, batch: list[_Claimed], now: datetime) -> _Batch:
     ids = [r.participant_id for r in batch]
     people = {
         row[0]: _Person(*row)
@@ -146,15 +171,18 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
     }
     appointments = next_appointments(db, ids, now) if any("appointment_time" in c.text for c in chosen.values()) else {}
     held = contact_policy.held_for_crisis(db, ids, "campaign")
-    ended = ended_among(db, ids, now)
-    settings: dict[int, ServiceSettings] = {}
-    windows: dict[tuple[Any, ...], datetime] = {}  # people with the same zone and hours share an answer
+    return _Batch(people, waiting, specialists, chosen, appointments, held, ended_among(db, ids, now))
+
+
+def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime) -> int:
+    """Decide every claimed copy, write the batch's texts in one statement and every copy's new
+    state in another. Returns how many texts were queued and flows started."""
+    found = _read_batch(db, batch, now)
     messages: list[dict[str, Any]] = []
     texted: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     started = 0
     for recipient in batch:
-        person, campaign = people[recipient.participant_id], chosen[recipient.campaign_id]
         change = {
             "b_id": recipient.id,
             "b_status": "planned",
@@ -163,65 +191,82 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
             "b_message_id": None,
         }
         changes.append(change)
-        if not person.reachable:
-            change["b_status"] = "withdrawn"
-            change["b_reason"] = "opted out, paused, unreachable or no consent at send time"
-            continue
-        if recipient.participant_id in ended:
-            change["b_status"], change["b_reason"] = "withdrawn", "support ended"
-            continue
-        if person.service_id not in settings:
-            settings[person.service_id] = for_service(db, person.service_id)
-        window = (person.service_id, person.timezone, person.allowed_from, person.allowed_until, person.contact_windows)
-        if window not in windows:
-            windows[window] = next_allowed(now, person, settings[person.service_id])
-        allowed = windows[window]
-        busy = waiting.get(recipient.participant_id)
-        if recipient.participant_id in held:
-            change["b_due_at"] = now + contact_policy.HOLD_RECHECK  # a person speaks first after a crisis
-        elif allowed > now:
-            change["b_due_at"] = allowed
-        elif busy is not None and (questionnaire_under_way(busy[0], busy[1]) or campaign.flow):
-            # Never interrupt a questionnaire (nor start a flow over another): wait until it ends.
-            change["b_due_at"] = max(busy[2] or now, now) + timedelta(minutes=1)
-        elif campaign.flow:
-            flow = rt.flows.get(campaign.flow)
-            if flow is None:
-                change["b_status"], change["b_reason"] = "failed", f"flow {campaign.flow} is not available"
-                continue
-            lock_participant(db, recipient.participant_id)
-            participant = db.get(Participant, recipient.participant_id)
-            assert participant is not None
-            expires_after = timedelta(hours=settings[person.service_id].questionnaire_expires_hours)
-            start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
-            change["b_status"] = "sent"
-            started += 1
-        else:
-            values = merge_fields(
-                person.first_name,
-                person.timezone,
-                specialists.get(person.specialist_id),
-                appointments.get(recipient.participant_id),
-            )
-            body = render(campaign.text, values)
-            messages.append(
-                text_row(
-                    phone=person.phone,
-                    body=body,
-                    key=f"campaign/{campaign.id}",
-                    now=now,
-                    participant_id=person.id,
-                    valid_for=timedelta(hours=24),
-                    automated=True,
-                )
-            )
+        row = _decide(db, rt, found, recipient, change, now)
+        if row is not None:
+            messages.append(row)
             texted.append(change)
+        elif change["b_status"] == "sent":
+            started += 1
     if messages:
         message_ids = queue_many(db, messages)
         for change, message_id in zip(texted, message_ids, strict=True):
             change["b_status"], change["b_message_id"] = "queued", message_id
     db.execute(_SET_RECIPIENT, changes)
     return len(messages) + started
+
+
+def _decide(
+    db: Session, rt: Runtime, found: _Batch, recipient: _Claimed, change: dict[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """One copy: withdrawn, put off, its flow started (each noted in `change`), or its text to write."""
+    person, campaign = found.people[recipient.participant_id], found.chosen[recipient.campaign_id]
+    if not person.reachable:
+        change["b_status"] = "withdrawn"
+        change["b_reason"] = "opted out, paused, unreachable or no consent at send time"
+        return None
+    if recipient.participant_id in found.ended:
+        change["b_status"], change["b_reason"] = "withdrawn", "support ended"
+        return None
+    allowed = found.allowed(db, person, now)
+    busy = found.waiting.get(recipient.participant_id)
+    if recipient.participant_id in found.held:
+        change["b_due_at"] = now + contact_policy.HOLD_RECHECK  # a person speaks first after a crisis
+    elif allowed > now:
+        change["b_due_at"] = allowed
+    elif busy is not None and (questionnaire_under_way(busy[0], busy[1]) or campaign.flow):
+        # Never interrupt a questionnaire (nor start a flow over another): wait until it ends.
+        change["b_due_at"] = max(busy[2] or now, now) + timedelta(minutes=1)
+    elif campaign.flow:
+        _start_flow(db, rt, recipient.participant_id, campaign.flow, found.settings[person.service_id], change, now)
+    else:
+        values = merge_fields(
+            person.first_name,
+            person.timezone,
+            found.specialists.get(person.specialist_id),
+            found.appointments.get(recipient.participant_id),
+        )
+        return text_row(
+            phone=person.phone,
+            body=render(campaign.text, values),
+            key=f"campaign/{campaign.id}",
+            now=now,
+            participant_id=person.id,
+            valid_for=timedelta(hours=24),
+            automated=True,
+        )
+    return None
+
+
+def _start_flow(
+    db: Session,
+    rt: Runtime,
+    participant_id: int,
+    name: str,
+    settings: ServiceSettings,
+    change: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Start the campaign's flow under the person's lock; the copy fails if the flow has gone."""
+    flow = rt.flows.get(name)
+    if flow is None:
+        change["b_status"], change["b_reason"] = "failed", f"flow {name} is not available"
+        return
+    lock_participant(db, participant_id)
+    participant = db.get(Participant, participant_id)
+    assert participant is not None
+    expires_after = timedelta(hours=settings.questionnaire_expires_hours)
+    start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
+    change["b_status"] = "sent"
 
 
 # Running campaigns (not relative to appointments) with no copy left to queue: asked every tick.
