@@ -119,12 +119,13 @@ def matching_chunks(
     audience: dict[str, Any],
     now: datetime,
     *columns: Any,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
 ) -> Iterator[list[Any]]:
     """The audience a chunk at a time, in id order (keyset paging), so memory stays flat
     however large it is. Rows are (id, tags, *columns)."""
     query = audience_query(service_id, audience, now, Participant.id, Participant.tags, *columns)
     tag = audience.get("tag")
+    chunk = CHUNK if chunk is None else chunk
     last = 0
     while True:
         rows = db.execute(query.where(col(Participant.id) > last).order_by(col(Participant.id)).limit(chunk)).all()

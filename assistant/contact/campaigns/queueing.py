@@ -95,7 +95,7 @@ _CLAIM_DUE = (
         _RECIPIENTS.c.due_at <= sa.bindparam("now", type_=_RECIPIENTS.c.due_at.type),
     )
     .order_by(_RECIPIENTS.c.due_at, _RECIPIENTS.c.id)
-    .limit(BATCH)
+    .limit(sa.bindparam("batch", type_=sa.Integer))
 )
 _CLAIM_DUE_SKIP_LOCKED = _CLAIM_DUE.with_for_update(of=_RECIPIENTS, skip_locked=True)
 
@@ -111,7 +111,7 @@ def run_due(rt: Runtime, now: datetime) -> int:
         with transaction(rt.engine) as db:
             postgres = db.get_bind().dialect.name == "postgresql"
             claim = _CLAIM_DUE_SKIP_LOCKED if postgres else _CLAIM_DUE
-            batch = [_Claimed(*row) for row in db.execute(claim, {"now": now}).all()]
+            batch = [_Claimed(*row) for row in db.execute(claim, {"now": now, "batch": BATCH}).all()]
             if not batch:
                 break
             queued += _queue_batch(db, rt, batch, now)
