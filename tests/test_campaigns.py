@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from assistant.clock import FixedClock
 from assistant.contact import campaigns
-from assistant.contact.campaigns import CampaignError
+from assistant.contact.campaigns import CampaignError, audience, queueing
 from assistant.db.models import (
     Campaign,
     CampaignRecipient,
@@ -193,6 +193,49 @@ def test_pause_resume_and_cancel_withdraws_what_has_not_gone(rt: Runtime, servic
     assert len(_campaign_messages(rt)) == 3
 
 
+def test_cancelling_withdraws_queued_texts_but_not_one_already_sent(rt: Runtime, service_id: int) -> None:
+    """Cancelled part way: the copy not yet due and the text still waiting are withdrawn; a copy
+    whose text has gone stays queued, counted as sent."""
+    campaign = _create(rt, service_id)
+    with transaction(rt.engine) as db:
+        copies = db.exec(
+            select(CampaignRecipient)
+            .where(CampaignRecipient.campaign_id == campaign.id)
+            .order_by(col(CampaignRecipient.id))
+        ).all()
+        later = copies[-1]
+        later.due_at = MONDAY_10 + timedelta(days=1)
+        db.add(later)
+        later_id = later.id
+    assert campaigns.run_due(rt, MONDAY_10) == 2
+    first, waiting = _campaign_messages(rt)
+    with transaction(rt.engine) as db:
+        sent = db.get(Message, first.id)
+        assert sent is not None
+        sent.status = "sent"
+        db.add(sent)
+    with transaction(rt.engine) as db:
+        assert campaigns.set_status(db, db.get(Campaign, campaign.id), "cancelled", rt.clock.now()) == 2  # type: ignore[arg-type]
+    assert [(m.status, m.error_message) for m in _campaign_messages(rt)] == [
+        ("sent", None),
+        ("cancelled", "campaign cancelled"),
+    ]
+    with transaction(rt.engine) as db:
+        states = {
+            c.id: (c.status, c.reason, c.message_id)
+            for c in db.exec(select(CampaignRecipient).where(CampaignRecipient.campaign_id == campaign.id)).all()
+        }
+    assert sorted(states.values(), key=str) == sorted(
+        [
+            ("queued", None, first.id),
+            ("withdrawn", "campaign cancelled", waiting.id),
+            ("withdrawn", "campaign cancelled", None),
+        ],
+        key=str,
+    )
+    assert states[later_id] == ("withdrawn", "campaign cancelled", None)
+
+
 def test_relative_to_support_end_and_replanned_when_it_changes(rt: Runtime, tmp_path: Path, clock: FixedClock) -> None:
     caseload = tmp_path / "c.csv"
     caseload.write_text(
@@ -291,8 +334,8 @@ def test_large_audiences_go_in_chunks_and_batches_each_text_to_its_own_person(
 ) -> None:
     """Planning reads the audience a chunk at a time and queueing writes a batch of texts at
     once: with tiny chunks and batches, every copy still reaches exactly its own person."""
-    monkeypatch.setattr(campaigns, "CHUNK", 2)
-    monkeypatch.setattr(campaigns, "BATCH", 2)
+    monkeypatch.setattr(audience, "CHUNK", 2)
+    monkeypatch.setattr(queueing, "BATCH", 2)
     with transaction(rt.engine) as db:
         for person in db.exec(select(Participant)).all():
             person.tags = ["library"] if person.external_id != "P002" else ["other"]

@@ -17,7 +17,7 @@ from assistant.conversation.inbound import receive_sms
 from assistant.db.models import Flag, Message, Participant
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
-from assistant.outbox.writer import queue_sms
+from assistant.outbox.writer import queue_sms, withdraw_outbox
 from assistant.runtime import Runtime
 from assistant.sending.sender import STALE_CLAIM, reconcile_stale, send_due
 from assistant.transports import SendResult
@@ -224,6 +224,23 @@ def test_the_duty_contacts_urgent_text_is_not_held_behind_a_stuck_one(rt: Runtim
     _stuck(rt, ids[0], now)
     send_due(rt, now)
     assert _status(rt, *ids) == ["sending", "sent"]
+
+
+def test_withdrawing_named_texts_cancels_only_those_still_waiting(rt: Runtime, caseload_file: Path) -> None:
+    """Given message ids, the outbox withdraws those of them still queued and leaves the rest."""
+    participant = _setup(rt, caseload_file, ScriptedTwilio())
+    first, second, kept = (_queue(rt, participant) for _ in range(3))
+    with transaction(rt.engine) as db:
+        gone = db.get(Message, second)
+        assert gone is not None
+        gone.status = "sent"
+        db.add(gone)
+    with transaction(rt.engine) as db:
+        assert withdraw_outbox(db, reason="campaign cancelled", message_ids=[first, second]) == 1
+    assert _status(rt, first, second, kept) == ["cancelled", "sent", "queued"]
+    with transaction(rt.engine) as db:
+        message = db.get(Message, first)
+        assert message is not None and message.error_message == "campaign cancelled"
 
 
 def _body(rt: Runtime, message_id: int) -> str:

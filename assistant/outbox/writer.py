@@ -7,11 +7,12 @@ What is written is sent after the unit of work commits (see `assistant.sending`)
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY
@@ -186,15 +187,29 @@ def render_for(rt: Runtime, key: str, variables: dict[str, Any], locale: str) ->
         return CRISIS_FALLBACK
 
 
-def withdraw_outbox(db: Session, participant_id: int, *, reason: str) -> int:
-    """Cancel everything still waiting to go to this participant."""
-    rows = db.exec(
-        select(Message).where(
-            Message.participant_id == participant_id,
-            Message.direction == "out",
-            Message.status == "queued",
-        )
-    ).all()
+_WITHDRAW_CHUNK = 1000  # message ids named in one statement when withdrawing given texts
+
+
+def withdraw_outbox(
+    db: Session, participant_id: int | None = None, *, reason: str, message_ids: Collection[int] | None = None
+) -> int:
+    """Cancel everything still waiting to go to this participant; or, given `message_ids`, only
+    those of these texts still waiting (a cancelled campaign's, whoever they are for)."""
+    if participant_id is None and message_ids is None:
+        raise ValueError("say whose texts to withdraw, or which")
+    waiting = select(Message).where(Message.direction == "out", Message.status == "queued")
+    if participant_id is not None:
+        waiting = waiting.where(Message.participant_id == participant_id)
+    if message_ids is None:
+        return _cancel(db, db.exec(waiting).all(), reason)
+    ids = sorted(set(message_ids))
+    return sum(
+        _cancel(db, db.exec(waiting.where(col(Message.id).in_(ids[at : at + _WITHDRAW_CHUNK]))).all(), reason)
+        for at in range(0, len(ids), _WITHDRAW_CHUNK)
+    )
+
+
+def _cancel(db: Session, rows: Sequence[Message], reason: str) -> int:
     for row in rows:
         row.status = "cancelled"
         row.error_message = reason

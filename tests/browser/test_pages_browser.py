@@ -20,7 +20,7 @@ from sqlmodel import select
 from assistant.clock import FixedClock
 from assistant.contact import campaigns as camp
 from assistant.conversation.inbound import receive_sms
-from assistant.db.models import AuditLog, Campaign, Flag, Message, Service
+from assistant.db.models import AuditLog, Campaign, CampaignRecipient, Flag, Message, Service
 from assistant.db.units import transaction
 from assistant.runtime import Runtime
 
@@ -257,8 +257,8 @@ def test_campaign_sent_now_reads_sending_until_every_copy_is_sent(
         db.add(campaign)
         db.flush()
         db.execute(
-            camp.CampaignRecipient.__table__.update()  # type: ignore[attr-defined]
-            .where(camp.CampaignRecipient.campaign_id == campaign.id)
+            CampaignRecipient.__table__.update()  # type: ignore[attr-defined]
+            .where(CampaignRecipient.campaign_id == campaign.id)
             .values(status="queued")
         )
     sign_in(page, "admin@example.org")
