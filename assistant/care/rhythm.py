@@ -10,7 +10,7 @@ fixed days-of-silence rule (rules.silence_sweep) stays underneath as a ceiling f
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -21,6 +21,14 @@ from assistant.db.service_settings import ServiceSettings, all_services
 from assistant.engine import rhythm as estimate
 
 FOLLOW_UP = "gentle_followup"
+# How long before the days-of-silence ceiling a gentle follow-up goes, if none has yet.
+CEILING_NOTICE = timedelta(days=4)
+
+
+def silence_days_for(settings: ServiceSettings, checkin_every_weeks: int) -> int:
+    """The days-of-silence ceiling: the service's D, but never less than their check-in cadence
+    and a week's grace (someone asked monthly is not silent at day 21)."""
+    return max(settings.not_responding_days, 7 * checkin_every_weeks + 7)
 
 
 def rhythm_on(settings: ServiceSettings) -> bool:
@@ -72,7 +80,13 @@ def note_reply(db: Session, participant: Participant, now: datetime) -> None:
 _rhythm, _participant, _task = table(ReplyRhythm), table(Participant), table(DueTask)
 # People with texts unanswered for at least a day whose silence nobody has been told of yet.
 _QUIET = (
-    sa.select(_rhythm, _participant.c.cohort, _participant.c.last_inbound_at, _participant.c.created_at)
+    sa.select(
+        _rhythm,
+        _participant.c.cohort,
+        _participant.c.last_inbound_at,
+        _participant.c.created_at,
+        _participant.c.checkin_every_weeks,
+    )
     .join(_participant, _participant.c.id == _rhythm.c.participant_id)
     .where(
         _participant.c.service_id == sa.bindparam("service_id"),
@@ -94,21 +108,26 @@ def rhythm_sweep(db: Session, now: datetime) -> int:
             continue
         params = {"service_id": service_id, "asked_before": now - estimate.EARLIEST}
         for row in db.execute(_QUIET, params).all():
-            raised += _judge(db, row, now)
+            raised += _judge(db, settings, row, now)
     return raised
 
 
-def _judge(db: Session, row: sa.Row[tuple[object, ...]], now: datetime) -> int:
+def _judge(db: Session, settings: ServiceSettings, row: sa.Row[tuple[object, ...]], now: datetime) -> int:
     rhythm = as_rhythm(row, row.cohort)
     first, last = row.first_pending_at or row.last_ask_at, row.last_ask_at
     chance = estimate.chance_of_silence(rhythm, first, last, now)
-    if chance >= estimate.FOLLOW_UP_BELOW:
+    # Before the days-of-silence ceiling tells their specialist, one gentle text: people asked
+    # rarely (a month apart, in work) would otherwise hear nothing between the check-in they
+    # missed and the flag.
+    silent_since = row.last_inbound_at or row.created_at
+    ceiling = silent_since + timedelta(days=silence_days_for(settings, row.checkin_every_weeks))
+    near_ceiling = now >= ceiling - CEILING_NOTICE
+    if chance >= estimate.FOLLOW_UP_BELOW and not (near_ceiling and row.noted == ""):
         return 0
     participant = db.get(Participant, row.participant_id)
     kept = db.get(ReplyRhythm, row.participant_id)
     assert participant is not None and kept is not None
     if chance < estimate.FLAG_BELOW:
-        silent_since = row.last_inbound_at or row.created_at
         raise_flag(
             db,
             participant,

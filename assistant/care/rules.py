@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag, self_resolve
-from assistant.care.rhythm import rhythm_on
+from assistant.care.rhythm import rhythm_on, silence_days_for
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.engine import RecordAnswer
@@ -141,7 +141,7 @@ def silence_sweep(db: Session, now: datetime) -> int:
             )
         for row in candidates:
             last = row.last_inbound_at or row.created_at
-            days = _silence_days(settings, row.checkin_every_weeks)
+            days = silence_days_for(settings, row.checkin_every_weeks)
             if last is None or last > now - timedelta(days=days):
                 continue
             if last.isoformat() in said.get(row.id, ()):
@@ -164,11 +164,7 @@ def silence_sweep(db: Session, now: datetime) -> int:
 def silence_days(settings: ServiceSettings, participant: Participant) -> int:
     """Days without a text before someone counts as silent: the service's D, but never less than
     their check-in cadence and a week's grace (someone asked monthly is not silent at day 21)."""
-    return _silence_days(settings, participant.checkin_every_weeks)
-
-
-def _silence_days(settings: ServiceSettings, checkin_every_weeks: int) -> int:
-    return max(settings.not_responding_days, 7 * checkin_every_weeks + 7)
+    return silence_days_for(settings, participant.checkin_every_weeks)
 
 
 def on_reply(db: Session, participant: Participant, now: datetime) -> None:
