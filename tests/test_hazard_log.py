@@ -70,6 +70,7 @@ MUST_COVER = (
     "reveals what the participant wrote",
     "private questionnaire page",
     "missed appointment followed up by nobody",
+    "per-person reply rhythm",
 )
 
 HAZARD = re.compile(r"^## (HAZ-\d{3}): (.+)$", re.MULTILINE)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant.care.flags import raise_flag
-from assistant.db.models import DueTask, Participant, ReplyRhythm, table
+from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, table
 from assistant.db.service_settings import ServiceSettings, all_services
 from assistant.engine import rhythm as estimate
 
@@ -77,7 +77,7 @@ def note_reply(db: Session, participant: Participant, now: datetime) -> None:
     db.add(row)
 
 
-_rhythm, _participant, _task = table(ReplyRhythm), table(Participant), table(DueTask)
+_rhythm, _participant, _task, _flag = table(ReplyRhythm), table(Participant), table(DueTask), table(Flag)
 # People with texts unanswered for at least a day whose silence nobody has been told of yet.
 _QUIET = (
     sa.select(
@@ -98,6 +98,18 @@ _QUIET = (
         _participant.c.unreachable.is_(False),
     )
 )
+
+
+# Every "not responding" they have had, resolved ones too: a specialist who closed it has heard.
+_TOLD = sa.select(_flag.c.evidence).where(
+    _flag.c.participant_id == sa.bindparam("participant_id"), _flag.c.kind == "not_responding"
+)
+
+
+def _told(db: Session, participant_id: int, silent_since: str | None) -> bool:
+    """Whether this silence has been told already (by the days rule: same `silent_since`)."""
+    rows = db.execute(_TOLD, {"participant_id": participant_id}).scalars()
+    return silent_since is not None and any(e.get("silent_since") == silent_since for ev in rows for e in ev)
 
 
 def rhythm_sweep(db: Session, now: datetime) -> int:
@@ -128,6 +140,11 @@ def _judge(db: Session, settings: ServiceSettings, row: sa.Row[tuple[object, ...
     kept = db.get(ReplyRhythm, row.participant_id)
     assert participant is not None and kept is not None
     if chance < estimate.FLAG_BELOW:
+        since = silent_since.isoformat()
+        if _told(db, row.participant_id, since):
+            kept.noted = "flagged"
+            db.add(kept)
+            return 0
         raise_flag(
             db,
             participant,
@@ -136,7 +153,7 @@ def _judge(db: Session, settings: ServiceSettings, row: sa.Row[tuple[object, ...
             reason=estimate.reason(rhythm, first, now),
             now=now,
             # The same key as the days rule: one silence is told once, whichever rule saw it first.
-            evidence={"silent_since": silent_since.isoformat() if silent_since else None, "chance": round(chance, 4)},
+            evidence={"silent_since": since, "chance": round(chance, 4)},
         )
         kept.noted = "flagged"
         db.add(kept)

@@ -15,6 +15,7 @@ from assistant import engine
 from assistant.care.access import transfer_targets, visible_participant
 from assistant.care.audit import audit
 from assistant.care.measures import measures_for_export, participant_trajectory
+from assistant.care.rhythm import rhythm_of
 from assistant.contact import appointments as appts
 from assistant.contact.checkins import plan_checkin
 from assistant.content.wording import lock_screen_words, pressure_phrases
@@ -41,6 +42,7 @@ from assistant.web.common import (
     unit,
 )
 from assistant.web.flag_cards import flag_cards
+from assistant.web.plain import rhythm_words
 from assistant.web.window_form import participant_windows
 
 bp = Blueprint("participant", __name__)
@@ -66,10 +68,12 @@ def participant(participant_id: int) -> str:
                 .order_by(col(Flag.status) == "resolved", SEVERITY_FIRST, col(Flag.id).desc())
             ).all()
         )
+        rhythm, kept = rhythm_of(db, person)
         data = {
             "p": person,
             "specialist": specialist,
             "summary": caseload_rows(db, [person])[0],
+            "rhythm": rhythm_words(rhythm, kept.first_pending_at if kept else None, now()),
             "oldest_first": oldest_first,
             "messages": messages if oldest_first else messages[::-1],
             "cards": flag_cards(db, [f for f in flags if f.status != "resolved"]),

@@ -1,4 +1,4 @@
-"""Times, settings, audit entries and campaign states in the words a person reads on the dashboard."""
+"""Times, settings, audit entries, campaign states and reply rhythms in the words a person reads on the dashboard."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from assistant.db.models import AuditLog, Campaign
+from assistant.engine.rhythm import Rhythm, describe
 
 ACTIONS = {
     "sign_in": "Signed in",
@@ -87,6 +88,19 @@ def ago(then: datetime | None, now: datetime) -> str:
             words = f"{count} {unit}{'' if count == 1 else 's'}"
             return f"in {words}" if ahead else f"{words} ago"
     return "just now"  # pragma: no cover
+
+
+def rhythm_words(rhythm: Rhythm, first_pending_at: datetime | None, now: datetime) -> str:
+    """How they usually answer, and what is still unanswered: 'Usually replies within 3 hours;
+    answers about 9 in 10 texts. No reply yet to the last text (sent 2 days ago).'"""
+    usual = describe(rhythm)
+    words = f"{usual[0].upper()}{usual[1:]}."
+    if rhythm.pending and first_pending_at is not None:
+        texts, sent = (
+            ("the last text", "sent") if rhythm.pending == 1 else (f"the last {rhythm.pending} texts", "the first sent")
+        )
+        words += f" No reply yet to {texts} ({sent} {ago(first_pending_at, now)})."
+    return words
 
 
 def value_words(name: str, value: Any) -> str:
