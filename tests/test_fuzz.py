@@ -57,9 +57,10 @@ from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.engine import normalise
 from assistant.imports.appointments import import_appointments
-from assistant.imports.caseload import COHORTS, CsvImportError, import_caseload
-from assistant.imports.caseload import OPTIONAL as CASELOAD_OPTIONAL
-from assistant.imports.caseload import REQUIRED as CASELOAD_REQUIRED
+from assistant.imports.caseload import import_caseload
+from assistant.imports.caseload_rows import COHORTS, CsvImportError
+from assistant.imports.caseload_rows import OPTIONAL as CASELOAD_OPTIONAL
+from assistant.imports.caseload_rows import REQUIRED as CASELOAD_REQUIRED
 from assistant.reporting.contact_evidence import weekly_contact
 from assistant.reporting.formats import contact_csv
 from assistant.runtime import Runtime
