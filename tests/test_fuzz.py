@@ -58,9 +58,9 @@ from assistant.db.units import transaction
 from assistant.engine import normalise
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload
-from assistant.imports.caseload_rows import COHORTS, CsvImportError
-from assistant.imports.caseload_rows import OPTIONAL as CASELOAD_OPTIONAL
-from assistant.imports.caseload_rows import REQUIRED as CASELOAD_REQUIRED
+from assistant.imports.caseload_csv import COHORTS, CsvImportError
+from assistant.imports.caseload_csv import OPTIONAL as CASELOAD_OPTIONAL
+from assistant.imports.caseload_csv import REQUIRED as CASELOAD_REQUIRED
 from assistant.reporting.contact_evidence import weekly_contact
 from assistant.reporting.formats import contact_csv
 from assistant.runtime import Runtime

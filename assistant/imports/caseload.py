@@ -15,7 +15,7 @@ from assistant.contact.checkins import plan_checkin
 from assistant.contact.referrals import plan_welcome
 from assistant.db.models import DueTask, Participant, Service, Specialist
 from assistant.db.units import transaction
-from assistant.imports.caseload_rows import (
+from assistant.imports.caseload_csv import (
     COHORTS,
     EMAIL_REFUSED,
     OPTIONAL,
