@@ -64,7 +64,7 @@ from assistant.imports.caseload_csv import REQUIRED as CASELOAD_REQUIRED
 from assistant.reporting.contact_evidence import weekly_contact
 from assistant.reporting.formats import contact_csv
 from assistant.runtime import Runtime
-from assistant.sending.sender import STATUS_RANK
+from assistant.sending.status import STATUS_RANK
 from assistant.timing import parse_hhmm
 from assistant.windows import inside
 

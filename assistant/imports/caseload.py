@@ -27,7 +27,7 @@ from assistant.imports.caseload_csv import (
 )
 from assistant.imports.referrals import referral_source_allowed
 from assistant.runtime import Runtime
-from assistant.sending.sender import clear_number_problem
+from assistant.sending.failures import clear_number_problem
 
 
 @dataclass

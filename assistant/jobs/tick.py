@@ -29,6 +29,7 @@ from assistant.db.models import DueTask, FlowSession, JobHealth, table
 from assistant.db.units import lock_participant, skip_locked, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
+from assistant.sending.reconcile import reconcile_stale
 from assistant.sessions.lifecycle import resume_flow
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,7 @@ def nightly_job(rt: Runtime, now: datetime, report: TickReport, participant_id: 
 
 
 def reconcile_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
-    reconciled, failed = outbox.reconcile_stale(rt, now)
+    reconciled, failed = reconcile_stale(rt, now)
     report.reconciled += reconciled
     report.failed_rows += failed
 
