@@ -21,8 +21,10 @@ from sqlmodel import select
 
 from assistant import engine
 from assistant.care import privacy, rules, signins
+from assistant.care.digests import queue_digests
 from assistant.care.flags import raise_flag
-from assistant.care.notify import escalate_due, queue_digests, send_notifications
+from assistant.care.mail import send_notifications
+from assistant.care.notify import escalate_due
 from assistant.contact import campaigns
 from assistant.contact.due import DEFERRED, HANDLERS
 from assistant.db.models import DueTask, FlowSession, JobHealth, table
