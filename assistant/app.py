@@ -35,10 +35,23 @@ def create_app(
     if production and app.debug:
         # Flask read FLASK_DEBUG (or was told to debug): the debugger would run code for anyone.
         raise ConfigError("refusing to start in production: Flask debug must be off")
+    secure = rt.settings.public_url.startswith("https://")
+    _configure(app, rt, secure=secure)
+    _register_blueprints(app)
+    _add_request_guards(app, production=production, secure=secure)
+    _add_error_pages(app)
+    if rt.settings.scheduler_in_process:
+        from assistant.jobs.tick import start_clock
+
+        app.extensions["assistant.clock"] = start_clock(rt)
+    return app
+
+
+def _configure(app: Flask, rt: Runtime, *, secure: bool) -> None:
+    """Proxy headers, cookie and request limits, and the runtime and dispatcher the views use."""
     if (hops := int(rt.settings.proxy_hops)) > 0:
         # Behind that many reverse proxies: take the client's address, scheme and host from X-Forwarded-*.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    secure = rt.settings.public_url.startswith("https://")
     app.config.update(
         SECRET_KEY=rt.settings.secret_key,
         MAX_CONTENT_LENGTH=64 * 1024,
@@ -54,6 +67,9 @@ def create_app(
     app.extensions["assistant"] = rt
     app.extensions["assistant.sending.dispatch"] = Dispatcher(rt)
 
+
+def _register_blueprints(app: Flask) -> None:
+    """The upload allowance, CSRF protection, the rate limiter, then every blueprint, in that order."""
     from assistant import unknown_numbers, web, webhooks
     from assistant.web.imports import MAX_UPLOAD
 
@@ -69,6 +85,10 @@ def create_app(
     app.register_blueprint(webhooks.bp)
     web.init_app(app)
     app.register_blueprint(unknown_numbers.bp)
+
+
+def _add_request_guards(app: Flask, *, production: bool, secure: bool) -> None:
+    """Requests refused before any view runs, and the security headers on every response."""
 
     @app.before_request
     def refuse_debug_in_production() -> tuple[str, int] | None:
@@ -106,6 +126,11 @@ def create_app(
         ):
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+def _add_error_pages(app: Flask) -> None:
+    """Plain error pages for people, short answers for Twilio, and 503 when the database is down."""
+    from assistant.web.imports import MAX_UPLOAD
 
     @app.errorhandler(429)
     def too_many(_error: Exception) -> tuple[str, int]:
@@ -146,9 +171,3 @@ def create_app(
     def database_unavailable(_error: Exception) -> tuple[str, int]:
         # Twilio treats a 5xx as "try again" (or uses its fallback URL): nothing is lost.
         return "database unavailable", 503
-
-    if rt.settings.scheduler_in_process:
-        from assistant.jobs.tick import start_clock
-
-        app.extensions["assistant.clock"] = start_clock(rt)
-    return app

@@ -75,6 +75,32 @@ def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
         return []
     owners = {p.specialist_id for p in participants}
     names = {s.id: (s.name or s.email) for s in db.exec(select(Specialist).where(col(Specialist.id).in_(owners))).all()}
+    nexts = _next_contacts(db, ids)
+    flags: dict[int, list[Flag]] = {}
+    for flag in db.exec(select(Flag).where(col(Flag.participant_id).in_(ids), Flag.status != "resolved")).all():
+        flags.setdefault(flag.participant_id, []).append(flag)
+    last_outcome, next_appt = _appointment_outcomes(db, ids)
+    history = _score_history(db, ids)
+    rows = []
+    for p in participants:
+        assert p.id is not None
+        rows.append(
+            Row(
+                participant=p,
+                specialist=names.get(p.specialist_id, "?"),
+                last_reply=p.last_inbound_at,
+                next_contact=nexts.get(p.id),
+                flags=sorted(flags.get(p.id, []), key=lambda f: SEVERITY_ORDER[f.severity]),
+                last_outcome=last_outcome.get(p.id),
+                next_appointment=next_appt.get(p.id),
+                measures=_latest_scores(history.get(p.id, {})),
+            )
+        )
+    return rows
+
+
+def _next_contacts(db: Session, ids: list[int | None]) -> dict[int, tuple[datetime, str]]:
+    """Each participant's next planned contact: when, and what it is."""
     nexts: dict[int, tuple[datetime, str]] = {}
     for task in db.exec(
         select(DueTask)
@@ -87,9 +113,11 @@ def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
     ).all():
         if task.due_at is not None:
             nexts.setdefault(task.participant_id, (task.due_at, CONTACT_KINDS[task.kind]))
-    flags: dict[int, list[Flag]] = {}
-    for flag in db.exec(select(Flag).where(col(Flag.participant_id).in_(ids), Flag.status != "resolved")).all():
-        flags.setdefault(flag.participant_id, []).append(flag)
+    return nexts
+
+
+def _appointment_outcomes(db: Session, ids: list[int | None]) -> tuple[dict[int, str], dict[int, datetime]]:
+    """Each participant's latest appointment outcome, and the start of their next appointment with none yet."""
     last_outcome: dict[int, str] = {}
     next_appt: dict[int, datetime] = {}
     for appt in db.exec(
@@ -99,6 +127,11 @@ def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
             last_outcome[appt.participant_id] = appt.outcome
         elif appt.starts_at and appt.participant_id not in next_appt:
             next_appt[appt.participant_id] = appt.starts_at
+    return last_outcome, next_appt
+
+
+def _score_history(db: Session, ids: list[int | None]) -> dict[int, dict[str, list[int]]]:
+    """Each participant's completed PHQ-9 and GAD-7 totals, oldest first."""
     history: dict[int, dict[str, list[int]]] = {}
     for measure in db.exec(
         select(Measure)
@@ -111,34 +144,20 @@ def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
     ).all():
         assert measure.total is not None
         history.setdefault(measure.participant_id, {}).setdefault(measure.instrument, []).append(measure.total)
-    rows = []
-    for p in participants:
-        assert p.id is not None
-        latest = {}
-        for instrument, totals in history.get(p.id, {}).items():
-            direction = "no change"
-            if len(totals) > 1:
-                direction = (
-                    "down (better)"
-                    if totals[-1] < totals[-2]
-                    else "up (worse)"
-                    if totals[-1] > totals[-2]
-                    else "no change"
-                )
-            latest[instrument] = (totals[-1], direction)
-        rows.append(
-            Row(
-                participant=p,
-                specialist=names.get(p.specialist_id, "?"),
-                last_reply=p.last_inbound_at,
-                next_contact=nexts.get(p.id),
-                flags=sorted(flags.get(p.id, []), key=lambda f: SEVERITY_ORDER[f.severity]),
-                last_outcome=last_outcome.get(p.id),
-                next_appointment=next_appt.get(p.id),
-                measures=latest,
+    return history
+
+
+def _latest_scores(history: dict[str, list[int]]) -> dict[str, tuple[int, str]]:
+    """Per instrument, the latest total and which way it moved since the one before."""
+    latest = {}
+    for instrument, totals in history.items():
+        direction = "no change"
+        if len(totals) > 1:
+            direction = (
+                "down (better)" if totals[-1] < totals[-2] else "up (worse)" if totals[-1] > totals[-2] else "no change"
             )
-        )
-    return rows
+        latest[instrument] = (totals[-1], direction)
+    return latest
 
 
 STATUS_FILTERS = ("active", "paused", "opted out", "cannot be reached")

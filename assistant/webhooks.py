@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 from assistant.conversation.inbound import receive_sms
 from assistant.limits import limiter
 from assistant.runtime import Runtime
-from assistant.sending.sender import record_status_callback
+from assistant.sending.status import record_status_callback
 
 bp = Blueprint("twilio", __name__)
 limiter.limit(lambda: current_app.extensions["assistant"].settings.webhook_rate_limit)(bp)

@@ -12,7 +12,8 @@ from assistant.clock import FixedClock
 from assistant.db.models import Appointment, DueTask
 from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments, parse_local
-from assistant.imports.caseload import CsvImportError, import_caseload
+from assistant.imports.caseload import import_caseload
+from assistant.imports.caseload_csv import CsvImportError
 from assistant.jobs.tick import tick
 from assistant.reporting.export import export_participant, find_participant
 from assistant.runtime import Runtime

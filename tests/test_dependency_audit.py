@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from assistant.care.notify import send_notifications
+from assistant.care.mail import send_notifications
 from assistant.cli.commands import main as cli_main
 from assistant.cli.dependency_audit import (
     CLEAN,

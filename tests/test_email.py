@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import col, select
 
 from assistant.care.flags import acknowledge
-from assistant.care.notify import send_notifications
+from assistant.care.mail import send_notifications
 from assistant.clock import FixedClock
 from assistant.db.models import Flag, Notification, Service
 from assistant.db.service_settings import ServiceSettings

@@ -57,13 +57,14 @@ from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.engine import normalise
 from assistant.imports.appointments import import_appointments
-from assistant.imports.caseload import COHORTS, CsvImportError, import_caseload
-from assistant.imports.caseload import OPTIONAL as CASELOAD_OPTIONAL
-from assistant.imports.caseload import REQUIRED as CASELOAD_REQUIRED
+from assistant.imports.caseload import import_caseload
+from assistant.imports.caseload_csv import COHORTS, CsvImportError
+from assistant.imports.caseload_csv import OPTIONAL as CASELOAD_OPTIONAL
+from assistant.imports.caseload_csv import REQUIRED as CASELOAD_REQUIRED
 from assistant.reporting.contact_evidence import weekly_contact
 from assistant.reporting.formats import contact_csv
 from assistant.runtime import Runtime
-from assistant.sending.sender import STATUS_RANK
+from assistant.sending.status import STATUS_RANK
 from assistant.timing import parse_hhmm
 from assistant.windows import inside
 

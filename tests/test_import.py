@@ -10,7 +10,8 @@ from sqlmodel import col, func, select
 from assistant.care.flags import raise_flag
 from assistant.db.models import AuditLog, DueTask, Flag, Participant, Specialist
 from assistant.db.units import transaction
-from assistant.imports.caseload import CsvImportError, import_caseload
+from assistant.imports.caseload import import_caseload
+from assistant.imports.caseload_csv import CsvImportError
 from assistant.runtime import Runtime
 
 from .conftest import CASELOAD_HEADER

@@ -15,7 +15,8 @@ from assistant.contact.campaigns import create, run_due
 from assistant.db.models import CampaignRecipient, DueTask, Participant, Service
 from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
-from assistant.imports.caseload import CsvImportError, import_caseload
+from assistant.imports.caseload import import_caseload
+from assistant.imports.caseload_csv import CsvImportError
 from assistant.jobs.tick import tick
 from assistant.reporting.journey import journey_rows
 from assistant.runtime import Runtime

@@ -45,7 +45,8 @@ from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.outbox.writer import queue_sms
 from assistant.runtime import build_runtime
-from assistant.sending.sender import STALE_CLAIM, reconcile_stale, send_due
+from assistant.sending.reconcile import STALE_CLAIM, reconcile_stale
+from assistant.sending.sender import send_due
 from assistant.signing import twilio_signature
 from assistant.transports import SendResult
 

@@ -19,7 +19,8 @@ from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.outbox.writer import queue_sms, withdraw_outbox
 from assistant.runtime import Runtime
-from assistant.sending.sender import STALE_CLAIM, reconcile_stale, send_due
+from assistant.sending.reconcile import STALE_CLAIM, reconcile_stale
+from assistant.sending.sender import send_due
 from assistant.transports import SendResult
 
 from .conftest import outbound

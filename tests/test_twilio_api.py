@@ -24,7 +24,9 @@ from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime, build_runtime
-from assistant.sending.sender import reconcile_stale, record_status_callback, send_due
+from assistant.sending.reconcile import reconcile_stale
+from assistant.sending.sender import send_due
+from assistant.sending.status import record_status_callback
 from assistant.transports import TwilioTransport
 from tests.conftest import PUBLIC_URL, test_settings
 from tests.twilio_mock.server import TwilioMock, TwilioMockUnavailable, start_twilio_mock

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from assistant.care.notify import UNKNOWN_SUBJECT, send_notifications
+from assistant.care.mail import send_notifications
+from assistant.care.notify import UNKNOWN_SUBJECT
 from assistant.clock import FixedClock
 from assistant.db.models import AuditLog, Message, Notification, Service
 from assistant.db.service_settings import ServiceSettings

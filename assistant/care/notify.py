@@ -3,7 +3,8 @@
 An urgent flag is told at once (email to the specialist and the duty contact, a
 text to the duty phone) and again at the service's interval until someone
 acknowledges it: the flag row holds when the next notice is due, and the clock
-claims due flags one at a time. Other flags wait for the daily digest.
+claims due flags one at a time. Other flags wait for the daily digest (`digests.py`); the
+email goes out through `mail.py`.
 
 Emails and texts say who needs attention and where to look, never what the
 participant wrote: they leave the service's systems, the dashboard does not.
@@ -12,26 +13,20 @@ participant wrote: they leave the service's systems, the dashboard does not.
 from __future__ import annotations
 
 import logging
-import smtplib
-import sys
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from assistant.content.library import CRISIS_KEY
 from assistant.db.models import Flag, Message, Notification, Participant, Service, Specialist, table
-from assistant.db.service_settings import ServiceSettings, all_services, for_service
+from assistant.db.service_settings import all_services, for_service
 from assistant.db.units import lock_participant, skip_locked, transaction
 from assistant.outbox.writer import queue_text
 from assistant.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
 SUBJECTS = {"urgent": "URGENT: a participant needs contact today"}
-DIGEST_SUBJECT = "Your participant assistant digest"
 # A participant who writes again about the same crisis brings the next notice forward, to no
 # sooner than this after the last one: a run of texts is one notice, not one each.
 NEWS_GAP = timedelta(minutes=15)
@@ -253,185 +248,3 @@ def escalate_due(rt: Runtime, now: datetime) -> int:
         except Exception:  # one flag's fault stays with it (still due next tick); the rest are told
             log.exception("reminder for urgent flag %s failed", flag_id)
     return told
-
-
-_specialist = table(Specialist)
-_DIGEST_TIMES = sa.select(
-    _specialist.c.id, _specialist.c.service_id, _specialist.c.digest_time, _specialist.c.last_digest_at
-).order_by(_specialist.c.id)
-
-
-def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
-    """One email per specialist a day, at their chosen time, listing exactly the flags new since the last."""
-    from zoneinfo import ZoneInfo
-
-    from assistant.timing import local_at, parse_hhmm
-
-    queued = 0
-    services = all_services(db)
-    today = now.astimezone(ZoneInfo(default_timezone)).date()
-    # Runs on every tick and is due once a day: who is due is worked out from four columns, and
-    # only their rows are loaded.
-    for row in db.execute(_DIGEST_TIMES).all():
-        settings = services.get(row.service_id) or ServiceSettings()
-        moment = local_at(today, parse_hhmm(row.digest_time or settings.digest_time), default_timezone)
-        if now < moment or (row.last_digest_at and row.last_digest_at >= moment):
-            continue
-        specialist = db.get(Specialist, row.id)
-        assert specialist is not None
-        since = specialist.last_digest_at or moment - timedelta(days=1)
-        new = db.exec(
-            select(Flag)
-            .where(
-                Flag.specialist_id == specialist.id,
-                col(Flag.severity).in_(("action", "info")),
-                col(Flag.created_at) > since,
-                col(Flag.created_at) <= now,
-            )
-            .order_by(col(Flag.severity), col(Flag.created_at))
-        ).all()
-        specialist.last_digest_at = now
-        db.add(specialist)
-        if not new:
-            continue  # only when there is something new
-        people = {
-            p.id: p
-            for p in db.exec(select(Participant).where(col(Participant.id).in_({f.participant_id for f in new}))).all()
-        }
-        lines = [f"{len(new)} new flag(s) on your caseload since {since:%a %d %b %H:%M} UTC:", ""]
-        for flag in new:
-            person = people.get(flag.participant_id)
-            label = f"{person.first_name} ({person.external_id})" if person else "?"
-            lines.append(f"- [{flag.severity}] {label}: {flag.reason}")
-        lines += ["", "Open the dashboard to see each one and acknowledge it."]
-        db.add(
-            Notification(
-                to_email=specialist.email,
-                subject=DIGEST_SUBJECT,
-                body="\n".join(lines),
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        queued += 1
-    return queued
-
-
-WHEN = "%a %d %b %H:%M UTC"
-# What a Twilio error on the signposting text means, for the person who will phone instead.
-TWILIO_ERRORS = {
-    "21211": "not a valid number",
-    "21610": "the number has blocked our texts (STOP)",
-    "21614": "not a mobile number",
-    "30003": "their phone could not be reached",
-    "30005": "unknown number",
-    "30006": "a landline",
-}
-
-
-def _signposting(db: Session, note: Notification, now: datetime) -> str:
-    """What happened to the crisis signposting, read when the email goes (not when it was queued):
-    sent, waiting to send, or refused by Twilio with its code. Never what the participant wrote."""
-    flag = db.get(Flag, note.flag_id) if note.flag_id else None
-    if flag is None or flag.kind != "crisis":
-        return ""
-    sms = db.exec(
-        select(Message)
-        .where(
-            Message.participant_id == flag.participant_id,
-            Message.direction == "out",
-            Message.message_key == CRISIS_KEY,
-            col(Message.at) <= (note.created_at or now),
-        )
-        .order_by(col(Message.id).desc())
-    ).first()
-    if sms is None or sms.at is None:
-        return "No crisis signposting text has been sent to them: phone them."
-    text = f"The crisis signposting text to them (written {sms.at:{WHEN}})"
-    if sms.status in ("sent", "delivered", "read"):
-        delivered = " and delivered" if sms.status != "sent" else ""
-        return (
-            f"{text} was sent at {sms.sent_at or sms.at:{WHEN}}{delivered}. "
-            "It tells them texts are not watched around the clock."
-        )
-    if sms.status == "queued":
-        tried = f" (Twilio error {sms.error_code} on the last try)" if sms.error_code else ""
-        return f"{text} is queued, waiting to send at {max(sms.next_attempt_at or now, now):{WHEN}}{tried}."
-    if sms.status == "sending":
-        return f"{text} was being sent when this email went."
-    if sms.status in ("failed", "undelivered"):
-        code = sms.error_code or "none given"
-        meaning = f": {TWILIO_ERRORS[code]}" if code in TWILIO_ERRORS else ""
-        return f"{text} was NOT delivered: Twilio refused it with error {code}{meaning}. Phone them instead."
-    return f"{text} was NOT sent ({sms.error_message or sms.status}). Phone them instead."
-
-
-def _deliver(rt: Runtime, note: Notification, body: str) -> None:
-    message = EmailMessage()
-    message["From"] = rt.settings.mail_from
-    message["To"] = note.to_email
-    message["Subject"] = note.subject
-    if rt.settings.dashboard_url and note.flag_id:
-        message.set_content(f"{body}\n\n{rt.settings.dashboard_url.rstrip('/')}/flags/{note.flag_id}\n")
-    else:
-        message.set_content(body + "\n")
-    if not rt.settings.smtp_host and rt.settings.mail_log_only:
-        # Log-only mode: no recipient, subject, body or link reaches the log (they hold personal
-        # data and, for password resets, a working sign-in link).
-        log.info("email %s not sent: no SMTP host (ASSISTANT_MAIL_LOG_ONLY), %d characters held", note.id, len(body))
-        return
-    if not rt.settings.smtp_host:  # development: the whole email on the console
-        print(f"\n[email to {note.to_email}] {note.subject}\n{body}\n", file=sys.stdout, flush=True)
-        return
-    with smtplib.SMTP(rt.settings.smtp_host, int(rt.settings.smtp_port), timeout=15) as smtp:
-        if rt.settings.smtp_starttls:
-            smtp.starttls()
-        if rt.settings.smtp_user:
-            smtp.login(rt.settings.smtp_user, rt.settings.smtp_password)
-        smtp.send_message(message)
-
-
-_notification = table(Notification)
-_DUE_EMAILS = (
-    sa.select(_notification.c.id)
-    .where(
-        _notification.c.status == "queued",
-        _notification.c.next_attempt_at <= sa.bindparam("now", type_=_notification.c.next_attempt_at.type),
-    )
-    .order_by(_notification.c.id)
-    .limit(sa.bindparam("limit", type_=sa.Integer))
-)
-
-
-def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
-    sent = 0
-    with transaction(rt.engine) as db:
-        ids = db.execute(_DUE_EMAILS, {"now": now, "limit": limit}).scalars().all()
-    for note_id in ids:
-        with transaction(rt.engine) as db:
-            note = db.exec(skip_locked(db, select(Notification).where(Notification.id == note_id))).first()
-            if note is None or note.status != "queued":
-                continue
-            note.status, note.attempts = "sending", note.attempts + 1
-            db.add(note)
-            signposting = _signposting(db, note, now)
-            body = f"{note.body}\n\n{signposting}" if signposting else note.body
-        try:
-            _deliver(rt, note, body)
-            outcome, error = "sent", None
-        except (OSError, smtplib.SMTPException) as exc:
-            outcome, error = "failed", str(exc)[:300]
-            log.warning("email %s failed: %s", note.id, type(exc).__name__)
-        with transaction(rt.engine) as db:
-            row = db.get(Notification, note_id)
-            assert row is not None
-            if outcome == "sent":
-                row.status, row.sent_at, row.body = "sent", now, body  # the email as it went
-                sent += 1
-            elif row.attempts < MAX_ATTEMPTS:
-                row.status, row.error = "queued", error
-                row.next_attempt_at = now + timedelta(minutes=min(2**row.attempts, 60))
-            else:
-                row.status, row.error = "failed", error
-            db.add(row)
-    return sent

@@ -3,6 +3,7 @@ the assistant can answer by itself."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -120,6 +121,24 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
     assert participant.id is not None
     pid = participant.id
     report = ErasureReport()
+    messages, answers, appointments = _erase_free_text(db, pid, report)
+    flags = _erase_notes(db, pid, report)
+    _end_open_work(db, pid, now)
+    _anonymise_participant(db, participant, now, report)
+    report.kept = {
+        "messages (direction, time, status)": len(messages),
+        "answers (question and value)": len(answers),
+        "appointments (time, kind, outcome)": len(appointments),
+        "flags (kind, severity, times)": len(flags),
+        "questionnaire scores": _count_measures(db, pid),
+    }
+    return report
+
+
+def _erase_free_text(
+    db: Session, pid: int, report: ErasureReport
+) -> tuple[Sequence[Message], Sequence[Answer], Sequence[Appointment]]:
+    """Message texts and numbers, free-text answers, appointment places and names, employer names."""
     messages = db.exec(select(Message).where(Message.participant_id == pid)).all()
     for message in messages:
         message.body, message.phone, message.error_message = ERASED, "", None
@@ -142,6 +161,11 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
         job.employer = ""
         db.add(job)
     report.removed["employer names"] = len(jobs)
+    return messages, answers, appointments
+
+
+def _erase_notes(db: Session, pid: int, report: ErasureReport) -> Sequence[Flag]:
+    """Contact-log notes, flag notes and evidence, and the bodies of the email sent about the flags."""
     logs = db.exec(select(ContactLog).where(ContactLog.participant_id == pid)).all()
     for log in logs:
         log.note = ""
@@ -156,6 +180,11 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
         note.body = ERASED
         db.add(note)
     report.removed["contact-log and flag notes, email bodies"] = len(logs) + len(flags) + len(notes)
+    return flags
+
+
+def _end_open_work(db: Session, pid: int, now: datetime) -> None:
+    """Sessions emptied (open ones ended), pending tasks and open staff tasks cancelled, the outbox withdrawn."""
     for session in db.exec(select(FlowSession).where(FlowSession.participant_id == pid)).all():
         session.state = {"erased": True}
         if session.status in ("waiting", "on_page"):  # on_page: a questionnaire's private page
@@ -170,6 +199,11 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
         staff_task.status, staff_task.done_at, staff_task.done_by = "cancelled", now, "erased"
         db.add(staff_task)
     withdraw_outbox(db, pid, reason="erased")
+
+
+def _anonymise_participant(db: Session, participant: Participant, now: datetime, report: ErasureReport) -> None:
+    """The participant row keeps no name, number, service id or tags, and can never be contacted again."""
+    pid = participant.id
     participant.first_name = ERASED
     participant.phone = f"erased:{pid}"
     participant.external_id = f"erased-{pid}"
@@ -177,14 +211,6 @@ def erase(db: Session, participant: Participant, now: datetime) -> ErasureReport
     participant.erased_at = now
     db.add(participant)
     report.removed["name, phone number, service id and tags"] = 1
-    report.kept = {
-        "messages (direction, time, status)": len(messages),
-        "answers (question and value)": len(answers),
-        "appointments (time, kind, outcome)": len(appointments),
-        "flags (kind, severity, times)": len(flags),
-        "questionnaire scores": _count_measures(db, pid),
-    }
-    return report
 
 
 def _count_measures(db: Session, participant_id: int) -> int:

@@ -214,7 +214,7 @@ def audit_dependencies_command(
 ) -> None:
     """Check the locked packages against a vulnerability source; exit 1 if one is vulnerable, 2 if any
     package could not be checked."""
-    from assistant.care.notify import send_notifications
+    from assistant.care.mail import send_notifications
     from assistant.cli.dependency_audit import audit, locked_packages, queue_admin_emails, report, verdict
 
     found = verdict(audit(requirement, program=pip_audit), total=locked_packages(requirement), require_audit=True)

@@ -23,7 +23,7 @@ from assistant.engine.understanding import read
 from assistant.outbox.writer import queue_sms, queue_text, render_for
 from assistant.phones import is_e164, normalise_sender
 from assistant.runtime import Runtime
-from assistant.sending.sender import clear_number_problem
+from assistant.sending.failures import clear_number_problem
 from assistant.sessions.lifecycle import Outcome
 
 log = logging.getLogger(__name__)

@@ -129,6 +129,16 @@ class ServiceSettings:
         return settings
 
     def validate(self) -> None:
+        """Raise ValueError naming the first setting out of bounds."""
+        self._check_times()
+        self._check_choices()
+        self._check_limits()
+        from assistant.db.journey_settings import check_journey_settings
+
+        check_journey_settings(self)
+
+    def _check_times(self) -> None:
+        """Every time of day parses, the follow-up ladder parses, and there is a follow-up time."""
         for name in (
             "reminder_time",
             "interview_good_luck_time",
@@ -146,6 +156,9 @@ class ServiceSettings:
         parse_ladder(self.dna_ladder)
         if not self.dna_times:
             raise ValueError("dna_times needs at least one time of day")
+
+    def _check_choices(self) -> None:
+        """Reminder days, region, nation and questionnaires are ones we know; escalation delay and duty email."""
         if any(d < 0 or d > 28 for d in self.reminder_days_before + self.interview_reminder_days_before):
             raise ValueError("reminder days must be between 0 and 28")
         if self.holiday_region not in ("ENG", "SCT", "NIR", "WLS"):
@@ -165,6 +178,9 @@ class ServiceSettings:
             "@" not in self.duty_contact_email or any(c in self.duty_contact_email for c in " \r\n,;")
         ):
             raise ValueError("duty_contact_email must be one email address")
+
+    def _check_limits(self) -> None:
+        """Counts, periods and contacts within their bounds; quiet hours the right way round."""
         if not 1 <= self.not_responding_checkins <= 12 or not 3 <= self.not_responding_days <= 180:
             raise ValueError("not_responding_checkins must be 1-12 and not_responding_days 3-180")
         if not 2 <= self.not_great_weeks <= 12 or not 2 <= self.unreachable_30003_count <= 20:
@@ -188,9 +204,6 @@ class ServiceSettings:
             raise ValueError("duty_contact_phone must be an E.164 number like +447700900123")
         if parse_hhmm(self.quiet_until) >= parse_hhmm(self.quiet_from):
             raise ValueError("quiet_until must be earlier in the day than quiet_from")
-        from assistant.db.journey_settings import check_journey_settings
-
-        check_journey_settings(self)
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

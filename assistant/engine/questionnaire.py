@@ -148,59 +148,9 @@ def questionnaire_flow(
             raise FlowError(f"{source}: {inst.id} uses unknown scale {inst.scale!r}")
         name = names[index]
         after = names[index + 1] if index + 1 < total else "thanks"
-        risk = number in inst.risk_items
-        choices: list[dict[str, Any]] = []
-        for value in range(0, int(scale["max"]) + 1):
-            if not risk:
-                choices.append({"value": str(value), "match": list(scale[str(value)]), "next": after})
-            elif value == 0:
-                if "risk_zero" not in scale:
-                    where = f"{source}: {inst.id} item {number}"
-                    raise FlowError(f"{where} is a risk item, so scale {inst.scale!r} needs a risk_zero list")
-                # Only the whole reply, and only words that cannot mean anything else.
-                choices.append({"value": "0", "match": list(scale["risk_zero"]), "next": after, "exact": True})
-            else:
-                choices.append({"value": str(value), "match": list(scale[str(value)]), "next": f"{name}_risk"})
-        if number in inst.not_applicable_items:
-            choices.append({"value": "not_applicable", "match": list(scale["not_applicable"]), "next": after})
-        choices.append({"value": "skipped", "match": SKIP_WORDS, "next": f"{name}_skipped" if risk else after})
-        ask: dict[str, Any] = {
-            "question": name,
-            "wait": "7d",
-            "wait_at_most_until": "expires_at",
-            "on_timeout": "expired",
-            "choices": choices,
-        }
-        if risk:  # no re-prompt: an answer that is not clearly "not at all" goes to a person now
-            ask |= {"on_other": f"{name}_unclear", "other_value": UNCLEAR}
-        else:
-            ask |= {"on_other": after, "reprompt": "questionnaire/reprompt"}
-        nodes[name] = {
-            "say": "questionnaire/item",
-            "vars": {
-                "instrument": inst.id,
-                "number": index + 1,
-                "total": total,
-                "item": inst.items[number - 1],
-                "stem": inst.stem if number == 1 else "",
-                "hint": scale["hint"],
-                "allows_not_applicable": number in inst.not_applicable_items,
-            },
-            "ask": ask,
-        }
-        if risk:
-            # After signposting, no next item: the sitting pauses, to be taken up another time.
-            pause = "paused" if after != "thanks" else "thanks"
-            for suffix, reason in (("risk", RISK_REASON), ("unclear", UNCLEAR_REASON)):
-                nodes[f"{name}_{suffix}"] = {
-                    "say": "common/crisis",
-                    "flag": {"kind": "crisis", "severity": "urgent", "reason": reason},
-                    "next": pause,
-                }
-            nodes[f"{name}_skipped"] = {
-                "flag": {"kind": "risk_item_skipped", "severity": "action", "reason": SKIPPED_REASON},
-                "next": after,
-            }
+        nodes[name] = _item_node(inst, number, scale, name=name, after=after, index=index, total=total, source=source)
+        if number in inst.risk_items:
+            nodes.update(_risk_nodes(name, after))
             if after != "thanks":
                 nodes["paused"] = {"say": "questionnaire/paused", "end_reason": PAUSED_FOR_SAFETY}
                 nodes[f"resume_{after}"] = _invitation(after, total - index - 1, resuming=True, offer_link=offer_link)
@@ -226,6 +176,86 @@ def questionnaire_flow(
         },
         source=source,
     )
+
+
+def _item_choices(
+    inst: Instrument, number: int, scale: Mapping[str, Any], *, name: str, after: str, source: str
+) -> list[dict[str, Any]]:
+    """The answers item `number` accepts and where each leads. On a risk item only a clear "not at
+    all" goes on; any other value goes to signposting, SKIP to a flag."""
+    risk = number in inst.risk_items
+    choices: list[dict[str, Any]] = []
+    for value in range(0, int(scale["max"]) + 1):
+        if not risk:
+            choices.append({"value": str(value), "match": list(scale[str(value)]), "next": after})
+        elif value == 0:
+            if "risk_zero" not in scale:
+                where = f"{source}: {inst.id} item {number}"
+                raise FlowError(f"{where} is a risk item, so scale {inst.scale!r} needs a risk_zero list")
+            # Only the whole reply, and only words that cannot mean anything else.
+            choices.append({"value": "0", "match": list(scale["risk_zero"]), "next": after, "exact": True})
+        else:
+            choices.append({"value": str(value), "match": list(scale[str(value)]), "next": f"{name}_risk"})
+    if number in inst.not_applicable_items:
+        choices.append({"value": "not_applicable", "match": list(scale["not_applicable"]), "next": after})
+    choices.append({"value": "skipped", "match": SKIP_WORDS, "next": f"{name}_skipped" if risk else after})
+    return choices
+
+
+def _item_node(
+    inst: Instrument,
+    number: int,
+    scale: Mapping[str, Any],
+    *,
+    name: str,
+    after: str,
+    index: int,
+    total: int,
+    source: str,
+) -> dict[str, Any]:
+    """The node that texts item `number` of `inst` (the `index`th of `total`) and waits for its answer."""
+    ask: dict[str, Any] = {
+        "question": name,
+        "wait": "7d",
+        "wait_at_most_until": "expires_at",
+        "on_timeout": "expired",
+        "choices": _item_choices(inst, number, scale, name=name, after=after, source=source),
+    }
+    if number in inst.risk_items:  # no re-prompt: an answer that is not clearly "not at all" goes to a person now
+        ask |= {"on_other": f"{name}_unclear", "other_value": UNCLEAR}
+    else:
+        ask |= {"on_other": after, "reprompt": "questionnaire/reprompt"}
+    return {
+        "say": "questionnaire/item",
+        "vars": {
+            "instrument": inst.id,
+            "number": index + 1,
+            "total": total,
+            "item": inst.items[number - 1],
+            "stem": inst.stem if number == 1 else "",
+            "hint": scale["hint"],
+            "allows_not_applicable": number in inst.not_applicable_items,
+        },
+        "ask": ask,
+    }
+
+
+def _risk_nodes(name: str, after: str) -> dict[str, Any]:
+    """After a risk item: signposting and an urgent flag for a value or an unclear reply, then a
+    pause (no next item, to be taken up another time); an action flag for SKIP, then on."""
+    pause = "paused" if after != "thanks" else "thanks"
+    nodes: dict[str, Any] = {}
+    for suffix, reason in (("risk", RISK_REASON), ("unclear", UNCLEAR_REASON)):
+        nodes[f"{name}_{suffix}"] = {
+            "say": "common/crisis",
+            "flag": {"kind": "crisis", "severity": "urgent", "reason": reason},
+            "next": pause,
+        }
+    nodes[f"{name}_skipped"] = {
+        "flag": {"kind": "risk_item_skipped", "severity": "action", "reason": SKIPPED_REASON},
+        "next": after,
+    }
+    return nodes
 
 
 def resume_entry(flow: Flow, answered: Collection[str]) -> str | None:

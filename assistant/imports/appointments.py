@@ -20,7 +20,7 @@ from assistant.contact import appointments
 from assistant.contact.appointments import CLOSED, KINDS, OUTCOMES
 from assistant.db.models import Appointment, Participant, Service
 from assistant.db.units import lock_participant, transaction
-from assistant.imports.caseload import CsvImportError, read_csv
+from assistant.imports.caseload_csv import CsvImportError, read_csv
 from assistant.runtime import Runtime
 
 REQUIRED = ("appointment_id", "participant_id", "starts_at", "kind")

@@ -16,7 +16,8 @@ from sqlmodel import Session, col, select
 from assistant.db.models import ImportRun, Service
 from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments
-from assistant.imports.caseload import CsvImportError, import_caseload
+from assistant.imports.caseload import import_caseload
+from assistant.imports.caseload_csv import CsvImportError
 from assistant.runtime import Runtime
 
 IMPORTERS: dict[str, Any] = {"caseload": import_caseload, "appointments": import_appointments}

@@ -21,14 +21,17 @@ from sqlmodel import select
 
 from assistant import engine
 from assistant.care import privacy, rhythm, rules, signins
+from assistant.care.digests import queue_digests
 from assistant.care.flags import raise_flag
-from assistant.care.notify import escalate_due, queue_digests, send_notifications
+from assistant.care.mail import send_notifications
+from assistant.care.notify import escalate_due
 from assistant.contact import campaigns
 from assistant.contact.due import DEFERRED, HANDLERS
 from assistant.db.models import DueTask, FlowSession, JobHealth, table
 from assistant.db.units import insert_or, lock_participant, skip_locked, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
+from assistant.sending.reconcile import reconcile_stale
 from assistant.sessions.lifecycle import resume_flow
 
 log = logging.getLogger(__name__)
@@ -232,7 +235,7 @@ def nightly_job(rt: Runtime, now: datetime, report: TickReport, participant_id: 
 
 
 def reconcile_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
-    reconciled, failed = outbox.reconcile_stale(rt, now)
+    reconciled, failed = reconcile_stale(rt, now)
     report.reconciled += reconciled
     report.failed_rows += failed
 

@@ -186,9 +186,29 @@ def _gather(db: Session, people: list[PersonWeek], end: datetime) -> None:
     if not people:
         return
     by_id = {p.participant_id: p for p in people}
-    earliest = min(p.since for p in people)
-    ids = list(by_id)
-    found: list[tuple[int, str, datetime, str | None]] = []  # (participant, kind, at, status)
+    found = _evidence(db, list(by_id), min(p.since for p in people), end)
+    for pid, kind, at, detail in sorted(found, key=lambda f: f[2]):
+        person = by_id[pid]
+        if at < person.since:
+            continue
+        if kind in CONTACT_KINDS:
+            if kind not in person.contacted:
+                person.contacted.append(kind)
+        elif kind == "dna":
+            person.attempts.append(Attempt(at, "appointment not attended", "dna"))
+        else:
+            what, _, status = (detail or "").partition("|")
+            person.attempts.append(Attempt(at, what, status))
+    for person in people:
+        person.contacted.sort(key=CONTACT_KINDS.index)
+
+
+def _evidence(
+    db: Session, ids: list[int], earliest: datetime, end: datetime
+) -> list[tuple[int, str, datetime, str | None]]:
+    """(participant, kind, at, detail) for every reply, attended or missed appointment, logged
+    contact and text sent to these people from `earliest` until `end`."""
+    found: list[tuple[int, str, datetime, str | None]] = []
     for pid, at in db.exec(
         select(Message.participant_id, Message.at).where(
             col(Message.participant_id).in_(ids),
@@ -228,17 +248,4 @@ def _gather(db: Session, people: list[PersonWeek], end: datetime) -> None:
         .order_by(col(Message.at), col(Message.id))
     ).all():
         found.append((pid, "text", at, f"{key or 'text'}|{status}"))  # type: ignore[arg-type]
-    for pid, kind, at, detail in sorted(found, key=lambda f: f[2]):
-        person = by_id[pid]
-        if at < person.since:
-            continue
-        if kind in CONTACT_KINDS:
-            if kind not in person.contacted:
-                person.contacted.append(kind)
-        elif kind == "dna":
-            person.attempts.append(Attempt(at, "appointment not attended", "dna"))
-        else:
-            what, _, status = (detail or "").partition("|")
-            person.attempts.append(Attempt(at, what, status))
-    for person in people:
-        person.contacted.sort(key=CONTACT_KINDS.index)
+    return found

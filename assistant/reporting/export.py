@@ -35,16 +35,58 @@ def find_participant(db: Session, external_id: str, service: str | None = None) 
 
 
 def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
+    assert participant.id is not None
     specialist = db.get(Specialist, participant.specialist_id)
     service = db.get(Service, participant.service_id)
     messages = db.exec(select(Message).where(Message.participant_id == participant.id).order_by(col(Message.id))).all()
     answers = db.exec(select(Answer).where(Answer.participant_id == participant.id).order_by(col(Answer.id))).all()
     flags = db.exec(select(Flag).where(Flag.participant_id == participant.id).order_by(col(Flag.id))).all()
-    assert participant.id is not None
-    tasks = db.exec(select(DueTask).where(DueTask.participant_id == participant.id).order_by(col(DueTask.id))).all()
+    return {
+        **_person(participant, specialist, service),
+        "messages": [_message(m) for m in messages],
+        "answers": [
+            {"flow": a.flow, "question": a.question, "value": a.value, "raw": a.raw, "at": _iso(a.at), "late": a.late}
+            for a in answers
+        ],
+        "appointments": _appointments(db, participant.id),
+        "measures": measures_for_export(db, participant.id),
+        "consent": consents(db, participant.id),
+        "trajectory": participant_trajectory(db, participant.id),
+        "measures_attribution": ATTRIBUTION,
+        "flags": [_flag(f) for f in flags],
+    }
+
+
+def _person(participant: Participant, specialist: Specialist | None, service: Service | None) -> dict[str, Any]:
+    """Who the participant is, who supports them, and how and when they are contacted."""
+    return {
+        "participant_id": participant.external_id,
+        "service": service.slug if service else None,
+        "first_name": participant.first_name,
+        "phone": participant.phone,
+        "specialist": {"email": specialist.email, "name": specialist.name} if specialist else None,
+        "cohort": participant.cohort,
+        "checkin": {
+            "day": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][participant.checkin_day],
+            "time": participant.checkin_time,
+            "every_weeks": participant.checkin_every_weeks,
+            "timezone": participant.timezone,
+        },
+        "language": participant.language,
+        "support_start": participant.support_started_on.isoformat() if participant.support_started_on else None,
+        "support_end": participant.support_ends_on.isoformat() if participant.support_ends_on else None,
+        "opted_out": participant.opted_out,
+        "unreachable": participant.unreachable,
+        "paused": participant.paused,
+    }
+
+
+def _appointments(db: Session, participant_id: int) -> list[dict[str, Any]]:
+    """Each appointment with its reminders and the follow-up attempts after a missed one."""
+    tasks = db.exec(select(DueTask).where(DueTask.participant_id == participant_id).order_by(col(DueTask.id))).all()
     appointments = []
     for a in db.exec(
-        select(Appointment).where(Appointment.participant_id == participant.id).order_by(col(Appointment.starts_at))
+        select(Appointment).where(Appointment.participant_id == participant_id).order_by(col(Appointment.starts_at))
     ).all():
         reminders = [
             {
@@ -71,64 +113,36 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
                 "cancellation_requested_at": _iso(a.cancellation_requested_at),
                 "reminders": reminders,
                 "reminders_sent": sum(1 for r in reminders if r["outcome"] == "sent"),
-                "follow_up_attempts": ladder_attempts(db, participant.id, a.id or 0),
+                "follow_up_attempts": ladder_attempts(db, participant_id, a.id or 0),
             }
         )
+    return appointments
+
+
+def _message(m: Message) -> dict[str, Any]:
     return {
-        "participant_id": participant.external_id,
-        "service": service.slug if service else None,
-        "first_name": participant.first_name,
-        "phone": participant.phone,
-        "specialist": {"email": specialist.email, "name": specialist.name} if specialist else None,
-        "cohort": participant.cohort,
-        "checkin": {
-            "day": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][participant.checkin_day],
-            "time": participant.checkin_time,
-            "every_weeks": participant.checkin_every_weeks,
-            "timezone": participant.timezone,
-        },
-        "language": participant.language,
-        "support_start": participant.support_started_on.isoformat() if participant.support_started_on else None,
-        "support_end": participant.support_ends_on.isoformat() if participant.support_ends_on else None,
-        "opted_out": participant.opted_out,
-        "unreachable": participant.unreachable,
-        "paused": participant.paused,
-        "messages": [
-            {
-                "direction": m.direction,
-                "body": m.body,
-                "at": _iso(m.at),
-                "status": m.status,
-                "flow": m.flow,
-                "key": m.message_key,
-                "sent_at": _iso(m.sent_at),
-                "error_code": m.error_code,
-            }
-            for m in messages
-        ],
-        "answers": [
-            {"flow": a.flow, "question": a.question, "value": a.value, "raw": a.raw, "at": _iso(a.at), "late": a.late}
-            for a in answers
-        ],
-        "appointments": appointments,
-        "measures": measures_for_export(db, participant.id),
-        "consent": consents(db, participant.id),
-        "trajectory": participant_trajectory(db, participant.id),
-        "measures_attribution": ATTRIBUTION,
-        "flags": [
-            {
-                "kind": f.kind,
-                "severity": f.severity,
-                "status": f.status,
-                "reason": f.reason,
-                "at": _iso(f.created_at),
-                "evidence": f.evidence,
-                "acknowledged_at": _iso(f.acknowledged_at),
-                "acknowledged_by": f.acknowledged_by,
-                "resolved_at": _iso(f.resolved_at),
-                "resolved_by": f.resolved_by,
-                "note": f.note,
-            }
-            for f in flags
-        ],
+        "direction": m.direction,
+        "body": m.body,
+        "at": _iso(m.at),
+        "status": m.status,
+        "flow": m.flow,
+        "key": m.message_key,
+        "sent_at": _iso(m.sent_at),
+        "error_code": m.error_code,
+    }
+
+
+def _flag(f: Flag) -> dict[str, Any]:
+    return {
+        "kind": f.kind,
+        "severity": f.severity,
+        "status": f.status,
+        "reason": f.reason,
+        "at": _iso(f.created_at),
+        "evidence": f.evidence,
+        "acknowledged_at": _iso(f.acknowledged_at),
+        "acknowledged_by": f.acknowledged_by,
+        "resolved_at": _iso(f.resolved_at),
+        "resolved_by": f.resolved_by,
+        "note": f.note,
     }

@@ -10,7 +10,7 @@ import logging
 import queue
 import threading
 
-from assistant.care.notify import send_notifications
+from assistant.care.mail import send_notifications
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
 

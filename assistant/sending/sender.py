@@ -2,7 +2,7 @@
 
 A message is claimed (queued -> sending) in a committed transaction before the
 provider is called, so two senders never send the same row. A row left in
-`sending` by a crash is reconciled with the provider's record, not blindly resent.
+`sending` by a crash is reconciled with the provider's record (`reconcile.py`), not blindly resent.
 """
 
 from __future__ import annotations
@@ -13,46 +13,29 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from assistant.care import rules
-from assistant.care.flags import raise_flag, self_resolve
 from assistant.care.notify import staff_outbox
 from assistant.care.quiet import next_allowed
-from assistant.content.library import CRISIS_KEY
-from assistant.db.models import AuditLog, Message, Participant, StatusEvent, table
+from assistant.db.models import Message, Participant, StatusEvent, table
 from assistant.db.service_settings import for_service
-from assistant.db.units import skip_locked, transaction
-from assistant.outbox.writer import OPT_IN_KEYS, withdraw_outbox
+from assistant.db.units import transaction
+from assistant.outbox.writer import OPT_IN_KEYS
 from assistant.runtime import Runtime
+from assistant.sending.failures import VITAL_KEYS, mark_number_problem, signposting_not_delivered
 from assistant.sending.pacing import pacer_for
-from assistant.transports import OPTED_OUT_ERROR, PERMANENT_NUMBER_ERRORS, SendResult
+from assistant.sending.status import apply_pending_status_events
+from assistant.transports import SendResult
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-# Sent even without consent to text contact, or to a number marked unreachable: crisis signposting is in
-# the person's vital interests (if the carrier refuses it, a person is told and phones instead).
-VITAL_KEYS = {CRISIS_KEY}
 # Never held back behind an earlier message to the same phone (one waiting out a retry, or left mid-send
 # by a crash until it is reconciled): safety texts go at once. Routine texts keep their order.
 SAFETY_KEYS = VITAL_KEYS | {"staff/urgent_flag"}
-STALE_CLAIM = timedelta(minutes=2)
 # A message written this soon after the person last texted (or before they did) goes to a number that
 # evidently reaches a phone: a mark of "unreachable" never holds it back.
 JUST_TEXTED = timedelta(minutes=10)
-# Status order for callbacks that arrive out of order: only ever move forward.
-STATUS_RANK = {
-    "queued": 0,
-    "accepted": 1,
-    "scheduled": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
-}
 
 
 def backoff(attempt: int) -> timedelta:
@@ -301,186 +284,8 @@ def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) 
     message.status = "failed"
     db.add(message)
     if message.message_key in VITAL_KEYS:
-        _signposting_not_delivered(db, message, result.error_code, now)
+        signposting_not_delivered(db, message, result.error_code, now)
     if message.participant_id and result.error_code:
         mark_number_problem(db, message.participant_id, result.error_code, now, message.id)
     log.warning("send failed: message=%s code=%s", message.id, result.error_code)
     return "failed"
-
-
-def _signposting_not_delivered(db: Session, message: Message, code: str | None, now: datetime) -> None:
-    """The crisis signposting was refused or not delivered: the people on the flag hear it at once."""
-    person = db.get(Participant, message.participant_id) if message.participant_id else None
-    if person is None:
-        return
-    raise_flag(
-        db,
-        person,
-        kind="crisis",
-        severity="urgent",
-        reason="Sent a message that reads like a crisis: please contact them today",
-        now=now,
-        evidence={
-            "signposting_not_delivered": code,
-            "message_id": message.id,
-            "note": "The crisis signposting text was refused: phone them instead",
-        },
-        news="signposting_not_delivered",
-    )
-
-
-def clear_number_problem(db: Session, participant: Participant, now: datetime, *, why: str, by: str) -> bool:
-    """The number reaches a phone again (they texted from it) or is a new one: lift the unreachable
-    mark, close its flag with a note, and keep the change in the audit log. True if there was a mark."""
-    if not participant.unreachable:
-        return False
-    assert participant.id is not None
-    was = participant.unreachable_reason
-    participant.unreachable, participant.unreachable_reason = False, None
-    db.add(participant)
-    notes = {"texted_in": "They texted from this number: texts resume", "phone_changed": "The phone number changed"}
-    self_resolve(db, participant.id, "unreachable", now, note=notes.get(why, why))
-    db.add(
-        AuditLog(
-            at=now,
-            service_id=participant.service_id,
-            user_email=by,
-            action="reachable_again",
-            participant_id=participant.id,
-            detail={"why": why, "was": was},
-        )
-    )
-    return True
-
-
-def mark_number_problem(db: Session, participant_id: int, code: str, now: datetime, message_id: int | None) -> None:
-    """A permanent error for this number: stop sending and tell the specialist."""
-    if code == "30003":
-        person = db.get(Participant, participant_id)
-        if person is not None:
-            db.flush()
-            rules.after_unreachable_error(db, person, now)
-        return
-    if code not in PERMANENT_NUMBER_ERRORS:
-        return
-    participant = db.get(Participant, participant_id)
-    if participant is None:
-        return
-    if code == OPTED_OUT_ERROR:
-        participant.opted_out = True
-        participant.opted_out_at = participant.opted_out_at or now
-        reason = "Texts are blocked: the participant opted out with the carrier"
-        kind = "opted_out"
-    else:
-        participant.unreachable = True
-        participant.unreachable_reason = f"twilio error {code}"
-        reason = "Cannot be reached by text: the number is invalid, a landline or unknown"
-        kind = "unreachable"
-    db.add(participant)
-    withdraw_outbox(db, participant_id, reason=kind)
-    raise_flag(
-        db,
-        participant,
-        kind=kind,
-        severity="action",
-        reason=reason,
-        now=now,
-        evidence={"message_id": message_id, "error_code": code},
-    )
-
-
-def apply_status(db: Session, message: Message, status: str, error_code: str | None, now: datetime) -> None:
-    # Callbacks can arrive in any order: only ever move a message forward.
-    withdrawn = message.status in ("cancelled", "expired", "suppressed")
-    moved = not withdrawn and STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, 0)
-    if moved:
-        message.status = status
-    if error_code and error_code != "0":
-        message.error_code = error_code
-    db.add(message)
-    if moved and status in ("failed", "undelivered") and message.message_key in VITAL_KEYS:
-        _signposting_not_delivered(db, message, error_code, now)  # once: a repeated callback does not move it
-    if error_code and error_code != "0" and message.participant_id and status in ("failed", "undelivered"):
-        mark_number_problem(db, message.participant_id, error_code, now, message.id)
-
-
-def apply_pending_status_events(db: Session, message: Message) -> None:
-    if not message.provider_sid:
-        return
-    events = db.exec(
-        select(StatusEvent)
-        .where(StatusEvent.provider_sid == message.provider_sid, StatusEvent.applied == False)  # noqa: E712
-        .order_by(col(StatusEvent.id))
-    ).all()
-    for event in events:
-        assert event.received_at is not None
-        apply_status(db, message, event.status, event.error_code, event.received_at)
-        event.applied = True
-        db.add(event)
-
-
-def record_status_callback(rt: Runtime, *, sid: str, status: str, error_code: str | None, now: datetime) -> bool:
-    """Keep every callback; apply it now if we know the message, else when we learn its sid."""
-    with transaction(rt.engine) as db:
-        event = StatusEvent(provider_sid=sid, status=status, error_code=error_code, received_at=now)
-        db.add(event)
-        db.flush()
-        message = db.exec(select(Message).where(Message.provider_sid == sid, Message.direction == "out")).first()
-        if message is None:
-            return False
-        apply_pending_status_events(db, message)
-        return True
-
-
-_ANY_STALE = (
-    sa.select(_message.c.id)
-    .where(
-        _message.c.direction == "out",
-        _message.c.status == "sending",
-        _message.c.claimed_at < sa.bindparam("before", type_=_message.c.claimed_at.type),
-    )
-    .limit(1)
-)
-
-
-def reconcile_stale(rt: Runtime, now: datetime) -> tuple[int, int]:
-    """Messages stuck in `sending` (the sender died mid-send): ask the provider what happened.
-    Each is its own unit: one the provider cannot answer for stays as it is, to be asked about
-    on a later tick, and the others go on. Returns (reconciled, failed)."""
-    with transaction(rt.engine) as db:
-        if db.execute(_ANY_STALE, {"before": now - STALE_CLAIM}).first() is None:
-            return 0, 0  # the usual case, asked on every tick
-        stale = db.exec(
-            select(Message).where(
-                Message.direction == "out",
-                Message.status == "sending",
-                col(Message.claimed_at) < now - STALE_CLAIM,
-            )
-        ).all()
-    reconciled = failed = 0
-    for message in stale:
-        try:
-            _reconcile_one(rt, message, now)
-            reconciled += 1
-        except Exception:
-            log.exception("could not reconcile message %s with the provider", message.id)
-            failed += 1
-    return reconciled, failed
-
-
-def _reconcile_one(rt: Runtime, message: Message, now: datetime) -> None:
-    assert message.claimed_at is not None
-    sid = rt.transport.lookup(to=message.phone, body=message.body, key=f"out-{message.id}", since=message.claimed_at)
-    with transaction(rt.engine) as db:
-        row = db.exec(skip_locked(db, select(Message).where(Message.id == message.id))).first()
-        # Only the claim we asked about: another sender may have reconciled and re-claimed it meanwhile.
-        if row is None or row.status != "sending" or row.claimed_at != message.claimed_at:
-            return
-        if sid:
-            row.status, row.provider_sid, row.sent_at = "sent", sid, row.claimed_at
-            db.add(row)
-            db.flush()
-            apply_pending_status_events(db, row)
-        else:
-            row.status, row.next_attempt_at = "queued", now
-            db.add(row)

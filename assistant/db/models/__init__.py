@@ -1,0 +1,55 @@
+"""All tables, by what they hold; every name is importable from here. Times are stored in UTC and come back
+timezone-aware."""
+
+from __future__ import annotations
+
+from assistant.db.models.access import AuditLog, FailedSignIn, ImportRun, SignIn, User
+from assistant.db.models.care import Appointment, ContactLog, Flag, Measure, Notification, ReplyRhythm, StaffTask
+from assistant.db.models.columns import UTCDateTime, json_column, table, utc_column
+from assistant.db.models.people import Consent, JobStart, Participant, Service, Specialist
+from assistant.db.models.schedule import Campaign, CampaignRecipient, DueTask, JobHealth, SendPace
+from assistant.db.models.texts import (
+    Answer,
+    ContactRequest,
+    FlowSession,
+    InboundReceipt,
+    Message,
+    QuestionnaireLink,
+    StatusEvent,
+)
+
+__all__ = [
+    "Answer",
+    "Appointment",
+    "AuditLog",
+    "Campaign",
+    "CampaignRecipient",
+    "Consent",
+    "ContactLog",
+    "ContactRequest",
+    "DueTask",
+    "FailedSignIn",
+    "Flag",
+    "FlowSession",
+    "ImportRun",
+    "InboundReceipt",
+    "JobHealth",
+    "JobStart",
+    "Measure",
+    "Message",
+    "Notification",
+    "Participant",
+    "QuestionnaireLink",
+    "ReplyRhythm",
+    "SendPace",
+    "Service",
+    "SignIn",
+    "Specialist",
+    "StaffTask",
+    "StatusEvent",
+    "UTCDateTime",
+    "User",
+    "json_column",
+    "table",
+    "utc_column",
+]
