@@ -113,10 +113,14 @@ def test_the_days_rule_is_the_ceiling_for_someone_whose_silence_looks_usual(rt: 
     ticks(rt, START + timedelta(days=21, minutes=-1))
     assert not_responding(rt) == []
     # Three check-ins unanswered, and for someone who lets seven texts in ten go that is usual:
-    # no follow-up has gone and the rhythm alone would say nothing.
-    assert sent(rt) == [CHECKIN] * 3
+    # the rhythm alone would say nothing. Four days before the ceiling one gentle text goes, so
+    # nobody is told of a silence that a single text might have ended.
+    assert sent(rt) == [CHECKIN, CHECKIN, CHECKIN, FOLLOW_UP_TEXT]
+    [followup] = [m for m in outbound(rt) if m.message_key == FOLLOW_UP_TEXT]
+    assert followup.sent_at is not None
+    assert START + timedelta(days=17) <= followup.sent_at < START + timedelta(days=21)  # in the last four days
     row = rhythm_row(rt, person_id)
-    assert (row.pending, row.noted) == (3, "")
+    assert (row.pending, row.noted) == (4, "followed_up")
     with transaction(rt.engine) as db:
         person = db.get(Participant, person_id)
         assert person is not None
