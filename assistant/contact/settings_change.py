@@ -105,8 +105,16 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
         "Flags",
         (
             Field("rules_off", "Rules that raise flags", "Turning a rule off stops new flags of that kind."),
-            Field("not_responding_checkins", "Not responding after unanswered check-ins", "1 to 12."),
-            Field("not_responding_days", "Not responding after days of silence", "3 to 180."),
+            Field(
+                "not_responding_checkins",
+                "Not responding after unanswered check-ins",
+                "1 to 12. Used when the reply rhythm rule is off.",
+            ),
+            Field(
+                "not_responding_days",
+                "Not responding after days of silence",
+                "3 to 180. The ceiling for everyone, whatever their rhythm.",
+            ),
             Field("not_great_weeks", "'Not great' weeks running", "2 to 12."),
             Field("unreachable_30003_count", "Cannot be reached after failed deliveries", "2 to 20."),
             Field("digest_time", "Daily digest of non-urgent flags at", "Local time, HH:MM."),

@@ -23,7 +23,7 @@ FLAG_BELOW = 0.02
 # Never judged sooner than this after a text: the check-in itself waits a day for its answer.
 EARLIEST = timedelta(hours=24)
 Z90 = 1.2816  # the 90th percentile of a standard normal
-RUNS_WEIGHT = 2.0  # how many texts-after-a-miss the assumption of independent misses is worth
+RUNS_WEIGHT = 4.0  # how many texts-after-a-miss the assumption of independent misses is worth
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from assistant.engine.rhythm import (
     FLAG_BELOW,
     FOLLOW_UP_BELOW,
     PRIORS,
+    RUNS_WEIGHT,
     Rhythm,
     after_reply,
     chance_of_silence,
@@ -226,9 +227,9 @@ def test_someone_whose_silences_come_in_runs_is_judged_later_than_someone_whose_
     scattered = replace_pending(history(PROMPT, asks=13), 2)
     in_runs = Rhythm(**{**scattered.__dict__, "after_miss": 4, "after_miss_missed": 3})
     assert in_runs.miss_after_miss > scattered.miss_after_miss
-    # Worked by hand: (3 + m*2) / (4 + 2) with m their ordinary miss rate.
+    # Worked by hand: (3 + m*W) / (4 + W) with m their ordinary miss rate, W the weight of independence.
     m = 1 - scattered.answer_rate
-    assert in_runs.miss_after_miss == pytest.approx((3 + m * 2) / 6)
+    assert in_runs.miss_after_miss == pytest.approx((3 + m * RUNS_WEIGHT) / (4 + RUNS_WEIGHT))
     first, second, now = T0, T0 + 2 * DAY, T0 + 4 * DAY
     assert chance_of_silence(in_runs, first, second, now) > chance_of_silence(scattered, first, second, now)
     # Two texts unanswered is unusual for the scattered one, not for the one whose silences run on.
