@@ -136,3 +136,23 @@ def test_privacy_md_names_the_roles_the_code_has() -> None:
 
     for role in ROLES:
         assert f"**{role.replace('_', ' ')}**" in PRIVACY
+
+
+def test_the_export_includes_the_reply_rhythm_kept_about_them(rt: Runtime, caseload_file: Path, phone: Phone) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    checkin = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)  # Alex's check-in time
+    tick(rt, checkin)
+    with transaction(rt.engine) as db:
+        before = export_participant(db, find_participant(db, "P001"))["reply_rhythm"]
+    assert (before["texts_asking_for_an_answer"], before["answered"], before["unanswered_since_their_last_text"]) == (
+        1,
+        0,
+        1,
+    )
+    assert before["last_asked_at"] == checkin.isoformat()
+    assert before["in_words"].startswith("new: no usual pattern yet")
+    rt.clock.set(checkin + timedelta(minutes=20))  # type: ignore[attr-defined]
+    phone.text("+447700900101", "1")
+    with transaction(rt.engine) as db:
+        after = export_participant(db, find_participant(db, "P001"))["reply_rhythm"]
+    assert (after["answered"], after["unanswered_since_their_last_text"]) == (1, 0)

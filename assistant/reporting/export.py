@@ -9,8 +9,10 @@ from sqlmodel import Session, col, select
 
 from assistant.care.measures import measures_for_export, participant_trajectory
 from assistant.care.privacy import consents
+from assistant.care.rhythm import rhythm_of
 from assistant.contact.appointments import ladder_attempts
 from assistant.db.models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
+from assistant.engine.rhythm import describe
 from assistant.reporting.formats import ATTRIBUTION
 
 
@@ -54,6 +56,19 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
         "trajectory": participant_trajectory(db, participant.id),
         "measures_attribution": ATTRIBUTION,
         "flags": [_flag(f) for f in flags],
+        "reply_rhythm": _rhythm(db, participant),
+    }
+
+
+def _rhythm(db: Session, participant: Participant) -> dict[str, Any]:
+    """The numbers kept about how they usually answer, and what the service reads from them."""
+    rhythm, row = rhythm_of(db, participant)
+    return {
+        "in_words": describe(rhythm),
+        "texts_asking_for_an_answer": rhythm.asks,
+        "answered": rhythm.answered,
+        "unanswered_since_their_last_text": rhythm.pending,
+        "last_asked_at": _iso(row.last_ask_at) if row else None,
     }
 
 
