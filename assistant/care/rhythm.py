@@ -45,8 +45,6 @@ def as_rhythm(row: ReplyRhythm | sa.Row[tuple[object, ...]] | None, cohort: str)
         log_hours_sq=row.log_hours_sq,
         pending=row.pending,
         cohort=cohort,
-        after_miss=row.after_miss,
-        after_miss_missed=row.after_miss_missed,
     )
 
 
@@ -75,7 +73,6 @@ def note_reply(db: Session, participant: Participant, now: datetime) -> None:
     after = now - row.last_ask_at if row.last_ask_at else None
     kept = estimate.after_reply(as_rhythm(row, participant.cohort), after)
     row.answered, row.log_hours_sum, row.log_hours_sq = kept.answered, kept.log_hours_sum, kept.log_hours_sq
-    row.after_miss, row.after_miss_missed = kept.after_miss, kept.after_miss_missed
     row.pending, row.first_pending_at, row.noted = 0, None, ""
     db.add(row)
 

@@ -14,7 +14,7 @@ Nothing here decides what to do; the care layer compares the chance with fixed l
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 # Below this, a gentle follow-up text goes (once per silence); below FLAG_BELOW, a person is told.
@@ -23,7 +23,6 @@ FLAG_BELOW = 0.02
 # Never judged sooner than this after a text: the check-in itself waits a day for its answer.
 EARLIEST = timedelta(hours=24)
 Z90 = 1.2816  # the 90th percentile of a standard normal
-RUNS_WEIGHT = 4.0  # how many texts-after-a-miss the assumption of independent misses is worth
 
 
 @dataclass(frozen=True)
@@ -51,10 +50,6 @@ class Rhythm:
     log_hours_sq: float = 0.0
     pending: int = 0  # asks since their last text: their outcome is not known yet
     cohort: str = "out_of_work"
-    # Texts that came straight after one they left unanswered, and how many of those went
-    # unanswered too: people whose silences come in runs (a week or two off, then back).
-    after_miss: int = 0
-    after_miss_missed: int = 0
 
     @property
     def prior(self) -> Prior:
@@ -78,13 +73,6 @@ class Rhythm:
         return mu, max(0.35, math.sqrt(max(0.0, second - mu * mu)))
 
     @property
-    def miss_after_miss(self) -> float:
-        """Chance they leave a text unanswered when they left the one before unanswered too. With
-        no runs seen yet it is their ordinary miss rate: misses taken as independent."""
-        rate = (self.after_miss_missed + (1 - self.answer_rate) * RUNS_WEIGHT) / (self.after_miss + RUNS_WEIGHT)
-        return min(0.95, max(1 - self.answer_rate, rate))
-
-    @property
     def usual_hours(self) -> float:
         """Nine answers in ten come within this many hours."""
         mu, sigma = self.delay()
@@ -92,32 +80,24 @@ class Rhythm:
 
 
 def after_reply(rhythm: Rhythm, replied_after: timedelta | None) -> Rhythm:
-    """A text from them: the last ask is answered (if one was pending) and the silence is over.
-    Of `pending` asks, every one after the first followed an unanswered one; all but the last
-    of those went unanswered too."""
+    """A text from them: the last ask is answered (if one was pending) and the silence is over."""
     if rhythm.pending == 0 or replied_after is None:
-        return replace(rhythm, pending=0)
+        return Rhythm(rhythm.asks, rhythm.answered, rhythm.log_hours_sum, rhythm.log_hours_sq, 0, rhythm.cohort)
     x = math.log(max(replied_after.total_seconds() / 3600, 1 / 60))  # a minute at least
-    return replace(
-        rhythm,
-        answered=rhythm.answered + 1,
-        log_hours_sum=rhythm.log_hours_sum + x,
-        log_hours_sq=rhythm.log_hours_sq + x * x,
-        pending=0,
-        after_miss=rhythm.after_miss + rhythm.pending - 1,
-        after_miss_missed=rhythm.after_miss_missed + max(0, rhythm.pending - 2),
+    return Rhythm(
+        rhythm.asks, rhythm.answered + 1, rhythm.log_hours_sum + x, rhythm.log_hours_sq + x * x, 0, rhythm.cohort
     )
 
 
-def _still_quiet(rhythm: Rhythm, elapsed: timedelta, miss: float) -> float:
-    """Chance that one text sent `elapsed` ago is still unanswered, for someone who leaves such
-    a text unanswered with chance `miss`."""
+def _still_quiet(rhythm: Rhythm, elapsed: timedelta) -> float:
+    """Chance that one text sent `elapsed` ago is still unanswered, for this person."""
     hours = elapsed.total_seconds() / 3600
     if hours <= 0:
         return 1.0
     mu, sigma = rhythm.delay()
     not_yet = 0.5 * math.erfc((math.log(hours) - mu) / (sigma * math.sqrt(2)))
-    return miss + (1 - miss) * not_yet
+    rate = rhythm.answer_rate
+    return (1 - rate) + rate * not_yet
 
 
 def chance_of_silence(rhythm: Rhythm, first_ask: datetime, last_ask: datetime, now: datetime) -> float:
@@ -125,9 +105,9 @@ def chance_of_silence(rhythm: Rhythm, first_ask: datetime, last_ask: datetime, n
     sent since they last wrote (the first at `first_ask`, the last at `last_ask`) by `now`."""
     if rhythm.pending <= 0:
         return 1.0
-    chance = _still_quiet(rhythm, now - first_ask, 1 - rhythm.answer_rate)
-    if rhythm.pending > 1:  # each later text followed one left unanswered
-        chance *= _still_quiet(rhythm, now - last_ask, rhythm.miss_after_miss) ** (rhythm.pending - 1)
+    chance = _still_quiet(rhythm, now - first_ask)
+    if rhythm.pending > 1:
+        chance *= _still_quiet(rhythm, now - last_ask) ** (rhythm.pending - 1)
     return chance
 
 

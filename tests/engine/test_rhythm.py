@@ -19,7 +19,6 @@ from assistant.engine.rhythm import (
     FLAG_BELOW,
     FOLLOW_UP_BELOW,
     PRIORS,
-    RUNS_WEIGHT,
     Rhythm,
     after_reply,
     chance_of_silence,
@@ -203,36 +202,3 @@ def test_the_reason_says_their_rhythm_and_the_silence_in_plain_words() -> None:
     assert newcomer.endswith("no reply to the last 2 texts over 6 days")
     for words in (reason(prompt(2), T0, T0 + 2 * DAY), newcomer):
         assert "chance" not in words and "log" not in words and "%" not in words
-
-
-def test_with_no_runs_seen_misses_are_taken_as_independent() -> None:
-    person = history(PROMPT, asks=11)
-    assert person.miss_after_miss == pytest.approx(1 - person.answer_rate)
-
-
-def test_a_reply_after_three_unanswered_texts_records_a_run() -> None:
-    person = replace_pending(history(PROMPT, asks=14), 3)
-    after = after_reply(person, timedelta(hours=1))
-    # Texts two and three each followed an unanswered one; text two went unanswered too, three was answered.
-    assert (after.after_miss, after.after_miss_missed, after.pending) == (2, 1, 0)
-    assert after_reply(replace_pending(history(PROMPT, asks=12), 1), timedelta(hours=1)).after_miss == 0
-
-
-def replace_pending(rhythm: Rhythm, pending: int) -> Rhythm:
-    return Rhythm(**{**rhythm.__dict__, "pending": pending})
-
-
-def test_someone_whose_silences_come_in_runs_is_judged_later_than_someone_whose_misses_are_scattered() -> None:
-    # The same answers and reply times; one of them has often left a second text unanswered after a first.
-    scattered = replace_pending(history(PROMPT, asks=13), 2)
-    in_runs = Rhythm(**{**scattered.__dict__, "after_miss": 4, "after_miss_missed": 3})
-    assert in_runs.miss_after_miss > scattered.miss_after_miss
-    # Worked by hand: (3 + m*W) / (4 + W) with m their ordinary miss rate, W the weight of independence.
-    m = 1 - scattered.answer_rate
-    assert in_runs.miss_after_miss == pytest.approx((3 + m * RUNS_WEIGHT) / (4 + RUNS_WEIGHT))
-    first, second, now = T0, T0 + 2 * DAY, T0 + 4 * DAY
-    assert chance_of_silence(in_runs, first, second, now) > chance_of_silence(scattered, first, second, now)
-    # Two texts unanswered is unusual for the scattered one, not for the one whose silences run on.
-    assert (
-        chance_of_silence(scattered, first, second, now) < FLAG_BELOW < chance_of_silence(in_runs, first, second, now)
-    )

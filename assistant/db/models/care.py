@@ -131,8 +131,6 @@ class ReplyRhythm(SQLModel, table=True):
     log_hours_sum: float = 0.0  # sum and sum of squares of ln(hours to reply), over answered asks
     log_hours_sq: float = 0.0
     pending: int = 0  # asks since their last text
-    after_miss: int = 0  # asks that came straight after an unanswered one
-    after_miss_missed: int = 0  # of those, left unanswered too (silences that come in runs)
     first_pending_at: datetime | None = utc_column()
     last_ask_at: datetime | None = utc_column(index=True)
     # What was done about the silence under way: "" nothing yet, "followed_up", "flagged".

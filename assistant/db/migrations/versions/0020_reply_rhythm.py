@@ -29,8 +29,6 @@ def upgrade() -> None:
         sa.Column("log_hours_sum", sa.Float(), nullable=False),
         sa.Column("log_hours_sq", sa.Float(), nullable=False),
         sa.Column("pending", sa.Integer(), nullable=False),
-        sa.Column("after_miss", sa.Integer(), nullable=False),
-        sa.Column("after_miss_missed", sa.Integer(), nullable=False),
         sa.Column("first_pending_at", assistant.db.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_ask_at", assistant.db.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("noted", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
