@@ -87,8 +87,10 @@ def new_number(text: Text) -> bool:
     assert participant.id is not None
     if text.crisis:
         return False
-    asked = open_request(text.db, participant.id, "new_number", "asked", text.now)
     phone = _valid_phone(phone_in(text.message.body))
+    if not text.reading.has("new_number") and phone is None:
+        return False  # neither says so nor gives a number: no need to look for an open request
+    asked = open_request(text.db, participant.id, "new_number", "asked", text.now)
     if not text.reading.has("new_number") and not (asked and phone):
         return False
     text.end_flow("new_number")
