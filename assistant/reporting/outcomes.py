@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 from assistant.care.clinical_outcomes import COMBINED, SCALES, Outcome, paired_outcomes
 from assistant.care.measures import sitting_scores
 from assistant.db import models
-from assistant.db.models import Appointment, ContactLog, Measure, Message, Participant
+from assistant.db.models import Appointment, ContactLog, Measure, MeasureStatus, Message, Participant
 from assistant.timing import local_at
 
 NOT_RECORDED = "not recorded"
@@ -199,7 +199,7 @@ def _clinical(db: Session, ids: list[Any], since: datetime, until: datetime) -> 
         select(Measure)
         .where(
             col(Measure.participant_id).in_(ids),
-            Measure.status == "complete",
+            Measure.status == MeasureStatus.COMPLETE,
             col(Measure.instrument).in_(SCALES),
             col(Measure.completed_at) < until,
         )
