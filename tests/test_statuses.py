@@ -168,7 +168,13 @@ if session.status in WAITING:
 DueTask(status="later")
 """
     found = {(model, value) for _, model, value in status_strings(source)}
-    assert {(None, "parked"), ("Flag", "closed"), ("Message", "lost"), (None, "snoozing"), ("DueTask", "later")} <= found
+    assert {
+        (None, "parked"),
+        ("Flag", "closed"),
+        ("Message", "lost"),
+        (None, "snoozing"),
+        ("DueTask", "later"),
+    } <= found
     assert all(
         value not in ({m.value for m in BY_NAME[model]} if model else ANY_STATUS)
         for model, value in found
