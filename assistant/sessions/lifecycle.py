@@ -157,11 +157,20 @@ def _record_answer(at: _Applying, event: RecordAnswer) -> None:
         )  # fmt: skip
 
 
+def end_session(db: Session, row: FlowSession, reason: str, now: datetime) -> str:
+    """End a session: the one way a session ends. Returns the status it ended from ("waiting" for
+    a text, "on_page" for a private link). The caller bumps the version when it is not applying
+    the engine's events, which bump it anyway."""
+    ended_from = row.status
+    row.status, row.ended_at, row.end_reason, row.wait_until = SessionStatus.ENDED, now, reason, None
+    db.add(row)
+    return ended_from
+
+
 def _end(at: _Applying, event: Ended) -> Outcome:
-    """End the session (the one way a session ends) and run the flow's `on_end` effect."""
+    """End the session and run the flow's `on_end` effect."""
     row = at.row
-    ended_from = row.status  # "waiting" for a text, or "on_page" for a private link
-    row.status, row.ended_at, row.end_reason, row.wait_until = SessionStatus.ENDED, at.now, event.reason, None
+    ended_from = end_session(at.db, row, event.reason, at.now)
     if at.flow.on_end is None:
         return Outcome()
     at.db.flush()
@@ -244,8 +253,7 @@ def resume_flow(
     flow = rt.flows.get(row.flow, row.flow_version)
     if flow is None:
         # The version this session started on is gone: close it rather than guess.
-        row.status, row.ended_at, row.end_reason, row.wait_until = SessionStatus.ENDED, now, "flow_removed", None
-        db.add(row)
+        end_session(db, row, "flow_removed", now)
         return Outcome()
     state, events = engine.resume(flow, row.state, given, now)
     return apply_events(db, rt, participant, row, flow, state, events, now, inbound=inbound)
