@@ -14,11 +14,15 @@ from assistant.db.models import (
     Appointment,
     DueTask,
     Flag,
+    FlagStatus,
     FlowSession,
     Measure,
+    MeasureStatus,
     Message,
     Participant,
+    SessionStatus,
     Specialist,
+    TaskStatus,
 )
 
 SEVERITY_ORDER = {"urgent": 0, "action": 1, "info": 2}
@@ -77,7 +81,9 @@ def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
     names = {s.id: (s.name or s.email) for s in db.exec(select(Specialist).where(col(Specialist.id).in_(owners))).all()}
     nexts = _next_contacts(db, ids)
     flags: dict[int, list[Flag]] = {}
-    for flag in db.exec(select(Flag).where(col(Flag.participant_id).in_(ids), Flag.status != "resolved")).all():
+    for flag in db.exec(
+        select(Flag).where(col(Flag.participant_id).in_(ids), Flag.status != FlagStatus.RESOLVED)
+    ).all():
         flags.setdefault(flag.participant_id, []).append(flag)
     last_outcome, next_appt = _appointment_outcomes(db, ids)
     history = _score_history(db, ids)
@@ -106,7 +112,7 @@ def _next_contacts(db: Session, ids: list[int | None]) -> dict[int, tuple[dateti
         select(DueTask)
         .where(
             col(DueTask.participant_id).in_(ids),
-            DueTask.status == "pending",
+            DueTask.status == TaskStatus.PENDING,
             col(DueTask.kind).in_(list(CONTACT_KINDS)),
         )
         .order_by(col(DueTask.due_at))
@@ -137,7 +143,7 @@ def _score_history(db: Session, ids: list[int | None]) -> dict[int, dict[str, li
         select(Measure)
         .where(
             col(Measure.participant_id).in_(ids),
-            Measure.status == "complete",
+            Measure.status == MeasureStatus.COMPLETE,
             col(Measure.instrument).in_(("phq9", "gad7")),
         )
         .order_by(col(Measure.completed_at))
@@ -168,7 +174,7 @@ def caseload_query(query: Any, *, sort: str, show: str, cohort: str) -> Any:
     """Filter and order a (scoped) query over Participant in the database, so a page of 200 is
     the right 200 of 5,000, and the same rows whatever page they land on."""
     p = Participant
-    open_flag = select(Flag.id).where(Flag.participant_id == p.id, Flag.status != "resolved")
+    open_flag = select(Flag.id).where(Flag.participant_id == p.id, Flag.status != FlagStatus.RESOLVED)
     if cohort in ("out_of_work", "in_work"):
         query = query.where(p.cohort == cohort)
     if show == "flagged":
@@ -190,7 +196,7 @@ def caseload_query(query: Any, *, sort: str, show: str, cohort: str) -> Any:
         # Joined to one grouped pass over the pending tasks, not a lookup per participant.
         nexts = (
             select(DueTask.participant_id, func.min(DueTask.due_at).label("due"))
-            .where(DueTask.status == "pending", col(DueTask.kind).in_(list(CONTACT_KINDS)))
+            .where(DueTask.status == TaskStatus.PENDING, col(DueTask.kind).in_(list(CONTACT_KINDS)))
             .group_by(col(DueTask.participant_id))
             .subquery()
         )
@@ -203,7 +209,7 @@ def caseload_query(query: Any, *, sort: str, show: str, cohort: str) -> Any:
             func.min(SEVERITY_RANK).label("rank"),
             func.count(col(Flag.id)).label("n"),
         )
-        .where(Flag.status != "resolved")
+        .where(Flag.status != FlagStatus.RESOLVED)
         .group_by(col(Flag.participant_id))
         .subquery()
     )
@@ -237,7 +243,7 @@ def chart(db: Session, participant_id: int, width: int = 640, height: int = 220)
         select(Measure)
         .where(
             Measure.participant_id == participant_id,
-            Measure.status == "complete",
+            Measure.status == MeasureStatus.COMPLETE,
             col(Measure.instrument).in_(("phq9", "gad7")),
         )
         .order_by(col(Measure.completed_at))
@@ -285,7 +291,7 @@ def trajectories(db: Session, participant_ids: Any) -> dict[int, dict[str, Any] 
 
     complete = db.exec(
         select(Measure)
-        .where(col(Measure.participant_id).in_(participant_ids), Measure.status == "complete")
+        .where(col(Measure.participant_id).in_(participant_ids), Measure.status == MeasureStatus.COMPLETE)
         .order_by(col(Measure.participant_id), col(Measure.completed_at), col(Measure.id))
     ).all()
     by_person: dict[int, list[Measure]] = {}
@@ -300,7 +306,7 @@ def unacknowledged_urgent(db: Session, specialist_ids: list[int], now: datetime,
         db.exec(
             select(Flag).where(
                 col(Flag.specialist_id).in_(specialist_ids),
-                Flag.status == "open",
+                Flag.status == FlagStatus.OPEN,
                 Flag.severity == "urgent",
                 col(Flag.created_at) < now - timedelta(minutes=minutes),
             )
@@ -310,7 +316,9 @@ def unacknowledged_urgent(db: Session, specialist_ids: list[int], now: datetime,
 
 def waiting_question(db: Session, participant_id: int) -> FlowSession | None:
     return db.exec(
-        select(FlowSession).where(FlowSession.participant_id == participant_id, FlowSession.status == "waiting")
+        select(FlowSession).where(
+            FlowSession.participant_id == participant_id, FlowSession.status == SessionStatus.WAITING
+        )
     ).first()
 
 

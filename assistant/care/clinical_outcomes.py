@@ -30,7 +30,9 @@ COMBINED = "combined"
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ClinicalOutcome:
+    """One scale's change between a participant's first and last complete sittings."""
+
     scale: str  # phq9, gad7 or combined
     first: dict[str, int]
     last: dict[str, int]
@@ -45,7 +47,7 @@ class Outcome:
         return asdict(self)
 
 
-def _outcome(scale: str, first: Mapping[str, int], last: Mapping[str, int]) -> Outcome:
+def _outcome(scale: str, first: Mapping[str, int], last: Mapping[str, int]) -> ClinicalOutcome:
     scales = [s for s in SCALES if s in first and s in last]
     down = [s for s in scales if first[s] - last[s] >= RELIABLE_CHANGE[s]]
     up = [s for s in scales if last[s] - first[s] >= RELIABLE_CHANGE[s]]
@@ -53,7 +55,7 @@ def _outcome(scale: str, first: Mapping[str, int], last: Mapping[str, int]) -> O
     caseness_last = any(last[s] >= CASENESS[s] for s in scales)
     improvement = bool(down) and not up
     recovery = (not caseness_last) if caseness_first else None
-    return Outcome(
+    return ClinicalOutcome(
         scale=scale,
         first={s: first[s] for s in scales},
         last={s: last[s] for s in scales},
@@ -66,11 +68,11 @@ def _outcome(scale: str, first: Mapping[str, int], last: Mapping[str, int]) -> O
     )
 
 
-def scale_outcome(scale: str, first: int, last: int) -> Outcome:
+def scale_outcome(scale: str, first: int, last: int) -> ClinicalOutcome:
     return _outcome(scale, {scale: first}, {scale: last})
 
 
-def combined_outcome(first: Mapping[str, int], last: Mapping[str, int]) -> Outcome | None:
+def combined_outcome(first: Mapping[str, int], last: Mapping[str, int]) -> ClinicalOutcome | None:
     """Both scales at both sittings, or nothing."""
     if not all(s in first and s in last for s in SCALES):
         return None
@@ -101,11 +103,11 @@ def sittings(scores: Iterable[Score]) -> list[dict[str, int]]:
     return [grouped[k] for k in order]
 
 
-def paired_outcomes(scores: Iterable[Score]) -> dict[str, Outcome]:
+def paired_outcomes(scores: Iterable[Score]) -> dict[str, ClinicalOutcome]:
     """Outcomes per scale (first and last sitting with that scale complete) and combined (first
     and last sitting with both complete). A scale with fewer than two sittings has none."""
     found = sittings(scores)
-    result: dict[str, Outcome] = {}
+    result: dict[str, ClinicalOutcome] = {}
     for scale in SCALES:
         with_scale = [s[scale] for s in found if scale in s]
         if len(with_scale) >= 2:

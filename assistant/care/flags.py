@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Flag, Participant, table
+from assistant.db.models import Flag, FlagStatus, Participant, table
 
 
 def raise_flag(
@@ -68,8 +68,8 @@ def _tell_people(db: Session, flag: Flag, now: datetime) -> None:
 
 def acknowledge(db: Session, flag: Flag, *, by: str, note: str | None, now: datetime) -> None:
     """A person has it: reminders stop (they start again if the participant writes about it again)."""
-    if flag.status == "open":
-        flag.status, flag.acknowledged_at, flag.acknowledged_by = "acknowledged", now, by
+    if flag.status == FlagStatus.OPEN:
+        flag.status, flag.acknowledged_at, flag.acknowledged_by = FlagStatus.ACKNOWLEDGED, now, by
         flag.next_notice_at, flag.notices = None, 0
     if note:
         flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note}"
@@ -83,7 +83,7 @@ def resolve(db: Session, flag: Flag, *, by: str, note: str, now: datetime) -> No
         raise ValueError("say what was done: a note is required to resolve a flag")
     if flag.acknowledged_at is None:
         flag.acknowledged_at, flag.acknowledged_by = now, by
-    flag.status, flag.resolved_at, flag.resolved_by = "resolved", now, by
+    flag.status, flag.resolved_at, flag.resolved_by = FlagStatus.RESOLVED, now, by
     flag.next_notice_at = None
     flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} {by}: {note.strip()}"
     flag.updated_at = now
@@ -93,7 +93,7 @@ def resolve(db: Session, flag: Flag, *, by: str, note: str, now: datetime) -> No
 _OPEN_FLAG = select(Flag).where(
     Flag.participant_id == sa.bindparam("participant_id"),
     Flag.kind == sa.bindparam("kind"),
-    col(Flag.status).in_(("open", "acknowledged")),
+    col(Flag.status).in_((FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)),
 )
 _flag = table(Flag)
 _OPEN_FLAG_ID = (
@@ -101,7 +101,7 @@ _OPEN_FLAG_ID = (
     .where(
         _flag.c.participant_id == sa.bindparam("participant_id"),
         _flag.c.kind == sa.bindparam("kind"),
-        _flag.c.status.in_(("open", "acknowledged")),
+        _flag.c.status.in_((FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)),
     )
     .limit(1)
 )
@@ -123,7 +123,7 @@ def self_resolve(db: Session, participant_id: int, kind: str, now: datetime, *, 
         return None
     flag = open_flag(db, participant_id, kind)
     if flag is not None:
-        flag.status, flag.resolved_at, flag.resolved_by = "resolved", now, "assistant"
+        flag.status, flag.resolved_at, flag.resolved_by = FlagStatus.RESOLVED, now, "assistant"
         flag.note = ((flag.note + "\n") if flag.note else "") + f"{now:%Y-%m-%d %H:%M} assistant: {note}"
         flag.updated_at = now
         db.add(flag)

@@ -13,19 +13,28 @@ from assistant import engine
 from assistant.care.clinical_outcomes import COMBINED, RELIABLE_CHANGE, SCALES, Score, paired_outcomes
 from assistant.care.flags import raise_flag
 from assistant.care.quiet import next_allowed
-from assistant.db.models import Answer, DueTask, FlowSession, Measure, Participant
+from assistant.db.models import (
+    Answer,
+    DueTask,
+    FlowSession,
+    Measure,
+    MeasureStatus,
+    Participant,
+    SessionStatus,
+    TaskStatus,
+)
 from assistant.db.service_settings import settings_for
 from assistant.db.units import unindexed
 from assistant.runtime import Runtime
 from assistant.timing import local_at, parse_hhmm
 
 STATUS_FOR_END = {
-    "completed": "complete",
-    "expired": "expired",
-    "declined": "declined",
-    "crisis": "crisis",
-    "opted_out": "partial",
-    engine.PAUSED_FOR_SAFETY: "paused",
+    "completed": MeasureStatus.COMPLETE,
+    "expired": MeasureStatus.EXPIRED,
+    "declined": MeasureStatus.DECLINED,
+    "crisis": MeasureStatus.CRISIS,
+    "opted_out": MeasureStatus.PARTIAL,
+    engine.PAUSED_FOR_SAFETY: MeasureStatus.PAUSED,
 }
 # Answers that are kept on the record but are no item score.
 NOT_SCORED = (None, "skipped", "free_text", "no_reply")
@@ -82,7 +91,7 @@ def paused_sitting(
         .where(
             FlowSession.participant_id == participant_id,
             FlowSession.flow == flow.id,
-            FlowSession.status == "ended",
+            FlowSession.status == SessionStatus.ENDED,
         )
         .order_by(col(FlowSession.id).desc())
         .limit(20)
@@ -112,7 +121,7 @@ def record_results(
     scored = set(
         db.exec(
             select(Measure.instrument).where(
-                col(Measure.session_id).in_([r.id for r in runs[:-1]]), Measure.status == "complete"
+                col(Measure.session_id).in_([r.id for r in runs[:-1]]), Measure.status == MeasureStatus.COMPLETE
             )
         ).all()
     )
@@ -128,8 +137,12 @@ def record_results(
             given[number] = value if value not in NOT_SCORED else None
         result = engine.score(instrument, given)
         # Skipped items leave a finished questionnaire partial: never scored as complete.
-        ended = STATUS_FOR_END.get(row.end_reason or "", "partial")
-        status = "complete" if result.complete else ("partial" if ended == "complete" else ended)
+        ended = STATUS_FOR_END.get(row.end_reason or "", MeasureStatus.PARTIAL)
+        status = (
+            MeasureStatus.COMPLETE
+            if result.complete
+            else (MeasureStatus.PARTIAL if ended == MeasureStatus.COMPLETE else ended)
+        )
         measure = Measure(
             participant_id=participant.id,
             session_id=row.id,
@@ -158,14 +171,14 @@ def sitting_scores(measures: list[Measure]) -> list[Score]:
             at=m.completed_at,
         )
         for m in measures
-        if m.status == "complete" and m.total is not None
+        if m.status == MeasureStatus.COMPLETE and m.total is not None
     ]
 
 
 def participant_trajectory(db: Session, participant_id: int) -> dict[str, Any] | None:
     complete = db.exec(
         select(Measure)
-        .where(Measure.participant_id == participant_id, Measure.status == "complete")
+        .where(Measure.participant_id == participant_id, Measure.status == MeasureStatus.COMPLETE)
         .order_by(col(Measure.completed_at), col(Measure.id))
     ).all()
     return trajectory_of(sitting_scores(list(complete)))
@@ -210,7 +223,7 @@ def plan_questionnaires(
         select(DueTask).where(
             DueTask.participant_id == participant.id,
             DueTask.kind == "questionnaire",
-            unindexed(DueTask.status) == "pending",
+            unindexed(DueTask.status) == TaskStatus.PENDING,
         )
     ).all()
     if any(t.payload.get("reason") == reason for t in pending):
@@ -251,7 +264,7 @@ def plan_questionnaires(
 
 def _note(measure: Measure) -> str | None:
     """A total with an item answered "not applicable" (WSAS work) is partial: said, never banded."""
-    if measure.total is None or measure.status != "partial":
+    if measure.total is None or measure.status != MeasureStatus.PARTIAL:
         return None
     skipped = sum(1 for v in measure.items.values() if v == "not_applicable")
     return f"{len(measure.items) - skipped}-item total, work not applicable: not banded" if skipped else None

@@ -23,7 +23,10 @@ from assistant.db.models import (
     Message,
     Notification,
     Participant,
+    SessionStatus,
     StaffTask,
+    StaffTaskStatus,
+    TaskStatus,
 )
 from assistant.db.service_settings import settings_for
 from assistant.outbox.writer import withdraw_outbox
@@ -187,16 +190,23 @@ def _end_open_work(db: Session, pid: int, now: datetime) -> None:
     """Sessions emptied (open ones ended), pending tasks and open staff tasks cancelled, the outbox withdrawn."""
     for session in db.exec(select(FlowSession).where(FlowSession.participant_id == pid)).all():
         session.state = {"erased": True}
-        if session.status in ("waiting", "on_page"):  # on_page: a questionnaire's private page
-            session.status, session.ended_at, session.end_reason, session.wait_until = "ended", now, "erased", None
+        if session.status in (SessionStatus.WAITING, SessionStatus.ON_PAGE):  # on_page: a questionnaire's private page
+            session.status, session.ended_at, session.end_reason, session.wait_until = (
+                SessionStatus.ENDED,
+                now,
+                "erased",
+                None,
+            )
         db.add(session)
-    for task in db.exec(select(DueTask).where(DueTask.participant_id == pid, DueTask.status == "pending")).all():
-        task.status, task.outcome, task.done_at = "cancelled", "erased", now
+    for task in db.exec(
+        select(DueTask).where(DueTask.participant_id == pid, DueTask.status == TaskStatus.PENDING)
+    ).all():
+        task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "erased", now
         db.add(task)
     for staff_task in db.exec(
-        select(StaffTask).where(StaffTask.participant_id == pid, StaffTask.status == "open")
+        select(StaffTask).where(StaffTask.participant_id == pid, StaffTask.status == StaffTaskStatus.OPEN)
     ).all():
-        staff_task.status, staff_task.done_at, staff_task.done_by = "cancelled", now, "erased"
+        staff_task.status, staff_task.done_at, staff_task.done_by = StaffTaskStatus.CANCELLED, now, "erased"
         db.add(staff_task)
     withdraw_outbox(db, pid, reason="erased")
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.care.rhythm import rhythm_on, silence_days_for
-from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, Participant, table
+from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.engine import RecordAnswer
 from assistant.runtime import Runtime
@@ -210,7 +210,7 @@ def after_unreachable_error(db: Session, participant: Participant, now: datetime
         .where(
             Message.participant_id == participant.id,
             Message.direction == "out",
-            col(Message.status).in_(("delivered", "undelivered", "failed")),
+            col(Message.status).in_((MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED)),
         )
         .order_by(col(Message.id).desc())
         .limit(settings.unreachable_30003_count)

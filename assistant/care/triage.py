@@ -20,14 +20,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
-from assistant.db.models import AuditLog, Message, Participant, User
+from assistant.db.models import AuditLog, Message, MessageStatus, Participant, User
 from assistant.db.service_settings import for_service
 from assistant.db.units import lock_participant
 
-TRIAGE = "triage"
-TRIAGE_RISK = "triage_risk"
-REVIEWED = "triage_reviewed"
-WAITING = (TRIAGE_RISK, TRIAGE)
+REVIEWED = MessageStatus.TRIAGE_REVIEWED
+WAITING = (MessageStatus.TRIAGE_RISK, MessageStatus.TRIAGE)
 UNLINKED = (*WAITING, REVIEWED)
 
 CRISIS_REASON = "Sent a message that reads like a crisis from a number not on their record: please contact them today"
@@ -50,7 +48,7 @@ def unknown_texts(*, show_reviewed: bool) -> Any:
     """Inbound texts from unknown numbers: crisis ones first, then the rest, newest first;
     reviewed ones (when shown) after everything still waiting."""
     statuses = UNLINKED if show_reviewed else WAITING
-    rank = sa.case({TRIAGE_RISK: 0, TRIAGE: 1}, value=col(Message.status), else_=2)
+    rank = sa.case({MessageStatus.TRIAGE_RISK: 0, MessageStatus.TRIAGE: 1}, value=col(Message.status), else_=2)
     return (
         select(Message)
         .where(Message.direction == "in", col(Message.participant_id).is_(None), col(Message.status).in_(statuses))
@@ -63,7 +61,7 @@ def crisis_ids(db: Session, messages: Sequence[Message]) -> set[int]:
 
     A reviewed text has lost its "triage_risk" status: what inbound recorded in the audit log
     as the text arrived (same instant, same message id) still says whether it did."""
-    found = {m.id for m in messages if m.status == TRIAGE_RISK and m.id is not None}
+    found = {m.id for m in messages if m.status == MessageStatus.TRIAGE_RISK and m.id is not None}
     reviewed = {m.id: m.at for m in messages if m.status == REVIEWED and m.id is not None}
     if reviewed:
         rows = db.exec(
@@ -136,7 +134,7 @@ def link_to_participant(db: Session, *, message_id: int, service_id: int, extern
     linked = Linked(participant=participant)
     for message in texts:
         assert message.id is not None
-        message.participant_id, message.status = participant.id, "received"
+        message.participant_id, message.status = participant.id, MessageStatus.RECEIVED
         db.add(message)
         linked.message_ids.append(message.id)
     db.flush()
@@ -162,7 +160,7 @@ def mark_reviewed(db: Session, *, message_id: int) -> bool:
     text = _waiting_text(db, message_id)
     if text.status == REVIEWED:
         raise TriageError("That text is already marked as reviewed.")
-    crisis = text.status == TRIAGE_RISK
+    crisis = text.status == MessageStatus.TRIAGE_RISK
     text.status = REVIEWED
     db.add(text)
     return crisis

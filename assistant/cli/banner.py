@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 
 from assistant.care.quiet import next_allowed
-from assistant.db.models import DueTask, Participant, Service
+from assistant.db.models import DueTask, Participant, Service, TaskStatus
 from assistant.db.service_settings import for_service
 from assistant.db.units import transaction
 from assistant.runtime import Runtime
@@ -19,7 +19,7 @@ def next_checkin(rt: Runtime) -> str | None:
     with transaction(rt.engine) as db:
         task = db.exec(
             select(DueTask)
-            .where(DueTask.status == "pending", DueTask.kind == "checkin")
+            .where(DueTask.status == TaskStatus.PENDING, DueTask.kind == "checkin")
             .order_by(col(DueTask.due_at), col(DueTask.id))
         ).first()
         if task is None or task.due_at is None:

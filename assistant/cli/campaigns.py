@@ -7,7 +7,7 @@ from sqlmodel import col, select
 
 from assistant.cli.commands import main
 from assistant.cli.common import _change_row, _runtime, _when
-from assistant.db.models import Participant
+from assistant.db.models import CampaignStatus, Participant
 from assistant.db.units import transaction
 
 
@@ -171,16 +171,16 @@ def _campaign_status(campaign_id: int, status: str) -> None:
 @campaign_group.command("pause")
 @click.argument("campaign_id", type=int)
 def campaign_pause(campaign_id: int) -> None:
-    _campaign_status(campaign_id, "paused")
+    _campaign_status(campaign_id, CampaignStatus.PAUSED)
 
 
 @campaign_group.command("resume")
 @click.argument("campaign_id", type=int)
 def campaign_resume(campaign_id: int) -> None:
-    _campaign_status(campaign_id, "scheduled")
+    _campaign_status(campaign_id, CampaignStatus.SCHEDULED)
 
 
 @campaign_group.command("cancel")
 @click.argument("campaign_id", type=int)
 def campaign_cancel(campaign_id: int) -> None:
-    _campaign_status(campaign_id, "cancelled")
+    _campaign_status(campaign_id, CampaignStatus.CANCELLED)

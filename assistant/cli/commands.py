@@ -17,7 +17,7 @@ from assistant.cli.common import _cli_user, _runtime, _when, participant_or_fail
 from assistant.cli.journey import journey_report_command
 from assistant.clock import FixedClock
 from assistant.config import ROOT, ConfigError, load_settings
-from assistant.db.models import DueTask, Participant
+from assistant.db.models import DueTask, Participant, TaskStatus
 from assistant.db.units import transaction, upgrade
 from assistant.engine import FlowError, parse_duration
 from assistant.imports.caseload import import_caseload
@@ -307,7 +307,7 @@ def send_questionnaire(participant_id: str, instruments: tuple[str, ...], servic
             select(DueTask).where(
                 DueTask.participant_id == participant.id,
                 DueTask.kind == "questionnaire",
-                DueTask.status == "pending",
+                DueTask.status == TaskStatus.PENDING,
                 DueTask.due_at <= now,  # type: ignore[operator]
             )
         ).first()

@@ -195,7 +195,7 @@ def queue_admin_emails(rt: Runtime, found: Verdict, now: datetime) -> list[str]:
     through the notification outbox (retried like flag emails). Returns who it goes to."""
     from sqlmodel import col, select
 
-    from assistant.db.models import Notification, User
+    from assistant.db.models import Notification, NotificationStatus, User
     from assistant.db.units import transaction
 
     if found.exit_code == CLEAN and not found.message.startswith("WARNING"):
@@ -218,7 +218,12 @@ def queue_admin_emails(rt: Runtime, found: Verdict, now: datetime) -> list[str]:
         for email in recipients:
             db.add(
                 Notification(
-                    to_email=email, subject=subject, body=body, status="queued", next_attempt_at=now, created_at=now
+                    to_email=email,
+                    subject=subject,
+                    body=body,
+                    status=NotificationStatus.QUEUED,
+                    next_attempt_at=now,
+                    created_at=now,
                 )
             )
     return recipients

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from assistant.cli.commands import main
 from assistant.cli.common import _change_row, _runtime, _when, participant_or_fail
-from assistant.db.models import Participant
+from assistant.db.models import FlagStatus, Participant
 from assistant.db.units import transaction
 
 
@@ -25,7 +25,7 @@ def flags_command(show_all: bool, specialist: str | None) -> None:
     with transaction(rt.engine) as db:
         query = select(Flag)
         if not show_all:
-            query = query.where(Flag.status != "resolved")
+            query = query.where(Flag.status != FlagStatus.RESOLVED)
         if specialist:
             owner = db.exec(select(Specialist).where(Specialist.email == specialist.lower())).first()
             if owner is None:

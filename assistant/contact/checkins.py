@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from assistant.contact.cadence import checkin_weeks
-from assistant.db.models import DueTask, Participant
+from assistant.db.models import DueTask, Participant, TaskStatus
 from assistant.db.units import unindexed
 from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
@@ -17,7 +17,7 @@ from assistant.timing import next_weekly, parse_hhmm, weeks_later
 _PENDING_CHECKINS = select(DueTask).where(
     DueTask.participant_id == sa.bindparam("participant_id"),
     DueTask.kind == "checkin",
-    unindexed(DueTask.status) == "pending",
+    unindexed(DueTask.status) == TaskStatus.PENDING,
 )
 
 
@@ -35,7 +35,7 @@ def plan_checkin(db: Session, participant: Participant, now: datetime, *, after:
         if task.payload.get("slot") == due.isoformat() and keep is None:
             keep = task
         else:
-            task.status, task.outcome, task.done_at = "cancelled", "replanned", now
+            task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replanned", now
             db.add(task)
     if keep is not None:
         return keep

@@ -23,7 +23,7 @@ from assistant.care.flags import raise_flag
 from assistant.care.quiet import _day_allowed, allowed_window, is_bank_holiday, next_allowed
 from assistant.contact.policy import blocked_by
 from assistant.db.dna_steps import REVIEW, SMS, Step, parse_ladder, text_wording
-from assistant.db.models import Appointment, ContactLog, DueTask, Participant, StaffTask
+from assistant.db.models import Appointment, ContactLog, DueTask, Participant, StaffTask, TaskStatus
 from assistant.db.service_settings import ServiceSettings, settings_for
 from assistant.db.units import unindexed
 from assistant.timing import local_at, parse_hhmm
@@ -273,10 +273,10 @@ def end_on_contact(db: Session, participant_id: int, outcome: str, now: datetime
         select(DueTask).where(
             DueTask.participant_id == participant_id,
             col(DueTask.kind).in_(LADDER_TASKS),
-            unindexed(DueTask.status) == "pending",
+            unindexed(DueTask.status) == TaskStatus.PENDING,
         )
     ).all()
     for task in pending:
-        task.status, task.outcome, task.done_at = "cancelled", outcome, now
+        task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, outcome, now
         db.add(task)
     return len(pending)

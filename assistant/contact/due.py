@@ -27,6 +27,7 @@ from assistant.outbox.writer import PROMPT_VALID_FOR, queue_sms
 from assistant.runtime import Runtime
 from assistant.sessions.lifecycle import (
     active_session,
+    end_session,
     questionnaire_under_way,
     resume_flow,
     start_expiring_flow,
@@ -71,9 +72,8 @@ def _make_room(db: Session, rt: Runtime, participant: Participant, now: datetime
     if invitation or waiting.flow == flow_id or (waiting.wait_until and waiting.wait_until <= now):
         resume_flow(db, rt, participant, waiting, engine.Timeout(), now)
     else:
-        waiting.status, waiting.ended_at, waiting.end_reason, waiting.wait_until = "ended", now, "superseded", None
+        end_session(db, waiting, "superseded", now)
         waiting.version += 1
-        db.add(waiting)
     return None
 
 

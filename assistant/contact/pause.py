@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from assistant.care.flags import raise_flag
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.policy import wait_until
-from assistant.db.models import AuditLog, DueTask, Participant
+from assistant.db.models import AuditLog, DueTask, Participant, TaskStatus
 from assistant.db.units import unindexed
 from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime
@@ -39,7 +39,7 @@ def replan_checkin(db: Session, participant: Participant, now: datetime, *, old_
         select(DueTask).where(
             DueTask.participant_id == participant.id,
             DueTask.kind == "checkin",
-            unindexed(DueTask.status) == "pending",
+            unindexed(DueTask.status) == TaskStatus.PENDING,
         )
     ).first()
     task = None

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from assistant.care.quiet import next_allowed
 from assistant.contact.journey_state import support_ended
-from assistant.db.models import Flag, Participant, table
+from assistant.db.models import Flag, FlagStatus, Participant, table
 from assistant.db.service_settings import settings_for
 
 # Contacts that wait while a crisis flag is open.
@@ -33,7 +33,7 @@ _flag = table(Flag)
 _IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
 _CRISIS_OPEN = (
     sa.select(_flag.c.participant_id)
-    .where(_flag.c.participant_id.in_(_IDS), _flag.c.severity == "urgent", _flag.c.status == "open")
+    .where(_flag.c.participant_id.in_(_IDS), _flag.c.severity == "urgent", _flag.c.status == FlagStatus.OPEN)
     .distinct()
 )
 

@@ -23,14 +23,13 @@ from sqlmodel import Session, select
 from assistant import engine
 from assistant.care.measures import RESUMES, paused_sitting, record_results
 from assistant.content.library import CRISIS_KEY
-from assistant.db.models import FlowSession, Participant, QuestionnaireLink
+from assistant.db.models import FlowSession, Participant, QuestionnaireLink, SessionStatus
 from assistant.db.service_settings import settings_for
 from assistant.db.units import lock_participant
 from assistant.outbox.writer import participant_vars, queue_sms, render_for
 from assistant.runtime import Runtime
 from assistant.sessions.lifecycle import Outcome, apply_events
 
-ON_PAGE = "on_page"  # a FlowSession status: waiting for an answer on the page, not by text
 LINK_KEY = "questionnaire/link"
 PATH = "/q/"
 TOKEN_BYTES = 32  # 43 characters, all in the SMS alphabet
@@ -75,7 +74,7 @@ def send_link(
         participant_id=participant.id,
         flow=flow.id,
         flow_version=flow.version,
-        status=ON_PAGE,
+        status=SessionStatus.ON_PAGE,
         state=state,
         started_at=now,
     )
@@ -120,7 +119,9 @@ def asked_for_link(db: Session, rt: Runtime, participant: Participant, flow: eng
 def on_page(db: Session, participant_id: int) -> FlowSession | None:
     """The participant's sitting waiting on the page, if there is one."""
     return db.exec(
-        select(FlowSession).where(FlowSession.participant_id == participant_id, FlowSession.status == ON_PAGE)
+        select(FlowSession).where(
+            FlowSession.participant_id == participant_id, FlowSession.status == SessionStatus.ON_PAGE
+        )
     ).first()
 
 
@@ -142,7 +143,7 @@ def find(db: Session, token: str, now: datetime, *, lock: bool = False) -> Open 
     row = db.get(FlowSession, link.session_id)
     if lock and row is not None:
         db.refresh(row)  # as it is now that this participant's lock is held
-    if participant is None or participant.erased_at is not None or row is None or row.status != ON_PAGE:
+    if participant is None or participant.erased_at is not None or row is None or row.status != SessionStatus.ON_PAGE:
         return None
     return Open(link, row, participant)
 
@@ -246,4 +247,4 @@ def questionnaire_finished(
     ended_from: str,
 ) -> Outcome:
     """Every questionnaire flow's `on_end` effect (see sessions.effects)."""
-    return questionnaire_ended(db, rt, participant, row, flow, now, on_page=ended_from == "on_page")
+    return questionnaire_ended(db, rt, participant, row, flow, now, on_page=ended_from == SessionStatus.ON_PAGE)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Appointment, DueTask, FlowSession, Participant
+from assistant.db.models import Appointment, DueTask, FlowSession, Participant, TaskStatus
 from assistant.db.units import unindexed
 
 REMINDER_FLOWS = ("appointment_reminder",)
@@ -42,7 +42,7 @@ def overtaken(db: Session, task: DueTask, participant: Participant, when: dateti
         select(DueTask).where(
             DueTask.participant_id == participant.id,
             DueTask.kind == task.kind,
-            unindexed(DueTask.status) == "pending",
+            unindexed(DueTask.status) == TaskStatus.PENDING,
         )
     ).all()
     for other in pending:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Appointment, AuditLog, DueTask, Participant, Service
+from assistant.db.models import Appointment, AuditLog, DueTask, Participant, Service, TaskStatus
 from assistant.db.service_settings import NATIONS, QUESTIONNAIRE_BY, RULES, ServiceSettings, duty_contact_problem
 
 KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(ServiceSettings)}
@@ -300,10 +300,10 @@ def replan_reminders(db: Session, service: Service, now: datetime) -> int:
         select(DueTask).where(
             col(DueTask.participant_id).in_(people),
             col(DueTask.kind).in_(REMINDER_TASKS),
-            DueTask.status == "pending",
+            DueTask.status == TaskStatus.PENDING,
         )
     ).all():
-        task.status, task.outcome, task.done_at = "cancelled", "settings_changed", now
+        task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "settings_changed", now
         db.add(task)
     db.flush()
     upcoming = db.exec(

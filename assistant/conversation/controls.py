@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from assistant.care.quiet import allowed_windows
 from assistant.contact.pause import audit_change, replan_checkin
-from assistant.db.models import ContactRequest, DueTask, Participant
+from assistant.db.models import ContactRequest, DueTask, Participant, RequestStatus, TaskStatus
 from assistant.db.service_settings import settings_for
 from assistant.db.units import unindexed
 from assistant.engine.contact_words import DAYS, time_in, weeks_in
@@ -56,8 +56,8 @@ def record(
         status=status,
         detail=detail,
         created_at=now,
-        expires_at=now + ASK_VALID_FOR if status == "asked" else None,
-        done_at=None if status == "asked" else now,
+        expires_at=now + ASK_VALID_FOR if status == RequestStatus.ASKED else None,
+        done_at=None if status == RequestStatus.ASKED else now,
     )
     db.add(request)
     db.flush()
@@ -115,24 +115,24 @@ def apply_pause(text: Text, weeks: int) -> None:
         select(DueTask).where(
             DueTask.participant_id == participant.id,
             DueTask.kind == "pause_end",
-            unindexed(DueTask.status) == "pending",
+            unindexed(DueTask.status) == TaskStatus.PENDING,
         )
     ).all():
-        task.status, task.outcome, task.done_at = "cancelled", "replaced", now
+        task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replaced", now
         db.add(task)
     for asked in db.exec(
         select(ContactRequest).where(
             ContactRequest.participant_id == participant.id,
             ContactRequest.kind == "pause",
-            ContactRequest.status == "asked",
+            ContactRequest.status == RequestStatus.ASKED,
         )
     ).all():
-        asked.status, asked.done_at = "answered", now
+        asked.status, asked.done_at = RequestStatus.ANSWERED, now
         db.add(asked)
     withdraw_outbox(db, participant.id, reason="paused")
     participant.paused, participant.paused_until = True, until
     db.add(participant)
-    request = record(db, participant, "pause", "done", now, weeks=weeks, until=until.isoformat())
+    request = record(db, participant, "pause", RequestStatus.DONE, now, weeks=weeks, until=until.isoformat())
     db.add(
         DueTask(
             participant_id=participant.id,
@@ -160,7 +160,7 @@ def pause(text: Text) -> bool:
         assert weeks is not None
         apply_pause(text, weeks)
     else:
-        record(text.db, text.participant, "pause", "asked", text.now, words=text.reading.words("pause"))
+        record(text.db, text.participant, "pause", RequestStatus.ASKED, text.now, words=text.reading.words("pause"))
         reply(text, "common/pause_ask")
         # Nothing else in it: the answer will tell the specialist. Otherwise the rest is acted on too.
         return set(text.reading.kinds()) <= {"pause"}
@@ -172,7 +172,7 @@ def pause_length(text: Text) -> bool:
     assert text.participant.id is not None
     if text.crisis or (text.waiting is not None and not text.flow_done):
         return False  # a question asked since is what this answers
-    if open_request(text.db, text.participant.id, "pause", "asked", text.now) is None:
+    if open_request(text.db, text.participant.id, "pause", RequestStatus.ASKED, text.now) is None:
         return False
     weeks = weeks_in(text.message.body)
     if weeks not in PAUSE_WEEKS:
@@ -201,13 +201,13 @@ def less_or_more(text: Text) -> bool:
     new = next_cadence(old, less)
     kind = "less" if less else "more"
     if new == old:
-        record(text.db, participant, kind, "unchanged", text.now, every_weeks=old)
+        record(text.db, participant, kind, RequestStatus.UNCHANGED, text.now, every_weeks=old)
         text.end_flow(kind)
         reply(text, "common/cadence_unchanged", cadence=CADENCE_WORDS.get(old, f"every {old} weeks"), less=less)
         return False
     participant.checkin_every_weeks = new
     text.db.add(participant)
-    record(text.db, participant, kind, "done", text.now, every_weeks=new, was=old)
+    record(text.db, participant, kind, RequestStatus.DONE, text.now, every_weeks=new, was=old)
     text.end_flow(kind)
     due = replan_checkin(text.db, participant, text.now, old_every=old)
     show_specialist(
@@ -235,7 +235,7 @@ def day_or_time(text: Text) -> bool:
     if (day is None and at is None) or not inside(parse_hhmm(new_time), windows):
         outside = at is not None and not inside(parse_hhmm(at), windows)
         text.end_flow("day_time")
-        record(db, participant, "day_time", "passed_on", text.now, day=day, time=at)
+        record(db, participant, "day_time", RequestStatus.PASSED_ON, text.now, day=day, time=at)
         show_specialist(
             db, text, "Asked by text for texts at another day or time: please agree it with them",
             severity="action", words=text.reading.words("contact_time"),
@@ -249,7 +249,16 @@ def day_or_time(text: Text) -> bool:
     db.add(participant)
     text.end_flow("day_time")
     due = replan_checkin(db, participant, text.now)
-    record(db, participant, "day_time", "done", text.now, day=DAYS[participant.checkin_day], time=new_time, was=was)
+    record(
+        db,
+        participant,
+        "day_time",
+        RequestStatus.DONE,
+        text.now,
+        day=DAYS[participant.checkin_day],
+        time=new_time,
+        was=was,
+    )
     day_words = f"{DAYS[participant.checkin_day].capitalize()}s"
     show_specialist(db, text, f"Asked by text for check-ins on {day_words} at {new_time} (was {was})")
     reply(text, "common/time_changed", day=day_words, time=new_time, next=local_slot(due, participant.timezone))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, col, select
 
 from assistant.conversation.controls import open_request, record, reply, show_specialist
-from assistant.db.models import ContactRequest, Participant
+from assistant.db.models import ContactRequest, Participant, RequestStatus
 from assistant.db.units import lock_participant
 from assistant.engine.contact_words import code_in, phone_in
 from assistant.phones import PhoneError, to_e164
@@ -52,10 +52,10 @@ def _end_open(db: Session, participant_id: int, now: datetime) -> None:
         select(ContactRequest).where(
             ContactRequest.participant_id == participant_id,
             ContactRequest.kind == "new_number",
-            col(ContactRequest.status).in_(("asked", "code_sent")),
+            col(ContactRequest.status).in_((RequestStatus.ASKED, RequestStatus.CODE_SENT)),
         )
     ).all():
-        old.status, old.done_at = "replaced", now
+        old.status, old.done_at = RequestStatus.REPLACED, now
         db.add(old)
 
 
@@ -65,14 +65,14 @@ def send_code(text: Text, phone: str) -> None:
     _end_open(db, participant.id, now)
     taken = db.exec(select(Participant.id).where(Participant.phone == phone)).first()
     if phone == participant.phone or taken is not None:
-        record(db, participant, "new_number", "passed_on", now, ending=phone[-4:])
+        record(db, participant, "new_number", RequestStatus.PASSED_ON, now, ending=phone[-4:])
         show_specialist(
             db, text, "Gave a new number by text that is already on a record: please check it with them",
             severity="action", ending=phone[-4:],
         )  # fmt: skip
         reply(text, "common/new_number_passed_on")
         return
-    request = record(db, participant, "new_number", "code_sent", now, phone=phone)
+    request = record(db, participant, "new_number", RequestStatus.CODE_SENT, now, phone=phone)
     code = f"{secrets.randbelow(10**6):06d}"
     assert request.id is not None
     request.code_hash, request.expires_at, request.done_at = _hash(request.id, code), now + CODE_VALID_FOR, None
@@ -90,7 +90,7 @@ def new_number(text: Text) -> bool:
     phone = _valid_phone(phone_in(text.message.body))
     if not text.reading.has("new_number") and phone is None:
         return False  # neither says so nor gives a number: no need to look for an open request
-    asked = open_request(text.db, participant.id, "new_number", "asked", text.now)
+    asked = open_request(text.db, participant.id, "new_number", RequestStatus.ASKED, text.now)
     if not text.reading.has("new_number") and not (asked and phone):
         return False
     text.end_flow("new_number")
@@ -98,7 +98,9 @@ def new_number(text: Text) -> bool:
         send_code(text, phone)
     else:
         _end_open(text.db, participant.id, text.now)
-        record(text.db, participant, "new_number", "asked", text.now, words=text.reading.words("new_number"))
+        record(
+            text.db, participant, "new_number", RequestStatus.ASKED, text.now, words=text.reading.words("new_number")
+        )
         reply(text, "common/new_number_ask")
     return True
 
@@ -108,7 +110,7 @@ def code_reply(text: Text) -> bool:
     db, participant, now = text.db, text.participant, text.now
     assert participant.id is not None
     code = code_in(text.message.body)
-    request = open_request(db, participant.id, "new_number", "code_sent", now) if code else None
+    request = open_request(db, participant.id, "new_number", RequestStatus.CODE_SENT, now) if code else None
     if text.crisis or request is None or code is None or request.id is None:
         return False
     phone = str(request.detail["phone"])
@@ -116,21 +118,21 @@ def code_reply(text: Text) -> bool:
         old = participant.phone
         participant.phone, participant.updated_at = phone, now
         db.add(participant)
-        request.status, request.done_at = "done", now
+        request.status, request.done_at = RequestStatus.DONE, now
         db.add(request)
-        record(db, participant, "new_number", "done", now, ending=phone[-4:], was_ending=old[-4:])
+        record(db, participant, "new_number", RequestStatus.DONE, now, ending=phone[-4:], was_ending=old[-4:])
         show_specialist(db, text, f"Changed their number by text to one ending {phone[-4:]} (confirmed by a code)")
         reply(text, "common/new_number_done")
         return True
     request.tries += 1
     if request.tries >= MAX_TRIES:
-        request.status, request.done_at = "refused", now
+        request.status, request.done_at = RequestStatus.REFUSED, now
         show_specialist(
             db, text, "Tried to change their number by text but the code did not match: please check with them",
             severity="action", ending=phone[-4:],
         )  # fmt: skip
     db.add(request)
-    record(db, participant, "new_number", "wrong_code", now, tries=request.tries)
+    record(db, participant, "new_number", RequestStatus.WRONG_CODE, now, tries=request.tries)
     reply(text, "common/new_number_wrong_code", to=text.message.phone, tries_left=MAX_TRIES - request.tries)
     return True
 
@@ -144,7 +146,7 @@ def claimant(db: Session, phone: str, body: str, now: datetime) -> Participant |
         select(ContactRequest)
         .where(
             ContactRequest.kind == "new_number",
-            ContactRequest.status == "code_sent",
+            ContactRequest.status == RequestStatus.CODE_SENT,
             col(ContactRequest.expires_at) > now,
         )
         .order_by(col(ContactRequest.id).desc())

@@ -13,7 +13,7 @@ from assistant.care.measures import plan_questionnaires
 from assistant.care.privacy import record_consent
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.referrals import plan_welcome
-from assistant.db.models import DueTask, Participant, Service, Specialist
+from assistant.db.models import DueTask, Participant, Service, Specialist, TaskStatus
 from assistant.db.units import transaction
 from assistant.imports.caseload_csv import (
     COHORTS,
@@ -236,10 +236,12 @@ def _replan_end_questionnaires(db: Session, participant: Participant, now: datet
     """Support ends on another day: the pending end-of-support questionnaire is planned again."""
     for task in db.exec(
         select(DueTask).where(
-            DueTask.participant_id == participant.id, DueTask.kind == "questionnaire", DueTask.status == "pending"
+            DueTask.participant_id == participant.id,
+            DueTask.kind == "questionnaire",
+            DueTask.status == TaskStatus.PENDING,
         )
     ).all():
         if task.payload.get("reason") == "end":
-            task.status, task.outcome, task.done_at = "cancelled", "replanned", now
+            task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replanned", now
             db.add(task)
     plan_questionnaires(db, participant, now, reason="end")

@@ -25,7 +25,9 @@ MAX_ERRORS_KEPT = 1000
 
 
 @dataclass
-class Outcome:
+class ImportOutcome:
+    """What one import came to: its run on the record, the importer's report, the errors."""
+
     run: ImportRun
     report: Any | None  # the importer's report when the file was imported
     errors: list[str]
@@ -41,7 +43,7 @@ def run_import(
     via: str,
     now: datetime,
     service: Service | None = None,
-) -> Outcome:
+) -> ImportOutcome:
     """Run one import and record it. With a service (the dashboard), only that service's rows may be in the file."""
     importer = IMPORTERS[kind]
     scope = service.slug if service is not None else None
@@ -71,7 +73,7 @@ def run_import(
             + ([f"... and {len(errors) - MAX_ERRORS_KEPT} more"] if len(errors) > MAX_ERRORS_KEPT else []),
         )
         db.add(run)
-    return Outcome(run=run, report=report, errors=errors)
+    return ImportOutcome(run=run, report=report, errors=errors)
 
 
 def _one_service(db: Session, slugs: frozenset[str]) -> int | None:

@@ -27,7 +27,7 @@ from assistant.care.mail import send_notifications
 from assistant.care.notify import escalate_due
 from assistant.contact import campaigns
 from assistant.contact.due import DEFERRED, HANDLERS
-from assistant.db.models import DueTask, FlowSession, JobHealth, table
+from assistant.db.models import DueTask, FlowSession, JobHealth, SessionStatus, TaskStatus, table
 from assistant.db.units import insert_or, lock_participant, skip_locked, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
@@ -79,13 +79,13 @@ def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
     """Claim one due row and act on it, in one transaction under the participant's lock."""
     with transaction(rt.engine) as db:
         task = db.exec(skip_locked(db, _TASK), params={"id": task_id}).first()
-        if task is None or task.status != "pending" or task.due_at is None or task.due_at > now:
+        if task is None or task.status != TaskStatus.PENDING or task.due_at is None or task.due_at > now:
             return "taken"
         participant = lock_participant(db, task.participant_id)
         assert participant is not None
         outcome = HANDLERS[task.kind](db, rt, task, participant, now)
         if outcome != DEFERRED:
-            task.status, task.outcome, task.done_at = "done", outcome, now
+            task.status, task.outcome, task.done_at = TaskStatus.DONE, outcome, now
         db.add(task)
         return outcome
 
@@ -94,14 +94,14 @@ def task_failed(rt: Runtime, task_id: int, error: BaseException, now: datetime) 
     """Keep the error on the row and try it later; after the last try, tell the specialist."""
     with transaction(rt.engine) as db:
         task = db.get(DueTask, task_id)
-        if task is None or task.status != "pending":
+        if task is None or task.status != TaskStatus.PENDING:
             return
         task.attempts += 1
         task.last_error = describe(error)
         if task.attempts < MAX_ROW_ATTEMPTS:
             task.due_at = now + retry_after(task.attempts)
         else:
-            task.status, task.outcome, task.done_at = "failed", "error", now
+            task.status, task.outcome, task.done_at = TaskStatus.FAILED, "error", now
             participant = lock_participant(db, task.participant_id)
             if participant is not None:
                 raise_flag(
@@ -143,7 +143,7 @@ def timeout_failed(rt: Runtime, session_id: int, error: BaseException, now: date
 
 _session, _task = table(FlowSession), table(DueTask)
 # Runs that time out: waiting for a text, or for an answer on a questionnaire's private page.
-WAITING = ("waiting", "on_page")
+WAITING = (SessionStatus.WAITING, SessionStatus.ON_PAGE)
 # Built once: every tick asks these, and most ticks find little.
 _DUE_TIMEOUTS = (
     sa.select(_session.c.id)
@@ -157,7 +157,7 @@ _DUE_TIMEOUTS = (
 _DUE_TIMEOUTS_FOR = _DUE_TIMEOUTS.where(_session.c.participant_id == sa.bindparam("participant_id"))
 _DUE_TASKS = (
     sa.select(_task.c.id)
-    .where(_task.c.status == "pending", _task.c.due_at <= sa.bindparam("now", type_=_task.c.due_at.type))
+    .where(_task.c.status == TaskStatus.PENDING, _task.c.due_at <= sa.bindparam("now", type_=_task.c.due_at.type))
     .order_by(_task.c.due_at, _task.c.id)
     .limit(BATCH)
 )

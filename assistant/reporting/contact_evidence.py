@@ -20,13 +20,18 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Appointment, ContactLog, Message, Participant, Specialist
+from assistant.db.models import Appointment, ContactLog, Message, MessageStatus, Participant, Specialist
 from assistant.timing import local_at
 
 ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CONTACT_KINDS = ("reply", "attended", "logged")
-SENT = ("sent", "delivered", "undelivered", "failed")  # texts that left us: attempts, whatever became of them
+SENT = (
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.FAILED,
+)  # texts that left us: attempts, whatever became of them
 IN_WORK = "in_work"
 MAX_CADENCE_WEEKS = 13
 CONTACTED, ATTEMPTED, NOT_ATTEMPTED = "contacted", "attempted", "not attempted"

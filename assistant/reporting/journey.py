@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.contact.work import counts_as_outcome
-from assistant.db.models import ContactLog, JobStart, Message, Participant
+from assistant.db.models import ContactLog, JobStart, Message, MessageStatus, Participant
 
-CONTACTED = ("sent", "delivered")
+CONTACTED = (MessageStatus.SENT, MessageStatus.DELIVERED)
 
 
 @dataclass

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from assistant.care.clinical_outcomes import COMBINED, SCALES, Outcome, paired_outcomes
+from assistant.care.clinical_outcomes import COMBINED, SCALES, ClinicalOutcome, paired_outcomes
 from assistant.care.measures import sitting_scores
 from assistant.db import models
-from assistant.db.models import Appointment, ContactLog, Measure, Message, Participant
+from assistant.db.models import Appointment, ContactLog, Measure, MeasureStatus, Message, Participant
 from assistant.timing import local_at
 
 NOT_RECORDED = "not recorded"
@@ -146,7 +146,7 @@ def _counts(
         group.sustained[weeks] = Rate(len(kept), len(due))
 
 
-def _clinical_rates(group: Group, outcomes: list[dict[str, Outcome]]) -> None:
+def _clinical_rates(group: Group, outcomes: list[dict[str, ClinicalOutcome]]) -> None:
     for scale in (*SCALES, COMBINED):
         paired = [o[scale] for o in outcomes if scale in o]
         at_caseness = [o for o in paired if o.caseness_first]
@@ -193,13 +193,13 @@ def _job_starts(db: Session, ids: list[Any]) -> dict[int, list[tuple[date, float
     return found
 
 
-def _clinical(db: Session, ids: list[Any], since: datetime, until: datetime) -> dict[int, dict[str, Outcome]]:
+def _clinical(db: Session, ids: list[Any], since: datetime, until: datetime) -> dict[int, dict[str, ClinicalOutcome]]:
     """Paired outcomes of people whose last complete sitting before the period's end fell in it."""
     rows = db.exec(
         select(Measure)
         .where(
             col(Measure.participant_id).in_(ids),
-            Measure.status == "complete",
+            Measure.status == MeasureStatus.COMPLETE,
             col(Measure.instrument).in_(SCALES),
             col(Measure.completed_at) < until,
         )

@@ -17,7 +17,16 @@ from sqlmodel import Session, col, select
 
 from assistant.care.flags import acknowledge, resolve
 from assistant.contact import dna_ladder
-from assistant.db.models import Appointment, ContactLog, Flag, Message, Participant, StaffTask
+from assistant.db.models import (
+    Appointment,
+    ContactLog,
+    Flag,
+    FlagStatus,
+    Message,
+    Participant,
+    StaffTask,
+    StaffTaskStatus,
+)
 from assistant.timing import local_at
 
 CALLBACK_KINDS = ("callback", "rebook_requested")
@@ -106,17 +115,21 @@ def day_list(db: Session, specialist_id: int, now: datetime, tz: str) -> list[It
     ids = [i for i in people if i is not None]
     items: list[Item] = []
     flags = db.exec(
-        select(Flag).where(col(Flag.participant_id).in_(ids), col(Flag.status).in_(("open", "acknowledged")))
+        select(Flag).where(
+            col(Flag.participant_id).in_(ids), col(Flag.status).in_((FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED))
+        )
     ).all()
     for flag in flags:
         if flag.severity == "urgent" or flag.kind in CALLBACK_KINDS:
             rank = 0 if flag.severity == "urgent" else 3
-            what = flag.reason + (" (acknowledged)" if flag.status == "acknowledged" else "")
+            what = flag.reason + (" (acknowledged)" if flag.status == FlagStatus.ACKNOWLEDGED else "")
             items.append(_item(f"flag:{flag.id}", rank, people[flag.participant_id], what, flag.created_at, "phone"))
     end_of_day = local_at(today + timedelta(days=1), time(0, 0), tz)
     tasks = db.exec(
         select(StaffTask).where(
-            col(StaffTask.participant_id).in_(ids), StaffTask.status == "open", col(StaffTask.due_at) < end_of_day
+            col(StaffTask.participant_id).in_(ids),
+            StaffTask.status == StaffTaskStatus.OPEN,
+            col(StaffTask.due_at) < end_of_day,
         )
     ).all()
     for task in tasks:
@@ -140,10 +153,10 @@ def participant_of(db: Session, ref: str) -> int | None:
         return None
     if kind == "flag":
         flag = db.get(Flag, int(raw))
-        return flag.participant_id if flag is not None and flag.status != "resolved" else None
+        return flag.participant_id if flag is not None and flag.status != FlagStatus.RESOLVED else None
     if kind == "task":
         task = db.get(StaffTask, int(raw))
-        return task.participant_id if task is not None and task.status == "open" else None
+        return task.participant_id if task is not None and task.status == StaffTaskStatus.OPEN else None
     if kind == "person":
         person = db.get(Participant, int(raw))
         return person.id if person is not None else None
@@ -180,7 +193,7 @@ def complete(db: Session, ref: str, *, by: str, channel: str, outcome: str, note
     elif kind == "task":
         task = db.get(StaffTask, int(raw))
         assert task is not None
-        task.status, task.done_at, task.done_by, task.contact_log_id = "done", now, by, log.id
+        task.status, task.done_at, task.done_by, task.contact_log_id = StaffTaskStatus.DONE, now, by, log.id
         db.add(task)
     if outcome == "reached":
         dna_ladder.end_on_contact(db, participant_id, "reached", now)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from assistant.db.models import Message, table
+from assistant.db.models import Message, MessageStatus, table
 from assistant.db.units import skip_locked, transaction
 from assistant.runtime import Runtime
 from assistant.sending.status import apply_pending_status_events
@@ -25,7 +25,7 @@ _ANY_STALE = (
     sa.select(_message.c.id)
     .where(
         _message.c.direction == "out",
-        _message.c.status == "sending",
+        _message.c.status == MessageStatus.SENDING,
         _message.c.claimed_at < sa.bindparam("before", type_=_message.c.claimed_at.type),
     )
     .limit(1)
@@ -42,7 +42,7 @@ def reconcile_stale(rt: Runtime, now: datetime) -> tuple[int, int]:
         stale = db.exec(
             select(Message).where(
                 Message.direction == "out",
-                Message.status == "sending",
+                Message.status == MessageStatus.SENDING,
                 col(Message.claimed_at) < now - STALE_CLAIM,
             )
         ).all()
@@ -63,13 +63,13 @@ def _reconcile_one(rt: Runtime, message: Message, now: datetime) -> None:
     with transaction(rt.engine) as db:
         row = db.exec(skip_locked(db, select(Message).where(Message.id == message.id))).first()
         # Only the claim we asked about: another sender may have reconciled and re-claimed it meanwhile.
-        if row is None or row.status != "sending" or row.claimed_at != message.claimed_at:
+        if row is None or row.status != MessageStatus.SENDING or row.claimed_at != message.claimed_at:
             return
         if sid:
-            row.status, row.provider_sid, row.sent_at = "sent", sid, row.claimed_at
+            row.status, row.provider_sid, row.sent_at = MessageStatus.SENT, sid, row.claimed_at
             db.add(row)
             db.flush()
             apply_pending_status_events(db, row)
         else:
-            row.status, row.next_attempt_at = "queued", now
+            row.status, row.next_attempt_at = MessageStatus.QUEUED, now
             db.add(row)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from assistant.care.notify import staff_outbox
 from assistant.care.quiet import next_allowed
-from assistant.db.models import Message, Participant, StatusEvent, table
+from assistant.db.models import Message, MessageStatus, Participant, StatusEvent, table
 from assistant.db.service_settings import for_service
 from assistant.db.units import transaction
 from assistant.outbox.writer import OPT_IN_KEYS
@@ -58,7 +58,7 @@ _BLOCKED = (
     .where(
         _earlier.c.phone == _message.c.phone,
         _earlier.c.direction == "out",
-        _earlier.c.status.in_(("queued", "sending")),
+        _earlier.c.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
         _earlier.c.id < _message.c.id,
     )
     .exists()
@@ -67,7 +67,7 @@ _DUE = (
     sa.select(_message.c.id)
     .where(
         _message.c.direction == "out",
-        _message.c.status == "queued",
+        _message.c.status == MessageStatus.QUEUED,
         _message.c.next_attempt_at <= sa.bindparam("now", type_=_message.c.next_attempt_at.type),
         sa.or_(_message.c.message_key.in_(SAFETY_KEYS), ~_BLOCKED),  # keep each person's routine texts in order
     )
@@ -150,12 +150,14 @@ _UPDATE = _message.update().where(_message.c.id == sa.bindparam("message_id"))
 _WITHHOLD = _UPDATE.values(status=sa.bindparam("new_status"), error_message=sa.bindparam("reason"))
 _HOLD_UNTIL = _UPDATE.values(next_attempt_at=sa.bindparam("until", type_=_message.c.next_attempt_at.type))
 _SENDING = _UPDATE.values(
-    status="sending",
+    status=MessageStatus.SENDING,
     claimed_at=sa.bindparam("moment", type_=_message.c.claimed_at.type),
     attempts=_message.c.attempts + 1,
 )
 _SENT = _UPDATE.values(
-    status="sent", provider_sid=sa.bindparam("sid"), sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type)
+    status=MessageStatus.SENT,
+    provider_sid=sa.bindparam("sid"),
+    sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type),
 )
 _PENDING_EVENT = (
     sa.select(_status_event.c.id)
@@ -167,7 +169,7 @@ _PENDING_EVENT = (
 def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
     postgres = db.get_bind().dialect.name == "postgresql"
     row = db.execute(_CLAIM_SKIP_LOCKED if postgres else _CLAIM, {"id": message_id}).first()
-    if row is None or row.status != "queued":
+    if row is None or row.status != MessageStatus.QUEUED:
         return None
     known = row.participant_id is not None and row.opted_out is not None
     reason = None
@@ -180,7 +182,7 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
     elif known and not row.sms_consent and row.message_key not in VITAL_KEYS:
         reason = "no_consent"
     if reason:
-        status = "expired" if reason == "expired" else "suppressed"
+        status = MessageStatus.EXPIRED if reason == "expired" else MessageStatus.SUPPRESSED
         db.execute(_WITHHOLD, {"message_id": message_id, "new_status": status, "reason": reason})
         return None
     if row.automated and known:
@@ -189,7 +191,9 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
         allowed = next_allowed(now, hours, for_service(db, row.service_id))
         if allowed > now:
             if row.expires_at and allowed >= row.expires_at:
-                db.execute(_WITHHOLD, {"message_id": message_id, "new_status": "expired", "reason": "quiet_hours"})
+                db.execute(
+                    _WITHHOLD, {"message_id": message_id, "new_status": MessageStatus.EXPIRED, "reason": "quiet_hours"}
+                )
             else:
                 db.execute(_HOLD_UNTIL, {"message_id": message_id, "until": allowed})
             return None
@@ -277,11 +281,11 @@ def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) 
     message.error_code = result.error_code
     message.error_message = result.error_message
     if result.transient and message.attempts < MAX_ATTEMPTS:
-        message.status = "queued"
+        message.status = MessageStatus.QUEUED
         message.next_attempt_at = now + backoff(message.attempts)
         db.add(message)
         return "retried"
-    message.status = "failed"
+    message.status = MessageStatus.FAILED
     db.add(message)
     if message.message_key in VITAL_KEYS:
         signposting_not_delivered(db, message, result.error_code, now)

@@ -6,37 +6,42 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Message, StatusEvent
+from assistant.db.models import Message, MessageStatus, StatusEvent
 from assistant.db.units import transaction
 from assistant.runtime import Runtime
 from assistant.sending.failures import VITAL_KEYS, mark_number_problem, signposting_not_delivered
 
 # Status order for callbacks that arrive out of order: only ever move forward.
-STATUS_RANK = {
-    "queued": 0,
-    "accepted": 1,
-    "scheduled": 1,
-    "sending": 2,
-    "sent": 3,
-    "delivered": 4,
-    "undelivered": 4,
-    "failed": 4,
-    "read": 5,
+STATUS_RANK: dict[str, int] = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.ACCEPTED: 1,
+    MessageStatus.SCHEDULED: 1,
+    MessageStatus.SENDING: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.DELIVERED: 4,
+    MessageStatus.UNDELIVERED: 4,
+    MessageStatus.FAILED: 4,
+    MessageStatus.READ: 5,
 }
 
 
 def apply_status(db: Session, message: Message, status: str, error_code: str | None, now: datetime) -> None:
     # Callbacks can arrive in any order: only ever move a message forward.
-    withdrawn = message.status in ("cancelled", "expired", "suppressed")
+    withdrawn = message.status in (MessageStatus.CANCELLED, MessageStatus.EXPIRED, MessageStatus.SUPPRESSED)
     moved = not withdrawn and STATUS_RANK.get(status, -1) > STATUS_RANK.get(message.status, 0)
     if moved:
         message.status = status
     if error_code and error_code != "0":
         message.error_code = error_code
     db.add(message)
-    if moved and status in ("failed", "undelivered") and message.message_key in VITAL_KEYS:
+    if moved and status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED) and message.message_key in VITAL_KEYS:
         signposting_not_delivered(db, message, error_code, now)  # once: a repeated callback does not move it
-    if error_code and error_code != "0" and message.participant_id and status in ("failed", "undelivered"):
+    if (
+        error_code
+        and error_code != "0"
+        and message.participant_id
+        and status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
+    ):
         mark_number_problem(db, message.participant_id, error_code, now, message.id)
 
 

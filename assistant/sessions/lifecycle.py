@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.care.flags import raise_flag
-from assistant.db.models import Answer, Flag, FlowSession, Message, Participant, table
+from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
 from assistant.engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
@@ -48,7 +48,7 @@ QUESTIONNAIRE_INVITATION = "start"  # the intro's question in every generated qu
 
 _ACTIVE_SESSION = (
     select(FlowSession)
-    .where(FlowSession.participant_id == sa.bindparam("participant_id"), FlowSession.status == "waiting")
+    .where(FlowSession.participant_id == sa.bindparam("participant_id"), FlowSession.status == SessionStatus.WAITING)
     .order_by(col(FlowSession.id).desc())
 )
 
@@ -157,11 +157,20 @@ def _record_answer(at: _Applying, event: RecordAnswer) -> None:
         )  # fmt: skip
 
 
+def end_session(db: Session, row: FlowSession, reason: str, now: datetime) -> str:
+    """End a session: the one way a session ends. Returns the status it ended from ("waiting" for
+    a text, "on_page" for a private link). The caller bumps the version when it is not applying
+    the engine's events, which bump it anyway."""
+    ended_from = row.status
+    row.status, row.ended_at, row.end_reason, row.wait_until = SessionStatus.ENDED, now, reason, None
+    db.add(row)
+    return ended_from
+
+
 def _end(at: _Applying, event: Ended) -> Outcome:
-    """End the session (the one way a session ends) and run the flow's `on_end` effect."""
+    """End the session and run the flow's `on_end` effect."""
     row = at.row
-    ended_from = row.status  # "waiting" for a text, or "on_page" for a private link
-    row.status, row.ended_at, row.end_reason, row.wait_until = "ended", at.now, event.reason, None
+    ended_from = end_session(at.db, row, event.reason, at.now)
     if at.flow.on_end is None:
         return Outcome()
     at.db.flush()
@@ -203,7 +212,7 @@ def start_flow(
         participant_id=participant.id,
         flow=flow.id,
         flow_version=flow.version,
-        status="waiting",
+        status=SessionStatus.WAITING,
         state=state,
         started_at=now,
     )
@@ -244,8 +253,7 @@ def resume_flow(
     flow = rt.flows.get(row.flow, row.flow_version)
     if flow is None:
         # The version this session started on is gone: close it rather than guess.
-        row.status, row.ended_at, row.end_reason, row.wait_until = "ended", now, "flow_removed", None
-        db.add(row)
+        end_session(db, row, "flow_removed", now)
         return Outcome()
     state, events = engine.resume(flow, row.state, given, now)
     return apply_events(db, rt, participant, row, flow, state, events, now, inbound=inbound)
@@ -255,7 +263,7 @@ def late_question(db: Session, participant_id: int, now: datetime) -> FlowSessio
     """The last question that timed out recently: a reply now is a late answer to it."""
     row = db.exec(
         select(FlowSession)
-        .where(FlowSession.participant_id == participant_id, FlowSession.status == "ended")
+        .where(FlowSession.participant_id == participant_id, FlowSession.status == SessionStatus.ENDED)
         .order_by(col(FlowSession.id).desc())
     ).first()
     if row and row.end_reason == "no_reply" and row.ended_at and now - row.ended_at <= LATE_ANSWER_WINDOW:
@@ -315,7 +323,9 @@ def recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bo
 def has_open_flag(db: Session, participant_id: int, kind: str) -> bool:
     return (
         db.exec(
-            select(Flag.id).where(Flag.participant_id == participant_id, Flag.kind == kind, Flag.status != "resolved")
+            select(Flag.id).where(
+                Flag.participant_id == participant_id, Flag.kind == kind, Flag.status != FlagStatus.RESOLVED
+            )
         ).first()
         is not None
     )

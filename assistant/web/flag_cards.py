@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Flag, Message
+from assistant.db.models import Flag, Message, MessageStatus
 
 SIGNPOSTING = "common/crisis"
 SHOWN_TEXTS = 3  # the latest texts behind a flag; the record has the rest
@@ -30,9 +30,9 @@ def _signposting_words(sent: list[Message], flag: Flag) -> str:
             return ""
         return "No new signposting text: it had been sent to them shortly before."
     latest = sent[-1]
-    if latest.status in ("sent", "delivered"):
+    if latest.status in (MessageStatus.SENT, MessageStatus.DELIVERED):
         return f"Crisis signposting {latest.status}."
-    if latest.status == "queued":
+    if latest.status == MessageStatus.QUEUED:
         return "Crisis signposting queued: it goes as soon as the text service takes it."
     reason = latest.error_message or latest.error_code or latest.status
     return f"Crisis signposting could not be sent ({reason}). Call them."

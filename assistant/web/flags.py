@@ -15,6 +15,7 @@ from assistant.care.audit import audit
 from assistant.care.flags import acknowledge, resolve
 from assistant.db.models import (
     Flag,
+    FlagStatus,
     Participant,
 )
 from assistant.web.common import (
@@ -37,7 +38,7 @@ def flags() -> str:
     severity = sa.case({"urgent": 0, "action": 1}, value=col(Flag.severity), else_=2)
     with unit() as db:
         reach = scoped(select(Participant.id), me())
-        open_in_reach = select(Flag).where(col(Flag.participant_id).in_(reach), Flag.status != "resolved")
+        open_in_reach = select(Flag).where(col(Flag.participant_id).in_(reach), Flag.status != FlagStatus.RESOLVED)
         total = db.exec(select(func.count()).select_from(open_in_reach.subquery())).one()
         pages = max(1, -(-total // FLAGS_PAGE))
         page = min(page, pages)

@@ -7,7 +7,7 @@ from flask import Blueprint, render_template
 from flask_login import login_required
 from sqlmodel import col, select
 
-from assistant.db.models import DueTask, FlowSession, JobHealth, Participant
+from assistant.db.models import DueTask, FlowSession, JobHealth, Participant, SessionStatus
 from assistant.jobs.tick import JOBS
 from assistant.web.common import me, roles, unit
 
@@ -32,7 +32,7 @@ def page() -> str:
             select(FlowSession, Participant.external_id)
             .join(Participant, col(Participant.id) == FlowSession.participant_id)
             .where(col(FlowSession.participant_id).in_(in_service), FlowSession.timeout_attempts > 0)
-            .where(col(FlowSession.status).in_(("waiting", "on_page")))
+            .where(col(FlowSession.status).in_((SessionStatus.WAITING, SessionStatus.ON_PAGE)))
             .limit(200)
         ).all()
     return render_template("health.html", jobs=[(name, jobs.get(name)) for name, _ in JOBS], tasks=tasks, waits=waits)

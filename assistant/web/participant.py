@@ -22,6 +22,7 @@ from assistant.content.wording import lock_screen_words, pressure_phrases
 from assistant.db.models import (
     Appointment,
     Flag,
+    FlagStatus,
     Specialist,
 )
 from assistant.db.units import lock_participant
@@ -65,7 +66,7 @@ def participant(participant_id: int) -> str:
             db.exec(
                 select(Flag)
                 .where(Flag.participant_id == participant_id)
-                .order_by(col(Flag.status) == "resolved", SEVERITY_FIRST, col(Flag.id).desc())
+                .order_by(col(Flag.status) == FlagStatus.RESOLVED, SEVERITY_FIRST, col(Flag.id).desc())
             ).all()
         )
         rhythm, kept = rhythm_of(db, person)
@@ -76,7 +77,7 @@ def participant(participant_id: int) -> str:
             "rhythm": rhythm_words(rhythm, kept.first_pending_at if kept else None, now()),
             "oldest_first": oldest_first,
             "messages": messages if oldest_first else messages[::-1],
-            "cards": flag_cards(db, [f for f in flags if f.status != "resolved"]),
+            "cards": flag_cards(db, [f for f in flags if f.status != FlagStatus.RESOLVED]),
             "answers": answers(db, participant_id)[:50],
             "appointments": db.exec(
                 select(Appointment)
@@ -233,7 +234,9 @@ def transfer(participant_id: int) -> WerkzeugResponse:
         person.specialist_id = new_owner.id  # type: ignore[assignment]
         person.updated_at = now()
         db.add(person)
-        for flag in db.exec(select(Flag).where(Flag.participant_id == participant_id, Flag.status != "resolved")).all():
+        for flag in db.exec(
+            select(Flag).where(Flag.participant_id == participant_id, Flag.status != FlagStatus.RESOLVED)
+        ).all():
             flag.specialist_id = new_owner.id  # type: ignore[assignment]
             db.add(flag)  # open flags go with the participant: never to someone who no longer owns them
         audit(

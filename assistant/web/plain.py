@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from assistant.db.models import AuditLog, Campaign
+from assistant.db.models import AuditLog, Campaign, CampaignStatus
 from assistant.engine.rhythm import Rhythm, describe
 
 ACTIONS = {
@@ -158,9 +158,13 @@ def audit_rows(rows: list[AuditLog], people: dict[int, str]) -> list[dict[str, A
 def campaign_state(campaign: Campaign, counts: dict[str, int] | None = None) -> str:
     """'Sending' until every copy is sent, withdrawn or failed, whatever the campaign row says."""
     pending = (counts or {}).get("planned", 0) + (counts or {}).get("queued", 0)
-    if campaign.status in ("scheduled", "done") and counts is not None and counts.get("queued", 0):
+    if (
+        campaign.status in (CampaignStatus.SCHEDULED, CampaignStatus.DONE)
+        and counts is not None
+        and counts.get("queued", 0)
+    ):
         return CAMPAIGN_STATES["sending"]
-    if campaign.status == "done" and pending:
+    if campaign.status == CampaignStatus.DONE and pending:
         return CAMPAIGN_STATES["sending"]
     return CAMPAIGN_STATES.get(campaign.status, campaign.status.capitalize())
 

@@ -16,6 +16,7 @@ from assistant.contact.campaigns.text import CampaignError, for_text, merge_valu
 from assistant.db.models import (
     Appointment,
     Measure,
+    MeasureStatus,
     Participant,
     Specialist,
 )
@@ -97,7 +98,7 @@ def audience_query(service_id: int, audience: dict[str, Any], now: datetime, *co
             done = exists().where(
                 col(Measure.participant_id) == Participant.id,
                 col(Measure.instrument) == audience[key],
-                col(Measure.status) == "complete",
+                col(Measure.status) == MeasureStatus.COMPLETE,
             )
             query = query.where(done if wanted else ~done)
     return query

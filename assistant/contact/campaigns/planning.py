@@ -14,6 +14,7 @@ from assistant.db.models import (
     Campaign,
     CampaignRecipient,
     Participant,
+    RecipientStatus,
     Service,
 )
 from assistant.db.service_settings import ServiceSettings
@@ -153,7 +154,12 @@ def plan(db: Session, campaign: Campaign, now: datetime) -> int:
                 due = _due_relative(campaign, ends if relative == "support_ends_on" else started, timezone)
             if due is not None:
                 recipients.append(
-                    {"campaign_id": campaign.id, "participant_id": participant_id, "status": "planned", "due_at": due}
+                    {
+                        "campaign_id": campaign.id,
+                        "participant_id": participant_id,
+                        "status": RecipientStatus.PLANNED,
+                        "due_at": due,
+                    }
                 )
         if recipients:
             db.execute(CampaignRecipient.__table__.insert(), recipients)  # type: ignore[attr-defined]
@@ -165,12 +171,12 @@ def replan_for(db: Session, participant: Participant, now: datetime) -> None:
     """A date on the record changed: move this person's relative campaign copies that have not gone."""
     for recipient in db.exec(
         select(CampaignRecipient).where(
-            CampaignRecipient.participant_id == participant.id, CampaignRecipient.status == "planned"
+            CampaignRecipient.participant_id == participant.id, CampaignRecipient.status == RecipientStatus.PLANNED
         )
     ).all():
         campaign = db.get(Campaign, recipient.campaign_id)
         if campaign and campaign.relative:
             recipient.due_at = due_for(participant, campaign)
             if recipient.due_at is None:
-                recipient.status, recipient.reason = "withdrawn", "date removed"
+                recipient.status, recipient.reason = RecipientStatus.WITHDRAWN, "date removed"
             db.add(recipient)

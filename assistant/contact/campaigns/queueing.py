@@ -16,8 +16,11 @@ from assistant.contact.support_end import ended_among
 from assistant.db.models import (
     Campaign,
     CampaignRecipient,
+    CampaignStatus,
     FlowSession,
     Participant,
+    RecipientStatus,
+    SessionStatus,
     Specialist,
     table,
 )
@@ -90,8 +93,8 @@ _CLAIM_DUE = (
     sa.select(_RECIPIENTS.c.id, _RECIPIENTS.c.participant_id, _RECIPIENTS.c.campaign_id, _RECIPIENTS.c.due_at)
     .join(_CAMPAIGNS, _CAMPAIGNS.c.id == _RECIPIENTS.c.campaign_id)
     .where(
-        _CAMPAIGNS.c.status == "scheduled",
-        _RECIPIENTS.c.status == "planned",
+        _CAMPAIGNS.c.status == CampaignStatus.SCHEDULED,
+        _RECIPIENTS.c.status == RecipientStatus.PLANNED,
         _RECIPIENTS.c.due_at <= sa.bindparam("now", type_=_RECIPIENTS.c.due_at.type),
     )
     .order_by(_RECIPIENTS.c.due_at, _RECIPIENTS.c.id)
@@ -157,7 +160,7 @@ def _read_batch(db: Session, batch: list[_Claimed], now: datetime) -> _Batch:
                 col(FlowSession.flow),
                 col(FlowSession.question),
                 col(FlowSession.wait_until),
-            ).where(col(FlowSession.participant_id).in_(ids), col(FlowSession.status) == "waiting")
+            ).where(col(FlowSession.participant_id).in_(ids), col(FlowSession.status) == SessionStatus.WAITING)
         ).all()
     }
     specialists = {
@@ -185,7 +188,7 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
     for recipient in batch:
         change = {
             "b_id": recipient.id,
-            "b_status": "planned",
+            "b_status": RecipientStatus.PLANNED,
             "b_reason": None,
             "b_due_at": recipient.due_at,
             "b_message_id": None,
@@ -195,12 +198,12 @@ def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime)
         if row is not None:
             messages.append(row)
             texted.append(change)
-        elif change["b_status"] == "sent":
+        elif change["b_status"] == RecipientStatus.SENT:
             started += 1
     if messages:
         message_ids = queue_many(db, messages)
         for change, message_id in zip(texted, message_ids, strict=True):
-            change["b_status"], change["b_message_id"] = "queued", message_id
+            change["b_status"], change["b_message_id"] = RecipientStatus.QUEUED, message_id
     db.execute(_SET_RECIPIENT, changes)
     return len(messages) + started
 
@@ -211,11 +214,11 @@ def _decide(
     """One copy: withdrawn, put off, its flow started (each noted in `change`), or its text to write."""
     person, campaign = found.people[recipient.participant_id], found.chosen[recipient.campaign_id]
     if not person.reachable:
-        change["b_status"] = "withdrawn"
+        change["b_status"] = RecipientStatus.WITHDRAWN
         change["b_reason"] = "opted out, paused, unreachable or no consent at send time"
         return None
     if recipient.participant_id in found.ended:
-        change["b_status"], change["b_reason"] = "withdrawn", "support ended"
+        change["b_status"], change["b_reason"] = RecipientStatus.WITHDRAWN, "support ended"
         return None
     allowed = found.allowed(db, person, now)
     busy = found.waiting.get(recipient.participant_id)
@@ -259,24 +262,24 @@ def _start_flow(
     """Start the campaign's flow under the person's lock; the copy fails if the flow has gone."""
     flow = rt.flows.get(name)
     if flow is None:
-        change["b_status"], change["b_reason"] = "failed", f"flow {name} is not available"
+        change["b_status"], change["b_reason"] = RecipientStatus.FAILED, f"flow {name} is not available"
         return
     lock_participant(db, participant_id)
     participant = db.get(Participant, participant_id)
     assert participant is not None
     expires_after = timedelta(hours=settings.questionnaire_expires_hours)
     start_expiring_flow(db, rt, participant, flow, now, expires_after=expires_after)
-    change["b_status"] = "sent"
+    change["b_status"] = RecipientStatus.SENT
 
 
 # Running campaigns (not relative to appointments) with no copy left to queue: asked every tick.
 _ALL_QUEUED = sa.select(_CAMPAIGNS.c.id).where(
-    _CAMPAIGNS.c.status == "scheduled",
+    _CAMPAIGNS.c.status == CampaignStatus.SCHEDULED,
     _CAMPAIGNS.c.relative.is_(None),
     ~sa.select(_RECIPIENTS.c.id)
     .where(
         _RECIPIENTS.c.campaign_id == _CAMPAIGNS.c.id,
-        _RECIPIENTS.c.status == "planned",
+        _RECIPIENTS.c.status == RecipientStatus.PLANNED,
     )
     .exists(),
 )
@@ -287,5 +290,5 @@ def _finish_done(rt: Runtime, now: datetime) -> None:
         for campaign_id in db.execute(_ALL_QUEUED).scalars().all():
             campaign = db.get(Campaign, campaign_id)
             assert campaign is not None
-            campaign.status, campaign.updated_at = "done", now
+            campaign.status, campaign.updated_at = CampaignStatus.DONE, now
             db.add(campaign)

@@ -14,6 +14,7 @@ from assistant.db.models import (
     CampaignRecipient,
     Message,
     Participant,
+    RecipientStatus,
     table,
 )
 
@@ -65,7 +66,7 @@ def handle_reply(
         return False  # a flow asked its question after the campaign: the reply is the flow's
     if engine.normalise(inbound.body) != engine.normalise(campaign.reply_keyword or ""):
         return False
-    recipient.status, recipient.replied_at = "replied", now
+    recipient.status, recipient.replied_at = RecipientStatus.REPLIED, now
     db.add(recipient)
     raise_flag(
         db,

@@ -12,21 +12,24 @@ from assistant.contact.campaigns.text import CampaignError
 from assistant.db.models import (
     Campaign,
     CampaignRecipient,
+    CampaignStatus,
     Message,
+    MessageStatus,
     Participant,
+    RecipientStatus,
 )
 from assistant.outbox.writer import withdraw_outbox
 
 
 def set_status(db: Session, campaign: Campaign, status: str, now: datetime) -> int:
     """Pause, resume or cancel. Cancelling withdraws every copy not yet gone (and its queued text)."""
-    if status not in ("paused", "scheduled", "cancelled"):
+    if status not in (CampaignStatus.PAUSED, CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED):
         raise CampaignError("a campaign can be paused, resumed or cancelled")
-    if campaign.status in ("cancelled", "done"):
+    if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.DONE):
         raise CampaignError(f"the campaign is already {campaign.status}")
     campaign.status, campaign.updated_at = status, now
     db.add(campaign)
-    return _withdraw_copies(db, campaign) if status == "cancelled" else 0
+    return _withdraw_copies(db, campaign) if status == CampaignStatus.CANCELLED else 0
 
 
 def _withdraw_copies(db: Session, campaign: Campaign) -> int:
@@ -36,13 +39,14 @@ def _withdraw_copies(db: Session, campaign: Campaign) -> int:
         sa.select(CampaignRecipient, col(Message.status))
         .outerjoin(Message, col(Message.id) == CampaignRecipient.message_id)
         .where(
-            col(CampaignRecipient.campaign_id) == campaign.id, col(CampaignRecipient.status).in_(("planned", "queued"))
+            col(CampaignRecipient.campaign_id) == campaign.id,
+            col(CampaignRecipient.status).in_((RecipientStatus.PLANNED, RecipientStatus.QUEUED)),
         )
     ).all()
-    withdrawn = [r for r, message_status in rows if r.message_id is None or message_status == "queued"]
+    withdrawn = [r for r, message_status in rows if r.message_id is None or message_status == MessageStatus.QUEUED]
     withdraw_outbox(db, reason="campaign cancelled", message_ids=[r.message_id for r in withdrawn if r.message_id])
     for recipient in withdrawn:
-        recipient.status, recipient.reason = "withdrawn", "campaign cancelled"
+        recipient.status, recipient.reason = RecipientStatus.WITHDRAWN, "campaign cancelled"
         db.add(recipient)
     return len(withdrawn)
 
@@ -79,12 +83,17 @@ def progress(db: Session, campaign: Campaign) -> dict[str, Any]:
     failures: dict[str, int] = {}
     for status, participant_id, message_status, error_code, sent_at, opted_out, opted_out_at in rows:
         state = status
-        if message_status in ("sent", "delivered"):
+        if message_status in (MessageStatus.SENT, MessageStatus.DELIVERED):
             state = message_status
-        elif message_status in ("failed", "undelivered", "expired", "suppressed"):
+        elif message_status in (
+            MessageStatus.FAILED,
+            MessageStatus.UNDELIVERED,
+            MessageStatus.EXPIRED,
+            MessageStatus.SUPPRESSED,
+        ):
             state = "failed"
             failures[error_code or message_status] = failures.get(error_code or message_status, 0) + 1
-        if status == "replied":
+        if status == RecipientStatus.REPLIED:
             state = "replied"
         counts[state] = counts.get(state, 0) + 1
         people.setdefault(state, []).append(participant_id)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from assistant.db.models.columns import json_column, utc_column
+from assistant.db.models.statuses import FlagStatus, NotificationStatus, StaffTaskStatus
 
 
 class Appointment(SQLModel, table=True):
@@ -39,7 +40,7 @@ class Measure(SQLModel, table=True):
     participant_id: int = Field(foreign_key="participant.id", index=True)
     session_id: int | None = Field(default=None, foreign_key="flowsession.id")
     instrument: str = Field(max_length=16, index=True)
-    status: str = Field(max_length=16)  # complete, partial, expired, declined, crisis, paused
+    status: str = Field(max_length=16)  # a MeasureStatus
     total: int | None = None
     band: str | None = Field(default=None, max_length=64)
     items: dict[str, Any] = json_column()
@@ -54,7 +55,7 @@ class Flag(SQLModel, table=True):
     kind: str = Field(max_length=64)
     severity: str = Field(max_length=16)
     reason: str
-    status: str = Field(default="open", max_length=16, index=True)
+    status: str = Field(default=FlagStatus.OPEN, max_length=16, index=True)
     evidence: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime | None = utc_column()
     updated_at: datetime | None = utc_column()
@@ -79,7 +80,7 @@ class Notification(SQLModel, table=True):
     to_email: str = Field(max_length=254)
     subject: str = Field(max_length=200)
     body: str
-    status: str = Field(default="queued", max_length=16, index=True)
+    status: str = Field(default=NotificationStatus.QUEUED, max_length=16, index=True)
     attempts: int = 0
     next_attempt_at: datetime | None = utc_column(index=True)
     created_at: datetime | None = utc_column()
@@ -114,7 +115,7 @@ class StaffTask(SQLModel, table=True):
     source: str = Field(max_length=32)  # dna_followup
     payload: dict[str, Any] = json_column()
     due_at: datetime | None = utc_column(nullable=False, index=True)
-    status: str = Field(default="open", max_length=16, index=True)  # open, done
+    status: str = Field(default=StaffTaskStatus.OPEN, max_length=16, index=True)
     created_at: datetime | None = utc_column()
     done_at: datetime | None = utc_column()
     done_by: str | None = Field(default=None, max_length=254)

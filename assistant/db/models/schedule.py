@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from assistant.db.models.columns import json_column, utc_column
+from assistant.db.models.statuses import CampaignStatus, RecipientStatus, TaskStatus
 
 
 class DueTask(SQLModel, table=True):
@@ -18,7 +19,7 @@ class DueTask(SQLModel, table=True):
     participant_id: int = Field(foreign_key="participant.id", index=True)
     kind: str = Field(max_length=32)
     due_at: datetime | None = utc_column(nullable=False, index=True)
-    status: str = Field(default="pending", max_length=16, index=True)
+    status: str = Field(default=TaskStatus.PENDING, max_length=16, index=True)
     payload: dict[str, Any] = json_column()
     created_at: datetime | None = utc_column()
     done_at: datetime | None = utc_column()
@@ -34,7 +35,7 @@ class Campaign(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     service_id: int = Field(foreign_key="service.id", index=True)
     name: str = Field(max_length=200)
-    status: str = Field(default="scheduled", max_length=16, index=True)  # scheduled, paused, cancelled, done
+    status: str = Field(default=CampaignStatus.SCHEDULED, max_length=16, index=True)
     text: str = ""  # with {{ merge_fields }}; empty when a flow is started instead
     flow: str | None = Field(default=None, max_length=64)
     audience: dict[str, Any] = json_column()
@@ -61,7 +62,7 @@ class CampaignRecipient(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
-    status: str = Field(default="planned", max_length=16, index=True)
+    status: str = Field(default=RecipientStatus.PLANNED, max_length=16, index=True)
     due_at: datetime | None = utc_column(index=True)
     message_id: int | None = Field(default=None, foreign_key="message.id")
     reason: str | None = Field(default=None, max_length=200)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Field, SQLModel
 
 from assistant.db.models.columns import json_column, utc_column
+from assistant.db.models.statuses import SessionStatus
 
 
 class FlowSession(SQLModel, table=True):
@@ -17,7 +18,7 @@ class FlowSession(SQLModel, table=True):
     participant_id: int = Field(foreign_key="participant.id", index=True)
     flow: str = Field(max_length=64)
     flow_version: int
-    status: str = Field(default="waiting", max_length=16, index=True)
+    status: str = Field(default=SessionStatus.WAITING, max_length=16, index=True)
     state: dict[str, Any] = json_column()
     question: str | None = Field(default=None, max_length=64)
     wait_until: datetime | None = utc_column(index=True)
@@ -39,7 +40,7 @@ class Message(SQLModel, table=True):
     direction: str = Field(max_length=3)  # "in" or "out"
     body: str
     at: datetime | None = utc_column(index=True)
-    status: str = Field(max_length=16, index=True)
+    status: str = Field(max_length=16, index=True)  # a MessageStatus
     flow: str | None = Field(default=None, max_length=64)
     message_key: str | None = Field(default=None, max_length=128)
     session_id: int | None = Field(default=None, foreign_key="flowsession.id")
@@ -69,7 +70,7 @@ class StatusEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     provider_sid: str = Field(max_length=64, index=True)
-    status: str = Field(max_length=16)
+    status: str = Field(max_length=16)  # as the provider sent it
     error_code: str | None = Field(default=None, max_length=16)
     received_at: datetime | None = utc_column()
     applied: bool = False
@@ -95,8 +96,7 @@ class ContactRequest(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
     kind: str = Field(max_length=16)  # pause, less, more, day_time, new_number
-    # asked (a question back is waiting), done, refused (a wrong code), expired, passed_on (to the specialist)
-    status: str = Field(max_length=16, index=True)
+    status: str = Field(max_length=16, index=True)  # a RequestStatus
     detail: dict[str, Any] = json_column()
     # A new number waits for the code texted to it: only a hash is kept, and the tries.
     code_hash: str | None = Field(default=None, max_length=64)
