@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from assistant.db.models import Flag, Message, Notification, Participant, Service, Specialist, table
 from assistant.db.service_settings import all_services, for_service
-from assistant.db.units import lock_participant, queued, skip_locked, transaction
+from assistant.db.units import participant_unit, queued, skip_locked, transaction
 from assistant.outbox.writer import queue_text
 from assistant.runtime import Runtime
 
@@ -232,8 +232,7 @@ def escalate_due(rt: Runtime, now: datetime) -> int:
         due = db.execute(_DUE_NOTICES, {"now": now}).all()
     for flag_id, participant_id in due:
         try:
-            with transaction(rt.engine) as db:
-                lock_participant(db, participant_id)
+            with participant_unit(rt.engine, participant_id) as (db, _participant):
                 flag = db.exec(skip_locked(db, _FLAG), params={"id": flag_id}).first()
                 if flag is None or flag.status != "open" or flag.next_notice_at is None or flag.next_notice_at > now:
                     continue  # acknowledged meanwhile, or another clock told them

@@ -126,6 +126,14 @@ def lock_participant(session: Session, participant_id: int) -> Participant | Non
     return session.exec(query, params={"key": participant_id}).first()
 
 
+@contextmanager
+def participant_unit(engine: sa.Engine, participant_id: int) -> Iterator[tuple[Unit, Participant | None]]:
+    """One unit of work about one participant: the transaction, with their lock taken first, before
+    anything of theirs is read. Yields the session and the participant (None if there is no such row)."""
+    with transaction(engine) as db:
+        yield db, lock_participant(db, participant_id)
+
+
 def lock_participant_by_phone(session: Session, phone: str) -> Participant | None:
     """lock_participant, finding them by their phone number."""
     query = _LOCK_BY_PHONE if session.get_bind().dialect.name == "postgresql" else _BY_PHONE
