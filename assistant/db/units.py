@@ -1,4 +1,5 @@
-"""Database engine, transactions and row locks, for SQLite and PostgreSQL alike."""
+"""Database engine, units of work (a transaction, a participant's unit, what a unit queued for after
+commit) and row locks, for SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
