@@ -14,7 +14,6 @@ from sqlmodel import Session, col, func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from assistant.care.audit import audit
-from assistant.care.notify import staff_outbox
 from assistant.care.triage import (
     REVIEWED,
     UNLINKED,
@@ -26,6 +25,7 @@ from assistant.care.triage import (
     unknown_texts,
 )
 from assistant.db.models import Message
+from assistant.db.units import queued
 from assistant.web.common import me, now, safe_target, unit
 
 bp = Blueprint("unknown_numbers", __name__)
@@ -120,7 +120,7 @@ def link(message_id: int) -> WerkzeugResponse:
                 message_ids=linked.message_ids,
                 reads_like_crisis=linked.crisis_ids,
             )
-            outbox, emails = list(staff_outbox(db)), bool(db.info.get("emails_queued"))
+            outbox, emails = list(queued(db).texts), queued(db).emails
     except TriageError as exc:
         flash(str(exc), "error")
         return redirect(_back(), 303)

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from assistant.db.models import Flag, Message, Notification, Participant, Service, Specialist, table
 from assistant.db.service_settings import all_services, for_service
-from assistant.db.units import lock_participant, skip_locked, transaction
+from assistant.db.units import participant_unit, queued, skip_locked, transaction
 from assistant.outbox.writer import queue_text
 from assistant.runtime import Runtime
 
@@ -135,7 +135,7 @@ def tell_duty_contacts_about_unknown_number(db: Session, now: datetime) -> None:
                     created_at=now,
                 )
             )
-            db.info["emails_queued"] = True
+            queued(db).emails = True
             told += 1
         if settings.duty_contact_phone:
             text = _staff_text(
@@ -146,19 +146,13 @@ def tell_duty_contacts_about_unknown_number(db: Session, now: datetime) -> None:
                 now,
             )
             assert text.id is not None
-            db.info.setdefault("staff_outbox", []).append(text.id)
+            queued(db).texts.append(text.id)
             told += 1
         if not (settings.duty_contact_email or settings.duty_contact_phone):
             log.warning("crisis text from an unknown number: service %s has no duty contact", service_id)
     if not told:
         log.error("crisis text from an unknown number: no service has a duty contact to tell")
     db.flush()
-
-
-def staff_outbox(db: Session) -> list[int]:
-    """Texts to staff this unit of work queued: the caller sends them once it commits, with its own."""
-    found: list[int] = db.info.get("staff_outbox", [])
-    return found
 
 
 def tell_urgent(db: Session, flag: Flag, now: datetime) -> None:
@@ -171,11 +165,11 @@ def tell_urgent(db: Session, flag: Flag, now: datetime) -> None:
     participant = db.get(Participant, flag.participant_id)
     settings = for_service(db, participant.service_id if participant else None)
     if queue_flag_emails(db, flag, now, escalation=flag.notices):
-        db.info["emails_queued"] = True
+        queued(db).emails = True
     if settings.duty_contact_phone and participant is not None:
         text = _text_duty_contact(db, settings.duty_contact_phone, participant.external_id, now, reminder=flag.notices)
         assert text.id is not None
-        db.info.setdefault("staff_outbox", []).append(text.id)
+        queued(db).texts.append(text.id)
     elif not settings.duty_contact_email:
         log.warning("urgent flag %s: service %s has no duty contact", flag.id, participant and participant.service_id)
     flag.notices += 1
@@ -238,8 +232,7 @@ def escalate_due(rt: Runtime, now: datetime) -> int:
         due = db.execute(_DUE_NOTICES, {"now": now}).all()
     for flag_id, participant_id in due:
         try:
-            with transaction(rt.engine) as db:
-                lock_participant(db, participant_id)
+            with participant_unit(rt.engine, participant_id) as (db, _participant):
                 flag = db.exec(skip_locked(db, _FLAG), params={"id": flag_id}).first()
                 if flag is None or flag.status != "open" or flag.next_notice_at is None or flag.next_notice_at > now:
                     continue  # acknowledged meanwhile, or another clock told them

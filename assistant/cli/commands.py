@@ -18,7 +18,7 @@ from assistant.cli.journey import journey_report_command
 from assistant.clock import FixedClock
 from assistant.config import ROOT, ConfigError, load_settings
 from assistant.db.models import DueTask, Participant, TaskStatus
-from assistant.db.units import transaction, upgrade
+from assistant.db.units import participant_unit, transaction, upgrade
 from assistant.engine import FlowError, parse_duration
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import start_clock, tick
@@ -240,7 +240,6 @@ def simulate(participant_id: str, now_text: str | None) -> None:
     `/quit` leaves. It writes to the configured database: use a copy for practice.
     """
     from assistant.app import create_app
-    from assistant.db.units import lock_participant
     from assistant.sending.sender import send_due
     from assistant.sessions.lifecycle import start_flow
 
@@ -270,8 +269,7 @@ def simulate(participant_id: str, now_text: str | None) -> None:
             click.echo(f"[it is now {clock.now():%a %d %b %Y %H:%M} UTC; {report.started} contact(s) started]")
             continue
         if text.strip() == "/checkin":
-            with transaction(rt.engine) as db:
-                locked = lock_participant(db, participant.id or 0)
+            with participant_unit(rt.engine, participant.id or 0) as (db, locked):
                 flow = rt.flows.get("checkin")
                 assert locked is not None and flow is not None
                 outcome = start_flow(db, rt, locked, flow, clock.now())

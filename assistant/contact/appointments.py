@@ -20,6 +20,7 @@ from assistant.db.models import Appointment, DueTask, FlowSession, Message, Part
 from assistant.db.service_settings import settings_for
 from assistant.db.units import unindexed
 from assistant.engine import RecordAnswer
+from assistant.outbox.writer import withdraw_outbox
 from assistant.runtime import Runtime
 from assistant.timing import local_at, parse_hhmm
 
@@ -98,12 +99,10 @@ def withdraw_reminder_messages(db: Session, appointment: Appointment, reason: st
             session.status, session.ended_at, session.end_reason, session.wait_until = "ended", now, reason, None
             session.version += 1
             db.add(session)
-    ids = [s.id for s in mine]
+    ids = [s.id for s in mine if s.id is not None]
     if not ids:
         return
-    for message in db.exec(select(Message).where(col(Message.session_id).in_(ids), Message.status == "queued")).all():
-        message.status, message.error_message = "cancelled", reason
-        db.add(message)
+    withdraw_outbox(db, reason=reason, session_ids=ids)
 
 
 def plan_reminders(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> list[DueTask]:

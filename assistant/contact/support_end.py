@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from assistant.contact.journey_state import local_today, support_ended
 from assistant.contact.policy import blocked_by
 from assistant.db.models import CampaignRecipient, DueTask, FlowSession, Message, Participant
+from assistant.outbox.writer import queue_sms, withdraw_outbox
 
 if TYPE_CHECKING:
     from assistant.runtime import Runtime
@@ -58,16 +59,7 @@ def stop_automated_contact(db: Session, participant: Participant, now: datetime)
         row.status, row.ended_at, row.end_reason, row.wait_until = "ended", now, "support_ended", None
         row.version += 1
         db.add(row)
-    for message in db.exec(
-        select(Message).where(
-            Message.participant_id == participant.id,
-            Message.direction == "out",
-            Message.status == "queued",
-            col(Message.automated).is_(True),
-        )
-    ).all():
-        message.status, message.error_message = "cancelled", "support ended"
-        db.add(message)
+    withdraw_outbox(db, participant.id, reason="support ended", automated_only=True)
     for recipient in db.exec(
         select(CampaignRecipient).where(
             CampaignRecipient.participant_id == participant.id, CampaignRecipient.status == "planned"
@@ -105,8 +97,6 @@ def end_support(
 
 def send_goodbye(db: Session, rt: Runtime, participant: Participant, now: datetime) -> Message | None:
     """The goodbye the specialist chose to send: in their name, like a text they wrote themselves."""
-    from assistant.outbox.writer import queue_sms
-
     if blocked_by(participant) is not None:  # opted out, unreachable or no consent: nothing goes
         return None
     return queue_sms(db, rt, participant, GOODBYE_KEY, now)

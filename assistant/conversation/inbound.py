@@ -11,14 +11,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
-from assistant.care.notify import staff_outbox, tell_duty_contacts_about_unknown_number
+from assistant.care.notify import tell_duty_contacts_about_unknown_number
 from assistant.care.rhythm import note_reply
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
 from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
 from assistant.db.models import AuditLog, InboundReceipt, Message, Participant, table
 from assistant.db.service_settings import all_services
-from assistant.db.units import insert_or, lock_participant_by_phone, transaction
+from assistant.db.units import insert_or, lock_participant_by_phone, queued, transaction
 from assistant.engine.understanding import read
 from assistant.outbox.writer import queue_sms, queue_text, render_for
 from assistant.phones import is_e164, normalise_sender
@@ -80,11 +80,7 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
             return Received(duplicate=True, outbox=[])  # Twilio retried: recorded and answered already
         if participant is None:
             outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
-            return Received(
-                duplicate=False,
-                outbox=outcome.outbox + staff_outbox(db),
-                emails=bool(db.info.get("emails_queued")),
-            )
+            return Received(duplicate=False, outbox=outcome.outbox + queued(db).texts, emails=queued(db).emails)
         assert participant.id is not None
         inbound = Message(
             participant_id=participant.id,
@@ -106,9 +102,9 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
         return Received(
             duplicate=False,
             # Texts to the duty contact about an urgent flag go at once with the replies.
-            outbox=outcome.outbox + staff_outbox(db),
+            outbox=outcome.outbox + queued(db).texts,
             participant_id=participant.id,
-            emails=bool(db.info.get("emails_queued")),
+            emails=queued(db).emails,
         )
 
 
@@ -218,7 +214,7 @@ def _unknown_number_crisis(db: Session, rt: Runtime, *, phone: str, kept: Messag
         )
     ).first()
     if recent_alert is None:
-        tell_duty_contacts_about_unknown_number(db, now)  # its texts go with the reply (staff_outbox)
+        tell_duty_contacts_about_unknown_number(db, now)  # its texts go with the reply (queued)
     return outcome
 
 

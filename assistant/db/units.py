@@ -1,9 +1,11 @@
-"""Database engine, transactions and row locks, for SQLite and PostgreSQL alike."""
+"""Database engine, units of work (a transaction, a participant's unit, what a unit queued for after
+commit) and row locks, for SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +74,34 @@ def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
     return engine
 
 
+@dataclass
+class Queued:
+    """What a unit of work queued to go out the moment it commits, besides the replies it returns:
+    texts to staff (a duty contact's alert) and whether any email waits (an urgent flag's notice)."""
+
+    texts: list[int] = field(default_factory=list)
+    emails: bool = False
+
+
+class Unit(Session):
+    """The session of one unit of work, holding what it queued for after commit (`queued`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queued = Queued()
+
+
+def queued(db: Session) -> Queued:
+    """What this unit of work has queued so far to go after commit."""
+    if not isinstance(db, Unit):
+        raise TypeError("texts and email to send after commit are queued only in a unit of work (transaction)")
+    return db.queued
+
+
 @contextmanager
-def transaction(engine: sa.Engine) -> Iterator[Session]:
+def transaction(engine: sa.Engine) -> Iterator[Unit]:
     """One unit of work: commits on success, rolls back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Unit(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -99,6 +125,14 @@ def lock_participant(session: Session, participant_id: int) -> Participant | Non
     """
     query = _LOCK_BY_ID if session.get_bind().dialect.name == "postgresql" else _BY_ID
     return session.exec(query, params={"key": participant_id}).first()
+
+
+@contextmanager
+def participant_unit(engine: sa.Engine, participant_id: int) -> Iterator[tuple[Unit, Participant | None]]:
+    """One unit of work about one participant: the transaction, with their lock taken first, before
+    anything of theirs is read. Yields the session and the participant (None if there is no such row)."""
+    with transaction(engine) as db:
+        yield db, lock_participant(db, participant_id)
 
 
 def lock_participant_by_phone(session: Session, phone: str) -> Participant | None:

@@ -28,7 +28,7 @@ from assistant.care.notify import escalate_due
 from assistant.contact import campaigns
 from assistant.contact.due import DEFERRED, HANDLERS
 from assistant.db.models import DueTask, FlowSession, JobHealth, SessionStatus, TaskStatus, table
-from assistant.db.units import insert_or, lock_participant, skip_locked, transaction
+from assistant.db.units import insert_or, participant_unit, skip_locked, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
 from assistant.sending.reconcile import reconcile_stale
@@ -75,13 +75,14 @@ _TASK = select(DueTask).where(DueTask.id == sa.bindparam("id"))
 _SESSION = select(FlowSession).where(FlowSession.id == sa.bindparam("id"))
 
 
-def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
-    """Claim one due row and act on it, in one transaction under the participant's lock."""
-    with transaction(rt.engine) as db:
+def run_task(rt: Runtime, task_id: int, participant_id: int, now: datetime) -> str:
+    """Claim one due row and act on it, in one unit of work under the participant's lock."""
+    with participant_unit(rt.engine, participant_id) as (db, participant):
         task = db.exec(skip_locked(db, _TASK), params={"id": task_id}).first()
-        if task is None or task.status != TaskStatus.PENDING or task.due_at is None or task.due_at > now:
+        if task is None or task.participant_id != participant_id or task.status != TaskStatus.PENDING:
             return "taken"
-        participant = lock_participant(db, task.participant_id)
+        if task.due_at is None or task.due_at > now:
+            return "taken"
         assert participant is not None
         outcome = HANDLERS[task.kind](db, rt, task, participant, now)
         if outcome != DEFERRED:
@@ -90,9 +91,9 @@ def run_task(rt: Runtime, task_id: int, now: datetime) -> str:
         return outcome
 
 
-def task_failed(rt: Runtime, task_id: int, error: BaseException, now: datetime) -> None:
+def task_failed(rt: Runtime, task_id: int, participant_id: int, error: BaseException, now: datetime) -> None:
     """Keep the error on the row and try it later; after the last try, tell the specialist."""
-    with transaction(rt.engine) as db:
+    with participant_unit(rt.engine, participant_id) as (db, participant):
         task = db.get(DueTask, task_id)
         if task is None or task.status != TaskStatus.PENDING:
             return
@@ -102,7 +103,6 @@ def task_failed(rt: Runtime, task_id: int, error: BaseException, now: datetime) 
             task.due_at = now + retry_after(task.attempts)
         else:
             task.status, task.outcome, task.done_at = TaskStatus.FAILED, "error", now
-            participant = lock_participant(db, task.participant_id)
             if participant is not None:
                 raise_flag(
                     db,
@@ -116,13 +116,11 @@ def task_failed(rt: Runtime, task_id: int, error: BaseException, now: datetime) 
         db.add(task)
 
 
-def run_timeout(rt: Runtime, session_id: int, now: datetime) -> bool:
-    with transaction(rt.engine) as db:
+def run_timeout(rt: Runtime, session_id: int, participant_id: int, now: datetime) -> bool:
+    with participant_unit(rt.engine, participant_id) as (db, participant):
         row = db.exec(skip_locked(db, _SESSION), params={"id": session_id}).first()
-        if row is None:
+        if row is None or row.participant_id != participant_id:
             return False
-        participant = lock_participant(db, row.participant_id)
-        db.refresh(row)
         if row.status not in WAITING or row.wait_until is None or row.wait_until > now or participant is None:
             return False  # answered meanwhile: this timeout is stale
         resume_flow(db, rt, participant, row, engine.Timeout(), now)
@@ -146,7 +144,7 @@ _session, _task = table(FlowSession), table(DueTask)
 WAITING = (SessionStatus.WAITING, SessionStatus.ON_PAGE)
 # Built once: every tick asks these, and most ticks find little.
 _DUE_TIMEOUTS = (
-    sa.select(_session.c.id)
+    sa.select(_session.c.id, _session.c.participant_id)
     .where(
         _session.c.status.in_(WAITING),
         _session.c.wait_until <= sa.bindparam("now", type_=_session.c.wait_until.type),
@@ -156,7 +154,7 @@ _DUE_TIMEOUTS = (
 )
 _DUE_TIMEOUTS_FOR = _DUE_TIMEOUTS.where(_session.c.participant_id == sa.bindparam("participant_id"))
 _DUE_TASKS = (
-    sa.select(_task.c.id)
+    sa.select(_task.c.id, _task.c.participant_id)
     .where(_task.c.status == TaskStatus.PENDING, _task.c.due_at <= sa.bindparam("now", type_=_task.c.due_at.type))
     .order_by(_task.c.due_at, _task.c.id)
     .limit(BATCH)
@@ -170,10 +168,10 @@ def timeouts_job(rt: Runtime, now: datetime, report: TickReport, participant_id:
         params["participant_id"] = participant_id
     with transaction(rt.engine) as db:
         query = _DUE_TIMEOUTS if participant_id is None else _DUE_TIMEOUTS_FOR
-        due = [i for i in db.execute(query, params).scalars() if i is not None]
-    for session_id in due:
+        due = db.execute(query, params).all()
+    for session_id, owner in due:
         try:
-            if run_timeout(rt, session_id, now):
+            if run_timeout(rt, session_id, owner, now):
                 report.timeouts += 1
         except Exception as error:
             log.exception("timeout of session %s failed", session_id)
@@ -189,17 +187,17 @@ def tasks_job(rt: Runtime, now: datetime, report: TickReport, participant_id: in
     done: set[int] = set()
     while True:  # a deferral can make a task due again at the same instant: run each once
         with transaction(rt.engine) as db:
-            due = [i for i in db.execute(query, params).scalars() if i is not None and i not in done]
+            due = [(i, owner) for i, owner in db.execute(query, params).all() if i not in done]
         if not due:
             return
-        for task_id in due:
+        for task_id, owner in due:
             done.add(task_id)
             try:
-                result = run_task(rt, task_id, now)
+                result = run_task(rt, task_id, owner, now)
             except Exception as error:
                 log.exception("due task %s failed", task_id)
                 report.failed_rows += 1
-                task_failed(rt, task_id, error, now)
+                task_failed(rt, task_id, owner, error, now)
                 continue
             if result == "sent":
                 report.started += 1

@@ -191,15 +191,27 @@ _WITHDRAW_CHUNK = 1000  # message ids named in one statement when withdrawing gi
 
 
 def withdraw_outbox(
-    db: Session, participant_id: int | None = None, *, reason: str, message_ids: Collection[int] | None = None
+    db: Session,
+    participant_id: int | None = None,
+    *,
+    reason: str,
+    message_ids: Collection[int] | None = None,
+    session_ids: Collection[int] | None = None,
+    automated_only: bool = False,
 ) -> int:
     """Cancel everything still waiting to go to this participant; or, given `message_ids`, only
-    those of these texts still waiting (a cancelled campaign's, whoever they are for)."""
-    if participant_id is None and message_ids is None:
+    those of these texts still waiting (a cancelled campaign's, whoever they are for); given
+    `session_ids`, only the texts of these flow sessions (a moved appointment's reminders).
+    `automated_only` leaves the texts a person wrote waiting."""
+    if participant_id is None and message_ids is None and session_ids is None:
         raise ValueError("say whose texts to withdraw, or which")
     waiting = select(Message).where(Message.direction == "out", Message.status == "queued")
     if participant_id is not None:
         waiting = waiting.where(Message.participant_id == participant_id)
+    if session_ids is not None:
+        waiting = waiting.where(col(Message.session_id).in_(sorted(set(session_ids))))
+    if automated_only:
+        waiting = waiting.where(col(Message.automated).is_(True))
     if message_ids is None:
         return _cancel(db, db.exec(waiting).all(), reason)
     ids = sorted(set(message_ids))

@@ -15,11 +15,10 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from assistant.care.notify import staff_outbox
 from assistant.care.quiet import next_allowed
 from assistant.db.models import Message, MessageStatus, Participant, StatusEvent, table
 from assistant.db.service_settings import for_service
-from assistant.db.units import transaction
+from assistant.db.units import queued, transaction
 from assistant.outbox.writer import OPT_IN_KEYS
 from assistant.runtime import Runtime
 from assistant.sending.failures import VITAL_KEYS, mark_number_problem, signposting_not_delivered
@@ -254,7 +253,7 @@ def send_due(
             with transaction(rt.engine) as db:
                 outcome = _record_in(db, sent.id, result, now)
                 if only is not None:
-                    only += staff_outbox(db)  # a failure told the duty contact: that text goes now too
+                    only += queued(db).texts  # a failure told the duty contact: that text goes now too
                 message = claim_next(db)
                 start = pacer.reserve(db, message.segments) if message is not None else 0.0
         except Exception:

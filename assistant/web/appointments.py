@@ -14,15 +14,12 @@ from assistant.care.audit import audit
 from assistant.contact import appointments as appts
 from assistant.db.models import (
     Appointment,
-    Participant,
 )
-from assistant.db.units import lock_participant
 from assistant.imports.appointments import apply_change, parse_local
 from assistant.web.common import (
     me,
     now,
-    participant_or_404,
-    unit,
+    participant_unit_or_404,
 )
 
 bp = Blueprint("appointments", __name__)
@@ -32,8 +29,7 @@ bp = Blueprint("appointments", __name__)
 @login_required
 def appointment_add(participant_id: int) -> WerkzeugResponse:
     form = request.form
-    with unit() as db:
-        person = participant_or_404(db, participant_id)
+    with participant_unit_or_404(participant_id) as (db, person):
         try:
             starts_at = parse_local(form.get("starts_at", "").replace("T", " "), person.timezone)
         except ValueError as exc:
@@ -47,7 +43,6 @@ def appointment_add(participant_id: int) -> WerkzeugResponse:
         if starts_at <= now():
             flash("That time has passed: record past appointments with their outcome.", "error")
             return redirect(url_for("participant.participant", participant_id=participant_id))
-        lock_participant(db, participant_id)
         appointment = Appointment(
             participant_id=participant_id,
             external_id=f"D{uuid.uuid4().hex[:12]}",
@@ -67,19 +62,18 @@ def appointment_add(participant_id: int) -> WerkzeugResponse:
     return redirect(url_for("participant.participant", participant_id=participant_id) + "#appointments")
 
 
-def _appointment_or_404(db: Session, participant_id: int, appointment_id: int) -> tuple[Participant, Appointment]:
-    person = participant_or_404(db, participant_id)
+def _appointment_or_404(db: Session, participant_id: int, appointment_id: int) -> Appointment:
     appointment = db.get(Appointment, appointment_id)
     if appointment is None or appointment.participant_id != participant_id:
         abort(404)
-    return person, appointment
+    return appointment
 
 
 @bp.post("/participants/<int(max=2147483647):participant_id>/appointments/<int(max=2147483647):appointment_id>/move")
 @login_required
 def appointment_move(participant_id: int, appointment_id: int) -> WerkzeugResponse:
-    with unit() as db:
-        person, appointment = _appointment_or_404(db, participant_id, appointment_id)
+    with participant_unit_or_404(participant_id) as (db, person):
+        appointment = _appointment_or_404(db, participant_id, appointment_id)
         try:
             starts_at = parse_local(request.form.get("starts_at", "").replace("T", " "), person.timezone)
         except ValueError as exc:
@@ -88,7 +82,6 @@ def appointment_move(participant_id: int, appointment_id: int) -> WerkzeugRespon
         if starts_at <= now() or appointment.outcome is not None:
             flash("Only an upcoming appointment can move, to a time that has not passed.", "error")
             return redirect(url_for("participant.participant", participant_id=participant_id))
-        lock_participant(db, participant_id)
         appointment.starts_at, appointment.updated_at = starts_at, now()
         appointment.version += 1
         db.add(appointment)
@@ -103,15 +96,14 @@ def appointment_move(participant_id: int, appointment_id: int) -> WerkzeugRespon
 @login_required
 def appointment_outcome(participant_id: int, appointment_id: int) -> WerkzeugResponse:
     outcome = request.form.get("outcome", "")
-    with unit() as db:
-        person, appointment = _appointment_or_404(db, participant_id, appointment_id)
+    with participant_unit_or_404(participant_id) as (db, person):
+        appointment = _appointment_or_404(db, participant_id, appointment_id)
         if outcome not in appts.OUTCOMES:
             flash("Choose an outcome.", "error")
             return redirect(url_for("participant.participant", participant_id=participant_id))
         if outcome in ("attended", "dna") and appointment.starts_at and appointment.starts_at > now():
             flash("An appointment can only be attended or missed once it has started.", "error")
             return redirect(url_for("participant.participant", participant_id=participant_id))
-        lock_participant(db, participant_id)
         changed = appointment.outcome != outcome
         appointment.outcome, appointment.outcome_at, appointment.updated_at = outcome, now(), now()
         appointment.version += 1

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from assistant.care import signins
 from assistant.care.access import visible_participant
 from assistant.db.models import Participant, SignIn, User
-from assistant.db.units import transaction
+from assistant.db.units import participant_unit, transaction
 from assistant.runtime import Runtime
 
 login_manager = LoginManager()
@@ -74,6 +74,14 @@ def load_user(token: str) -> SignedIn | None:
 def unit() -> Iterator[Session]:
     with transaction(rt().engine) as db:
         yield db
+
+
+@contextmanager
+def participant_unit_or_404(participant_id: int) -> Iterator[tuple[Session, Participant]]:
+    """A unit of work about one participant the signed-in user may see, their lock taken first as
+    everywhere (`participant_unit`); anyone else's record answers 404."""
+    with participant_unit(rt().engine, participant_id) as (db, _locked):
+        yield db, participant_or_404(db, participant_id)
 
 
 def roles(*allowed: str) -> Callable[[F], F]:

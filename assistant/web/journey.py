@@ -21,8 +21,7 @@ from assistant.contact.work import SECTORS, JobStartError, counts_as_outcome, re
 from assistant.db.journey_settings import referral_choices
 from assistant.db.models import JobStart
 from assistant.db.service_settings import settings_for
-from assistant.db.units import lock_participant
-from assistant.web.common import me, now, rt, unit
+from assistant.web.common import me, now, participant_unit_or_404, rt, unit
 from assistant.web.common import participant_or_404 as _participant_or_404
 
 bp = Blueprint("journey", __name__)
@@ -58,9 +57,7 @@ def journey(participant_id: int) -> str:
 @login_required
 def referral(participant_id: int) -> WerkzeugResponse:
     form = request.form
-    with unit() as db:
-        person = _participant_or_404(db, participant_id)
-        lock_participant(db, participant_id)
+    with participant_unit_or_404(participant_id) as (db, person):
         today = local_today(person, now())
         try:
             referred, source = clean_referral(
@@ -89,9 +86,7 @@ def job_start(participant_id: int) -> WerkzeugResponse:
     except ValueError:
         flash("Give the start date (like 2026-11-30) and the hours a week as a number.", "error")
         return _page(participant_id)
-    with unit() as db:
-        person = _participant_or_404(db, participant_id)
-        lock_participant(db, participant_id)
+    with participant_unit_or_404(participant_id) as (db, person):
         try:
             job = record_job_start(
                 db,
@@ -122,9 +117,7 @@ def exit_support(participant_id: int) -> WerkzeugResponse:
         return _page(participant_id)
     goodbye = form.get("goodbye") == "yes"
     sent = None
-    with unit() as db:
-        person = _participant_or_404(db, participant_id)
-        lock_participant(db, participant_id)
+    with participant_unit_or_404(participant_id) as (db, person):
         try:
             end_support(db, person, reason=form.get("reason", ""), ends_on=ends_on, by=me().email, now=now())
         except ExitError as exc:

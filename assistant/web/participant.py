@@ -25,7 +25,7 @@ from assistant.db.models import (
     FlagStatus,
     Specialist,
 )
-from assistant.db.units import lock_participant
+from assistant.db.units import participant_unit
 from assistant.outbox.writer import queue_text
 from assistant.reporting.export import export_participant
 from assistant.reporting.formats import ATTRIBUTION
@@ -40,6 +40,8 @@ from assistant.web.common import (
     me,
     now,
     participant_or_404,
+    participant_unit_or_404,
+    rt,
     unit,
 )
 from assistant.web.flag_cards import flag_cards
@@ -99,9 +101,7 @@ def participant(participant_id: int) -> str:
 @bp.post("/participants/<int(max=2147483647):participant_id>/pause")
 @login_required
 def pause(participant_id: int) -> WerkzeugResponse:
-    with unit() as db:
-        person = participant_or_404(db, participant_id)
-        lock_participant(db, participant_id)
+    with participant_unit_or_404(participant_id) as (db, person):
         person.paused = True
         db.add(person)
         audit(db, me(), "pause", now(), participant_id=participant_id)
@@ -112,9 +112,7 @@ def pause(participant_id: int) -> WerkzeugResponse:
 @bp.post("/participants/<int(max=2147483647):participant_id>/resume")
 @login_required
 def resume(participant_id: int) -> WerkzeugResponse:
-    with unit() as db:
-        person = participant_or_404(db, participant_id)
-        lock_participant(db, participant_id)
+    with participant_unit_or_404(participant_id) as (db, person):
         person.paused = False
         db.add(person)
         plan_checkin(db, person, now())  # the next check-in from today, not a backlog
@@ -157,9 +155,7 @@ def preferences(participant_id: int) -> WerkzeugResponse:
         for error in errors:
             flash(error, "error")
         return redirect(url_for("participant.participant", participant_id=participant_id))
-    with unit() as db:
-        person = participant_or_404(db, participant_id)
-        lock_participant(db, participant_id)
+    with participant_unit_or_404(participant_id) as (db, person):
         person.checkin_day, person.checkin_time, person.checkin_every_weeks = DAYS.index(day), checkin_time, int(every)
         person.allowed_from, person.allowed_until = allowed_from, allowed_until
         person.contact_windows = windows_text
@@ -203,8 +199,7 @@ def message(participant_id: int) -> Any:
     if person.opted_out or person.unreachable:
         flash("This participant cannot be texted (opted out or unreachable).", "error")
         return redirect(url_for("participant.participant", participant_id=participant_id))
-    with unit() as db:
-        locked = lock_participant(db, participant_id)
+    with participant_unit(rt().engine, participant_id) as (db, locked):
         assert locked is not None
         outgoing = queue_text(
             db, phone=locked.phone, body=text, key="staff/one_off", now=now(), participant_id=participant_id
@@ -223,13 +218,11 @@ def transfer(participant_id: int) -> WerkzeugResponse:
     target = request.form.get("specialist_id", type=int)
     if target is not None and not 1 <= target <= 2147483647:
         target = None
-    with unit() as db:
-        person = participant_or_404(db, participant_id)
+    with participant_unit_or_404(participant_id) as (db, person):
         new_owner = next((s for s in transfer_targets(db, me(), person) if s.id == target), None)
         if new_owner is None:  # not theirs to choose (another team, another service) or nobody
             flash("Choose one of the specialists listed.", "error")
             return redirect(url_for("participant.participant", participant_id=participant_id))
-        lock_participant(db, participant_id)
         before = person.specialist_id
         person.specialist_id = new_owner.id  # type: ignore[assignment]
         person.updated_at = now()

@@ -12,9 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
-from assistant.care.notify import staff_outbox
 from assistant.contact import questionnaire_links as links
-from assistant.db.units import transaction
+from assistant.db.units import queued, transaction
 from assistant.engine import PAUSED_FOR_SAFETY
 from assistant.limits import limiter
 from assistant.outbox.writer import participant_vars
@@ -74,8 +73,8 @@ def answer(token: str) -> Any:
         if value != links.SKIPPED and value not in dict(item.options):
             return render_template("questionnaire_item.html", item=item, error=CHOOSE), 400
         done = links.answer(db, rt, found, value, now)
-        outbox = done.outcome.outbox + staff_outbox(db)
-        emails = bool(db.info.get("emails_queued"))
+        outbox = done.outcome.outbox + queued(db).texts
+        emails = queued(db).emails
         page = None
         if done.ended is not None:
             help_text = links.signposting(db, rt, found.participant) if done.crisis else None
