@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.content.library import CRISIS_KEY
-from assistant.db.models import Flag, Message, Notification, table
+from assistant.db.models import Flag, Message, MessageStatus, Notification, NotificationStatus, table
 from assistant.db.units import skip_locked, transaction
 from assistant.runtime import Runtime
 
@@ -55,18 +55,18 @@ def _signposting(db: Session, note: Notification, now: datetime) -> str:
     if sms is None or sms.at is None:
         return "No crisis signposting text has been sent to them: phone them."
     text = f"The crisis signposting text to them (written {sms.at:{WHEN}})"
-    if sms.status in ("sent", "delivered", "read"):
-        delivered = " and delivered" if sms.status != "sent" else ""
+    if sms.status in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ):
+        delivered = " and delivered" if sms.status != MessageStatus.SENT else ""
         return (
             f"{text} was sent at {sms.sent_at or sms.at:{WHEN}}{delivered}. "
             "It tells them texts are not watched around the clock."
         )
-    if sms.status == "queued":
+    if sms.status == MessageStatus.QUEUED:
         tried = f" (Twilio error {sms.error_code} on the last try)" if sms.error_code else ""
         return f"{text} is queued, waiting to send at {max(sms.next_attempt_at or now, now):{WHEN}}{tried}."
-    if sms.status == "sending":
+    if sms.status == MessageStatus.SENDING:
         return f"{text} was being sent when this email went."
-    if sms.status in ("failed", "undelivered"):
+    if sms.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
         code = sms.error_code or "none given"
         meaning = f": {TWILIO_ERRORS[code]}" if code in TWILIO_ERRORS else ""
         return f"{text} was NOT delivered: Twilio refused it with error {code}{meaning}. Phone them instead."
@@ -104,7 +104,7 @@ _notification = table(Notification)
 _DUE_EMAILS = (
     sa.select(_notification.c.id)
     .where(
-        _notification.c.status == "queued",
+        _notification.c.status == NotificationStatus.QUEUED,
         _notification.c.next_attempt_at <= sa.bindparam("now", type_=_notification.c.next_attempt_at.type),
     )
     .order_by(_notification.c.id)
@@ -119,7 +119,7 @@ def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
     for note_id in ids:
         with transaction(rt.engine) as db:
             note = db.exec(skip_locked(db, select(Notification).where(Notification.id == note_id))).first()
-            if note is None or note.status != "queued":
+            if note is None or note.status != NotificationStatus.QUEUED:
                 continue
             note.status, note.attempts = "sending", note.attempts + 1
             db.add(note)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from assistant.db.models import Flag, Message, Notification, Participant, Service, Specialist, table
+from assistant.db.models import Flag, FlagStatus, Message, Notification, Participant, Service, Specialist, table
 from assistant.db.service_settings import all_services, for_service
 from assistant.db.units import participant_unit, queued, skip_locked, transaction
 from assistant.outbox.writer import queue_text
@@ -188,14 +188,14 @@ def urgent_news(db: Session, flag: Flag, now: datetime, *, at_once: bool = False
     brings one notice with the evidence gathered, not hundreds. `at_once` is for news that
     changes what people must do (the signposting could not be delivered): told now.
     """
-    if flag.status == "acknowledged":
+    if flag.status == FlagStatus.ACKNOWLEDGED:
         flag.note = ((flag.note + "\n") if flag.note else "") + (
             f"{now:%Y-%m-%d %H:%M} assistant: new evidence after {flag.acknowledged_by} acknowledged this; "
             "it needs acknowledging again"
         )
-        flag.status = "open"
+        flag.status = FlagStatus.OPEN
         at_once = True
-    if flag.status != "open":
+    if flag.status != FlagStatus.OPEN:
         return
     if at_once:
         tell_urgent(db, flag, now)
@@ -214,7 +214,7 @@ _flag = table(Flag)
 _DUE_NOTICES = (
     sa.select(_flag.c.id, _flag.c.participant_id)
     .where(
-        _flag.c.status == "open",
+        _flag.c.status == FlagStatus.OPEN,
         _flag.c.next_notice_at <= sa.bindparam("now", type_=_flag.c.next_notice_at.type),
     )
     .order_by(_flag.c.next_notice_at, _flag.c.id)
@@ -234,7 +234,12 @@ def escalate_due(rt: Runtime, now: datetime) -> int:
         try:
             with participant_unit(rt.engine, participant_id) as (db, _participant):
                 flag = db.exec(skip_locked(db, _FLAG), params={"id": flag_id}).first()
-                if flag is None or flag.status != "open" or flag.next_notice_at is None or flag.next_notice_at > now:
+                if (
+                    flag is None
+                    or flag.status != FlagStatus.OPEN
+                    or flag.next_notice_at is None
+                    or flag.next_notice_at > now
+                ):
                     continue  # acknowledged meanwhile, or another clock told them
                 tell_urgent(db, flag, now)
                 told += 1

@@ -16,12 +16,22 @@ from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
 from assistant.contact import dna_ladder
-from assistant.db.models import Appointment, DueTask, FlowSession, Message, Participant, table
+from assistant.db.models import (
+    Appointment,
+    DueTask,
+    FlowSession,
+    Message,
+    Participant,
+    SessionStatus,
+    TaskStatus,
+    table,
+)
 from assistant.db.service_settings import settings_for
 from assistant.db.units import unindexed
 from assistant.engine import RecordAnswer
 from assistant.outbox.writer import withdraw_outbox
 from assistant.runtime import Runtime
+from assistant.sessions.lifecycle import end_session
 from assistant.timing import local_at, parse_hhmm
 
 KINDS = ("meeting", "phone_call", "video_call", "job_interview", "other")
@@ -79,7 +89,7 @@ def cancel_tasks(db: Session, appointment: Appointment, kinds: tuple[str, ...], 
     count = 0
     for task in tasks:
         if task.payload.get("appointment_id") == appointment.id:
-            task.status, task.outcome, task.done_at = "cancelled", outcome, now
+            task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, outcome, now
             db.add(task)
             count += 1
     return count
@@ -95,10 +105,9 @@ def withdraw_reminder_messages(db: Session, appointment: Appointment, reason: st
     ).all()
     mine = [s for s in sessions if s.state.get("vars", {}).get("appointment_id") == appointment.id]
     for session in mine:
-        if session.status == "waiting":
-            session.status, session.ended_at, session.end_reason, session.wait_until = "ended", now, reason, None
+        if session.status == SessionStatus.WAITING:
+            end_session(db, session, reason, now)
             session.version += 1
-            db.add(session)
     ids = [s.id for s in mine if s.id is not None]
     if not ids:
         return
@@ -160,7 +169,7 @@ def start_ladder(db: Session, appointment: Appointment, participant: Participant
     existing = db.exec(
         select(DueTask).where(DueTask.participant_id == participant.id, col(DueTask.kind).in_(LADDER_TASKS))
     ).all()
-    if any(t.payload.get("appointment_id") == appointment.id and t.status != "cancelled" for t in existing):
+    if any(t.payload.get("appointment_id") == appointment.id and t.status != TaskStatus.CANCELLED for t in existing):
         return None  # already following this one up: marking DNA twice starts nothing twice
     return dna_ladder.start(db, appointment, participant, now)
 

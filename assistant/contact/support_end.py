@@ -18,8 +18,18 @@ from sqlmodel import Session, col, select
 
 from assistant.contact.journey_state import local_today, support_ended
 from assistant.contact.policy import blocked_by
-from assistant.db.models import CampaignRecipient, DueTask, FlowSession, Message, Participant
+from assistant.db.models import (
+    CampaignRecipient,
+    DueTask,
+    FlowSession,
+    Message,
+    Participant,
+    RecipientStatus,
+    SessionStatus,
+    TaskStatus,
+)
 from assistant.outbox.writer import queue_sms, withdraw_outbox
+from assistant.sessions.lifecycle import end_session
 
 if TYPE_CHECKING:
     from assistant.runtime import Runtime
@@ -48,24 +58,25 @@ def stop_automated_contact(db: Session, participant: Participant, now: datetime)
     assert participant.id is not None
     stopped = 0
     for task in db.exec(
-        select(DueTask).where(DueTask.participant_id == participant.id, DueTask.status == "pending")
+        select(DueTask).where(DueTask.participant_id == participant.id, DueTask.status == TaskStatus.PENDING)
     ).all():
-        task.status, task.outcome, task.done_at = "cancelled", "support_ended", now
+        task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "support_ended", now
         db.add(task)
         stopped += 1
     for row in db.exec(
-        select(FlowSession).where(FlowSession.participant_id == participant.id, FlowSession.status == "waiting")
+        select(FlowSession).where(
+            FlowSession.participant_id == participant.id, FlowSession.status == SessionStatus.WAITING
+        )
     ).all():
-        row.status, row.ended_at, row.end_reason, row.wait_until = "ended", now, "support_ended", None
+        end_session(db, row, "support_ended", now)
         row.version += 1
-        db.add(row)
     withdraw_outbox(db, participant.id, reason="support ended", automated_only=True)
     for recipient in db.exec(
         select(CampaignRecipient).where(
-            CampaignRecipient.participant_id == participant.id, CampaignRecipient.status == "planned"
+            CampaignRecipient.participant_id == participant.id, CampaignRecipient.status == RecipientStatus.PLANNED
         )
     ).all():
-        recipient.status, recipient.reason = "withdrawn", "support ended"
+        recipient.status, recipient.reason = RecipientStatus.WITHDRAWN, "support ended"
         db.add(recipient)
     return stopped
 

@@ -16,7 +16,7 @@ from assistant.care.rhythm import note_reply
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
 from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
-from assistant.db.models import AuditLog, InboundReceipt, Message, Participant, table
+from assistant.db.models import AuditLog, InboundReceipt, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import all_services
 from assistant.db.units import insert_or, lock_participant_by_phone, queued, transaction
 from assistant.engine.understanding import read
@@ -208,7 +208,7 @@ def _unknown_number_crisis(db: Session, rt: Runtime, *, phone: str, kept: Messag
         select(Message.id).where(
             Message.phone == phone,
             Message.direction == "in",
-            Message.status == "triage_risk",
+            Message.status == MessageStatus.TRIAGE_RISK,
             Message.id != kept.id,
             col(Message.at) > now - UNKNOWN_ALERT_EVERY,
         )

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY
-from assistant.db.models import Message, Participant, Specialist, table
+from assistant.db.models import Message, MessageStatus, Participant, Specialist, table
 from assistant.db.service_settings import settings_for
 from assistant.runtime import Runtime
 
@@ -205,7 +205,7 @@ def withdraw_outbox(
     `automated_only` leaves the texts a person wrote waiting."""
     if participant_id is None and message_ids is None and session_ids is None:
         raise ValueError("say whose texts to withdraw, or which")
-    waiting = select(Message).where(Message.direction == "out", Message.status == "queued")
+    waiting = select(Message).where(Message.direction == "out", Message.status == MessageStatus.QUEUED)
     if participant_id is not None:
         waiting = waiting.where(Message.participant_id == participant_id)
     if session_ids is not None:
@@ -223,7 +223,7 @@ def withdraw_outbox(
 
 def _cancel(db: Session, rows: Sequence[Message], reason: str) -> int:
     for row in rows:
-        row.status = "cancelled"
+        row.status = MessageStatus.CANCELLED
         row.error_message = reason
         db.add(row)
     return len(rows)
