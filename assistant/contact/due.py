@@ -247,16 +247,23 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
 WELCOME_KEY = "journey/welcome"
 
 
+def _not_now(db: Session, task: DueTask, participant: Participant, kind: str, now: datetime) -> str | None:
+    """The contact policy for a routine contact: why it is skipped, or that it waits (deferred)."""
+    blocked = contact_policy.blocked_by(participant, now)
+    if blocked:
+        return f"skipped_{blocked}"
+    later = contact_policy.wait_until(db, participant, kind, now)
+    if later is None and kind == "gentle_followup" and active_session(db, participant.id or 0) is not None:
+        later = now + timedelta(hours=1)  # another flow is waiting for an answer: never interrupt it
+    return _defer_to(task, later) if later is not None else None
+
+
 def run_welcome(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
     """One welcome, at the next allowed time; never after support ended or to someone blocked."""
     from assistant.contact.referrals import welcome_vars
 
-    blocked = contact_policy.blocked_by(participant, now)
-    if blocked:
-        return f"skipped_{blocked}"
-    later = contact_policy.wait_until(db, participant, "welcome", now)
-    if later is not None:
-        return _defer_to(task, later)
+    if (why := _not_now(db, task, participant, "welcome", now)) is not None:
+        return why
     variables = welcome_vars(db, participant, now)
     queue_sms(db, rt, participant, WELCOME_KEY, now, variables=variables, automated=True)
     return "sent"
@@ -270,12 +277,8 @@ def run_sustainment(db: Session, rt: Runtime, task: DueTask, participant: Partic
     latest = latest_job(db, participant.id)
     if job is None or latest is None or latest.id != job.id:
         return "withdrawn_changed"  # a later job start has its own checks
-    blocked = contact_policy.blocked_by(participant, now)
-    if blocked:
-        return f"skipped_{blocked}"
-    later = contact_policy.wait_until(db, participant, "sustainment", now)
-    if later is not None:
-        return _defer_to(task, later)
+    if (why := _not_now(db, task, participant, "sustainment", now)) is not None:
+        return why
     extra = {"weeks": task.payload.get("weeks"), "job_start_id": job.id}
     return _start(db, rt, task, participant, now, "sustainment", extra=extra)
 
@@ -290,14 +293,8 @@ def run_gentle_followup(db: Session, rt: Runtime, task: DueTask, participant: Pa
     rhythm, _ = rhythm_of(db, participant)
     if rhythm.pending == 0:
         return "withdrawn_replied"
-    blocked = contact_policy.blocked_by(participant, now)
-    if blocked:
-        return f"skipped_{blocked}"
-    later = contact_policy.wait_until(db, participant, "gentle_followup", now)
-    if later is None and active_session(db, participant.id) is not None:
-        later = now + timedelta(hours=1)  # another flow is waiting for an answer: never interrupt it
-    if later is not None:
-        return _defer_to(task, later)
+    if (why := _not_now(db, task, participant, "gentle_followup", now)) is not None:
+        return why
     queue_sms(db, rt, participant, FOLLOW_UP_KEY, now, automated=True)
     note_ask(db, participant, now)
     return "sent"

@@ -52,6 +52,16 @@ def replan_checkin(db: Session, participant: Participant, now: datetime, *, old_
     return task.due_at
 
 
+def set_paused(db: Session, participant: Participant, paused: bool, now: datetime) -> None:
+    """The specialist pauses or resumes automated texts; on resuming, the next check-in is
+    planned from today, not a backlog. The caller audits who did it."""
+    participant.paused = paused
+    if not paused:
+        participant.paused_until = None
+        plan_checkin(db, participant, now)
+    db.add(participant)
+
+
 def run_pause_end(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:
     """The break is over: automated texts start again, with a gentle note first."""
 

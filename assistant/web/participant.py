@@ -18,6 +18,7 @@ from assistant.care.measures import measures_for_export, participant_trajectory
 from assistant.care.rhythm import rhythm_of
 from assistant.contact import appointments as appts
 from assistant.contact.checkins import plan_checkin
+from assistant.contact.pause import set_paused
 from assistant.content.wording import lock_screen_words, pressure_phrases
 from assistant.db.models import (
     Appointment,
@@ -101,23 +102,22 @@ def participant(participant_id: int) -> str:
 @bp.post("/participants/<int(max=2147483647):participant_id>/pause")
 @login_required
 def pause(participant_id: int) -> WerkzeugResponse:
-    with participant_unit_or_404(participant_id) as (db, person):
-        person.paused = True
-        db.add(person)
-        audit(db, me(), "pause", now(), participant_id=participant_id)
-    flash("Automated texts are paused. Nothing scheduled will go until you resume.")
-    return redirect(url_for("participant.participant", participant_id=participant_id))
+    return _pause_or_resume(
+        participant_id, True, "Automated texts are paused. Nothing scheduled will go until you resume."
+    )
 
 
 @bp.post("/participants/<int(max=2147483647):participant_id>/resume")
 @login_required
 def resume(participant_id: int) -> WerkzeugResponse:
+    return _pause_or_resume(participant_id, False, "Automated texts resumed.")
+
+
+def _pause_or_resume(participant_id: int, paused: bool, done: str) -> WerkzeugResponse:
     with participant_unit_or_404(participant_id) as (db, person):
-        person.paused = False
-        db.add(person)
-        plan_checkin(db, person, now())  # the next check-in from today, not a backlog
-        audit(db, me(), "resume", now(), participant_id=participant_id)
-    flash("Automated texts resumed.")
+        set_paused(db, person, paused, now())
+        audit(db, me(), "pause" if paused else "resume", now(), participant_id=participant_id)
+    flash(done)
     return redirect(url_for("participant.participant", participant_id=participant_id))
 
 
