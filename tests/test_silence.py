@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from assistant.care import flags, rules
-from assistant.db.models import Flag, Participant
+from assistant.care import flags, rhythm, rules
+from assistant.db.models import DueTask, Flag, Participant
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
@@ -70,3 +70,27 @@ def test_a_resolved_silence_is_not_raised_again_until_a_new_silence(
     assert _not_responding(rt)["P001"] == ["resolved"]
     _sweep(rt, 41 + 21)
     assert _not_responding(rt)["P001"] == ["resolved", "open"]
+
+
+def test_nobody_is_chased_for_silence_after_their_support_ended(rt: Runtime, caseload_file: Path) -> None:
+    import_caseload(rt, caseload_file, START)
+    ended = {"P002": START + timedelta(days=7), "P001": START + timedelta(days=21)}  # P001's ends on the day
+    with transaction(rt.engine) as db:
+        for person in db.exec(select(Participant)).all():
+            person.support_ends_on = ended[person.external_id].date() if person.external_id in ended else None
+            db.add(person)
+            rhythm.note_ask(db, person, START + timedelta(days=1))  # each has a text unanswered since day 1
+    with transaction(rt.engine) as db:
+        rhythm.rhythm_sweep(db, START + timedelta(days=21))
+        chased = {
+            person.external_id
+            for person, _task in db.exec(
+                select(Participant, DueTask)
+                .join(DueTask, DueTask.participant_id == Participant.id)  # type: ignore[arg-type]
+                .where(DueTask.kind == rhythm.FOLLOW_UP)
+            ).all()
+        }
+    _sweep(rt, 21)
+    # Whichever rule saw them, the two whose support goes on were chased; P002 was not.
+    assert chased | set(_not_responding(rt)) == {"P001", "P003"}
+    assert "P002" not in chased and "P002" not in _not_responding(rt)

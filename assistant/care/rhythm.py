@@ -96,6 +96,8 @@ _QUIET = (
         _participant.c.opted_out.is_(False),
         _participant.c.paused.is_(False),
         _participant.c.unreachable.is_(False),
+        # Support that has ended is nobody's silence to chase (a day's margin for time zones).
+        sa.or_(_participant.c.support_ends_on.is_(None), _participant.c.support_ends_on >= sa.bindparam("today")),
     )
 )
 
@@ -118,7 +120,11 @@ def rhythm_sweep(db: Session, now: datetime) -> int:
     for service_id, settings in all_services(db).items():
         if not rhythm_on(settings):
             continue
-        params = {"service_id": service_id, "asked_before": now - estimate.EARLIEST}
+        params = {
+            "service_id": service_id,
+            "asked_before": now - estimate.EARLIEST,
+            "today": (now - timedelta(days=1)).date(),
+        }
         for row in db.execute(_QUIET, params).all():
             raised += _judge(db, settings, row, now)
     return raised

@@ -109,6 +109,8 @@ _SILENT = (
         _participant.c.opted_out.is_(False),
         _participant.c.paused.is_(False),
         _participant.c.unreachable.is_(False),
+        # Support that has ended is nobody's silence to chase (a day's margin for time zones).
+        sa.or_(_participant.c.support_ends_on.is_(None), _participant.c.support_ends_on >= sa.bindparam("today")),
         _quiet_since <= sa.bindparam("horizon", type_=_participant.c.created_at.type),
     )
     .order_by(_participant.c.id)
@@ -130,7 +132,11 @@ def silence_sweep(db: Session, now: datetime) -> int:
     for service_id, settings in all_services(db).items():
         if not _on(settings, "not_responding"):
             continue
-        params = {"service_id": service_id, "horizon": now - timedelta(days=settings.not_responding_days)}
+        params = {
+            "service_id": service_id,
+            "horizon": now - timedelta(days=settings.not_responding_days),
+            "today": (now - timedelta(days=1)).date(),
+        }
         candidates = db.execute(_SILENT, params).all()
         if not candidates:
             continue
