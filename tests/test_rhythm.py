@@ -15,9 +15,9 @@ import pytest
 from sqlmodel import col, select
 
 from assistant.care import flags
-from assistant.care.rhythm import FOLLOW_UP, rhythm_of
+from assistant.care.rhythm import FOLLOW_UP, note_ask, rhythm_of
 from assistant.clock import FixedClock
-from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, Service
+from assistant.db.models import DueTask, Flag, FlowSession, Participant, ReplyRhythm, Service
 from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.engine import rhythm as estimate
@@ -106,34 +106,32 @@ def resolve_all(rt: Runtime, at: datetime) -> None:
             flags.resolve(db, flag, by="sam.jones@example.org", note="Rang them", now=at)
 
 
-def test_the_days_rule_is_the_ceiling_for_someone_whose_silence_looks_usual(rt: Runtime, tmp_path: Path) -> None:
+def test_the_fixed_count_is_the_ceiling_for_someone_whose_silence_looks_usual(rt: Runtime, tmp_path: Path) -> None:
     person_id = import_one(rt, tmp_path)
     set_history(rt, person_id, SLOW_PATCHY)
     daily(rt, 1, 20)
-    ticks(rt, START + timedelta(days=21, minutes=-1))
-    assert not_responding(rt) == []
-    # Three check-ins unanswered, and for someone who lets seven texts in ten go that is usual:
-    # the rhythm alone would say nothing. Four days before the ceiling one gentle text goes, so
-    # nobody is told of a silence that a single text might have ended.
-    assert sent(rt) == [CHECKIN, CHECKIN, CHECKIN, FOLLOW_UP_TEXT]
-    [followup] = [m for m in outbound(rt) if m.message_key == FOLLOW_UP_TEXT]
-    assert followup.sent_at is not None
-    assert START + timedelta(days=17) <= followup.sent_at < START + timedelta(days=21)  # in the last four days
-    row = rhythm_row(rt, person_id)
-    assert (row.pending, row.noted) == (4, "followed_up")
+    # For someone who lets seven texts in ten go, two unanswered check-ins are usual: the rhythm
+    # says nothing and sends nothing. The service's fixed count still tells their specialist, at
+    # the moment the second check-in's wait ends, exactly as when the rhythm is off.
+    [first, second, *_] = [m for m in outbound(rt) if m.message_key == CHECKIN]
+    assert FOLLOW_UP_TEXT not in sent(rt)
+    [flag] = not_responding(rt)
+    assert flag.reason == "No reply to the last 2 check-ins"
+    assert second.sent_at is not None and first.sent_at is not None
+    assert second.sent_at + timedelta(hours=24) <= flag.created_at <= second.sent_at + timedelta(hours=25)
     with transaction(rt.engine) as db:
         person = db.get(Participant, person_id)
         assert person is not None
         rhythm, _ = rhythm_of(db, person)
+    row = rhythm_row(rt, person_id)
     assert row.first_pending_at is not None and row.last_ask_at is not None
-    chance = estimate.chance_of_silence(rhythm, row.first_pending_at, row.last_ask_at, START + timedelta(days=21))
-    assert chance > estimate.FOLLOW_UP_BELOW
-    # The service's 21 days are the ceiling for everyone.
-    ticks(rt, START + timedelta(days=21))
-    [flag] = not_responding(rt)
-    assert flag.reason == "No text from them for 21 days"
-    # Told once for this silence: the weeks after add nothing, from either rule.
-    daily(rt, 22, 42)
+    assert (
+        estimate.chance_of_silence(rhythm, row.first_pending_at, row.last_ask_at, flag.created_at)
+        > estimate.FOLLOW_UP_BELOW
+    )
+    assert row.noted == "flagged"  # the rhythm will not tell this silence again
+    # Told once for this silence: the weeks after add nothing, from any rule (the days rule included).
+    daily(rt, 21, 42)
     assert [f.id for f in not_responding(rt)] == [flag.id]
     assert len(not_responding(rt)[0].evidence) == 1
 
@@ -289,3 +287,46 @@ def test_nothing_is_planned_twice_for_one_silence(rt: Runtime, tmp_path: Path) -
     assert sent(rt) == [CHECKIN, FOLLOW_UP_TEXT]
     [flag] = not_responding(rt)
     assert len(flag.evidence) == 1
+
+
+def test_a_follow_up_held_back_does_not_go_once_they_have_written_even_if_a_new_silence_began(
+    rt: Runtime, tmp_path: Path, phone: Phone, clock: FixedClock
+) -> None:
+    person_id = import_one(rt, tmp_path)
+    set_history(rt, person_id, PROMPT)
+    ticks(rt, on(2, "10:30"), on(3, "21:00"))  # planned after 20:00: held for the morning
+    assert sent(rt) == [CHECKIN]
+    clock.set(on(3, "22:00"))
+    assert phone.text(ALEX, "all good, sorry").status_code == 200  # the silence ends in the night
+    with transaction(rt.engine) as db:  # and a new one begins before the held text is due again
+        person = db.get(Participant, person_id)
+        assert person is not None
+        note_ask(db, person, on(4, "06:00"))
+    ticks(rt, on(4, "08:00"), on(4, "08:01"))
+    assert FOLLOW_UP_TEXT not in sent(rt)
+    with transaction(rt.engine) as db:
+        [task] = db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all()
+        assert (task.status, task.outcome) == ("done", "withdrawn_replied")
+
+
+def test_the_follow_up_waits_while_a_questionnaire_is_open_on_its_page(rt: Runtime, tmp_path: Path) -> None:
+    person_id = import_one(rt, tmp_path)
+    set_history(rt, person_id, PROMPT)
+    ticks(rt, on(2, "10:30"), on(3, "10:31"))  # the check-in's wait ends; a follow-up is planned
+    with transaction(rt.engine) as db:
+        db.add(
+            FlowSession(
+                participant_id=person_id,
+                flow="questionnaire_phq9",
+                flow_version=1,
+                status="on_page",
+                state={"node": "item_1"},
+                started_at=on(3, "10:31"),
+                wait_until=on(5, "10:31"),
+            )
+        )
+    ticks(rt, on(3, "10:32"), on(3, "11:33"))
+    assert FOLLOW_UP_TEXT not in sent(rt)  # deferred an hour at a time while the page is open
+    with transaction(rt.engine) as db:
+        [task] = db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all()
+        assert task.status == "pending" and task.due_at is not None and task.due_at > on(3, "11:33")

@@ -80,8 +80,8 @@ def test_nobody_is_chased_for_silence_after_their_support_ended(rt: Runtime, cas
             person.support_ends_on = ended[person.external_id].date() if person.external_id in ended else None
             db.add(person)
             rhythm.note_ask(db, person, START + timedelta(days=1))  # each has a text unanswered since day 1
+    rhythm.rhythm_sweep(rt.engine, START + timedelta(days=21))
     with transaction(rt.engine) as db:
-        rhythm.rhythm_sweep(db, START + timedelta(days=21))
         chased = {
             person.external_id
             for person, _task in db.exec(

@@ -5,19 +5,22 @@ each is one row read and written, so the numbers stay current without reading an
 `rhythm_sweep` runs on the clock: for people with texts unanswered, it asks engine.rhythm how
 unusual the silence is for them; past FOLLOW_UP_BELOW a gentle follow-up is planned (once per
 silence), past FLAG_BELOW their specialist gets "not responding" with the reason in words. The
-fixed days-of-silence rule (rules.silence_sweep) stays underneath as a ceiling for everyone.
+fixed rules (rules.after_checkin_answer's count of check-ins, rules.silence_sweep's days) stay
+underneath as the ceiling for everyone: the rhythm can only tell sooner.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant.care.flags import raise_flag
 from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, table
-from assistant.db.service_settings import ServiceSettings, all_services
+from assistant.db.service_settings import ServiceSettings, all_services, settings_for
+from assistant.db.units import participant_unit, transaction
 from assistant.engine import rhythm as estimate
 
 FOLLOW_UP = "gentle_followup"
@@ -59,10 +62,24 @@ def note_ask(db: Session, participant: Participant, now: datetime) -> None:
     row = db.get(ReplyRhythm, participant.id) or ReplyRhythm(participant_id=participant.id)
     row.asks += 1
     row.pending += 1
-    if row.pending == 1:
-        row.first_pending_at = now
+    if row.pending == 1:  # a new silence begins: nothing has been done about it yet
+        row.first_pending_at, row.noted = now, ""
     row.last_ask_at = now
     db.add(row)
+
+
+def told(db: Session, participant: Participant) -> bool:
+    """Whether their specialist has been told of the silence under way (by either rule)."""
+    row = db.get(ReplyRhythm, participant.id)
+    return row is not None and row.pending > 0 and row.noted == "flagged"
+
+
+def mark_told(db: Session, participant: Participant) -> None:
+    """The fixed count of check-ins told of this silence: the rhythm does not tell it again."""
+    row = db.get(ReplyRhythm, participant.id)
+    if row is not None and row.pending > 0:
+        row.noted = "flagged"
+        db.add(row)
 
 
 def note_reply(db: Session, participant: Participant, now: datetime) -> None:
@@ -114,58 +131,99 @@ def _told(db: Session, participant_id: int, silent_since: str | None) -> bool:
     return silent_since is not None and any(e.get("silent_since") == silent_since for ev in rows for e in ev)
 
 
-def rhythm_sweep(db: Session, now: datetime) -> int:
-    """Follow up, or tell the specialist, where a silence is unusual for that person."""
+def rhythm_sweep(engine: sa.Engine, now: datetime) -> int:
+    """Follow up, or tell the specialist, where a silence is unusual for that person. The
+    candidates are read in one query; each one acted on is judged again in its own unit of work
+    under the participant's lock, so a reply that lands meanwhile wins."""
     raised = 0
-    for service_id, settings in all_services(db).items():
-        if not rhythm_on(settings):
-            continue
-        params = {
-            "service_id": service_id,
-            "asked_before": now - estimate.EARLIEST,
-            "today": (now - timedelta(days=1)).date(),
-        }
-        for row in db.execute(_QUIET, params).all():
-            raised += _judge(db, settings, row, now)
+    with transaction(engine) as db:
+        due = [
+            (row.participant_id, row.first_pending_at)
+            for service_id, settings in all_services(db).items()
+            if rhythm_on(settings)
+            for row in db.execute(_QUIET, _params(service_id, now)).all()
+            if _action(settings, row, now) is not None
+        ]
+    for participant_id, first_pending_at in due:
+        with participant_unit(engine, participant_id) as (db, participant):
+            row = db.get(ReplyRhythm, participant_id)
+            if participant is None or row is None or row.pending == 0 or row.first_pending_at != first_pending_at:
+                continue  # they replied meanwhile: a new silence is judged afresh
+            raised += _act(db, settings_for(db, participant), participant, row, now)
     return raised
 
 
-def _judge(db: Session, settings: ServiceSettings, row: sa.Row[tuple[object, ...]], now: datetime) -> int:
+def _params(service_id: int, now: datetime) -> dict[str, object]:
+    return {
+        "service_id": service_id,
+        "asked_before": now - estimate.EARLIEST,
+        "today": (now - timedelta(days=1)).date(),
+    }
+
+
+def _action(settings: ServiceSettings, row: Any, now: datetime) -> str | None:
+    """What this silence calls for now: "flag", "follow_up", or nothing."""
     rhythm = as_rhythm(row, row.cohort)
     first, last = row.first_pending_at or row.last_ask_at, row.last_ask_at
     chance = estimate.chance_of_silence(rhythm, first, last, now)
+    if chance < estimate.FLAG_BELOW and row.noted != "flagged":
+        return "flag"
     # Before the days-of-silence ceiling tells their specialist, one gentle text: people asked
     # rarely (a month apart, in work) would otherwise hear nothing between the check-in they
     # missed and the flag.
     silent_since = row.last_inbound_at or row.created_at
     ceiling = silent_since + timedelta(days=silence_days_for(settings, row.checkin_every_weeks))
-    near_ceiling = now >= ceiling - CEILING_NOTICE
-    if chance >= estimate.FOLLOW_UP_BELOW and not (near_ceiling and row.noted == ""):
+    if row.noted == "" and (chance < estimate.FOLLOW_UP_BELOW or now >= ceiling - CEILING_NOTICE):
+        return "follow_up"
+    return None
+
+
+def _act(db: Session, settings: ServiceSettings, participant: Participant, row: ReplyRhythm, now: datetime) -> int:
+    view = _RowView(row, participant)
+    action = _action(settings, view, now)
+    if action == "follow_up":
+        payload = {"first_pending_at": row.first_pending_at.isoformat() if row.first_pending_at else None}
+        db.add(DueTask(participant_id=row.participant_id, kind=FOLLOW_UP, due_at=now, created_at=now, payload=payload))
+        row.noted = "followed_up"
+        db.add(row)
         return 0
-    participant = db.get(Participant, row.participant_id)
-    kept = db.get(ReplyRhythm, row.participant_id)
-    assert participant is not None and kept is not None
-    if chance < estimate.FLAG_BELOW:
-        since = silent_since.isoformat()
-        if _told(db, row.participant_id, since):
-            kept.noted = "flagged"
-            db.add(kept)
-            return 0
-        raise_flag(
-            db,
-            participant,
-            kind="not_responding",
-            severity="action",
-            reason=estimate.reason(rhythm, first, now),
-            now=now,
-            # The same key as the days rule: one silence is told once, whichever rule saw it first.
-            evidence={"silent_since": since, "chance": round(chance, 4)},
-        )
-        kept.noted = "flagged"
-        db.add(kept)
-        return 1
-    if kept.noted == "":
-        db.add(DueTask(participant_id=row.participant_id, kind=FOLLOW_UP, due_at=now, created_at=now))
-        kept.noted = "followed_up"
-        db.add(kept)
-    return 0
+    if action != "flag":
+        return 0
+    row.noted = "flagged"
+    db.add(row)
+    since = view.silent_since.isoformat()
+    if _told(db, row.participant_id, since):
+        return 0
+    rhythm = as_rhythm(row, participant.cohort)
+    first = row.first_pending_at or row.last_ask_at
+    assert first is not None and row.last_ask_at is not None
+    chance = estimate.chance_of_silence(rhythm, first, row.last_ask_at, now)
+    raise_flag(
+        db,
+        participant,
+        kind="not_responding",
+        severity="action",
+        reason=estimate.reason(rhythm, first, now),
+        now=now,
+        # The same key as the days rule: one silence is told once, whichever rule saw it first.
+        evidence={"silent_since": since, "chance": round(chance, 4)},
+    )
+    return 1
+
+
+class _RowView:
+    """A locked ReplyRhythm row with its participant's columns, read the way _QUIET's rows are."""
+
+    def __init__(self, row: ReplyRhythm, participant: Participant) -> None:
+        self.row, self.cohort = row, participant.cohort
+        self.last_inbound_at, self.created_at = participant.last_inbound_at, participant.created_at
+        self.checkin_every_weeks = participant.checkin_every_weeks
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+    @property
+    def silent_since(self) -> datetime:
+        since = self.last_inbound_at or self.created_at
+        assert since is not None
+        return since

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag, self_resolve
-from assistant.care.rhythm import rhythm_on, silence_days_for
+from assistant.care.rhythm import mark_told, silence_days_for, told
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.engine import RecordAnswer
@@ -55,12 +55,14 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
         },
     ).all()
     silent = recent[: settings.not_responding_checkins]
+    # The fixed count is the ceiling whatever each person's rhythm says (care.rhythm may tell of
+    # the silence earlier; then this does not tell it again).
     if (
         _on(settings, "not_responding")
-        and not rhythm_on(settings)  # judged by their own rhythm instead (care.rhythm)
         and len(silent) == settings.not_responding_checkins
         and all(a.value == "no_reply" for a in silent)
         and not _replied_since(db, participant, silent[-1].session_id)
+        and not told(db, participant)
     ):
         raise_flag(
             db,
@@ -69,8 +71,9 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
             severity="action",
             reason=f"No reply to the last {settings.not_responding_checkins} check-ins",
             now=now,
-            evidence={"checkins": [a.session_id for a in reversed(silent)]},
+            evidence={"checkins": [a.session_id for a in reversed(silent)], "silent_since": _silent_since(participant)},
         )
+        mark_told(db, participant)
     hard = recent[: settings.not_great_weeks]
     if (
         _on(settings, "not_great_weeks")
@@ -86,6 +89,12 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
             now=now,
             evidence={"answers": [a.id for a in reversed(hard)]},
         )
+
+
+def _silent_since(participant: Participant) -> str | None:
+    """The key every "not responding" carries, so each rule tells one silence once."""
+    since = participant.last_inbound_at or participant.created_at
+    return since.isoformat() if since else None
 
 
 def _replied_since(db: Session, participant: Participant, session_id: int | None) -> bool:

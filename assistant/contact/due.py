@@ -21,6 +21,7 @@ from assistant.contact.cadence import checkin_flow
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.journey_state import latest_job
 from assistant.contact.pause import run_pause_end
+from assistant.contact.questionnaire_links import on_page, send_link
 from assistant.db.models import Appointment, DueTask, JobStart, Participant
 from assistant.db.service_settings import settings_for
 from assistant.outbox.writer import PROMPT_VALID_FOR, queue_sms
@@ -228,8 +229,6 @@ def run_questionnaire(db: Session, rt: Runtime, task: DueTask, participant: Part
         settings = settings_for(db, participant)
         flow = rt.flows.questionnaire(list(task.payload.get("instruments") or settings.questionnaire_instruments))
         assert participant.id is not None
-        from assistant.contact.questionnaire_links import on_page, send_link
-
         waiting = active_session(db, participant.id) or on_page(db, participant.id)
         if waiting is not None:  # never during another flow's question, never two at once
             return _defer_to(task, max(waiting.wait_until or now, now) + timedelta(minutes=1))
@@ -253,7 +252,8 @@ def _not_now(db: Session, task: DueTask, participant: Participant, kind: str, no
     if blocked:
         return f"skipped_{blocked}"
     later = contact_policy.wait_until(db, participant, kind, now)
-    if later is None and kind == "gentle_followup" and active_session(db, participant.id or 0) is not None:
+    busy = kind == "gentle_followup" and (active_session(db, participant.id or 0) or on_page(db, participant.id or 0))
+    if later is None and busy:
         later = now + timedelta(hours=1)  # another flow is waiting for an answer: never interrupt it
     return _defer_to(task, later) if later is not None else None
 
@@ -290,9 +290,10 @@ def run_gentle_followup(db: Session, rt: Runtime, task: DueTask, participant: Pa
     """One light text when a check-in has gone unanswered for longer than is usual for them
     (care.rhythm plans it): only while they are still quiet, in allowed hours, never mid-flow."""
     assert participant.id is not None
-    rhythm, _ = rhythm_of(db, participant)
-    if rhythm.pending == 0:
-        return "withdrawn_replied"
+    _, row = rhythm_of(db, participant)
+    since = row.first_pending_at.isoformat() if row is not None and row.first_pending_at else None
+    if row is None or row.pending == 0 or since != task.payload.get("first_pending_at"):
+        return "withdrawn_replied"  # they wrote since: this silence is over (a new one is judged afresh)
     if (why := _not_now(db, task, participant, "gentle_followup", now)) is not None:
         return why
     queue_sms(db, rt, participant, FOLLOW_UP_KEY, now, automated=True)

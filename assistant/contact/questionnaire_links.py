@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from assistant import engine
 from assistant.care.measures import RESUMES, paused_sitting, record_results
+from assistant.care.rhythm import note_reply
 from assistant.content.library import CRISIS_KEY
 from assistant.db.models import FlowSession, Participant, QuestionnaireLink, SessionStatus
 from assistant.db.service_settings import settings_for
@@ -200,6 +201,7 @@ def answer(db: Session, rt: Runtime, found: Open, value: str, now: datetime) -> 
     row, participant = found.row, found.participant
     flow = rt.flows.get(row.flow, row.flow_version)
     assert flow is not None
+    note_reply(db, participant, now)  # an answer on the page is as much a reply as a text
     item = current_item(rt, row)
     labels = dict(item.options) | {SKIPPED: "Skipped"}
     state, events = engine.resume(flow, row.state, engine.Reply(labels[value], choice=value), now)

@@ -108,7 +108,7 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
             Field(
                 "not_responding_checkins",
                 "Not responding after unanswered check-ins",
-                "1 to 12. Used when the reply rhythm rule is off.",
+                "1 to 12. The ceiling for everyone: each person's rhythm can only tell sooner.",
             ),
             Field(
                 "not_responding_days",

@@ -213,8 +213,10 @@ def escalation_job(rt: Runtime, now: datetime, report: TickReport, participant_i
 
 
 def sweep_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
+    # Each person the rhythm acts on gets their own unit of work; then the days rule, the ceiling.
+    report.flagged = rhythm.rhythm_sweep(rt.engine, now)
     with transaction(rt.engine) as db:
-        report.flagged = rhythm.rhythm_sweep(db, now) + rules.silence_sweep(db, now)
+        report.flagged += rules.silence_sweep(db, now)
         queue_digests(db, now, rt.settings.default_timezone)
 
 

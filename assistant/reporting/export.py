@@ -67,8 +67,13 @@ def _rhythm(db: Session, participant: Participant) -> dict[str, Any]:
         "in_words": describe(rhythm),
         "texts_asking_for_an_answer": rhythm.asks,
         "answered": rhythm.answered,
+        # Over answered texts, the sum and sum of squares of ln(hours to reply): their spread.
+        "log_hours_sum": rhythm.log_hours_sum,
+        "log_hours_squares_sum": rhythm.log_hours_sq,
         "unanswered_since_their_last_text": rhythm.pending,
+        "first_unanswered_at": _iso(row.first_pending_at) if row else None,
         "last_asked_at": _iso(row.last_ask_at) if row else None,
+        "done_about_this_silence": (row.noted or "nothing yet") if row and row.pending else None,
     }
 
 
