@@ -133,7 +133,7 @@ class Person:
     cohort: str
     checkin_day: int
     checkin_time: str
-    drift_week: int | None = None  # drifters answer check-ins 0..drift_week-1, then nothing
+    drift_week: int | None = None  # drifters answer nothing from this week of the run on
     appointments: list[tuple[str, datetime, bool]] = field(default_factory=list)  # (id, starts_at, missed)
     pattern: str = ""  # how they answer: their group, or what a drifter was like before they stopped
     miss: float = 0.1  # their own share of texts left unanswered while they are there
@@ -178,8 +178,10 @@ def plan(config: Config) -> list[Person]:
             away=_away(rng, pattern, config.weeks),
         )
         if group == "drifter":
-            # Late enough to have replied, early enough for two more check-ins and their waits.
-            person.drift_week = rng.randint(1, max(1, config.weeks - 5))
+            # Late enough to have replied, early enough for two more check-ins and their waits
+            # (two months for people asked monthly).
+            room = 10 if pattern == "in_work" else 5
+            person.drift_week = rng.randint(1, max(1, config.weeks - room))
         if group == "dna_prone":
             person.appointments = _appointments(rng, person, config.start, end)
         people.append(person)
@@ -448,7 +450,7 @@ class Simulation:
             n = person.checkins_seen
             person.checkins_seen += asked
             rng = person.rng(seed, "checkin" if asked else f"followup-{int(at.timestamp())}", n)
-            if not self._there(person, at, n if asked else n - 1) or rng.random() < person.miss:
+            if not self._there(person, at) or rng.random() < person.miss:
                 return
             body = rng.choices(
                 ("good", "1", "ok", "2", "fine thanks", "not great", "3", "been to the library to look at jobs"),
@@ -472,11 +474,12 @@ class Simulation:
                 body = rng.choice(("yes", "sorry I forgot, can we rebook", "I was ill"))
                 self._push(at + timedelta(minutes=rng.randint(10, 300)), "text", person.index, body)
 
-    def _there(self, person: Person, at: datetime, checkin: int) -> bool:
-        """Not drifted away for good (after check-in `checkin`), and not in a week away."""
-        if person.drift_week is not None and checkin >= person.drift_week:
-            return False
+    def _there(self, person: Person, at: datetime) -> bool:
+        """Not drifted away for good, and not in a week away. Drifting is by the calendar, so
+        people asked monthly drift in the same weeks as people asked weekly."""
         week = (at - self.config.start) // timedelta(weeks=1)
+        if person.drift_week is not None and week >= person.drift_week:
+            return False
         return not any(first <= week <= last for first, last in person.away)
 
     def _delay(self, person: Person, rng: random.Random, at: datetime) -> timedelta:
