@@ -13,7 +13,7 @@ from markupsafe import escape
 from sqlmodel import col, select
 
 from assistant.db.models import Appointment, AuditLog, DueTask, ImportRun, Participant, Service
-from assistant.db.service_settings import ServiceSettings
+from assistant.db.service_settings import RULES, ServiceSettings
 from assistant.db.units import transaction
 
 from .conftest import NORTH_DUTY, World, csrf
@@ -32,9 +32,7 @@ def _form(settings: ServiceSettings, token: str, **changes: str) -> dict[str, An
     data: dict[str, Any] = {"csrf_token": token}
     for key, value in settings.to_json().items():
         if key == "rules_off":
-            data["rules_on"] = [
-                r for r in ("not_responding", "not_great_weeks", "repeated_dna", "unreachable") if r not in value
-            ]
+            data["rules_on"] = [r for r in RULES if r not in value]  # every rule the page offers
         elif key == "questionnaire_instruments":
             data[key] = value
         elif isinstance(value, bool):
@@ -163,7 +161,7 @@ def test_switches_and_rules_turn_off_and_on(as_user: Any, world: World) -> None:
     client = as_user(ADMIN)
     data = _form(_settings(world), csrf(client, "/settings"))
     data.pop("send_on_weekends")  # an unticked box is not sent
-    data["rules_on"] = ["not_responding", "unreachable"]
+    data["rules_on"] = ["not_responding", "reply_rhythm", "unreachable"]
     data["questionnaire_instruments"] = ["phq9"]
     assert client.post("/settings", data=data).status_code == 302
     now = _settings(world)
