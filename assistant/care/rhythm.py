@@ -131,7 +131,7 @@ def _told(db: Session, participant_id: int, silent_since: str | None) -> bool:
     return silent_since is not None and any(e.get("silent_since") == silent_since for ev in rows for e in ev)
 
 
-def rhythm_sweep(engine: sa.Engine, now: datetime) -> int:
+def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None = None) -> int:
     """Follow up, or tell the specialist, where a silence is unusual for that person. The
     candidates are read in one query; each one acted on is judged again in its own unit of work
     under the participant's lock, so a reply that lands meanwhile wins."""
@@ -142,11 +142,11 @@ def rhythm_sweep(engine: sa.Engine, now: datetime) -> int:
             for service_id, settings in all_services(db).items()
             if rhythm_on(settings)
             for row in db.execute(_QUIET, _params(service_id, now)).all()
-            if _action(settings, row, now) is not None
+            if participant_id in (None, row.participant_id) and _action(settings, row, now) is not None
         ]
-    for participant_id, first_pending_at in due:
-        with participant_unit(engine, participant_id) as (db, participant):
-            row = db.get(ReplyRhythm, participant_id)
+    for person_id, first_pending_at in due:
+        with participant_unit(engine, person_id) as (db, participant):
+            row = db.get(ReplyRhythm, person_id)
             if participant is None or row is None or row.pending == 0 or row.first_pending_at != first_pending_at:
                 continue  # they replied meanwhile: a new silence is judged afresh
             raised += _act(db, settings_for(db, participant), participant, row, now)

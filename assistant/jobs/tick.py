@@ -214,7 +214,9 @@ def escalation_job(rt: Runtime, now: datetime, report: TickReport, participant_i
 
 def sweep_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
     # Each person the rhythm acts on gets their own unit of work; then the days rule, the ceiling.
-    report.flagged = rhythm.rhythm_sweep(rt.engine, now)
+    report.flagged = rhythm.rhythm_sweep(rt.engine, now, participant_id=participant_id)
+    if participant_id is not None:
+        return  # the simulator moves one person on: the service-wide sweep and digests wait for the clock
     with transaction(rt.engine) as db:
         report.flagged += rules.silence_sweep(db, now)
         queue_digests(db, now, rt.settings.default_timezone)
@@ -262,7 +264,7 @@ JOBS: list[tuple[str, Job]] = [
     ("email", email_job),
 ]
 # The simulator advances one participant: only the jobs that can be limited to them.
-PARTICIPANT_JOBS = {"timeouts", "tasks", "sending"}
+PARTICIPANT_JOBS = {"timeouts", "tasks", "sweep", "sending"}
 
 
 def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> TickReport:
