@@ -11,6 +11,7 @@ underneath as the ceiling for everyone: the rhythm can only tell sooner.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -142,7 +143,7 @@ def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None
             for service_id, settings in all_services(db).items()
             if rhythm_on(settings)
             for row in db.execute(_QUIET, _params(service_id, now)).all()
-            if participant_id in (None, row.participant_id) and _action(settings, row, now) is not None
+            if participant_id in (None, row.participant_id) and _action(settings, Silence.of(row), now)
         ]
     for person_id, first_pending_at in due:
         with participant_unit(engine, person_id) as (db, participant):
@@ -161,28 +162,55 @@ def _params(service_id: int, now: datetime) -> dict[str, object]:
     }
 
 
-def _action(settings: ServiceSettings, row: Any, now: datetime) -> str | None:
+@dataclass(frozen=True)
+class Silence:
+    """One person's silence under way, as the rules read it."""
+
+    rhythm: estimate.Rhythm
+    first_ask: datetime
+    last_ask: datetime
+    silent_since: datetime  # their last text, or when they joined
+    checkin_every_weeks: int
+    noted: str
+
+    @classmethod
+    def of(cls, row: Any, participant: Participant | None = None) -> Silence:
+        """From a _QUIET row, or from a locked ReplyRhythm row and its participant."""
+        person = participant or row
+        since = person.last_inbound_at or person.created_at
+        assert since is not None  # every participant row has its created_at
+        return cls(
+            rhythm=as_rhythm(row, person.cohort),
+            first_ask=row.first_pending_at or row.last_ask_at,
+            last_ask=row.last_ask_at,
+            silent_since=since,
+            checkin_every_weeks=person.checkin_every_weeks,
+            noted=row.noted,
+        )
+
+    def chance(self, now: datetime) -> float:
+        return estimate.chance_of_silence(self.rhythm, self.first_ask, self.last_ask, now)
+
+
+def _action(settings: ServiceSettings, silence: Silence, now: datetime) -> str | None:
     """What this silence calls for now: "flag", "follow_up", or nothing."""
-    rhythm = as_rhythm(row, row.cohort)
-    first, last = row.first_pending_at or row.last_ask_at, row.last_ask_at
-    chance = estimate.chance_of_silence(rhythm, first, last, now)
-    if chance < estimate.FLAG_BELOW and row.noted != "flagged":
+    chance = silence.chance(now)
+    if chance < estimate.FLAG_BELOW and silence.noted != "flagged":
         return "flag"
     # Before the days-of-silence ceiling tells their specialist, one gentle text: people asked
     # rarely (a month apart, in work) would otherwise hear nothing between the check-in they
     # missed and the flag.
-    silent_since = row.last_inbound_at or row.created_at
-    ceiling = silent_since + timedelta(days=silence_days_for(settings, row.checkin_every_weeks))
-    if row.noted == "" and (chance < estimate.FOLLOW_UP_BELOW or now >= ceiling - CEILING_NOTICE):
+    ceiling = silence.silent_since + timedelta(days=silence_days_for(settings, silence.checkin_every_weeks))
+    if silence.noted == "" and (chance < estimate.FOLLOW_UP_BELOW or now >= ceiling - CEILING_NOTICE):
         return "follow_up"
     return None
 
 
 def _act(db: Session, settings: ServiceSettings, participant: Participant, row: ReplyRhythm, now: datetime) -> int:
-    view = _RowView(row, participant)
-    action = _action(settings, view, now)
+    silence = Silence.of(row, participant)
+    action = _action(settings, silence, now)
     if action == "follow_up":
-        payload = {"first_pending_at": row.first_pending_at.isoformat() if row.first_pending_at else None}
+        payload = {"first_pending_at": silence.first_ask.isoformat()}
         db.add(DueTask(participant_id=row.participant_id, kind=FOLLOW_UP, due_at=now, created_at=now, payload=payload))
         row.noted = "followed_up"
         db.add(row)
@@ -191,39 +219,17 @@ def _act(db: Session, settings: ServiceSettings, participant: Participant, row: 
         return 0
     row.noted = "flagged"
     db.add(row)
-    since = view.silent_since.isoformat()
+    since = silence.silent_since.isoformat()
     if _told(db, row.participant_id, since):
         return 0
-    rhythm = as_rhythm(row, participant.cohort)
-    first = row.first_pending_at or row.last_ask_at
-    assert first is not None and row.last_ask_at is not None
-    chance = estimate.chance_of_silence(rhythm, first, row.last_ask_at, now)
     raise_flag(
         db,
         participant,
         kind="not_responding",
         severity="action",
-        reason=estimate.reason(rhythm, first, now),
+        reason=estimate.reason(silence.rhythm, silence.first_ask, now),
         now=now,
-        # The same key as the days rule: one silence is told once, whichever rule saw it first.
-        evidence={"silent_since": since, "chance": round(chance, 4)},
+        # Every rule's key: one silence is told once, whichever rule saw it first.
+        evidence={"silent_since": since, "chance": round(silence.chance(now), 4)},
     )
     return 1
-
-
-class _RowView:
-    """A locked ReplyRhythm row with its participant's columns, read the way _QUIET's rows are."""
-
-    def __init__(self, row: ReplyRhythm, participant: Participant) -> None:
-        self.row, self.cohort = row, participant.cohort
-        self.last_inbound_at, self.created_at = participant.last_inbound_at, participant.created_at
-        self.checkin_every_weeks = participant.checkin_every_weeks
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.row, name)
-
-    @property
-    def silent_since(self) -> datetime:
-        since = self.last_inbound_at or self.created_at
-        assert since is not None
-        return since
