@@ -35,6 +35,14 @@ def silence_days_for(settings: ServiceSettings, checkin_every_weeks: int) -> int
     return max(settings.not_responding_days, 7 * checkin_every_weeks + 7)
 
 
+def silent_since(person: Any) -> datetime:
+    """Where a silence is counted from: their last text, or when they joined. Every rule's
+    "not responding" carries it (as `silent_since`), so each silence is told once."""
+    since = person.last_inbound_at or person.created_at
+    assert since is not None  # every participant row has its created_at
+    return since  # type: ignore[no-any-return]
+
+
 def rhythm_on(settings: ServiceSettings) -> bool:
     return "not_responding" not in settings.rules_off and "reply_rhythm" not in settings.rules_off
 
@@ -126,10 +134,10 @@ _TOLD = sa.select(_flag.c.evidence).where(
 )
 
 
-def _told(db: Session, participant_id: int, silent_since: str | None) -> bool:
-    """Whether this silence has been told already (by the days rule: same `silent_since`)."""
+def _said_before(db: Session, participant_id: int, since: str) -> bool:
+    """Whether any "not responding" (resolved ones too) already told of this silence."""
     rows = db.execute(_TOLD, {"participant_id": participant_id}).scalars()
-    return silent_since is not None and any(e.get("silent_since") == silent_since for ev in rows for e in ev)
+    return any(e.get("silent_since") == since for ev in rows for e in ev)
 
 
 def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None = None) -> int:
@@ -177,13 +185,11 @@ class Silence:
     def of(cls, row: Any, participant: Participant | None = None) -> Silence:
         """From a _QUIET row, or from a locked ReplyRhythm row and its participant."""
         person = participant or row
-        since = person.last_inbound_at or person.created_at
-        assert since is not None  # every participant row has its created_at
         return cls(
             rhythm=as_rhythm(row, person.cohort),
             first_ask=row.first_pending_at or row.last_ask_at,
             last_ask=row.last_ask_at,
-            silent_since=since,
+            silent_since=silent_since(person),
             checkin_every_weeks=person.checkin_every_weeks,
             noted=row.noted,
         )
@@ -220,7 +226,7 @@ def _act(db: Session, settings: ServiceSettings, participant: Participant, row: 
     row.noted = "flagged"
     db.add(row)
     since = silence.silent_since.isoformat()
-    if _told(db, row.participant_id, since):
+    if _said_before(db, row.participant_id, since):
         return 0
     raise_flag(
         db,

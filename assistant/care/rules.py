@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag, self_resolve
-from assistant.care.rhythm import mark_told, silence_days_for, told
+from assistant.care.rhythm import mark_told, silence_days_for, silent_since, told
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.engine import RecordAnswer
@@ -71,7 +71,10 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
             severity="action",
             reason=f"No reply to the last {settings.not_responding_checkins} check-ins",
             now=now,
-            evidence={"checkins": [a.session_id for a in reversed(silent)], "silent_since": _silent_since(participant)},
+            evidence={
+                "checkins": [a.session_id for a in reversed(silent)],
+                "silent_since": silent_since(participant).isoformat(),
+            },
         )
         mark_told(db, participant)
     hard = recent[: settings.not_great_weeks]
@@ -89,12 +92,6 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
             now=now,
             evidence={"answers": [a.id for a in reversed(hard)]},
         )
-
-
-def _silent_since(participant: Participant) -> str | None:
-    """The key every "not responding" carries, so each rule tells one silence once."""
-    since = participant.last_inbound_at or participant.created_at
-    return since.isoformat() if since else None
 
 
 def _replied_since(db: Session, participant: Participant, session_id: int | None) -> bool:
@@ -155,9 +152,9 @@ def silence_sweep(db: Session, now: datetime) -> int:
                 str(e["silent_since"]) for e in evidence if e.get("silent_since")
             )
         for row in candidates:
-            last = row.last_inbound_at or row.created_at
+            last = silent_since(row)
             days = silence_days_for(settings, row.checkin_every_weeks)
-            if last is None or last > now - timedelta(days=days):
+            if last > now - timedelta(days=days):
                 continue
             if last.isoformat() in said.get(row.id, ()):
                 continue  # already said for this silence

@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from assistant.care.audit import audit
 from assistant.db.models import (
+    Campaign,
     Participant,
 )
 from assistant.db.service_settings import for_service
@@ -116,12 +117,6 @@ def campaigns_page() -> Any:
     ), status
 
 
-def _campaign_or_404(db: Session, campaign_id: int) -> Any:
-    from assistant.db.models import Campaign
-
-    return in_my_service_or_404(db, Campaign, campaign_id)
-
-
 @bp.post("/campaigns/<int(max=2147483647):campaign_id>/status")
 @login_required
 @roles("service_admin")
@@ -129,7 +124,7 @@ def campaign_status(campaign_id: int) -> WerkzeugResponse:
     from assistant.contact import campaigns as camp
 
     with unit() as db:
-        campaign = _campaign_or_404(db, campaign_id)
+        campaign = in_my_service_or_404(db, Campaign, campaign_id)
         try:
             camp.set_status(db, campaign, request.form.get("status", ""), now())
             audit(db, me(), "campaign_status", now(), campaign=campaign_id, status=request.form.get("status"))
@@ -149,7 +144,7 @@ def campaign_page(campaign_id: int) -> str:
     from assistant.contact import campaigns as camp
 
     with unit() as db:
-        campaign = _campaign_or_404(db, campaign_id)
+        campaign = in_my_service_or_404(db, Campaign, campaign_id)
         report = camp.progress(db, campaign)
         shown = {pid for ids in report["participants"].values() for pid in ids[:SHOWN_PER_STATE]}
         people = {p.id: p for p in db.exec(select(Participant).where(col(Participant.id).in_(shown))).all()}

@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlmodel import Session
 
 from assistant.care.audit import audit
 from assistant.db.models import (
+    ImportRun,
     Service,
 )
 from assistant.reporting.formats import cell
@@ -80,18 +80,12 @@ def imports_page() -> Any:
 MAX_UPLOAD = 5 * 1024 * 1024  # the importers' own limit
 
 
-def _run_or_404(db: Session, run_id: int) -> Any:
-    from assistant.db.models import ImportRun
-
-    return in_my_service_or_404(db, ImportRun, run_id)
-
-
 @bp.get("/imports/<int(max=2147483647):run_id>")
 @login_required
 @roles("team_lead", "service_admin")
 def import_page(run_id: int) -> str:
     with unit() as db:
-        run = _run_or_404(db, run_id)
+        run = in_my_service_or_404(db, ImportRun, run_id)
     # The errors quote the file's rows, which may be anyone in the service: admins only.
     return render_template("import.html", run=run, show_errors=me().role == "service_admin")
 
@@ -101,7 +95,7 @@ def import_page(run_id: int) -> str:
 @roles("service_admin")
 def import_errors_csv(run_id: int) -> Response:
     with unit() as db:
-        run = _run_or_404(db, run_id)
+        run = in_my_service_or_404(db, ImportRun, run_id)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["line", "column", "problem"])
