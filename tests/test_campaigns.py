@@ -22,12 +22,12 @@ from assistant.db.models import (
     Participant,
     Service,
 )
+from assistant.db.send_pace import Pacer
 from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
-from assistant.sending.pacing import Pacer
 
 from .conftest import CASELOAD_HEADER, Phone
 

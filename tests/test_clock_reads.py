@@ -21,7 +21,7 @@ from .conftest import START
 # path (from the repository root) -> why it may read the wall clock itself
 ALLOWED = {
     "assistant/clock.py": "the system clock",
-    "assistant/sending/pacing.py": "the send pace is seconds on a timeline shared by processes, not a date",
+    "assistant/db/send_pace.py": "the send pace is seconds on a timeline shared by processes, not a date",
     "benchmarks/webhook.py": "it plans check-ins for the server processes it measures, which run on the machine's clock",
 }
 

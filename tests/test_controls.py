@@ -21,7 +21,7 @@ CONTROLS = ("code for a new number", "new number", "how long a break", "pause", 
 
 
 def test_risk_is_read_before_every_control() -> None:
-    names = [name for name, _handler in routing.HANDLERS]
+    names = [step.name for step in routing.HANDLERS]
     assert names[0] == "risk to self"
     for name in CONTROLS:
         assert names.index("risk to self") < names.index(name) < names.index("waiting flow"), name

@@ -17,7 +17,7 @@ from assistant.runtime import Runtime
 
 
 def test_risk_is_read_first_and_free_text_last() -> None:
-    names = [name for name, _handler in routing.HANDLERS]
+    names = [step.name for step in routing.HANDLERS]
     assert names[0] == "risk to self"
     assert names[-1] == "free text"
     assert names.index("opt-out keyword") < names.index("call request") < names.index("waiting flow")
@@ -92,8 +92,6 @@ def test_a_question_about_the_texts_does_not_swallow_a_call_request(
 ) -> None:
     db, participant = unit
     text = _text(rt, db, participant, "who is this? can you call me")
-    for _name, handler in routing.HANDLERS:
-        if handler(text):
-            break
+    routing.run_handlers(text)
     assert _flags(db) == ["callback"]
     assert [db.get(Message, i).message_key for i in text.outcome.outbox] == ["common/help"]  # type: ignore[union-attr]

@@ -8,7 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Flag, FlagStatus, Participant, table
+from assistant.db.models import Flag, FlagStatus, Participant
+from assistant.db.open_items import OPEN_FLAG_ID
 
 
 def raise_flag(
@@ -95,16 +96,6 @@ _OPEN_FLAG = select(Flag).where(
     Flag.kind == sa.bindparam("kind"),
     col(Flag.status).in_((FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)),
 )
-_flag = table(Flag)
-_OPEN_FLAG_ID = (
-    sa.select(_flag.c.id)
-    .where(
-        _flag.c.participant_id == sa.bindparam("participant_id"),
-        _flag.c.kind == sa.bindparam("kind"),
-        _flag.c.status.in_((FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)),
-    )
-    .limit(1)
-)
 
 
 def open_flag(db: Session, participant_id: int, kind: str) -> Flag | None:
@@ -119,7 +110,7 @@ def self_resolve(db: Session, participant_id: int, kind: str, now: datetime, *, 
     assert kind in SELF_RESOLVING
     # Asked on every reply and nearly always answered "none": a bare id first, the flag only if there is one.
     # (Flags are flushed as they are raised, so the database already has any this transaction made.)
-    if db.execute(_OPEN_FLAG_ID, {"participant_id": participant_id, "kind": kind}).first() is None:
+    if db.execute(OPEN_FLAG_ID, {"participant_id": participant_id, "kind": kind}).first() is None:
         return None
     flag = open_flag(db, participant_id, kind)
     if flag is not None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from assistant.care.flags import raise_flag, self_resolve
+from assistant.care.flags import raise_flag
 from assistant.care.rhythm import mark_told, silence_days_for, silent_since, told
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
@@ -177,12 +177,6 @@ def silence_days(settings: ServiceSettings, participant: Participant) -> int:
     """Days without a text before someone counts as silent: the service's D, but never less than
     their check-in cadence and a week's grace (someone asked monthly is not silent at day 21)."""
     return silence_days_for(settings, participant.checkin_every_weeks)
-
-
-def on_reply(db: Session, participant: Participant, now: datetime) -> None:
-    """A reply ends 'not responding' on its own; the flag stays in the history."""
-    assert participant.id is not None
-    self_resolve(db, participant.id, "not_responding", now, note="They replied")
 
 
 def after_dna(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> None:

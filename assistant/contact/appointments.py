@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
@@ -24,8 +23,8 @@ from assistant.db.models import (
     Participant,
     SessionStatus,
     TaskStatus,
-    table,
 )
+from assistant.db.open_items import LADDER_PENDING, LADDER_TASKS
 from assistant.db.service_settings import settings_for
 from assistant.db.units import unindexed
 from assistant.engine import RecordAnswer
@@ -38,7 +37,6 @@ KINDS = ("meeting", "phone_call", "video_call", "job_interview", "other")
 OUTCOMES = ("attended", "dna", "cancelled_by_participant", "cancelled_by_service", "rescheduled")
 CLOSED = ("cancelled_by_participant", "cancelled_by_service", "rescheduled")
 REMINDER_TASKS = ("appt_reminder", "interview_good_luck")
-LADDER_TASKS = ("dna_attempt", "dna_unanswered")
 
 
 def day_and_time(starts_at: datetime, tz: str) -> str:
@@ -185,23 +183,10 @@ def replied_since(db: Session, participant_id: int, since: datetime) -> bool:
     )
 
 
-_duetask = table(DueTask)
-# Read for every inbound text; most people have no follow-up under way, so a bare id comes first.
-_LADDER_PENDING = (
-    sa.select(_duetask.c.id)
-    .where(
-        _duetask.c.participant_id == sa.bindparam("participant_id"),
-        _duetask.c.kind.in_(LADDER_TASKS),
-        unindexed(_duetask.c.status) == "pending",
-    )
-    .limit(1)
-)
-
-
 def on_inbound(db: Session, participant: Participant, inbound: Message, now: datetime) -> None:
     """Any reply ends a follow-up ladder and tells the specialist."""
     assert participant.id is not None
-    if db.execute(_LADDER_PENDING, {"participant_id": participant.id}).first() is None:
+    if db.execute(LADDER_PENDING, {"participant_id": participant.id}).first() is None:
         return
     pending = db.exec(
         select(DueTask).where(

@@ -24,12 +24,12 @@ from assistant.care.quiet import _day_allowed, allowed_window, is_bank_holiday, 
 from assistant.contact.policy import blocked_by
 from assistant.db.dna_steps import REVIEW, SMS, Step, parse_ladder, text_wording
 from assistant.db.models import Appointment, ContactLog, DueTask, Participant, StaffTask, TaskStatus
+from assistant.db.open_items import LADDER_TASKS
 from assistant.db.service_settings import ServiceSettings, settings_for
 from assistant.db.units import unindexed
 from assistant.timing import local_at, parse_hhmm
 
 SOURCE = "dna_followup"
-LADDER_TASKS = ("dna_attempt", "dna_unanswered")
 AUTOMATED_BY = "assistant"
 # Tasks for the specialist, and the review, land at the start of a working day.
 TASK_TIME = time(9, 0)

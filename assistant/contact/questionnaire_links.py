@@ -248,5 +248,5 @@ def questionnaire_finished(
     now: datetime,
     ended_from: str,
 ) -> Outcome:
-    """Every questionnaire flow's `on_end` effect (see sessions.effects)."""
+    """Every questionnaire flow's `on_end` effect (see sessions.lifecycle)."""
     return questionnaire_ended(db, rt, participant, row, flow, now, on_page=ended_from == SessionStatus.ON_PAGE)

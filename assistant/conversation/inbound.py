@@ -96,8 +96,8 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
         participant.last_inbound_at = now
         db.add(participant)
         note_reply(db, participant, now)
-        # A text from this number proves it reaches their phone.
-        clear_number_problem(db, participant, now, why="texted_in", by="assistant")
+        if participant.unreachable:  # a text from this number proves it reaches their phone
+            clear_number_problem(db, participant, now, why="texted_in", by="assistant")
         outcome = handle(db, rt, participant, inbound, now)
         return Received(
             duplicate=False,

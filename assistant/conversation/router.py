@@ -15,16 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, select
 
 from assistant import engine
-from assistant.care import rules
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.contact import appointments
 from assistant.conversation import controls, number_change
 from assistant.db.models import Answer, FlowSession, Message, Participant
+from assistant.db.open_items import NOTHING_OPEN, OpenItems, open_items
 from assistant.engine.flow import Question
 from assistant.engine.questionnaire import UNCLEAR
 from assistant.engine.understanding import Reading, read
@@ -54,6 +54,7 @@ class Text:
     reading: Reading
     waiting: FlowSession | None
     question: Question | None = None
+    open: OpenItems = NOTHING_OPEN  # what else this text might answer or end
     outcome: Outcome = field(default_factory=Outcome)
     replied: bool = False  # a routine reply is queued: no second one
     crisis: bool = False  # signposting is the reply: nothing routine follows it
@@ -306,44 +307,76 @@ def free_text(text: Text) -> bool:
     return True
 
 
+def says(*kinds: str) -> Callable[[Text], bool]:
+    """A handler that acts only on these signals need not be asked about other texts."""
+    return lambda text: any(text.reading.has(kind) for kind in kinds)
+
+
+def asked_back(text: Text) -> bool:
+    """A question the assistant asked back about their contact waits for its answer."""
+    return text.open.request
+
+
+def campaign_asked(text: Text) -> bool:
+    return text.open.campaign
+
+
+def always(text: Text) -> bool:
+    return True
+
+
+class Step(NamedTuple):
+    name: str
+    handler: Handler
+    # Asked only when this holds: what the handler looks for is in the text, or open for the person.
+    when: Callable[[Text], bool] = always
+
+
 # The order is the policy: risk first, always; the carrier's keywords; then what the person
 # asks for (their own controls never act on a text that reads like a crisis); then the
 # waiting flow; then free text for the specialist.
-HANDLERS: tuple[tuple[str, Handler], ...] = (
-    ("risk to self", risk),
-    ("opt-out keyword", opt_out),
-    ("opt-in keyword", opt_in),
-    ("texts stopped", while_opted_out),
-    ("wrong person", wrong_person),
-    ("code for a new number", number_change.code_reply),
-    ("new number", number_change.new_number),
-    ("help", help_request),
-    ("call request", call_request),
-    ("how long a break", controls.pause_length),
-    ("pause", controls.pause),
-    ("stop in own words", stop_in_own_words),
-    ("less or more", controls.less_or_more),
-    ("another day or time", controls.day_or_time),
-    ("cancel or rebook", cancel_or_rebook),
-    ("campaign reply", campaign_reply),
-    ("waiting flow", waiting_flow),
-    ("free text", free_text),
+HANDLERS: tuple[Step, ...] = (
+    Step("risk to self", risk),
+    Step("opt-out keyword", opt_out),
+    Step("opt-in keyword", opt_in),
+    Step("texts stopped", while_opted_out),
+    Step("wrong person", wrong_person),
+    Step("code for a new number", number_change.code_reply, asked_back),
+    Step("new number", number_change.new_number, lambda text: says("new_number")(text) or asked_back(text)),
+    Step("help", help_request),
+    Step("call request", call_request),
+    Step("how long a break", controls.pause_length, asked_back),
+    Step("pause", controls.pause, says("pause")),
+    Step("stop in own words", stop_in_own_words),
+    Step("less or more", controls.less_or_more, says("less", "more")),
+    Step("another day or time", controls.day_or_time, says("contact_time")),
+    Step("cancel or rebook", cancel_or_rebook),
+    Step("campaign reply", campaign_reply, campaign_asked),
+    Step("waiting flow", waiting_flow),
+    Step("free text", free_text),
 )
+
+
+def run_handlers(text: Text) -> Outcome:
+    """Each handler in order, until one finishes the text."""
+    for step in HANDLERS:
+        if step.when(text) and step.handler(text):
+            break
+    return text.outcome
 
 
 def handle_text(db: Session, rt: Runtime, participant: Participant, message: Message, now: datetime) -> Outcome:
     """Read one inbound text and let each handler act on it, in order, until one finishes it."""
     assert participant.id is not None
-    appointments.on_inbound(db, participant, message, now)
-    rules.on_reply(db, participant, now)
+    open_now = open_items(db, participant.id, now)
+    if open_now.ladder:
+        appointments.on_inbound(db, participant, message, now)  # any reply ends a follow-up ladder
+    if open_now.not_responding:
+        self_resolve(db, participant.id, "not_responding", now, note="They replied")  # the flag stays in the history
     waiting = active_session(db, participant.id)
     question = question_waiting(rt, waiting)
     reading = read(message.body, rt.phrases.get(participant.language), question)
-    text = Text(db, rt, participant, message, now, reading, waiting, question)
-    for _name, handler in HANDLERS:
-        if handler(text):
-            break
-    return text.outcome
+    return run_handlers(Text(db, rt, participant, message, now, reading, waiting, question, open_now))
 
 
 def question_waiting(rt: Runtime, waiting: FlowSession | None) -> Question | None:

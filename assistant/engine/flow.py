@@ -62,7 +62,7 @@ class Question:
     until_var: str | None = None
     # The answer recorded for a reply that fits no choice (and is not re-prompted).
     other_value: str = "free_text"
-    # The name of an effect the host applies when this question is answered (see sessions.effects).
+    # The name of an effect the host applies when this question is answered (see sessions.lifecycle).
     on_answer: str | None = None
 
 

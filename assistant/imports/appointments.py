@@ -19,6 +19,7 @@ from assistant.care import rules
 from assistant.contact import appointments
 from assistant.contact.appointments import CLOSED, KINDS, OUTCOMES
 from assistant.db.models import Appointment, Participant, Service
+from assistant.db.open_items import LADDER_TASKS
 from assistant.db.units import lock_participant, transaction
 from assistant.imports.caseload_csv import CsvImportError, read_csv
 from assistant.runtime import Runtime
@@ -230,7 +231,7 @@ def apply_change(
     elif moved and appointment.outcome is None:
         appointments.replan(db, appointment, participant, now, "moved")
     if outcome_changed and appointment.outcome != "dna":
-        appointments.cancel_tasks(db, appointment, appointments.LADDER_TASKS, "outcome_changed", now)
+        appointments.cancel_tasks(db, appointment, LADDER_TASKS, "outcome_changed", now)
     if outcome_changed and appointment.outcome == "dna":
         appointments.cancel_tasks(db, appointment, appointments.REMINDER_TASKS, "dna", now)
         appointments.start_ladder(db, appointment, participant, now)

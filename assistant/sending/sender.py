@@ -17,12 +17,12 @@ from sqlmodel import Session
 
 from assistant.care.quiet import next_allowed
 from assistant.db.models import Message, MessageStatus, Participant, StatusEvent, table
+from assistant.db.send_pace import Pacer
 from assistant.db.service_settings import for_service
 from assistant.db.units import queued, transaction
 from assistant.outbox.writer import OPT_IN_KEYS
 from assistant.runtime import Runtime
 from assistant.sending.failures import VITAL_KEYS, mark_number_problem, signposting_not_delivered
-from assistant.sending.pacing import pacer_for
 from assistant.sending.status import apply_pending_status_events
 from assistant.transports import SendResult
 
@@ -292,3 +292,8 @@ def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) 
         mark_number_problem(db, message.participant_id, result.error_code, now, message.id)
     log.warning("send failed: message=%s code=%s", message.id, result.error_code)
     return "failed"
+
+
+def pacer_for(rt: Runtime) -> Pacer:
+    """The shared pace for this runtime's senders: the rate per number times the numbers."""
+    return Pacer(rt.settings.send_rate * max(1, getattr(rt.transport, "senders", 1)))

@@ -1,4 +1,5 @@
-"""Turning engine events into records: starting and resuming flows, and queueing their texts.
+"""Turning engine events into records: starting and resuming flows, queueing their texts, and
+applying the effects a flow declares by name.
 
 Every function here works inside a transaction it is given and never commits:
 the caller owns the unit of work. Outbound messages are only written to the
@@ -7,9 +8,12 @@ outbox here; they are sent after the transaction commits.
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,10 +22,9 @@ from sqlmodel import Session, col, select
 from assistant import engine
 from assistant.care.flags import raise_flag
 from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
-from assistant.engine import Ended, Event, Flow, RaiseFlag, RecordAnswer, Say, Wait
+from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
-from assistant.sessions.effects import answer_effect, end_effect
 
 log = logging.getLogger(__name__)
 
@@ -329,3 +332,44 @@ def has_open_flag(db: Session, participant_id: int, kind: str) -> bool:
         ).first()
         is not None
     )
+
+
+# ---------------------------------------------------------------------------- effects
+# What a flow's answers and endings change beyond the session, declared by name in the flow
+# (`on_answer` on a question, `on_end` on the flow) and resolved here. The effects live with
+# what they change (appointments, rules, measures), in packages above this one: the registry
+# names them by dotted path and imports them when first used, so this package never imports
+# upward and a flow can only name an effect listed here.
+
+# (db, rt, participant, session row, the answer, now)
+AnswerEffect = Callable[[Session, Runtime, Participant, FlowSession, RecordAnswer, datetime], Any]
+# (db, rt, participant, session row, flow, now, the status it ended from) -> texts it queued, if any
+EndEffect = Callable[[Session, Runtime, Participant, FlowSession, Flow, datetime, str], Any]
+
+ON_ANSWER = {
+    "checkin_answered": "assistant.care.rules:checkin_answered",
+    "attendance_answered": "assistant.contact.appointments:attendance_answered",
+    "sustainment_answered": "assistant.contact.work:sustainment_answered",
+}
+ON_END = {
+    "questionnaire_results": "assistant.contact.questionnaire_links:questionnaire_finished",
+}
+
+
+@cache
+def _resolve(path: str) -> Callable[..., Any]:
+    module, _, name = path.partition(":")
+    effect: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return effect
+
+
+def answer_effect(name: str) -> AnswerEffect:
+    if name not in ON_ANSWER:
+        raise FlowError(f"no answer effect named {name!r} (known: {sorted(ON_ANSWER)})")
+    return _resolve(ON_ANSWER[name])
+
+
+def end_effect(name: str) -> EndEffect:
+    if name not in ON_END:
+        raise FlowError(f"no end effect named {name!r} (known: {sorted(ON_END)})")
+    return _resolve(ON_END[name])

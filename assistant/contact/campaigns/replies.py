@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant import engine
@@ -15,35 +14,16 @@ from assistant.db.models import (
     Message,
     Participant,
     RecipientStatus,
-    table,
 )
-
-_recipient, _campaign, _message = table(CampaignRecipient), table(Campaign), table(Message)
-_RECENT_CAMPAIGN = (
-    sa.select(
-        _recipient.c.id.label("recipient_id"),
-        _campaign.c.id.label("campaign_id"),
-        _message.c.id.label("message_id"),
-    )
-    .select_from(_recipient)
-    .join(_campaign, _campaign.c.id == _recipient.c.campaign_id)
-    .join(_message, _message.c.id == _recipient.c.message_id)
-    .where(
-        _recipient.c.participant_id == sa.bindparam("participant_id"),
-        _campaign.c.reply_keyword.is_not(None),
-        _message.c.at > sa.bindparam("since", type_=_message.c.at.type),
-    )
-    .order_by(_message.c.id.desc())
-    .limit(1)
-)
+from assistant.db.open_items import CAMPAIGN_REPLY_WITHIN, RECENT_CAMPAIGN
 
 
 def recent_campaign(
-    db: Session, participant_id: int, now: datetime, within: timedelta = timedelta(days=14)
+    db: Session, participant_id: int, now: datetime, within: timedelta = CAMPAIGN_REPLY_WITHIN
 ) -> tuple[CampaignRecipient, Campaign, Message] | None:
     """The last campaign text this person got, if it asked for a reply keyword and is recent."""
-    # Asked for every inbound text and nearly always empty: ids first, whole rows only when found.
-    found = db.execute(_RECENT_CAMPAIGN, {"participant_id": participant_id, "since": now - within}).first()
+    # Ids first, whole rows only when found.
+    found = db.execute(RECENT_CAMPAIGN, {"participant_id": participant_id, "since": now - within}).first()
     if found is None:
         return None
     recipient = db.get(CampaignRecipient, found.recipient_id)

@@ -16,7 +16,6 @@ from sqlmodel import Session
 
 from assistant.db.models import SendPace
 from assistant.db.units import insert_or
-from assistant.runtime import Runtime
 
 POOL = "sms"
 
@@ -67,8 +66,3 @@ _BOOK_NEXT = (
     )
     .returning(_PACE.c.next_at)
 )
-
-
-def pacer_for(rt: Runtime) -> Pacer:
-    """The shared pace for this runtime's senders: the rate per number times the numbers."""
-    return Pacer(rt.settings.send_rate * max(1, getattr(rt.transport, "senders", 1)))

@@ -1,0 +1,124 @@
+"""What a text from one person might answer or end, read in one statement before it is handled.
+
+A reply ends a missed-appointment follow-up under way and an open "not responding" flag; it may
+answer a question the assistant asked back about their contact (how long a break, a new number's
+code) or a recent campaign text that asked for a keyword. For nearly every text none of these is
+open, so the router asks each concern only when its part is: one read instead of one per concern.
+The statements each concern uses for its own part are defined here too, so both agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from assistant.db.models import (
+    Campaign,
+    CampaignRecipient,
+    ContactRequest,
+    DueTask,
+    Flag,
+    FlagStatus,
+    Message,
+    RequestStatus,
+    table,
+)
+from assistant.db.units import unindexed
+
+# The missed-appointment ladder's scheduled steps.
+LADDER_TASKS = ("dna_attempt", "dna_unanswered")
+# A campaign text is answered by its keyword within this long.
+CAMPAIGN_REPLY_WITHIN = timedelta(days=14)
+# Statuses of a question back that still waits for its answer.
+WAITING_REQUESTS = (RequestStatus.ASKED, RequestStatus.CODE_SENT)
+
+_duetask, _flag, _request = table(DueTask), table(Flag), table(ContactRequest)
+_recipient, _campaign, _message = table(CampaignRecipient), table(Campaign), table(Message)
+_PARTICIPANT: sa.BindParameter[int] = sa.bindparam("participant_id")
+
+# Most people have no follow-up under way, so a bare id comes first.
+LADDER_PENDING = (
+    sa.select(_duetask.c.id)
+    .where(
+        _duetask.c.participant_id == _PARTICIPANT,
+        _duetask.c.kind.in_(LADDER_TASKS),
+        unindexed(_duetask.c.status) == "pending",
+    )
+    .limit(1)
+)
+
+# The last campaign text this person got that asked for a reply keyword, sent since `since`.
+RECENT_CAMPAIGN = (
+    sa.select(
+        _recipient.c.id.label("recipient_id"),
+        _campaign.c.id.label("campaign_id"),
+        _message.c.id.label("message_id"),
+    )
+    .select_from(_recipient)
+    .join(_campaign, _campaign.c.id == _recipient.c.campaign_id)
+    .join(_message, _message.c.id == _recipient.c.message_id)
+    .where(
+        _recipient.c.participant_id == _PARTICIPANT,
+        _campaign.c.reply_keyword.is_not(None),
+        _message.c.at > sa.bindparam("since", type_=_message.c.at.type),
+    )
+    .order_by(_message.c.id.desc())
+    .limit(1)
+)
+
+# A flag of this kind that is still open (or acknowledged but not resolved).
+OPEN_FLAG_ID = (
+    sa.select(_flag.c.id)
+    .where(
+        _flag.c.participant_id == _PARTICIPANT,
+        _flag.c.kind == sa.bindparam("kind"),
+        _flag.c.status.in_((FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)),
+    )
+    .limit(1)
+)
+
+_REQUEST_WAITING = (
+    sa.select(_request.c.id)
+    .where(
+        _request.c.participant_id == _PARTICIPANT,
+        _request.c.status.in_(WAITING_REQUESTS),
+        _request.c.expires_at > sa.bindparam("now", type_=_request.c.expires_at.type),
+    )
+    .limit(1)
+)
+
+_OPEN_ITEMS = sa.select(
+    LADDER_PENDING.exists().label("ladder"),
+    _REQUEST_WAITING.exists().label("request"),
+    RECENT_CAMPAIGN.exists().label("campaign"),
+    OPEN_FLAG_ID.exists().label("not_responding"),
+)
+
+
+@dataclass(frozen=True)
+class OpenItems:
+    """What is open for one person that their next text might answer or end."""
+
+    ladder: bool = False  # a missed-appointment follow-up under way
+    request: bool = False  # a question back about their contact waits for its answer
+    campaign: bool = False  # a recent campaign text asked for a keyword
+    not_responding: bool = False  # an open "not responding" flag
+
+
+NOTHING_OPEN = OpenItems()
+
+
+def open_items(db: Session, participant_id: int, now: datetime) -> OpenItems:
+    row = db.execute(
+        _OPEN_ITEMS,
+        {
+            "participant_id": participant_id,
+            "now": now,
+            "since": now - CAMPAIGN_REPLY_WITHIN,
+            "kind": "not_responding",
+        },
+    ).one()
+    return OpenItems(bool(row.ladder), bool(row.request), bool(row.campaign), bool(row.not_responding))
