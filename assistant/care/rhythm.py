@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant.care.flags import raise_flag
-from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, table
+from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, SilenceNote, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.db.units import participant_unit, transaction
 from assistant.engine import rhythm as estimate
@@ -72,7 +72,7 @@ def note_ask(db: Session, participant: Participant, now: datetime) -> None:
     row.asks += 1
     row.pending += 1
     if row.pending == 1:  # a new silence begins: nothing has been done about it yet
-        row.first_pending_at, row.noted = now, ""
+        row.first_pending_at, row.noted = now, SilenceNote.NOTHING_YET
     row.last_ask_at = now
     db.add(row)
 
@@ -80,14 +80,14 @@ def note_ask(db: Session, participant: Participant, now: datetime) -> None:
 def told(db: Session, participant: Participant) -> bool:
     """Whether their specialist has been told of the silence under way (by either rule)."""
     row = db.get(ReplyRhythm, participant.id)
-    return row is not None and row.pending > 0 and row.noted == "flagged"
+    return row is not None and row.pending > 0 and row.noted == SilenceNote.FLAGGED
 
 
 def mark_told(db: Session, participant: Participant) -> None:
     """The fixed count of check-ins told of this silence: the rhythm does not tell it again."""
     row = db.get(ReplyRhythm, participant.id)
     if row is not None and row.pending > 0:
-        row.noted = "flagged"
+        row.noted = SilenceNote.FLAGGED
         db.add(row)
 
 
@@ -99,7 +99,7 @@ def note_reply(db: Session, participant: Participant, now: datetime) -> None:
     after = now - row.last_ask_at if row.last_ask_at else None
     kept = estimate.after_reply(as_rhythm(row, participant.cohort), after)
     row.answered, row.log_hours_sum, row.log_hours_sq = kept.answered, kept.log_hours_sum, kept.log_hours_sq
-    row.pending, row.first_pending_at, row.noted = 0, None, ""
+    row.pending, row.first_pending_at, row.noted = 0, None, SilenceNote.NOTHING_YET
     db.add(row)
 
 
@@ -117,7 +117,7 @@ _QUIET = (
     .where(
         _participant.c.service_id == sa.bindparam("service_id"),
         _rhythm.c.pending > 0,
-        _rhythm.c.noted != "flagged",
+        _rhythm.c.noted != SilenceNote.FLAGGED,
         _rhythm.c.last_ask_at <= sa.bindparam("asked_before", type_=_rhythm.c.last_ask_at.type),
         _participant.c.opted_out.is_(False),
         _participant.c.paused.is_(False),
@@ -201,13 +201,15 @@ class Silence:
 def _action(settings: ServiceSettings, silence: Silence, now: datetime) -> str | None:
     """What this silence calls for now: "flag", "follow_up", or nothing."""
     chance = silence.chance(now)
-    if chance < estimate.FLAG_BELOW and silence.noted != "flagged":
+    if chance < estimate.FLAG_BELOW and silence.noted != SilenceNote.FLAGGED:
         return "flag"
     # Before the days-of-silence ceiling tells their specialist, one gentle text: people asked
     # rarely (a month apart, in work) would otherwise hear nothing between the check-in they
     # missed and the flag.
     ceiling = silence.silent_since + timedelta(days=silence_days_for(settings, silence.checkin_every_weeks))
-    if silence.noted == "" and (chance < estimate.FOLLOW_UP_BELOW or now >= ceiling - CEILING_NOTICE):
+    if silence.noted == SilenceNote.NOTHING_YET and (
+        chance < estimate.FOLLOW_UP_BELOW or now >= ceiling - CEILING_NOTICE
+    ):
         return "follow_up"
     return None
 
@@ -218,12 +220,12 @@ def _act(db: Session, settings: ServiceSettings, participant: Participant, row: 
     if action == "follow_up":
         payload = {"first_pending_at": silence.first_ask.isoformat()}
         db.add(DueTask(participant_id=row.participant_id, kind=FOLLOW_UP, due_at=now, created_at=now, payload=payload))
-        row.noted = "followed_up"
+        row.noted = SilenceNote.FOLLOWED_UP
         db.add(row)
         return 0
     if action != "flag":
         return 0
-    row.noted = "flagged"
+    row.noted = SilenceNote.FLAGGED
     db.add(row)
     since = silence.silent_since.isoformat()
     if _said_before(db, row.participant_id, since):

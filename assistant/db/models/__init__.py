@@ -17,6 +17,7 @@ from assistant.db.models.statuses import (
     RecipientStatus,
     RequestStatus,
     SessionStatus,
+    SilenceNote,
     StaffTaskStatus,
     TaskStatus,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "Service",
     "SessionStatus",
     "SignIn",
+    "SilenceNote",
     "Specialist",
     "StaffTask",
     "StaffTaskStatus",

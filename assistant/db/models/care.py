@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from assistant.db.models.columns import json_column, utc_column
-from assistant.db.models.statuses import FlagStatus, NotificationStatus, StaffTaskStatus
+from assistant.db.models.statuses import FlagStatus, NotificationStatus, SilenceNote, StaffTaskStatus
 
 
 class Appointment(SQLModel, table=True):
@@ -134,5 +134,5 @@ class ReplyRhythm(SQLModel, table=True):
     pending: int = 0  # asks since their last text
     first_pending_at: datetime | None = utc_column()
     last_ask_at: datetime | None = utc_column(index=True)
-    # What was done about the silence under way: "" nothing yet, "followed_up", "flagged".
-    noted: str = Field(default="", max_length=16)
+    # What was done about the silence under way.
+    noted: str = Field(default=SilenceNote.NOTHING_YET, max_length=16)

@@ -115,3 +115,11 @@ class RequestStatus(StrEnum):
     WRONG_CODE = "wrong_code"
     REPLACED = "replaced"
     PASSED_ON = "passed_on"  # to the specialist
+
+
+class SilenceNote(StrEnum):
+    """ReplyRhythm.noted: what was done about the silence under way."""
+
+    NOTHING_YET = ""
+    FOLLOWED_UP = "followed_up"  # one gentle follow-up text
+    FLAGGED = "flagged"  # their specialist was told
