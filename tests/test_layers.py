@@ -129,3 +129,34 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     sample.write_text("from assistant.conversation.router import HANDLERS\n", encoding="utf-8")
     ((target, _),) = imports_of(sample)
     assert rank(part_of(target)) < rank("care")
+
+
+MOST_LINES_IN_A_MODULE = 400
+MOST_LINES_IN_A_FUNCTION = 60
+
+
+def oversized(path: Path) -> list[str]:
+    """The module itself if it is too long, and each function in it that is (decorators aside)."""
+    source = path.read_text(encoding="utf-8")
+    found = []
+    if len(source.splitlines()) > MOST_LINES_IN_A_MODULE:
+        found.append(f"{path.name}: {len(source.splitlines())} lines")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
+            length = node.end_lineno - node.lineno + 1
+            if length > MOST_LINES_IN_A_FUNCTION:
+                found.append(f"{path.name}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_modules_and_functions_stay_small_enough_to_read() -> None:
+    """A module a newcomer can read in one sitting, a function on one screen."""
+    too_big = [item for _name, path in modules() for item in oversized(path)]
+    assert too_big == []
+
+
+def test_an_oversized_function_is_caught(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    body = "\n".join(f"    x{i} = {i}" for i in range(MOST_LINES_IN_A_FUNCTION))
+    sample.write_text(f"def long() -> None:\n{body}\n", encoding="utf-8")
+    assert oversized(sample) == [f"sample.py:1 long: {MOST_LINES_IN_A_FUNCTION + 1} lines"]
