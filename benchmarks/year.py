@@ -292,6 +292,8 @@ class Result:
     steady_flagged: list[str] = field(default_factory=list)
     people_flagged: dict[str, set[str]] = field(default_factory=dict)  # group -> external ids "not responding"
     followups: dict[str, list[datetime]] = field(default_factory=dict)  # external id -> gentle follow-ups sent
+    # False "not responding" flags by the rule that raised them: days of silence when each was raised.
+    false_by_rule: dict[str, list[float]] = field(default_factory=dict)
 
     def false_flags(self, groups: Collection[str] | None = None) -> int:
         """'Not responding' flags on people who were not drifting (in these groups)."""
@@ -580,7 +582,9 @@ class Simulation:
                 ).all()
             }
             flags = connection.execute(
-                sa.select(Flag.participant_id, Flag.kind, Flag.created_at).order_by(Flag.created_at)  # type: ignore[arg-type]
+                sa.select(Flag.participant_id, Flag.kind, Flag.created_at, Flag.reason, Flag.evidence).order_by(  # type: ignore[call-overload]
+                    Flag.created_at
+                )
             ).all()
             followups = connection.execute(
                 sa.select(Message.participant_id, Message.sent_at).where(  # type: ignore[call-overload]
@@ -596,9 +600,11 @@ class Simulation:
         first_after: dict[int, datetime] = {}
         steady_flagged = set()
         by_person: dict[int, set[str]] = defaultdict(set)
-        for participant_id, kind, created_at in flags:
+        for participant_id, kind, created_at, reason, evidence in flags:
             person = self.by_id[participant_id]
             by_group[person.group][kind] += 1
+            if kind == "not_responding" and person.group != "drifter":
+                result.false_by_rule.setdefault(rule_of(reason), []).append(silent_days(created_at, evidence))
             by_person[participant_id].add(kind)
             if person.group == "steady" and kind == "not_responding":
                 steady_flagged.add(person.external_id)
@@ -682,6 +688,24 @@ def _days(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} days"
 
 
+def rule_of(reason: str) -> str:
+    """Which rule raised a "not responding" flag, from its reason."""
+    if reason.startswith("No reply to the last"):
+        return "unanswered check-ins (ceiling)"
+    if reason.startswith("No text from them for"):
+        return "days without a text (ceiling)"
+    return "their own rhythm"
+
+
+def silent_days(raised_at: datetime, evidence: object) -> float:
+    """Days from the silence's start (kept on the flag's first evidence) to the flag."""
+    entries = evidence if isinstance(evidence, list) else [evidence]
+    since = next((e["silent_since"] for e in entries if isinstance(e, dict) and e.get("silent_since")), None)
+    if since is None:
+        return float("nan")
+    return (_as_utc(raised_at) - _as_utc(datetime.fromisoformat(since))).total_seconds() / 86400
+
+
 def report(result: Result, *, aims_apply: bool) -> bool:
     c = result.config
     groups = Counter(p.group for p in result.people)
@@ -746,6 +770,10 @@ def report(result: Result, *, aims_apply: bool) -> bool:
         count = result.false_flags([group])
         flagged = len(result.people_flagged.get(group, ()))
         print(f"    {group:13} {count:5d}  {flagged:4d} of {groups[group]:4d}  {count / c.specialists / c.weeks:.3f}")
+    print("  by the rule that raised them (flags; days silent when raised: median, 10th percentile):")
+    for rule, days in sorted(result.false_by_rule.items()):
+        low = statistics.quantiles(days, n=10, method="inclusive")[0] if len(days) > 1 else days[0]
+        print(f"    {rule:30} {len(days):5d}  {statistics.median(days):5.1f}  {low:5.1f}")
     print(f"  gentle follow-ups sent: {result.counts.get('gentle_followup/thinking_of_you', 0)}")
     print("flags raised, by group")
     for group, _ in GROUP_SHARES:
