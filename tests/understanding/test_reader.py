@@ -89,6 +89,14 @@ def test_what_only_looks_set_aside_is_still_risk(phrases: Phrases, text: str) ->
     assert read(text, phrases).has("risk"), text
 
 
+def test_words_one_pattern_sets_aside_as_denied_another_can_still_read(phrases: Phrases) -> None:
+    # One pattern skips the "not" and is held back as a denial; a later one takes the "not" as
+    # part of what is said ("easier if i never ... again"), so the same words are still risk.
+    reading = read("it would all be simpler if i just never showed my face anywhere ever again", phrases)
+    assert reading.has("risk"), reading
+    assert "negated" in {h.because for h in reading.held_back if h.kind == "risk"}
+
+
 @pytest.mark.parametrize(
     "text",
     [

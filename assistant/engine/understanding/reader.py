@@ -94,12 +94,13 @@ def _pattern_signals(phrases: Phrases, clauses: Sequence[Sequence[Token]]) -> tu
             words = _raw_words(tokens, span[:2])
             if (family.signal, words) in seen:
                 continue
-            seen.add((family.signal, words))
             hold = phrases.hold_back.get(family.signal)
             because = why_held(hold, pattern, tokens, span, clauses) if hold else None
             if because:
+                # Another pattern may still read the same words (one that takes the "not" as its own).
                 held.append(HeldBack(family.signal, family.name, words, because))
             else:
+                seen.add((family.signal, words))
                 signals.append(Signal(family.signal, family.name, family.label, words))
     return signals, held
 
