@@ -59,7 +59,8 @@ def main() -> int:
     load_ms = (time.perf_counter() - started) * 1000
     risk = load(args.corpus / "risk.tsv", 2)
     ordinary = load(args.corpus / "not_risk.tsv", 2)
-    signals = load(args.corpus / "signals.tsv", 3)
+    # A set written for risk alone may have no other signals to check.
+    signals = load(args.corpus / "signals.tsv", 3) if (args.corpus / "signals.tsv").exists() else []
 
     print(f"corpus {args.corpus}: {len(risk)} risk, {len(ordinary)} ordinary, {len(signals)} signal texts")
     print(f"phrases compiled and self-checked in {load_ms:.0f} ms\n")
