@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from assistant.care.audit import audit
+from assistant.contact import campaigns as camp
 from assistant.db.models import (
     Campaign,
     Participant,
@@ -63,9 +64,6 @@ def _send_time(values: dict[str, Any]) -> tuple[datetime | None, dict[str, Any] 
 @bp.route("/campaigns", methods=["GET", "POST"])
 @roles("service_admin")
 def campaigns_page() -> Any:
-    from assistant.contact import campaigns as camp
-    from assistant.db.models import Campaign
-
     values, audience = _campaign_form() if request.method == "POST" else ({}, {})
     preview = error = None
     with unit() as db:
@@ -118,8 +116,6 @@ def campaigns_page() -> Any:
 @bp.post("/campaigns/<int(max=2147483647):campaign_id>/status")
 @roles("service_admin")
 def campaign_status(campaign_id: int) -> WerkzeugResponse:
-    from assistant.contact import campaigns as camp
-
     with unit() as db:
         campaign = in_my_service_or_404(db, Campaign, campaign_id)
         try:
@@ -137,8 +133,6 @@ SHOWN_PER_STATE = 50  # names listed per progress state; the rest are counted
 @bp.get("/campaigns/<int(max=2147483647):campaign_id>")
 @roles("service_admin")
 def campaign_page(campaign_id: int) -> str:
-    from assistant.contact import campaigns as camp
-
     with unit() as db:
         campaign = in_my_service_or_404(db, Campaign, campaign_id)
         report = camp.progress(db, campaign)
