@@ -19,13 +19,14 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, select
 
 from assistant.app import create_app
 from assistant.clock import FixedClock, SystemClock
 from assistant.config import Settings
-from assistant.db.models import Message
+from assistant.db.models import Message, Participant
 from assistant.db.units import make_engine, transaction, upgrade
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime, build_runtime
 from assistant.signing import twilio_signature
 from assistant.transports import ConsoleTransport
@@ -196,6 +197,15 @@ def caseload_file(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def unit(rt: Runtime, caseload_file: Path) -> Iterator[tuple[Session, Participant]]:
+    """One open unit of work on the imported caseload, and Alex (P001) in it."""
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        participant = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
+        yield db, participant
 
 
 def make_engine_for(url: str) -> sa.Engine:
