@@ -24,7 +24,8 @@ from sqlmodel import Session, SQLModel, select
 from assistant.app import create_app
 from assistant.clock import FixedClock, SystemClock
 from assistant.config import Settings
-from assistant.db.models import Message, Participant
+from assistant.db.models import Message, Participant, Service
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import make_engine, transaction, upgrade
 from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime, build_runtime
@@ -239,3 +240,16 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         yield inbox, port
     finally:
         controller.stop()
+
+
+def mailing_service(rt: Runtime, smtp: tuple[Inbox, int], caseload_file: Path, settings: dict[str, Any]) -> Inbox:
+    """Email through the SMTP server on loopback, the caseload imported, and its one service given
+    these settings; the inbox that receives what is sent."""
+    inbox, port = smtp
+    rt.settings = replace(rt.settings, smtp_host="127.0.0.1", smtp_port=port, mail_from="assistant@service.example")
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        service = db.exec(select(Service)).one()
+        service.settings = ServiceSettings.from_json(settings).to_json()
+        db.add(service)
+    return inbox
