@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from assistant.signing import twilio_signature
 from assistant.transports import ConsoleTransport
 
 from .pg import PostgresServer, PostgresUnavailable, start_postgres
+from .ports import free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
@@ -222,12 +222,6 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
