@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from assistant.care.audit import audit_as
 from assistant.care.flags import raise_flag
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.policy import wait_until
-from assistant.db.models import AuditLog, DueTask, Participant
+from assistant.db.models import DueTask, Participant
 from assistant.db.units import pending_tasks
 from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime
@@ -19,16 +20,9 @@ from assistant.sessions.lifecycle import has_open_flag
 
 
 def audit_change(db: Session, participant: Participant, kind: str, status: str, now: datetime, **detail: Any) -> None:
-    db.add(
-        AuditLog(
-            at=now,
-            service_id=participant.service_id,
-            user_email="participant (by text)",
-            action=f"contact_{kind}",
-            participant_id=participant.id,
-            detail={"status": status, **detail},
-        )
-    )
+    by = "participant (by text)"
+    detail = {"status": status, **detail}
+    audit_as(db, by, participant.service_id, f"contact_{kind}", now, participant_id=participant.id, detail=detail)
 
 
 def replan_checkin(db: Session, participant: Participant, now: datetime, *, old_every: int | None = None) -> datetime:
