@@ -47,6 +47,16 @@ def load(path: Path, fields: int) -> list[list[str]]:
     return rows
 
 
+def print_rates(by_category: dict[str, list[bool]]) -> None:
+    """A row a category (how many of its texts were read as risk, of how many, and the share), then overall."""
+    count = total = 0
+    for category, hits in sorted(by_category.items()):
+        count += len(hits)
+        total += sum(hits)
+        print(f"  {category:30} {sum(hits):8} {len(hits):5} {100 * sum(hits) / len(hits):11.1f}%")
+    print(f"  {'overall':30} {total:8} {count:5} {100 * total / count:11.1f}%\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "understanding" / "corpus")
@@ -67,20 +77,15 @@ def main() -> int:
 
     misses: list[str] = []
     print(f"{'risk texts by category':32} {'caught':>8} {'of':>5} {'sensitivity':>12}")
-    caught_total = 0
     by_category: dict[str, list[bool]] = defaultdict(list)
     for category, text in risk:
         hit = read(text, phrases).has("risk")
         by_category[category].append(hit)
         if not hit:
             misses.append(f"MISSED risk [{category}] {text}")
-    for category, hits in sorted(by_category.items()):
-        caught_total += sum(hits)
-        print(f"  {category:30} {sum(hits):8} {len(hits):5} {100 * sum(hits) / len(hits):11.1f}%")
-    print(f"  {'overall':30} {caught_total:8} {len(risk):5} {100 * caught_total / len(risk):11.1f}%\n")
+    print_rates(by_category)
 
     print(f"{'ordinary texts by category':32} {'alarms':>8} {'of':>5} {'false alarms':>12}")
-    alarms_total = 0
     by_category = defaultdict(list)
     for category, text in ordinary:
         reading = read(text, phrases)
@@ -88,10 +93,7 @@ def main() -> int:
         by_category[category].append(alarm)
         if alarm:
             misses.append(f"ALARM [{category}] {text}  <- {reading.words('risk')}")
-    for category, alarms in sorted(by_category.items()):
-        alarms_total += sum(alarms)
-        print(f"  {category:30} {sum(alarms):8} {len(alarms):5} {100 * sum(alarms) / len(alarms):11.1f}%")
-    print(f"  {'overall':30} {alarms_total:8} {len(ordinary):5} {100 * alarms_total / len(ordinary):11.1f}%\n")
+    print_rates(by_category)
 
     print(f"{'other signals':32} {'recall':>10} {'false alarms':>14}")
     # A reply to a reminder is read through the reminder's question, as the assistant reads it:

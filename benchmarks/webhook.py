@@ -53,6 +53,10 @@ from zoneinfo import ZoneInfo
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+# The tests' helpers, from this tree even when a --ref's code is put first on the path later.
+sys.path.insert(0, str(ROOT))
+from tests.procs import child_pids  # noqa: E402
+
 BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "gunicorn").exists() else Path(sys.executable).parent
 CODE = {"root": ROOT}  # where the assistant's code is run from: this tree, or a `--ref` extracted from git
 HOST = "127.0.0.1"
@@ -364,16 +368,7 @@ class Server:
     def workers(self) -> list[int]:
         if self.process is None:
             return []
-        children = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
-                    children.append(int(entry.name))
-        return children
+        return sorted(child_pids(self.process.pid))
 
     def cpu_seconds(self) -> float:
         """User plus system CPU of the master and its workers so far."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -19,18 +18,21 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlmodel import SQLModel, select
+from sqlmodel import Session, SQLModel, select
 
 from assistant.app import create_app
 from assistant.clock import FixedClock, SystemClock
 from assistant.config import Settings
-from assistant.db.models import Message
+from assistant.db.models import Message, Participant, Service
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import make_engine, transaction, upgrade
+from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime, build_runtime
 from assistant.signing import twilio_signature
 from assistant.transports import ConsoleTransport
 
 from .pg import PostgresServer, PostgresUnavailable, start_postgres
+from .ports import free_port
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # a Sunday
@@ -198,6 +200,15 @@ def caseload_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def unit(rt: Runtime, caseload_file: Path) -> Iterator[tuple[Session, Participant]]:
+    """One open unit of work on the imported caseload, and Alex (P001) in it."""
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        participant = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
+        yield db, participant
+
+
 def make_engine_for(url: str) -> sa.Engine:
     return make_engine(url)
 
@@ -213,12 +224,6 @@ class Inbox:
         return "250 OK"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
@@ -229,3 +234,16 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         yield inbox, port
     finally:
         controller.stop()
+
+
+def mailing_service(rt: Runtime, smtp: tuple[Inbox, int], caseload_file: Path, settings: dict[str, Any]) -> Inbox:
+    """Email through the SMTP server on loopback, the caseload imported, and its one service given
+    these settings; the inbox that receives what is sent."""
+    inbox, port = smtp
+    rt.settings = replace(rt.settings, smtp_host="127.0.0.1", smtp_port=port, mail_from="assistant@service.example")
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        service = db.exec(select(Service)).one()
+        service.settings = ServiceSettings.from_json(settings).to_json()
+        db.add(service)
+    return inbox

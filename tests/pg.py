@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .ports import free_port
+
 
 class PostgresUnavailable(RuntimeError):
     pass
@@ -30,12 +32,6 @@ def _bindir() -> Path:
     if initdb:
         return Path(initdb).resolve().parent
     raise PostgresUnavailable("PostgreSQL is not installed (apt-get install postgresql)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -69,7 +65,7 @@ def start_postgres(*, durable: bool = False) -> PostgresServer:
     if os.geteuid() == 0:  # initdb refuses to run as root
         shutil.chown(directory, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    server = PostgresServer(directory=directory, port=_free_port(), bindir=bindir, as_user=as_user)
+    server = PostgresServer(directory=directory, port=free_port(), bindir=bindir, as_user=as_user)
     data = directory / "data"
     server._run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
     options = f"-p {server.port} -k {directory} -c listen_addresses=127.0.0.1 -c max_connections=100"

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlmodel import Session, select
 
 from assistant.conversation import controls
 from assistant.conversation import router as routing
 from assistant.db.models import ContactRequest, Flag, Message, Participant
-from assistant.db.units import transaction
 from assistant.engine.contact_words import code_in, day_in, phone_in, time_in, weeks_in
 from assistant.engine.understanding import read
-from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
 CONTROLS = ("code for a new number", "new number", "how long a break", "pause", "less or more", "another day or time")
@@ -25,14 +20,6 @@ def test_risk_is_read_before_every_control() -> None:
     assert names[0] == "risk to self"
     for name in CONTROLS:
         assert names.index("risk to self") < names.index(name) < names.index("waiting flow"), name
-
-
-@pytest.fixture
-def unit(rt: Runtime, caseload_file: Path) -> Iterator[tuple[Session, Participant]]:
-    import_caseload(rt, caseload_file, rt.clock.now())
-    with transaction(rt.engine) as db:
-        participant = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
-        yield db, participant
 
 
 CRISIS_WITH_A_CONTROL = [

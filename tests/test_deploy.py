@@ -14,7 +14,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from assistant.transports import ConsoleTransport
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, START, _truncate_all, test_settings
 from .pg import PostgresServer
+from .ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -63,12 +63,6 @@ def venv_bin(name: str) -> Path:
     found = shutil.which(name)
     assert found, f"{name} is not installed"
     return Path(found)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -15,26 +15,17 @@ from assistant.clock import FixedClock
 from assistant.db.models import Flag, Notification, Service
 from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
-from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
 from assistant.transports import SendResult
 
-from .conftest import Inbox, Phone, free_port, outbound
+from .conftest import Inbox, Phone, free_port, mailing_service, outbound
 
 
 @pytest.fixture
 def emailing(rt: Runtime, smtp: tuple[Inbox, int], caseload_file: Path) -> tuple[Runtime, Inbox]:
-    inbox, port = smtp
-    rt.settings = replace(rt.settings, smtp_host="127.0.0.1", smtp_port=port, mail_from="assistant@service.example")
-    import_caseload(rt, caseload_file, rt.clock.now())
-    with transaction(rt.engine) as db:
-        service = db.exec(select(Service)).one()
-        service.settings = ServiceSettings.from_json(
-            {"duty_contact_email": "duty@service.example", "escalate_after_minutes": 60}
-        ).to_json()
-        db.add(service)
-    return rt, inbox
+    settings = {"duty_contact_email": "duty@service.example", "escalate_after_minutes": 60}
+    return rt, mailing_service(rt, smtp, caseload_file, settings)
 
 
 def _to(inbox: Inbox) -> list[str]:

@@ -12,9 +12,10 @@ import csv
 import io
 import os
 import re
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
-from sqlmodel import SQLModel, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
@@ -952,6 +953,30 @@ def north(rt: Runtime) -> int:
     return service.id
 
 
+def new_campaign(
+    db: Session,
+    service_id: int,
+    now: datetime,
+    *,
+    name: str,
+    text: str,
+    reply_keyword: str | None = None,
+    send_at: datetime | None = None,
+) -> Campaign:
+    """A campaign to everyone in the service, created by its admin, to go a day after `now` unless `send_at` says."""
+    return campaigns.create(
+        db,
+        service_id=service_id,
+        name=name,
+        text=text,
+        audience={},
+        created_by="admin@example.org",
+        now=now,
+        send_at=send_at or now + timedelta(days=1),
+        reply_keyword=reply_keyword,
+    )
+
+
 def literal_render(text: str, values: dict[str, Any]) -> str:
     """What a campaign text must become: merge fields filled, everything else exactly as written."""
     parts = campaigns.MERGE.split(text)
@@ -973,16 +998,7 @@ def test_injection_as_campaign_text_is_refused_or_sent_literally(world: World) -
         before = snapshot(rt, (Campaign, CampaignRecipient, Participant))
         try:
             with transaction(rt.engine) as db:
-                campaign = campaigns.create(
-                    db,
-                    service_id=service_id,
-                    name=payload,
-                    text=payload,
-                    audience={},
-                    created_by="admin@example.org",
-                    now=now,
-                    send_at=now + timedelta(days=1),
-                )
+                campaign = new_campaign(db, service_id, now, name=payload, text=payload)
                 assert campaign.id is not None
                 created[campaign.id] = payload
         except campaigns.CampaignError:
@@ -1025,17 +1041,7 @@ def test_campaign_text_fuzz(world: World, text: str, name: str, keyword: str | N
     before = snapshot(rt, (Campaign, CampaignRecipient, Participant, Message))
     try:
         with transaction(rt.engine) as db:
-            campaign = campaigns.create(
-                db,
-                service_id=service_id,
-                name=name,
-                text=text,
-                audience={},
-                created_by="admin@example.org",
-                now=now,
-                send_at=now + timedelta(days=1),
-                reply_keyword=keyword,
-            )
+            campaign = new_campaign(db, service_id, now, name=name, text=text, reply_keyword=keyword)
             sample = campaigns.preview(db, service_id, campaign.text, campaign.audience, now)
             values = {
                 p.external_id: campaigns.merge_values(db, p, now)
@@ -1202,12 +1208,37 @@ def records(rows: list[list[str]]) -> list[dict[str, str]]:
     return found
 
 
+T = TypeVar("T")
+
 CASELOAD_STATE = (Service, Specialist, Participant, DueTask, CampaignRecipient)
 APPOINTMENT_STATE = (Appointment, DueTask, FlowSession, Message, Flag, Notification, Participant)
 
 
 def refused_cleanly(exc: CsvImportError) -> None:
     assert exc.errors and all(isinstance(e, str) and e.strip() for e in exc.errors)
+
+
+def imported(
+    rt: Runtime,
+    path: Path,
+    upload: tuple[bytes, list[list[str]] | None],
+    state: tuple[type[SQLModel], ...],
+    run: Callable[[Path], T],
+) -> T | None:
+    """The upload written to `path` and imported by `run`: what it returns, or None when the file was
+    refused, which must be with clear errors and without a change to `state`."""
+    raw, rows = upload
+    path.write_bytes(raw)
+    before = snapshot(rt, state)
+    try:
+        result = run(path)
+        event("imported")
+    except CsvImportError as exc:
+        event("refused, intact" if rows else "refused, raw or damaged")
+        refused_cleanly(exc)
+        assert snapshot(rt, state) == before, "a refused import wrote something"
+        return None
+    return result
 
 
 PHONE = re.compile(r"\+\d{7,15}")
@@ -1220,18 +1251,12 @@ def test_caseload_import_fuzz(
 ) -> None:
     if count(rt, Participant) == 0:
         import_caseload(rt, caseload_file, rt.clock.now())
-    raw, rows = upload
-    path = tmp_path / "upload.csv"
-    path.write_bytes(raw)
-    before = snapshot(rt, CASELOAD_STATE)
-    try:
-        report = import_caseload(rt, path, rt.clock.now())
-        event("imported")
-    except CsvImportError as exc:
-        event("refused, intact" if rows else "refused, raw or damaged")
-        refused_cleanly(exc)
-        assert snapshot(rt, CASELOAD_STATE) == before, "a refused import wrote something"
+    report = imported(
+        rt, tmp_path / "upload.csv", upload, CASELOAD_STATE, lambda p: import_caseload(rt, p, rt.clock.now())
+    )
+    if report is None:
         return
+    rows = upload[1]
     with transaction(rt.engine) as db:
         people = db.exec(select(Participant)).all()
         services = {s.id: s.slug for s in db.exec(select(Service)).all()}
@@ -1261,18 +1286,16 @@ def test_caseload_import_fuzz(
 @given(upload=csv_upload(APPOINTMENT_VALID, APPOINTMENT_ODD, ("appointment_id", "participant_id", "starts_at", "kind")))
 def test_appointment_import_fuzz(world: World, tmp_path: Path, upload: tuple[bytes, list[list[str]] | None]) -> None:
     rt = world.rt
-    raw, rows = upload
-    path = tmp_path / "appointments.csv"
-    path.write_bytes(raw)
-    before = snapshot(rt, APPOINTMENT_STATE)
-    try:
-        import_appointments(rt, path, rt.clock.now())
-        event("imported")
-    except CsvImportError as exc:
-        event("refused, intact" if rows else "refused, raw or damaged")
-        refused_cleanly(exc)
-        assert snapshot(rt, APPOINTMENT_STATE) == before, "a refused import wrote something"
+    report = imported(
+        rt,
+        tmp_path / "appointments.csv",
+        upload,
+        APPOINTMENT_STATE,
+        lambda p: import_appointments(rt, p, rt.clock.now()),
+    )
+    if report is None:
         return
+    rows = upload[1]
     with transaction(rt.engine) as db:
         stored = db.exec(select(Appointment)).all()
         people = {p.id: p.external_id for p in db.exec(select(Participant)).all()}
@@ -1492,16 +1515,8 @@ def test_a_reply_keyword_that_grows_when_upper_cased(world: World) -> None:
     now = rt.clock.now()
     try:
         with transaction(rt.engine) as db:
-            campaign = campaigns.create(
-                db,
-                service_id=north(rt),
-                name="Jobs fair",
-                text="Come to the jobs fair",
-                audience={},
-                created_by="admin@example.org",
-                now=now,
-                send_at=now + timedelta(days=1),
-                reply_keyword="ß" * 32,
+            campaign = new_campaign(
+                db, north(rt), now, name="Jobs fair", text="Come to the jobs fair", reply_keyword="ß" * 32
             )
             keyword = campaign.reply_keyword
     except campaigns.CampaignError:
@@ -1520,16 +1535,14 @@ def test_a_reply_with_the_keyword_as_written_is_recognised(world: World, phone: 
     rt = world.rt
     now = rt.clock.now()
     with transaction(rt.engine) as db:
-        campaign = campaigns.create(
+        campaign = new_campaign(
             db,
-            service_id=north(rt),
+            north(rt),
+            now,
             name="Jobs fair",
             text="Come to the jobs fair on Friday. Reply " + keyword,
-            audience={},
-            created_by="admin@example.org",
-            now=now,
-            send_at=now,
             reply_keyword=keyword,
+            send_at=now,
         )
         campaign_id = campaign.id
     campaigns.run_due(rt, now)

@@ -23,24 +23,20 @@ from assistant.runtime import Runtime
 
 from .conftest import Phone
 
-HEADER = "participant_id,first_name,phone,specialist_email,specialist_name,service,referral_date,referral_source\n"
+COLUMNS = ("participant_id", "first_name", "phone", "specialist_email", "specialist_name", "service")
+REFERRAL = ("referral_date", "referral_source")
 
 
-def _import(rt: Runtime, tmp_path: Path, rows: str, now: datetime, header: str = HEADER) -> None:
+def _import(rt: Runtime, tmp_path: Path, rows: str, now: datetime, extra: tuple[str, ...] = REFERRAL) -> None:
+    """A caseload file of `rows` under the columns every file has and the `extra` ones, imported."""
     path = tmp_path / "caseload.csv"
-    path.write_text(header + rows, encoding="utf-8")
+    path.write_text(",".join(COLUMNS + extra) + "\n" + rows, encoding="utf-8")
     import_caseload(rt, path, now)
 
 
 def test_import_takes_referral_and_plans_one_welcome(rt: Runtime, tmp_path: Path, clock: FixedClock) -> None:
     _import(rt, tmp_path, "P1,Alex,07700900101,sam@example.org,Sam Jones,north,2026-11-20,gp\n", clock.now())
-    _import(
-        rt,
-        tmp_path,
-        "P1,Alex,07700900101,sam@example.org,Sam Jones,north\n",
-        clock.now(),
-        header="participant_id,first_name,phone,specialist_email,specialist_name,service\n",
-    )
+    _import(rt, tmp_path, "P1,Alex,07700900101,sam@example.org,Sam Jones,north\n", clock.now(), extra=())
     with transaction(rt.engine) as db:
         alex = db.exec(select(Participant)).one()
         welcomes = db.exec(select(DueTask).where(DueTask.kind == "welcome")).all()
@@ -103,7 +99,7 @@ def test_campaign_copy_withdrawn_after_support_ended(rt: Runtime, tmp_path: Path
         tmp_path,
         "P1,Alex,07700900101,sam@example.org,Sam,north,2026-11-25\nP2,Jordan,07700900102,sam@example.org,Sam,north,\n",
         clock.now(),
-        header="participant_id,first_name,phone,specialist_email,specialist_name,service,support_end\n",
+        extra=("support_end",),
     )
     with transaction(rt.engine) as db:
         alex = db.exec(select(Participant).where(Participant.external_id == "P1")).one()

@@ -52,6 +52,7 @@ from assistant.transports import SendResult
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, _truncate_all, test_settings
 from .pg import PostgresServer
+from .procs import child_pids
 from .test_deploy import DEPLOY, clean_env, free_port, sms_params, stop_process, venv_bin, wait_http
 
 pytestmark = pytest.mark.postgres
@@ -464,21 +465,6 @@ def test_two_senders_reconciling_the_same_stale_claim_send_it_once(postgres: Pos
 
 
 # --- a web worker killed in the middle of a request ----------------------------------------------
-
-
-def child_pids(parent: int) -> set[int]:
-    """The live processes whose parent is `parent` (gunicorn's workers, for its master)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == parent and fields[0] != "Z":
-                found.add(int(entry.name))
-    return found
 
 
 def pid_with_local_port(port: int, pids: set[int]) -> int | None:

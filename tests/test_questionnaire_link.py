@@ -78,6 +78,14 @@ def _path(rt: Runtime) -> str:
     return match.group(1)
 
 
+def sent_link(rt: Runtime, caseload_file: Path, clock: FixedClock, instruments: list[str]) -> tuple[int, str]:
+    """Alex's service asks by link and a sitting of `instruments` is due now: Alex's id, and the
+    path in the text they were sent."""
+    pid = _setup(rt, caseload_file, clock)
+    _ask(rt, clock, pid, instruments)
+    return pid, _path(rt)
+
+
 def _answer(client: FlaskClient, path: str, value: str | None) -> tuple[int, str]:
     page = client.get(path).get_data(as_text=True)
     token, question = CSRF.search(page), QUESTION.search(page)
@@ -88,12 +96,12 @@ def _answer(client: FlaskClient, path: str, value: str | None) -> tuple[int, str
     return response.status_code, response.get_data(as_text=True)
 
 
-def _answers(rt: Runtime) -> list[tuple[str, str]]:
+def answers(rt: Runtime) -> list[tuple[str, str]]:
     with transaction(rt.engine) as db:
         return [(a.question, a.value) for a in db.exec(select(Answer).order_by(col(Answer.id))).all()]
 
 
-def _measures(rt: Runtime) -> list[tuple[str, str, int | None]]:
+def measures(rt: Runtime) -> list[tuple[str, str, int | None]]:
     with transaction(rt.engine) as db:
         return [(m.instrument, m.status, m.total) for m in db.exec(select(Measure).order_by(col(Measure.id))).all()]
 
@@ -127,17 +135,15 @@ def test_the_text_is_discreet_and_the_link_holds_only_a_random_token(
 def test_a_whole_sitting_on_the_page_is_scored_like_one_by_text(
     rt: Runtime, client: FlaskClient, clock: FixedClock, caseload_file: Path
 ) -> None:
-    pid = _setup(rt, caseload_file, clock)
-    _ask(rt, clock, pid, ["phq9", "gad7"])
-    path = _path(rt)
+    _pid, path = sent_link(rt, caseload_file, clock, ["phq9", "gad7"])
     phq = ["1", "2", "2", "3", "1", "2", "skip", "0", "0"]
     gad = ["2", "2", "1", "1", "0", "3", "2"]
     for value in phq + gad:
         clock.set(clock.now() + timedelta(minutes=1))
         status, body = _answer(client, path, value)
     assert status == 200 and "That's all the questions. Sam will look at your answers." in body
-    assert _answers(rt)[:2] == [("phq9_1", "1"), ("phq9_2", "2")] and ("phq9_7", "skipped") in _answers(rt)
-    assert _measures(rt) == [("phq9", "partial", None), ("gad7", "complete", 11)]
+    assert answers(rt)[:2] == [("phq9_1", "1"), ("phq9_2", "2")] and ("phq9_7", "skipped") in answers(rt)
+    assert measures(rt) == [("phq9", "partial", None), ("gad7", "complete", 11)]
     assert [m.message_key for m in _texts(rt, "questionnaire/thanks")] == []  # the page said it
     with transaction(rt.engine) as db:
         link = db.exec(select(QuestionnaireLink)).one()
@@ -150,9 +156,7 @@ def test_a_whole_sitting_on_the_page_is_scored_like_one_by_text(
 def test_item_9_on_the_page_signposts_on_the_page_and_by_text_and_raises_an_urgent_flag_at_once(
     rt: Runtime, client: FlaskClient, clock: FixedClock, caseload_file: Path
 ) -> None:
-    pid = _setup(rt, caseload_file, clock)
-    _ask(rt, clock, pid, ["phq9", "gad7"])
-    path = _path(rt)
+    pid, path = sent_link(rt, caseload_file, clock, ["phq9", "gad7"])
     for value in ["0"] * 8:
         _answer(client, path, value)
     assert _texts(rt, "common/crisis") == []
@@ -167,17 +171,15 @@ def test_item_9_on_the_page_signposts_on_the_page_and_by_text_and_raises_an_urge
         assert (flag.severity, flag.status, flag.participant_id) == ("urgent", "open", pid)
         assert flag.reason == engine.questionnaire.RISK_REASON
     # PHQ-9 ends with item 9, so it is complete; the GAD-7 waits for another time.
-    assert _measures(rt) == [("phq9", "complete", 1), ("gad7", "paused", None)]
-    assert ("phq9_9", "1") in _answers(rt)
+    assert measures(rt) == [("phq9", "complete", 1), ("gad7", "paused", None)]
+    assert ("phq9_9", "1") in answers(rt)
     assert client.get(path).status_code == 404
 
 
 def test_a_skipped_item_9_goes_on_and_asks_a_person_to_check(
     rt: Runtime, client: FlaskClient, clock: FixedClock, caseload_file: Path
 ) -> None:
-    pid = _setup(rt, caseload_file, clock)
-    _ask(rt, clock, pid, ["phq9"])
-    path = _path(rt)
+    _pid, path = sent_link(rt, caseload_file, clock, ["phq9"])
     for value in ["0"] * 8 + ["skip"]:
         status, body = _answer(client, path, value)
     assert status == 200 and "<h1>Thank you</h1>" in body and "<h1>If you need help now</h1>" not in body
@@ -188,48 +190,42 @@ def test_a_skipped_item_9_goes_on_and_asks_a_person_to_check(
 def test_an_answer_to_another_item_or_with_no_choice_is_not_saved(
     rt: Runtime, client: FlaskClient, clock: FixedClock, caseload_file: Path
 ) -> None:
-    pid = _setup(rt, caseload_file, clock)
-    _ask(rt, clock, pid, ["phq9"])
-    path = _path(rt)
+    _pid, path = sent_link(rt, caseload_file, clock, ["phq9"])
     status, body = _answer(client, path, None)
     assert status == 400 and "Choose an answer, or skip this question" in body
     status, body = _answer(client, path, "7")  # no such answer on this scale
-    assert status == 400 and _answers(rt) == []
+    assert status == 400 and answers(rt) == []
     page = client.get(path).get_data(as_text=True)
     token = CSRF.search(page)
     assert token
     stale = client.post(path, data={"csrf_token": token.group(1), "question": "phq9_4", "answer": "3"})
-    assert stale.status_code == 303 and _answers(rt) == []
+    assert stale.status_code == 303 and answers(rt) == []
     no_csrf = client.post(path, data={"question": "phq9_1", "answer": "3"})
-    assert no_csrf.status_code == 400 and _answers(rt) == []
+    assert no_csrf.status_code == 400 and answers(rt) == []
 
 
 def test_a_tampered_or_unknown_link_shows_nothing(
     rt: Runtime, client: FlaskClient, clock: FixedClock, caseload_file: Path
 ) -> None:
-    pid = _setup(rt, caseload_file, clock)
-    _ask(rt, clock, pid, ["phq9"])
-    path = _path(rt)
+    _pid, path = sent_link(rt, caseload_file, clock, ["phq9"])
     altered = path[:-1] + ("A" if path[-1] != "A" else "B")
     for other in (altered, path + "x", "/q/" + "a" * 43, "/q/" + "a" * 500):
         response = client.get(other)
         assert response.status_code == 404, other
         assert "Little interest" not in response.get_data(as_text=True)
         assert client.post(other, data={"question": "phq9_1", "answer": "1"}).status_code in (400, 404)
-    assert _answers(rt) == []
+    assert answers(rt) == []
 
 
 def test_an_expired_link_shows_nothing_and_the_sitting_ends_as_expired(
     rt: Runtime, client: FlaskClient, clock: FixedClock, caseload_file: Path
 ) -> None:
-    pid = _setup(rt, caseload_file, clock)
-    _ask(rt, clock, pid, ["phq9"])
-    path = _path(rt)
+    _pid, path = sent_link(rt, caseload_file, clock, ["phq9"])
     _answer(client, path, "2")
     clock.set(clock.now() + timedelta(hours=72))
     assert client.get(path).status_code == 404
     tick(rt, clock.now())
-    assert _measures(rt) == [("phq9", "expired", None)]
+    assert measures(rt) == [("phq9", "expired", None)]
     with transaction(rt.engine) as db:
         link = db.exec(select(QuestionnaireLink)).one()
         assert link.end_reason == "expired"
@@ -244,7 +240,7 @@ def test_a_text_while_the_page_is_open_is_not_an_answer(
     _ask(rt, clock, pid, ["phq9"])
     clock.set(clock.now() + timedelta(minutes=5))
     phone.text(ALEX, "2")
-    assert _answers(rt) == []
+    assert answers(rt) == []
     with transaction(rt.engine) as db:
         assert [f.kind for f in db.exec(select(Flag)).all()] == ["message"]
     assert client.get(_path(rt)).status_code == 200
@@ -260,13 +256,13 @@ def test_link_in_reply_to_a_text_invitation_sends_the_page_instead(
     assert "Reply YES to answer by text, LINK to answer on a private web page" in intro.body
     clock.set(clock.now() + timedelta(minutes=1))
     phone.text(ALEX, reply)
-    assert _answers(rt) == [("start", "link")]  # their choice, recorded
-    assert _texts(rt, "questionnaire/item") == [] and _measures(rt) == []
+    assert answers(rt) == [("start", "link")]  # their choice, recorded
+    assert _texts(rt, "questionnaire/item") == [] and measures(rt) == []
     path = _path(rt)
     assert "Question 1 of 9" in client.get(path).get_data(as_text=True)
     for value in ["1"] * 8 + ["0"]:
         _answer(client, path, value)
-    assert _measures(rt) == [("phq9", "complete", 8)]
+    assert measures(rt) == [("phq9", "complete", 8)]
 
 
 def test_a_sitting_paused_by_text_is_taken_up_on_the_page(
@@ -277,7 +273,7 @@ def test_a_sitting_paused_by_text_is_taken_up_on_the_page(
     for text in ["yes"] + ["1"] * 8 + ["2"]:
         clock.set(clock.now() + timedelta(minutes=1))
         phone.text(ALEX, text)
-    assert _measures(rt) == [("phq9", "complete", 10), ("gad7", "paused", None)]
+    assert measures(rt) == [("phq9", "complete", 10), ("gad7", "paused", None)]
     with transaction(rt.engine) as db:
         north = db.get(Service, db.exec(select(Participant).where(Participant.id == pid)).one().service_id)
         assert north is not None
@@ -291,7 +287,7 @@ def test_a_sitting_paused_by_text_is_taken_up_on_the_page(
     assert "Question 10 of 16" in client.get(path).get_data(as_text=True)
     for value in ["1"] * 7:
         _answer(client, path, value)
-    assert _measures(rt)[2:] == [("gad7", "complete", 7)]
+    assert measures(rt)[2:] == [("gad7", "complete", 7)]
 
 
 def test_the_page_is_rate_limited_per_address_and_a_refusal_saves_nothing(
@@ -299,9 +295,7 @@ def test_the_page_is_rate_limited_per_address_and_a_refusal_saves_nothing(
 ) -> None:
     from assistant.web.questionnaire import PAGE_LIMIT
 
-    pid = _setup(rt, caseload_file, clock)
-    _ask(rt, clock, pid, ["phq9"])
-    path = _path(rt)
+    _pid, path = sent_link(rt, caseload_file, clock, ["phq9"])
     allowed = int(PAGE_LIMIT.split()[0])
     page = client.get(path).get_data(as_text=True)
     token = CSRF.search(page)
@@ -309,4 +303,4 @@ def test_the_page_is_rate_limited_per_address_and_a_refusal_saves_nothing(
     codes = [client.get("/q/" + "b" * 43).status_code for _ in range(allowed - 1)]
     assert set(codes) == {404}
     refused = client.post(path, data={"csrf_token": token.group(1), "question": "phq9_1", "answer": "2"})
-    assert refused.status_code == 429 and _answers(rt) == []
+    assert refused.status_code == 429 and answers(rt) == []

@@ -93,6 +93,11 @@ def sent(rt: Runtime) -> list[str]:
     return [m.message_key for m in outbound(rt)]
 
 
+def follow_ups(rt: Runtime) -> list[DueTask]:
+    with transaction(rt.engine) as db:
+        return list(db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all())
+
+
 def rhythm_row(rt: Runtime, person_id: int) -> ReplyRhythm:
     with transaction(rt.engine) as db:
         row = db.get(ReplyRhythm, person_id)
@@ -198,8 +203,7 @@ def test_with_the_rhythm_turned_off_the_fixed_count_flags_and_no_follow_up_goes(
     assert flag.reason == "No reply to the last 2 check-ins"
     daily(rt, 11, 20)
     assert FOLLOW_UP_TEXT not in sent(rt)
-    with transaction(rt.engine) as db:
-        assert db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all() == []
+    assert follow_ups(rt) == []
     assert len(not_responding(rt)) == 1
 
 
@@ -234,9 +238,8 @@ def test_the_follow_up_waits_for_allowed_hours(rt: Runtime, tmp_path: Path) -> N
     ticks(rt, on(2, "10:30"), on(3, "21:00"))  # first looked at after 20:00: planned, not sent
     ticks(rt, on(3, "23:00"), on(4, "07:59"))
     assert sent(rt) == [CHECKIN]
-    with transaction(rt.engine) as db:
-        [task] = db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all()
-        assert (task.status, task.due_at) == ("pending", on(4, "08:00"))
+    [task] = follow_ups(rt)
+    assert (task.status, task.due_at) == ("pending", on(4, "08:00"))
     ticks(rt, on(4, "08:00"))
     assert sent(rt) == [CHECKIN, FOLLOW_UP_TEXT]
     assert [m.at for m in outbound(rt)][-1] == on(4, "08:00")
@@ -255,8 +258,7 @@ def test_no_follow_up_is_planned_for_someone_paused_or_opted_out(rt: Runtime, tm
         daily(rt, 3, 5) if state == "paused" else daily(rt, 6, 8)
     assert sent(rt) == [CHECKIN]
     assert not_responding(rt) == []
-    with transaction(rt.engine) as db:
-        assert db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all() == []
+    assert follow_ups(rt) == []
 
 
 def test_a_follow_up_planned_before_a_pause_does_not_go(rt: Runtime, tmp_path: Path) -> None:
@@ -270,9 +272,8 @@ def test_a_follow_up_planned_before_a_pause_does_not_go(rt: Runtime, tmp_path: P
         db.add(person)
     ticks(rt, on(4, "08:00"), on(4, "12:00"))
     assert sent(rt) == [CHECKIN]
-    with transaction(rt.engine) as db:
-        [task] = db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all()
-        assert (task.status, task.outcome) == ("done", "skipped_paused")
+    [task] = follow_ups(rt)
+    assert (task.status, task.outcome) == ("done", "skipped_paused")
 
 
 def test_nothing_is_planned_twice_for_one_silence(rt: Runtime, tmp_path: Path) -> None:
@@ -281,8 +282,7 @@ def test_nothing_is_planned_twice_for_one_silence(rt: Runtime, tmp_path: Path) -
     ticks(rt, on(2, "10:30"))
     # Every two hours until the next check-in: sent once, then one flag that gains nothing.
     ticks(rt, *(on(3, "10:31") + timedelta(hours=h) for h in range(0, 24 * 6, 2)))
-    with transaction(rt.engine) as db:
-        tasks = db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all()
+    tasks = follow_ups(rt)
     assert len(tasks) == 1
     assert sent(rt) == [CHECKIN, FOLLOW_UP_TEXT]
     [flag] = not_responding(rt)
@@ -304,9 +304,8 @@ def test_a_follow_up_held_back_does_not_go_once_they_have_written_even_if_a_new_
         note_ask(db, person, on(4, "06:00"))
     ticks(rt, on(4, "08:00"), on(4, "08:01"))
     assert FOLLOW_UP_TEXT not in sent(rt)
-    with transaction(rt.engine) as db:
-        [task] = db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all()
-        assert (task.status, task.outcome) == ("done", "withdrawn_replied")
+    [task] = follow_ups(rt)
+    assert (task.status, task.outcome) == ("done", "withdrawn_replied")
 
 
 def test_the_follow_up_waits_while_a_questionnaire_is_open_on_its_page(rt: Runtime, tmp_path: Path) -> None:
@@ -327,6 +326,5 @@ def test_the_follow_up_waits_while_a_questionnaire_is_open_on_its_page(rt: Runti
         )
     ticks(rt, on(3, "10:32"), on(3, "11:33"))
     assert FOLLOW_UP_TEXT not in sent(rt)  # deferred an hour at a time while the page is open
-    with transaction(rt.engine) as db:
-        [task] = db.exec(select(DueTask).where(DueTask.kind == FOLLOW_UP)).all()
-        assert task.status == "pending" and task.due_at is not None and task.due_at > on(3, "11:33")
+    [task] = follow_ups(rt)
+    assert task.status == "pending" and task.due_at is not None and task.due_at > on(3, "11:33")

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlmodel import Session, select
 
 from assistant.conversation import router as routing
 from assistant.db.models import Flag, Message, Participant
-from assistant.db.units import transaction
 from assistant.engine.understanding import read
-from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
 
@@ -22,14 +16,6 @@ def test_risk_is_read_first_and_free_text_last() -> None:
     assert names[-1] == "free text"
     assert names.index("opt-out keyword") < names.index("call request") < names.index("waiting flow")
     assert len(set(names)) == len(names)
-
-
-@pytest.fixture
-def unit(rt: Runtime, caseload_file: Path) -> Iterator[tuple[Session, Participant]]:
-    import_caseload(rt, caseload_file, rt.clock.now())
-    with transaction(rt.engine) as db:
-        participant = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
-        yield db, participant
 
 
 def _text(rt: Runtime, db: Session, participant: Participant, body: str) -> routing.Text:

@@ -3,7 +3,6 @@ answered "we don't recognise this number"."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,29 +12,19 @@ from sqlmodel import col, select
 from assistant.care.mail import send_notifications
 from assistant.care.notify import UNKNOWN_SUBJECT
 from assistant.clock import FixedClock
-from assistant.db.models import AuditLog, Message, Notification, Service
-from assistant.db.service_settings import ServiceSettings
+from assistant.db.models import AuditLog, Message, Notification
 from assistant.db.units import transaction
-from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
-from .conftest import Inbox, Phone, outbound
+from .conftest import Inbox, Phone, mailing_service, outbound
 
 STRANGER = "+447700900999"
 
 
 @pytest.fixture
 def duty(rt: Runtime, smtp: tuple[Inbox, int], caseload_file: Path) -> tuple[Runtime, Inbox]:
-    inbox, port = smtp
-    rt.settings = replace(rt.settings, smtp_host="127.0.0.1", smtp_port=port, mail_from="assistant@service.example")
-    import_caseload(rt, caseload_file, rt.clock.now())
-    with transaction(rt.engine) as db:
-        service = db.exec(select(Service)).one()
-        service.settings = ServiceSettings.from_json(
-            {"duty_contact_email": "duty@service.example", "duty_contact_phone": "+447700900500"}
-        ).to_json()
-        db.add(service)
-    return rt, inbox
+    settings = {"duty_contact_email": "duty@service.example", "duty_contact_phone": "+447700900500"}
+    return rt, mailing_service(rt, smtp, caseload_file, settings)
 
 
 def _kept(rt: Runtime) -> list[Message]:

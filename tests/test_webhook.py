@@ -144,13 +144,19 @@ def test_missing_fields_are_a_clear_error(phone: Phone, client: FlaskClient, rt:
     assert _count(rt, Message) == 0
 
 
-def test_status_callbacks_in_any_order(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+def _reply_sid(phone: Phone, rt: Runtime, caseload_file: Path) -> str:
+    """P001 writes "hello": the provider's id of the one reply sent."""
     _load(rt, caseload_file)
     phone.text("+447700900101", "hello")
     [reply] = outbound(rt)
     assert reply.provider_sid
-    assert phone.status(reply.provider_sid, "delivered").status_code == 204
-    assert phone.status(reply.provider_sid, "sent").status_code == 204  # late, older news
+    return reply.provider_sid
+
+
+def test_status_callbacks_in_any_order(phone: Phone, rt: Runtime, caseload_file: Path) -> None:
+    sid = _reply_sid(phone, rt, caseload_file)
+    assert phone.status(sid, "delivered").status_code == 204
+    assert phone.status(sid, "sent").status_code == 204  # late, older news
     assert outbound(rt)[0].status == "delivered"
 
 
@@ -164,11 +170,7 @@ def test_status_callback_before_the_send_is_recorded_is_applied_later(
 
 def _mark_unreachable(phone: Phone, rt: Runtime, caseload_file: Path) -> Participant:
     """P001's reply comes back undelivered as a landline (30006): the number is marked unreachable."""
-    _load(rt, caseload_file)
-    phone.text("+447700900101", "hello")
-    [reply] = outbound(rt)
-    assert reply.provider_sid
-    phone.status(reply.provider_sid, "undelivered", "30006")
+    phone.status(_reply_sid(phone, rt, caseload_file), "undelivered", "30006")
     with transaction(rt.engine) as db:
         person = db.exec(select(Participant).where(Participant.phone == "+447700900101")).one()
         assert person.unreachable

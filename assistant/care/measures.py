@@ -21,10 +21,9 @@ from assistant.db.models import (
     MeasureStatus,
     Participant,
     SessionStatus,
-    TaskStatus,
 )
 from assistant.db.service_settings import settings_for
-from assistant.db.units import unindexed
+from assistant.db.units import pending_tasks
 from assistant.runtime import Runtime
 from assistant.timing import local_at, parse_hhmm
 
@@ -219,13 +218,7 @@ def plan_questionnaires(
     settings = settings_for(db, participant)
     if not settings.questionnaire_instruments:
         return None
-    pending = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            DueTask.kind == "questionnaire",
-            unindexed(DueTask.status) == TaskStatus.PENDING,
-        )
-    ).all()
+    pending = db.exec(pending_tasks(participant.id, "questionnaire")).all()
     if any(t.payload.get("reason") == reason for t in pending):
         return None
     at = parse_hhmm(settings.questionnaire_time)

@@ -8,8 +8,9 @@ from typing import Any
 import click
 from sqlmodel import select
 
+from assistant.care.audit import audit_as
 from assistant.cli.common import _cli_user, _runtime
-from assistant.db.models import AuditLog, Participant, Service, Specialist
+from assistant.db.models import Participant, Service, Specialist
 from assistant.db.units import transaction
 from assistant.timing import local_at
 
@@ -111,15 +112,7 @@ def set_fte_command(email: str, fte: float) -> None:
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         detail = {"by": _cli_user(), "specialist": specialist.email, "before": before, "after": specialist.fte}
-        db.add(
-            AuditLog(
-                at=rt.clock.now(),
-                service_id=specialist.service_id,
-                user_email=_cli_user(),
-                action="set_fte",
-                detail=detail,
-            )
-        )
+        audit_as(db, _cli_user(), specialist.service_id, "set_fte", rt.clock.now(), detail=detail)
     click.echo(f"{specialist.email}: FTE {specialist.fte}")
 
 

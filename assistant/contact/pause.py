@@ -6,42 +6,30 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from assistant.care.audit import audit_as
 from assistant.care.flags import raise_flag
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.policy import wait_until
-from assistant.db.models import AuditLog, DueTask, Participant, TaskStatus
-from assistant.db.units import unindexed
+from assistant.db.models import DueTask, Participant
+from assistant.db.units import pending_tasks
 from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime
 from assistant.sessions.lifecycle import has_open_flag
 
 
 def audit_change(db: Session, participant: Participant, kind: str, status: str, now: datetime, **detail: Any) -> None:
-    db.add(
-        AuditLog(
-            at=now,
-            service_id=participant.service_id,
-            user_email="participant (by text)",
-            action=f"contact_{kind}",
-            participant_id=participant.id,
-            detail={"status": status, **detail},
-        )
-    )
+    by = "participant (by text)"
+    detail = {"status": status, **detail}
+    audit_as(db, by, participant.service_id, f"contact_{kind}", now, participant_id=participant.id, detail=detail)
 
 
 def replan_checkin(db: Session, participant: Participant, now: datetime, *, old_every: int | None = None) -> datetime:
     """The next check-in after a change, keeping the rhythm where it can."""
 
     assert participant.id is not None
-    pending = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            DueTask.kind == "checkin",
-            unindexed(DueTask.status) == TaskStatus.PENDING,
-        )
-    ).first()
+    pending = db.exec(pending_tasks(participant.id, "checkin")).first()
     task = None
     if pending is not None and pending.due_at is not None and old_every is not None:
         previous = pending.due_at - timedelta(weeks=old_every)

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Appointment, DueTask, FlowSession, Participant, TaskStatus
-from assistant.db.units import unindexed
+from assistant.db.models import Appointment, DueTask, FlowSession, Participant
+from assistant.db.units import pending_tasks
 
 REMINDER_FLOWS = ("appointment_reminder",)
 
@@ -38,13 +38,7 @@ def overtaken(db: Session, task: DueTask, participant: Participant, when: dateti
     if task.kind != "appt_reminder":
         return False
     zone = ZoneInfo(participant.timezone)
-    pending = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            DueTask.kind == task.kind,
-            unindexed(DueTask.status) == TaskStatus.PENDING,
-        )
-    ).all()
+    pending = db.exec(pending_tasks(participant.id, task.kind)).all()
     for other in pending:
         if not _same_appointment(task, other) or other.due_at is None:
             continue

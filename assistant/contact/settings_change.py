@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Appointment, AuditLog, DueTask, Participant, Service, TaskStatus
+from assistant.care.audit import audit_as
+from assistant.db.models import Appointment, DueTask, Participant, Service, TaskStatus
 from assistant.db.service_settings import NATIONS, QUESTIONNAIRE_BY, RULES, ServiceSettings, duty_contact_problem
 
 KINDS: dict[str, str] = {f.name: str(f.type) for f in fields(ServiceSettings)}
@@ -271,15 +272,8 @@ def change_settings(
         return {}
     service.settings = after
     db.add(service)
-    db.add(
-        AuditLog(
-            at=now,
-            service_id=service.id,
-            user_email=by,
-            action="service_settings",
-            detail={"changes": {k: {"old": old, "new": new_value} for k, (old, new_value) in changed.items()}},
-        )
-    )
+    changes = {k: {"old": old, "new": new_value} for k, (old, new_value) in changed.items()}
+    audit_as(db, by, service.id, "service_settings", now, detail={"changes": changes})
     db.flush()
     if any(k.startswith("questionnaire_") for k in changed):
         from assistant.care.measures import plan_questionnaires

@@ -14,8 +14,9 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 
-from assistant.db.models import Participant
+from assistant.db.models import DueTask, Participant, TaskStatus
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -163,6 +164,15 @@ def unindexed(column: Any) -> Any:
     person's few. Same value, same result; PostgreSQL plans it by the person's index too.
     """
     return column.concat("")
+
+
+def pending_tasks(participant_id: int | None, kind: str) -> SelectOfScalar[DueTask]:
+    """The query for one person's pending due rows of one kind, planned by the person's index."""
+    return select(DueTask).where(
+        DueTask.participant_id == participant_id,
+        DueTask.kind == kind,
+        unindexed(DueTask.status) == TaskStatus.PENDING,
+    )
 
 
 def upgrade(url: str) -> None:

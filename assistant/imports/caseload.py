@@ -13,8 +13,8 @@ from assistant.care.measures import plan_questionnaires
 from assistant.care.privacy import record_consent
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.referrals import plan_welcome
-from assistant.db.models import DueTask, Participant, Service, Specialist, TaskStatus
-from assistant.db.units import transaction
+from assistant.db.models import Participant, Service, Specialist, TaskStatus
+from assistant.db.units import pending_tasks, transaction
 from assistant.imports.caseload_csv import (
     COHORTS,
     EMAIL_REFUSED,
@@ -234,13 +234,7 @@ def _update(db: Session, row: dict[str, Any], existing: Participant, values: dic
 
 def _replan_end_questionnaires(db: Session, participant: Participant, now: datetime) -> None:
     """Support ends on another day: the pending end-of-support questionnaire is planned again."""
-    for task in db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            DueTask.kind == "questionnaire",
-            DueTask.status == TaskStatus.PENDING,
-        )
-    ).all():
+    for task in db.exec(pending_tasks(participant.id, "questionnaire")).all():
         if task.payload.get("reason") == "end":
             task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replanned", now
             db.add(task)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -98,32 +98,30 @@ def queue_sms(
     )
 
 
+class TextFields(TypedDict):
+    """What `text_row` makes one text of; those it gives a default to may be left out."""
+
+    phone: str
+    body: str
+    key: str
+    now: datetime
+    participant_id: NotRequired[int | None]
+    valid_for: NotRequired[timedelta]
+    automated: NotRequired[bool]
+
+
 def queue_text(
     db: Session,
     *,
-    phone: str,
-    body: str,
-    key: str,
-    now: datetime,
-    participant_id: int | None = None,
-    valid_for: timedelta = REPLY_VALID_FOR,
     expires_at: datetime | None = None,
     flow: str | None = None,
     session_id: int | None = None,
-    automated: bool = False,
+    **text: Unpack[TextFields],
 ) -> Message:
     """Write one text to the outbox, with the same defaults for every text: queued now, worth
     sending for `valid_for`, its segments counted. Used as it is for words already written (a
     specialist's one-off text, a duty contact's alert, a reply to a number we do not know)."""
-    row = text_row(
-        phone=phone,
-        body=body,
-        key=key,
-        now=now,
-        participant_id=participant_id,
-        valid_for=valid_for,
-        automated=automated,
-    )
+    row = text_row(**text)
     if expires_at is not None:
         row["expires_at"] = expires_at
     message = Message(**row, flow=flow, session_id=session_id)

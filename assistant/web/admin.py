@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import login_required
 
 from assistant.db.models import (
     Service,
@@ -71,7 +70,6 @@ def _field_errors(found: dict[str, str]) -> dict[str, str]:
 
 
 @bp.route("/settings", methods=["GET", "POST"])
-@login_required
 @roles("service_admin")
 def settings_page() -> Any:
     from assistant.contact.settings_change import CHOICES, GROUPS, SettingsError, change_settings, check

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
-from flask_login import login_required
 from sqlmodel import col, select
 
 from assistant.db.models import (
@@ -27,7 +26,6 @@ bp = Blueprint("audit", __name__)
 
 
 @bp.get("/audit")
-@login_required
 @roles("service_admin")
 def audit_log() -> Any:
     with unit() as db:

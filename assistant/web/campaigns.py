@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import login_required
 from sqlmodel import col, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from assistant.care.audit import audit
+from assistant.contact import campaigns as camp
 from assistant.db.models import (
     Campaign,
     Participant,
@@ -62,12 +62,8 @@ def _send_time(values: dict[str, Any]) -> tuple[datetime | None, dict[str, Any] 
 
 
 @bp.route("/campaigns", methods=["GET", "POST"])
-@login_required
 @roles("service_admin")
 def campaigns_page() -> Any:
-    from assistant.contact import campaigns as camp
-    from assistant.db.models import Campaign
-
     values, audience = _campaign_form() if request.method == "POST" else ({}, {})
     preview = error = None
     with unit() as db:
@@ -118,11 +114,8 @@ def campaigns_page() -> Any:
 
 
 @bp.post("/campaigns/<int(max=2147483647):campaign_id>/status")
-@login_required
 @roles("service_admin")
 def campaign_status(campaign_id: int) -> WerkzeugResponse:
-    from assistant.contact import campaigns as camp
-
     with unit() as db:
         campaign = in_my_service_or_404(db, Campaign, campaign_id)
         try:
@@ -138,11 +131,8 @@ SHOWN_PER_STATE = 50  # names listed per progress state; the rest are counted
 
 
 @bp.get("/campaigns/<int(max=2147483647):campaign_id>")
-@login_required
 @roles("service_admin")
 def campaign_page(campaign_id: int) -> str:
-    from assistant.contact import campaigns as camp
-
     with unit() as db:
         campaign = in_my_service_or_404(db, Campaign, campaign_id)
         report = camp.progress(db, campaign)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, request
-from flask_login import LoginManager, UserMixin, current_user
+from flask_login import LoginManager, UserMixin, current_user, login_required
 from sqlmodel import Session, select
 
 from assistant.care import signins
@@ -85,6 +85,8 @@ def participant_unit_or_404(participant_id: int) -> Iterator[tuple[Session, Part
 
 
 def roles(*allowed: str) -> Callable[[F], F]:
+    """A page for signed-in users with one of these roles (`login_required` first, as for every page)."""
+
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -92,7 +94,7 @@ def roles(*allowed: str) -> Callable[[F], F]:
                 abort(404)  # not 403: do not confirm the page exists for this role
             return view(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return login_required(wrapper)  # type: ignore[no-any-return]
 
     return decorate
 

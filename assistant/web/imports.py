@@ -8,7 +8,6 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask_login import login_required
 
 from assistant.care.audit import audit
 from assistant.db.models import (
@@ -29,7 +28,6 @@ bp = Blueprint("imports", __name__)
 
 
 @bp.route("/imports", methods=["GET", "POST"])
-@login_required
 @roles("team_lead", "service_admin")
 def imports_page() -> Any:
     from assistant.imports.runs import recent_runs, run_import
@@ -81,7 +79,6 @@ MAX_UPLOAD = 5 * 1024 * 1024  # the importers' own limit
 
 
 @bp.get("/imports/<int(max=2147483647):run_id>")
-@login_required
 @roles("team_lead", "service_admin")
 def import_page(run_id: int) -> str:
     with unit() as db:
@@ -91,7 +88,6 @@ def import_page(run_id: int) -> str:
 
 
 @bp.get("/imports/<int(max=2147483647):run_id>/errors.csv")
-@login_required
 @roles("service_admin")
 def import_errors_csv(run_id: int) -> Response:
     with unit() as db:

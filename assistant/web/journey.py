@@ -28,7 +28,9 @@ bp = Blueprint("journey", __name__)
 ID = "<int(max=2147483647):participant_id>"
 
 
-def _page(participant_id: int) -> WerkzeugResponse:
+def _back(participant_id: int, notice: str, category: str = "message") -> WerkzeugResponse:
+    """Back to the journey page, with a notice of what the form did or why it did nothing."""
+    flash(notice, category)
     return redirect(url_for(".journey", participant_id=participant_id))
 
 
@@ -65,15 +67,14 @@ def referral(participant_id: int) -> WerkzeugResponse:
             )
             started = date.fromisoformat(form["support_start"]) if form.get("support_start") else None
         except (ReferralError, ValueError) as exc:
-            flash(str(exc) if isinstance(exc, ReferralError) else "Support start: a date like 2026-11-30.", "error")
-            return _page(participant_id)
+            problem = str(exc) if isinstance(exc, ReferralError) else "Support start: a date like 2026-11-30."
+            return _back(participant_id, problem, "error")
         person.referral_date, person.referral_source, person.updated_at = referred, source, now()
         db.add(person)
         if started is not None and started != person.support_started_on:
             start_support(db, person, started, now())
         audit(db, me(), "referral", now(), participant_id=participant_id, source=source, support_start=str(started))
-    flash("Referral details saved.")
-    return _page(participant_id)
+    return _back(participant_id, "Referral details saved.")
 
 
 @bp.post(f"/participants/{ID}/job-start")
@@ -84,8 +85,7 @@ def job_start(participant_id: int) -> WerkzeugResponse:
         started_on = date.fromisoformat(form.get("started_on", ""))
         hours = float(form.get("hours_per_week", "").strip())
     except ValueError:
-        flash("Give the start date (like 2026-11-30) and the hours a week as a number.", "error")
-        return _page(participant_id)
+        return _back(participant_id, "Give the start date (like 2026-11-30) and the hours a week as a number.", "error")
     with participant_unit_or_404(participant_id) as (db, person):
         try:
             job = record_job_start(
@@ -99,11 +99,9 @@ def job_start(participant_id: int) -> WerkzeugResponse:
                 now=now(),
             )
         except JobStartError as exc:
-            flash(f"Job start not saved: {exc}.", "error")
-            return _page(participant_id)
+            return _back(participant_id, f"Job start not saved: {exc}.", "error")
         audit(db, me(), "job_start", now(), participant_id=participant_id, hours=hours, sector=job.sector)
-    flash("Job start recorded. Texts now come after working hours, weekly for the first weeks.")
-    return _page(participant_id)
+    return _back(participant_id, "Job start recorded. Texts now come after working hours, weekly for the first weeks.")
 
 
 @bp.post(f"/participants/{ID}/exit")
@@ -113,21 +111,19 @@ def exit_support(participant_id: int) -> WerkzeugResponse:
     try:
         ends_on = date.fromisoformat(form.get("ends_on", ""))
     except ValueError:
-        flash("Give the date support ended, like 2026-11-30.", "error")
-        return _page(participant_id)
+        return _back(participant_id, "Give the date support ended, like 2026-11-30.", "error")
     goodbye = form.get("goodbye") == "yes"
     sent = None
     with participant_unit_or_404(participant_id) as (db, person):
         try:
             end_support(db, person, reason=form.get("reason", ""), ends_on=ends_on, by=me().email, now=now())
         except ExitError as exc:
-            flash(f"Exit not recorded: {exc}.", "error")
-            return _page(participant_id)
+            return _back(participant_id, f"Exit not recorded: {exc}.", "error")
         if goodbye:
             sent = send_goodbye(db, rt(), person, now())
         audit(db, me(), "exit", now(), participant_id=participant_id, reason=person.exit_reason, goodbye=goodbye)
         sent_id = sent.id if sent is not None else None
     if sent_id is not None:
         current_app.extensions["assistant.sending.dispatch"].kick([sent_id])
-    flash("Support ended. Automated texts have stopped." + (" The goodbye text is on its way." if sent_id else ""))
-    return _page(participant_id)
+    goodbye_note = " The goodbye text is on its way." if sent_id else ""
+    return _back(participant_id, "Support ended. Automated texts have stopped." + goodbye_note)

@@ -79,7 +79,6 @@ def contact_page() -> str:
 
 
 @bp.get("/reports/contact.csv")
-@login_required
 @roles("team_lead", "service_admin")
 def contact_export() -> Response:
     try:
@@ -100,7 +99,6 @@ def outcomes_page() -> str:
 
 
 @bp.get("/reports/outcomes.csv")
-@login_required
 @roles("team_lead", "service_admin")
 def outcomes_export() -> Response:
     start, end = _period()

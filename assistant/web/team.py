@@ -5,7 +5,6 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, render_template, request
-from flask_login import login_required
 from sqlmodel import col, select
 
 from assistant.care.access import scoped, specialists_in_reach
@@ -31,7 +30,6 @@ bp = Blueprint("team", __name__)
 
 
 @bp.get("/team")
-@login_required
 @roles("team_lead", "service_admin")
 def team() -> str:
     user = me()

@@ -109,14 +109,18 @@ def rt(db_url: str, tmp_path: Path, clock: FixedClock, twilio_api: str) -> Itera
     runtime.engine.dispose()
 
 
-@pytest.fixture
-def site(rt: Runtime, world: World) -> Iterator[str]:  # noqa: F811
-    app = create_app(runtime=rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def serve(rt: Runtime) -> Iterator[str]:
+    """The app on a real HTTP server on a free loopback port: yields its address, then stops it."""
+    server = make_server("127.0.0.1", 0, create_app(runtime=rt), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture
+def site(rt: Runtime, world: World) -> Iterator[str]:  # noqa: F811
+    yield from serve(rt)
 
 
 @pytest.fixture

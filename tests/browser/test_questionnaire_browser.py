@@ -8,49 +8,29 @@ transport; time is the injected clock.
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
-from werkzeug.serving import make_server
+from sqlmodel import select
 
-from assistant.app import create_app
 from assistant.clock import FixedClock
-from assistant.db.models import Answer, DueTask, Flag, Measure, Message, Participant, Service
-from assistant.db.service_settings import ServiceSettings
+from assistant.db.models import Flag, Message
 from assistant.db.units import transaction
-from assistant.imports.caseload import import_caseload
-from assistant.jobs.tick import tick
 from assistant.runtime import Runtime
 
-from ..conftest import PUBLIC_URL
-from .test_dashboard_browser import accessible, browser  # noqa: F401  (fixture)
+from ..test_questionnaire_link import answers, measures, sent_link
+from .test_dashboard_browser import accessible, browser, db_url, serve  # noqa: F401  (fixtures)
 
 PHONE = {"width": 360, "height": 740}
-LINK = re.compile(re.escape(PUBLIC_URL) + r"(/q/[A-Za-z0-9_-]+) ")
 ANSWERS = ["Not at all", "Several days", "More than half the days", "Nearly every day"]
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, sqlite_template: Path) -> str:
-    path = tmp_path / "assistant.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
 def site(rt: Runtime) -> Iterator[str]:
-    app = create_app(runtime=rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    yield from serve(rt)
 
 
 @pytest.fixture
@@ -63,23 +43,7 @@ def phone_page(browser: Any, site: str) -> Iterator[Any]:  # noqa: F811
 @pytest.fixture
 def link(rt: Runtime, clock: FixedClock, caseload_file: Path) -> str:
     """A PHQ-9 and GAD-7 sitting by link for Alex: the path in the text they were sent."""
-    import_caseload(rt, caseload_file, clock.now())
-    with transaction(rt.engine) as db:
-        alex = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
-        north = db.get(Service, alex.service_id)
-        assert north is not None and alex.id is not None
-        north.settings = ServiceSettings.from_json(
-            {"questionnaire_by": "link", "duty_contact_email": "duty@example.org"}
-        ).to_json()
-        db.add(north)
-        payload = {"instruments": ["phq9", "gad7"], "reason": "now"}
-        db.add(DueTask(participant_id=alex.id, kind="questionnaire", due_at=clock.now(), payload=payload))
-    tick(rt, clock.now())
-    with transaction(rt.engine) as db:
-        text = db.exec(select(Message).where(Message.message_key == "questionnaire/link")).one()
-    match = LINK.search(text.body)
-    assert match, text.body
-    return match.group(1)
+    return sent_link(rt, caseload_file, clock, ["phq9", "gad7"])[1]
 
 
 def _answer(page: Any, label: str) -> None:
@@ -89,16 +53,6 @@ def _answer(page: Any, label: str) -> None:
 
 def _heading(page: Any) -> str:
     return str(page.get_by_role("heading", level=1).inner_text())
-
-
-def _answers(rt: Runtime) -> list[tuple[str, str]]:
-    with transaction(rt.engine) as db:
-        return [(a.question, a.value) for a in db.exec(select(Answer).order_by(col(Answer.id))).all()]
-
-
-def _measures(rt: Runtime) -> list[tuple[str, str, int | None]]:
-    with transaction(rt.engine) as db:
-        return [(m.instrument, m.status, m.total) for m in db.exec(select(Measure).order_by(col(Measure.id))).all()]
 
 
 def _fits(page: Any) -> None:
@@ -121,7 +75,7 @@ def test_a_whole_sitting_on_a_phone(phone_page: Any, rt: Runtime, link: str) -> 
     page.get_by_role("button", name="Save and continue").click()  # no answer chosen
     accessible(page, "questionnaire-item-error")
     assert "Choose an answer, or skip this question" in page.get_by_role("alert").inner_text()
-    assert _answers(rt) == []
+    assert answers(rt) == []
 
     for label in ["Several days", "More than half the days"] + ["Not at all"] * 7:
         _answer(page, label)
@@ -133,8 +87,8 @@ def test_a_whole_sitting_on_a_phone(phone_page: Any, rt: Runtime, link: str) -> 
     assert _heading(page) == "Thank you"
     accessible(page, "questionnaire-done")
     assert "Sam will look at your answers" in page.locator("main").inner_text()
-    assert _measures(rt) == [("phq9", "complete", 3), ("gad7", "partial", None)]
-    assert ("gad7_1", "skipped") in _answers(rt)
+    assert measures(rt) == [("phq9", "complete", 3), ("gad7", "partial", None)]
+    assert ("gad7_1", "skipped") in answers(rt)
 
     page.goto(link)  # used: nothing shows
     assert _heading(page) == "This link is not available"
@@ -159,7 +113,7 @@ def test_a_sitting_left_part_way_carries_on_where_it_stopped(
     page.goto(link)
     assert "Question 4 of 16" in _heading(page)
     assert _heading(page).endswith("Feeling tired or having little energy")
-    assert _answers(rt) == [("phq9_1", "1"), ("phq9_2", "1"), ("phq9_3", "1")]
+    assert answers(rt) == [("phq9_1", "1"), ("phq9_2", "1"), ("phq9_3", "1")]
     later.close()
 
 

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from assistant.db.models import Appointment, AuditLog, DueTask, ImportRun, Participant, Service
 from assistant.db.service_settings import RULES, ServiceSettings
 from assistant.db.units import transaction
+from assistant.imports.runs import ImportOutcome, run_import
 
 from .conftest import NORTH_DUTY, World, csrf
 
@@ -100,22 +101,17 @@ def test_admin_posts_without_or_with_a_wrong_csrf_token_are_refused(as_user: Any
         assert db.exec(select(ImportRun)).all() == [] and db.exec(select(Appointment)).all() == []
 
 
-def test_another_services_import_and_guessed_ids_are_404(as_user: Any, world: World, tmp_path: Path) -> None:
-    from assistant.imports.runs import run_import
-
+def _dashboard_import(world: World, slug: str, kind: str, data: bytes, *, file_name: str, by: str) -> ImportOutcome:
+    """An import as the dashboard runs it for a user of the `slug` service."""
     with transaction(world.rt.engine) as db:
-        south = db.exec(select(Service).where(Service.slug == "south")).one()
+        service = db.exec(select(Service).where(Service.slug == slug)).one()
+    now = world.rt.clock.now()
+    return run_import(world.rt, kind, data, file_name=file_name, by=by, via="dashboard", now=now, service=service)
+
+
+def test_another_services_import_and_guessed_ids_are_404(as_user: Any, world: World, tmp_path: Path) -> None:
     bad = b"participant_id,first_name,phone,specialist_email\nP005,Casey,not a phone,kim@example.org\n"
-    run = run_import(
-        world.rt,
-        "caseload",
-        bad,
-        file_name="south.csv",
-        by=KIM,
-        via="dashboard",
-        now=world.rt.clock.now(),
-        service=south,
-    ).run
+    run = _dashboard_import(world, "south", "caseload", bad, file_name="south.csv", by=KIM).run
     client = as_user(ADMIN)
     for path in (f"/imports/{run.id}", f"/imports/{run.id}/errors.csv", "/imports/999999", "/imports/abc"):
         assert client.get(path).status_code == 404, path
@@ -218,22 +214,9 @@ def test_bad_settings_show_each_error_and_change_nothing(
 def test_reminder_timings_re_plan_upcoming_reminders_from_the_dashboard_and_the_cli(
     as_user: Any, world: World, tmp_path: Path
 ) -> None:
-    from assistant.imports.runs import run_import
-
-    with transaction(world.rt.engine) as db:
-        north = db.exec(select(Service).where(Service.slug == "north")).one()
     start = world.rt.clock.now() + timedelta(days=10)
     csv_text = f"appointment_id,participant_id,starts_at,kind\nA1,P001,{start:%Y-%m-%d} 14:00,meeting\n"
-    assert run_import(
-        world.rt,
-        "appointments",
-        csv_text.encode(),
-        file_name="a.csv",
-        by=ADMIN,
-        via="dashboard",
-        now=world.rt.clock.now(),
-        service=north,
-    ).report
+    assert _dashboard_import(world, "north", "appointments", csv_text.encode(), file_name="a.csv", by=ADMIN).report
 
     def reminders() -> list[int]:
         with transaction(world.rt.engine) as db:

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -36,6 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from ..ports import free_port
 
 HERE = Path(__file__).resolve().parent
 PRISM = HERE / "node_modules" / ".bin" / "prism"
@@ -86,12 +87,6 @@ def strict_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
     walk(spec)
     return spec
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -276,7 +271,7 @@ def start_twilio_mock(
         served = workdir / spec.name
         document = json.loads(spec.read_text(encoding="utf-8"))
         served.write_text(json.dumps(strict_spec(document)), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     with (workdir / "prism.log").open("wb") as log:
         process = subprocess.Popen(
             [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), str(served)],
