@@ -95,7 +95,8 @@ def caseload_rows(db: Session, participants: list[Participant]) -> list[Row]:
                 participant=p,
                 specialist=names.get(p.specialist_id, "?"),
                 last_reply=p.last_inbound_at,
-                next_contact=nexts.get(p.id),
+                # Nothing automated goes while they are paused, opted out or unreachable: no date to show.
+                next_contact=nexts.get(p.id) if not (p.paused or p.opted_out or p.unreachable) else None,
                 flags=sorted(flags.get(p.id, []), key=lambda f: SEVERITY_ORDER[f.severity]),
                 last_outcome=last_outcome.get(p.id),
                 next_appointment=next_appt.get(p.id),

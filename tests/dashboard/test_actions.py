@@ -131,6 +131,23 @@ def test_pause_and_resume(as_user: Any, world: World, clock: FixedClock) -> None
     assert [t.due_at.isoformat() for t in pending if t.due_at] == ["2026-12-01T10:30:00+00:00"]
 
 
+def test_while_paused_the_record_shows_no_next_contact_and_says_why(as_user: Any, world: World, phone: Phone) -> None:
+    client = as_user("sam@example.org")
+    pid = world.ids["P001"]
+
+    def next_contact() -> str:
+        page = client.get(f"/participants/{pid}").get_data(as_text=True)
+        return page.split("<dt>Next contact</dt><dd>")[1].split("</dd>")[0]
+
+    assert next_contact().startswith("Check-in, ")
+    phone.text("+447700900101", "no texts for 2 weeks please")  # a break asked for by text
+    assert world.participant("P001").paused
+    # Their planned check-in is still on the schedule, but it will not go: the page must not promise it.
+    assert next_contact() == "None while paused (until Sun 6 Dec, 12:00)"
+    caseload = client.get("/").get_data(as_text=True)
+    assert "None while paused" in caseload
+
+
 def test_acknowledge_an_urgent_flag_and_transfer_moves_open_flags(as_user: Any, world: World, phone: Phone) -> None:
     phone.text("+447700900101", "I want to end it all")
     client = as_user("sam@example.org")
