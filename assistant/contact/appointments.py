@@ -26,7 +26,6 @@ from assistant.db.models import (
 )
 from assistant.db.open_items import LADDER_PENDING, LADDER_TASKS
 from assistant.db.service_settings import settings_for
-from assistant.db.units import unindexed
 from assistant.engine import RecordAnswer
 from assistant.outbox.writer import withdraw_outbox
 from assistant.runtime import Runtime
@@ -81,7 +80,7 @@ def cancel_tasks(db: Session, appointment: Appointment, kinds: tuple[str, ...], 
         select(DueTask).where(
             DueTask.participant_id == appointment.participant_id,
             col(DueTask.kind).in_(kinds),
-            unindexed(DueTask.status) == "pending",
+            DueTask.status == "pending",
         )
     ).all()
     count = 0
@@ -192,7 +191,7 @@ def on_inbound(db: Session, participant: Participant, inbound: Message, now: dat
         select(DueTask).where(
             DueTask.participant_id == participant.id,
             col(DueTask.kind).in_(LADDER_TASKS),
-            unindexed(DueTask.status) == "pending",
+            DueTask.status == "pending",
         )
     ).all()
     for task in pending:

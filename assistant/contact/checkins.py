@@ -10,14 +10,13 @@ from sqlmodel import Session, select
 
 from assistant.contact.cadence import checkin_weeks
 from assistant.db.models import DueTask, Participant, TaskStatus
-from assistant.db.units import unindexed
 from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
 # Built once: asked for every check-in started and every reply that ends one.
 _PENDING_CHECKINS = select(DueTask).where(
     DueTask.participant_id == sa.bindparam("participant_id"),
     DueTask.kind == "checkin",
-    unindexed(DueTask.status) == TaskStatus.PENDING,
+    DueTask.status == TaskStatus.PENDING,
 )
 
 

@@ -26,7 +26,6 @@ from assistant.db.dna_steps import REVIEW, SMS, Step, parse_ladder, text_wording
 from assistant.db.models import Appointment, ContactLog, DueTask, Participant, StaffTask, TaskStatus
 from assistant.db.open_items import LADDER_TASKS
 from assistant.db.service_settings import ServiceSettings, settings_for
-from assistant.db.units import unindexed
 from assistant.timing import local_at, parse_hhmm
 
 SOURCE = "dna_followup"
@@ -273,7 +272,7 @@ def end_on_contact(db: Session, participant_id: int, outcome: str, now: datetime
         select(DueTask).where(
             DueTask.participant_id == participant_id,
             col(DueTask.kind).in_(LADDER_TASKS),
-            unindexed(DueTask.status) == TaskStatus.PENDING,
+            DueTask.status == TaskStatus.PENDING,
         )
     ).all()
     for task in pending:

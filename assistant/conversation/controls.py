@@ -23,7 +23,6 @@ from assistant.care.quiet import allowed_windows
 from assistant.contact.pause import audit_change, replan_checkin
 from assistant.db.models import ContactRequest, DueTask, Participant, RequestStatus, TaskStatus
 from assistant.db.service_settings import settings_for
-from assistant.db.units import unindexed
 from assistant.engine.contact_words import DAYS, time_in, weeks_in
 from assistant.engine.contact_words import day_in as day_named
 from assistant.outbox.writer import queue_sms, withdraw_outbox
@@ -115,7 +114,7 @@ def apply_pause(text: Text, weeks: int) -> None:
         select(DueTask).where(
             DueTask.participant_id == participant.id,
             DueTask.kind == "pause_end",
-            unindexed(DueTask.status) == TaskStatus.PENDING,
+            DueTask.status == TaskStatus.PENDING,
         )
     ).all():
         task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replaced", now

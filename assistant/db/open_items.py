@@ -26,7 +26,6 @@ from assistant.db.models import (
     RequestStatus,
     table,
 )
-from assistant.db.units import unindexed
 
 # The missed-appointment ladder's scheduled steps.
 LADDER_TASKS = ("dna_attempt", "dna_unanswered")
@@ -45,7 +44,7 @@ LADDER_PENDING = (
     .where(
         _duetask.c.participant_id == _PARTICIPANT,
         _duetask.c.kind.in_(LADDER_TASKS),
-        unindexed(_duetask.c.status) == "pending",
+        _duetask.c.status == "pending",
     )
     .limit(1)
 )

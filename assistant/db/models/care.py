@@ -49,6 +49,9 @@ class Measure(SQLModel, table=True):
 
 
 class Flag(SQLModel, table=True):
+    # A person's open flag of one kind, asked on every text: found without reading all their flags.
+    __table_args__ = (sa.Index("ix_flag_participant_kind", "participant_id", "kind"),)
+
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
     specialist_id: int = Field(foreign_key="specialist.id", index=True)

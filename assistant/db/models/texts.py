@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from assistant.db.models.columns import json_column, utc_column
@@ -14,6 +15,8 @@ from assistant.db.models.statuses import SessionStatus
 class FlowSession(SQLModel, table=True):
     """One run of a flow for one participant. While waiting, it is also a due row (wait_until)."""
 
+    # The session waiting for a person's text, without reading every session they ever had.
+    __table_args__ = (sa.Index("ix_flowsession_participant_status", "participant_id", "status"),)
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
     flow: str = Field(max_length=64)
