@@ -102,6 +102,8 @@ def test_words_one_pattern_sets_aside_as_denied_another_can_still_read(phrases: 
     [
         "this job hunt is killing me",
         "dying to hear back about the interview",
+        "I wanted to tell you about my weekend",  # wanting to tell someone something is not risk
+        "i want to tell you something, its good news",
         "my manager won't leave me alone",
         "i want to leave my job",
         "can we move it to next week",
