@@ -124,3 +124,8 @@ class Phrases:
 
     def signals(self) -> set[str]:
         return {f.signal for f in self.families} | set(self.keywords)
+
+    def __repr__(self) -> str:
+        # Short on purpose: the whole compiled library would take minutes to print in a traceback.
+        patterns = sum(len(f.patterns) for f in self.families)
+        return f"Phrases({self.locale!r}: {len(self.families)} families, {patterns} patterns)"
