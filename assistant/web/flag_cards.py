@@ -10,18 +10,25 @@ from sqlmodel import Session, col, select
 from assistant.db.models import Flag, Message, MessageStatus
 
 SIGNPOSTING = "common/crisis"
-SHOWN_TEXTS = 3  # the latest texts behind a flag; the record has the rest
+SHOWN_TEXTS = 3  # the text that raised a flag and the latest ones; the record has the rest
 
 
 @dataclass
 class Card:
     texts: list[Message] = field(default_factory=list)  # the participant's own words, newest last
     did: str = ""  # what the assistant did, in words
+    more: int = 0  # texts behind the flag not shown on the card
 
 
-def _message_ids(flag: Flag) -> list[int]:
-    ids = [e.get("message_id") for e in flag.evidence[-SHOWN_TEXTS:] if isinstance(e, dict)]
-    return [i for i in ids if isinstance(i, int)]
+def _message_ids(flag: Flag) -> tuple[list[int], int]:
+    """The texts to show, oldest first, and how many more there are: always the one that raised
+    the flag (a crisis text must never scroll out of sight behind later ones), then the latest."""
+    found = [e.get("message_id") for e in flag.evidence if isinstance(e, dict)]
+    ids = [i for i in found if isinstance(i, int)]
+    if len(ids) <= SHOWN_TEXTS:
+        return ids, 0
+    shown = [ids[0], *ids[-(SHOWN_TEXTS - 1) :]]
+    return shown, len(ids) - len(shown)
 
 
 def _signposting_words(sent: list[Message], flag: Flag) -> str:
@@ -40,7 +47,7 @@ def _signposting_words(sent: list[Message], flag: Flag) -> str:
 
 def flag_cards(db: Session, flags: list[Flag]) -> dict[int, Card]:
     """Cards for flags the reader may already see (their participants are in reach)."""
-    wanted = {i for f in flags for i in _message_ids(f)}
+    wanted = {i for f in flags for i in _message_ids(f)[0]}
     texts = {m.id: m for m in db.exec(select(Message).where(col(Message.id).in_(wanted))).all()} if wanted else {}
     urgent = [f for f in flags if f.kind == "crisis"]
     signposts: dict[int, list[Message]] = {}
@@ -58,7 +65,8 @@ def flag_cards(db: Session, flags: list[Flag]) -> dict[int, Card]:
     cards: dict[int, Card] = {}
     for flag in flags:
         assert flag.id is not None
-        card = Card(texts=[texts[i] for i in _message_ids(flag) if i in texts])
+        shown, more = _message_ids(flag)
+        card = Card(texts=[texts[i] for i in shown if i in texts], more=more)
         if flag.kind == "crisis":
             since = flag.created_at - timedelta(minutes=1) if flag.created_at else None
             sent = [m for m in signposts.get(flag.participant_id, []) if since is None or (m.at and m.at >= since)]

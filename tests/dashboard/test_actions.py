@@ -148,6 +148,24 @@ def test_while_paused_the_record_shows_no_next_contact_and_says_why(as_user: Any
     assert "None while paused" in caseload
 
 
+def test_a_flag_card_keeps_the_text_that_raised_it_in_sight(as_user: Any, world: World, phone: Phone) -> None:
+    first = "I want to end it all"
+    later = ["i keep thinking about suicide", "i want to die", "no point going on", "i feel hopeless", "cant go on"]
+    for body in [first, *later]:
+        phone.text("+447700900101", body)
+    client = as_user("sam@example.org")
+    with transaction(world.rt.engine) as db:
+        [flag] = db.exec(select(Flag).where(Flag.kind == "crisis")).all()
+    assert len(flag.evidence) == 6  # every text gathered on the one open flag
+    page = client.get("/flags").get_data(as_text=True)
+    card = page.split("URGENT: crisis")[1].split("Acknowledge")[0]
+    # The first text and the two latest, in order, and a count of the rest.
+    assert card.index(f"<q>{first}</q>") < card.index(f"<q>{later[-2]}</q>") < card.index(f"<q>{later[-1]}</q>")
+    assert f"<q>{later[0]}</q>" not in card
+    assert "And 3 more texts behind this flag on Alex's record." in card
+    assert '"end it all"' in card  # the words that raised it are named too
+
+
 def test_acknowledge_an_urgent_flag_and_transfer_moves_open_flags(as_user: Any, world: World, phone: Phone) -> None:
     phone.text("+447700900101", "I want to end it all")
     client = as_user("sam@example.org")
