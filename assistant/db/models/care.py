@@ -50,7 +50,11 @@ class Measure(SQLModel, table=True):
 
 class Flag(SQLModel, table=True):
     # A person's open flag of one kind, asked on every text: found without reading all their flags.
-    __table_args__ = (sa.Index("ix_flag_participant_kind", "participant_id", "kind"),)
+    # And the open flags due a reminder, without reading every open flag ever raised.
+    __table_args__ = (
+        sa.Index("ix_flag_participant_kind", "participant_id", "kind"),
+        sa.Index("ix_flag_status_notice", "status", "next_notice_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)

@@ -38,6 +38,9 @@ class FlowSession(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """Every SMS in and out. Outbound rows are also the outbox."""
 
+    # A phone's texts still queued or sending (the sender keeps each person's texts in order),
+    # without reading every text that phone ever had.
+    __table_args__ = (sa.Index("ix_message_phone_status", "phone", "status"),)
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
     direction: str = Field(max_length=3)  # "in" or "out"

@@ -1,5 +1,6 @@
-"""indexes on a person's rows by status or kind, so the lookups made on every text stay as cheap
-in a person's second year as in their first week
+"""indexes on a person's rows by status or kind, on a phone's texts by status and on open flags by
+when they are due a reminder, so the lookups made on every text and tick stay as cheap in a
+service's second year as in its first week
 
 Revision ID: 0021
 Revises: 0020
@@ -21,9 +22,13 @@ def upgrade() -> None:
     op.create_index("ix_duetask_participant_status", "duetask", ["participant_id", "status"], unique=False)
     op.create_index("ix_flowsession_participant_status", "flowsession", ["participant_id", "status"], unique=False)
     op.create_index("ix_flag_participant_kind", "flag", ["participant_id", "kind"], unique=False)
+    op.create_index("ix_flag_status_notice", "flag", ["status", "next_notice_at"], unique=False)
+    op.create_index("ix_message_phone_status", "message", ["phone", "status"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_message_phone_status", table_name="message")
+    op.drop_index("ix_flag_status_notice", table_name="flag")
     op.drop_index("ix_flag_participant_kind", table_name="flag")
     op.drop_index("ix_flowsession_participant_status", table_name="flowsession")
     op.drop_index("ix_duetask_participant_status", table_name="duetask")
