@@ -22,8 +22,8 @@ from assistant.db.models import (
     Participant,
     SessionStatus,
 )
+from assistant.db.open_items import pending_tasks
 from assistant.db.service_settings import settings_for
-from assistant.db.units import pending_tasks
 from assistant.runtime import Runtime
 from assistant.timing import local_at, parse_hhmm
 

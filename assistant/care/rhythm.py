@@ -12,7 +12,7 @@ underneath as the ceiling for everyone: the rhythm can only tell sooner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +41,17 @@ def silent_since(person: Any) -> datetime:
     since = person.last_inbound_at or person.created_at
     assert since is not None  # every participant row has its created_at
     return since  # type: ignore[no-any-return]
+
+
+# Support that has ended is nobody's silence to chase (a day's margin for time zones): a filter for
+# both silence rules' candidate queries, with `support_cutoff(now)` as its "today".
+STILL_SUPPORTED = sa.or_(
+    table(Participant).c.support_ends_on.is_(None), table(Participant).c.support_ends_on >= sa.bindparam("today")
+)
+
+
+def support_cutoff(now: datetime) -> date:
+    return (now - timedelta(days=1)).date()
 
 
 def rhythm_on(settings: ServiceSettings) -> bool:
@@ -122,8 +133,7 @@ _QUIET = (
         _participant.c.opted_out.is_(False),
         _participant.c.paused.is_(False),
         _participant.c.unreachable.is_(False),
-        # Support that has ended is nobody's silence to chase (a day's margin for time zones).
-        sa.or_(_participant.c.support_ends_on.is_(None), _participant.c.support_ends_on >= sa.bindparam("today")),
+        STILL_SUPPORTED,
     )
 )
 
@@ -166,7 +176,7 @@ def _params(service_id: int, now: datetime) -> dict[str, object]:
     return {
         "service_id": service_id,
         "asked_before": now - estimate.EARLIEST,
-        "today": (now - timedelta(days=1)).date(),
+        "today": support_cutoff(now),
     }
 
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
-from assistant.care.rhythm import mark_told, silence_days_for, silent_since, told
+from assistant.care.rhythm import STILL_SUPPORTED, mark_told, silence_days_for, silent_since, support_cutoff, told
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.engine import RecordAnswer
@@ -115,8 +115,7 @@ _SILENT = (
         _participant.c.opted_out.is_(False),
         _participant.c.paused.is_(False),
         _participant.c.unreachable.is_(False),
-        # Support that has ended is nobody's silence to chase (a day's margin for time zones).
-        sa.or_(_participant.c.support_ends_on.is_(None), _participant.c.support_ends_on >= sa.bindparam("today")),
+        STILL_SUPPORTED,
         _quiet_since <= sa.bindparam("horizon", type_=_participant.c.created_at.type),
     )
     .order_by(_participant.c.id)
@@ -141,7 +140,7 @@ def silence_sweep(db: Session, now: datetime) -> int:
         params = {
             "service_id": service_id,
             "horizon": now - timedelta(days=settings.not_responding_days),
-            "today": (now - timedelta(days=1)).date(),
+            "today": support_cutoff(now),
         }
         candidates = db.execute(_SILENT, params).all()
         if not candidates:

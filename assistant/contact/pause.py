@@ -13,7 +13,7 @@ from assistant.care.flags import raise_flag
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.policy import wait_until
 from assistant.db.models import DueTask, Participant
-from assistant.db.units import pending_tasks
+from assistant.db.open_items import pending_tasks
 from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime
 from assistant.sessions.lifecycle import has_open_flag

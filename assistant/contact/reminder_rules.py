@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from assistant.db.models import Appointment, DueTask, FlowSession, Participant
-from assistant.db.units import pending_tasks
+from assistant.db.open_items import pending_tasks
 
 REMINDER_FLOWS = ("appointment_reminder",)
 

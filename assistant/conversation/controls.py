@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from assistant.care.quiet import allowed_windows
 from assistant.contact.pause import audit_change, replan_checkin
 from assistant.db.models import ContactRequest, DueTask, Participant, RequestStatus, TaskStatus
+from assistant.db.open_items import pending_tasks
 from assistant.db.service_settings import settings_for
 from assistant.engine.contact_words import DAYS, time_in, weeks_in
 from assistant.engine.contact_words import day_in as day_named
@@ -110,13 +111,7 @@ def apply_pause(text: Text, weeks: int) -> None:
     db, participant, now = text.db, text.participant, text.now
     assert participant.id is not None
     until = now + timedelta(weeks=weeks)
-    for task in db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            DueTask.kind == "pause_end",
-            DueTask.status == TaskStatus.PENDING,
-        )
-    ).all():
+    for task in db.exec(pending_tasks(participant.id, "pause_end")).all():
         task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replaced", now
         db.add(task)
     for asked in db.exec(

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from assistant.db.models import (
     Campaign,
@@ -24,6 +25,7 @@ from assistant.db.models import (
     FlagStatus,
     Message,
     RequestStatus,
+    TaskStatus,
     table,
 )
 
@@ -88,6 +90,16 @@ _REQUEST_WAITING = (
     )
     .limit(1)
 )
+
+
+def pending_tasks(participant_id: int | None, kind: str) -> SelectOfScalar[DueTask]:
+    """The query for one person's pending due rows of one kind (by the person-and-status index)."""
+    return select(DueTask).where(
+        DueTask.participant_id == participant_id,
+        DueTask.kind == kind,
+        DueTask.status == TaskStatus.PENDING,
+    )
+
 
 _OPEN_ITEMS = sa.select(
     LADDER_PENDING.exists().label("ladder"),

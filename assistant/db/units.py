@@ -14,9 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, select
-from sqlmodel.sql.expression import SelectOfScalar
 
-from assistant.db.models import DueTask, Participant, TaskStatus
+from assistant.db.models import Participant
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -154,15 +153,6 @@ def skip_locked(session: Session, query: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return query.with_for_update(skip_locked=True)
     return query
-
-
-def pending_tasks(participant_id: int | None, kind: str) -> SelectOfScalar[DueTask]:
-    """The query for one person's pending due rows of one kind (by the person-and-status index)."""
-    return select(DueTask).where(
-        DueTask.participant_id == participant_id,
-        DueTask.kind == kind,
-        DueTask.status == TaskStatus.PENDING,
-    )
 
 
 def upgrade(url: str) -> None:

@@ -14,7 +14,8 @@ from assistant.care.privacy import record_consent
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.referrals import plan_welcome
 from assistant.db.models import Participant, Service, Specialist, TaskStatus
-from assistant.db.units import pending_tasks, transaction
+from assistant.db.open_items import pending_tasks
+from assistant.db.units import transaction
 from assistant.imports.caseload_csv import (
     COHORTS,
     EMAIL_REFUSED,
