@@ -1,4 +1,5 @@
-"""What a text from one person might answer or end, read in one statement before it is handled.
+"""What is open for one person: what a text from them might answer or end, read in one statement
+before it is handled, and the query for their pending due rows of one kind.
 
 A reply ends a missed-appointment follow-up under way and an open "not responding" flag; it may
 answer a question the assistant asked back about their contact (how long a break, a new number's
