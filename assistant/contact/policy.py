@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from assistant.care.quiet import next_allowed
@@ -30,12 +32,23 @@ ROUTINE = frozenset({"checkin", "questionnaire", "campaign", "welcome", "sustain
 HOLD_RECHECK = timedelta(minutes=15)
 
 _flag = table(Flag)
-_IDS: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
-_CRISIS_OPEN = (
-    sa.select(_flag.c.participant_id)
-    .where(_flag.c.participant_id.in_(_IDS), _flag.c.severity == "urgent", _flag.c.status == FlagStatus.OPEN)
-    .distinct()
-)
+
+
+def _crisis_open(among_ids: Any) -> Any:
+    return (
+        sa.select(_flag.c.participant_id)
+        .where(among_ids, _flag.c.severity == "urgent", _flag.c.status == FlagStatus.OPEN)
+        .distinct()
+    )
+
+
+# Built once per database (see db.units.among): the ids as one array on PostgreSQL.
+_CRISIS_OPEN = {
+    "sqlite": _crisis_open(_flag.c.participant_id.in_(sa.bindparam("ids", expanding=True))),
+    "postgresql": _crisis_open(
+        _flag.c.participant_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer)))
+    ),
+}
 
 
 def blocked_by(participant: Participant, now: datetime | None = None) -> str | None:
@@ -60,7 +73,7 @@ def held_for_crisis(db: Session, participant_ids: Collection[int], kind: str) ->
     while an urgent flag is unacknowledged. One query for a whole campaign batch."""
     if kind not in ROUTINE or not participant_ids:
         return set()
-    return {row[0] for row in db.execute(_CRISIS_OPEN, {"ids": list(participant_ids)})}
+    return {row[0] for row in db.execute(_CRISIS_OPEN[db.get_bind().dialect.name], {"ids": list(participant_ids)})}
 
 
 def wait_until(db: Session, participant: Participant, kind: str, now: datetime) -> datetime | None:

@@ -28,6 +28,7 @@ from assistant.db.models import (
     SessionStatus,
     TaskStatus,
 )
+from assistant.db.units import among
 from assistant.outbox.writer import queue_sms, withdraw_outbox
 from assistant.sessions.lifecycle import end_session
 
@@ -119,7 +120,7 @@ def ended_among(db: Session, participant_ids: list[int], now: datetime) -> set[i
         return set()
     rows = db.exec(
         select(Participant).where(
-            col(Participant.id).in_(participant_ids), col(Participant.support_ends_on).is_not(None)
+            among(db, Participant.id, participant_ids), col(Participant.support_ends_on).is_not(None)
         )
     ).all()
     return {p.id for p in rows if p.id is not None and support_ended(p, now)}

@@ -8,16 +8,17 @@ GSM7_BASIC = frozenset(
 )
 # Characters from the extension table take two septets each.
 GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+GSM7 = GSM7_BASIC | GSM7_EXTENDED
 
 
 def is_gsm7(text: str) -> bool:
-    return all(c in GSM7_BASIC or c in GSM7_EXTENDED for c in text)
+    return GSM7.issuperset(text)
 
 
 def segment_count(text: str) -> int:
     """Segments Twilio will bill: GSM-7 160/153, otherwise UCS-2 70/67."""
     if is_gsm7(text):
-        length = sum(2 if c in GSM7_EXTENDED else 1 for c in text)
+        length = len(text) + sum(text.count(c) for c in GSM7_EXTENDED.intersection(text))
         single, multi = 160, 153
     else:
         # UCS-2 counts UTF-16 code units: an emoji is two.

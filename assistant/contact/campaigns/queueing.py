@@ -25,7 +25,7 @@ from assistant.db.models import (
     table,
 )
 from assistant.db.service_settings import ServiceSettings, for_service
-from assistant.db.units import lock_participant, transaction
+from assistant.db.units import among, lock_participant, transaction
 from assistant.outbox.writer import queue_many, text_row
 from assistant.runtime import Runtime
 from assistant.sessions.lifecycle import questionnaire_under_way, start_expiring_flow
@@ -150,7 +150,7 @@ def _read_batch(db: Session, batch: list[_Claimed], now: datetime) -> _Batch:
     ids = [r.participant_id for r in batch]
     people = {
         row[0]: _Person(*row)
-        for row in db.execute(sa.select(*_PERSON_COLUMNS).where(col(Participant.id).in_(ids))).all()
+        for row in db.execute(sa.select(*_PERSON_COLUMNS).where(among(db, Participant.id, ids))).all()
     }
     waiting = {
         participant_id: (flow, question, wait_until)
@@ -160,7 +160,7 @@ def _read_batch(db: Session, batch: list[_Claimed], now: datetime) -> _Batch:
                 col(FlowSession.flow),
                 col(FlowSession.question),
                 col(FlowSession.wait_until),
-            ).where(col(FlowSession.participant_id).in_(ids), col(FlowSession.status) == SessionStatus.WAITING)
+            ).where(among(db, FlowSession.participant_id, ids), col(FlowSession.status) == SessionStatus.WAITING)
         ).all()
     }
     specialists = {

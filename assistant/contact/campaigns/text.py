@@ -18,6 +18,7 @@ from assistant.db.models import (
     Participant,
     Specialist,
 )
+from assistant.db.units import among
 from assistant.outbox.writer import specialist_first_name
 
 MERGE = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
@@ -109,7 +110,7 @@ def next_appointments(db: Session, participant_ids: list[int], now: datetime) ->
     for participant_id, starts_at in db.execute(
         sa.select(col(Appointment.participant_id), col(Appointment.starts_at))
         .where(
-            col(Appointment.participant_id).in_(participant_ids),
+            among(db, Appointment.participant_id, participant_ids),
             col(Appointment.outcome).is_(None),
             col(Appointment.starts_at) > now,
         )
