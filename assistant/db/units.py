@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, select
 
+from assistant.db import writer_turns
 from assistant.db.models import Participant
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -49,9 +50,12 @@ def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
         path = sa.make_url(url).database
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_seconds}}
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": busy_seconds}
+    kwargs: dict[str, Any] = {"connect_args": connect_args}
     if memory:
         kwargs["poolclass"] = StaticPool
+    elif path:
+        connect_args["factory"] = writer_turns.connection_factory(str(Path(path).resolve()))
     engine = sa.create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -69,7 +73,22 @@ def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_connection = connection.connection.dbapi_connection
+        turns = dbapi_connection if isinstance(dbapi_connection, writer_turns.TurnTakingConnection) else None
+        if turns is None or turns.take_turn(within=busy_seconds):
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if turns is not None:
+                    turns.end_turn()
+                raise
+            return
+        # The lock timeout has gone by waiting for the turn: one last try, failing at once if busy.
+        connection.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
 
     return engine
 

@@ -1,0 +1,80 @@
+"""SQLite: writers to one database file take turns through a lock file beside it.
+
+Every transaction here is BEGIN IMMEDIATE, so writers queue for the database's write lock. SQLite
+itself only polls for that lock, sleeping 1, 2, 5, 10 ms and longer between tries, so a waiting
+worker often sleeps on while the lock sits free: a second web worker added no throughput, and at a
+steady 200 texts a second answers waited over a second. Waiting for an flock on a file beside the
+database instead, the next writer goes the moment the last one commits. It is only the queue: the
+lock that keeps the data safe is still SQLite's own, taken by BEGIN IMMEDIATE after the turn."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import time
+from typing import Any
+
+# How often a writer looks for its turn while another holds it: far below a transaction's length.
+_LOOK_EVERY = 0.0002
+
+
+class TurnTakingConnection(sqlite3.Connection):
+    """A SQLite connection that holds the writers' turn from `take_turn` until it commits, rolls
+    back or closes. Made by sqlite3.connect(factory=...), given `turns` (the lock file's path)."""
+
+    turns_path: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn_fd: int | None = None
+        self._holding = False
+
+    def take_turn(self, within: float) -> bool:
+        """Wait up to `within` seconds for the writers' turn; False if it did not come (the caller
+        then queues on SQLite's own lock, which gives up after its busy timeout)."""
+        if self.turns_path is None:
+            return True
+        if self._turn_fd is None:
+            self._turn_fd = os.open(self.turns_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                fcntl.flock(self._turn_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._holding = True
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(_LOOK_EVERY)
+
+    def end_turn(self) -> None:
+        if self._holding and self._turn_fd is not None:
+            self._holding = False
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.end_turn()
+            if self._turn_fd is not None:
+                os.close(self._turn_fd)
+                self._turn_fd = None
+
+
+def connection_factory(database_path: str) -> type[TurnTakingConnection]:
+    """The connection class for this database file: its turns are taken on `<file>-turns`."""
+    return type("TurnTakingConnection", (TurnTakingConnection,), {"turns_path": database_path + "-turns"})

@@ -1,0 +1,108 @@
+"""SQLite writers take turns through a lock file: the turn is held for exactly one transaction,
+a lock timeout still ends in the database's error (never a hang), and concurrent writers lose
+nothing."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from assistant.db.units import make_engine
+from assistant.db.writer_turns import TurnTakingConnection
+
+
+def _turns(engine: sa.Engine) -> TurnTakingConnection:
+    """A connection of this engine's own, outside its pool, to look at the turn with."""
+    raw = engine.raw_connection().dbapi_connection
+    assert isinstance(raw, TurnTakingConnection)
+    return raw
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    database = tmp_path / "turns.db"
+    engine = make_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE counter (n INTEGER NOT NULL)")
+        connection.exec_driver_sql("INSERT INTO counter VALUES (0)")
+    engine.dispose()
+    return database
+
+
+def test_a_transaction_holds_the_turn_until_it_commits_or_rolls_back(path: Path) -> None:
+    engine = make_engine(f"sqlite:///{path}", lock_timeout=5)
+    other = _turns(make_engine(f"sqlite:///{path}", lock_timeout=5))
+    with engine.connect() as connection:
+        connection.begin()
+        assert not other.take_turn(within=0.05), "another writer got the turn mid-transaction"
+        connection.commit()
+        assert other.take_turn(within=0.05), "the turn was not given back at commit"
+        other.end_turn()
+        connection.begin()
+        assert not other.take_turn(within=0.05)
+        connection.rollback()
+        assert other.take_turn(within=0.05), "the turn was not given back at rollback"
+        other.end_turn()
+    engine.dispose()
+
+
+def test_a_turn_that_never_comes_ends_in_the_database_lock_error_not_a_hang(path: Path) -> None:
+    holder = make_engine(f"sqlite:///{path}", lock_timeout=5)
+    waiter = make_engine(f"sqlite:///{path}", lock_timeout=0.3)
+    with holder.connect() as held:
+        held.begin()
+        held.exec_driver_sql("UPDATE counter SET n = n + 1")
+        with pytest.raises(sa.exc.OperationalError, match="locked"), waiter.begin() as connection:
+            connection.exec_driver_sql("UPDATE counter SET n = n + 100")
+        held.commit()
+    with waiter.begin() as connection:  # and the waiter's next transaction goes through
+        assert connection.exec_driver_sql("SELECT n FROM counter").scalar() == 1
+    holder.dispose()
+    waiter.dispose()
+
+
+def test_a_failed_begin_gives_the_turn_back(path: Path) -> None:
+    import sqlite3
+
+    engine = make_engine(f"sqlite:///{path}", lock_timeout=0.2)
+    outsider = sqlite3.connect(path, isolation_level=None)  # holds SQLite's lock without taking a turn
+    outsider.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(sa.exc.OperationalError), engine.begin():
+        pass
+    outsider.execute("ROLLBACK")
+    outsider.close()
+    assert _turns(make_engine(f"sqlite:///{path}")).take_turn(within=0.05), "the failed BEGIN kept the turn"
+    engine.dispose()
+
+
+def test_writers_in_threads_and_engines_lose_no_write(path: Path) -> None:
+    engines = [make_engine(f"sqlite:///{path}", lock_timeout=30) for _ in range(3)]
+    rounds = 60
+
+    def add(engine: sa.Engine) -> None:
+        for _ in range(rounds):
+            with engine.begin() as connection:
+                n = connection.exec_driver_sql("SELECT n FROM counter").scalar_one()
+                connection.exec_driver_sql("UPDATE counter SET n = ?", (n + 1,))
+
+    threads = [threading.Thread(target=add, args=(engine,)) for engine in engines for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    with engines[0].begin() as connection:
+        assert connection.exec_driver_sql("SELECT n FROM counter").scalar() == rounds * len(threads)
+    for engine in engines:
+        engine.dispose()
+
+
+def test_an_in_memory_database_takes_no_turns() -> None:
+    engine = make_engine("sqlite://")
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+        assert not isinstance(connection.connection.dbapi_connection, TurnTakingConnection)
+    engine.dispose()
