@@ -40,6 +40,8 @@ def checkin_answered(
     db: Session, rt: Runtime, participant: Participant, row: FlowSession, answer: RecordAnswer, now: datetime
 ) -> None:
     """The check-in flow's `on_answer` effect: the rules that read a run of check-ins."""
+    if answer.value not in ("no_reply", "not_great"):
+        return  # each rule needs a run ending in one of these: any other answer cannot complete one
     after_checkin_answer(db, participant, now)
 
 
