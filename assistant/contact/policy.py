@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from assistant.care.quiet import next_allowed
 from assistant.contact.journey_state import support_ended
 from assistant.db.models import Flag, FlagStatus, Participant, table
 from assistant.db.service_settings import settings_for
+from assistant.db.units import among_param
 
 # Contacts that wait while a crisis flag is open.
 ROUTINE = frozenset({"checkin", "questionnaire", "campaign", "welcome", "sustainment", "gentle_followup"})
@@ -42,12 +42,9 @@ def _crisis_open(among_ids: Any) -> Any:
     )
 
 
-# Built once per database (see db.units.among): the ids as one array on PostgreSQL.
+# Built once per database: the ids as one array on PostgreSQL (see db.units.among).
 _CRISIS_OPEN = {
-    "sqlite": _crisis_open(_flag.c.participant_id.in_(sa.bindparam("ids", expanding=True))),
-    "postgresql": _crisis_open(
-        _flag.c.participant_id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer)))
-    ),
+    dialect: _crisis_open(among_param(_flag.c.participant_id, "ids", dialect)) for dialect in ("sqlite", "postgresql")
 }
 
 

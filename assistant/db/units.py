@@ -192,3 +192,10 @@ def among(session: Session, column: Any, ids: Collection[int]) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.Integer)))
     return column.in_(ids)
+
+
+def among_param(column: Any, name: str, dialect: str) -> Any:
+    """`among` for a statement built once per database: the ids are given later as `name`."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.Integer)))
+    return column.in_(sa.bindparam(name, expanding=True))
