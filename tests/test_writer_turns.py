@@ -106,3 +106,15 @@ def test_an_in_memory_database_takes_no_turns() -> None:
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1
         assert not isinstance(connection.connection.dbapi_connection, TurnTakingConnection)
     engine.dispose()
+
+
+def test_without_the_turns_file_writers_still_write_on_sqlites_own_lock(path: Path) -> None:
+    turns = path.parent / "turns.db-turns"
+    turns.unlink(missing_ok=True)
+    turns.mkdir()  # a directory where the lock file should be: it cannot be opened
+    engine = make_engine(f"sqlite:///{path}", lock_timeout=5)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE counter SET n = n + 1")
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT n FROM counter").scalar() == 1
+    engine.dispose()

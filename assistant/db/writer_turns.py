@@ -10,10 +10,13 @@ lock that keeps the data safe is still SQLite's own, taken by BEGIN IMMEDIATE af
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import time
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 # How often a writer looks for its turn while another holds it: far below a transaction's length.
 _LOOK_EVERY = 0.0002
@@ -36,7 +39,12 @@ class TurnTakingConnection(sqlite3.Connection):
         if self.turns_path is None:
             return True
         if self._turn_fd is None:
-            self._turn_fd = os.open(self.turns_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:  # flock needs only read access: anyone who may use the database may queue
+                self._turn_fd = os.open(self.turns_path, os.O_RDONLY | os.O_CREAT, 0o644)
+            except OSError as exc:
+                log.warning("SQLite writers' turns unavailable (%s): waiting on SQLite's own lock", exc)
+                self.turns_path = None
+                return True
         deadline = time.monotonic() + within
         while True:
             try:
