@@ -118,3 +118,16 @@ def test_without_the_turns_file_writers_still_write_on_sqlites_own_lock(path: Pa
     with engine.begin() as connection:
         assert connection.exec_driver_sql("SELECT n FROM counter").scalar() == 1
     engine.dispose()
+
+
+def test_a_connection_inherited_over_a_fork_does_not_share_the_parents_turn(path: Path) -> None:
+    import os
+
+    parent = _turns(make_engine(f"sqlite:///{path}"))
+    assert parent.take_turn(within=0.05)
+    child = os.fork()
+    if child == 0:  # the child: the parent holds the turn, so it must not get it through the same descriptor
+        os._exit(0 if not parent.take_turn(within=0.05) else 1)
+    _, status = os.waitpid(child, 0)
+    parent.end_turn()
+    assert os.waitstatus_to_exitcode(status) == 0, "the forked child got the turn its parent held"

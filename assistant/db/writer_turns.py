@@ -31,14 +31,19 @@ class TurnTakingConnection(sqlite3.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._turn_fd: int | None = None
+        self._turn_pid = os.getpid()
         self._holding = False
 
     def take_turn(self, within: float) -> bool:
-        """Wait up to `within` seconds for the writers' turn; False if it did not come (the caller
-        then queues on SQLite's own lock, which gives up after its busy timeout)."""
+        """Wait up to `within` seconds for the writers' turn; False if it did not come in time."""
         if self.turns_path is None:
             return True
+        if self._turn_fd is not None and self._turn_pid != os.getpid():
+            # Inherited over a fork: that descriptor is shared with the parent and so is its lock.
+            os.close(self._turn_fd)
+            self._turn_fd, self._holding = None, False
         if self._turn_fd is None:
+            self._turn_pid = os.getpid()
             try:  # flock needs only read access: anyone who may use the database may queue
                 self._turn_fd = os.open(self.turns_path, os.O_RDONLY | os.O_CREAT, 0o644)
             except OSError as exc:
