@@ -112,8 +112,10 @@ def test_the_duty_text_goes_before_the_webhook_returns_without_a_tick(duty: Duty
     # No tick has run: the dispatcher sent the reply, the duty text and the emails after commit.
     [text] = duty.texts()
     assert "P001" in text and "end my life" not in text  # which record, never what they wrote
-    to_alex = [r for r in duty.mock.recorded("POST", "/Messages.json") if r.field("To") == ALEX]
+    posts = duty.mock.recorded("POST", "/Messages.json")
+    to_alex = [r for r in posts if r.field("To") == ALEX]
     assert len(to_alex) == 1  # the signposting
+    assert posts[0].field("To") == ALEX, "the duty contact's text went before the person's signposting"
     assert sorted(to for to, _ in duty.emails()) == ["duty@service.example", "sam.jones@example.org"]
     with transaction(duty.rt.engine) as db:
         [sent] = db.exec(select(Message).where(Message.message_key == "staff/urgent_flag")).all()

@@ -75,8 +75,16 @@ _DUE = (
 )
 _ONLY: sa.BindParameter[int] = sa.bindparam("only", expanding=True)
 # Anything older still queued for the same people goes first (or is withdrawn), keeping order.
-_DUE_ONLY = _DUE.where(
-    sa.or_(_message.c.id.in_(_ONLY), _message.c.phone.in_(sa.select(_message.c.phone).where(_message.c.id.in_(_ONLY))))
+# The crisis signposting goes before anything written with it (the duty contact's text about the
+# same flag is written first): the person at risk hears first.
+_DUE_ONLY = (
+    _DUE.where(
+        sa.or_(
+            _message.c.id.in_(_ONLY), _message.c.phone.in_(sa.select(_message.c.phone).where(_message.c.id.in_(_ONLY)))
+        )
+    )
+    .order_by(None)
+    .order_by(sa.case((_message.c.message_key.in_(VITAL_KEYS), 0), else_=1), _message.c.id)
 )
 _FOR_PARTICIPANT = _message.c.participant_id == sa.bindparam("participant_id")
 # Statements built once, one per combination of filters: these run for every text sent.
