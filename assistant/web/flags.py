@@ -81,8 +81,8 @@ def flag_resolve(flag_id: int) -> Any:
         try:
             resolve(db, flag, by=me().email, note=request.form.get("note", "")[:2000], now=now())
         except ValueError as exc:
-            flash(str(exc), "error")
-            return redirect(url_for("participant.participant", participant_id=flag.participant_id)), 303
+            flash(str(exc), "error")  # back where they were, the flag still there to resolve
+            return redirect(back(url_for("flags.flags"))), 303
         audit(db, me(), "flag_resolve", now(), participant_id=flag.participant_id, flag=flag.id)
     flash("Flag resolved.")
     return redirect(back(url_for("flags.flags")))

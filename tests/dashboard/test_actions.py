@@ -333,3 +333,23 @@ def test_preferences_take_a_window_across_midnight_and_two_parts(as_user: Any, w
     )
     person = world.participant("P001")
     assert (person.contact_windows, person.checkin_time) == ("06:00-07:30,17:30-20:00", "18:00")
+
+
+def test_resolving_without_a_note_keeps_the_flag_and_stays_on_the_page(
+    as_user: Any, world: World, phone: Phone
+) -> None:
+    phone.text("+447700900101", "I want to end it all")
+    client = as_user("sam@example.org")
+    with transaction(world.rt.engine) as db:
+        flag = db.exec(select(Flag).where(Flag.kind == "crisis")).one()
+    page = client.get("/flags").get_data(as_text=True)
+    assert f'id="note-{flag.id}" name="note" type="text" maxlength="2000" required' in page
+    response = client.post(
+        f"/flags/{flag.id}/resolve", data={"csrf_token": csrf(client, "/flags"), "back": "/flags", "note": "  "}
+    )
+    assert response.status_code == 303 and response.headers["Location"].endswith("/flags")
+    shown = client.get("/flags").get_data(as_text=True)
+    assert "a note is required to resolve a flag" in shown.split("URGENT: crisis")[0]  # the reason, above the flags
+    with transaction(world.rt.engine) as db:
+        kept = db.get(Flag, flag.id)
+        assert kept is not None and kept.status == "open"
