@@ -236,6 +236,11 @@ def day_or_time(text: Text) -> bool:
         )  # fmt: skip
         reply(text, "common/time_passed_on", window=describe(windows) if outside else "")
         return False
+    if day in (None, participant.checkin_day) and new_time == participant.checkin_time:
+        text.end_flow("day_time")  # already when they asked for: say so, and change nothing
+        day_words = f"{DAYS[participant.checkin_day].capitalize()}s"
+        reply(text, "common/time_unchanged", day=day_words, time=new_time)
+        return False
     was = f"{DAYS[participant.checkin_day]} {participant.checkin_time}"
     if day is not None:
         participant.checkin_day = day
