@@ -139,10 +139,24 @@ def test_a_scoped_import_refuses_another_services_number_or_specialist_as_it_ref
     import_caseload(rt, caseload_file, rt.clock.now())  # the north: P001 on 07700900101, sam.jones@...
     taken_phone = _scoped_errors(rt, "S1,Kim,07700900101,kim@example.org,Kim,south,out_of_work,Tue,10:30\n")
     bad_phone = _scoped_errors(rt, "S1,Kim,12345,kim@example.org,Kim,south,out_of_work,Tue,10:30\n")
-    assert taken_phone == bad_phone == ["line 2, column phone: this number cannot be used"]
+    assert (
+        taken_phone
+        == bad_phone
+        == [
+            "line 2, column phone: this number cannot be used: check it is a whole UK phone number; "
+            "if it is, whoever runs the assistant can say why"
+        ]
+    )
     taken_email = _scoped_errors(rt, "S1,Kim,07700900150,sam.jones@example.org,Sam,south,out_of_work,Tue,10:30\n")
     bad_email = _scoped_errors(rt, "S1,Kim,07700900150,not-an-address,Sam,south,out_of_work,Tue,10:30\n")
-    assert taken_email == bad_email == ["line 2, column specialist_email: this email address cannot be used"]
+    assert (
+        taken_email
+        == bad_email
+        == [
+            "line 2, column specialist_email: this email address cannot be used: check it is whole; "
+            "if it is, whoever runs the assistant can say why"
+        ]
+    )
     said = " ".join(taken_phone + taken_email).lower()
     for clue in ("north", "p001", "alex", "already", "another", "service", "use"):
         assert clue not in said.replace("be used", "")

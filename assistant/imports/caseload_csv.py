@@ -41,8 +41,10 @@ MAX_ROWS = 50_000
 DEFAULT_SERVICE = "default"
 # A scoped import (the dashboard's) refuses a phone or specialist email with one message whatever
 # the reason, so a refusal never tells whether the number or address belongs to another service.
-PHONE_REFUSED = "this number cannot be used"
-EMAIL_REFUSED = "this email address cannot be used"
+PHONE_REFUSED = (
+    "this number cannot be used: check it is a whole UK phone number; if it is, whoever runs the assistant can say why"
+)
+EMAIL_REFUSED = "this email address cannot be used: check it is whole; if it is, whoever runs the assistant can say why"
 EMAIL = re.compile(r"[a-z0-9][a-z0-9._%+'-]{0,63}@[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 

@@ -362,8 +362,14 @@ def test_bad_caseload_shows_every_error_and_changes_nothing(as_user: Any, world:
     # The file's other problems only show once the row-by-row ones are fixed; nothing about the south leaks.
     fixed = body.replace(b"12345", b"07700900111").replace(b"Someday", b"Wed")
     second = client.get(_upload(client, "caseload", fixed, "bad2.csv").headers["Location"]).get_data(as_text=True)
-    assert "<td>4</td><td>specialist_email</td><td>this email address cannot be used</td>" in second
-    assert "<td>5</td><td>phone</td><td>this number cannot be used</td>" in second
+    assert (
+        "<td>4</td><td>specialist_email</td><td>this email address cannot be used: check it is whole; if it is, whoever runs the assistant can say why</td>"
+        in second
+    )
+    assert (
+        "<td>5</td><td>phone</td><td>this number cannot be used: check it is a whole UK phone number; if it is, whoever runs the assistant can say why</td>"
+        in second
+    )
     assert "P005" not in second and "south" not in second and "Casey" not in second
     assert _north_count(world) == before
     # A team lead sees that it failed, not the rows quoted in the errors.
