@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlmodel import Session, select
 
@@ -11,6 +13,8 @@ from assistant.db.models import ContactRequest, Flag, Message, Participant
 from assistant.engine.contact_words import code_in, day_in, phone_in, time_in, weeks_in
 from assistant.engine.understanding import read
 from assistant.runtime import Runtime
+
+from .conftest import Phone
 
 CONTROLS = ("code for a new number", "new number", "how long a break", "pause", "less or more", "another day or time")
 
@@ -97,3 +101,18 @@ def test_phone_and_code() -> None:
     assert code_in("482 913") == "482913" and code_in("code is 482913 thanks") == "482913"
     assert code_in("new number 07700 900202") is None
     assert code_in("12345") is None
+
+
+def test_changes_by_text_keep_one_flag_headed_by_the_latest(rt: Runtime, caseload_file: Path, phone: Phone) -> None:
+    from assistant.db.units import transaction
+    from assistant.imports.caseload import import_caseload
+
+    import_caseload(rt, caseload_file, rt.clock.now())
+    phone.text("+447700900101", "can you text on thursdays instead")
+    phone.text("+447700900101", "mornings are better")
+    with transaction(rt.engine) as db:
+        [flag] = db.exec(select(Flag).where(Flag.kind == "contact_changed")).all()
+    assert flag.reason.startswith("Asked by text for check-ins on Thursdays at 09:30"), flag.reason
+    first, latest = flag.evidence
+    assert first["reason"].startswith("Asked by text for check-ins on Thursdays at 10:30")  # its own words kept
+    assert "reason" not in latest
