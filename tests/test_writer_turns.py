@@ -68,13 +68,35 @@ def test_a_failed_begin_gives_the_turn_back(path: Path) -> None:
     import sqlite3
 
     engine = make_engine(f"sqlite:///{path}", lock_timeout=0.2)
+    other = _turns(make_engine(f"sqlite:///{path}"))
     outsider = sqlite3.connect(path, isolation_level=None)  # holds SQLite's lock without taking a turn
     outsider.execute("BEGIN EXCLUSIVE")
-    with pytest.raises(sa.exc.OperationalError), engine.begin():
-        pass
+    with engine.connect() as connection:
+        with pytest.raises(sa.exc.OperationalError):
+            connection.begin()
+        # Still checked out, so the pool has not rolled it back: the turn must already be free.
+        assert other.take_turn(within=0.05), "the failed BEGIN kept the turn"
+        other.end_turn()
     outsider.execute("ROLLBACK")
     outsider.close()
-    assert _turns(make_engine(f"sqlite:///{path}")).take_turn(within=0.05), "the failed BEGIN kept the turn"
+    engine.dispose()
+
+
+def test_a_file_system_without_flock_falls_back_to_sqlites_own_lock(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    engine = make_engine(f"sqlite:///{path}", lock_timeout=5)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE counter SET n = n + 1")
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT n FROM counter").scalar() == 1
     engine.dispose()
 
 
@@ -126,8 +148,13 @@ def test_a_connection_inherited_over_a_fork_does_not_share_the_parents_turn(path
     parent = _turns(make_engine(f"sqlite:///{path}"))
     assert parent.take_turn(within=0.05)
     child = os.fork()
-    if child == 0:  # the child: the parent holds the turn, so it must not get it through the same descriptor
-        os._exit(0 if not parent.take_turn(within=0.05) else 1)
+    if child == 0:
+        # The parent holds the turn: the child must not get it through the same descriptor, and
+        # ending "its" turn (a rollback, a close) must not release the parent's.
+        parent.rollback()
+        got = parent.take_turn(within=0.05)
+        os._exit(0 if not got else 1)
     _, status = os.waitpid(child, 0)
-    parent.end_turn()
     assert os.waitstatus_to_exitcode(status) == 0, "the forked child got the turn its parent held"
+    assert not _turns(make_engine(f"sqlite:///{path}")).take_turn(within=0.05), "the child released the parent's turn"
+    parent.end_turn()

@@ -48,7 +48,7 @@ def raise_flag(
         _tell_people(db, flag, now)
     else:
         first_news = news is not None and not any(news in e for e in flag.evidence)
-        if severity == flag.severity == "info" and reason != flag.reason:
+        if kind == "contact_changed" and reason != flag.reason:
             # A log of changes: its headline is the latest; each earlier one keeps its own words.
             flag.evidence = [{"reason": flag.reason, **e} if "reason" not in e else e for e in flag.evidence]
             flag.reason = reason

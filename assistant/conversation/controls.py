@@ -238,6 +238,7 @@ def day_or_time(text: Text) -> bool:
         return False
     if day in (None, participant.checkin_day) and new_time == participant.checkin_time:
         text.end_flow("day_time")  # already when they asked for: say so, and change nothing
+        record(db, participant, "day_time", RequestStatus.UNCHANGED, text.now, day=day, time=at)
         day_words = f"{DAYS[participant.checkin_day].capitalize()}s"
         reply(text, "common/time_unchanged", day=day_words, time=new_time)
         return False

@@ -60,11 +60,16 @@ class TurnTakingConnection(sqlite3.Connection):
                 if time.monotonic() >= deadline:
                     return False
                 time.sleep(_LOOK_EVERY)
+            except OSError as exc:  # a file system without flock (some network ones)
+                log.warning("SQLite writers' turns unavailable (%s): waiting on SQLite's own lock", exc)
+                self.turns_path = None
+                return True
 
     def end_turn(self) -> None:
-        if self._holding and self._turn_fd is not None:
-            self._holding = False
+        # Inherited over a fork, the descriptor's lock is the parent's: never release it from here.
+        if self._holding and self._turn_fd is not None and self._turn_pid == os.getpid():
             fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+        self._holding = False
 
     def commit(self) -> None:
         try:

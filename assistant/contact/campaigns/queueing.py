@@ -178,8 +178,8 @@ def _read_batch(db: Session, batch: list[_Claimed], now: datetime) -> _Batch:
 
 
 def _queue_batch(db: Session, rt: Runtime, batch: list[_Claimed], now: datetime) -> int:
-    """Decide every claimed copy, write the batch's texts in one statement and every copy's new
-    state in another. Returns how many texts were queued and flows started."""
+    """Decide every claimed copy, write the batch's texts at once and every copy's new state at once.
+    Returns how many texts were queued and flows started."""
     found = _read_batch(db, batch, now)
     messages: list[dict[str, Any]] = []
     texted: list[dict[str, Any]] = []
