@@ -21,6 +21,16 @@ def _turns(engine: sa.Engine) -> TurnTakingConnection:
     return raw
 
 
+def _one_write_lands(path: Path) -> None:
+    """A write through a new engine commits, and is there to read after."""
+    engine = make_engine(f"sqlite:///{path}", lock_timeout=5)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE counter SET n = n + 1")
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT n FROM counter").scalar() == 1
+    engine.dispose()
+
+
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     database = tmp_path / "turns.db"
@@ -92,12 +102,7 @@ def test_a_file_system_without_flock_falls_back_to_sqlites_own_lock(
         raise OSError(errno.ENOLCK, "No locks available")
 
     monkeypatch.setattr(fcntl, "flock", no_locks)
-    engine = make_engine(f"sqlite:///{path}", lock_timeout=5)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE counter SET n = n + 1")
-    with engine.begin() as connection:
-        assert connection.exec_driver_sql("SELECT n FROM counter").scalar() == 1
-    engine.dispose()
+    _one_write_lands(path)
 
 
 def test_writers_in_threads_and_engines_lose_no_write(path: Path) -> None:
@@ -134,12 +139,7 @@ def test_without_the_turns_file_writers_still_write_on_sqlites_own_lock(path: Pa
     turns = path.parent / "turns.db-turns"
     turns.unlink(missing_ok=True)
     turns.mkdir()  # a directory where the lock file should be: it cannot be opened
-    engine = make_engine(f"sqlite:///{path}", lock_timeout=5)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("UPDATE counter SET n = n + 1")
-    with engine.begin() as connection:
-        assert connection.exec_driver_sql("SELECT n FROM counter").scalar() == 1
-    engine.dispose()
+    _one_write_lands(path)
 
 
 def test_a_connection_inherited_over_a_fork_does_not_share_the_parents_turn(path: Path) -> None:

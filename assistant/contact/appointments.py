@@ -24,7 +24,7 @@ from assistant.db.models import (
     SessionStatus,
     TaskStatus,
 )
-from assistant.db.open_items import LADDER_PENDING, LADDER_TASKS
+from assistant.db.open_items import LADDER_PENDING, LADDER_TASKS, pending_tasks
 from assistant.db.service_settings import settings_for
 from assistant.engine import RecordAnswer
 from assistant.outbox.writer import withdraw_outbox
@@ -76,13 +76,7 @@ def _task(db: Session, participant_id: int, kind: str, due: datetime, now: datet
 
 
 def cancel_tasks(db: Session, appointment: Appointment, kinds: tuple[str, ...], outcome: str, now: datetime) -> int:
-    tasks = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == appointment.participant_id,
-            col(DueTask.kind).in_(kinds),
-            DueTask.status == "pending",
-        )
-    ).all()
+    tasks = db.exec(pending_tasks(appointment.participant_id, *kinds)).all()
     count = 0
     for task in tasks:
         if task.payload.get("appointment_id") == appointment.id:
@@ -187,13 +181,7 @@ def on_inbound(db: Session, participant: Participant, inbound: Message, now: dat
     assert participant.id is not None
     if db.execute(LADDER_PENDING, {"participant_id": participant.id}).first() is None:
         return
-    pending = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant.id,
-            col(DueTask.kind).in_(LADDER_TASKS),
-            DueTask.status == "pending",
-        )
-    ).all()
+    pending = db.exec(pending_tasks(participant.id, *LADDER_TASKS)).all()
     for task in pending:
         task.status, task.outcome, task.done_at = "cancelled", "replied", now
         db.add(task)

@@ -24,7 +24,7 @@ from assistant.care.quiet import _day_allowed, allowed_window, is_bank_holiday, 
 from assistant.contact.policy import blocked_by
 from assistant.db.dna_steps import REVIEW, SMS, Step, parse_ladder, text_wording
 from assistant.db.models import Appointment, ContactLog, DueTask, Participant, StaffTask, TaskStatus
-from assistant.db.open_items import LADDER_TASKS
+from assistant.db.open_items import LADDER_TASKS, pending_tasks
 from assistant.db.service_settings import ServiceSettings, settings_for
 from assistant.timing import local_at, parse_hhmm
 
@@ -268,13 +268,7 @@ def review(db: Session, row: DueTask, participant: Participant, now: datetime) -
 
 def end_on_contact(db: Session, participant_id: int, outcome: str, now: datetime) -> int:
     """The specialist reached them: the steps still to come are not needed."""
-    pending = db.exec(
-        select(DueTask).where(
-            DueTask.participant_id == participant_id,
-            col(DueTask.kind).in_(LADDER_TASKS),
-            DueTask.status == TaskStatus.PENDING,
-        )
-    ).all()
+    pending = db.exec(pending_tasks(participant_id, *LADDER_TASKS)).all()
     for task in pending:
         task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, outcome, now
         db.add(task)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from assistant.db.models import (
@@ -93,11 +93,11 @@ _REQUEST_WAITING = (
 )
 
 
-def pending_tasks(participant_id: int | None, kind: str) -> SelectOfScalar[DueTask]:
-    """The query for one person's pending due rows of one kind (by the person-and-status index)."""
+def pending_tasks(participant_id: int | None, *kinds: str) -> SelectOfScalar[DueTask]:
+    """The query for one person's pending due rows of these kinds (by the person-and-status index)."""
     return select(DueTask).where(
         DueTask.participant_id == participant_id,
-        DueTask.kind == kind,
+        col(DueTask.kind).in_(kinds),
         DueTask.status == TaskStatus.PENDING,
     )
 

@@ -189,13 +189,12 @@ def among(session: Session, column: Any, ids: Collection[int]) -> Any:
     """`column IN (ids)` for a batch of ids. PostgreSQL gets them as one array parameter: a thousand
     ids written into the SQL make a statement the driver parses afresh and the server plans afresh
     every time (a third of queueing a large campaign)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.Integer)))
-    return column.in_(ids)
+    return among_param(column, None, session.get_bind().dialect.name, ids)
 
 
-def among_param(column: Any, name: str, dialect: str) -> Any:
+def among_param(column: Any, name: str | None, dialect: str, ids: Collection[int] | None = None) -> Any:
     """`among` for a statement built once per database: the ids are given later as `name`."""
+    value = None if ids is None else list(ids)
     if dialect == "postgresql":
-        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.Integer)))
-    return column.in_(sa.bindparam(name, expanding=True))
+        return column == sa.any_(sa.bindparam(name, value, type_=postgresql.ARRAY(sa.Integer)))
+    return column.in_(sa.bindparam(name, value, expanding=True))

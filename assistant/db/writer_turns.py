@@ -47,9 +47,7 @@ class TurnTakingConnection(sqlite3.Connection):
             try:  # flock needs only read access: anyone who may use the database may queue
                 self._turn_fd = os.open(self.turns_path, os.O_RDONLY | os.O_CREAT, 0o644)
             except OSError as exc:
-                log.warning("SQLite writers' turns unavailable (%s): waiting on SQLite's own lock", exc)
-                self.turns_path = None
-                return True
+                return self._without_turns(exc)
         deadline = time.monotonic() + within
         while True:
             try:
@@ -61,9 +59,12 @@ class TurnTakingConnection(sqlite3.Connection):
                     return False
                 time.sleep(_LOOK_EVERY)
             except OSError as exc:  # a file system without flock (some network ones)
-                log.warning("SQLite writers' turns unavailable (%s): waiting on SQLite's own lock", exc)
-                self.turns_path = None
-                return True
+                return self._without_turns(exc)
+
+    def _without_turns(self, exc: OSError) -> bool:
+        log.warning("SQLite writers' turns unavailable (%s): waiting on SQLite's own lock", exc)
+        self.turns_path = None
+        return True
 
     def end_turn(self) -> None:
         # Inherited over a fork, the descriptor's lock is the parent's: never release it from here.
