@@ -156,5 +156,67 @@ def test_a_connection_inherited_over_a_fork_does_not_share_the_parents_turn(path
         os._exit(0 if not got else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0, "the forked child got the turn its parent held"
-    assert not _turns(make_engine(f"sqlite:///{path}")).take_turn(within=0.05), "the child released the parent's turn"
+    assert not _file_lock_free(path), "the child released the parent's turn"
     parent.end_turn()
+
+
+def _file_lock_free(path: Path) -> bool:
+    """The turns file's lock can be had right now (looked at through a descriptor of our own)."""
+    import fcntl
+    import os
+
+    fd = os.open(f"{path}-turns", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def test_a_writer_waiting_in_the_same_process_queues_without_looking_at_the_file(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    holder = _turns(make_engine(f"sqlite:///{path}"))
+    waiter = _turns(make_engine(f"sqlite:///{path}"))
+    assert holder.take_turn(within=0.05)
+    looked: list[int] = []
+    real_flock = fcntl.flock
+
+    def counted(fd: int, operation: int) -> None:
+        looked.append(operation)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", counted)
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(waiter.take_turn(within=0.1)))
+    thread.start()
+    thread.join(timeout=10)
+    assert result == [False], "a writer in the same process got the turn while another held it"
+    assert looked == [], "the waiting writer polled the lock file instead of queueing in its process"
+    holder.end_turn()
+    assert waiter.take_turn(within=0.05), "the turn was not passed on within the process"
+    assert not _file_lock_free(path), "the turn within the process did not take the file's lock"
+    waiter.end_turn()
+    assert _file_lock_free(path)
+
+
+def test_a_forked_child_starts_with_its_process_queue_free(path: Path) -> None:
+    import os
+
+    from assistant.db.writer_turns import _process_queue
+
+    queue = _process_queue(f"{path.resolve()}-turns")
+    assert queue.acquire(timeout=1)  # a thread of this process mid-way through taking a turn
+    try:
+        child = os.fork()
+        if child == 0:
+            got = _turns(make_engine(f"sqlite:///{path}")).take_turn(within=1)
+            os._exit(0 if got else 1)
+        _, status = os.waitpid(child, 0)
+    finally:
+        queue.release()
+    assert os.waitstatus_to_exitcode(status) == 0, "the child inherited a queue held by a thread it does not have"

@@ -5,7 +5,10 @@ itself only polls for that lock, sleeping 1, 2, 5, 10 ms and longer between trie
 worker often sleeps on while the lock sits free: a second web worker added no throughput, and at a
 steady 200 texts a second answers waited over a second. Waiting for an flock on a file beside the
 database instead, the next writer goes the moment the last one commits. It is only the queue: the
-lock that keeps the data safe is still SQLite's own, taken by BEGIN IMMEDIATE after the turn."""
+lock that keeps the data safe is still SQLite's own, taken by BEGIN IMMEDIATE after the turn.
+
+Within one process, writers (a web worker's request and its sending thread) first queue on a thread
+lock, so at most one of them per process looks for the file's lock: the others wait without waking."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import threading
 import time
 from typing import Any
 
@@ -20,6 +24,25 @@ log = logging.getLogger(__name__)
 
 # How often a writer looks for its turn while another holds it: far below a transaction's length.
 _LOOK_EVERY = 0.0002
+
+# This process's queue for each lock file: one thread at a time looks for the file's lock.
+_in_process: dict[str, threading.Lock] = {}
+_in_process_guard = threading.Lock()
+
+
+def _process_queue(turns_path: str) -> threading.Lock:
+    with _in_process_guard:
+        return _in_process.setdefault(turns_path, threading.Lock())
+
+
+def _fresh_queues_after_fork() -> None:
+    # A thread of the parent may have been holding one: the child starts with every queue free.
+    global _in_process_guard
+    _in_process.clear()
+    _in_process_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_queues_after_fork)
 
 
 class TurnTakingConnection(sqlite3.Connection):
@@ -33,6 +56,7 @@ class TurnTakingConnection(sqlite3.Connection):
         self._turn_fd: int | None = None
         self._turn_pid = os.getpid()
         self._holding = False
+        self._queued: threading.Lock | None = None  # this process's queue, while this connection holds it
 
     def take_turn(self, within: float) -> bool:
         """Wait up to `within` seconds for the writers' turn; False if it did not come in time."""
@@ -41,7 +65,7 @@ class TurnTakingConnection(sqlite3.Connection):
         if self._turn_fd is not None and self._turn_pid != os.getpid():
             # Inherited over a fork: that descriptor is shared with the parent and so is its lock.
             os.close(self._turn_fd)
-            self._turn_fd, self._holding = None, False
+            self._turn_fd, self._holding, self._queued = None, False, None
         if self._turn_fd is None:
             self._turn_pid = os.getpid()
             try:  # flock needs only read access: anyone who may use the database may queue
@@ -49,6 +73,10 @@ class TurnTakingConnection(sqlite3.Connection):
             except OSError as exc:
                 return self._without_turns(exc)
         deadline = time.monotonic() + within
+        queue = _process_queue(self.turns_path)
+        if not queue.acquire(timeout=max(within, 0.0)):
+            return False
+        self._queued = queue
         while True:
             try:
                 fcntl.flock(self._turn_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -56,10 +84,17 @@ class TurnTakingConnection(sqlite3.Connection):
                 return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
+                    self._leave_queue()
                     return False
                 time.sleep(_LOOK_EVERY)
             except OSError as exc:  # a file system without flock (some network ones)
+                self._leave_queue()
                 return self._without_turns(exc)
+
+    def _leave_queue(self) -> None:
+        queue, self._queued = self._queued, None
+        if queue is not None:
+            queue.release()
 
     def _without_turns(self, exc: OSError) -> bool:
         log.warning("SQLite writers' turns unavailable (%s): waiting on SQLite's own lock", exc)
@@ -71,6 +106,7 @@ class TurnTakingConnection(sqlite3.Connection):
         if self._holding and self._turn_fd is not None and self._turn_pid == os.getpid():
             fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
         self._holding = False
+        self._leave_queue()
 
     def commit(self) -> None:
         try:
