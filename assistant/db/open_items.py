@@ -29,6 +29,7 @@ from assistant.db.models import (
     TaskStatus,
     table,
 )
+from assistant.db.units import one_of
 
 # The missed-appointment ladder's scheduled steps.
 LADDER_TASKS = ("dna_attempt", "dna_unanswered")
@@ -46,7 +47,7 @@ LADDER_PENDING = (
     sa.select(_duetask.c.id)
     .where(
         _duetask.c.participant_id == _PARTICIPANT,
-        _duetask.c.kind.in_(LADDER_TASKS),
+        one_of(_duetask.c.kind, LADDER_TASKS),
         _duetask.c.status == "pending",
     )
     .limit(1)
@@ -77,7 +78,7 @@ OPEN_FLAG_ID = (
     .where(
         _flag.c.participant_id == _PARTICIPANT,
         _flag.c.kind == sa.bindparam("kind"),
-        _flag.c.status.in_((FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)),
+        one_of(_flag.c.status, (FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)),
     )
     .limit(1)
 )
@@ -86,7 +87,7 @@ _REQUEST_WAITING = (
     sa.select(_request.c.id)
     .where(
         _request.c.participant_id == _PARTICIPANT,
-        _request.c.status.in_(WAITING_REQUESTS),
+        one_of(_request.c.status, WAITING_REQUESTS),
         _request.c.expires_at > sa.bindparam("now", type_=_request.c.expires_at.type),
     )
     .limit(1)

@@ -19,7 +19,7 @@ from assistant.care.quiet import next_allowed
 from assistant.db.models import Message, MessageStatus, Participant, StatusEvent, table
 from assistant.db.send_pace import Pacer
 from assistant.db.service_settings import for_service
-from assistant.db.units import queued, transaction
+from assistant.db.units import one_of, queued, transaction
 from assistant.outbox.writer import OPT_IN_KEYS
 from assistant.runtime import Runtime
 from assistant.sending.failures import VITAL_KEYS, mark_number_problem, signposting_not_delivered
@@ -57,7 +57,7 @@ _BLOCKED = (
     .where(
         _earlier.c.phone == _message.c.phone,
         _earlier.c.direction == "out",
-        _earlier.c.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
+        one_of(_earlier.c.status, (MessageStatus.QUEUED, MessageStatus.SENDING)),
         _earlier.c.id < _message.c.id,
     )
     .exists()
@@ -68,7 +68,7 @@ _DUE = (
         _message.c.direction == "out",
         _message.c.status == MessageStatus.QUEUED,
         _message.c.next_attempt_at <= sa.bindparam("now", type_=_message.c.next_attempt_at.type),
-        sa.or_(_message.c.message_key.in_(SAFETY_KEYS), ~_BLOCKED),  # keep each person's routine texts in order
+        sa.or_(one_of(_message.c.message_key, SAFETY_KEYS), ~_BLOCKED),  # keep each person's routine texts in order
     )
     .order_by(_message.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
@@ -84,7 +84,7 @@ _DUE_ONLY = (
         )
     )
     .order_by(None)
-    .order_by(sa.case((_message.c.message_key.in_(VITAL_KEYS), 0), else_=1), _message.c.id)
+    .order_by(sa.case((one_of(_message.c.message_key, VITAL_KEYS), 0), else_=1), _message.c.id)
 )
 _FOR_PARTICIPANT = _message.c.participant_id == sa.bindparam("participant_id")
 # Statements built once, one per combination of filters: these run for every text sent.
