@@ -14,7 +14,9 @@ What it does (see benchmarks/README.md):
      check-in once: closed loop with wrk for the most requests per second, then
      open loop at a fixed rate (200/s) for latency.
   4. Checks the database: every request answered 200 was recorded exactly once.
-  5. Stops everything it started and deletes the temporary directory.
+  5. Grows the caseload (--grow times over, with people who do not text) and measures again, printing
+     the cost of a request at both sizes: the cost should stay flat as the data grows.
+  6. Stops everything it started and deletes the temporary directory.
 """
 
 from __future__ import annotations
@@ -132,11 +134,14 @@ def free_port() -> int:
 # ---------------------------------------------------------------------------
 
 
-def make_phones(count: int) -> list[str]:
-    """UK mobile numbers that phonenumbers accepts (+44 7946 0xxxxx; Ofcom's drama range has only 1,000)."""
+# UK mobile numbers that phonenumbers accepts (+44 7946 0xxxxx; Ofcom's drama range has only 1,000).
+PHONE_RANGE = range(100_000)
+
+
+def make_phones(count: int, first: int = 0) -> list[str]:
     import phonenumbers
 
-    phones = [f"+4479460{i:05d}" for i in range(count)]
+    phones = [f"+4479460{i:05d}" for i in PHONE_RANGE[first : first + count]]
     for phone in phones:
         if not phonenumbers.is_valid_number(phonenumbers.parse(phone)):
             raise SystemExit(f"generated phone number {phone} is not valid: pick another range")
@@ -171,9 +176,11 @@ def first_checkin(now: datetime) -> datetime:
     raise SystemExit("no ordinary day in the last month to start check-ins on")
 
 
-def write_caseload(path: Path, phones: list[str], first_checkin: datetime) -> None:
+def write_caseload(path: Path, phones: list[str], first_checkin: datetime, *, first_id: int = 0) -> None:
     local = first_checkin.astimezone(ZoneInfo(TIMEZONE))
     day, at = DAYS[local.weekday()], local.strftime("%H:%M")
+    if first_id:  # people added to grow the caseload: their check-in is on another weekday, not due in the run
+        day = DAYS[(local.weekday() + 1) % 5]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(
@@ -188,7 +195,7 @@ def write_caseload(path: Path, phones: list[str], first_checkin: datetime) -> No
                 "checkin_time",
             ]
         )
-        for i, phone in enumerate(phones):
+        for i, phone in enumerate(phones, start=first_id):
             name, email = SPECIALISTS[i % len(SPECIALISTS)]
             writer.writerow(
                 [
@@ -271,6 +278,19 @@ def prepare_database(env: dict[str, str], db: str, work: Path, participants: int
         f"(slot {first:%a %H:%M} UTC) in {time.monotonic() - imported:.0f}s"
     )
     return phones, first
+
+
+def grow_caseload(env: dict[str, str], db: str, work: Path, have: int, grown: int, first: datetime) -> None:
+    """Import people up to `grown` on the caseload, none of whom texts in the run: the data a request
+    reads around grows, the requests stay the same."""
+    started = time.monotonic()
+    caseload = work / "caseload-grown.csv"
+    write_caseload(caseload, make_phones(grown - have, first=have), first, first_id=have)
+    run_cli(env, "import-caseload", str(caseload), "--now", (first - timedelta(hours=2)).isoformat())
+    on_record = count(db, "SELECT count(*) FROM participant")
+    if on_record != grown:
+        raise SystemExit(f"growing the caseload: {on_record} participants on record, expected {grown}")
+    say(f"  grown to {grown} participants in {time.monotonic() - started:.0f}s")
 
 
 # ---------------------------------------------------------------------------
@@ -996,6 +1016,22 @@ def start_database(kind: str, work: Path) -> tuple[str, Any]:
     return server.url, server
 
 
+def summarise_growth(sizes: list[tuple[int, Measured]], workers: int) -> None:
+    """The cost of a request at each caseload size, against the smallest: flat means linear growth."""
+    say("")
+    say(f"Cost per request as the caseload grows ({workers} workers, closed loop; ratio against the first size)")
+    say(f"  {'caseload':>9} {'CPU ms':>7} {'x first':>8} {'asst/s':>8} {'p99 ms':>9}")
+    base = None
+    for size, measured in sizes:
+        n = measured.throughput.ok + measured.throughput.bad
+        cpu = measured.throughput.server_cpu / n * 1000 if n else float("nan")
+        base = base or cpu
+        say(
+            f"  {size:>9} {cpu:>7.2f} {cpu / base:>8.2f} {measured.throughput.rate:>8.0f} "
+            f"{ms(measured.latency.percentile(99)):>9}"
+        )
+
+
 def summarise(runs: list[tuple[int, Measured, Measured, bool]], rate: float) -> None:
     say("")
     say(
@@ -1028,6 +1064,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8, help="closed-loop concurrency (default 8)")
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s (default 200)")
     parser.add_argument("--participants", type=int, help="caseload size per run (default: enough for every phase)")
+    parser.add_argument(
+        "--grow",
+        type=float,
+        help="then grow the caseload this many times over and run again, to show the cost per request as the "
+        "data grows (default 10, --quick 5; 1: no second size)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs)")
     parser.add_argument("--seed", type=int, default=1, help="seed for the generated replies")
     parser.add_argument("--ref", help="benchmark this git revision (e.g. HEAD) instead of the working tree")
@@ -1047,6 +1089,8 @@ def main() -> int:
         say(f"--participants must be at least {profile.warmup + latency_n + 100}")
         return 2
     counts: list[int] = args.workers
+    if args.grow is None:
+        args.grow = 5.0 if args.quick else 10.0
 
     work = Path(tempfile.mkdtemp(prefix="webhook-bench-"))
     postgres = None
@@ -1068,18 +1112,23 @@ def main() -> int:
             "ASSISTANT_WEBHOOK_RATE_LIMIT": "1000000 per minute",  # per client address, per worker
             "ASSISTANT_SEND_RATE": "100000",  # SMS segments a second per sending number
         }
-        participants = per_run * len(counts)
+        rounds = len(counts) + (1 if args.grow > 1 else 0)
+        participants = per_run * rounds
+        grown = round(participants * args.grow)
+        if grown > len(PHONE_RANGE):
+            say(f"--grow {args.grow:g} needs {grown} phone numbers: at most {len(PHONE_RANGE)}")
+            return 2
         say(f"Webhook benchmark ({'quick' if args.quick else 'full'}), working in {work}")
         say(f"  code: {use_revision(args.ref, work, env) if args.ref else describe_tree()}")
         say(f"  database: {args.db}" + (" (a throwaway server, fsync on)" if postgres else ""))
         say("  lifted for the benchmark: the webhook rate limit per client address and the SMS send pacing")
         say(f"  setup: {participants} participants ({per_run} a run); db-upgrade, import-caseload, tick")
-        phones, _first = prepare_database(env, db, work, participants)
+        phones, first = prepare_database(env, db, work, participants)
         signed = sign_all(phones, public_url, random.Random(args.seed))
         runs: list[tuple[int, Measured, Measured, bool]] = []
         clean = True
-        for n, workers in enumerate(counts):
-            mine = signed[n * per_run : (n + 1) * per_run]
+
+        def one_run(workers: int, mine: list[Signed], label: str) -> tuple[Measured, Measured, bool]:
             warm, rest = mine[: profile.warmup], mine[profile.warmup :]
             latency, throughput = rest[:latency_n], rest[latency_n:]
             bare = Server(
@@ -1087,15 +1136,15 @@ def main() -> int:
                 "bare_app:create_app()",
                 free_port(),
                 env,
-                work / f"bare-{workers}.log",
+                work / f"bare-{label}.log",
                 "--pythonpath",
                 str(BENCH),
                 workers=workers,
             )
             full = Server(
-                "assistant", "assistant:create_app()", port, env, work / f"assistant-{workers}.log", workers=workers
+                "assistant", "assistant:create_app()", port, env, work / f"assistant-{label}.log", workers=workers
             )
-            servers += [bare, full]
+            servers.extend([bare, full])
             say("")
             say(f"Run with {workers} workers: gunicorn {' '.join(full.command()[1:-1])} APP (the same for both)")
             plan: dict[str, Any] = dict(
@@ -1115,19 +1164,35 @@ def main() -> int:
                 bare.stop()
             full.start()
             try:  # each participant answers once
-                spy_dir = args.profile / f"w{workers}" if args.profile and len(counts) > 1 else args.profile
+                spy_dir = args.profile / label if args.profile and rounds > 1 else args.profile
                 a = measure(full, reuse=False, profile_dir=spy_dir, outbox=db, **plan)
                 unsent = wait_outbox_drained(db)
             finally:
                 full.stop()
             check = audit(db, a, [(warm, a.warmup), (throughput, a.throughput), (latency, None)], unsent, earlier)
             met = report(b, a, check, connections=args.connections, rate=args.rate, workers=workers, database=args.db)
-            runs.append((workers, b, a, met))
-            clean = clean and met and check.exact
             if spy_dir:
                 say("")
                 summarise_profile(spy_dir)
                 say("  (sampling slows the profiled closed loop: take its throughput from a run without --profile)")
+            return b, a, met and check.exact
+
+        for n, workers in enumerate(counts):
+            b, a, met = one_run(workers, signed[n * per_run : (n + 1) * per_run], f"w{workers}")
+            runs.append((workers, b, a, met))
+            clean = clean and met
+        sizes: list[tuple[int, Measured]] = [(participants, runs[-1][2])]
+        if grown > participants:
+            workers = counts[-1]
+            say("")
+            say(
+                f"Growing the caseload to {grown} (people who do not text during the run), then {workers} workers again"
+            )
+            grow_caseload(env, db, work, participants, grown, first)
+            b, a, met = one_run(workers, signed[len(counts) * per_run :], f"w{workers}-grown")
+            clean = clean and met
+            sizes.append((grown, a))
+            summarise_growth(sizes, workers)
         if len(runs) > 1:
             summarise(runs, args.rate)
         return 0 if clean else 1
