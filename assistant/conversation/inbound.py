@@ -93,9 +93,10 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
         )
         db.add(inbound)
         db.flush()
+        # The rhythm is read before the person changes, so both changes are written in one flush.
+        note_reply(db, participant, now)
         participant.last_inbound_at = now
         db.add(participant)
-        note_reply(db, participant, now)
         if participant.unreachable:  # a text from this number proves it reaches their phone
             clear_number_problem(db, participant, now, why="texted_in", by="assistant")
         outcome = handle(db, rt, participant, inbound, now)

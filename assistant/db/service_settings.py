@@ -274,7 +274,7 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
     seen: dict[int, ServiceSettings] = db.info.setdefault("service_settings", {})
     found = seen.get(service_id)
     if found is None:
-        text = db.execute(_SETTINGS_TEXT, {"id": service_id}).scalar()
+        text = db.connection().execute(_SETTINGS_TEXT, {"id": service_id}).scalar()  # nothing to flush first
         found = seen[service_id] = ServiceSettings.from_json(None) if text is None else _parse(text)
     return found
 

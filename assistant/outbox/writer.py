@@ -55,7 +55,9 @@ def _specialist_name(db: Session, specialist_id: int | None) -> str:
     loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
     if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
         return specialist_first_name(loaded)
-    row = db.execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
+    # On the connection: the session's unwritten changes cannot touch what it reads (its own copy of
+    # the specialist is looked at first), so they wait to be written with the text itself.
+    row = db.connection().execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
     return _signature(row.name, row.email) if row else "the team"
 
 
