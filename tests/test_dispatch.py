@@ -35,3 +35,19 @@ def test_with_dispatch_off_the_reply_waits_for_the_tick(rt: Runtime, caseload_fi
     assert outbound(rt)[0].status == "queued"
     tick(rt, rt.clock.now())
     assert outbound(rt)[0].status == "sent"
+
+
+def test_texts_kicked_while_a_send_goes_are_taken_together_in_order(rt: Runtime) -> None:
+    from assistant.sending.dispatch import BATCH_UP_TO, Dispatcher
+
+    rt.settings = replace(rt.settings, dispatch="thread")
+    dispatcher = Dispatcher(rt)
+    for kicked in ([2, 3], [4], [5]):
+        dispatcher._queue.put((kicked, kicked == [4]))
+    assert dispatcher._with_waiting([1], False) == ([1, 2, 3, 4, 5], True)
+    assert dispatcher._with_waiting([6], False) == ([6], False), "a pass took texts nobody kicked"
+    for n in range(BATCH_UP_TO + 5):
+        dispatcher._queue.put(([100 + n], False))
+    ids, _ = dispatcher._with_waiting([], False)
+    assert len(ids) == BATCH_UP_TO and ids == sorted(ids), "a pass took more than its batch, or out of order"
+    assert dispatcher._queue.qsize() == 5, "what a pass left was lost"

@@ -16,6 +16,9 @@ from assistant.sending import sender as outbox
 
 log = logging.getLogger(__name__)
 
+# Texts waiting to be sent are taken together up to about this many (well below a send's limit).
+BATCH_UP_TO = 100
+
 
 class Dispatcher:
     def __init__(self, rt: Runtime) -> None:
@@ -49,5 +52,18 @@ class Dispatcher:
 
     def _run(self) -> None:
         while True:
-            ids, emails = self._queue.get()
-            self._send(ids, emails)
+            self._send(*self._with_waiting(*self._queue.get()))
+
+    def _with_waiting(self, ids: list[int], emails: bool) -> tuple[list[int], bool]:
+        """These, and whatever else was kicked while the last send went, in one pass: from one text
+        to the next, recording a result and claiming the next share a transaction, so a backlog
+        costs about half the transactions it would one by one."""
+        ids = list(ids)
+        while len(ids) < BATCH_UP_TO:
+            try:
+                more, more_emails = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            ids += more
+            emails = emails or more_emails
+        return ids, emails
