@@ -72,8 +72,8 @@ def _first_time(db: Session, sid: str, now: datetime) -> bool:
 
 
 def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler) -> Received:
+    phone = normalise_sender(sender)  # before the transaction: SQLite's writers wait while it is open
     with transaction(rt.engine) as db:
-        phone = normalise_sender(sender)
         # A number on no record replying with a code sent to it is the participant moving number.
         participant = lock_participant_by_phone(db, phone) or claimant(db, phone, body, now)
         if not _first_time(db, sid, now):
