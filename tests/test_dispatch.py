@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
 
 from assistant.app import create_app
 from assistant.imports.caseload import import_caseload
@@ -51,3 +55,35 @@ def test_texts_kicked_while_a_send_goes_are_taken_together_in_order(rt: Runtime)
     ids, _ = dispatcher._with_waiting([], False)
     assert len(ids) == BATCH_UP_TO and ids == sorted(ids), "a pass took more than its batch, or out of order"
     assert dispatcher._queue.qsize() == 5, "what a pass left was lost"
+
+
+def test_a_pass_that_fails_is_tried_once_more_and_email_waits_on_no_text(
+    rt: Runtime, caseload_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.sending import dispatch
+
+    rt.settings = replace(rt.settings, dispatch="off")  # the reply waits in the outbox for this test to send
+    import_caseload(rt, caseload_file, rt.clock.now())
+    Phone(create_app(runtime=rt).test_client(), rt).text("+447700900101", "help")
+    queued = [m.id for m in outbound(rt) if m.status == "queued"]
+    assert queued, "the text was not answered"
+    real_send_due, passes, emailed = dispatch.outbox.send_due, [], []
+
+    def fails_first(*args: Any, **kwargs: Any) -> Any:
+        passes.append(kwargs.get("only"))
+        if len(passes) == 1:
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        return real_send_due(*args, **kwargs)
+
+    monkeypatch.setattr(dispatch.outbox, "send_due", fails_first)
+    monkeypatch.setattr(dispatch, "send_notifications", lambda rt, now: emailed.append(now))
+    dispatch.Dispatcher(rt)._send(queued, False)
+    assert len(passes) == 2 and {m.status for m in outbound(rt)} == {"sent"}, "the failed pass was not tried again"
+
+    def always_fails(*args: Any, **kwargs: Any) -> Any:
+        raise sa.exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(dispatch.outbox, "send_due", always_fails)
+    emailed.clear()
+    dispatch.Dispatcher(rt)._send([999], True)  # nothing raised out of the sending thread
+    assert emailed, "email waited on texts that could not be sent"

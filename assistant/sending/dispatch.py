@@ -42,13 +42,22 @@ class Dispatcher:
         self._queue.put((ids, emails))
 
     def _send(self, ids: list[int], emails: bool) -> None:
-        try:
-            now = self.rt.clock.now()
-            failed = outbox.send_due(self.rt, now, only=ids).failed if ids else 0
-            if emails or failed:  # a refused crisis reply tells people at once, by email too
+        now = self.rt.clock.now()
+        failed = 0
+        for attempt in (1, 2):
+            # A pass can fail part-way (a lock that timed out) with other people's texts in it: it
+            # is tried once more, which takes only what is still queued. Then the scheduler's turn.
+            try:
+                failed = outbox.send_due(self.rt, now, only=ids).failed if ids else 0
+                break
+            except Exception:
+                log.exception("post-commit send failed (pass %s of 2)", attempt)
+                failed = 1  # whatever failed, any email waiting goes now
+        if emails or failed:  # a refused crisis reply tells people at once, by email too
+            try:
                 send_notifications(self.rt, now)
-        except Exception:  # the scheduler will pick the rows up
-            log.exception("post-commit send failed")
+            except Exception:  # the scheduler will pick them up
+                log.exception("post-commit email failed")
 
     def _run(self) -> None:
         while True:
