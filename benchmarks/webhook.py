@@ -1,7 +1,7 @@
 """Benchmark the inbound-SMS webhook against a bare Flask endpoint, both under gunicorn.
 
-    .venv/bin/python benchmarks/webhook.py            # full run, about 5 minutes
-    .venv/bin/python benchmarks/webhook.py --quick    # short run, about 2 minutes
+    .venv/bin/python benchmarks/webhook.py            # full run, about 8 minutes
+    .venv/bin/python benchmarks/webhook.py --quick    # short run, about 5 minutes (--grow 1: about 3)
     .venv/bin/python benchmarks/webhook.py --quick --db postgresql --workers 1,2,4
 
 What it does (see benchmarks/README.md):
@@ -1056,7 +1056,7 @@ def summarise(runs: list[tuple[int, Measured, Measured, bool]], rate: float) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short run (about 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short run (about 5 minutes)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="the assistant's database")
     parser.add_argument(
         "--workers", type=worker_counts, default=[2], help="gunicorn workers, one run each: e.g. 1,2,4 (default 2)"
