@@ -210,7 +210,7 @@ def test_a_forked_child_starts_with_its_process_queue_free(path: Path) -> None:
     from assistant.db.writer_turns import _process_queue
 
     queue = _process_queue(f"{path.resolve()}-turns")
-    assert queue.acquire(timeout=1)  # a thread of this process mid-way through taking a turn
+    assert queue.take(within=1)  # a thread of this process mid-way through taking a turn
     try:
         child = os.fork()
         if child == 0:
@@ -218,5 +218,5 @@ def test_a_forked_child_starts_with_its_process_queue_free(path: Path) -> None:
             os._exit(0 if got else 1)
         _, status = os.waitpid(child, 0)
     finally:
-        queue.release()
+        queue.give_back()
     assert os.waitstatus_to_exitcode(status) == 0, "the child inherited a queue held by a thread it does not have"

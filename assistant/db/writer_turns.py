@@ -7,14 +7,16 @@ steady 200 texts a second answers waited over a second. Waiting for an flock on 
 database instead, the next writer goes the moment the last one commits. It is only the queue: the
 lock that keeps the data safe is still SQLite's own, taken by BEGIN IMMEDIATE after the turn.
 
-Within one process, writers (a web worker's request and its sending thread) first queue on a thread
-lock, so at most one of them per process looks for the file's lock: the others wait without waking."""
+Within one process, writers (a web worker's request and its sending thread) first queue for a token
+of the process's own, so at most one of them per process looks for the file's lock: the others
+wait without waking."""
 
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
+import select
 import sqlite3
 import threading
 import time
@@ -25,19 +27,55 @@ log = logging.getLogger(__name__)
 # How often a writer looks for its turn while another holds it: far below a transaction's length.
 _LOOK_EVERY = 0.0002
 
-# This process's queue for each lock file: one thread at a time looks for the file's lock.
-_in_process: dict[str, threading.Lock] = {}
+
+class _ProcessQueue:
+    """This process's queue for one lock file: a single token in a pipe. The thread that reads it is
+    the one that looks for the file's lock; the others wait in select() until it is written back.
+    (A pipe, not a threading.Lock: a lock's timed wait runs to an absolute deadline on the
+    monotonic clock, which a shifted clock, as under faketime in the tests, turns into a year.)"""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.write(self._write, b".")
+
+    def take(self, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                os.read(self._read, 1)
+                return True
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                select.select([self._read], [], [], remaining)
+
+    def give_back(self) -> None:
+        os.write(self._write, b".")
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._write)
+
+
+_in_process: dict[str, _ProcessQueue] = {}
 _in_process_guard = threading.Lock()
 
 
-def _process_queue(turns_path: str) -> threading.Lock:
+def _process_queue(turns_path: str) -> _ProcessQueue:
     with _in_process_guard:
-        return _in_process.setdefault(turns_path, threading.Lock())
+        if turns_path not in _in_process:
+            _in_process[turns_path] = _ProcessQueue()
+        return _in_process[turns_path]
 
 
 def _fresh_queues_after_fork() -> None:
-    # A thread of the parent may have been holding one: the child starts with every queue free.
+    # The pipes are shared with the parent, and a thread of the parent may hold a token: the child
+    # starts with queues of its own, every one free.
     global _in_process_guard
+    for queue in _in_process.values():
+        queue.close()
     _in_process.clear()
     _in_process_guard = threading.Lock()
 
@@ -56,7 +94,7 @@ class TurnTakingConnection(sqlite3.Connection):
         self._turn_fd: int | None = None
         self._turn_pid = os.getpid()
         self._holding = False
-        self._queued: threading.Lock | None = None  # this process's queue, while this connection holds it
+        self._queued: _ProcessQueue | None = None  # this process's queue, while this connection holds its token
 
     def take_turn(self, within: float) -> bool:
         """Wait up to `within` seconds for the writers' turn; False if it did not come in time."""
@@ -74,7 +112,7 @@ class TurnTakingConnection(sqlite3.Connection):
                 return self._without_turns(exc)
         deadline = time.monotonic() + within
         queue = _process_queue(self.turns_path)
-        if not queue.acquire(timeout=max(within, 0.0)):
+        if not queue.take(within):
             return False
         self._queued = queue
         while True:
@@ -93,8 +131,9 @@ class TurnTakingConnection(sqlite3.Connection):
 
     def _leave_queue(self) -> None:
         queue, self._queued = self._queued, None
-        if queue is not None:
-            queue.release()
+        # Inherited over a fork, the token is the parent's and the child has closed its pipe.
+        if queue is not None and self._turn_pid == os.getpid():
+            queue.give_back()
 
     def _without_turns(self, exc: OSError) -> bool:
         log.warning("SQLite writers' turns unavailable (%s): waiting on SQLite's own lock", exc)
