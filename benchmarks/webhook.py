@@ -749,6 +749,12 @@ class Measured:
     def timeouts(self) -> int:
         return self.warmup.timeouts + self.throughput.timeouts + self.latency.timeouts
 
+    @property
+    def cpu_ms(self) -> float | None:
+        """The server's CPU per request in the closed loop (None when nothing was answered)."""
+        n = self.throughput.ok + self.throughput.bad
+        return self.throughput.server_cpu / n * 1000 if n else None
+
     def error_lines(self) -> list[str]:
         lines = []
         for phase, loop in (("warm-up", self.warmup), ("closed loop", self.throughput)):
@@ -919,8 +925,7 @@ def report(
         say(f"  {label:<44}{bare:>12}{full:>12}   {note}".rstrip())
 
     def cpu_ms(m: Measured) -> str:
-        n = m.throughput.ok + m.throughput.bad
-        return f"{m.throughput.server_cpu / n * 1000:.2f}" if n else "-"
+        return "-" if m.cpu_ms is None else f"{m.cpu_ms:.2f}"
 
     def client(m: Measured) -> str:
         return f"{100 * m.throughput.client_cpu / m.throughput.elapsed:.0f}%" if m.throughput.elapsed else "-"
@@ -1023,8 +1028,7 @@ def summarise_growth(sizes: list[tuple[int, Measured]], workers: int) -> None:
     say(f"  {'caseload':>9} {'CPU ms':>7} {'x first':>8} {'asst/s':>8} {'p99 ms':>9}")
     base = None
     for size, measured in sizes:
-        n = measured.throughput.ok + measured.throughput.bad
-        cpu = measured.throughput.server_cpu / n * 1000 if n else float("nan")
+        cpu = measured.cpu_ms if measured.cpu_ms is not None else float("nan")
         base = base or cpu
         say(
             f"  {size:>9} {cpu:>7.2f} {cpu / base:>8.2f} {measured.throughput.rate:>8.0f} "
@@ -1045,8 +1049,7 @@ def summarise(runs: list[tuple[int, Measured, Measured, bool]], rate: float) -> 
     for workers, b, a, met in runs:
         ratio = a.throughput.rate / b.throughput.rate if b.throughput.rate else 0.0
         sustained = a.throughput.sustained / b.throughput.rate if b.throughput.rate else 0.0
-        n = a.throughput.ok + a.throughput.bad
-        cpu = f"{a.throughput.server_cpu / n * 1000:.2f}" if n else "-"
+        cpu = "-" if a.cpu_ms is None else f"{a.cpu_ms:.2f}"
         say(
             f"  {workers:>7} {b.throughput.rate:>8.0f} {a.throughput.rate:>8.0f} {ratio:>7.1%} {sustained:>7.1%} "
             f"{cpu:>7} {ms(a.latency.percentile(50)):>9} {ms(a.latency.percentile(99)):>9} "
