@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .ports import free_port
+from .procs import on_machine_clock
 
 
 class PostgresUnavailable(RuntimeError):
@@ -32,17 +33,6 @@ def _bindir() -> Path:
     if initdb:
         return Path(initdb).resolve().parent
     raise PostgresUnavailable("PostgreSQL is not installed (apt-get install postgresql)")
-
-
-def _server_environment() -> dict[str, str]:
-    """The server keeps the machine's own clock when the suite runs with a shifted one (faketime):
-    inside PostgreSQL, libfaketime stops the lock and statement timeouts from ever firing. A
-    production database is another process with its own clock all the same."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name != "LD_PRELOAD" and not name.startswith(("FAKETIME", "DONT_FAKE", "FAKE_"))
-    }
 
 
 @dataclass
@@ -60,7 +50,8 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120, env=_server_environment())
+        # The server keeps the machine's clock, as a production database would (see on_machine_clock).
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120, env=on_machine_clock())
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):

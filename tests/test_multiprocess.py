@@ -52,7 +52,7 @@ from assistant.transports import SendResult
 
 from .conftest import AUTH_TOKEN, PUBLIC_URL, _truncate_all, test_settings
 from .pg import PostgresServer
-from .procs import child_pids
+from .procs import child_pids, on_machine_clock
 from .test_deploy import DEPLOY, clean_env, free_port, sms_params, stop_process, venv_bin, wait_http
 
 pytestmark = pytest.mark.postgres
@@ -95,17 +95,20 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.record = self.tmp / "sms.jsonl"
-        self.env = clean_env(
-            ASSISTANT_DATABASE_URL=self.server.url,
-            ASSISTANT_PUBLIC_URL=PUBLIC_URL,
-            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-            ASSISTANT_SMS_TRANSPORT="console",
-            ASSISTANT_CONSOLE_LOG=str(self.record),
-            ASSISTANT_DISPATCH="thread",
-            ASSISTANT_TICK_SECONDS="0.5",
-            ASSISTANT_SEND_RATE="500",
-            ASSISTANT_LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
+        # The service's processes run on the machine's clock, as deployed, whatever the suite's.
+        self.env = on_machine_clock(
+            clean_env(
+                ASSISTANT_DATABASE_URL=self.server.url,
+                ASSISTANT_PUBLIC_URL=PUBLIC_URL,
+                TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                ASSISTANT_SMS_TRANSPORT="console",
+                ASSISTANT_CONSOLE_LOG=str(self.record),
+                ASSISTANT_DISPATCH="thread",
+                ASSISTANT_TICK_SECONDS="0.5",
+                ASSISTANT_SEND_RATE="500",
+                ASSISTANT_LOG_LEVEL="WARNING",
+                PYTHONUNBUFFERED="1",
+            )
         )
         self.engine = sa.create_engine(self.server.url, pool_pre_ping=True)
 
@@ -134,7 +137,8 @@ class Stack:
         proc = self.spawn("web", [*argv, "-b", f"127.0.0.1:{port}", "assistant:create_app()"], **env)
         self.web = proc
         base = f"http://127.0.0.1:{port}"
-        assert wait_http(f"{base}/healthz", deadline=time.monotonic() + 30, proc=proc).status_code == 200
+        # Four workers booting on a busy machine can take a while: this waits for life, it times nothing.
+        assert wait_http(f"{base}/healthz", deadline=time.monotonic() + 90, proc=proc).status_code == 200
         return base
 
     def close(self) -> None:
@@ -158,11 +162,17 @@ class Stack:
             return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     def now(self) -> datetime:
-        """The time the service's processes see. They run on this machine's clock, and so does the
-        database server they share: its clock stands for theirs (the tests' own clock is injected)."""
-        with self.engine.connect() as c:
-            at: datetime = c.execute(sa.text("SELECT now()")).scalar_one()
-        return at.astimezone(UTC)
+        """The time the service's processes see, asked of one started as they are: the tests' own
+        clock is injected, so it cannot stand for theirs."""
+        said = subprocess.run(
+            [str(venv_bin("python")), "-c", "from assistant.clock import SystemClock; print(SystemClock().now())"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return datetime.fromisoformat(said.stdout.strip()).astimezone(UTC)
 
     def inbound_sids(self) -> list[str]:
         with self.engine.connect() as c:
