@@ -82,6 +82,11 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
             outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
             return Received(duplicate=False, outbox=outcome.outbox + queued(db).texts, emails=queued(db).emails)
         assert participant.id is not None
+        # The rhythm is read before anything changes, so its change, the person's and the text
+        # itself are written in one flush.
+        note_reply(db, participant, now)
+        participant.last_inbound_at = now
+        db.add(participant)
         inbound = Message(
             participant_id=participant.id,
             direction="in",
@@ -93,10 +98,6 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
         )
         db.add(inbound)
         db.flush()
-        # The rhythm is read before the person changes, so both changes are written in one flush.
-        note_reply(db, participant, now)
-        participant.last_inbound_at = now
-        db.add(participant)
         if participant.unreachable:  # a text from this number proves it reaches their phone
             clear_number_problem(db, participant, now, why="texted_in", by="assistant")
         outcome = handle(db, rt, participant, inbound, now)
