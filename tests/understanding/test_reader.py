@@ -90,6 +90,38 @@ def test_what_only_looks_set_aside_is_still_risk(phrases: Phrases, text: str) ->
     assert reading.has("risk"), text
 
 
+@pytest.mark.parametrize(
+    ("about_them", "from_someone_else"),
+    [
+        ("she says she wants to die", "its her sister on her phone, she says she wants to die"),
+        ("he has been talking about ending it", "this is his dad, he has been talking about ending it"),
+        ("she tried to hang herself last night", "your client jess, she tried to hang herself last night"),
+        ("he has cut himself badly", "i am his partner, he has cut himself badly. can someone check on him"),
+    ],
+)
+def test_someone_texting_about_the_person_is_not_someone_else(
+    phrases: Phrases, about_them: str, from_someone_else: str
+) -> None:
+    """A text about another person is set aside as "someone else"; the same words from a writer who
+    says they are texting about the person the service supports are risk: the person is them."""
+    alone = read(about_them, phrases)
+    assert not alone.has("risk") and "someone else" in {h.because for h in alone.held_back}, alone
+    assert read(from_someone_else, phrases).has("risk"), from_someone_else
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thinking of ending it all. can you help",  # "you help" is not "you helped": not the past
+        "honestly wouldnt care if i died",  # "care" is not a car
+        "time they were all free of me",  # free of a person, not free of self-harm for a year
+    ],
+)
+def test_words_that_only_resemble_a_hold_back_do_not_set_risk_aside(phrases: Phrases, text: str) -> None:
+    reading = read(text, phrases)
+    assert reading.has("risk"), reading.held_back
+
+
 def test_words_one_pattern_sets_aside_as_denied_another_can_still_read(phrases: Phrases) -> None:
     # One pattern skips the "not" and is held back as a denial; a later one takes the "not" as
     # part of what is said ("easier if i never ... again"), so the same words are still risk.

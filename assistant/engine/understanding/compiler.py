@@ -15,7 +15,7 @@ from assistant.engine.understanding.reader import read
 from assistant.engine.understanding.words import MIN_FUZZY, deletes, fuzzy_depth, stem
 
 _Check = tuple[str, str, str, bool]  # where, signal, example text, whether it must be read as the signal
-_HOLD_BACK_PATTERNS = ("past", "recurrence", "recurrence_here", "past_anywhere", "benign")
+_HOLD_BACK_PATTERNS = ("on_behalf", "past", "recurrence", "recurrence_here", "past_anywhere", "benign")
 
 
 @dataclass
@@ -130,6 +130,7 @@ def _hold_back(
         negators=frozenset(stem(w) for w in hb.get("negators", [])),
         negation_reach=int(hb.get("negation_reach", 3)),
         others=frozenset(stem(w) for w in hb.get("others", [])),
+        on_behalf=patterns("on_behalf"),
         past=patterns("past"),
         recurrence=patterns("recurrence"),
         recurrence_here=patterns("recurrence_here"),

@@ -71,8 +71,10 @@ def why_held(
             return "idiom"
     if hold.others and not pattern.about_self:
         # Someone else as the subject: among the first words of the clause ("my mum took ...").
+        # Not when the writer says they are texting about the person the service supports.
         subject = [t for t in tokens[: min(start, 3)] if t.stem in hold.others]
-        if subject and not any(t.word in ("i", "me", "myself") for t in tokens[:end]):
+        mine = any(t.word in ("i", "me", "myself") for t in tokens[:end])
+        if subject and not mine and not found_anywhere(hold.on_behalf, clauses):
             return "someone else"
     if found_anywhere(hold.recurrence, clauses) or find_any(hold.recurrence_here, tokens):
         return None

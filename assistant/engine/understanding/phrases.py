@@ -90,6 +90,9 @@ class HoldBack:
     # suicide"); any other word ends the denial's reach ("can't sleep and I want to die").
     negation_fillers: frozenset[str] = frozenset()
     others: frozenset[str] = frozenset()
+    # Said anywhere in the text, these say the writer is texting about the person the service
+    # supports ("this is his mum", "your client"): someone else as the subject is no reason then.
+    on_behalf: tuple[Pattern, ...] = ()
     past: tuple[Pattern, ...] = ()
     recurrence: tuple[Pattern, ...] = ()
     recurrence_here: tuple[Pattern, ...] = ()
