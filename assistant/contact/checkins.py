@@ -20,8 +20,16 @@ _PENDING_CHECKINS = select(DueTask).where(
 )
 
 
-def plan_checkin(db: Session, participant: Participant, now: datetime, *, after: datetime | None = None) -> DueTask:
-    """Make sure exactly one future check-in is planned, at the participant's day and time."""
+def plan_checkin(
+    db: Session,
+    participant: Participant,
+    now: datetime,
+    *,
+    after: datetime | None = None,
+    running: DueTask | None = None,
+) -> DueTask:
+    """Make sure exactly one future check-in is planned, at the participant's day and time.
+    `running` is the check-in being run now: its runner closes it, so it is left as it is."""
     assert participant.id is not None
     pending = db.exec(_PENDING_CHECKINS, params={"participant_id": participant.id}).all()
     at = parse_hhmm(participant.checkin_time)
@@ -31,6 +39,8 @@ def plan_checkin(db: Session, participant: Participant, now: datetime, *, after:
         due = next_weekly(participant.checkin_day, at, participant.timezone, now)
     keep = None
     for task in pending:
+        if task is running:
+            continue
         if task.payload.get("slot") == due.isoformat() and keep is None:
             keep = task
         else:

@@ -141,7 +141,7 @@ def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participan
         if outcome == DEFERRED:
             return outcome
         note_ask(db, participant, now)
-    plan_checkin(db, participant, now, after=slot)
+    plan_checkin(db, participant, now, after=slot, running=task)
     return outcome
 
 

@@ -55,10 +55,14 @@ def _specialist_name(db: Session, specialist_id: int | None) -> str:
     loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
     if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
         return specialist_first_name(loaded)
-    # On the connection: the session's unwritten changes cannot touch what it reads (its own copy of
+    # Read once per transaction (a check-in start asks twice: the flow's context and its text), on
+    # the connection: the session's unwritten changes cannot touch what it reads (its own copy of
     # the specialist is looked at first), so they wait to be written with the text itself.
-    row = db.connection().execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
-    return _signature(row.name, row.email) if row else "the team"
+    seen: dict[int, str] = db.info.setdefault("specialist_names", {})
+    if specialist_id not in seen:
+        row = db.connection().execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
+        seen[specialist_id] = _signature(row.name, row.email) if row else "the team"
+    return seen[specialist_id]
 
 
 def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
