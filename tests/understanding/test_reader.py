@@ -97,6 +97,10 @@ def test_what_only_looks_set_aside_is_still_risk(phrases: Phrases, text: str) ->
         ("he has been talking about ending it", "this is his dad, he has been talking about ending it"),
         ("she tried to hang herself last night", "your client jess, she tried to hang herself last night"),
         ("he has cut himself badly", "i am his partner, he has cut himself badly. can someone check on him"),
+        ("he keeps saying he wants to die", "mum of liam here. he keeps saying he wants to die"),
+        ("he has burned himself again", "writing on behalf of my brother, he has burned himself again"),
+        ("he has taken pills", "partner of dean. he has taken pills, what do we do"),
+        ("she has cut herself badly", "my daughter uses this phone for your service. she has cut herself badly"),
     ],
 )
 def test_someone_texting_about_the_person_is_not_someone_else(
@@ -120,6 +124,26 @@ def test_someone_texting_about_the_person_is_not_someone_else(
 def test_words_that_only_resemble_a_hold_back_do_not_set_risk_aside(phrases: Phrases, text: str) -> None:
     reading = read(text, phrases)
     assert reading.has("risk"), reading.held_back
+
+
+@pytest.mark.parametrize("text", ["Can't come Thursday sorry", "who's this? nobody here by that name"])
+def test_words_read_as_arranging_contact_do_not_count_towards_risk(phrases: Phrases, text: str) -> None:
+    """The classifier weighed "can't come" towards risk; read as a cancellation, those words no longer
+    count for it, so a plain cancellation gets no crisis signposting."""
+    reading = read(text, phrases)
+    assert not reading.has("risk") and reading.signals, reading
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cant come thursday, everything is too much and i dont see a way out",
+        "cant come in, im so tired of everything and want to disappear",
+    ],
+)
+def test_risk_beside_a_cancellation_is_still_read(phrases: Phrases, text: str) -> None:
+    reading = read(text, phrases)
+    assert reading.has("risk") and reading.has("cancel"), reading
 
 
 def test_words_one_pattern_sets_aside_as_denied_another_can_still_read(phrases: Phrases) -> None:

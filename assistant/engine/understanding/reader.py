@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from assistant.engine.flow import Choice, Question
@@ -59,13 +59,13 @@ class Reading:
 def read(text: str, phrases: Phrases, question: Question | None = None) -> Reading:
     """Every signal in one text, with the words behind it, and the answer to `question`."""
     clauses = clauses_of(phrases, text)
-    signals, held = _pattern_signals(phrases, clauses)
+    signals, held, explained = _pattern_signals(phrases, clauses)
     answer = answer_to(phrases, question, text, {s.kind for s in signals}) if question else None
     # A reply that is wholly one of the question's own answers ("nearly every day") is an
     # answer, not free text: only the phrase rules read it.
     whole_answer = answer is not None and normalise(text) in answer.match
     if phrases.model is not None and not whole_answer and not any(s.kind == "risk" for s in signals):
-        signal = _classifier_signal(phrases, phrases.model, clauses, held)
+        signal = _classifier_signal(phrases, phrases.model, clauses, held, explained)
         if signal is not None:
             signals.append(signal)
     keyword = _keyword(phrases, text)
@@ -79,19 +79,33 @@ def read(text: str, phrases: Phrases, question: Question | None = None) -> Readi
     return Reading(text=text, signals=tuple(signals), held_back=tuple(held), answer=answer, keyword=keyword)
 
 
-def _pattern_signals(phrases: Phrases, clauses: Sequence[Sequence[Token]]) -> tuple[list[Signal], list[HeldBack]]:
-    """What the phrase files' patterns find in each clause: kept, or held back by their context."""
+# Signals whose words are wholly about arranging contact: words read as one of these ("can't come
+# Thursday") never count towards risk for the classifier (they may still count against it). Risk
+# patterns still read them; stopping and pausing are left out: "I want it all to stop" may be either.
+LOGISTICS = frozenset(
+    {"cancel", "rebook", "call", "contact_time", "wrong_person", "new_number", "help", "less", "more"}
+)
+
+
+def _pattern_signals(
+    phrases: Phrases, clauses: Sequence[Sequence[Token]]
+) -> tuple[list[Signal], list[HeldBack], set[tuple[int, int]]]:
+    """What the phrase files' patterns find in each clause: kept, or held back by their context;
+    and where the words read as arranging contact are (clause, token)."""
     flat_patterns = phrases._flat
     signals: list[Signal] = []
     held: list[HeldBack] = []
+    explained: set[tuple[int, int]] = set()
     seen: set[tuple[str, str]] = set()
-    for tokens in clauses:
+    for number, tokens in enumerate(clauses):
         for index in _candidates(phrases, tokens):
             family, pattern = flat_patterns[index]
             span = find(pattern, tokens)
             if span is None:
                 continue
             words = _raw_words(tokens, span[:2])
+            if family.signal in LOGISTICS:
+                explained.update((number, k) for k in range(span[0], span[1]))
             if (family.signal, words) in seen:
                 continue
             hold = phrases.hold_back.get(family.signal)
@@ -102,7 +116,23 @@ def _pattern_signals(phrases: Phrases, clauses: Sequence[Sequence[Token]]) -> tu
             else:
                 seen.add((family.signal, words))
                 signals.append(Signal(family.signal, family.name, family.label, words))
-    return signals, held
+    return signals, held, explained
+
+
+def _runs(clauses: Sequence[Sequence[Token]], keep: Callable[[int, int], bool]) -> list[list[Token]]:
+    """The clauses' unbroken runs of the tokens `keep` (clause, token) says yes to."""
+    runs: list[list[Token]] = []
+    for number, tokens in enumerate(clauses):
+        run: list[Token] = []
+        for k, token in enumerate(tokens):
+            if keep(number, k):
+                run.append(token)
+            elif run:
+                runs.append(run)
+                run = []
+        if run:
+            runs.append(run)
+    return runs
 
 
 def _candidates(phrases: Phrases, tokens: Sequence[Token]) -> list[int]:
@@ -118,10 +148,20 @@ def _candidates(phrases: Phrases, tokens: Sequence[Token]) -> list[int]:
 
 
 def _classifier_signal(
-    phrases: Phrases, model: RiskModel, clauses: Sequence[Sequence[Token]], held: Sequence[HeldBack]
+    phrases: Phrases,
+    model: RiskModel,
+    clauses: Sequence[Sequence[Token]],
+    held: Sequence[HeldBack],
+    explained: set[tuple[int, int]],
 ) -> Signal | None:
     """Risk read by the classifier, when no pattern has read it, with the words that weighed most."""
-    score, reasons = model.score(features(clauses))
+    found = features(clauses)
+    if explained:
+        # Features only the words arranging contact give, and that point towards risk, are left out.
+        elsewhere = set(features(_runs(clauses, lambda n, k: (n, k) not in explained)))
+        logistics = set(features(_runs(clauses, lambda n, k: (n, k) in explained))) - elsewhere
+        found = [f for f in found if f not in logistics or model.weights.get(f, 0.0) <= 0]
+    score, reasons = model.score(found)
     # Where a phrase rule has already set risk words aside (someone else, the past, a
     # denial) or the text holds a known harmless idiom, the classifier needs more to overrule it.
     risk_hold = phrases.hold_back.get("risk")
