@@ -81,3 +81,22 @@ def test_a_question_about_the_texts_does_not_swallow_a_call_request(
     routing.run_handlers(text)
     assert _flags(db) == ["callback"]
     assert [db.get(Message, i).message_key for i in text.outcome.outbox] == ["common/help"]  # type: ignore[union-attr]
+
+
+def test_a_text_about_the_participant_from_someone_else_raises_a_crisis(
+    rt: Runtime, unit: tuple[Session, Participant]
+) -> None:
+    """The router reads each text knowing whose phone it came from: a manager naming them is
+    texting about them, so the crisis is theirs, with signposting and an urgent flag."""
+    db, participant = unit
+    body = f"Hi, {participant.first_name}'s manager at the cafe here. He told a colleague he is going to kill himself"
+    message = Message(
+        participant_id=participant.id, direction="in", body=body, at=rt.clock.now(), status="received",
+        phone=participant.phone,
+    )  # fmt: skip
+    db.add(message)
+    db.flush()
+    outcome = routing.handle_text(db, rt, participant, message, rt.clock.now())
+    assert "crisis" in _flags(db)
+    keys = [db.get(Message, i).message_key for i in outcome.outbox]  # type: ignore[union-attr]
+    assert keys[0] == "common/crisis"

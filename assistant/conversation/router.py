@@ -375,7 +375,7 @@ def handle_text(db: Session, rt: Runtime, participant: Participant, message: Mes
         self_resolve(db, participant.id, "not_responding", now, note="They replied")  # the flag stays in the history
     waiting = active_session(db, participant.id)
     question = question_waiting(rt, waiting)
-    reading = read(message.body, rt.phrases.get(participant.language), question)
+    reading = read(message.body, rt.phrases.get(participant.language), question, named=participant.first_name)
     return run_handlers(Text(db, rt, participant, message, now, reading, waiting, question, open_now))
 
 

@@ -126,6 +126,22 @@ def test_words_that_only_resemble_a_hold_back_do_not_set_risk_aside(phrases: Phr
     assert reading.has("risk"), reading.held_back
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sam started on placement with us. He just told a colleague he is going to kill himself",
+        "Sam came in for his shift today. he has cut himself badly in the toilets",
+        "Worried about Sam. She keeps saying she wants to end her life",
+    ],
+)
+def test_a_text_naming_the_person_its_phone_belongs_to_is_about_them(phrases: Phrases, text: str) -> None:
+    """Someone who names the participant is texting about them: the "he" at risk is the participant.
+    The same words naming somebody else are set aside as someone else, as before."""
+    assert read(text, phrases, named="Sam").has("risk"), text
+    elsewhere = read(text, phrases, named="Priya")
+    assert not elsewhere.has("risk") and "someone else" in {h.because for h in elsewhere.held_back}, elsewhere
+
+
 @pytest.mark.parametrize("text", ["Can't come Thursday sorry", "who's this? nobody here by that name"])
 def test_words_read_as_arranging_contact_do_not_count_towards_risk(phrases: Phrases, text: str) -> None:
     """The classifier weighed "can't come" towards risk; read as a cancellation, those words no longer

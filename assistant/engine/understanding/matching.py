@@ -60,8 +60,10 @@ def why_held(
     tokens: Sequence[Token],
     span: Match,
     clauses: Sequence[Sequence[Token]],
+    about_them: bool = False,
 ) -> str | None:
-    """Why a match is set aside (a denial, an idiom, someone else, the past), or None to keep it."""
+    """Why a match is set aside (a denial, an idiom, someone else, the past), or None to keep it.
+    `about_them`: the text names the person it came from, so someone else as the subject is them."""
     start, end, used = span
     if hold.negators and _denied(hold, tokens, start, end, used):
         return "negated"
@@ -74,7 +76,7 @@ def why_held(
         # Not when the writer says they are texting about the person the service supports.
         subject = [t for t in tokens[: min(start, 3)] if t.stem in hold.others]
         mine = any(t.word in ("i", "me", "myself") for t in tokens[:end])
-        if subject and not mine and not found_anywhere(hold.on_behalf, clauses):
+        if subject and not mine and not about_them and not found_anywhere(hold.on_behalf, clauses):
             return "someone else"
     if found_anywhere(hold.recurrence, clauses) or find_any(hold.recurrence_here, tokens):
         return None

@@ -56,10 +56,14 @@ class Reading:
         return list(dict.fromkeys(s.words for s in self.signals if s.kind == kind))
 
 
-def read(text: str, phrases: Phrases, question: Question | None = None) -> Reading:
-    """Every signal in one text, with the words behind it, and the answer to `question`."""
+def read(text: str, phrases: Phrases, question: Question | None = None, *, named: str | None = None) -> Reading:
+    """Every signal in one text, with the words behind it, and the answer to `question`.
+
+    `named` is the first name of the person whose phone sent the text, where known: a text that
+    names them ("this is Jordan's mum", "Jordan has taken pills") is someone texting about them,
+    so another person as the subject of risk words is them, not someone else."""
     clauses = clauses_of(phrases, text)
-    signals, held, explained = _pattern_signals(phrases, clauses)
+    signals, held, explained = _pattern_signals(phrases, clauses, _names(clauses, named))
     answer = answer_to(phrases, question, text, {s.kind for s in signals}) if question else None
     # A reply that is wholly one of the question's own answers ("nearly every day") is an
     # answer, not free text: only the phrase rules read it.
@@ -87,8 +91,16 @@ LOGISTICS = frozenset(
 )
 
 
+def _names(clauses: Sequence[Sequence[Token]], name: str | None) -> bool:
+    """Whether the text names the person by their first name (or its possessive, "Jordan's")."""
+    first = NOT_WORD.sub("", simplify(name or "").split(" ")[0]) if name else ""
+    if len(first) < 2:
+        return False
+    return any(t.raw in (first, f"{first}s") for tokens in clauses for t in tokens)
+
+
 def _pattern_signals(
-    phrases: Phrases, clauses: Sequence[Sequence[Token]]
+    phrases: Phrases, clauses: Sequence[Sequence[Token]], about_them: bool = False
 ) -> tuple[list[Signal], list[HeldBack], set[tuple[int, int]]]:
     """What the phrase files' patterns find in each clause: kept, or held back by their context;
     and where the words read as arranging contact are (clause, token)."""
@@ -109,7 +121,7 @@ def _pattern_signals(
             if (family.signal, words) in seen:
                 continue
             hold = phrases.hold_back.get(family.signal)
-            because = why_held(hold, pattern, tokens, span, clauses) if hold else None
+            because = why_held(hold, pattern, tokens, span, clauses, about_them) if hold else None
             if because:
                 # Another pattern may still read the same words (one that takes the "not" as its own).
                 held.append(HeldBack(family.signal, family.name, words, because))
