@@ -142,6 +142,13 @@ def test_a_text_naming_the_person_its_phone_belongs_to_is_about_them(phrases: Ph
     assert not elsewhere.has("risk") and "someone else" in {h.because for h in elsewhere.held_back}, elsewhere
 
 
+def test_emoji_are_read_as_the_words_they_stand_for(phrases: Phrases) -> None:
+    """The tokenizer drops what is not a letter: "🔪🩸 again" was read as "again"."""
+    assert read("🔪🩸 again", phrases).has("risk")
+    assert read("💊💊💊 saved up, tonight", phrases).has("risk")
+    assert not read("took my 💊 and off to bed ❤️", phrases).has("risk")
+
+
 @pytest.mark.parametrize("text", ["Can't come Thursday sorry", "who's this? nobody here by that name"])
 def test_words_read_as_arranging_contact_do_not_count_towards_risk(phrases: Phrases, text: str) -> None:
     """The classifier weighed "can't come" towards risk; read as a cancellation, those words no longer

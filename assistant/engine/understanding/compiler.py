@@ -12,7 +12,7 @@ from assistant.engine.understanding.classifier import train_risk_model
 from assistant.engine.understanding.patterns import compile_patterns, literal_words
 from assistant.engine.understanding.phrases import SIGNALS, Family, HoldBack, Pattern, Phrases
 from assistant.engine.understanding.reader import read
-from assistant.engine.understanding.words import MIN_FUZZY, deletes, fuzzy_depth, stem
+from assistant.engine.understanding.words import MIN_FUZZY, VARIATION, deletes, fuzzy_depth, stem
 
 _Check = tuple[str, str, str, bool]  # where, signal, example text, whether it must be read as the signal
 _HOLD_BACK_PATTERNS = ("on_behalf", "past", "recurrence", "recurrence_here", "past_anywhere", "benign")
@@ -30,6 +30,7 @@ class _WordLists:
     intensifiers: set[str] = field(default_factory=set)
     keywords: dict[str, frozenset[str]] = field(default_factory=dict)
     sounds_like: dict[str, str] = field(default_factory=dict)
+    emoji: dict[str, str] = field(default_factory=dict)
 
     def aliases(self) -> dict[str, str]:
         """A word the text-speak list turns into another single word is read as that word in patterns too."""
@@ -77,6 +78,7 @@ def _read_word_lists(files: Mapping[str, Mapping[str, Any]]) -> _WordLists:
     lists = _WordLists()
     for name, data in files.items():
         lists.sounds_like |= {str(k): str(v) for k, v in data.get("sounds_like", {}).items()}
+        lists.emoji |= {str(k).replace(VARIATION, ""): str(v) for k, v in data.get("emoji", {}).items()}
         for key, words in data.get("classes", {}).items():
             lists.classes.setdefault(key, []).extend(str(w) for w in words)
         for key, value in data.get("expand", {}).items():
@@ -202,6 +204,7 @@ def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
         protected=frozenset(lists.protected),
         intensifiers=frozenset(lists.intensifiers),
         sounds_like=lists.sounds_like,
+        emoji=tuple(sorted(lists.emoji.items(), key=lambda kv: -len(kv[0]))),
         _deletes=_deletes_index(vocabulary),
         _by_anchor=by_anchor,
         _prefix_patterns=prefix_patterns,

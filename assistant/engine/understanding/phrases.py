@@ -119,6 +119,8 @@ class Phrases:
     protected: frozenset[str]
     intensifiers: frozenset[str]
     sounds_like: Mapping[str, str] = field(default_factory=dict)
+    # Emoji read as the words they stand for ("🔪🩸 again"): (emoji, words), longest first.
+    emoji: tuple[tuple[str, str], ...] = ()
     model: RiskModel | None = None
     _flat: Sequence[tuple[Family, Pattern]] = ()
     _deletes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

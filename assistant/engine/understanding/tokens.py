@@ -9,6 +9,7 @@ from assistant.engine.understanding.phrases import Phrases, Token
 from assistant.engine.understanding.words import (
     MIN_FUZZY,
     NOT_WORD,
+    VARIATION,
     deletes,
     fuzzy_depth,
     osa_distance,
@@ -79,6 +80,10 @@ def _tokens(phrases: Phrases, clause: str) -> list[Token]:
 def clauses_of(phrases: Phrases, text: str) -> list[list[Token]]:
     """The text's clauses, cut at punctuation and at the words that turn a sentence ("but")."""
     clauses: list[list[Token]] = []
+    if phrases.emoji:
+        text = text.replace(VARIATION, "")
+        for symbol, words in phrases.emoji:
+            text = text.replace(symbol, f" {words} ")
     for piece in _CLAUSE_MARKS.split(simplify(text)):
         piece = " ".join(NOT_WORD.sub(" ", piece.replace("-", " ").replace("/", " ")).split())
         for pattern, replacement in phrases.rewrite:

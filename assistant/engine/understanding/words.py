@@ -124,6 +124,10 @@ def fuzzy_depth(word: str) -> int:
     return 2 if len(word) >= 8 else 1
 
 
+# The emoji presentation selector ("❤️" is "❤" and it): emoji are looked up without it.
+VARIATION = "\ufe0f"
+
+
 def simplify(text: str) -> str:
     """Lower case, plain letters, no apostrophes: "Don’t" -> "dont", "café" -> "cafe", "su1c1de" ->
     "suicide", "k*ll" -> "kill", "s u i c i d e" -> "suicide"."""
