@@ -98,5 +98,16 @@ def test_a_text_about_the_participant_from_someone_else_raises_a_crisis(
     db.flush()
     outcome = routing.handle_text(db, rt, participant, message, rt.clock.now())
     assert "crisis" in _flags(db)
-    keys = [db.get(Message, i).message_key for i in outcome.outbox]  # type: ignore[union-attr]
-    assert keys[0] == "common/crisis"
+    replies = [db.get(Message, i) for i in outcome.outbox]
+    assert replies[0] is not None and replies[0].message_key == "common/crisis"
+    # Whoever holds the phone reads it: it speaks to them, not to the participant by name.
+    assert replies[0].body.startswith("If they might act on these thoughts, call 999")
+    assert participant.first_name not in replies[0].body
+
+
+def test_the_participants_own_crisis_text_is_answered_to_them(rt: Runtime, unit: tuple[Session, Participant]) -> None:
+    db, participant = unit
+    text = _text(rt, db, participant, "i want to end my life")
+    routing.risk(text)
+    [reply] = [db.get(Message, i) for i in text.outcome.outbox]
+    assert reply is not None and reply.body.startswith(f"{participant.first_name}, if you feel you might act")

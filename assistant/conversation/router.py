@@ -72,11 +72,11 @@ class Text:
             evidence=self.evidence | evidence,
         )  # fmt: skip
 
-    def say(self, key: str, *, priority: bool = False) -> None:
+    def say(self, key: str, *, priority: bool = False, variables: dict[str, Any] | None = None) -> None:
         """Queue a reply: one routine reply per text, and none after crisis signposting."""
         if not priority and (self.replied or self.crisis):
             return
-        sent = queue_sms(self.db, self.rt, self.participant, key, self.now)
+        sent = queue_sms(self.db, self.rt, self.participant, key, self.now, variables=variables)
         assert sent.id is not None
         self.outcome.outbox.append(sent.id)
         self.replied = True
@@ -122,7 +122,9 @@ def risk(text: Text) -> bool:
     text.end_flow("crisis")
     if not text.queued("common/crisis") and not signposted_lately(text.db, text.participant, text.now):
         # Sent even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
-        text.say("common/crisis", priority=True)
+        # Someone else told us about them: the signposting speaks to whoever holds the phone.
+        someone_else = text.reading.by_someone_else
+        text.say("common/crisis", priority=True, variables={"for_someone": True} if someone_else else None)
     text.replied = True
     return False  # the other signals in the same text are still acted on
 

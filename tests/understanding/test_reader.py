@@ -110,7 +110,8 @@ def test_someone_texting_about_the_person_is_not_someone_else(
     says they are texting about the person the service supports are risk: the person is them."""
     alone = read(about_them, phrases)
     assert not alone.has("risk") and "someone else" in {h.because for h in alone.held_back}, alone
-    assert read(from_someone_else, phrases).has("risk"), from_someone_else
+    told = read(from_someone_else, phrases)
+    assert told.has("risk") and told.by_someone_else, from_someone_else
 
 
 @pytest.mark.parametrize(

@@ -71,13 +71,13 @@ def why_held(
         found = find(benign, tokens) if benign.could_match(tokens) else None
         if found and found[0] < end and start < found[1]:
             return "idiom"
-    if hold.others and not pattern.about_self:
-        # Someone else as the subject: among the first words of the clause ("my mum took ...").
-        # Not when the writer says they are texting about the person the service supports.
-        subject = [t for t in tokens[: min(start, 3)] if t.stem in hold.others]
-        mine = any(t.word in ("i", "me", "myself") for t in tokens[:end])
-        if subject and not mine and not about_them and not found_anywhere(hold.on_behalf, clauses):
-            return "someone else"
+    # Someone else as the subject, unless the writer says they are texting about the person.
+    if (
+        someone_else_is_subject(hold, pattern, tokens, start, end)
+        and not about_them
+        and not found_anywhere(hold.on_behalf, clauses)
+    ):
+        return "someone else"
     if found_anywhere(hold.recurrence, clauses) or find_any(hold.recurrence_here, tokens):
         return None
     if hold.past and find_any(hold.past, tokens):
@@ -85,6 +85,15 @@ def why_held(
     if hold.past_anywhere and found_anywhere(hold.past_anywhere, clauses):
         return "in the past"
     return None
+
+
+def someone_else_is_subject(hold: HoldBack, pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -> bool:
+    """Someone else is the subject of the words: among the first words of the clause ("my mum
+    took ..."), and the clause never says "I" up to them."""
+    if not hold.others or pattern.about_self:
+        return False
+    subject = any(t.stem in hold.others for t in tokens[: min(start, 3)])
+    return subject and not any(t.word in ("i", "me", "myself") for t in tokens[:end])
 
 
 def _denied(hold: HoldBack, tokens: Sequence[Token], start: int, end: int, used: frozenset[int]) -> bool:

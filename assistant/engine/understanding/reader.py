@@ -9,7 +9,7 @@ from assistant.engine.flow import Choice, Question
 from assistant.engine.runner import match_choice
 from assistant.engine.text import keyword, normalise
 from assistant.engine.understanding.classifier import RiskModel, features, their_words
-from assistant.engine.understanding.matching import find, found_anywhere, why_held
+from assistant.engine.understanding.matching import find, found_anywhere, someone_else_is_subject, why_held
 from assistant.engine.understanding.phrases import Phrases, Token
 from assistant.engine.understanding.tokens import clauses_of
 from assistant.engine.understanding.words import NOT_WORD, simplify
@@ -23,6 +23,9 @@ class Signal:
     family: str
     label: str
     words: str
+    # Someone else writing about the person ("this is his mum, he has taken pills"): the words'
+    # subject is another person, and the text says that person is the one the service supports.
+    by_someone_else: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Reading:
     held_back: tuple[HeldBack, ...] = ()
     answer: Choice | None = None
     keyword: str | None = None
+
+    @property
+    def by_someone_else(self) -> bool:
+        """The risk in it is told by someone else about the person (their reply should not greet them)."""
+        return any(s.kind == "risk" and s.by_someone_else for s in self.signals)
 
     def has(self, kind: str) -> bool:
         return any(s.kind == kind for s in self.signals)
@@ -127,7 +135,10 @@ def _pattern_signals(
                 held.append(HeldBack(family.signal, family.name, words, because))
             else:
                 seen.add((family.signal, words))
-                signals.append(Signal(family.signal, family.name, family.label, words))
+                told = family.name == "someone_else" or (
+                    hold is not None and someone_else_is_subject(hold, pattern, tokens, span[0], span[1])
+                )
+                signals.append(Signal(family.signal, family.name, family.label, words, by_someone_else=told))
     return signals, held, explained
 
 
