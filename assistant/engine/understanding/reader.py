@@ -48,8 +48,10 @@ class Reading:
 
     @property
     def by_someone_else(self) -> bool:
-        """The risk in it is told by someone else about the person (their reply should not greet them)."""
-        return any(s.kind == "risk" and s.by_someone_else for s in self.signals)
+        """All the risk in it is told by someone else about the person (the reply should not greet
+        them); any risk in their own words and the reply is theirs."""
+        risk = [s for s in self.signals if s.kind == "risk"]
+        return bool(risk) and all(s.by_someone_else for s in risk)
 
     def has(self, kind: str) -> bool:
         return any(s.kind == kind for s in self.signals)
