@@ -284,7 +284,12 @@ def test_a_phrase_file_that_contradicts_its_examples_stops_the_start() -> None:
 
 @pytest.mark.parametrize(
     ("pattern", "problem"),
-    [("@nosuchclass me", "unknown word class"), ("(unbalanced", "unbalanced brackets"), ("... me", "may not start")],
+    [
+        ("@nosuchclass me", "unknown word class"),
+        ("(unbalanced", "unbalanced brackets"),
+        ("... me", "may not start"),
+        (" ".join(["(a|b|c|d)"] * 6) + " call", "spells out 4096 patterns"),
+    ],
 )
 def test_a_pattern_that_cannot_work_is_refused_naming_it(pattern: str, problem: str) -> None:
     broken = {"signal": "call", "families": {"call": {"patterns": [pattern]}}}

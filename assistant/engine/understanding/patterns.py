@@ -11,6 +11,9 @@ from assistant.engine.understanding.words import COMMON, stem
 
 _GAP = 3  # words a "..." in a pattern may skip
 _LONG_GAP = 8  # and a "...." (for a context that sits further back in a sentence)
+# Brackets are spelt out into one pattern per way through them, each matched on its own: a pattern
+# of many bracketed choices becomes thousands (slow to start, slow to read every text).
+MAX_VARIANTS = 1000
 _SELF_WORDS = frozenset({"myself", "me", "my", "i", "mine", "meself"})
 _GROUP = re.compile(r"\(([^()]*)\)(\?)?")
 
@@ -101,7 +104,13 @@ def compile_patterns(
     """Every pattern the texts spell out (one per way through their groups), each named by its text."""
     found: list[Pattern] = []
     for text in texts:
-        for variant in _expand_groups(str(text), source):
+        variants = _expand_groups(str(text), source)
+        if len(variants) > MAX_VARIANTS:
+            raise FlowError(
+                f"{source}: pattern {text!r} spells out {len(variants)} patterns (at most {MAX_VARIANTS}): "
+                'write single-word choices as one slot ("went|gone|left"), not in brackets'
+            )
+        for variant in variants:
             pattern = _pattern(variant, classes, source, aliases)
             found.append(
                 Pattern(str(text), pattern.slots, pattern.anchors, pattern.anchor_prefixes, pattern.about_self)
