@@ -59,6 +59,9 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     if escalation:
         subject = f"Not yet acknowledged ({escalation}): {subject}"
     who = f"{participant.first_name} (participant {participant.external_id})" if participant else "a participant"
+    # A crisis told by someone else about them (from their phone, or naming them): said so, not what.
+    by_someone_else = any(isinstance(e, dict) and e.get("by_someone_else") for e in flag.evidence)
+    told_by = "someone texting about them" if by_someone_else else "the participant"
     body = "\n".join(
         [
             f"{flag.reason}.",
@@ -69,7 +72,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
             "",
             "Open the participant's record on the dashboard to see the messages and acknowledge this flag."
             if flag.severity == "action"
-            else "This was raised because of what the participant said. Please contact them today and "
+            else f"This was raised because of what {told_by} said. Please contact them today and "
             "acknowledge this flag on the dashboard.",
         ]
     )

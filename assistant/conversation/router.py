@@ -117,6 +117,7 @@ def risk(text: Text) -> bool:
         "Sent a message that reads like a crisis: please contact them today",
         words=[s.words for s in signals],
         why=sorted({s.label for s in signals}),
+        **({"by_someone_else": True} if text.reading.by_someone_else else {}),
     )
     # A question about thoughts of self-harm sends its own signposting when it reads the text.
     text.end_flow("crisis")
