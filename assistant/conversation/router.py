@@ -111,20 +111,21 @@ def risk(text: Text) -> bool:
     if not signals:
         return False
     text.crisis = True
+    # Someone else told us about them: the flag says so, and the signposting speaks to whoever
+    # holds the phone.
+    someone_else = {"by_someone_else": True} if text.reading.by_someone_else else {}
     text.flag(
         "crisis",
         "urgent",
         "Sent a message that reads like a crisis: please contact them today",
         words=[s.words for s in signals],
         why=sorted({s.label for s in signals}),
-        **({"by_someone_else": True} if text.reading.by_someone_else else {}),
+        **someone_else,
     )
     # A question about thoughts of self-harm sends its own signposting when it reads the text.
     text.end_flow("crisis")
     if not text.queued("common/crisis") and not signposted_lately(text.db, text.participant, text.now):
         # Sent even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
-        # Someone else told us about them: the signposting speaks to whoever holds the phone.
-        someone_else = text.reading.by_someone_else
         text.say("common/crisis", priority=True, variables={"for_someone": True} if someone_else else None)
     text.replied = True
     return False  # the other signals in the same text are still acted on
