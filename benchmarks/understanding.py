@@ -106,6 +106,8 @@ def main() -> int:
         expected = set(labels.split(","))
         reading = read(text, phrases, question if context == "reminder" else None)
         found = set(reading.kinds())
+        if "opt_out" in found:  # the carrier's STOP: the strongest way of asking to stop
+            found.add("stop")
         if context == "reminder" and reading.answer is not None:
             found.add({"no": "cancel", "yes": "confirm"}.get(reading.answer.value, ""))
         for signal in (*OTHER_SIGNALS, "risk"):

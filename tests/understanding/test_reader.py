@@ -150,6 +150,21 @@ def test_emoji_are_read_as_the_words_they_stand_for(phrases: Phrases) -> None:
     assert not read("took my 💊 and off to bed ❤️", phrases).has("risk")
 
 
+def test_an_age_or_a_count_of_years_still_says_the_past(phrases: Phrases) -> None:
+    """A count of ten or more reads as "lots" ("took 16 paracetamol"), which hid the age in "when I
+    was 17"; the digits stay the word, so the past is read, and the count still reads as a lot."""
+    for text in ("when I was 17 I overdosed, I'm 34 now and doing good", "5 yrs clean from sh today"):
+        reading = read(text, phrases)
+        assert not reading.has("risk") and "in the past" in {h.because for h in reading.held_back}, reading
+    assert read("took 16 paracetamol", phrases).has("risk")
+    assert read("when I was 17 I overdosed and I want to do it again", phrases).has("risk")
+
+
+@pytest.mark.parametrize(("text", "kind"), [("call x", "call"), ("Ring me xx", "call"), ("LESS xxx", "less")])
+def test_kisses_after_a_keyword_leave_it_a_keyword(phrases: Phrases, text: str, kind: str) -> None:
+    assert read(text, phrases).has(kind)
+
+
 @pytest.mark.parametrize("text", ["Can't come Thursday sorry", "who's this? nobody here by that name"])
 def test_words_read_as_arranging_contact_do_not_count_towards_risk(phrases: Phrases, text: str) -> None:
     """The classifier weighed "can't come" towards risk; read as a cancellation, those words no longer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -214,12 +215,16 @@ def _dedupe(signals: list[Signal]) -> list[Signal]:
     return kept
 
 
+# Kisses after the words ("call x", "ring me xx") sign a text off; they are not part of it.
+_KISSES = re.compile(r"( x+)+$")
+
+
 def _keyword(phrases: Phrases, text: str) -> str | None:
     """A whole message that is one of the carrier's keywords, or one of the service's."""
     carrier = keyword(text)
     if carrier is not None:
         return carrier
-    words = " ".join(NOT_WORD.sub(" ", simplify(text)).split())
+    words = _KISSES.sub("", " ".join(NOT_WORD.sub(" ", simplify(text)).split()))
     for kind, choices in phrases.keywords.items():
         if words in choices:
             return kind

@@ -69,9 +69,12 @@ def _nearest_known(phrases: Phrases, word: str) -> str | None:
 def _tokens(phrases: Phrases, clause: str) -> list[Token]:
     tokens: list[Token] = []
     for raw in clause.split():
-        # A count of ten or more reads as "lots" ("took 16 paracetamol"); years stay years.
-        word = "lots" if raw.isdigit() and 10 <= int(raw) < 1000 else _HELD_LETTERS.sub(r"\1\1", raw)
-        word = _correct(phrases, word)
+        # A count of ten or more reads as "lots" ("took 16 paracetamol"); years stay years. The
+        # digits stay its word, so a pattern can still ask for them ("when i was 1*").
+        if raw.isdigit() and 10 <= int(raw) < 1000:
+            tokens.append(Token(stem("lots"), raw, raw))
+            continue
+        word = _correct(phrases, _HELD_LETTERS.sub(r"\1\1", raw))
         for part in phrases.expand.get(word, (word,)):
             tokens.append(Token(stem(part), part, raw))
     return tokens
