@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import col, select
 
 from assistant.care import flags
-from assistant.care.rhythm import FOLLOW_UP, note_ask, rhythm_of
+from assistant.care.rhythm import FOLLOW_UP, LOOK_AGAIN_WITHIN, note_ask, rhythm_of
 from assistant.clock import FixedClock
 from assistant.db.models import DueTask, Flag, FlowSession, Participant, ReplyRhythm, Service
 from assistant.db.service_settings import ServiceSettings
@@ -189,6 +189,43 @@ def test_a_prompt_replier_is_followed_up_once_then_flagged_with_the_reason_in_wo
         "no reply to the last 2 texts over 2 days"
     )
     assert flag.evidence[0]["silent_since"] == START.isoformat()
+
+
+def test_a_silence_that_needs_nothing_yet_is_judged_again_when_it_will_not_every_tick(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """A tick reads only the silences due a look. One judged to need nothing is looked at again at
+    the moment its chance falls below a level that acts, or within six hours, whichever is first."""
+    person_id = import_one(rt, tmp_path)
+    set_history(rt, person_id, SLOW_PATCHY)
+    ticks(rt, on(2, "10:30"), on(3, "10:31"))
+    row = rhythm_row(rt, person_id)
+    assert row.pending == 1 and row.look_at is not None, row
+    look = row.look_at
+    assert on(3, "10:31") < look <= on(3, "10:31") + LOOK_AGAIN_WITHIN
+    tick(rt, look - timedelta(seconds=1))
+    assert rhythm_row(rt, person_id).look_at == look  # not due a look: not read
+    tick(rt, look)
+    later = rhythm_row(rt, person_id).look_at
+    assert later is not None and later > look
+    assert later <= look + LOOK_AGAIN_WITHIN
+    # A change its row does not see is still honoured: the service's days of silence, from 21 to the
+    # 14 a weekly check-in allows (and the count of check-ins out of the way), bring the follow-up
+    # four days before the ceiling to day 10 at noon.
+    with transaction(rt.engine) as db:
+        person = db.get(Participant, person_id)
+        assert person is not None
+        service = db.get(Service, person.service_id)
+        assert service is not None
+        service.settings = ServiceSettings.from_json(
+            {"not_responding_days": 14, "not_responding_checkins": 12}
+        ).to_json()
+        db.add(service)
+    daily(rt, 4, 10, "11:59")
+    assert follow_ups(rt) == []
+    tick(rt, on(10, "12:00"))
+    [planned] = follow_ups(rt)
+    assert planned.due_at == on(10, "12:00")
 
 
 def test_with_the_rhythm_turned_off_the_fixed_count_flags_and_no_follow_up_goes(rt: Runtime, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ each is one row read and written, so the numbers stay current without reading an
 unusual the silence is for them; past FOLLOW_UP_BELOW a gentle follow-up is planned (once per
 silence), past FLAG_BELOW their specialist gets "not responding" with the reason in words. The
 fixed rules (rules.after_checkin_answer's count of check-ins, rules.silence_sweep's days) stay
-underneath as the ceiling for everyone: the rhythm can only tell sooner.
+underneath as the ceiling for everyone: the rhythm can only tell sooner. A silence that needs
+nothing yet keeps the moment it next can (`look_at`), so a tick reads only the silences due a look.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def note_ask(db: Session, participant: Participant, now: datetime) -> None:
     row.pending += 1
     if row.pending == 1:  # a new silence begins: nothing has been done about it yet
         row.first_pending_at, row.noted = now, SilenceNote.NOTHING_YET
-    row.last_ask_at = now
+    row.last_ask_at, row.look_at = now, None  # judged afresh once a day has gone by (the sweep's query)
     db.add(row)
 
 
@@ -110,7 +111,7 @@ def note_reply(db: Session, participant: Participant, now: datetime) -> None:
     after = now - row.last_ask_at if row.last_ask_at else None
     kept = estimate.after_reply(as_rhythm(row, participant.cohort), after)
     row.answered, row.log_hours_sum, row.log_hours_sq = kept.answered, kept.log_hours_sum, kept.log_hours_sq
-    row.pending, row.first_pending_at, row.noted = 0, None, SilenceNote.NOTHING_YET
+    row.pending, row.first_pending_at, row.noted, row.look_at = 0, None, SilenceNote.NOTHING_YET, None
     db.add(row)
 
 
@@ -134,8 +135,23 @@ _QUIET = (
         _participant.c.paused.is_(False),
         _participant.c.unreachable.is_(False),
         STILL_SUPPORTED,
+        sa.or_(_rhythm.c.look_at.is_(None), _rhythm.c.look_at <= sa.bindparam("now", type_=_rhythm.c.look_at.type)),
     )
 )
+# A silence judged and found to need nothing yet: when to look again. Only if nothing changed it
+# meanwhile (a text from them, another ask), which sets its own.
+_LOOK_LATER = (
+    _rhythm.update()
+    .where(
+        _rhythm.c.participant_id == sa.bindparam("person"),
+        _rhythm.c.pending == sa.bindparam("was_pending"),
+        _rhythm.c.last_ask_at == sa.bindparam("was_asked", type_=_rhythm.c.last_ask_at.type),
+    )
+    .values(look_at=sa.bindparam("look", type_=_rhythm.c.look_at.type))
+)
+# Looked at again at least this often, so what changes it without touching its row (the service's
+# days of silence, the person's cadence) is seen within this long.
+LOOK_AGAIN_WITHIN = timedelta(hours=6)
 
 
 # Every "not responding" they have had, resolved ones too: a specialist who closed it has heard.
@@ -152,30 +168,68 @@ def _said_before(db: Session, participant_id: int, since: str) -> bool:
 
 def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None = None) -> int:
     """Follow up, or tell the specialist, where a silence is unusual for that person. The
-    candidates are read in one query; each one acted on is judged again in its own unit of work
-    under the participant's lock, so a reply that lands meanwhile wins."""
+    silences due a look are read in one query; those that need nothing yet are given their next
+    moment, and each one acted on is judged again in its own unit of work under the participant's
+    lock, so a reply that lands meanwhile wins."""
     raised = 0
+    due: list[tuple[int, datetime | None]] = []
+    later: list[dict[str, object]] = []
     with transaction(engine) as db:
-        due = [
-            (row.participant_id, row.first_pending_at)
-            for service_id, settings in all_services(db).items()
-            if rhythm_on(settings)
-            for row in db.execute(_QUIET, _params(service_id, now)).all()
-            if participant_id in (None, row.participant_id) and _action(settings, Silence.of(row), now)
-        ]
+        for service_id, settings in all_services(db).items():
+            if not rhythm_on(settings):
+                continue
+            for quiet in db.execute(_QUIET, _params(service_id, now)).all():
+                if participant_id not in (None, quiet.participant_id):
+                    continue
+                silence = Silence.of(quiet)
+                if _action(settings, silence, now):
+                    due.append((quiet.participant_id, quiet.first_pending_at))
+                else:
+                    look = next_look(settings, silence, now)
+                    later.append(
+                        {
+                            "person": quiet.participant_id,
+                            "was_pending": quiet.pending,
+                            "was_asked": quiet.last_ask_at,
+                            "look": look,
+                        }
+                    )
+        if later:
+            db.execute(_LOOK_LATER, later)
     for person_id, first_pending_at in due:
         with participant_unit(engine, person_id) as (db, participant):
             row = db.get(ReplyRhythm, person_id)
             if participant is None or row is None or row.pending == 0 or row.first_pending_at != first_pending_at:
                 continue  # they replied meanwhile: a new silence is judged afresh
-            raised += _act(db, settings_for(db, participant), participant, row, now)
+            settings = settings_for(db, participant)
+            raised += _act(db, settings, participant, row, now)
+            row.look_at = next_look(settings, Silence.of(row, participant), now)
+            db.add(row)
     return raised
+
+
+def next_look(settings: ServiceSettings, silence: Silence, now: datetime) -> datetime:
+    """When a silence that needs nothing now next needs judging: the moment its chance falls below
+    a level that acts, or its follow-up before the days-of-silence ceiling, or LOOK_AGAIN_WITHIN."""
+    horizon = now + LOOK_AGAIN_WITHIN
+    moments = [horizon]
+    levels = [estimate.FLAG_BELOW] if silence.noted != SilenceNote.FLAGGED else []
+    if silence.noted == SilenceNote.NOTHING_YET:
+        levels.append(estimate.FOLLOW_UP_BELOW)
+        ceiling = silence.silent_since + timedelta(days=silence_days_for(settings, silence.checkin_every_weeks))
+        moments.append(ceiling - CEILING_NOTICE)
+    for level in levels:
+        below = estimate.first_moment_below(silence.rhythm, silence.first_ask, silence.last_ask, level, now, horizon)
+        if below is not None:
+            moments.append(below)
+    return max(min(moments), now, silence.last_ask + estimate.EARLIEST)
 
 
 def _params(service_id: int, now: datetime) -> dict[str, object]:
     return {
         "service_id": service_id,
         "asked_before": now - estimate.EARLIEST,
+        "now": now,
         "today": support_cutoff(now),
     }
 

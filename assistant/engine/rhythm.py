@@ -111,6 +111,25 @@ def chance_of_silence(rhythm: Rhythm, first_ask: datetime, last_ask: datetime, n
     return chance
 
 
+def first_moment_below(
+    rhythm: Rhythm, first_ask: datetime, last_ask: datetime, level: float, start: datetime, end: datetime
+) -> datetime | None:
+    """The first moment in [start, end] at which the chance of this silence is below `level`, to the
+    second, or None if it is not by `end`. The chance only falls as the silence goes on."""
+    if chance_of_silence(rhythm, first_ask, last_ask, end) >= level:
+        return None
+    if chance_of_silence(rhythm, first_ask, last_ask, start) < level:
+        return start
+    low, high = start, end  # above the level at `low`, below it at `high`
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if chance_of_silence(rhythm, first_ask, last_ask, middle) < level:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def _hours(hours: float) -> str:
     if hours < 1.5:
         return "an hour"

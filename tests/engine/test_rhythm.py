@@ -23,6 +23,7 @@ from assistant.engine.rhythm import (
     after_reply,
     chance_of_silence,
     describe,
+    first_moment_below,
     reason,
 )
 
@@ -202,3 +203,16 @@ def test_the_reason_says_their_rhythm_and_the_silence_in_plain_words() -> None:
     assert newcomer.endswith("no reply to the last 2 texts over 6 days")
     for words in (reason(prompt(2), T0, T0 + 2 * DAY), newcomer):
         assert "chance" not in words and "log" not in words and "%" not in words
+
+
+def test_the_first_moment_a_silence_falls_below_a_level_is_found_to_the_second() -> None:
+    """What the clock uses to know when to judge a silence next, instead of judging it every tick."""
+    logs = [math.log(0.2)] * 10
+    prompt = Rhythm(asks=11, answered=10, log_hours_sum=sum(logs), log_hours_sq=sum(x * x for x in logs), pending=1)
+    moment = first_moment_below(prompt, T0, T0, FOLLOW_UP_BELOW, T0, T0 + 3 * DAY)
+    assert moment is not None and T0 < moment < T0 + 3 * DAY
+    before = chance_of_silence(prompt, T0, T0, moment - timedelta(seconds=1))
+    assert chance_of_silence(prompt, T0, T0, moment) < FOLLOW_UP_BELOW <= before
+    # Already below at the start: the start; never below by the end: None.
+    assert first_moment_below(prompt, T0, T0, FOLLOW_UP_BELOW, moment + DAY, T0 + 3 * DAY) == moment + DAY
+    assert first_moment_below(prompt, T0, T0, FLAG_BELOW, T0, T0 + timedelta(hours=1)) is None
