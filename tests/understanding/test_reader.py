@@ -99,7 +99,7 @@ def test_what_only_looks_set_aside_is_still_risk(phrases: Phrases, text: str) ->
         ("he has cut himself badly", "i am his partner, he has cut himself badly. can someone check on him"),
         ("he keeps saying he wants to die", "mum of liam here. he keeps saying he wants to die"),
         ("he has burned himself again", "writing on behalf of my brother, he has burned himself again"),
-        ("he has taken pills", "partner of dean. he has taken pills, what do we do"),
+        ("he took too many pills", "partner of dean. he took too many pills, what do we do"),
         ("she has cut herself badly", "my daughter uses this phone for your service. she has cut herself badly"),
     ],
 )
@@ -163,6 +163,42 @@ def test_an_age_or_a_count_of_years_still_says_the_past(phrases: Phrases) -> Non
 @pytest.mark.parametrize(("text", "kind"), [("call x", "call"), ("Ring me xx", "call"), ("LESS xxx", "less")])
 def test_kisses_after_a_keyword_leave_it_a_keyword(phrases: Phrases, text: str, kind: str) -> None:
     assert read(text, phrases).has(kind)
+
+
+@pytest.mark.parametrize(
+    ("held", "danger"),
+    [
+        ("my cousin cuts herself, how do i help her", "my cousin cuts herself and now she's gone missing"),
+        ("my brother took an overdose when he was 19", "my brother has taken an overdose"),
+        ("he took too many pills", "he has taken pills"),
+        (
+            "my mate wrote a suicide note in a film script",
+            "mam found my brother's suicide note this morning, no answer at his door",
+        ),
+    ],
+)
+def test_someone_in_danger_now_is_risk_whoever_it_is_about(phrases: Phrases, held: str, danger: str) -> None:
+    """Another person's risk is set aside as theirs, unless the text says someone is in danger now:
+    then a person reads it today and the reply signposts for someone else."""
+    assert not read(held, phrases).has("risk")
+    reading = read(danger, phrases)
+    assert reading.has("risk") and reading.by_someone_else, reading
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please stop contacting me. I no longer wish to take part",
+        "new no. save it",
+        "not on sundays please, thats my day off from everything",
+    ],
+)
+def test_the_classifier_needs_more_to_read_risk_in_a_text_about_the_texts(phrases: Phrases, text: str) -> None:
+    """A text read as arranging contact (stopping, a pause, a new number, a time) got crisis
+    signposting from the classifier on its other words; it now needs the margin it needs where a
+    rule has set risk words aside."""
+    reading = read(text, phrases)
+    assert not reading.has("risk") and reading.signals, reading
 
 
 @pytest.mark.parametrize("text", ["Can't come Thursday sorry", "who's this? nobody here by that name"])

@@ -15,7 +15,7 @@ from assistant.engine.understanding.reader import read
 from assistant.engine.understanding.words import MIN_FUZZY, VARIATION, deletes, fuzzy_depth, stem
 
 _Check = tuple[str, str, str, bool]  # where, signal, example text, whether it must be read as the signal
-_HOLD_BACK_PATTERNS = ("on_behalf", "past", "recurrence", "recurrence_here", "past_anywhere", "benign")
+_HOLD_BACK_PATTERNS = ("on_behalf", "danger_now", "past", "recurrence", "recurrence_here", "past_anywhere", "benign")
 
 
 @dataclass
@@ -133,6 +133,7 @@ def _hold_back(
         negation_reach=int(hb.get("negation_reach", 3)),
         others=frozenset(stem(w) for w in hb.get("others", [])),
         on_behalf=patterns("on_behalf"),
+        danger_now=patterns("danger_now"),
         past=patterns("past"),
         recurrence=patterns("recurrence"),
         recurrence_here=patterns("recurrence_here"),

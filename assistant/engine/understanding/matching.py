@@ -71,11 +71,13 @@ def why_held(
         found = find(benign, tokens) if benign.could_match(tokens) else None
         if found and found[0] < end and start < found[1]:
             return "idiom"
-    # Someone else as the subject, unless the writer says they are texting about the person.
+    # Someone else as the subject, unless the writer says they are texting about the person, or
+    # that someone is in danger now.
     if (
         someone_else_is_subject(hold, pattern, tokens, start, end)
         and not about_them
         and not found_anywhere(hold.on_behalf, clauses)
+        and not found_anywhere(hold.danger_now, clauses)
     ):
         return "someone else"
     if found_anywhere(hold.recurrence, clauses) or find_any(hold.recurrence_here, tokens):

@@ -93,6 +93,10 @@ class HoldBack:
     # Said anywhere in the text, these say the writer is texting about the person the service
     # supports ("this is his mum", "your client"): someone else as the subject is no reason then.
     on_behalf: tuple[Pattern, ...] = ()
+    # Said anywhere in the text, these say someone is in danger now ("he's missing", "no answer at
+    # the door"): whoever the words are about, a person reads it today, so nothing is set aside
+    # as being about someone else.
+    danger_now: tuple[Pattern, ...] = ()
     past: tuple[Pattern, ...] = ()
     recurrence: tuple[Pattern, ...] = ()
     recurrence_here: tuple[Pattern, ...] = ()

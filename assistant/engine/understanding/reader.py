@@ -80,7 +80,8 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     # answer, not free text: only the phrase rules read it.
     whole_answer = answer is not None and normalise(text) in answer.match
     if phrases.model is not None and not whole_answer and not any(s.kind == "risk" for s in signals):
-        signal = _classifier_signal(phrases, phrases.model, clauses, held, explained)
+        about_the_texts = any(s.kind in ABOUT_THE_TEXTS for s in signals)
+        signal = _classifier_signal(phrases, phrases.model, clauses, held, explained, about_the_texts)
         if signal is not None:
             signals.append(signal)
     keyword = _keyword(phrases, text)
@@ -100,6 +101,12 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
 LOGISTICS = frozenset(
     {"cancel", "rebook", "call", "contact_time", "wrong_person", "new_number", "help", "less", "more"}
 )
+
+
+# A text read as one of these is about the texts themselves (stopping, a pause, a new number, how
+# often): the classifier needs more to read risk in the rest of it, as it does where a rule has set
+# risk words aside. Not the appointments: risk is often told beside a cancellation or a call request.
+ABOUT_THE_TEXTS = frozenset({"stop", "pause", "new_number", "wrong_person", "help", "less", "more", "contact_time"})
 
 
 def _names(clauses: Sequence[Sequence[Token]], name: str | None) -> bool:
@@ -179,6 +186,7 @@ def _classifier_signal(
     clauses: Sequence[Sequence[Token]],
     held: Sequence[HeldBack],
     explained: set[tuple[int, int]],
+    about_the_texts: bool = False,
 ) -> Signal | None:
     """Risk read by the classifier, when no pattern has read it, with the words that weighed most."""
     found = features(clauses)
@@ -194,7 +202,7 @@ def _classifier_signal(
     set_aside = any(h.kind == "risk" for h in held) or (
         risk_hold is not None and found_anywhere(risk_hold.benign, clauses)
     )
-    margin = model.held_back_margin if set_aside else 0.0
+    margin = model.held_back_margin if set_aside or about_the_texts else 0.0
     if score > model.threshold + margin:
         words = ", ".join(dict.fromkeys(their_words(feature, clauses) for feature in reasons))
         return Signal("risk", "classifier", "reads like texts that were risk", words)
