@@ -104,10 +104,10 @@ def test_a_text_about_the_participant_from_someone_else_raises_a_crisis(
     # Whoever holds the phone reads it: it speaks to them, not to the participant by name.
     assert replies[0].body.startswith("If they might act on these thoughts, call 999")
     assert participant.first_name not in replies[0].body
-    # The specialist's email says someone texted about them (never what was said).
+    # The specialist's email says the text spoke of someone at risk (never what was said).
     [flag] = [f for f in db.exec(select(Flag)).all() if f.kind == "crisis"]
     [note, *_] = queue_flag_emails(db, flag, rt.clock.now())
-    assert "because of what someone texting about them said" in note.body
+    assert "a text from their phone speaks of someone at risk: someone texting about them, or them" in note.body
 
 
 def test_the_participants_own_crisis_text_is_answered_to_them(rt: Runtime, unit: tuple[Session, Participant]) -> None:

@@ -39,6 +39,11 @@ def _safe_header(text: str) -> str:
     return " ".join(text.split())[:180]
 
 
+SOMEONE_AT_RISK = (
+    "a text from their phone speaks of someone at risk: someone texting about them, or them about someone close to them"
+)
+
+
 def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int = 0) -> list[Notification]:
     """Urgent flags at once, day or night; everything else waits for the daily digest.
 
@@ -59,9 +64,10 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     if escalation:
         subject = f"Not yet acknowledged ({escalation}): {subject}"
     who = f"{participant.first_name} (participant {participant.external_id})" if participant else "a participant"
-    # A crisis told by someone else about them (from their phone, or naming them): said so, not what.
+    # Risk words about another person: someone texting about them (from their phone, or naming
+    # them), or them about someone close to them in danger. Said so, never what was said.
     by_someone_else = any(isinstance(e, dict) and e.get("by_someone_else") for e in flag.evidence)
-    told_by = "someone texting about them" if by_someone_else else "the participant"
+    why = SOMEONE_AT_RISK if by_someone_else else "of what the participant said"
     body = "\n".join(
         [
             f"{flag.reason}.",
@@ -72,7 +78,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
             "",
             "Open the participant's record on the dashboard to see the messages and acknowledge this flag."
             if flag.severity == "action"
-            else f"This was raised because of what {told_by} said. Please contact them today and "
+            else f"This was raised because {why}. Please contact them today and "
             "acknowledge this flag on the dashboard.",
         ]
     )
