@@ -126,3 +126,26 @@ def test_reminders_and_missed_appointment_follow_ups_still_go(
             )
         ).all()
     assert checkin.due_at == tuesday_checkin + timedelta(minutes=15)  # and looks again soon
+
+
+def test_a_request_to_stop_in_their_own_words_holds_routine_texts_until_someone_sees_it(
+    rt: Runtime, alex: int, phone: Phone, clock: FixedClock
+) -> None:
+    """Nothing routine goes to someone who has just asked for the texts to stop: the check-in
+    waits until a person has acknowledged the request, then goes."""
+    tuesday_checkin = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
+    clock.set(tuesday_checkin - timedelta(hours=2))
+    phone.text(ALEX, "please stop contacting me, I don't want these anymore")
+    assert _keys_to(rt, alex) == ["common/confirm_stop"]
+    for minutes in (0, 15, 30):
+        clock.set(tuesday_checkin + timedelta(minutes=minutes))
+        tick(rt, clock.now())
+    assert _keys_to(rt, alex) == ["common/confirm_stop"]  # held, not dropped
+    with transaction(rt.engine) as db:
+        flag = db.exec(select(Flag).where(Flag.participant_id == alex, Flag.kind == "wants_to_stop")).one()
+        acknowledge(
+            db, flag, by="sam.jones@example.org", note="Rang them: they want to keep the check-ins", now=clock.now()
+        )
+    clock.set(tuesday_checkin + timedelta(minutes=45))
+    tick(rt, clock.now())
+    assert _keys_to(rt, alex) == ["common/confirm_stop", "checkin/ask_week"]

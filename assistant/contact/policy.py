@@ -7,7 +7,9 @@
   participant has an urgent flag nobody has acknowledged: the next word they hear from the
   service should come from a person, not "How has your week been?". It is deferred, not
   dropped, and looks again every HOLD_RECHECK, so it goes soon after the flag is
-  acknowledged (or, for a check-in held past its grace, the next one is planned).
+  acknowledged (or, for a check-in held past its grace, the next one is planned). The same holds
+  while their request in their own words to stop the texts is unacknowledged: nothing routine
+  goes to someone who has just asked for less of it until a person has seen the request.
   Appointment reminders, missed-appointment follow-ups and the specialist's own texts are
   not routine: they still go.
 """
@@ -27,24 +29,33 @@ from assistant.db.models import Flag, FlagStatus, Participant, table
 from assistant.db.service_settings import settings_for
 from assistant.db.units import among_param
 
-# Contacts that wait while a crisis flag is open.
+# Contacts that wait while a crisis flag (or a request to stop) is open.
 ROUTINE = frozenset({"checkin", "questionnaire", "campaign", "welcome", "sustainment", "gentle_followup"})
 HOLD_RECHECK = timedelta(minutes=15)
 
 _flag = table(Flag)
 
 
-def _crisis_open(among_ids: Any) -> Any:
+# A request to stop in their own words (conversation.router): held for like an urgent flag.
+WANTS_TO_STOP = "wants_to_stop"
+
+
+def _waiting_for_a_person(among_ids: Any) -> Any:
     return (
         sa.select(_flag.c.participant_id)
-        .where(among_ids, _flag.c.severity == "urgent", _flag.c.status == FlagStatus.OPEN)
+        .where(
+            among_ids,
+            sa.or_(_flag.c.severity == "urgent", _flag.c.kind == WANTS_TO_STOP),
+            _flag.c.status == FlagStatus.OPEN,
+        )
         .distinct()
     )
 
 
 # Built once per database: the ids as one array on PostgreSQL (see db.units.among).
-_CRISIS_OPEN = {
-    dialect: _crisis_open(among_param(_flag.c.participant_id, "ids", dialect)) for dialect in ("sqlite", "postgresql")
+_WAITING_FOR_A_PERSON = {
+    dialect: _waiting_for_a_person(among_param(_flag.c.participant_id, "ids", dialect))
+    for dialect in ("sqlite", "postgresql")
 }
 
 
@@ -65,18 +76,19 @@ def blocked_by(participant: Participant, now: datetime | None = None) -> str | N
     return None
 
 
-def held_for_crisis(db: Session, participant_ids: Collection[int], kind: str) -> set[int]:
-    """Of these participants, those a contact of this kind must wait for: routine contact
-    while an urgent flag is unacknowledged. One query for a whole campaign batch."""
+def held_for_a_person(db: Session, participant_ids: Collection[int], kind: str) -> set[int]:
+    """Of these participants, those a contact of this kind must wait for: routine contact while
+    an urgent flag or a request to stop is unacknowledged. One query for a whole campaign batch."""
     if kind not in ROUTINE or not participant_ids:
         return set()
-    return {row[0] for row in db.execute(_CRISIS_OPEN[db.get_bind().dialect.name], {"ids": list(participant_ids)})}
+    query = _WAITING_FOR_A_PERSON[db.get_bind().dialect.name]
+    return {row[0] for row in db.execute(query, {"ids": list(participant_ids)})}
 
 
 def wait_until(db: Session, participant: Participant, kind: str, now: datetime) -> datetime | None:
     """When to try this contact again if it may not start now, else None."""
     assert participant.id is not None
-    if held_for_crisis(db, [participant.id], kind):
+    if held_for_a_person(db, [participant.id], kind):
         return now + HOLD_RECHECK
     allowed = next_allowed(now, participant, settings_for(db, participant))
     return allowed if allowed > now else None

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from assistant import engine
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.contact import appointments
+from assistant.contact.policy import WANTS_TO_STOP
 from assistant.conversation import controls, number_change
 from assistant.db.models import Answer, FlowSession, Message, Participant
 from assistant.db.open_items import NOTHING_OPEN, OpenItems, open_items
@@ -226,12 +227,12 @@ def stop_in_own_words(text: Text) -> bool:
     (A break for a while is a pause: see assistant/conversation/controls.py.)"""
     if text.reading.has("stop"):
         assert text.participant.id is not None
-        already_asked = has_open_flag(text.db, text.participant.id, "wants_to_stop")
+        already_asked = has_open_flag(text.db, text.participant.id, WANTS_TO_STOP)
         text.flag(
-            "wants_to_stop", "action", "Asked in their own words for the texts or the support to stop",
+            WANTS_TO_STOP, "action", "Asked in their own words for the texts or the support to stop",
             words=text.reading.words("stop"),
         )  # fmt: skip
-        text.end_flow("wants_to_stop")
+        text.end_flow(WANTS_TO_STOP)
         if already_asked:
             text.replied = True  # asked once already: no second question, no acknowledgement
         else:

@@ -173,7 +173,7 @@ def _read_batch(db: Session, batch: list[_Claimed], now: datetime) -> _Batch:
         c.id: c for c in db.exec(select(Campaign).where(col(Campaign.id).in_({r.campaign_id for r in batch}))).all()
     }
     appointments = next_appointments(db, ids, now) if any("appointment_time" in c.text for c in chosen.values()) else {}
-    held = contact_policy.held_for_crisis(db, ids, "campaign")
+    held = contact_policy.held_for_a_person(db, ids, "campaign")
     return _Batch(people, waiting, specialists, chosen, appointments, held, ended_among(db, ids, now))
 
 
