@@ -95,7 +95,7 @@ def test_what_only_looks_set_aside_is_still_risk(phrases: Phrases, text: str) ->
     [
         ("she says she wants to die", "its her sister on her phone, she says she wants to die"),
         ("he has been talking about ending it", "this is his dad, he has been talking about ending it"),
-        ("she tried to hang herself last night", "your client jess, she tried to hang herself last night"),
+        ("she tried to hang herself once", "your client jess, she tried to hang herself once"),
         ("he has cut himself badly", "i am his partner, he has cut himself badly. can someone check on him"),
         ("he keeps saying he wants to die", "mum of liam here. he keeps saying he wants to die"),
         ("he has burned himself again", "writing on behalf of my brother, he has burned himself again"),
@@ -170,6 +170,7 @@ def test_kisses_after_a_keyword_leave_it_a_keyword(phrases: Phrases, text: str, 
     [
         ("my cousin cuts herself, how do i help her", "my cousin cuts herself and now she's gone missing"),
         ("my brother took an overdose when he was 19", "my brother has taken an overdose"),
+        ("she tried to hang herself once", "she tried to hang herself last night"),
         ("he took too many pills", "he has taken pills"),
         (
             "my mate wrote a suicide note in a film script",
@@ -183,6 +184,14 @@ def test_someone_in_danger_now_is_risk_whoever_it_is_about(phrases: Phrases, hel
     assert not read(held, phrases).has("risk")
     reading = read(danger, phrases)
     assert reading.has("risk") and reading.by_someone_else, reading
+
+
+def test_a_note_is_not_a_denial(phrases: Phrases) -> None:
+    """Denials are words, not stems: "note" shares the stem of "not", so a voice note or a note
+    left before the words set them aside as denied."""
+    reading = read("this is her sister. she sent a voice note saying she loves us all and she's sorry", phrases)
+    assert reading.has("risk") and "negated" not in {h.because for h in reading.held_back}, reading
+    assert not read("not suicidal, just tired", phrases).has("risk")
 
 
 @pytest.mark.parametrize(

@@ -129,7 +129,8 @@ def _hold_back(
         return compile_patterns(hb.get(key, []), classes, source, aliases)
 
     return HoldBack(
-        negators=frozenset(stem(w) for w in hb.get("negators", [])),
+        # Words, not stems: "note" shares the stem of "not".
+        negators=frozenset(hb.get("negators", [])),
         negation_reach=int(hb.get("negation_reach", 3)),
         others=frozenset(stem(w) for w in hb.get("others", [])),
         on_behalf=patterns("on_behalf"),

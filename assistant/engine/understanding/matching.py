@@ -102,12 +102,12 @@ def _denied(hold: HoldBack, tokens: Sequence[Token], start: int, end: int, used:
     """A denial before the words, or inside them where the pattern skipped a word ("not feeling
     hopeless"), with only filler words between it and the words it denies."""
     for k in range(start, end):
-        if k not in used and tokens[k].stem in hold.negators:
+        if k not in used and tokens[k].word in hold.negators:
             return True
     k = start - 1
     while k >= 0 and start - k <= hold.negation_reach:
         stem_k = tokens[k].stem
-        if stem_k in hold.negators:
+        if tokens[k].word in hold.negators:
             return True
         if hold.negation_fillers and stem_k not in hold.negation_fillers:
             return False
