@@ -7,14 +7,15 @@ test_twilio_api.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import col, select
 
 from assistant.conversation.inbound import receive_sms
-from assistant.db.models import Flag, Message, Participant
+from assistant.db.models import Flag, Message, Participant, Service
+from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.outbox.writer import queue_sms, withdraw_outbox
@@ -200,6 +201,25 @@ def test_a_stuck_message_never_holds_back_a_crisis_reply(rt: Runtime, caseload_f
     send_due(rt, now + STALE_CLAIM * 2)
     assert _status(rt, stuck, routine, crisis) == ["sent", "sent", "sent"]
     assert len(twilio.sent) == 3 and len(set(twilio.known)) == 3  # each message once
+
+
+def test_the_person_at_risk_hears_first_whichever_sender_takes_the_texts(rt: Runtime, caseload_file: Path) -> None:
+    """The duty contact's text about a crisis is written before the signposting; the clock's own
+    pass over everything due (not only the reply's dispatcher) still sends the signposting first."""
+    twilio = ScriptedTwilio()
+    person = _setup(rt, caseload_file, twilio)
+    with transaction(rt.engine) as db:
+        service = db.get(Service, person.service_id)
+        assert service is not None
+        settings = ServiceSettings.from_json(service.settings)
+        service.settings = replace(settings, duty_contact_phone="+447700900999").to_json()
+        db.add(service)
+    now = rt.clock.now()
+    received = receive_sms(rt, sid="SM" + "2" * 32, sender=person.phone, body="I want to end my life", now=now)
+    assert len(received.outbox) >= 2, received
+    assert send_due(rt, now).sent == len(received.outbox)
+    assert twilio.sent[0][0] == person.phone and twilio.sent[0][1].startswith("Alex, if you feel you might act")
+    assert any(to != person.phone for to, _ in twilio.sent[1:])  # the duty contact's text went after it
 
 
 def test_the_duty_contacts_urgent_text_is_not_held_behind_a_stuck_one(rt: Runtime, caseload_file: Path) -> None:

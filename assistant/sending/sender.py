@@ -62,6 +62,8 @@ _BLOCKED = (
     )
     .exists()
 )
+# The crisis signposting goes before anything written with it (the duty contact's text about the
+# same flag is written first), whichever sender takes them: the person at risk hears first.
 _DUE = (
     sa.select(_message.c.id)
     .where(
@@ -70,21 +72,13 @@ _DUE = (
         _message.c.next_attempt_at <= sa.bindparam("now", type_=_message.c.next_attempt_at.type),
         sa.or_(one_of(_message.c.message_key, SAFETY_KEYS), ~_BLOCKED),  # keep each person's routine texts in order
     )
-    .order_by(_message.c.id)
+    .order_by(sa.case((one_of(_message.c.message_key, VITAL_KEYS), 0), else_=1), _message.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
 _ONLY: sa.BindParameter[int] = sa.bindparam("only", expanding=True)
 # Anything older still queued for the same people goes first (or is withdrawn), keeping order.
-# The crisis signposting goes before anything written with it (the duty contact's text about the
-# same flag is written first): the person at risk hears first.
-_DUE_ONLY = (
-    _DUE.where(
-        sa.or_(
-            _message.c.id.in_(_ONLY), _message.c.phone.in_(sa.select(_message.c.phone).where(_message.c.id.in_(_ONLY)))
-        )
-    )
-    .order_by(None)
-    .order_by(sa.case((one_of(_message.c.message_key, VITAL_KEYS), 0), else_=1), _message.c.id)
+_DUE_ONLY = _DUE.where(
+    sa.or_(_message.c.id.in_(_ONLY), _message.c.phone.in_(sa.select(_message.c.phone).where(_message.c.id.in_(_ONLY))))
 )
 _FOR_PARTICIPANT = _message.c.participant_id == sa.bindparam("participant_id")
 # Statements built once, one per combination of filters: these run for every text sent.
