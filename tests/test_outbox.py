@@ -7,15 +7,15 @@ test_twilio_api.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlmodel import col, select
 
+from assistant.contact.settings_change import change_settings
 from assistant.conversation.inbound import receive_sms
 from assistant.db.models import Flag, Message, Participant, Service
-from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.outbox.writer import queue_sms, withdraw_outbox
@@ -211,9 +211,8 @@ def test_the_person_at_risk_hears_first_whichever_sender_takes_the_texts(rt: Run
     with transaction(rt.engine) as db:
         service = db.get(Service, person.service_id)
         assert service is not None
-        settings = ServiceSettings.from_json(service.settings)
-        service.settings = replace(settings, duty_contact_phone="+447700900999").to_json()
-        db.add(service)
+        duty = {"duty_contact_email": "duty@service.example", "duty_contact_phone": "+447700900999"}
+        change_settings(db, service, duty, by="admin@example.org", now=rt.clock.now())
     now = rt.clock.now()
     received = receive_sms(rt, sid="SM" + "2" * 32, sender=person.phone, body="I want to end my life", now=now)
     assert len(received.outbox) >= 2, received

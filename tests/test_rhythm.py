@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from assistant.care import flags
 from assistant.care.rhythm import FOLLOW_UP, LOOK_AGAIN_WITHIN, note_ask, rhythm_of
 from assistant.clock import FixedClock
+from assistant.contact.settings_change import change_settings
 from assistant.db.models import DueTask, Flag, FlowSession, Participant, ReplyRhythm, Service
 from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
@@ -217,10 +218,12 @@ def test_a_silence_that_needs_nothing_yet_is_judged_again_when_it_will_not_every
         assert person is not None
         service = db.get(Service, person.service_id)
         assert service is not None
-        service.settings = ServiceSettings.from_json(
-            {"not_responding_days": 14, "not_responding_checkins": 12}
-        ).to_json()
-        db.add(service)
+        change = {
+            "not_responding_days": 14,
+            "not_responding_checkins": 12,
+            "duty_contact_email": "duty@service.example",
+        }
+        change_settings(db, service, change, by="admin@example.org", now=on(4, "09:00"))
     daily(rt, 4, 10, "11:59")
     assert follow_ups(rt) == []
     tick(rt, on(10, "12:00"))

@@ -106,7 +106,7 @@ LOGISTICS = frozenset(
 # A text read as one of these is about the texts themselves (stopping, a pause, a new number, how
 # often): the classifier needs more to read risk in the rest of it, as it does where a rule has set
 # risk words aside. Not the appointments: risk is often told beside a cancellation or a call request.
-ABOUT_THE_TEXTS = frozenset({"stop", "pause", "new_number", "wrong_person", "help", "less", "more", "contact_time"})
+ABOUT_THE_TEXTS = (LOGISTICS - {"cancel", "rebook", "call"}) | {"stop", "pause"}
 
 
 def _names(clauses: Sequence[Sequence[Token]], name: str | None) -> bool:
