@@ -328,9 +328,9 @@ def test_burst_of_replies_across_four_workers_and_two_schedulers(stack: Stack) -
     with transaction(stack.engine) as db:
         person = db.exec(select(Participant).where(Participant.phone == phones[-1])).one()
         rt = build_runtime(test_settings(stack.server.url, stack.tmp), engine=stack.engine)
-        queued = queue_sms(db, rt, person, "common/help", stack.now())  # only a scheduler sends this
+        queued_id = queue_sms(db, rt, person, "common/help", stack.now())  # only a scheduler sends this
     stack.wait_until(lambda: stack.settled(len(unique) + 4), 30, "the texts after the outage answered and sent")
-    assert f"out-{queued.id}" in stack.sent_keys()
+    assert f"out-{queued_id}" in stack.sent_keys()
 
     stack.close()
     stack.check_each_message_sent_once_in_order()
@@ -418,10 +418,10 @@ def test_two_senders_reconciling_the_same_stale_claim_send_it_once(postgres: Pos
     try:
         import_caseload(rt_a, tmp_path / "caseload.csv", at)
         with transaction(rt_a.engine) as db:
-            message = queue_sms(db, rt_a, db.exec(select(Participant)).one(), "common/help", at)
+            message_id = queue_sms(db, rt_a, db.exec(select(Participant)).one(), "common/help", at)
         # A sender claimed it and died before calling the provider.
         with transaction(rt_a.engine) as db:
-            row = db.get(Message, message.id)
+            row = db.get(Message, message_id)
             assert row is not None
             row.status, row.claimed_at, row.attempts = "sending", at, 1
             db.add(row)
@@ -461,9 +461,9 @@ def test_two_senders_reconciling_the_same_stale_claim_send_it_once(postgres: Pos
             thread.join(20)
         assert not errors and not thread.is_alive()
         with transaction(rt_a.engine) as db:
-            final = db.get(Message, message.id)
+            final = db.get(Message, message_id)
         assert final is not None and final.status == "sent"
-        assert provider.sent == [f"out-{message.id}"], f"sent {len(provider.sent)} times"
+        assert provider.sent == [f"out-{message_id}"], f"sent {len(provider.sent)} times"
     finally:
         rt_a.engine.dispose()
         rt_b.engine.dispose()

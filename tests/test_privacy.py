@@ -34,10 +34,10 @@ def test_withdrawing_text_consent_stops_texts_at_once(rt: Runtime, caseload_file
     import_caseload(rt, caseload_file, rt.clock.now())
     with transaction(rt.engine) as db:
         alex = find_participant(db, "P001")
-        queued = queue_sms(db, rt, alex, "common/help", rt.clock.now())
+        queued_id = queue_sms(db, rt, alex, "common/help", rt.clock.now())
         record_consent(db, alex, "sms_contact", granted=False, by="sam.jones@example.org", now=rt.clock.now())
     with transaction(rt.engine) as db:
-        assert db.get(Message, queued.id).status == "cancelled"  # type: ignore[union-attr]
+        assert db.get(Message, queued_id).status == "cancelled"  # type: ignore[union-attr]
         assert db.exec(select(Flag).where(Flag.kind == "consent_withdrawn")).one()
     tick(rt, datetime(2026, 11, 24, 10, 30, tzinfo=UTC))  # Alex's check-in time
     phone.text("+447700900101", "help")

@@ -86,12 +86,7 @@ def queue_help(rt: Runtime, caseload_file: Path, *, phone: str | None = None) ->
     import_caseload(rt, caseload_file, now)
     with transaction(rt.engine) as db:
         participant = db.exec(select(Participant).where(Participant.external_id == "P001")).one()
-        message = queue_sms(db, rt, participant, "common/help", now)
-        if phone is not None:
-            message.phone = phone
-            db.add(message)
-        assert message.id is not None
-        return message.id
+        return queue_sms(db, rt, participant, "common/help", now, to=phone)
 
 
 def load(rt: Runtime, message_id: int) -> Message:
@@ -218,8 +213,7 @@ def test_reconcile_uses_lookup_for_a_message_stuck_in_sending(
     found_id = queue_help(twilio_rt, caseload_file)
     with transaction(twilio_rt.engine) as db:
         participant = db.exec(select(Participant).where(Participant.external_id == "P002")).one()
-        missing_id = queue_sms(db, twilio_rt, participant, "common/help", now).id
-        assert missing_id is not None
+        missing_id = queue_sms(db, twilio_rt, participant, "common/help", now)
         for message_id, body in ((found_id, example["body"]), (missing_id, None)):
             message = db.get(Message, message_id)
             assert message is not None

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from assistant.db.models import Flag, FlagStatus, Message, Notification, Participant, Service, Specialist, table
+from assistant.db.models import Flag, FlagStatus, Notification, Participant, Service, Specialist, table
 from assistant.db.service_settings import all_services, for_service
 from assistant.db.units import participant_unit, queued, skip_locked, transaction
 from assistant.outbox.writer import queue_text
@@ -104,7 +104,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     return queued
 
 
-def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime, *, reminder: int) -> Message:
+def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime, *, reminder: int) -> int:
     """A short SMS to the duty contact: which record to open, nothing about what was said."""
     if reminder:
         body = (
@@ -116,7 +116,7 @@ def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime,
     return _staff_text(db, phone, body, now)
 
 
-def _staff_text(db: Session, phone: str, body: str, now: datetime) -> Message:
+def _staff_text(db: Session, phone: str, body: str, now: datetime) -> int:
     return queue_text(db, phone=phone, body=body, key="staff/urgent_flag", now=now, valid_for=DUTY_TEXT_VALID_FOR)
 
 
@@ -147,15 +147,14 @@ def tell_duty_contacts_about_unknown_number(db: Session, now: datetime) -> None:
             queued(db).emails = True
             told += 1
         if settings.duty_contact_phone:
-            text = _staff_text(
+            text_id = _staff_text(
                 db,
                 settings.duty_contact_phone,
                 "Participant assistant: a text from an unknown number reads like a crisis. "
                 "Please check Unknown numbers on the dashboard now.",
                 now,
             )
-            assert text.id is not None
-            queued(db).texts.append(text.id)
+            queued(db).texts.append(text_id)
             told += 1
         if not (settings.duty_contact_email or settings.duty_contact_phone):
             log.warning("crisis text from an unknown number: service %s has no duty contact", service_id)
@@ -176,9 +175,9 @@ def tell_urgent(db: Session, flag: Flag, now: datetime) -> None:
     if queue_flag_emails(db, flag, now, escalation=flag.notices):
         queued(db).emails = True
     if settings.duty_contact_phone and participant is not None:
-        text = _text_duty_contact(db, settings.duty_contact_phone, participant.external_id, now, reminder=flag.notices)
-        assert text.id is not None
-        queued(db).texts.append(text.id)
+        queued(db).texts.append(
+            _text_duty_contact(db, settings.duty_contact_phone, participant.external_id, now, reminder=flag.notices)
+        )
     elif not settings.duty_contact_email:
         log.warning("urgent flag %s: service %s has no duty contact", flag.id, participant and participant.service_id)
     flag.notices += 1

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from assistant.contact.cadence import checkin_weeks
-from assistant.db.models import DueTask, Participant, TaskStatus
+from assistant.db.models import DueTask, Participant, TaskStatus, table
 from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
 # Built once: asked for every check-in started and every reply that ends one.
@@ -27,9 +27,10 @@ def plan_checkin(
     *,
     after: datetime | None = None,
     running: DueTask | None = None,
-) -> DueTask:
-    """Make sure exactly one future check-in is planned, at the participant's day and time.
-    `running` is the check-in being run now: its runner closes it, so it is left as it is."""
+) -> datetime:
+    """Make sure exactly one future check-in is planned, at the participant's day and time, and
+    say when it is. `running` is the check-in being run now: its runner closes it, so it is left
+    as it is."""
     assert participant.id is not None
     pending = db.exec(_PENDING_CHECKINS, params={"participant_id": participant.id}).all()
     at = parse_hhmm(participant.checkin_time)
@@ -46,11 +47,11 @@ def plan_checkin(
         else:
             task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replanned", now
             db.add(task)
-    if keep is not None:
-        return keep
-    task = DueTask(
-        participant_id=participant.id, kind="checkin", due_at=due, created_at=now, payload={"slot": due.isoformat()}
-    )
-    db.add(task)
-    db.flush()
-    return task
+    if keep is None:
+        # One INSERT, not an object added and flushed: every check-in started plans the next.
+        slot = {"slot": due.isoformat()}
+        db.execute(_INSERT_TASK, {"participant_id": participant.id, "due_at": due, "created_at": now, "payload": slot})
+    return due
+
+
+_INSERT_TASK = table(DueTask).insert().values(kind="checkin", status=TaskStatus.PENDING, attempts=0)

@@ -30,14 +30,13 @@ def replan_checkin(db: Session, participant: Participant, now: datetime, *, old_
 
     assert participant.id is not None
     pending = db.exec(pending_tasks(participant.id, "checkin")).first()
-    task = None
+    due = None
     if pending is not None and pending.due_at is not None and old_every is not None:
         previous = pending.due_at - timedelta(weeks=old_every)
-        task = plan_checkin(db, participant, now, after=previous)
-    if task is None or task.due_at is None or task.due_at <= now:
-        task = plan_checkin(db, participant, now)
-    assert task.due_at is not None
-    return task.due_at
+        due = plan_checkin(db, participant, now, after=previous)
+    if due is None or due <= now:
+        due = plan_checkin(db, participant, now)
+    return due
 
 
 def set_paused(db: Session, participant: Participant, paused: bool, now: datetime) -> None:

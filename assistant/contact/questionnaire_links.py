@@ -94,7 +94,7 @@ def send_link(
         )
     )
     url = rt.settings.public_url.rstrip("/") + PATH + token
-    text = queue_sms(
+    text_id = queue_sms(
         db,
         rt,
         participant,
@@ -106,8 +106,7 @@ def send_link(
         expires_at=expires,
         automated=automated,
     )
-    assert text.id is not None
-    outcome.outbox.append(text.id)
+    outcome.outbox.append(text_id)
     return outcome
 
 

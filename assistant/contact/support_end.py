@@ -22,7 +22,6 @@ from assistant.db.models import (
     CampaignRecipient,
     DueTask,
     FlowSession,
-    Message,
     Participant,
     RecipientStatus,
     SessionStatus,
@@ -107,8 +106,9 @@ def end_support(
     stop_automated_contact(db, participant, now)
 
 
-def send_goodbye(db: Session, rt: Runtime, participant: Participant, now: datetime) -> Message | None:
-    """The goodbye the specialist chose to send: in their name, like a text they wrote themselves."""
+def send_goodbye(db: Session, rt: Runtime, participant: Participant, now: datetime) -> int | None:
+    """The goodbye the specialist chose to send: in their name, like a text they wrote themselves.
+    Returns its id, or None when nothing may go."""
     if blocked_by(participant) is not None:  # opted out, unreachable or no consent: nothing goes
         return None
     return queue_sms(db, rt, participant, GOODBYE_KEY, now)

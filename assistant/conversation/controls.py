@@ -86,12 +86,7 @@ def open_request(db: Session, participant_id: int, kind: str, status: str, now: 
 
 def reply(text: Text, key: str, *, to: str | None = None, **variables: Any) -> None:
     """Queue the confirmation (to another number if given): it is this text's reply."""
-    sent = queue_sms(text.db, text.rt, text.participant, key, text.now, variables=variables)
-    if to is not None and to != sent.phone:
-        sent.phone = to
-        text.db.add(sent)
-    assert sent.id is not None
-    text.outcome.outbox.append(sent.id)
+    text.outcome.outbox.append(queue_sms(text.db, text.rt, text.participant, key, text.now, variables=variables, to=to))
     text.replied = True
 
 

@@ -137,14 +137,13 @@ def _kept_for_a_person(db: Session, rt: Runtime, participant: Participant, inbou
     else:
         key = "common/free_text_ack"
     try:
-        reply = queue_sms(db, rt, participant, key, now)
+        reply_id = queue_sms(db, rt, participant, key, now)
     except sa.exc.SQLAlchemyError:
         raise
     except Exception:
         log.exception("no reply could be written to an inbound text")
         return outcome
-    assert reply.id is not None
-    outcome.outbox.append(reply.id)
+    outcome.outbox.append(reply_id)
     return outcome
 
 
@@ -232,6 +231,4 @@ def _reply_to_unknown(db: Session, rt: Runtime, phone: str, key: str, now: datet
     else:
         variables = {"first_name": "", "specialist_name": "The team", "nation": next(iter(nations), "england")}
         text = render_for(rt, key, variables, FALLBACK_LOCALE)
-    reply = queue_text(db, phone=phone, body=text, key=key, now=now)
-    assert reply.id is not None
-    return reply.id
+    return queue_text(db, phone=phone, body=text, key=key, now=now)

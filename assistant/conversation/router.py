@@ -77,9 +77,7 @@ class Text:
         """Queue a reply: one routine reply per text, and none after crisis signposting."""
         if not priority and (self.replied or self.crisis):
             return
-        sent = queue_sms(self.db, self.rt, self.participant, key, self.now, variables=variables)
-        assert sent.id is not None
-        self.outcome.outbox.append(sent.id)
+        self.outcome.outbox.append(queue_sms(self.db, self.rt, self.participant, key, self.now, variables=variables))
         self.replied = True
 
     def queued(self, key: str) -> bool:

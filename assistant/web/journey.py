@@ -113,16 +113,15 @@ def exit_support(participant_id: int) -> WerkzeugResponse:
     except ValueError:
         return _back(participant_id, "Give the date support ended, like 2026-11-30.", "error")
     goodbye = form.get("goodbye") == "yes"
-    sent = None
+    sent_id = None
     with participant_unit_or_404(participant_id) as (db, person):
         try:
             end_support(db, person, reason=form.get("reason", ""), ends_on=ends_on, by=me().email, now=now())
         except ExitError as exc:
             return _back(participant_id, f"Exit not recorded: {exc}.", "error")
         if goodbye:
-            sent = send_goodbye(db, rt(), person, now())
+            sent_id = send_goodbye(db, rt(), person, now())
         audit(db, me(), "exit", now(), participant_id=participant_id, reason=person.exit_reason, goodbye=goodbye)
-        sent_id = sent.id if sent is not None else None
     if sent_id is not None:
         current_app.extensions["assistant.sending.dispatch"].kick([sent_id])
     goodbye_note = " The goodbye text is on its way." if sent_id else ""

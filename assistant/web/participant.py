@@ -201,12 +201,10 @@ def message(participant_id: int) -> Any:
         return redirect(url_for("participant.participant", participant_id=participant_id))
     with participant_unit(rt().engine, participant_id) as (db, locked):
         assert locked is not None
-        outgoing = queue_text(
+        message_id = queue_text(
             db, phone=locked.phone, body=text, key="staff/one_off", now=now(), participant_id=participant_id
         )
         audit(db, me(), "send_message", now(), participant_id=participant_id, segments=segments)
-        message_id = outgoing.id
-    assert message_id is not None
     current_app.extensions["assistant.sending.dispatch"].kick([message_id])
     flash("Message sent.")
     return redirect(url_for("participant.participant", participant_id=participant_id) + "#thread")
