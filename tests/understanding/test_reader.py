@@ -348,13 +348,27 @@ def test_a_phrase_file_that_contradicts_its_examples_stops_the_start() -> None:
         ("@nosuchclass me", "unknown word class"),
         ("(unbalanced", "unbalanced brackets"),
         ("... me", "may not start"),
-        (" ".join(["(a|b|c|d)"] * 6) + " call", "spells out 4096 patterns"),
+        (" ".join(["(a b|c d|e f|g h)"] * 6) + " call", "spells out 4096 patterns"),
     ],
 )
 def test_a_pattern_that_cannot_work_is_refused_naming_it(pattern: str, problem: str) -> None:
     broken = {"signal": "call", "families": {"call": {"patterns": [pattern]}}}
     with pytest.raises(FlowError, match=problem):
         compile_phrases(_files(**{"call.toml": broken}), locale="en-GB")
+
+
+def test_a_group_of_single_words_is_one_slot_not_one_pattern_each() -> None:
+    """Six groups of four single words read as six slots: one pattern, where spelled out they would
+    be 4,096 to try on every text. A group mixing "my" with other words stays spelled out, so the
+    way through it that does not say "my" can still be held back as someone else's words."""
+    single = " ".join(["(red|blue|green|pink)"] * 6) + " call"
+    files = {"signal": "call", "families": {"call": {"patterns": [single, "(left|wrote) (my|a) note"]}}}
+    phrases = compile_phrases(_files(**{"call.toml": files}), locale="en-GB")
+    patterns = [p for family in phrases.families for p in family.patterns]
+    assert [p.source for p in patterns].count(single) == 1
+    assert sorted(p.about_self for p in patterns if p.source == "(left|wrote) (my|a) note") == [False, True]
+    assert read("red blue green pink red blue call", phrases).has("call")
+    assert not read("red blue green pink red call", phrases).has("call")
 
 
 def test_the_reader_is_pure() -> None:

@@ -84,8 +84,34 @@ def _pattern(
     )
 
 
+# A group of single words, not inside another group: "(went|gone) home" reads as the slot "went|gone home".
+_WORDS_GROUP = re.compile(r"\(([^()\s$]+)\)(\?)?")
+
+
+def _as_slots(text: str) -> str:
+    """Groups of single words become one slot each: one pattern, not one per way through them
+    (a pattern with four such groups of five words would otherwise be 625 patterns to try)."""
+
+    def slot(match: re.Match[str]) -> str:
+        before = text[: match.start()]
+        if before.count("(") != before.count(")"):
+            return match.group(0)  # inside another group: "|" there separates that group's choices
+        # A pattern saying "my" or "myself" is about the writer (never someone else's words): a
+        # group mixing such words (or a class, which may hold them) with others stays spelled out.
+        maybe_self = [o.lstrip("=") in _SELF_WORDS or o.startswith("@") for o in match.group(1).split("|")]
+        if any(maybe_self) and not all(maybe_self):
+            return match.group(0)
+        return match.group(1) + (match.group(2) or "")
+
+    return _WORDS_GROUP.sub(slot, text)
+
+
 def _expand_groups(text: str, source: str) -> list[str]:
     """ "(be here|wake up) now" -> ["be here now", "wake up now"]: groups hold several words."""
+    return list(dict.fromkeys(_expand_word_groups(_as_slots(text), source)))  # nested groups repeat ways
+
+
+def _expand_word_groups(text: str, source: str) -> list[str]:
     match = _GROUP.search(text)
     if match is None:
         if "(" in text or ")" in text:
@@ -94,7 +120,7 @@ def _expand_groups(text: str, source: str) -> list[str]:
     found: list[str] = []
     # "(really)?" may also be left out.
     for option in match.group(1).split("|") + ([""] if match.group(2) else []):
-        found += _expand_groups(text[: match.start()] + f" {option} " + text[match.end() :], source)
+        found += _expand_word_groups(text[: match.start()] + f" {option} " + text[match.end() :], source)
     return found
 
 
