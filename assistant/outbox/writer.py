@@ -94,7 +94,7 @@ def queue_sms(
     body = render_for(rt, key, merged, participant.language)
     return queue_text(
         db,
-        phone=to or participant.phone,
+        phone=participant.phone if to is None else to,
         body=body,
         key=key,
         now=now,
