@@ -195,6 +195,24 @@ def test_a_note_is_not_a_denial(phrases: Phrases) -> None:
 
 
 @pytest.mark.parametrize(
+    ("past", "back"),
+    [
+        ("years ago i was suicidal, and now im driving again", "years ago i was suicidal, and now im feeling it again"),
+        (
+            "i stopped self harming in 2022, playing football again now",
+            "i stopped self harming in 2022 but i cut again",
+        ),
+    ],
+)
+def test_good_news_come_back_is_not_the_past_come_back(phrases: Phrases, past: str, back: str) -> None:
+    """ "Again" anywhere says the past is back, unless it belongs to good news come back ("driving
+    again"); the same text with something bad again is still risk."""
+    assert not read(past, phrases).has("risk")
+    assert "in the past" in {h.because for h in read(past, phrases).held_back}
+    assert read(back, phrases).has("risk")
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Please stop contacting me. I no longer wish to take part",

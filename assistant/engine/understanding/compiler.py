@@ -15,7 +15,16 @@ from assistant.engine.understanding.reader import read
 from assistant.engine.understanding.words import MIN_FUZZY, VARIATION, deletes, fuzzy_depth, stem
 
 _Check = tuple[str, str, str, bool]  # where, signal, example text, whether it must be read as the signal
-_HOLD_BACK_PATTERNS = ("on_behalf", "danger_now", "past", "recurrence", "recurrence_here", "past_anywhere", "benign")
+_HOLD_BACK_PATTERNS = (
+    "on_behalf",
+    "danger_now",
+    "past",
+    "recurrence",
+    "recurrence_here",
+    "renewal",
+    "past_anywhere",
+    "benign",
+)
 
 
 @dataclass
@@ -138,6 +147,7 @@ def _hold_back(
         past=patterns("past"),
         recurrence=patterns("recurrence"),
         recurrence_here=patterns("recurrence_here"),
+        renewal=patterns("renewal"),
         past_anywhere=patterns("past_anywhere"),
         negation_fillers=frozenset(stem(w) for w in hb.get("negation_fillers", [])),
         benign=patterns("benign"),

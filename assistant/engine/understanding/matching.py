@@ -67,10 +67,8 @@ def why_held(
     start, end, used = span
     if hold.negators and _denied(hold, tokens, start, end, used):
         return "negated"
-    for benign in hold.benign:
-        found = find(benign, tokens) if benign.could_match(tokens) else None
-        if found and found[0] < end and start < found[1]:
-            return "idiom"
+    if any(_overlaps(benign, tokens, start, end) for benign in hold.benign):
+        return "idiom"
     # Someone else as the subject, unless the writer says they are texting about the person, or
     # that someone is in danger now.
     if (
@@ -80,13 +78,36 @@ def why_held(
         and not found_anywhere(hold.danger_now, clauses)
     ):
         return "someone else"
-    if found_anywhere(hold.recurrence, clauses) or find_any(hold.recurrence_here, tokens):
+    if _comes_back(hold, clauses) or find_any(hold.recurrence_here, tokens):
         return None
     if hold.past and find_any(hold.past, tokens):
         return "in the past"
     if hold.past_anywhere and found_anywhere(hold.past_anywhere, clauses):
         return "in the past"
     return None
+
+
+def _overlaps(pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -> bool:
+    """The pattern matches in the clause over some of the words tokens[start:end]."""
+    found = find(pattern, tokens) if pattern.could_match(tokens) else None
+    return found is not None and found[0] < end and start < found[1]
+
+
+def _comes_back(hold: HoldBack, clauses: Sequence[Sequence[Token]]) -> bool:
+    """Anywhere in the text, something says it is back: a recurrence that is not good news come back
+    ("I'm working again" says nothing of the past returning; "I cut again" does)."""
+    for clause in clauses:
+        for pattern in hold.recurrence:
+            at = 0
+            while at < len(clause) and pattern.could_match(clause[at:]):
+                found = find(pattern, clause[at:])
+                if found is None:
+                    break
+                start, end = at + found[0], at + found[1]
+                if not any(_overlaps(good, clause, start, end) for good in hold.renewal):
+                    return True
+                at = end
+    return False
 
 
 def someone_else_is_subject(hold: HoldBack, pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -> bool:

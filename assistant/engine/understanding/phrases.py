@@ -100,6 +100,9 @@ class HoldBack:
     past: tuple[Pattern, ...] = ()
     recurrence: tuple[Pattern, ...] = ()
     recurrence_here: tuple[Pattern, ...] = ()
+    # Good news come back ("working again", "feel like myself again"): a recurrence inside one of
+    # these says nothing bad is back.
+    renewal: tuple[Pattern, ...] = ()
     # Said anywhere in the text, these put what came before in the past ("that was years ago").
     past_anywhere: tuple[Pattern, ...] = ()
     benign: tuple[Pattern, ...] = ()
