@@ -198,6 +198,7 @@ def test_a_note_is_not_a_denial(phrases: Phrases) -> None:
     ("past", "back"),
     [
         ("years ago i was suicidal, and now im driving again", "years ago i was suicidal, and now im feeling it again"),
+        ("i used to self harm, im wearing short sleeves again", "i used to self harm, im wearing long sleeves again"),
         (
             "i stopped self harming in 2022, playing football again now",
             "i stopped self harming in 2022 but i cut again",

@@ -78,7 +78,7 @@ def why_held(
         and not found_anywhere(hold.danger_now, clauses)
     ):
         return "someone else"
-    if _comes_back(hold, clauses) or find_any(hold.recurrence_here, tokens):
+    if _comes_back(hold.recurrence, clauses, hold.renewal) or _comes_back(hold.recurrence_here, [tokens], hold.renewal):
         return None
     if hold.past and find_any(hold.past, tokens):
         return "in the past"
@@ -93,18 +93,18 @@ def _overlaps(pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -
     return found is not None and found[0] < end and start < found[1]
 
 
-def _comes_back(hold: HoldBack, clauses: Sequence[Sequence[Token]]) -> bool:
-    """Anywhere in the text, something says it is back: a recurrence that is not good news come back
-    ("I'm working again" says nothing of the past returning; "I cut again" does)."""
+def _comes_back(recurrence: Iterable[Pattern], clauses: Sequence[Sequence[Token]], renewal: Sequence[Pattern]) -> bool:
+    """In these clauses, something says it is back or here now: a recurrence that is not good news
+    come back ("I'm working again" says nothing of the past returning; "I cut again" does)."""
     for clause in clauses:
-        for pattern in hold.recurrence:
+        for pattern in recurrence:
             at = 0
             while at < len(clause) and pattern.could_match(clause[at:]):
                 found = find(pattern, clause[at:])
                 if found is None:
                     break
                 start, end = at + found[0], at + found[1]
-                if not any(_overlaps(good, clause, start, end) for good in hold.renewal):
+                if not any(_overlaps(good, clause, start, end) for good in renewal):
                     return True
                 at = end
     return False
