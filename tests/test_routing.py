@@ -116,3 +116,13 @@ def test_the_participants_own_crisis_text_is_answered_to_them(rt: Runtime, unit:
     routing.risk(text)
     [reply] = [db.get(Message, i) for i in text.outcome.outbox]
     assert reply is not None and reply.body.startswith(f"{participant.first_name}, if you feel you might act")
+
+
+def test_not_wanting_to_live_is_a_crisis_not_a_request_to_stop(rt: Runtime, unit: tuple[Session, Participant]) -> None:
+    """ "I no longer want to live" was also read as asking for the texts to stop: a second flag that
+    says they want to leave, and routine texts held for it. It is a crisis, and only that."""
+    db, participant = unit
+    text = _text(rt, db, participant, "i no longer want to live")
+    assert text.reading.has("risk") and not text.reading.has("stop")
+    routing.handle_text(db, rt, participant, text.message, rt.clock.now())
+    assert _flags(db) == ["crisis"]
