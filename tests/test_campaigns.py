@@ -274,7 +274,7 @@ def test_replies_are_understood_in_context(rt: Runtime, service_id: int, phone: 
     )
     tick(rt, MONDAY_10)
     rt.clock.set(MONDAY_10 + timedelta(minutes=10))  # type: ignore[attr-defined]
-    phone.text("+447700900101", "Yes")
+    phone.text("+447700900101", "Yes please x")  # thanks and kisses do not change the answer
     with transaction(rt.engine) as db:
         flag = db.exec(select(Flag).where(Flag.kind == "campaign_interest")).one()
         assert flag.reason == "Replied YES to 'Employer event'"

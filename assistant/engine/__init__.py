@@ -22,7 +22,7 @@ from assistant.engine.questionnaire import (
 )
 from assistant.engine.runner import State, match_choice, resume, start
 from assistant.engine.sms import is_gsm7, segment_count
-from assistant.engine.text import keyword, normalise
+from assistant.engine.text import keyword, normalise, says_only
 
 __all__ = [
     "BY_LINK",
@@ -55,6 +55,7 @@ __all__ = [
     "questionnaire_flow",
     "resume",
     "resume_entry",
+    "says_only",
     "score",
     "segment_count",
     "start",

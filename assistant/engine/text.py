@@ -22,6 +22,18 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+# Said after a one-word reply without changing it: "YES please", "yes x", "Yes, thank you".
+_COURTESY = frozenset(
+    {"please", "pls", "plz", "thanks", "thank", "you", "thankyou", "ta", "cheers", "ok", "okay", "mate"}
+)
+
+
+def says_only(text: str, word: str) -> bool:
+    """The text is the word, perhaps with thanks or kisses after it ("YES please x")."""
+    words = normalise(text).split()
+    return bool(words) and words[0] == word and all(w in _COURTESY or set(w) == {"x"} for w in words[1:])
+
+
 def keyword(text: str) -> str | None:
     """A whole message that is one of the carrier's keywords (or HELP), or None."""
     words = normalise(text)

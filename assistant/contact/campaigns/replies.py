@@ -44,7 +44,7 @@ def handle_reply(
     recipient, campaign, sent = found
     if waiting_since is not None and sent.at is not None and waiting_since > sent.at:
         return False  # a flow asked its question after the campaign: the reply is the flow's
-    if engine.normalise(inbound.body) != engine.normalise(campaign.reply_keyword or ""):
+    if not campaign.reply_keyword or not engine.says_only(inbound.body, engine.normalise(campaign.reply_keyword)):
         return False
     recipient.status, recipient.replied_at = RecipientStatus.REPLIED, now
     db.add(recipient)
