@@ -12,7 +12,7 @@ from typing import Any
 from assistant.engine.events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.engine.flow import Choice, Flow, Node, Question
 from assistant.engine.inputs import Input, Interrupt, Reply, Timeout
-from assistant.engine.text import normalise
+from assistant.engine.text import normalise, without_courtesy
 
 State = dict[str, Any]
 
@@ -106,9 +106,11 @@ def match_choice(question: Question, text: str) -> Choice | None:
     words = normalise(text)
     if not words:
         return None
-    for choice in question.choices:
-        if words in choice.match:
-            return choice
+    # "2 x" and "3 thanks" are the number: kisses and thanks after a reply do not change it.
+    for whole in dict.fromkeys((words, without_courtesy(text))):
+        for choice in question.choices:
+            if whole in choice.match:
+                return choice
     best: tuple[int, Choice] | None = None
     for choice in question.choices:
         if choice.exact:

@@ -28,10 +28,17 @@ _COURTESY = frozenset(
 )
 
 
+def without_courtesy(text: str) -> str:
+    """The normalised text without thanks or kisses after it: "2 thanks x" -> "2"."""
+    words = normalise(text).split()
+    while len(words) > 1 and (words[-1] in _COURTESY or set(words[-1]) == {"x"}):
+        words.pop()
+    return " ".join(words)
+
+
 def says_only(text: str, word: str) -> bool:
     """The text is the word, perhaps with thanks or kisses after it ("YES please x")."""
-    words = normalise(text).split()
-    return bool(words) and words[0] == word and all(w in _COURTESY or set(w) == {"x"} for w in words[1:])
+    return without_courtesy(text) == word
 
 
 def keyword(text: str) -> str | None:

@@ -108,6 +108,16 @@ def test_resume_refuses_a_finished_or_foreign_state() -> None:
         resume(_flow(version=2), state, Reply("1"), NOW)
 
 
+@pytest.mark.parametrize(("text", "value"), [("2 x", "ok"), ("3 thanks", "not_great"), ("1 xx", "good")])
+def test_a_number_with_thanks_or_kisses_is_the_number(text: str, value: str) -> None:
+    flow = _flow()
+    state, _ = start(flow, {}, NOW)
+    _, events = resume(flow, state, Reply(text), NOW)
+    assert events[0] == RecordAnswer("week", value, text)
+    _, events = resume(flow, state, Reply("2 days were ok"), NOW)  # more words than a number: free text
+    assert events[0] != RecordAnswer("week", "ok", "2 days were ok")
+
+
 def test_longest_phrase_wins() -> None:
     flow = _flow()
     state, _ = start(flow, {}, NOW)
