@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from assistant.engine.flow import Choice, Question
 from assistant.engine.runner import match_choice
-from assistant.engine.text import keyword, normalise
+from assistant.engine.text import keyword, normalise, without_courtesy
 from assistant.engine.understanding.classifier import RiskModel, features, their_words
 from assistant.engine.understanding.matching import find, found_anywhere, someone_else_is_subject, why_held
 from assistant.engine.understanding.phrases import Phrases, Token
@@ -223,16 +222,13 @@ def _dedupe(signals: list[Signal]) -> list[Signal]:
     return kept
 
 
-# Kisses after the words ("call x", "ring me xx") sign a text off; they are not part of it.
-_KISSES = re.compile(r"( x+)+$")
-
-
 def _keyword(phrases: Phrases, text: str) -> str | None:
     """A whole message that is one of the carrier's keywords, or one of the service's."""
     carrier = keyword(text)
     if carrier is not None:
         return carrier
-    words = _KISSES.sub("", " ".join(NOT_WORD.sub(" ", simplify(text)).split()))
+    # Kisses or thanks after the words ("call x", "ring me please") sign a text off.
+    words = without_courtesy(" ".join(NOT_WORD.sub(" ", simplify(text)).split()))
     for kind, choices in phrases.keywords.items():
         if words in choices:
             return kind
