@@ -194,6 +194,15 @@ def test_a_note_is_not_a_denial(phrases: Phrases) -> None:
     assert not read("not suicidal, just tired", phrases).has("risk")
 
 
+def test_here_is_not_her(phrases: Phrases) -> None:
+    """Someone else as the subject is read by words, not stems: "here" shares the stem of "her", so
+    "all good here apart from wanting to die" was set aside as someone else's words."""
+    reading = read("all good here apart from the constant wanting to die", phrases)
+    assert reading.has("risk") and "someone else" not in {h.because for h in reading.held_back}, reading
+    assert not read("her mum wants to die, she keeps saying it", phrases).has("risk")
+    assert not read("my teenager self harms and we are getting help", phrases).has("risk")
+
+
 @pytest.mark.parametrize(
     ("past", "back"),
     [

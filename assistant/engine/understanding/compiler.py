@@ -141,7 +141,8 @@ def _hold_back(
         # Words, not stems: "note" shares the stem of "not".
         negators=frozenset(hb.get("negators", [])),
         negation_reach=int(hb.get("negation_reach", 3)),
-        others=frozenset(stem(w) for w in hb.get("others", [])),
+        # Words too: "here" shares the stem of "her".
+        others=frozenset(hb.get("others", [])),
         on_behalf=patterns("on_behalf"),
         danger_now=patterns("danger_now"),
         past=patterns("past"),

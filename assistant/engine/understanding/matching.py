@@ -115,7 +115,7 @@ def someone_else_is_subject(hold: HoldBack, pattern: Pattern, tokens: Sequence[T
     took ..."), and the clause never says "I" up to them."""
     if not hold.others or pattern.about_self:
         return False
-    subject = any(t.stem in hold.others for t in tokens[: min(start, 3)])
+    subject = any(t.word in hold.others or t.word.removesuffix("s") in hold.others for t in tokens[: min(start, 3)])
     return subject and not any(t.word in ("i", "me", "myself") for t in tokens[:end])
 
 
