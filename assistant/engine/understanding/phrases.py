@@ -89,6 +89,7 @@ class HoldBack:
     # Words that may stand between a denial and what it denies ("not had ANY THOUGHTS OF
     # suicide"); any other word ends the denial's reach ("can't sleep and I want to die").
     negation_fillers: frozenset[str] = frozenset()
+    # Who else a text may be about, as words (a plural "s" allowed): "here" shares the stem of "her".
     others: frozenset[str] = frozenset()
     # Said anywhere in the text, these say the writer is texting about the person the service
     # supports ("this is his mum", "your client"): someone else as the subject is no reason then.
