@@ -18,6 +18,8 @@ _PENDING_CHECKINS = select(DueTask).where(
     DueTask.kind == "checkin",
     DueTask.status == TaskStatus.PENDING,
 )
+# One INSERT, not an object added and flushed: every check-in started plans the next.
+_INSERT_TASK = table(DueTask).insert().values(kind="checkin", status=TaskStatus.PENDING, attempts=0)
 
 
 def plan_checkin(
@@ -48,10 +50,6 @@ def plan_checkin(
             task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replanned", now
             db.add(task)
     if keep is None:
-        # One INSERT, not an object added and flushed: every check-in started plans the next.
         slot = {"slot": due.isoformat()}
         db.execute(_INSERT_TASK, {"participant_id": participant.id, "due_at": due, "created_at": now, "payload": slot})
     return due
-
-
-_INSERT_TASK = table(DueTask).insert().values(kind="checkin", status=TaskStatus.PENDING, attempts=0)

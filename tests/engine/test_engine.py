@@ -25,6 +25,7 @@ from assistant.engine import (
     keyword,
     load_flow,
     resume,
+    says_only,
     start,
 )
 
@@ -156,8 +157,6 @@ def test_flow_files_are_toml(tmp_path: Path) -> None:
 
 
 def test_a_one_word_reply_may_carry_thanks_and_kisses() -> None:
-    from assistant.engine import says_only
-
     assert says_only("YES please x", "yes") and says_only("Yes, thank you!", "yes") and says_only("yes xx", "yes")
     assert (
         not says_only("yes but not tuesday", "yes") and not says_only("no thanks", "yes") and not says_only("", "yes")
