@@ -49,8 +49,9 @@ def inbound_sms() -> Response:
         abort(400, "MessageSid and From are required")
     body = request.form.get("Body", "")
     rt = runtime()
-    received = receive_sms(rt, sid=sid, sender=sender, body=body, now=rt.clock.now())
-    current_app.extensions["assistant.sending.dispatch"].kick(received.outbox, emails=received.emails)
+    dispatcher = current_app.extensions["assistant.sending.dispatch"]
+    received = receive_sms(rt, sid=sid, sender=sender, body=body, now=rt.clock.now(), claim=dispatcher.sends)
+    dispatcher.kick(received.outbox, emails=received.emails, booked=received.booked)
     return _twiml()
 
 

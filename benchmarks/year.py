@@ -505,8 +505,10 @@ class Simulation:
 
     def _text(self, person: Person, body: str, now: datetime) -> None:
         self.texts_in += 1
-        received = receive_sms(self.rt, sid=f"SM{self.texts_in:032x}", sender=person.phone, body=body, now=now)
-        self.dispatcher.kick(received.outbox, emails=received.emails)
+        received = receive_sms(
+            self.rt, sid=f"SM{self.texts_in:032x}", sender=person.phone, body=body, now=now, claim=self.dispatcher.sends
+        )
+        self.dispatcher.kick(received.outbox, emails=received.emails, booked=received.booked)
 
     def _outcomes(self, keys: str, now: datetime) -> None:
         rows = []

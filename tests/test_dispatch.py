@@ -43,16 +43,18 @@ def test_with_dispatch_off_the_reply_waits_for_the_tick(rt: Runtime, caseload_fi
 
 def test_texts_kicked_while_a_send_goes_are_taken_together_in_order(rt: Runtime) -> None:
     from assistant.sending.dispatch import BATCH_UP_TO, Dispatcher
+    from assistant.sending.sender import Booked, Claimed
 
     rt.settings = replace(rt.settings, dispatch="thread")
     dispatcher = Dispatcher(rt)
+    booked = Booked(Claimed(id=4, phone="+447700900101", body="Thanks", segments=1), start=0.0)
     for kicked in ([2, 3], [4], [5]):
-        dispatcher._queue.put((kicked, kicked == [4]))
-    assert dispatcher._with_waiting([1], False) == ([1, 2, 3, 4, 5], True)
-    assert dispatcher._with_waiting([6], False) == ([6], False), "a pass took texts nobody kicked"
+        dispatcher._queue.put((kicked, kicked == [4], [booked] if kicked == [4] else []))
+    assert dispatcher._with_waiting([1], False, []) == ([1, 2, 3, 4, 5], True, [booked])
+    assert dispatcher._with_waiting([6], False, []) == ([6], False, []), "a pass took texts nobody kicked"
     for n in range(BATCH_UP_TO + 5):
-        dispatcher._queue.put(([100 + n], False))
-    ids, _ = dispatcher._with_waiting([], False)
+        dispatcher._queue.put(([100 + n], False, []))
+    ids, _, _ = dispatcher._with_waiting([], False, [])
     assert len(ids) == BATCH_UP_TO and ids == sorted(ids), "a pass took more than its batch, or out of order"
     assert dispatcher._queue.qsize() == 5, "what a pass left was lost"
 
@@ -87,3 +89,37 @@ def test_a_pass_that_fails_is_tried_once_more_and_email_waits_on_no_text(
     emailed.clear()
     dispatch.Dispatcher(rt)._send([999], True)  # nothing raised out of the sending thread
     assert emailed, "email waited on texts that could not be sent"
+
+
+def test_the_webhook_claims_its_replies_in_its_own_unit(rt: Runtime, caseload_file: Path) -> None:
+    from assistant.sending.dispatch import Dispatcher
+
+    import_caseload(rt, caseload_file, rt.clock.now())
+    app = create_app(runtime=rt)
+    kicked: list[tuple[list[int], list[Any]]] = []
+    real = Dispatcher.kick
+
+    def watch(self: Dispatcher, ids: list[int], **kwargs: Any) -> None:
+        kicked.append((list(ids), list(kwargs.get("booked") or [])))
+        real(self, ids, **kwargs)
+
+    app.extensions["assistant.sending.dispatch"].kick = watch.__get__(app.extensions["assistant.sending.dispatch"])
+    Phone(app.test_client(), rt).text("+447700900101", "help")
+    [(ids, booked)] = kicked
+    assert ids and [b.message.id for b in booked] == ids, "the reply was not claimed as the text's unit committed"
+    assert [m.status for m in outbound(rt)] == ["sent"]
+
+
+def test_with_dispatch_off_texts_a_unit_claimed_go_back_in_the_queue(rt: Runtime, caseload_file: Path) -> None:
+    from assistant.conversation.inbound import receive_sms
+    from assistant.jobs.tick import tick
+    from assistant.sending.dispatch import Dispatcher
+
+    import_caseload(rt, caseload_file, rt.clock.now())
+    received = receive_sms(rt, sid="SM" + "7" * 32, sender="+447700900101", body="help", now=rt.clock.now(), claim=True)
+    assert [m.status for m in outbound(rt)] == ["sending"]
+    rt.settings = replace(rt.settings, dispatch="off")
+    Dispatcher(rt).kick(received.outbox, booked=received.booked)
+    assert [(m.status, m.attempts, m.claimed_at) for m in outbound(rt)] == [("queued", 0, None)]
+    tick(rt, rt.clock.now())
+    assert [m.status for m in outbound(rt)] == ["sent"]

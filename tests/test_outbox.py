@@ -271,3 +271,89 @@ def _body(rt: Runtime, message_id: int) -> str:
 def _status(rt: Runtime, *ids: int) -> list[str]:
     with transaction(rt.engine) as db:
         return [db.get(Message, i).status for i in ids]  # type: ignore[union-attr]
+
+
+def _duty_contact_set(rt: Runtime, person: Participant) -> None:
+    with transaction(rt.engine) as db:
+        service = db.get(Service, person.service_id)
+        assert service is not None
+        duty = {"duty_contact_email": "duty@service.example", "duty_contact_phone": "+447700900999"}
+        change_settings(db, service, duty, by="admin@example.org", now=rt.clock.now())
+
+
+def test_replies_claimed_in_the_inbound_unit_go_once_in_order(rt: Runtime, caseload_file: Path) -> None:
+    """The webhook's unit claims its replies as it commits; they are sent with no claim of their own."""
+    twilio = ScriptedTwilio()
+    person = _setup(rt, caseload_file, twilio)
+    _duty_contact_set(rt, person)
+    now = rt.clock.now()
+    received = receive_sms(
+        rt, sid="SM" + "3" * 32, sender=person.phone, body="I want to end my life", now=now, claim=True
+    )
+    assert len(received.outbox) >= 2 and {b.message.id for b in received.booked} == set(received.outbox)
+    assert {m.status for m in outbound(rt)} == {"sending"}, "claimed in the unit, before any send"
+    assert all(m.claimed_at == now and m.attempts == 1 for m in outbound(rt))
+    report = send_due(rt, now, only=received.outbox, booked=received.booked)
+    assert report.sent == len(received.outbox) and {m.status for m in outbound(rt)} == {"sent"}
+    assert twilio.sent[0][0] == person.phone and twilio.sent[0][1].startswith("Alex, if you feel you might act")
+    assert len(twilio.sent) == len(set(twilio.known)) == len(received.outbox)  # each once
+    assert send_due(rt, now).sent == 0 and len(twilio.sent) == len(received.outbox)
+
+
+def test_a_reply_behind_a_queued_one_is_not_claimed_but_follows_it(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    person = _setup(rt, caseload_file, twilio)
+    now = rt.clock.now()
+    earlier = _queue(rt, person, "checkin/ask_week")
+    received = receive_sms(rt, sid="SM" + "4" * 32, sender=person.phone, body="help", now=now, claim=True)
+    [reply] = received.outbox
+    assert [b.message.id for b in received.booked] == [earlier], "the earlier text is taken first, the reply waits"
+    assert _status(rt, earlier, reply) == ["sending", "queued"]
+    assert send_due(rt, now, only=received.outbox, booked=received.booked).sent == 2
+    assert [body for _, body in twilio.sent] == [_body(rt, earlier), _body(rt, reply)]
+
+
+def test_claimed_replies_left_by_a_crash_are_settled_not_resent_blind(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    person = _setup(rt, caseload_file, twilio)
+    now = rt.clock.now()
+    received = receive_sms(rt, sid="SM" + "5" * 32, sender=person.phone, body="help", now=now, claim=True)
+    [reply] = received.outbox
+    # The process died after the unit committed, before the dispatcher sent anything.
+    assert send_due(rt, now).sent == 0 and _status(rt, reply) == ["sending"], "a claimed reply went twice"
+    reconcile_stale(rt, now + STALE_CLAIM * 2)
+    assert send_due(rt, now + STALE_CLAIM * 2).sent == 1
+    assert _status(rt, reply) == ["sent"] and len(twilio.sent) == 1
+
+
+def test_claimed_replies_a_failed_pass_never_sent_go_back_in_the_queue(rt: Runtime, caseload_file: Path) -> None:
+    class Down(ScriptedTwilio):
+        def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
+            if not self.sent:
+                super().send(to=to, body=body, key=key, status_callback=status_callback)
+                raise ConnectionError("provider connection dropped after accepting it")
+            return super().send(to=to, body=body, key=key, status_callback=status_callback)
+
+    twilio = Down()
+    person = _setup(rt, caseload_file, twilio)
+    _duty_contact_set(rt, person)
+    now = rt.clock.now()
+    received = receive_sms(
+        rt, sid="SM" + "6" * 32, sender=person.phone, body="I want to end my life", now=now, claim=True
+    )
+    first, *rest = received.booked
+    assert rest, received
+    try:
+        send_due(rt, now, only=received.outbox, booked=received.booked)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the provider's failure was swallowed")
+    # The one handed to the provider waits for reconciling; the ones never handed over are queued as before.
+    assert _status(rt, first.message.id) == ["sending"]
+    assert _status(rt, *(b.message.id for b in rest)) == ["queued"] * len(rest)
+    assert all(m.attempts == 0 and m.claimed_at is None for m in outbound(rt) if m.id != first.message.id)
+    assert send_due(rt, now).sent == len(rest)
+    reconcile_stale(rt, now + STALE_CLAIM * 2)
+    assert _status(rt, *received.outbox) == ["sent"] * len(received.outbox)
+    assert len(twilio.sent) == len(received.outbox)  # the provider had the first: it was not sent again

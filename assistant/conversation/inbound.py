@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from assistant.outbox.writer import queue_sms, queue_text, render_for
 from assistant.phones import is_e164, normalise_sender
 from assistant.runtime import Runtime
 from assistant.sending.failures import clear_number_problem
+from assistant.sending.sender import Booked, claim_in_unit
 from assistant.sessions.lifecycle import Outcome
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,23 @@ class Received:
     outbox: list[int]
     participant_id: int | None = None
     emails: bool = False
+    booked: list[Booked] = field(default_factory=list)  # of `outbox`, those claimed for sending in the unit
 
 
 Handler = Callable[[Session, Runtime, Participant, Message, datetime], Outcome]
 
 
-def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime) -> Received:
+def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, claim: bool = False) -> Received:
     """Record and answer one inbound text. A repeated MessageSid changes nothing.
 
     Whatever is on the participant's record, the text is kept and answered: if handling it fails for
     any reason but the database's, it is stored again on its own, flagged for a person to read, and
-    answered (crisis signposting when it reads like a crisis)."""
+    answered (crisis signposting when it reads like a crisis).
+
+    `claim`: the caller sends the replies the moment this commits (the post-commit dispatcher), so
+    they are claimed in this transaction (`Received.booked`) and need none of their own."""
     try:
-        return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=handle_text)
+        return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=handle_text, claim=claim)
     except sa.exc.IntegrityError:
         log.exception("inbound text broke a database rule: nothing was kept, Twilio will try again")
         raise
@@ -58,7 +63,8 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime)
         raise  # the database's trouble: nothing was kept, and Twilio tries again
     except Exception:
         log.exception("inbound text could not be handled: kept and flagged for a person")
-    return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=_kept_for_a_person)
+    # Nothing is claimed on this path: its replies wait in the queue, whatever went wrong above.
+    return _receive(rt, sid=sid, sender=sender, body=body, now=now, handle=_kept_for_a_person, claim=False)
 
 
 _receipt = table(InboundReceipt)
@@ -71,7 +77,7 @@ def _first_time(db: Session, sid: str, now: datetime) -> bool:
     return db.execute(insert.returning(_receipt.c.message_sid)).first() is not None
 
 
-def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler) -> Received:
+def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler, claim: bool) -> Received:
     phone = normalise_sender(sender)  # before the transaction: SQLite's writers wait while it is open
     with transaction(rt.engine) as db:
         # A number on no record replying with a code sent to it is the participant moving number.
@@ -80,7 +86,7 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
             return Received(duplicate=True, outbox=[])  # Twilio retried: recorded and answered already
         if participant is None:
             outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
-            return Received(duplicate=False, outbox=outcome.outbox + queued(db).texts, emails=queued(db).emails)
+            return _received(db, rt, outcome, None, now, claim)
         assert participant.id is not None
         # The rhythm is read before anything changes, so its change, the person's and the text
         # itself are written in one flush.
@@ -101,13 +107,18 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
         if participant.unreachable:  # a text from this number proves it reaches their phone
             clear_number_problem(db, participant, now, why="texted_in", by="assistant")
         outcome = handle(db, rt, participant, inbound, now)
-        return Received(
-            duplicate=False,
-            # Texts to the duty contact about an urgent flag go at once with the replies.
-            outbox=outcome.outbox + queued(db).texts,
-            participant_id=participant.id,
-            emails=queued(db).emails,
-        )
+        return _received(db, rt, outcome, participant.id, now, claim)
+
+
+def _received(
+    db: Session, rt: Runtime, outcome: Outcome, participant_id: int | None, now: datetime, claim: bool
+) -> Received:
+    """What the unit wrote to go out, claimed in it when the caller sends at once. Last in the unit."""
+    outbox = outcome.outbox + queued(db).texts  # texts to the duty contact go at once with the replies
+    booked = claim_in_unit(db, rt, outbox, now) if claim else []
+    return Received(
+        duplicate=False, outbox=outbox, participant_id=participant_id, emails=queued(db).emails, booked=booked
+    )
 
 
 def _kept_for_a_person(db: Session, rt: Runtime, participant: Participant, inbound: Message, now: datetime) -> Outcome:

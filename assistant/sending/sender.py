@@ -160,6 +160,12 @@ _SENT = _UPDATE.values(
     provider_sid=sa.bindparam("sid"),
     sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type),
 )
+# Undoes `_SENDING` for a claim that was never handed to the provider.
+_RELEASE = (
+    _message.update()
+    .where(_message.c.id.in_(sa.bindparam("ids", expanding=True)), _message.c.status == MessageStatus.SENDING)
+    .values(status=MessageStatus.QUEUED, claimed_at=None, attempts=_message.c.attempts - 1)
+)
 _PENDING_EVENT = (
     sa.select(_status_event.c.id)
     .where(_status_event.c.provider_sid == sa.bindparam("sid"), _status_event.c.applied.is_(False))
@@ -207,64 +213,137 @@ def _just_texted(row: sa.Row[Any]) -> bool:
     return bool(row.last_inbound_at and row.at and row.last_inbound_at >= row.at - JUST_TEXTED)
 
 
+@dataclass
+class Booked:
+    """A message claimed and given its slot in the shared sending pace: it may go at `start`."""
+
+    message: Claimed
+    start: float
+
+
+def claim_in_unit(db: Session, rt: Runtime, ids: list[int], now: datetime) -> list[Booked]:
+    """Claim texts just written in the caller's unit of work, and book their slots, so they go the
+    moment it commits with no transaction of their own. Call it last in the unit: the pace's row
+    stays locked until the unit ends. A text behind an earlier one to the same phone stays queued;
+    the send that frees it takes it. A crash after commit leaves them claimed, so they are settled
+    with the provider's record (`reconcile.py`), never resent blind."""
+    if not ids:
+        return []
+    pacer = pacer_for(rt)
+    due = _candidates(db, now, ids, limit=len(ids) + BEHIND_AT_MOST)
+    return [booked for i in due if (booked := _claim_and_book(db, pacer, i, now)) is not None]
+
+
+def _claim_and_book(db: Session, pacer: Pacer, message_id: int, now: datetime) -> Booked | None:
+    """Claim a message and book its slot in the shared pace, in one transaction; None if it may not go."""
+    claimed = _claim_in(db, message_id, now)
+    return None if claimed is None else Booked(claimed, pacer.reserve(db, claimed.segments))
+
+
+# Texts still queued for the same phones that a unit's claim may take first, keeping their order.
+BEHIND_AT_MOST = 20
+
+
+def release(rt: Runtime, booked: list[Booked]) -> None:
+    """Put claimed texts that were never given to the provider back in the queue, as they were."""
+    ids = [b.message.id for b in booked]
+    if ids:
+        with transaction(rt.engine) as db:
+            db.execute(_RELEASE, {"ids": ids})
+
+
 def send_due(
-    rt: Runtime, now: datetime, *, only: list[int] | None = None, limit: int = 500, participant_id: int | None = None
+    rt: Runtime,
+    now: datetime,
+    *,
+    only: list[int] | None = None,
+    limit: int = 500,
+    participant_id: int | None = None,
+    booked: list[Booked] | None = None,
 ) -> SendReport:
     """Send what is due. Each message is claimed in a committed transaction before the provider is
-    called; the transaction that records one result claims the next, so a message costs one."""
-    report = SendReport()
-    tried: set[int] = set()
-    batch: list[int] = []
-    only = list(only) if only is not None else None
+    called; the transaction that records one result claims the next, so a message costs one.
+    `booked` are messages the caller's unit claimed already (`claim_in_unit`): they go first."""
+    sending = _Pass(rt, now, only, limit, participant_id, booked or [])
+    try:
+        current = sending.first()
+        while current is not None:
+            sending.pacer.wait_for(current.start)
+            result = rt.transport.send(
+                to=current.message.phone,
+                body=current.message.body,
+                key=f"out-{current.message.id}",
+                status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
+            )
+            current = sending.record_then_next(current.message.id, result)
+    except BaseException:
+        release(rt, sending.ready)  # booked and never handed to the provider: the next sender takes them
+        raise
+    return sending.report
 
-    def claim_next(db: Session) -> Claimed | None:
+
+class _Pass:
+    """One pass of a sender: what goes next (booked messages first, then each claimed in turn), and its report."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        now: datetime,
+        only: list[int] | None,
+        limit: int,
+        participant_id: int | None,
+        booked: list[Booked],
+    ) -> None:
+        self.rt, self.now, self.limit, self.participant_id = rt, now, limit, participant_id
+        self.only = list(only) if only is not None else None
+        self.ready = list(booked)
+        self.tried: set[int] = {b.message.id for b in booked}
+        self.batch: list[int] = []
+        self.report = SendReport()
+        self.pacer = pacer_for(rt)
+
+    def first(self) -> Booked | None:
+        if self.ready:
+            return self.ready.pop(0)
+        with transaction(self.rt.engine) as db:
+            return self._claim_next(db)
+
+    def record_then_next(self, message_id: int, result: SendResult) -> Booked | None:
+        """Record a send's result; in the same transaction, claim the next message if none is booked."""
+        try:
+            with transaction(self.rt.engine) as db:
+                outcome = _record_in(db, message_id, result, self.now)
+                if self.only is not None:
+                    self.only += queued(db).texts  # a failure told the duty contact: that text goes now too
+                claimed = None if self.ready else self._claim_next(db)
+        except Exception:
+            # Whatever failed, this result is kept: on its own, before giving up.
+            with transaction(self.rt.engine) as db:
+                _record_in(db, message_id, result, self.now)
+            raise
+        setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+        return self.ready.pop(0) if claimed is None and self.ready else claimed
+
+    def _claim_next(self, db: Session) -> Booked | None:
         # The statements below read the database directly (no autoflush): write out what recording
         # a failure changed first (a retry, a withdrawn outbox), so nothing stale is claimed.
         db.flush()
         while True:
-            if not batch:
+            if not self.batch:
                 # Sending (or withholding) one message can free the next one queued behind it for
                 # the same person: when a batch is done, look again until nothing new is due.
-                if len(tried) >= limit:
+                if len(self.tried) >= self.limit:
                     return None
-                batch.extend(i for i in _candidates(db, now, only, limit, participant_id) if i not in tried)
-                if not batch:
+                due = _candidates(db, self.now, self.only, self.limit, self.participant_id)
+                self.batch.extend(i for i in due if i not in self.tried)
+                if not self.batch:
                     return None
-            message_id = batch.pop(0)
-            tried.add(message_id)
-            claimed = _claim_in(db, message_id, now)
-            if claimed is not None:
-                return claimed
-            report.withheld += 1
-
-    # Each claim also books the message's slot in the shared sending pace, in the same transaction.
-    pacer = pacer_for(rt)
-    with transaction(rt.engine) as db:
-        message = claim_next(db)
-        start = pacer.reserve(db, message.segments) if message is not None else 0.0
-    while message is not None:
-        pacer.wait_for(start)
-        result = rt.transport.send(
-            to=message.phone,
-            body=message.body,
-            key=f"out-{message.id}",
-            status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
-        )
-        sent = message
-        try:
-            with transaction(rt.engine) as db:
-                outcome = _record_in(db, sent.id, result, now)
-                if only is not None:
-                    only += queued(db).texts  # a failure told the duty contact: that text goes now too
-                message = claim_next(db)
-                start = pacer.reserve(db, message.segments) if message is not None else 0.0
-        except Exception:
-            # Whatever failed, this result is kept: on its own, before giving up.
-            with transaction(rt.engine) as db:
-                _record_in(db, sent.id, result, now)
-            raise
-        setattr(report, outcome, getattr(report, outcome) + 1)
-    return report
+            message_id = self.batch.pop(0)
+            self.tried.add(message_id)
+            booked = _claim_and_book(db, self.pacer, message_id, self.now)
+            if booked is not None:
+                return booked
+            self.report.withheld += 1
 
 
 def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) -> str:
