@@ -368,3 +368,24 @@ def test_the_follow_up_waits_while_a_questionnaire_is_open_on_its_page(rt: Runti
     assert FOLLOW_UP_TEXT not in sent(rt)  # deferred an hour at a time while the page is open
     [task] = follow_ups(rt)
     assert task.status == "pending" and task.due_at is not None and task.due_at > on(3, "11:33")
+
+
+def test_a_reply_in_a_unit_that_already_changed_the_rhythm_keeps_both_changes(rt: Runtime, tmp_path: Path) -> None:
+    """A reply is noted as rows; the unit's own copy, changed and not yet written, is written first
+    and read afresh after, so neither change is lost."""
+    from assistant.care.rhythm import note_reply
+
+    person_id = import_one(rt, tmp_path)
+    asked = on(1, "10:30")
+    with transaction(rt.engine) as db:
+        person = db.get(Participant, person_id)
+        assert person is not None
+        note_ask(db, person, asked)
+        note_ask(db, person, asked + timedelta(days=7))
+        copy = db.get(ReplyRhythm, person_id)
+        assert copy is not None and copy.pending == 2 and copy.asks == 2
+        note_reply(db, person, asked + timedelta(days=7, hours=2))
+        assert (copy.pending, copy.asks, copy.answered) == (0, 2, 1), "the unit's copy was not read afresh"
+    row = rhythm_row(rt, person_id)
+    assert (row.pending, row.asks, row.answered, row.first_pending_at) == (0, 2, 1, None)
+    assert row.log_hours_sum == pytest.approx(math.log(2.0))

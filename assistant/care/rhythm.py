@@ -104,18 +104,40 @@ def mark_told(db: Session, participant: Participant) -> None:
 
 
 def note_reply(db: Session, participant: Participant, now: datetime) -> None:
-    """A text from them: the last ask is answered, with how long it took, and the silence is over."""
-    row = db.get(ReplyRhythm, participant.id)
-    if row is None or row.pending == 0:
+    """A text from them: the last ask is answered, with how long it took, and the silence is over.
+    Read and written as rows (it runs on every text): the session's own copy, if it has one, is
+    written out first by the read and then expired, so it is read afresh where it is used later."""
+    row = db.execute(_PENDING_RHYTHM, {"participant_id": participant.id}).first()
+    if row is None:
         return
     after = now - row.last_ask_at if row.last_ask_at else None
     kept = estimate.after_reply(as_rhythm(row, participant.cohort), after)
-    row.answered, row.log_hours_sum, row.log_hours_sq = kept.answered, kept.log_hours_sum, kept.log_hours_sq
-    row.pending, row.first_pending_at, row.noted, row.look_at = 0, None, SilenceNote.NOTHING_YET, None
-    db.add(row)
+    db.execute(
+        _REPLIED,
+        {"b_id": participant.id, "b_answered": kept.answered, "b_sum": kept.log_hours_sum, "b_sq": kept.log_hours_sq},
+    )
+    loaded = db.identity_map.get(db.identity_key(ReplyRhythm, participant.id))
+    if loaded is not None:
+        db.expire(loaded)
 
 
 _rhythm, _participant, _task, _flag = table(ReplyRhythm), table(Participant), table(DueTask), table(Flag)
+_PENDING_RHYTHM = sa.select(_rhythm).where(
+    _rhythm.c.participant_id == sa.bindparam("participant_id"), _rhythm.c.pending > 0
+)
+_REPLIED = (
+    _rhythm.update()
+    .where(_rhythm.c.participant_id == sa.bindparam("b_id"))
+    .values(
+        answered=sa.bindparam("b_answered"),
+        log_hours_sum=sa.bindparam("b_sum"),
+        log_hours_sq=sa.bindparam("b_sq"),
+        pending=0,
+        first_pending_at=None,
+        noted=SilenceNote.NOTHING_YET,
+        look_at=None,
+    )
+)
 # People with texts unanswered for at least a day whose silence nobody has been told of yet.
 _QUIET = (
     sa.select(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
@@ -18,7 +19,7 @@ from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
 from assistant.db.models import AuditLog, InboundReceipt, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import all_services
-from assistant.db.units import insert_or, lock_participant_by_phone, queued, transaction
+from assistant.db.units import lock_participant_by_phone, queued, transaction
 from assistant.engine.understanding import read
 from assistant.outbox.writer import queue_sms, queue_text, render_for
 from assistant.phones import is_e164, normalise_sender
@@ -68,13 +69,21 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime,
 
 
 _receipt = table(InboundReceipt)
+# Built once per database (it runs on every text): the receipt, or nothing if the MessageSid has one.
+_RECEIPT = {
+    name: dialect.insert(_receipt)
+    .values(message_sid=sa.bindparam("sid"), received_at=sa.bindparam("at", type_=_receipt.c.received_at.type))
+    .on_conflict_do_nothing()
+    .returning(_receipt.c.message_sid)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def _first_time(db: Session, sid: str, now: datetime) -> bool:
     """Record the MessageSid; False if it was recorded before (another worker, or Twilio's retry).
     Only this insert decides what is a duplicate: any other integrity error is a real fault."""
-    insert = insert_or(db, _receipt).values(message_sid=sid, received_at=now).on_conflict_do_nothing()
-    return db.execute(insert.returning(_receipt.c.message_sid)).first() is not None
+    insert = _RECEIPT[db.get_bind().dialect.name]
+    return db.execute(insert, {"sid": sid, "at": now}).first() is not None
 
 
 def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler, claim: bool) -> Received:
