@@ -415,3 +415,25 @@ def test_the_same_texts_always_train_the_same_model() -> None:
     second = PhraseLibrary(Path(ROOT / "phrases")).get("en-GB").model
     assert first is not None and second is not None
     assert first.weights == second.weights and first.bias == second.bias
+
+
+def test_an_everyday_goodbye_is_set_aside_and_a_final_one_is_not(phrases: Phrases) -> None:
+    everyday = read("thanks for everything, new job starts monday", phrases)
+    assert not everyday.has("risk")
+    assert [(h.family, h.because) for h in everyday.held_back] == [("goodbye", "everyday")]
+    assert read("thanks for everything, new job starts monday, this is goodbye for good", phrases).has("risk")
+    # Only the goodbye's own words are set aside: another family's words beside a move still count.
+    assert read("moving to leeds next week. goodbye, i cant do this anymore", phrases).has("risk")
+
+
+def test_someone_in_danger_now_is_never_set_aside_as_past(phrases: Phrases) -> None:
+    text = "my son has you saved as his work lady. he's taken an overdose and he's in resus"
+    assert read(text, phrases).has("risk")
+    assert not read("the programme has saved me, the overdose was years ago", phrases).has("risk")
+
+
+def test_odd_is_a_word_and_od_d_an_overdose_only_where_it_can_be_nothing_else(phrases: Phrases) -> None:
+    for ordinary in ("doing odd jobs for cash", "feeling a bit odd today", "the odd one out"):
+        assert not read(ordinary, phrases).has("risk"), ordinary
+    for risk in ("i od'd on my meds", "od'd last night", "OD'd again"):
+        assert read(risk, phrases).has("risk"), risk

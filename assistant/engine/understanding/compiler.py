@@ -24,6 +24,8 @@ _HOLD_BACK_PATTERNS = (
     "renewal",
     "past_anywhere",
     "benign",
+    "everyday",
+    "everyday_unless",
 )
 
 
@@ -152,6 +154,9 @@ def _hold_back(
         past_anywhere=patterns("past_anywhere"),
         negation_fillers=frozenset(stem(w) for w in hb.get("negation_fillers", [])),
         benign=patterns("benign"),
+        everyday=patterns("everyday"),
+        everyday_families=frozenset(hb.get("everyday_families", [])),
+        everyday_unless=patterns("everyday_unless"),
     )
 
 

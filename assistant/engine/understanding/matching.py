@@ -61,21 +61,26 @@ def why_held(
     span: Match,
     clauses: Sequence[Sequence[Token]],
     about_them: bool = False,
+    family: str = "",
 ) -> str | None:
-    """Why a match is set aside (a denial, an idiom, someone else, the past), or None to keep it.
-    `about_them`: the text names the person it came from, so someone else as the subject is them."""
+    """Why a match is set aside (a denial, an idiom, an everyday goodbye, someone else, the past),
+    or None to keep it. `about_them`: the text names the person it came from, so someone else as
+    the subject is them. `family`: the name of the family whose pattern matched."""
     start, end, used = span
     if hold.negators and _denied(hold, tokens, start, end, used):
         return "negated"
     if any(_overlaps(benign, tokens, start, end) for benign in hold.benign):
         return "idiom"
-    # Someone else as the subject, unless the writer says they are texting about the person, or
-    # that someone is in danger now.
+    # Someone in danger now: nothing is set aside as everyday, someone else's or past.
+    if found_anywhere(hold.danger_now, clauses):
+        return None
+    if _everyday(hold, family, clauses):
+        return "everyday"
+    # Someone else as the subject, unless the writer says they are texting about the person.
     if (
         someone_else_is_subject(hold, pattern, tokens, start, end)
         and not about_them
         and not found_anywhere(hold.on_behalf, clauses)
-        and not found_anywhere(hold.danger_now, clauses)
     ):
         return "someone else"
     if _comes_back(hold.recurrence, clauses, hold.renewal) or _comes_back(hold.recurrence_here, [tokens], hold.renewal):
@@ -85,6 +90,16 @@ def why_held(
     if hold.past_anywhere and found_anywhere(hold.past_anywhere, clauses):
         return "in the past"
     return None
+
+
+def _everyday(hold: HoldBack, family: str, clauses: Sequence[Sequence[Token]]) -> bool:
+    """The text gives an everyday reason for this family's words (a goodbye beside a new job), and
+    nothing that makes them final."""
+    return (
+        family in hold.everyday_families
+        and found_anywhere(hold.everyday, clauses)
+        and not found_anywhere(hold.everyday_unless, clauses)
+    )
 
 
 def _overlaps(pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -> bool:

@@ -107,6 +107,12 @@ class HoldBack:
     # Said anywhere in the text, these put what came before in the past ("that was years ago").
     past_anywhere: tuple[Pattern, ...] = ()
     benign: tuple[Pattern, ...] = ()
+    # Said anywhere in the text, these set aside the matches of `everyday_families` ("thanks for
+    # everything" beside a new job or a move is an everyday goodbye), unless one of
+    # `everyday_unless` is said anywhere too ("for good", "last time").
+    everyday: tuple[Pattern, ...] = ()
+    everyday_families: frozenset[str] = frozenset()
+    everyday_unless: tuple[Pattern, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

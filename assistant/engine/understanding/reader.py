@@ -138,7 +138,7 @@ def _pattern_signals(
             if (family.signal, words) in seen:
                 continue
             hold = phrases.hold_back.get(family.signal)
-            because = why_held(hold, pattern, tokens, span, clauses, about_them) if hold else None
+            because = why_held(hold, pattern, tokens, span, clauses, about_them, family.name) if hold else None
             if because:
                 # Another pattern may still read the same words (one that takes the "not" as its own).
                 held.append(HeldBack(family.signal, family.name, words, because))
