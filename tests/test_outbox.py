@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from assistant.contact.settings_change import change_settings
-from assistant.conversation.inbound import receive_sms
+from assistant.conversation.inbound import Received, receive_sms
 from assistant.db.models import Flag, Message, Participant, Service
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
@@ -56,6 +56,22 @@ def _setup(rt: Runtime, caseload_file: Path, transport: ScriptedTwilio) -> Parti
     rt.transport = transport
     with transaction(rt.engine) as db:
         return db.exec(select(Participant).where(Participant.external_id == "P001")).one()
+
+
+def _crisis_text(
+    rt: Runtime, caseload_file: Path, twilio: ScriptedTwilio, sid_digit: str, *, claim: bool
+) -> tuple[Participant, datetime, Received]:
+    """Alex, with a duty contact set, texts a crisis: the signposting and the duty text are written."""
+    person = _setup(rt, caseload_file, twilio)
+    with transaction(rt.engine) as db:
+        service = db.get(Service, person.service_id)
+        assert service is not None
+        duty = {"duty_contact_email": "duty@service.example", "duty_contact_phone": "+447700900999"}
+        change_settings(db, service, duty, by="admin@example.org", now=rt.clock.now())
+    now = rt.clock.now()
+    text = "I want to end my life"
+    received = receive_sms(rt, sid="SM" + sid_digit * 32, sender=person.phone, body=text, now=now, claim=claim)
+    return person, now, received
 
 
 def _queue(rt: Runtime, participant: Participant, key: str = "common/help", **kwargs: object) -> int:
@@ -205,14 +221,7 @@ def test_the_person_at_risk_hears_first_whichever_sender_takes_the_texts(rt: Run
     """The duty contact's text about a crisis is written before the signposting; the clock's own
     pass over everything due (not only the reply's dispatcher) still sends the signposting first."""
     twilio = ScriptedTwilio()
-    person = _setup(rt, caseload_file, twilio)
-    with transaction(rt.engine) as db:
-        service = db.get(Service, person.service_id)
-        assert service is not None
-        duty = {"duty_contact_email": "duty@service.example", "duty_contact_phone": "+447700900999"}
-        change_settings(db, service, duty, by="admin@example.org", now=rt.clock.now())
-    now = rt.clock.now()
-    received = receive_sms(rt, sid="SM" + "2" * 32, sender=person.phone, body="I want to end my life", now=now)
+    person, now, received = _crisis_text(rt, caseload_file, twilio, "2", claim=False)
     assert len(received.outbox) >= 2, received
     assert send_due(rt, now).sent == len(received.outbox)
     assert twilio.sent[0][0] == person.phone and twilio.sent[0][1].startswith("Alex, if you feel you might act")
@@ -273,23 +282,10 @@ def _status(rt: Runtime, *ids: int) -> list[str]:
         return [db.get(Message, i).status for i in ids]  # type: ignore[union-attr]
 
 
-def _duty_contact_set(rt: Runtime, person: Participant) -> None:
-    with transaction(rt.engine) as db:
-        service = db.get(Service, person.service_id)
-        assert service is not None
-        duty = {"duty_contact_email": "duty@service.example", "duty_contact_phone": "+447700900999"}
-        change_settings(db, service, duty, by="admin@example.org", now=rt.clock.now())
-
-
 def test_replies_claimed_in_the_inbound_unit_go_once_in_order(rt: Runtime, caseload_file: Path) -> None:
     """The webhook's unit claims its replies as it commits; they are sent with no claim of their own."""
     twilio = ScriptedTwilio()
-    person = _setup(rt, caseload_file, twilio)
-    _duty_contact_set(rt, person)
-    now = rt.clock.now()
-    received = receive_sms(
-        rt, sid="SM" + "3" * 32, sender=person.phone, body="I want to end my life", now=now, claim=True
-    )
+    person, now, received = _crisis_text(rt, caseload_file, twilio, "3", claim=True)
     assert len(received.outbox) >= 2 and {b.message.id for b in received.booked} == set(received.outbox)
     assert {m.status for m in outbound(rt)} == {"sending"}, "claimed in the unit, before any send"
     assert all(m.claimed_at == now and m.attempts == 1 for m in outbound(rt))
@@ -335,12 +331,7 @@ def test_claimed_replies_a_failed_pass_never_sent_go_back_in_the_queue(rt: Runti
             return super().send(to=to, body=body, key=key, status_callback=status_callback)
 
     twilio = Down()
-    person = _setup(rt, caseload_file, twilio)
-    _duty_contact_set(rt, person)
-    now = rt.clock.now()
-    received = receive_sms(
-        rt, sid="SM" + "6" * 32, sender=person.phone, body="I want to end my life", now=now, claim=True
-    )
+    _person, now, received = _crisis_text(rt, caseload_file, twilio, "6", claim=True)
     first, *rest = received.booked
     assert rest, received
     try:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
@@ -19,7 +18,7 @@ from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
 from assistant.db.models import AuditLog, InboundReceipt, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import all_services
-from assistant.db.units import lock_participant_by_phone, queued, transaction
+from assistant.db.units import INSERT_OR, lock_participant_by_phone, queued, transaction
 from assistant.engine.understanding import read
 from assistant.outbox.writer import queue_sms, queue_text, render_for
 from assistant.phones import is_e164, normalise_sender
@@ -71,11 +70,11 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime,
 _receipt = table(InboundReceipt)
 # Built once per database (it runs on every text): the receipt, or nothing if the MessageSid has one.
 _RECEIPT = {
-    name: dialect.insert(_receipt)
+    name: insert(_receipt)
     .values(message_sid=sa.bindparam("sid"), received_at=sa.bindparam("at", type_=_receipt.c.received_at.type))
     .on_conflict_do_nothing()
     .returning(_receipt.c.message_sid)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+    for name, insert in INSERT_OR.items()
 }
 
 

@@ -3,7 +3,7 @@ commit) and row locks, for SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,11 +160,15 @@ def lock_participant_by_phone(session: Session, phone: str) -> Participant | Non
     return session.exec(query, params={"key": phone}).first()
 
 
+# The INSERT that can say what to do on a conflict, by database: SQLite and PostgreSQL spell it the same way.
+INSERT_OR: dict[str, Callable[[sa.Table], Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def insert_or(session: Session, table: sa.Table) -> Any:
     """An INSERT that can say what to do on a conflict (`on_conflict_do_nothing`/`_do_update`),
-    in the dialect of the session's database: SQLite and PostgreSQL spell it the same way."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    in the dialect of the session's database."""
+    name = session.get_bind().dialect.name
+    return INSERT_OR["postgresql" if name == "postgresql" else "sqlite"](table)
 
 
 def skip_locked(session: Session, query: Any) -> Any:

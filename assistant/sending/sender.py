@@ -213,6 +213,10 @@ def _just_texted(row: sa.Row[Any]) -> bool:
     return bool(row.last_inbound_at and row.at and row.last_inbound_at >= row.at - JUST_TEXTED)
 
 
+# Texts still queued for the same phones that a unit's claim may take first, keeping their order.
+BEHIND_AT_MOST = 20
+
+
 @dataclass
 class Booked:
     """A message claimed and given its slot in the shared sending pace: it may go at `start`."""
@@ -238,10 +242,6 @@ def _claim_and_book(db: Session, pacer: Pacer, message_id: int, now: datetime) -
     """Claim a message and book its slot in the shared pace, in one transaction; None if it may not go."""
     claimed = _claim_in(db, message_id, now)
     return None if claimed is None else Booked(claimed, pacer.reserve(db, claimed.segments))
-
-
-# Texts still queued for the same phones that a unit's claim may take first, keeping their order.
-BEHIND_AT_MOST = 20
 
 
 def release(rt: Runtime, booked: list[Booked]) -> None:
@@ -322,7 +322,7 @@ class _Pass:
                 _record_in(db, message_id, result, self.now)
             raise
         setattr(self.report, outcome, getattr(self.report, outcome) + 1)
-        return self.ready.pop(0) if claimed is None and self.ready else claimed
+        return self.ready.pop(0) if self.ready else claimed
 
     def _claim_next(self, db: Session) -> Booked | None:
         # The statements below read the database directly (no autoflush): write out what recording
