@@ -271,3 +271,42 @@ def test_names_refuse_line_breaks_and_control_characters(rt: Runtime, column: st
     writer.writeheader()
     writer.writerow(row | {column: "Ana-María O'Neill"})
     assert import_caseload(rt, out.getvalue().encode(), rt.clock.now()).created == 1
+
+
+def test_a_reimport_changes_only_the_columns_it_fills_and_never_gives_consent_back(
+    rt: Runtime, caseload_file: Path, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from assistant.care.privacy import record_consent
+
+    import_caseload(rt, caseload_file, rt.clock.now())
+    with transaction(rt.engine) as db:
+        priya = db.exec(select(Participant).where(Participant.external_id == "P003")).one()
+        record_consent(db, priya, "sms_contact", granted=False, by="priya", now=rt.clock.now())
+        priya.checkin_time, priya.support_started_on = "16:00", date(2026, 11, 2)
+        db.add(priya)
+    checkins_before = [(t.id, t.due_at) for t in _pending_checkins(rt)]
+    short = tmp_path / "short.csv"
+    short.write_text(
+        "participant_id,first_name,phone,specialist_email,service,checkin_time,consent_sms\n"
+        "P003,Priya,07700 900103,chris.lee@example.org,north,,yes\n"
+    )
+    report = import_caseload(rt, short, rt.clock.now())
+    assert (report.updated, report.unchanged) == (0, 1)
+    priya = _people(rt)[2]
+    assert (priya.sms_consent, priya.checkin_time, priya.support_started_on, priya.cohort) == (
+        False,
+        "16:00",
+        date(2026, 11, 2),
+        "out_of_work",
+    )
+    assert [(t.id, t.due_at) for t in _pending_checkins(rt)] == checkins_before
+    # A file can still withdraw consent, and change what it fills.
+    short.write_text(
+        "participant_id,first_name,phone,specialist_email,service,checkin_time,consent_sms\n"
+        "P002,Jordan,07700 900102,sam.jones@example.org,north,09:15,no\n"
+    )
+    assert import_caseload(rt, short, rt.clock.now()).updated == 1
+    jordan = _people(rt)[1]
+    assert (jordan.sms_consent, jordan.checkin_time) == (False, "09:15")

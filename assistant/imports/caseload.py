@@ -59,7 +59,9 @@ def import_caseload(rt: Runtime, source: Path | bytes, now: datetime, *, scope: 
             continue
         clean, row_errors = validate_row(offset + 2, row, seen, scope, rt.catalog.known_locales)
         errors.extend(row_errors)
-        cleaned.append(clean | {"line": offset + 2})
+        # The optional columns this row fills: an update changes only those (a blank is no change).
+        given = frozenset(column for column in OPTIONAL if row.get(column))
+        cleaned.append(clean | {"line": offset + 2, "given": given})
     if not cleaned and not errors:
         errors.append("file has no participant rows")
     report.rows = len(cleaned)
@@ -148,8 +150,23 @@ def _specialist_for(
     return specialist
 
 
+# The participant's fields each optional column sets.
+FIELDS_OF_COLUMN = {
+    "cohort": ("cohort", "checkin_every_weeks"),
+    "checkin_day": ("checkin_day",),
+    "checkin_time": ("checkin_time",),
+    "timezone": ("timezone",),
+    "language": ("language",),
+    "support_start": ("support_started_on",),
+    "support_end": ("support_ends_on",),
+    "tags": ("tags",),
+    "referral_date": ("referral_date",),
+    "referral_source": ("referral_source",),
+}
+
+
 def _participant_values(row: dict[str, Any], specialist_id: int) -> dict[str, Any]:
-    """The participant's columns as the row sets them."""
+    """The participant's columns as the row sets them (defaults where it leaves one blank)."""
     values = {
         "first_name": row["first_name"],
         "phone": row["phone"],
@@ -208,11 +225,18 @@ def _create(db: Session, row: dict[str, Any], service_id: int, values: dict[str,
 
 
 def _update(db: Session, row: dict[str, Any], existing: Participant, values: dict[str, Any], now: datetime) -> bool:
-    """Apply what the row changes, re-planning what depends on it; False when nothing changed."""
-    changed = {k: v for k, v in values.items() if getattr(existing, k) != v}
-    if existing.sms_consent != row["consent_sms"]:
-        record_consent(db, existing, "sms_contact", granted=row["consent_sms"], by="caseload import", now=now)
-        changed = changed or {"sms_consent": row["consent_sms"]}
+    """Apply what the row changes, re-planning what depends on it; False when nothing changed.
+
+    Only the columns the row fills are applied: a column left out or blank keeps what staff and the
+    participant set since (a check-in time, a support start, a cohort after a job start). Consent
+    can be withdrawn by a file, never given back: a person who withdrew it gives it again themselves."""
+    settable = {"first_name", "phone", "specialist_id"} | {
+        name for column in row["given"] for name in FIELDS_OF_COLUMN.get(column, ())
+    }
+    changed = {k: v for k, v in values.items() if k in settable and getattr(existing, k) != v}
+    if existing.sms_consent and not row["consent_sms"]:
+        record_consent(db, existing, "sms_contact", granted=False, by="caseload import", now=now)
+        changed = changed or {"sms_consent": False}
     if not changed:
         return False
     for key, value in changed.items():
