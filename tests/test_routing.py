@@ -126,3 +126,23 @@ def test_not_wanting_to_live_is_a_crisis_not_a_request_to_stop(rt: Runtime, unit
     assert text.reading.has("risk") and not text.reading.has("stop")
     routing.handle_text(db, rt, participant, text.message, rt.clock.now())
     assert _flags(db) == ["crisis"]
+
+
+def test_a_crisis_text_from_a_new_number_is_signposted_there_though_the_old_one_just_was(
+    rt: Runtime, unit: tuple[Session, Participant]
+) -> None:
+    """A run of crisis texts gets the signposting once every few minutes, per number: someone who
+    has just moved number hears it on the phone they now text from."""
+    db, participant = unit
+    first = _text(rt, db, participant, "i want to end my life")
+    routing.risk(first)
+    again = _text(rt, db, participant, "i still want to end it")
+    routing.risk(again)
+    assert again.outcome.outbox == []  # the same number, minutes later: the flag gathers it
+    participant.phone = "+447700900199"  # their number change confirmed
+    db.add(participant)
+    db.flush()
+    moved = _text(rt, db, participant, "i still feel like killing myself")
+    routing.risk(moved)
+    [reply] = [db.get(Message, i) for i in moved.outcome.outbox]
+    assert reply is not None and reply.message_key == "common/crisis" and reply.phone == "+447700900199"

@@ -135,9 +135,12 @@ SIGNPOST_AGAIN_AFTER = timedelta(minutes=10)
 
 
 def signposted_lately(db: Session, participant: Participant, now: datetime) -> bool:
+    """The signposting went to the number they now text from within the last few minutes: a
+    signposting sent to their old number before they moved to a new one does not count."""
     lately = db.exec(
         select(Message.id).where(
             Message.participant_id == participant.id,
+            Message.phone == participant.phone,
             Message.direction == "out",
             Message.message_key == "common/crisis",
             col(Message.at) > now - SIGNPOST_AGAIN_AFTER,
