@@ -99,7 +99,10 @@ def _add_request_guards(app: Flask, *, production: bool, secure: bool) -> None:
 
     @app.before_request
     def refuse_nul_bytes() -> tuple[str, int] | None:
-        # No field of ours can hold a NUL; PostgreSQL refuses them. Refused with a clear error, nothing stored.
+        # No field of ours can hold a NUL; PostgreSQL refuses them. Refused with a clear error, nothing
+        # stored; but a participant's text is kept without them (the webhook removes them).
+        if request.path == "/twilio/sms":
+            return None
         values = list(request.args.values()) + (list(request.form.values()) if request.method == "POST" else [])
         if any("\x00" in value for value in values):
             return "NUL characters are not allowed", 400

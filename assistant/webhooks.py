@@ -45,9 +45,10 @@ def inbound_sms() -> Response:
         abort(403)
     sid = request.form.get("MessageSid", "").strip()
     sender = request.form.get("From", "").strip()
-    if not sid or not sender or len(sid) > 64:
-        abort(400, "MessageSid and From are required")
-    body = request.form.get("Body", "")
+    if not sid or not sender or len(sid) > 64 or "\x00" in sid + sender:
+        abort(400, "MessageSid and From are required, without NUL characters")
+    # A participant's text is never refused for what is in it: a NUL (which no column can hold) is dropped.
+    body = request.form.get("Body", "").replace("\x00", "")
     rt = runtime()
     dispatcher = current_app.extensions["assistant.sending.dispatch"]
     received = receive_sms(rt, sid=sid, sender=sender, body=body, now=rt.clock.now(), claim=dispatcher.sends)
