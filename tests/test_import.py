@@ -310,3 +310,15 @@ def test_a_reimport_changes_only_the_columns_it_fills_and_never_gives_consent_ba
     assert import_caseload(rt, short, rt.clock.now()).updated == 1
     jordan = _people(rt)[1]
     assert (jordan.sms_consent, jordan.checkin_time) == (False, "09:15")
+
+
+def test_support_starting_before_the_referral_is_refused(rt: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "participant_id,first_name,phone,specialist_email,referral_date,support_start\n"
+        "P001,Alex,07700 900101,sam@example.org,2026-11-01,2026-10-01\n"
+    )
+    with pytest.raises(CsvImportError) as refused:
+        import_caseload(rt, path, rt.clock.now())
+    assert refused.value.errors == ["line 2, column support_start: is before referral_date"]
+    assert _people(rt) == []

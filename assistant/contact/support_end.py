@@ -109,7 +109,8 @@ def end_support(
 def send_goodbye(db: Session, rt: Runtime, participant: Participant, now: datetime) -> int | None:
     """The goodbye the specialist chose to send: in their name, like a text they wrote themselves.
     Returns its id, or None when nothing may go."""
-    if blocked_by(participant) is not None:  # opted out, unreachable or no consent: nothing goes
+    # Opted out, unreachable or no consent: nothing goes. A pause holds automated texts only.
+    if blocked_by(participant) not in (None, "paused"):
         return None
     return queue_sms(db, rt, participant, GOODBYE_KEY, now)
 

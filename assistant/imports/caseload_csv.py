@@ -196,6 +196,8 @@ def _check_dates_and_language(row: dict[str, str], clean: dict[str, Any], err: E
     clean.update(referral_columns(row, err))
     if clean["support_start"] and clean["support_end"] and clean["support_end"] < clean["support_start"]:
         err("support_end", "is before support_start")
+    if clean["support_start"] and clean.get("referral_date") and clean["support_start"] < clean["referral_date"]:
+        err("support_start", "is before referral_date")
     language = row.get("language") or FALLBACK_LOCALE
     if language not in locales:
         shown = language if len(language) <= 16 and language.isprintable() else language[:16] + "..."

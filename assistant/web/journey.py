@@ -69,6 +69,9 @@ def referral(participant_id: int) -> WerkzeugResponse:
         except (ReferralError, ValueError) as exc:
             problem = str(exc) if isinstance(exc, ReferralError) else "Support start: a date like 2026-11-30."
             return _back(participant_id, problem, "error")
+        support_start = started or person.support_started_on
+        if referred is not None and support_start is not None and support_start < referred:
+            return _back(participant_id, "Support start: cannot be before the referral date.", "error")
         person.referral_date, person.referral_source, person.updated_at = referred, source, now()
         db.add(person)
         if started is not None and started != person.support_started_on:
@@ -124,5 +127,11 @@ def exit_support(participant_id: int) -> WerkzeugResponse:
         audit(db, me(), "exit", now(), participant_id=participant_id, reason=person.exit_reason, goodbye=goodbye)
     if sent_id is not None:
         current_app.extensions["assistant.sending.dispatch"].kick([sent_id])
-    goodbye_note = " The goodbye text is on its way." if sent_id else ""
+    goodbye_note = ""
+    if goodbye:
+        goodbye_note = (
+            " The goodbye text is on its way."
+            if sent_id
+            else " No goodbye text was sent: they cannot be texted (opted out, unreachable or no consent to texts)."
+        )
     return _back(participant_id, "Support ended. Automated texts have stopped." + goodbye_note)

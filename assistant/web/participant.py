@@ -196,8 +196,8 @@ def message(participant_id: int) -> Any:
         return render_template(
             "message_preview.html", p=person, body=text, segments=segments, gsm=gsm, words=words, pressure=pressure
         )
-    if person.opted_out or person.unreachable:
-        flash("This participant cannot be texted (opted out or unreachable).", "error")
+    if person.opted_out or person.unreachable or not person.sms_consent:
+        flash("This participant cannot be texted (opted out, unreachable or no consent to texts).", "error")
         return redirect(url_for("participant.participant", participant_id=participant_id))
     with participant_unit(rt().engine, participant_id) as (db, locked):
         assert locked is not None

@@ -353,3 +353,24 @@ def test_resolving_without_a_note_keeps_the_flag_and_stays_on_the_page(
     with transaction(world.rt.engine) as db:
         kept = db.get(Flag, flag.id)
         assert kept is not None and kept.status == "open"
+
+
+def test_a_one_off_text_to_someone_without_consent_is_refused_not_reported_sent(as_user: Any, world: World) -> None:
+    from assistant.db.models import Participant
+
+    pid = world.ids["P001"]
+    with transaction(world.rt.engine) as db:
+        alex = db.get(Participant, pid)
+        assert alex is not None
+        alex.sms_consent = False
+        db.add(alex)
+    client = as_user("sam@example.org")
+    token = csrf(client, f"/participants/{pid}")
+    page = client.post(
+        f"/participants/{pid}/message",
+        data={"csrf_token": token, "body": "Hi Alex, see you Tuesday. Sam", "confirm": "yes"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Message sent." not in page and "no consent to texts" in page
+    with transaction(world.rt.engine) as db:
+        assert db.exec(select(Message)).all() == []

@@ -62,3 +62,47 @@ def test_exit_needs_a_listed_reason_and_is_not_for_another_team(as_user: Any, wo
     again = _post(sam, world, "exit", {"reason": "job", "ends_on": "2026-11-22"})
     assert "an exit is already recorded" in again.get_data(as_text=True)
     assert world.participant("P001").exit_reason == "moved"
+
+
+def test_support_cannot_start_before_the_referral(as_user: Any, world: World) -> None:
+    sam = as_user("sam@example.org")
+    refused = _post(
+        sam, world, "referral", {"referral_date": "2026-11-01", "referral_source": "gp", "support_start": "2026-10-01"}
+    )
+    assert "Support start: cannot be before the referral date." in refused.get_data(as_text=True)
+    alex = world.participant("P001")
+    assert (alex.referral_date, alex.support_started_on) == (None, None)
+
+
+def _set(world: World, **values: Any) -> None:
+    from assistant.db.models import Participant
+
+    with transaction(world.rt.engine) as db:
+        person = db.get(Participant, world.ids["P001"])
+        assert person is not None
+        for key, value in values.items():
+            setattr(person, key, value)
+        db.add(person)
+
+
+def test_the_goodbye_goes_to_a_paused_person_and_the_page_says_when_none_can(as_user: Any, world: World) -> None:
+    from assistant.db.models import Message
+
+    sam = as_user("sam@example.org")
+    _set(world, paused=True)  # a pause holds automated texts, not the specialist's own goodbye
+    done = _post(sam, world, "exit", {"reason": "job", "ends_on": "2026-11-22", "goodbye": "yes"})
+    assert "The goodbye text is on its way." in done.get_data(as_text=True)
+    with transaction(world.rt.engine) as db:
+        keys = [m.message_key for m in db.exec(select(Message).where(Message.participant_id == world.ids["P001"]))]
+    assert keys == ["journey/goodbye"]
+
+
+def test_no_goodbye_to_someone_without_consent_and_the_page_says_so(as_user: Any, world: World) -> None:
+    from assistant.db.models import Message
+
+    sam = as_user("sam@example.org")
+    _set(world, sms_consent=False)
+    done = _post(sam, world, "exit", {"reason": "job", "ends_on": "2026-11-22", "goodbye": "yes"})
+    assert "No goodbye text was sent: they cannot be texted" in done.get_data(as_text=True)
+    with transaction(world.rt.engine) as db:
+        assert db.exec(select(Message)).all() == []
