@@ -268,3 +268,28 @@ def test_log_only_mail_sends_nothing_and_logs_no_recipient_subject_body_or_link(
         )
     send_notifications(rt, now)
     assert "SECRET-TOKEN" in capsys.readouterr().out
+
+
+def test_a_crisis_on_the_caseload_of_a_specialist_who_has_left_goes_to_those_who_can_act(
+    emailing: tuple[Runtime, Inbox], phone: Phone
+) -> None:
+    """Sam's dashboard account is deactivated: the duty and escalation contacts hear at once,
+    and are asked to move the caseload; nothing goes to an address nobody reads."""
+    from assistant.care.signins import deactivate
+    from assistant.db.models import Specialist, User
+
+    rt, inbox = emailing
+    with transaction(rt.engine) as db:
+        service = db.exec(select(Service)).one()
+        service.settings = ServiceSettings.from_json(
+            service.settings | {"escalation_contact_email": "manager@service.example"}
+        ).to_json()
+        db.add(service)
+        sam = db.exec(select(Specialist).where(Specialist.email == "sam.jones@example.org")).one()
+        user = User(email=sam.email, password_hash="x", role="specialist", service_id=service.id, specialist_id=sam.id)
+        db.add(user)
+        db.flush()
+        deactivate(db, user, rt.clock.now())
+    phone.text("+447700900101", "I want to end my life")
+    assert sorted(_to(inbox)) == ["duty@service.example", "manager@service.example"]
+    assert "please move them to another specialist" in _texts(inbox)[0].replace("\n", " ")

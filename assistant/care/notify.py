@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from assistant.db.models import Flag, FlagStatus, Notification, Participant, Service, Specialist, table
+from assistant.db.models import Flag, FlagStatus, Notification, Participant, Service, Specialist, User, table
 from assistant.db.service_settings import all_services, for_service
 from assistant.db.units import participant_unit, queued, skip_locked, transaction
 from assistant.outbox.writer import queue_text
@@ -55,10 +55,13 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     specialist = db.get(Specialist, flag.specialist_id)
     service = db.get(Service, participant.service_id) if participant else None
     settings = for_service(db, service.id if service else None)
-    recipients = [specialist.email] if specialist else []
+    left = specialist is not None and has_left(db, specialist)
+    recipients = [specialist.email] if specialist and not left else []
     if flag.severity == "urgent" and settings.duty_contact_email:
         recipients.append(settings.duty_contact_email)
-    if flag.severity == "urgent" and escalation >= 1 and settings.escalation_contact_email:
+    # A specialist who has left reads nothing: the escalation contact hears from the first notice.
+    escalate = left or (flag.severity == "urgent" and escalation >= 1)
+    if escalate and settings.escalation_contact_email:
         recipients.append(settings.escalation_contact_email)
     subject = SUBJECTS[flag.severity]
     if escalation:
@@ -82,6 +85,8 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
             "acknowledge this flag on the dashboard.",
         ]
     )
+    if left:
+        body += "\n\nTheir specialist's dashboard account is deactivated: please move them to another specialist."
     if escalation:
         body += (
             f"\n\nReminder {escalation}: nobody has acknowledged this flag yet. Reminders go on every "
@@ -102,6 +107,12 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
         queued.append(note)
     db.flush()
     return queued
+
+
+def has_left(db: Session, specialist: Specialist) -> bool:
+    """The specialist had dashboard accounts and every one is deactivated: nobody reads their mail."""
+    active = db.exec(select(User.active).where(User.specialist_id == specialist.id)).all()
+    return bool(active) and not any(active)
 
 
 def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime, *, reminder: int) -> int:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from assistant.cli.commands import main
 from assistant.cli.common import _cli_user, _runtime
+from assistant.db.models import Participant, User
 from assistant.db.units import transaction, upgrade
 
 
@@ -113,4 +114,25 @@ def deactivate_user(email: str) -> None:
         user = _user_or_fail(db, email)
         deactivate(db, user, rt.clock.now())
         audit(db, user, "deactivate", rt.clock.now(), by=_cli_user())
+        caseload = _still_on_caseload(db, user)
     click.echo(f"{user.email} can no longer sign in; their sessions have ended")
+    if caseload:
+        click.echo(
+            f"{caseload} participant(s) are still on their caseload: move each to another specialist "
+            "(Transfer, on the participant's page). Until then their flags go to the duty and escalation contacts."
+        )
+
+
+def _still_on_caseload(db: Session, user: User) -> int:
+    """Participants (not erased, support not ended) still owned by this user's specialist record."""
+    if user.specialist_id is None:
+        return 0
+    return len(
+        db.exec(
+            select(Participant.id).where(
+                Participant.specialist_id == user.specialist_id,
+                col(Participant.erased_at).is_(None),
+                col(Participant.exit_reason).is_(None),
+            )
+        ).all()
+    )

@@ -248,6 +248,7 @@ def test_the_role_and_deactivation_commands_end_sessions(app: Flask, as_user: An
     assert chris.get("/").status_code == 200
     stopped = CliRunner().invoke(main, ["deactivate-user", "chris@example.org"], env=env)
     assert stopped.exit_code == 0, stopped.output
+    assert "1 participant(s) are still on their caseload" in stopped.output  # Priya: someone must move her
     assert refused(replay(app, saved_chris, "/"))
     with transaction(world.rt.engine) as db:
         reasons = {r.user_id: r.end_reason for r in db.exec(select(SignIn)).all()}
