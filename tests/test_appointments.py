@@ -150,3 +150,17 @@ def test_local_times() -> None:
         parse_local("2026-03-29 01:15", "Europe/London")
     with pytest.raises(ValueError, match="happens twice"):
         parse_local("2026-10-25 01:15", "Europe/London")
+
+
+def test_an_appointment_booked_after_its_reminder_times_gets_one_reminder_now(loaded: Runtime, tmp_path: Path) -> None:
+    now = loaded.clock.now()  # Sunday 22 November, 12:00: the day-before reminder time has passed
+    path = _csv(tmp_path, "A1,P001,2026-11-23 14:00,meeting,60,Room 4,\nA2,P002,2026-11-22 14:30,meeting,60,Room 4,\n")
+    import_appointments(loaded, path, now)
+    [reminder] = _tasks(loaded, "appt_reminder")  # tomorrow's, at once; none for one two and a half hours off
+    assert (reminder.due_at, reminder.payload["days_before"]) == (now, 1)
+    tick(loaded, now)
+    with transaction(loaded.engine) as db:
+        from assistant.db.models import Message
+
+        [text] = db.exec(select(Message).where(Message.direction == "out")).all()
+    assert text.message_key == "appointment_reminder/remind" and "tomorrow" in text.body

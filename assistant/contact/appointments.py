@@ -105,8 +105,14 @@ def withdraw_reminder_messages(db: Session, appointment: Appointment, reason: st
     withdraw_outbox(db, reason=reason, session_ids=ids)
 
 
+# An appointment booked after its reminder times have passed gets one reminder as soon as texts may
+# go, if it is at least this far off (nearer, the person has just arranged it with someone).
+CATCH_UP_AT_LEAST = timedelta(hours=3)
+
+
 def plan_reminders(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> list[DueTask]:
-    """Reminders N days before at the service's reminder time; interviews also get a good-luck text."""
+    """Reminders N days before at the service's reminder time (one now, if booked after they would
+    all have gone); interviews also get a good-luck text."""
     assert appointment.id is not None and appointment.starts_at is not None and participant.id is not None
     settings = settings_for(db, participant)
     tz = participant.timezone
@@ -130,6 +136,20 @@ def plan_reminders(db: Session, appointment: Appointment, participant: Participa
                     days_before=days_before,
                 )
             )
+    if not planned and days and now + CATCH_UP_AT_LEAST <= appointment.starts_at:
+        today = now.astimezone(ZoneInfo(tz)).date()
+        planned.append(
+            _task(
+                db,
+                participant.id,
+                "appt_reminder",
+                now,
+                now,
+                appointment_id=appointment.id,
+                appointment_version=appointment.version,
+                days_before=(local_day - today).days,
+            )
+        )
     if interview:
         due = local_at(local_day, parse_hhmm(settings.interview_good_luck_time), tz)
         if now <= due < appointment.starts_at - timedelta(minutes=30):

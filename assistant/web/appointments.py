@@ -58,7 +58,10 @@ def appointment_add(participant_id: int) -> WerkzeugResponse:
         db.flush()
         apply_change(db, appointment, person, now(), moved=True, outcome_changed=False)
         audit(db, me(), "appointment_add", now(), participant_id=participant_id, appointment=appointment.id)
-    flash("Appointment added; reminders are planned.")
+    if starts_at - now() < appts.CATCH_UP_AT_LEAST:
+        flash("Appointment added. It is too soon for a reminder text: let them know another way if needed.")
+    else:
+        flash("Appointment added; reminders are planned.")
     return redirect(url_for("participant.participant", participant_id=participant_id) + "#appointments")
 
 
