@@ -125,6 +125,16 @@ def test_phone_already_held_by_another_participant_is_refused(rt: Runtime, casel
         import_caseload(rt, clash, rt.clock.now())
     assert caught.value.errors == ["line 2, column phone: already belongs to participant P001 in service north"]
     assert len(_people(rt)) == 3
+    # Beside a malformed row, the clash is still listed: one refusal names every problem, in file order.
+    clash.write_text(
+        CASELOAD_HEADER
+        + "P009,Sam,07700900101,sam.jones@example.org,Sam Jones,north,out_of_work,Tue,10:30\n"
+        + "P010,Kit,12345,sam.jones@example.org,Sam Jones,north,out_of_work,Tue,10:30\n"
+    )
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, clash, rt.clock.now())
+    assert [e.split(":")[0] for e in caught.value.errors] == ["line 2, column phone", "line 3, column phone"]
+    assert len(_people(rt)) == 3
 
 
 def _scoped_errors(rt: Runtime, row: str) -> list[str]:

@@ -47,7 +47,7 @@ def parse_local(text: str, tz: str) -> datetime:
         except ValueError:
             continue
     else:
-        raise ValueError(f"not a date-time like 2026-11-24 10:30: {text!r}")
+        raise ValueError(f"not a date and time like 27/11/2026 14:00 or 2026-11-27 14:00: {text!r}")
     if not 2000 <= naive.year <= 2100:
         raise ValueError(f"{text} is not a plausible appointment date")
     zone = ZoneInfo(tz)

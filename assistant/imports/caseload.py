@@ -54,11 +54,14 @@ def import_caseload(rt: Runtime, source: Path | bytes, now: datetime, *, scope: 
         raise CsvImportError(errors, rows=sum(1 for r in rows if r))
     cleaned: list[dict[str, Any]] = []
     seen: dict[str, dict[str, int]] = {}
+    bad_lines: set[int] = set()
     for offset, row in enumerate(rows):
         if not row:
             continue
         clean, row_errors = validate_row(offset + 2, row, seen, scope, rt.catalog.known_locales)
         errors.extend(row_errors)
+        if row_errors:
+            bad_lines.add(offset + 2)
         # The optional columns this row fills: an update changes only those (a blank is no change).
         given = frozenset(column for column in OPTIONAL if row.get(column))
         cleaned.append(clean | {"line": offset + 2, "given": given})
@@ -67,12 +70,21 @@ def import_caseload(rt: Runtime, source: Path | bytes, now: datetime, *, scope: 
     report.rows = len(cleaned)
     report.services = frozenset(row["service"] for row in cleaned)
     with transaction(rt.engine) as db:
-        if not errors:
-            _apply(db, cleaned, report, now, errors, scoped=scope is not None)
+        # The rows that read well are tried against the record too, so one refusal lists every
+        # problem (a number held by someone else beside a malformed one); then nothing is kept.
+        _apply(
+            db, [row for row in cleaned if row["line"] not in bad_lines], report, now, errors, scoped=scope is not None
+        )
         if errors:
             db.rollback()
-            raise CsvImportError(errors, rows=report.rows, services=report.services)
+            raise CsvImportError(sorted(errors, key=_line_of), rows=report.rows, services=report.services)
     return report
+
+
+def _line_of(error: str) -> int:
+    """The line an error names ("line 4, column phone: ..."), for listing errors in file order."""
+    head = error.removeprefix("line ").split(",", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _apply(
