@@ -242,21 +242,23 @@ def check(current: ServiceSettings, values: dict[str, Any]) -> ServiceSettings:
             replace(current, **{name: value}).validate()
         except ValueError as exc:
             errors[name] = str(exc)
-    if errors:
-        raise SettingsError(errors)
-    new = replace(current, **values)
+    # The rules between fields and the duty contact are checked on the changes that passed, so
+    # one refusal names every problem.
+    good = {k: v for k, v in values.items() if k not in errors}
+    new = replace(current, **good)
     try:
         new.validate()
     except ValueError as exc:  # a rule between fields (quiet hours): the fields it names
-        named = [k for k in values if k in str(exc)] or list(values)
-        raise SettingsError(dict.fromkeys(named, str(exc))) from None
+        for name in [k for k in good if k in str(exc)] or list(good):
+            errors.setdefault(name, str(exc))
     problem = duty_contact_problem(new) if values else None
     if problem:
         # Shown beside the missing field, and beside the questionnaires if they are being turned on.
-        named = ["duty_contact_email"]
+        errors.setdefault("duty_contact_email", problem)
         if "questionnaire_instruments" in values and new.questionnaire_instruments:
-            named.append("questionnaire_instruments")
-        raise SettingsError(dict.fromkeys(named, problem))
+            errors.setdefault("questionnaire_instruments", problem)
+    if errors:
+        raise SettingsError(errors)
     return new
 
 

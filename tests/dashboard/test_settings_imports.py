@@ -262,6 +262,12 @@ def test_a_service_without_a_duty_contact_is_refused_on_the_dashboard_and_the_cl
         "Questionnaires need a duty contact: set &#39;Duty contact email&#39; (and &#39;Duty contact phone&#39;" in page
     )
     assert 'id="duty_contact_email-error"' in page and 'id="questionnaire_instruments-error"' in page
+    # A bad field beside the missing duty contact: both are named in the one refusal.
+    from assistant.contact.settings_change import SettingsError, check
+
+    with pytest.raises(SettingsError) as refused:
+        check(before, {"duty_contact_email": "", "caseload_cap": 0})
+    assert sorted(refused.value.errors) == ["caseload_cap", "duty_contact_email"]
     assert _settings(world) == before and _audit(world, "service_settings") == []
     # A service that has none yet (made by an import) is told so, and can change nothing else until it names one.
     with transaction(world.rt.engine) as db:
