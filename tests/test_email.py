@@ -80,6 +80,11 @@ def test_non_urgent_flags_wait_for_one_daily_digest_of_exactly_the_new_ones(
     phone.text("+447700900101", "call me")
     phone.text("+447700900102", "hello, quick question")
     assert inbox.messages == []  # nothing non-urgent at night, or at once
+    with transaction(rt.engine) as db:  # Jordan's is dealt with before the digest goes
+        from assistant.care.flags import resolve
+
+        jordans = db.exec(select(Flag).where(Flag.reason.contains("message"))).one()  # type: ignore[attr-defined]
+        resolve(db, jordans, by="sam.jones@example.org", note="Replied", now=clock.now())
     tick(rt, datetime(2026, 11, 24, 8, 29, tzinfo=UTC))
     assert inbox.messages == []
     tick(rt, datetime(2026, 11, 24, 8, 30, tzinfo=UTC))  # the service's digest time
@@ -87,6 +92,8 @@ def test_non_urgent_flags_wait_for_one_daily_digest_of_exactly_the_new_ones(
     assert digest["To"] == "sam.jones@example.org" and "digest" in digest["Subject"]
     body = digest.get_payload()
     assert "2 new flag(s)" in body and "Alex (P001): Asked for a call" in body and "Jordan (P002)" in body
+    assert "(resolved since)" in body.split("Jordan (P002)")[1].splitlines()[0]
+    assert "(resolved since)" not in body.split("Jordan (P002)")[0]
     assert "quick question" not in body  # never what they wrote
     tick(rt, datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
     assert len(inbox.messages) == 1  # one a day

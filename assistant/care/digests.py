@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from assistant.db.models import Flag, Notification, Participant, Specialist, table
+from assistant.db.models import Flag, FlagStatus, Notification, Participant, Specialist, table
 from assistant.db.service_settings import ServiceSettings, all_services
 
 DIGEST_SUBJECT = "Your participant assistant digest"
@@ -62,7 +62,8 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
         for flag in new:
             person = people.get(flag.participant_id)
             label = f"{person.first_name} ({person.external_id})" if person else "?"
-            lines.append(f"- [{flag.severity}] {label}: {flag.reason}")
+            done = " (resolved since)" if flag.status == FlagStatus.RESOLVED else ""
+            lines.append(f"- [{flag.severity}] {label}: {flag.reason}{done}")
         lines += ["", "Open the dashboard to see each one and acknowledge it."]
         db.add(
             Notification(
