@@ -54,14 +54,29 @@ def found_anywhere(patterns: Iterable[Pattern], clauses: Sequence[Sequence[Token
     return any(find_any(patterns, c) for c in clauses)
 
 
+class WholeText:
+    """A text's clauses, and whether each list of context patterns is found anywhere in it: looked
+    for once per text, however many matches ask (a danger now, an everyday reason, a writer named)."""
+
+    def __init__(self, clauses: Sequence[Sequence[Token]]) -> None:
+        self.clauses = clauses
+        self._found: dict[int, bool] = {}
+
+    def has(self, patterns: Sequence[Pattern]) -> bool:
+        key = id(patterns)  # the phrase files' own tuples, alive as long as this text is read
+        if key not in self._found:
+            self._found[key] = found_anywhere(patterns, self.clauses)
+        return self._found[key]
+
+
 def why_held(
     hold: HoldBack,
     pattern: Pattern,
     tokens: Sequence[Token],
     span: Match,
-    clauses: Sequence[Sequence[Token]],
-    about_them: bool = False,
-    family: str = "",
+    text: WholeText,
+    about_them: bool,
+    family: str,
 ) -> str | None:
     """Why a match is set aside (a denial, an idiom, an everyday goodbye, someone else, the past),
     or None to keep it. `about_them`: the text names the person it came from, so someone else as
@@ -72,34 +87,27 @@ def why_held(
     if any(_overlaps(benign, tokens, start, end) for benign in hold.benign):
         return "idiom"
     # Someone in danger now: nothing is set aside as everyday, someone else's or past.
-    if found_anywhere(hold.danger_now, clauses):
+    if text.has(hold.danger_now):
         return None
-    if _everyday(hold, family, clauses):
+    if _everyday(hold, family, text):
         return "everyday"
     # Someone else as the subject, unless the writer says they are texting about the person.
-    if (
-        someone_else_is_subject(hold, pattern, tokens, start, end)
-        and not about_them
-        and not found_anywhere(hold.on_behalf, clauses)
-    ):
+    if someone_else_is_subject(hold, pattern, tokens, start, end) and not about_them and not text.has(hold.on_behalf):
         return "someone else"
-    if _comes_back(hold.recurrence, clauses, hold.renewal) or _comes_back(hold.recurrence_here, [tokens], hold.renewal):
+    back_anywhere = _comes_back(hold.recurrence, text.clauses, hold.renewal)
+    if back_anywhere or _comes_back(hold.recurrence_here, [tokens], hold.renewal):
         return None
     if hold.past and find_any(hold.past, tokens):
         return "in the past"
-    if hold.past_anywhere and found_anywhere(hold.past_anywhere, clauses):
+    if hold.past_anywhere and text.has(hold.past_anywhere):
         return "in the past"
     return None
 
 
-def _everyday(hold: HoldBack, family: str, clauses: Sequence[Sequence[Token]]) -> bool:
+def _everyday(hold: HoldBack, family: str, text: WholeText) -> bool:
     """The text gives an everyday reason for this family's words (a goodbye beside a new job), and
     nothing that makes them final."""
-    return (
-        family in hold.everyday_families
-        and found_anywhere(hold.everyday, clauses)
-        and not found_anywhere(hold.everyday_unless, clauses)
-    )
+    return family in hold.everyday_families and text.has(hold.everyday) and not text.has(hold.everyday_unless)
 
 
 def _overlaps(pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -> bool:

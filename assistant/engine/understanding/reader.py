@@ -9,7 +9,13 @@ from assistant.engine.flow import Choice, Question
 from assistant.engine.runner import match_choice
 from assistant.engine.text import keyword, normalise, without_courtesy
 from assistant.engine.understanding.classifier import RiskModel, features, their_words
-from assistant.engine.understanding.matching import find, found_anywhere, someone_else_is_subject, why_held
+from assistant.engine.understanding.matching import (
+    WholeText,
+    find,
+    found_anywhere,
+    someone_else_is_subject,
+    why_held,
+)
 from assistant.engine.understanding.phrases import Phrases, Token
 from assistant.engine.understanding.tokens import clauses_of
 from assistant.engine.understanding.words import NOT_WORD, simplify
@@ -126,6 +132,7 @@ def _pattern_signals(
     held: list[HeldBack] = []
     explained: set[tuple[int, int]] = set()
     seen: set[tuple[str, str]] = set()
+    text = WholeText(clauses)
     for number, tokens in enumerate(clauses):
         for index in _candidates(phrases, tokens):
             family, pattern = flat_patterns[index]
@@ -138,7 +145,7 @@ def _pattern_signals(
             if (family.signal, words) in seen:
                 continue
             hold = phrases.hold_back.get(family.signal)
-            because = why_held(hold, pattern, tokens, span, clauses, about_them, family.name) if hold else None
+            because = why_held(hold, pattern, tokens, span, text, about_them, family.name) if hold else None
             if because:
                 # Another pattern may still read the same words (one that takes the "not" as its own).
                 held.append(HeldBack(family.signal, family.name, words, because))
