@@ -67,7 +67,7 @@ def test_bad_rows_are_each_named_and_nothing_is_imported(loaded: Runtime, tmp_pa
         "line 6, column outcome",
         "line 7, column starts_at: 2027-03-28 01:30 does not exist",
         "line 8, column starts_at: 2026-10-25 01:30 happens twice",
-        "line 9, column starts_at: not a date-time",
+        "line 9, column starts_at: not a date and time",
         "line 10, column appointment_id: duplicate of line 2",
         "line 11, column duration_minutes",
     ):

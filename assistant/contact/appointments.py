@@ -120,36 +120,23 @@ def plan_reminders(db: Session, appointment: Appointment, participant: Participa
     interview = appointment.kind == "job_interview"
     days = settings.interview_reminder_days_before if interview else settings.reminder_days_before
     at = parse_hhmm(settings.reminder_time)
-    planned = []
-    for days_before in sorted(set(days), reverse=True):
-        due = local_at(local_day - timedelta(days=days_before), at, tz)
-        if now <= due < appointment.starts_at:
-            planned.append(
-                _task(
-                    db,
-                    participant.id,
-                    "appt_reminder",
-                    due,
-                    now,
-                    appointment_id=appointment.id,
-                    appointment_version=appointment.version,
-                    days_before=days_before,
-                )
-            )
-    if not planned and days and now + CATCH_UP_AT_LEAST <= appointment.starts_at:
-        today = now.astimezone(ZoneInfo(tz)).date()
-        planned.append(
-            _task(
-                db,
-                participant.id,
-                "appt_reminder",
-                now,
-                now,
-                appointment_id=appointment.id,
-                appointment_version=appointment.version,
-                days_before=(local_day - today).days,
-            )
+    reminders = [(local_at(local_day - timedelta(days=d), at, tz), d) for d in sorted(set(days), reverse=True)]
+    reminders = [(due, d) for due, d in reminders if now <= due < appointment.starts_at]
+    if not reminders and days and now + CATCH_UP_AT_LEAST <= appointment.starts_at:
+        reminders = [(now, (local_day - now.astimezone(ZoneInfo(tz)).date()).days)]
+    planned = [
+        _task(
+            db,
+            participant.id,
+            "appt_reminder",
+            due,
+            now,
+            appointment_id=appointment.id,
+            appointment_version=appointment.version,
+            days_before=days_before,
         )
+        for due, days_before in reminders
+    ]
     if interview:
         due = local_at(local_day, parse_hhmm(settings.interview_good_luck_time), tz)
         if now <= due < appointment.starts_at - timedelta(minutes=30):
