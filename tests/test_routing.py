@@ -146,3 +146,15 @@ def test_a_crisis_text_from_a_new_number_is_signposted_there_though_the_old_one_
     routing.risk(moved)
     [reply] = [db.get(Message, i) for i in moved.outcome.outbox]
     assert reply is not None and reply.message_key == "common/crisis" and reply.phone == "+447700900199"
+
+
+def test_a_text_after_start_is_not_headed_as_sent_while_texts_were_stopped(
+    rt: Runtime, unit: tuple[Session, Participant]
+) -> None:
+    db, participant = unit
+    participant.opted_out = True
+    for body in ("just seen your text, will reply later", "START", "can you tell sam i got the job"):
+        routing.handle_text(db, rt, participant, _text(rt, db, participant, body).message, rt.clock.now())
+    [flag] = [f for f in db.exec(select(Flag)).all() if f.kind == "message"]
+    assert flag.reason == "Sent a message to read"
+    assert flag.evidence[0]["reason"] == "Sent a message while texts are stopped"

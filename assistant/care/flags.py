@@ -48,8 +48,9 @@ def raise_flag(
         _tell_people(db, flag, now)
     else:
         first_news = news is not None and not any(news in e for e in flag.evidence)
-        if kind == "contact_changed" and reason != flag.reason:
-            # A log of changes: its headline is the latest; each earlier one keeps its own words.
+        if kind in ("contact_changed", "message") and reason != flag.reason:
+            # A log of changes or messages: its headline is the latest (a text after START is no
+            # longer one sent "while texts are stopped"); each earlier one keeps its own words.
             flag.evidence = [{"reason": flag.reason, **e} if "reason" not in e else e for e in flag.evidence]
             flag.reason = reason
         flag.evidence = [*flag.evidence, item]
