@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from assistant.db.models import Flag, FlagStatus, Notification, Participant, Service, Specialist, User, table
-from assistant.db.service_settings import all_services, for_service
+from assistant.db.service_settings import ServiceSettings, all_services, for_service
 from assistant.db.units import participant_unit, queued, skip_locked, transaction
 from assistant.outbox.writer import queue_text
 from assistant.runtime import Runtime
@@ -56,13 +56,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     service = db.get(Service, participant.service_id) if participant else None
     settings = for_service(db, service.id if service else None)
     left = specialist is not None and has_left(db, specialist)
-    recipients = [specialist.email] if specialist and not left else []
-    if flag.severity == "urgent" and settings.duty_contact_email:
-        recipients.append(settings.duty_contact_email)
-    # A specialist who has left reads nothing: the escalation contact hears from the first notice.
-    escalate = left or (flag.severity == "urgent" and escalation >= 1)
-    if escalate and settings.escalation_contact_email:
-        recipients.append(settings.escalation_contact_email)
+    recipients = _recipients(flag, specialist, settings, left=left, escalation=escalation)
     subject = SUBJECTS[flag.severity]
     if escalation:
         subject = f"Not yet acknowledged ({escalation}): {subject}"
@@ -107,6 +101,20 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
         queued.append(note)
     db.flush()
     return queued
+
+
+def _recipients(
+    flag: Flag, specialist: Specialist | None, settings: ServiceSettings, *, left: bool, escalation: int
+) -> list[str]:
+    """The specialist (unless they have left); the duty contact for urgent flags; the escalation
+    contact from the first reminder, or from the first notice when the specialist has left."""
+    recipients = [specialist.email] if specialist and not left else []
+    if flag.severity == "urgent" and settings.duty_contact_email:
+        recipients.append(settings.duty_contact_email)
+    escalate = left or (flag.severity == "urgent" and escalation >= 1)
+    if escalate and settings.escalation_contact_email:
+        recipients.append(settings.escalation_contact_email)
+    return recipients
 
 
 def has_left(db: Session, specialist: Specialist) -> bool:
