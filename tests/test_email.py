@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from assistant.care.flags import acknowledge
 from assistant.care.mail import send_notifications
@@ -147,14 +147,20 @@ def test_crisis_from_someone_who_opted_out_still_reaches_people(emailing: tuple[
     assert any(e.get("signposting_not_delivered") == "21610" for e in flag.evidence)
 
 
+def _with_escalation_contact(db: Session) -> Service:
+    """The one service, given manager@service.example as its escalation contact."""
+    service = db.exec(select(Service)).one()
+    service.settings = ServiceSettings.from_json(
+        service.settings | {"escalation_contact_email": "manager@service.example"}
+    ).to_json()
+    db.add(service)
+    return service
+
+
 def test_escalation_contact_hears_from_the_second_notice_on(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:
     rt, inbox = emailing
     with transaction(rt.engine) as db:
-        service = db.exec(select(Service)).one()
-        service.settings = ServiceSettings.from_json(
-            service.settings | {"escalation_contact_email": "manager@service.example"}
-        ).to_json()
-        db.add(service)
+        _with_escalation_contact(db)
     phone.text("+447700900101", "I can't go on")
     start = rt.clock.now()
     assert "manager@service.example" not in _to(inbox)  # the first notice: the specialist and the duty contact
@@ -287,11 +293,7 @@ def test_a_crisis_on_the_caseload_of_a_specialist_who_has_left_goes_to_those_who
 
     rt, inbox = emailing
     with transaction(rt.engine) as db:
-        service = db.exec(select(Service)).one()
-        service.settings = ServiceSettings.from_json(
-            service.settings | {"escalation_contact_email": "manager@service.example"}
-        ).to_json()
-        db.add(service)
+        service = _with_escalation_contact(db)
         sam = db.exec(select(Specialist).where(Specialist.email == "sam.jones@example.org")).one()
         user = User(email=sam.email, password_hash="x", role="specialist", service_id=service.id, specialist_id=sam.id)
         db.add(user)
