@@ -76,6 +76,12 @@ def blocked_by(participant: Participant, now: datetime | None = None) -> str | N
     return None
 
 
+def may_get_a_text_from_staff(participant: Participant) -> bool:
+    """A text a specialist writes themselves (a one-off, a goodbye) goes unless the person opted
+    out, cannot be reached or withdrew consent: a pause holds automated texts only."""
+    return blocked_by(participant) in (None, "paused")
+
+
 def held_for_a_person(db: Session, participant_ids: Collection[int], kind: str) -> set[int]:
     """Of these participants, those a contact of this kind must wait for: routine contact while
     an urgent flag or a request to stop is unacknowledged. One query for a whole campaign batch."""

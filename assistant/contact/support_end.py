@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session, col, select
 
 from assistant.contact.journey_state import local_today, support_ended
-from assistant.contact.policy import blocked_by
+from assistant.contact.policy import may_get_a_text_from_staff
 from assistant.db.models import (
     CampaignRecipient,
     DueTask,
@@ -109,8 +109,7 @@ def end_support(
 def send_goodbye(db: Session, rt: Runtime, participant: Participant, now: datetime) -> int | None:
     """The goodbye the specialist chose to send: in their name, like a text they wrote themselves.
     Returns its id, or None when nothing may go."""
-    # Opted out, unreachable or no consent: nothing goes. A pause holds automated texts only.
-    if blocked_by(participant) not in (None, "paused"):
+    if not may_get_a_text_from_staff(participant):
         return None
     return queue_sms(db, rt, participant, GOODBYE_KEY, now)
 

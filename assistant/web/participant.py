@@ -19,6 +19,7 @@ from assistant.care.rhythm import rhythm_of
 from assistant.contact import appointments as appts
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.pause import set_paused
+from assistant.contact.policy import may_get_a_text_from_staff
 from assistant.content.wording import lock_screen_words, pressure_phrases
 from assistant.db.models import (
     Appointment,
@@ -196,7 +197,7 @@ def message(participant_id: int) -> Any:
         return render_template(
             "message_preview.html", p=person, body=text, segments=segments, gsm=gsm, words=words, pressure=pressure
         )
-    if person.opted_out or person.unreachable or not person.sms_consent:
+    if not may_get_a_text_from_staff(person):
         flash("This participant cannot be texted (opted out, unreachable or no consent to texts).", "error")
         return redirect(url_for("participant.participant", participant_id=participant_id))
     with participant_unit(rt().engine, participant_id) as (db, locked):
