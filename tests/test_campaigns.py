@@ -21,6 +21,8 @@ from assistant.db.models import (
     Message,
     Participant,
     Service,
+    Specialist,
+    User,
 )
 from assistant.db.send_pace import Pacer
 from assistant.db.units import transaction
@@ -115,6 +117,27 @@ def test_sent_once_to_the_audience_rendered_per_person(rt: Runtime, service_id: 
         report = campaigns.progress(db, db.get(Campaign, campaign.id))  # type: ignore[arg-type]
         assert db.get(Campaign, campaign.id).status == "done"  # type: ignore[union-attr]
     assert report["counts"]["sent"] == 2 and report["total"] == 2
+
+
+def test_a_campaign_text_is_never_signed_by_a_specialist_who_has_left(rt: Runtime, service_id: int) -> None:
+    """Sam's only dashboard account is deactivated: the caseload's texts are signed by the team,
+    and a specialist with no account at all (set up by import only) still signs their own."""
+    from assistant.care.signins import deactivate
+
+    with transaction(rt.engine) as db:
+        sam = db.exec(select(Specialist).where(Specialist.email == "sam.jones@example.org")).one()
+        user = User(email=sam.email, password_hash="x", role="specialist", service_id=service_id, specialist_id=sam.id)
+        db.add(user)
+        db.flush()
+        deactivate(db, user, rt.clock.now())
+    _create(rt, service_id)
+    tick(rt, MONDAY_10)
+    tick(rt, MONDAY_10 + timedelta(minutes=5))
+    assert sorted(m.body for m in _campaign_messages(rt)) == [
+        "Hi Alex, there's a CV clinic at the library on Tuesday. The team",
+        "Hi Jordan, there's a CV clinic at the library on Tuesday. The team",
+        "Hi Priya, there's a CV clinic at the library on Tuesday. Chris",
+    ]
 
 
 def test_quiet_hours_and_bank_holidays_defer_never_drop(rt: Runtime, service_id: int) -> None:

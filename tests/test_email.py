@@ -302,3 +302,6 @@ def test_a_crisis_on_the_caseload_of_a_specialist_who_has_left_goes_to_those_who
     phone.text("+447700900101", "I want to end my life")
     assert sorted(_to(inbox)) == ["duty@service.example", "manager@service.example"]
     assert "please move them to another specialist" in _texts(inbox)[0].replace("\n", " ")
+    # Nor is the person in crisis told that someone who has left will be in touch with them.
+    reply = outbound(rt)[-1].body
+    assert "Samaritans" in reply and "Sam " not in reply and reply.endswith("The team will be in touch.")

@@ -18,7 +18,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from assistant.db.models import Flag, FlagStatus, Notification, Participant, Service, Specialist, User, table
+from assistant.db.models import (
+    Flag,
+    FlagStatus,
+    Notification,
+    Participant,
+    Service,
+    Specialist,
+    specialist_has_left,
+    table,
+)
 from assistant.db.service_settings import ServiceSettings, all_services, for_service
 from assistant.db.units import participant_unit, queued, skip_locked, transaction
 from assistant.outbox.writer import queue_text
@@ -119,8 +128,7 @@ def _recipients(
 
 def has_left(db: Session, specialist: Specialist) -> bool:
     """The specialist had dashboard accounts and every one is deactivated: nobody reads their mail."""
-    active = db.exec(select(User.active).where(User.specialist_id == specialist.id)).all()
-    return bool(active) and not any(active)
+    return bool(db.execute(sa.select(specialist_has_left(specialist.id))).scalar())
 
 
 def _text_duty_contact(db: Session, phone: str, external_id: str, now: datetime, *, reminder: int) -> int:

@@ -50,6 +50,8 @@ class Catalog:
             autoescape=False,
             keep_trailing_newline=False,
         )
+        # For a name that starts a sentence: "the team" (no specialist's name to give) becomes "The team".
+        self.env.filters["sentence_start"] = lambda text: str(text)[:1].upper() + str(text)[1:]
 
     def lock_screen_problems(self) -> list[str]:
         """Each template whose own wording (not its variables) has a lock-screen giveaway, unless

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY
-from assistant.db.models import Message, MessageStatus, Participant, Specialist, table
+from assistant.db.models import Message, MessageStatus, Participant, Specialist, specialist_has_left, table
 from assistant.db.service_settings import settings_for
 from assistant.runtime import Runtime
 
@@ -46,23 +46,27 @@ def _signature(name: str, email: str) -> str:
 
 # Two columns, not a whole specialist object: read for every text we write.
 _specialist = table(Specialist)
-_SPECIALIST_NAME = sa.select(_specialist.c.name, _specialist.c.email).where(_specialist.c.id == sa.bindparam("id"))
+_SPECIALIST_NAME = sa.select(
+    _specialist.c.name, _specialist.c.email, specialist_has_left(_specialist.c.id).label("left")
+).where(_specialist.c.id == sa.bindparam("id"))
 
 
 def _specialist_name(db: Session, specialist_id: int | None) -> str:
     if specialist_id is None:
         return "the team"
-    loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
-    if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
-        return specialist_first_name(loaded)
     # Read once per transaction (a check-in start asks twice: the flow's context and its text), on
     # the connection: the session's unwritten changes cannot touch what it reads (its own copy of
     # the specialist is looked at first), so they wait to be written with the text itself.
-    seen: dict[int, str] = db.info.setdefault("specialist_names", {})
+    seen: dict[int, Any] = db.info.setdefault("specialists_signing", {})
     if specialist_id not in seen:
-        row = db.connection().execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
-        seen[specialist_id] = _signature(row.name, row.email) if row else "the team"
-    return seen[specialist_id]
+        seen[specialist_id] = db.connection().execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
+    row = seen[specialist_id]
+    if row is None or row.left:  # someone who has left is never named as the one who will be in touch
+        return "the team"
+    loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
+    if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
+        return specialist_first_name(loaded)
+    return _signature(row.name, row.email)
 
 
 def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from assistant.db.models import (
     RecipientStatus,
     SessionStatus,
     Specialist,
+    specialist_has_left,
     table,
 )
 from assistant.db.service_settings import ServiceSettings, for_service
@@ -166,7 +167,10 @@ def _read_batch(db: Session, batch: list[_Claimed], now: datetime) -> _Batch:
     specialists = {
         s.id: s
         for s in db.exec(
-            select(Specialist).where(col(Specialist.id).in_({p.specialist_id for p in people.values()}))
+            select(Specialist).where(
+                col(Specialist.id).in_({p.specialist_id for p in people.values()}),
+                ~specialist_has_left(col(Specialist.id)),  # a text is never signed by someone who left
+            )
         ).all()
     }
     chosen = {

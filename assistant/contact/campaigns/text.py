@@ -17,6 +17,7 @@ from assistant.db.models import (
     Appointment,
     Participant,
     Specialist,
+    specialist_has_left,
 )
 from assistant.db.units import among
 from assistant.outbox.writer import specialist_first_name
@@ -47,8 +48,15 @@ def template_text(messages_dir: Path, name: str) -> str:
 
 
 def render(text: str, values: dict[str, Any]) -> str:
-    """Fill {{ merge fields }}: plain substitution, never template code."""
-    return MERGE.sub(lambda m: str(values[m.group(1)]), text)
+    """Fill {{ merge fields }}: plain substitution, never template code. A value that begins a
+    sentence (a signature: "the team" when there is no specialist to name) begins with a capital."""
+
+    def value(found: re.Match[str]) -> str:
+        filled = str(values[found.group(1)])
+        before = text[: found.start()].rstrip()
+        return filled[:1].upper() + filled[1:] if not before or before[-1] in ".!?" else filled
+
+    return MERGE.sub(value, text)
 
 
 def check_text(text: str, limit: int) -> list[str]:
@@ -96,10 +104,13 @@ def for_text(text: str, audience: dict[str, Any], now: datetime) -> dict[str, An
 def merge_values(db: Session, participant: Participant, now: datetime) -> dict[str, Any]:
     """One person's merge fields, as queueing fills them."""
     assert participant.id is not None
+    specialist = db.get(Specialist, participant.specialist_id)
+    if db.execute(sa.select(specialist_has_left(participant.specialist_id))).scalar():
+        specialist = None  # a text is never signed by someone who has left
     return merge_fields(
         participant.first_name,
         participant.timezone,
-        db.get(Specialist, participant.specialist_id),
+        specialist,
         next_appointments(db, [participant.id], now).get(participant.id),
     )
 

@@ -3,7 +3,7 @@ timezone-aware."""
 
 from __future__ import annotations
 
-from assistant.db.models.access import AuditLog, FailedSignIn, ImportRun, SignIn, User
+from assistant.db.models.access import AuditLog, FailedSignIn, ImportRun, SignIn, User, specialist_has_left
 from assistant.db.models.care import Appointment, ContactLog, Flag, Measure, Notification, ReplyRhythm, StaffTask
 from assistant.db.models.columns import UTCDateTime, json_column, table, utc_column
 from assistant.db.models.people import Consent, JobStart, Participant, Service, Specialist
@@ -74,6 +74,7 @@ __all__ = [
     "UTCDateTime",
     "User",
     "json_column",
+    "specialist_has_left",
     "table",
     "utc_column",
 ]

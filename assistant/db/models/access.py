@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from assistant.db.models.columns import json_column, utc_column
+from assistant.db.models.columns import json_column, table, utc_column
 
 
 class User(SQLModel, table=True):
@@ -27,6 +27,14 @@ class User(SQLModel, table=True):
     last_login_at: datetime | None = utc_column()
     password_changed_at: datetime | None = utc_column()
     created_at: datetime | None = utc_column()
+
+
+def specialist_has_left(specialist_id: Any) -> sa.ColumnElement[bool]:
+    """True where the specialist had dashboard accounts and every one is deactivated: they have
+    left, so nobody reads their mail and texts are not signed with their name."""
+    users = table(User)
+    theirs = users.c.specialist_id == specialist_id
+    return sa.and_(sa.exists().where(theirs), ~sa.exists().where(theirs, users.c.active == sa.true()))
 
 
 class SignIn(SQLModel, table=True):
