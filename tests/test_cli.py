@@ -197,10 +197,22 @@ def test_campaign_from_a_ready_made_message(cli_env: dict[str, str], caseload_fi
     assert code != 0 and "not both" in out
 
 
-def test_a_team_lead_needs_a_team(cli_env: dict[str, str], caseload_file: Path) -> None:
+def test_a_team_lead_needs_a_team(cli_env: dict[str, str], caseload_file: Path, tmp_path: Path) -> None:
     run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
     base = ["create-user", "lead@example.org", "--role", "team_lead", "--service", "north"]
     code, out = run(cli_env, *base, "--password", "a long enough passphrase")
     assert code != 0 and "needs --team" in out
     code, out = run(cli_env, *base, "--team", "blue", "--password", "a long enough passphrase")
-    assert code == 0
+    assert code == 0 and "no specialist in north is on team 'blue' yet" in out and "(teams in north: none yet)" in out
+    # Once a specialist is on the team, a lead of it is created without a note; a slip is named.
+    teams = tmp_path / "teams.csv"
+    teams.write_text(
+        "participant_id,first_name,phone,specialist_email,specialist_name,service,team\n"
+        "P009,Robin,447700900109,kim@example.org,Kim Shah,north,Red\n"
+    )
+    assert run(cli_env, "import-caseload", str(teams), "--now", "2026-11-22T12:00:00+00:00")[0] == 0
+    lead = ["--role", "team_lead", "--service", "north", "--password", "a long enough passphrase"]
+    code, out = run(cli_env, "create-user", "red@example.org", *lead, "--team", "Red")
+    assert code == 0 and "note" not in out
+    code, out = run(cli_env, "create-user", "red2@example.org", *lead, "--team", "red")
+    assert code == 0 and "on team 'red' yet" in out and "(teams in north: Red)" in out

@@ -66,7 +66,14 @@ def create_user(email: str, role: str, service_slug: str, team: str | None, pass
                 password_changed_at=rt.clock.now(),
             )
         )
+        teams = set(db.exec(select(Specialist.team).where(Specialist.service_id == service.id)).all()) - {None}
     click.echo(f"created {role} {email} in service {service_slug}")
+    if role == "team_lead" and team not in teams:  # most often a typing slip: they would see nobody
+        known = ", ".join(sorted(str(t) for t in teams)) or "none yet"
+        click.echo(
+            f"note: no specialist in {service_slug} is on team {team!r} yet, so this lead sees no caseload "
+            f"until one is (teams in {service_slug}: {known})"
+        )
 
 
 def _user_or_fail(db: Any, email: str) -> Any:
