@@ -154,11 +154,15 @@ def plan_reminders(db: Session, appointment: Appointment, participant: Participa
     return planned
 
 
-def replan(db: Session, appointment: Appointment, participant: Participant, now: datetime, reason: str) -> None:
+def replan(
+    db: Session, appointment: Appointment, participant: Participant, now: datetime, reason: str
+) -> list[DueTask]:
+    """The appointment's texts planned again from now: those it has now (none once it has passed)."""
     cancel_tasks(db, appointment, REMINDER_TASKS, reason, now)
     withdraw_reminder_messages(db, appointment, reason, now)
     if appointment.outcome is None and appointment.starts_at and appointment.starts_at > now:
-        plan_reminders(db, appointment, participant, now)
+        return plan_reminders(db, appointment, participant, now)
+    return []
 
 
 def start_ladder(db: Session, appointment: Appointment, participant: Participant, now: datetime) -> DueTask | None:

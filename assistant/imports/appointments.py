@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from assistant.care import rules
 from assistant.contact import appointments
 from assistant.contact.appointments import CLOSED, KINDS, OUTCOMES
-from assistant.db.models import Appointment, Participant, Service
+from assistant.db.models import Appointment, DueTask, Participant, Service
 from assistant.db.open_items import LADDER_TASKS
 from assistant.db.units import lock_participant, transaction
 from assistant.imports.caseload_csv import CsvImportError, read_csv
@@ -223,16 +223,19 @@ def apply_change(
     *,
     moved: bool,
     outcome_changed: bool,
-) -> None:
-    """What a new, moved, cancelled or missed appointment means for the schedule."""
+) -> int:
+    """What a new, moved, cancelled or missed appointment means for the schedule; how many
+    reminder texts it now has planned."""
+    planned: list[DueTask] = []
     if appointment.outcome in CLOSED or appointment.outcome == "attended":
         appointments.cancel_tasks(db, appointment, appointments.REMINDER_TASKS, appointment.outcome or "", now)
         appointments.withdraw_reminder_messages(db, appointment, appointment.outcome or "", now)
     elif moved and appointment.outcome is None:
-        appointments.replan(db, appointment, participant, now, "moved")
+        planned = appointments.replan(db, appointment, participant, now, "moved")
     if outcome_changed and appointment.outcome != "dna":
         appointments.cancel_tasks(db, appointment, LADDER_TASKS, "outcome_changed", now)
     if outcome_changed and appointment.outcome == "dna":
         appointments.cancel_tasks(db, appointment, appointments.REMINDER_TASKS, "dna", now)
         appointments.start_ladder(db, appointment, participant, now)
         rules.after_dna(db, appointment, participant, now)
+    return sum(task.kind == "appt_reminder" for task in planned)

@@ -56,13 +56,17 @@ def appointment_add(participant_id: int) -> WerkzeugResponse:
         )
         db.add(appointment)
         db.flush()
-        apply_change(db, appointment, person, now(), moved=True, outcome_changed=False)
+        reminders = apply_change(db, appointment, person, now(), moved=True, outcome_changed=False)
         audit(db, me(), "appointment_add", now(), participant_id=participant_id, appointment=appointment.id)
-    if starts_at - now() < appts.CATCH_UP_AT_LEAST:
-        flash("Appointment added. It is too soon for a reminder text: let them know another way if needed.")
-    else:
-        flash("Appointment added; reminders are planned.")
+    flash(_saying("Appointment added", reminders))
     return redirect(url_for("participant.participant", participant_id=participant_id) + "#appointments")
+
+
+def _saying(done: str, reminders: int) -> str:
+    """What the page says happened, from what was planned (reminders can be turned off, or too late)."""
+    if reminders == 0:
+        return f"{done}. No reminder text is planned for it: let them know another way if needed."
+    return f"{done}; {reminders} reminder text{'s' if reminders > 1 else ''} planned."
 
 
 def _appointment_or_404(db: Session, participant_id: int, appointment_id: int) -> Appointment:
@@ -89,9 +93,9 @@ def appointment_move(participant_id: int, appointment_id: int) -> WerkzeugRespon
         appointment.version += 1
         db.add(appointment)
         db.flush()
-        apply_change(db, appointment, person, now(), moved=True, outcome_changed=False)
+        reminders = apply_change(db, appointment, person, now(), moved=True, outcome_changed=False)
         audit(db, me(), "appointment_move", now(), participant_id=participant_id, appointment=appointment_id)
-    flash("Appointment moved; its reminders are re-planned.")
+    flash(_saying("Appointment moved", reminders))
     return redirect(url_for("participant.participant", participant_id=participant_id) + "#appointments")
 
 

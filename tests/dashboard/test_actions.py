@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlmodel import col, select
@@ -22,6 +23,31 @@ def _tasks(world: World, kind: str) -> list[DueTask]:
         return list(db.exec(select(DueTask).where(DueTask.kind == kind).order_by(col(DueTask.id))).all())
 
 
+def test_the_page_says_when_no_reminder_text_is_planned(as_user: Any, world: World, clock: FixedClock) -> None:
+    """What the page says comes from what was planned: one text now for tomorrow afternoon (its
+    reminder times have passed), none for an appointment two hours off."""
+    client = as_user("sam@example.org")
+    pid = world.ids["P001"]
+    token = csrf(client, f"/participants/{pid}")
+    now = clock.now().astimezone(ZoneInfo("Europe/London"))
+    for when, said in [
+        (now + timedelta(days=1, hours=2), "Appointment added; 1 reminder text planned."),
+        (now + timedelta(hours=2), "Appointment added. No reminder text is planned for it"),
+    ]:
+        page = client.post(
+            f"/participants/{pid}/appointments",
+            data={
+                "csrf_token": token,
+                "starts_at": when.strftime("%Y-%m-%dT%H:%M"),
+                "kind": "meeting",
+                "duration_minutes": "30",
+            },
+            follow_redirects=True,
+        )
+        assert said in page.get_data(as_text=True)
+    assert len(_tasks(world, "appt_reminder")) == 1
+
+
 def test_add_move_and_mark_dna(as_user: Any, world: World, clock: FixedClock) -> None:
     client = as_user("sam@example.org")
     pid = world.ids["P001"]
@@ -29,8 +55,9 @@ def test_add_move_and_mark_dna(as_user: Any, world: World, clock: FixedClock) ->
     response = client.post(
         f"/participants/{pid}/appointments",
         data={"csrf_token": token, "starts_at": "2026-11-27T14:00", "kind": "meeting", "duration_minutes": "60"},
+        follow_redirects=True,
     )
-    assert response.status_code == 302
+    assert "Appointment added; 2 reminder texts planned." in response.get_data(as_text=True)
     assert [t.due_at.isoformat() for t in _tasks(world, "appt_reminder") if t.due_at] == [
         "2026-11-24T10:00:00+00:00",
         "2026-11-26T10:00:00+00:00",
