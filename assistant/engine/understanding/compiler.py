@@ -16,6 +16,8 @@ from assistant.engine.understanding.words import MIN_FUZZY, VARIATION, deletes, 
 
 _Check = tuple[str, str, str, bool]  # where, signal, example text, whether it must be read as the signal
 _HOLD_BACK_PATTERNS = (
+    "not_denials",
+    "denial_undone",
     "on_behalf",
     "danger_now",
     "past",
@@ -153,6 +155,8 @@ def _hold_back(
         renewal=patterns("renewal"),
         past_anywhere=patterns("past_anywhere"),
         negation_fillers=frozenset(stem(w) for w in hb.get("negation_fillers", [])),
+        not_denials=patterns("not_denials"),
+        denial_undone=patterns("denial_undone"),
         benign=patterns("benign"),
         everyday=patterns("everyday"),
         everyday_families=frozenset(hb.get("everyday_families", [])),

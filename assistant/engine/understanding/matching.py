@@ -82,7 +82,7 @@ def why_held(
     or None to keep it. `about_them`: the text names the person it came from, so someone else as
     the subject is them. `family`: the name of the family whose pattern matched."""
     start, end, used = span
-    if hold.negators and _denied(hold, tokens, start, end, used):
+    if hold.negators and _denied(hold, tokens, start, end, used) and not text.has(hold.denial_undone):
         return "negated"
     if any(_overlaps(benign, tokens, start, end) for benign in hold.benign):
         return "idiom"
@@ -146,14 +146,19 @@ def _denied(hold: HoldBack, tokens: Sequence[Token], start: int, end: int, used:
     """A denial before the words, or inside them where the pattern skipped a word ("not feeling
     hopeless"), with only filler words between it and the words it denies."""
     for k in range(start, end):
-        if k not in used and tokens[k].word in hold.negators:
+        if k not in used and tokens[k].word in hold.negators and not _not_a_denial(hold, tokens, k):
             return True
     k = start - 1
     while k >= 0 and start - k <= hold.negation_reach:
         stem_k = tokens[k].stem
         if tokens[k].word in hold.negators:
-            return True
+            return not _not_a_denial(hold, tokens, k)
         if hold.negation_fillers and stem_k not in hold.negation_fillers:
             return False
         k -= 1
     return False
+
+
+def _not_a_denial(hold: HoldBack, tokens: Sequence[Token], k: int) -> bool:
+    """The negator at k is part of a condition or of "but not that", so it denies nothing."""
+    return any(_overlaps(pattern, tokens, k, k + 1) for pattern in hold.not_denials)

@@ -89,6 +89,12 @@ class HoldBack:
     # Words that may stand between a denial and what it denies ("not had ANY THOUGHTS OF
     # suicide"); any other word ends the denial's reach ("can't sleep and I want to die").
     negation_fillers: frozenset[str] = frozenset()
+    # A negator inside one of these denies nothing: a condition ("if I don't hurt myself they'll
+    # ..."), or "not that" after "but" ("he knows I'm low, but not that I've planned it").
+    not_denials: tuple[Pattern, ...] = ()
+    # Said anywhere in the text, these take a denial back ("not gonna do anything daft. Probably",
+    # "haven't done anything yet"): the words it denied are kept.
+    denial_undone: tuple[Pattern, ...] = ()
     # Who else a text may be about, as words (a plural "s" allowed): "here" shares the stem of "her".
     others: frozenset[str] = frozenset()
     # Said anywhere in the text, these say the writer is texting about the person the service
