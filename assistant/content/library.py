@@ -33,6 +33,12 @@ CRISIS_FALLBACK = (
 _TEMPLATE_CODE = re.compile(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", re.DOTALL)
 
 
+def sentence_start(value: object) -> str:
+    """A value that starts a sentence: "the team" (no specialist's name to give) becomes "The team"."""
+    text = str(value)
+    return text[:1].upper() + text[1:]
+
+
 class Catalog:
     """Message templates at messages/<locale>/<flow>/<key>.txt, rendered strictly."""
 
@@ -50,8 +56,7 @@ class Catalog:
             autoescape=False,
             keep_trailing_newline=False,
         )
-        # For a name that starts a sentence: "the team" (no specialist's name to give) becomes "The team".
-        self.env.filters["sentence_start"] = lambda text: str(text)[:1].upper() + str(text)[1:]
+        self.env.filters["sentence_start"] = sentence_start
 
     def lock_screen_problems(self) -> list[str]:
         """Each template whose own wording (not its variables) has a lock-screen giveaway, unless

@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from assistant import engine
 from assistant.contact.appointments import day_and_time
+from assistant.content.library import sentence_start
 from assistant.content.wording import lock_screen_words, pressure_phrases
 from assistant.db.models import (
     Appointment,
@@ -54,7 +55,7 @@ def render(text: str, values: dict[str, Any]) -> str:
     def value(found: re.Match[str]) -> str:
         filled = str(values[found.group(1)])
         before = text[: found.start()].rstrip()
-        return filled[:1].upper() + filled[1:] if not before or before[-1] in ".!?" else filled
+        return sentence_start(filled) if not before or before[-1] in ".!?" else filled
 
     return MERGE.sub(value, text)
 
