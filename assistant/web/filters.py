@@ -31,7 +31,7 @@ def day(value: datetime | None) -> str:
 
 def helpers() -> dict[str, Any]:
     return {
-        "ago": lambda then: plain.ago(then, now()),
+        "ago": lambda then: plain.ago(then, now(), zone()),
         "days": [d.capitalize() for d in DAYS],
         "plain": plain,
     }

@@ -46,6 +46,7 @@ from assistant.web.common import (
     rt,
     unit,
 )
+from assistant.web.filters import zone
 from assistant.web.flag_cards import flag_cards
 from assistant.web.plain import rhythm_words
 from assistant.web.window_form import participant_windows
@@ -78,7 +79,7 @@ def participant(participant_id: int) -> str:
             "p": person,
             "specialist": specialist,
             "summary": caseload_rows(db, [person])[0],
-            "rhythm": rhythm_words(rhythm, kept.first_pending_at if kept else None, now()),
+            "rhythm": rhythm_words(rhythm, kept.first_pending_at if kept else None, now(), zone()),
             "oldest_first": oldest_first,
             "messages": messages if oldest_first else messages[::-1],
             "cards": flag_cards(db, [f for f in flags if f.status != FlagStatus.RESOLVED]),

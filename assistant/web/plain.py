@@ -71,8 +71,10 @@ def day(value: datetime | None, zone: str) -> str:
     return f"{here.day} {here:%b %Y}"
 
 
-def ago(then: datetime | None, now: datetime) -> str:
-    """'just now', '5 minutes ago', '2 hours ago', 'yesterday', '3 days ago', or 'in 2 hours' ahead."""
+def ago(then: datetime | None, now: datetime, zone: str) -> str:
+    """'just now', '5 minutes ago', '2 hours ago', 'yesterday', '3 days ago', or 'in 2 hours' ahead.
+    A day or more away is counted in calendar days in the zone: Saturday 10:00 is "in 2 days" on
+    Thursday afternoon, not "tomorrow"."""
     if then is None:
         return "never"
     seconds = (now - then).total_seconds()
@@ -83,6 +85,8 @@ def ago(then: datetime | None, now: datetime) -> str:
     for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
         if seconds >= size:
             count = int(seconds // size)
+            if unit == "day":
+                count = max(1, abs((local(then, zone).date() - local(now, zone).date()).days))
             if unit == "day" and count == 1:
                 return "tomorrow" if ahead else "yesterday"
             words = f"{count} {unit}{'' if count == 1 else 's'}"
@@ -90,7 +94,7 @@ def ago(then: datetime | None, now: datetime) -> str:
     return "just now"  # pragma: no cover
 
 
-def rhythm_words(rhythm: Rhythm, first_pending_at: datetime | None, now: datetime) -> str:
+def rhythm_words(rhythm: Rhythm, first_pending_at: datetime | None, now: datetime, zone: str) -> str:
     """How they usually answer, and what is still unanswered: 'Usually replies within 3 hours;
     answers about 9 in 10 texts. No reply yet to the last text (sent 2 days ago).'"""
     usual = describe(rhythm)
@@ -99,7 +103,7 @@ def rhythm_words(rhythm: Rhythm, first_pending_at: datetime | None, now: datetim
         texts, sent = (
             ("the last text", "sent") if rhythm.pending == 1 else (f"the last {rhythm.pending} texts", "the first sent")
         )
-        words += f" No reply yet to {texts} ({sent} {ago(first_pending_at, now)})."
+        words += f" No reply yet to {texts} ({sent} {ago(first_pending_at, now, zone)})."
     return words
 
 
