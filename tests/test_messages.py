@@ -152,3 +152,11 @@ def test_an_unknown_locale_or_a_broken_template_falls_back_to_en_gb(tmp_path: Pa
     assert catalog.render("common/free_text_ack", NAMES, "cy-GB") == CATALOG.render("common/free_text_ack", NAMES)
     for unknown in ("fr", "en-GB/../en-GB", "../cy-GB", "", "common"):
         assert catalog.render("common/help", NAMES, unknown) == english, unknown
+
+
+def test_the_neutral_signature_takes_a_capital_only_where_it_starts_a_sentence() -> None:
+    """With no specialist to name (or one who has left), texts are signed "the team"."""
+    names = {"first_name": "Alex", "specialist_name": "the team", "nation": "england"}
+    assert CATALOG.render("checkin/thanks_good", names).endswith("Thanks for letting me know. The team")
+    assert "saved for the team, who reads" in CATALOG.render("checkin/thanks_free_text", names)
+    assert CATALOG.render("common/crisis", names).endswith("The team will be in touch.")

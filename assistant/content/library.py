@@ -33,10 +33,14 @@ CRISIS_FALLBACK = (
 _TEMPLATE_CODE = re.compile(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", re.DOTALL)
 
 
-def sentence_start(value: object) -> str:
-    """A value that starts a sentence: "the team" (no specialist's name to give) becomes "The team"."""
-    text = str(value)
-    return text[:1].upper() + text[1:]
+# What texts are signed with when there is no specialist to name, or theirs has left: it gives
+# nothing away. Where it starts a sentence ("Thanks for letting me know. the team") it takes a capital.
+NEUTRAL_SIGNATURE = "the team"
+_NEUTRAL_STARTING = re.compile(r"(^|[.!?]\s+)the team\b")
+
+
+def with_capital_signature(text: str) -> str:
+    return _NEUTRAL_STARTING.sub(lambda found: found.group(1) + "The team", text)
 
 
 class Catalog:
@@ -56,7 +60,6 @@ class Catalog:
             autoescape=False,
             keep_trailing_newline=False,
         )
-        self.env.filters["sentence_start"] = sentence_start
 
     def lock_screen_problems(self) -> list[str]:
         """Each template whose own wording (not its variables) has a lock-screen giveaway, unless
@@ -94,7 +97,7 @@ class Catalog:
         return self._render(f"{FALLBACK_LOCALE}/{key}.txt", variables)
 
     def _render(self, name: str, variables: Mapping[str, Any]) -> str:
-        return self.env.get_template(name).render(**variables).strip()
+        return with_capital_signature(self.env.get_template(name).render(**variables).strip())
 
 
 class FlowLibrary:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant import engine
-from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY
+from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, NEUTRAL_SIGNATURE
 from assistant.db.models import Message, MessageStatus, Participant, Specialist, specialist_has_left, table
 from assistant.db.service_settings import settings_for
 from assistant.runtime import Runtime
@@ -33,7 +33,7 @@ def specialist_first_name(specialist: Specialist | None) -> str:
     """The name texts are signed with: the specialist's first name, else one read from their
     email address (sam.jones@ -> Sam), else a neutral 'the team' that gives nothing away."""
     if specialist is None:
-        return "the team"
+        return NEUTRAL_SIGNATURE
     return _signature(specialist.name, specialist.email)
 
 
@@ -41,7 +41,7 @@ def _signature(name: str, email: str) -> str:
     if name.strip():
         return name.strip().split()[0]
     local = email.split("@", 1)[0].replace("_", ".").split(".")[0]
-    return local.capitalize() if local.isalpha() and len(local) > 1 else "the team"
+    return local.capitalize() if local.isalpha() and len(local) > 1 else NEUTRAL_SIGNATURE
 
 
 # Two columns, not a whole specialist object: read for every text we write.
@@ -53,7 +53,7 @@ _SPECIALIST_NAME = sa.select(
 
 def _specialist_name(db: Session, specialist_id: int | None) -> str:
     if specialist_id is None:
-        return "the team"
+        return NEUTRAL_SIGNATURE
     # Read once per transaction (a check-in start asks twice: the flow's context and its text), on
     # the connection: the session's unwritten changes cannot touch what it reads (its own copy of
     # the specialist is looked at first), so they wait to be written with the text itself.
@@ -62,7 +62,7 @@ def _specialist_name(db: Session, specialist_id: int | None) -> str:
         seen[specialist_id] = db.connection().execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
     row = seen[specialist_id]
     if row is None or row.left:  # someone who has left is never named as the one who will be in touch
-        return "the team"
+        return NEUTRAL_SIGNATURE
     loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
     if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
         return specialist_first_name(loaded)

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 
 from assistant.contact import questionnaire_links as links
+from assistant.content.library import with_capital_signature
 from assistant.db.units import queued, transaction
 from assistant.engine import PAUSED_FOR_SAFETY
 from assistant.limits import limiter
@@ -83,7 +84,7 @@ def answer(token: str) -> Any:
                 "questionnaire_end.html",
                 help=help_text,
                 paused=done.ended == PAUSED_FOR_SAFETY,
-                specialist_name=specialist if specialist != "the team" else "The team",
+                specialist_name=with_capital_signature(specialist),
             )
     # Signposting and the urgent flag's notices leave now, as they do for a text.
     current_app.extensions["assistant.sending.dispatch"].kick(outbox, emails=emails)

@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 
 from assistant import engine
 from assistant.contact.appointments import day_and_time
-from assistant.content.library import sentence_start
+from assistant.content.library import with_capital_signature
 from assistant.content.wording import lock_screen_words, pressure_phrases
 from assistant.db.models import (
     Appointment,
@@ -49,15 +49,8 @@ def template_text(messages_dir: Path, name: str) -> str:
 
 
 def render(text: str, values: dict[str, Any]) -> str:
-    """Fill {{ merge fields }}: plain substitution, never template code. A value that begins a
-    sentence (a signature: "the team" when there is no specialist to name) begins with a capital."""
-
-    def value(found: re.Match[str]) -> str:
-        filled = str(values[found.group(1)])
-        before = text[: found.start()].rstrip()
-        return sentence_start(filled) if not before or before[-1] in ".!?" else filled
-
-    return MERGE.sub(value, text)
+    """Fill {{ merge fields }}: plain substitution, never template code."""
+    return with_capital_signature(MERGE.sub(lambda m: str(values[m.group(1)]), text))
 
 
 def check_text(text: str, limit: int) -> list[str]:
