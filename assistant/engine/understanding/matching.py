@@ -160,5 +160,5 @@ def _denied(hold: HoldBack, tokens: Sequence[Token], start: int, end: int, used:
 
 
 def _not_a_denial(hold: HoldBack, tokens: Sequence[Token], k: int) -> bool:
-    """The negator at k is part of a condition or of "but not that", so it denies nothing."""
+    """The negator at k is part of a condition ("if I don't ..."), so it denies nothing."""
     return any(_overlaps(pattern, tokens, k, k + 1) for pattern in hold.not_denials)

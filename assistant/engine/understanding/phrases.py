@@ -90,7 +90,7 @@ class HoldBack:
     # suicide"); any other word ends the denial's reach ("can't sleep and I want to die").
     negation_fillers: frozenset[str] = frozenset()
     # A negator inside one of these denies nothing: a condition ("if I don't hurt myself they'll
-    # ..."), or "not that" after "but" ("he knows I'm low, but not that I've planned it").
+    # hurt my kids", "unless I do it").
     not_denials: tuple[Pattern, ...] = ()
     # Said anywhere in the text, these take a denial back ("not gonna do anything daft. Probably",
     # "haven't done anything yet"): the words it denied are kept.
