@@ -124,8 +124,12 @@ def _add_signal_file(
         if not texts:
             raise FlowError(f"{source}: no patterns")
         patterns = compile_patterns(texts, classes, source, aliases)
-        parts.vocabulary |= _words_of(texts, classes)
-        parts.families.append(Family(signal, family_name, str(family.get("label", family_name)), patterns))
+        needs = [str(p) for p in family.get("needs", [])]
+        parts.vocabulary |= _words_of(texts + needs, classes)
+        label = str(family.get("label", family_name))
+        parts.families.append(
+            Family(signal, family_name, label, patterns, compile_patterns(needs, classes, source, aliases))
+        )
         parts.checks += [(source, signal, str(e), True) for e in family.get("examples", [])]
         parts.checks += [(source, signal, str(e), False) for e in family.get("not_examples", [])]
     hb = data.get("hold_back", {})

@@ -78,6 +78,9 @@ class Family:
     name: str
     label: str
     patterns: tuple[Pattern, ...]
+    # Said anywhere in the text, one of these must be for the family's words to count: "I just
+    # want to be with him" is risk beside a death ("took his own life", "since dad passed").
+    needs: tuple[Pattern, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def _pattern_signals(
         for index in _candidates(phrases, tokens):
             family, pattern = flat_patterns[index]
             span = find(pattern, tokens)
-            if span is None:
+            if span is None or (family.needs and not text.has(family.needs)):
                 continue
             words = _raw_words(tokens, span[:2])
             if family.signal in LOGISTICS:
