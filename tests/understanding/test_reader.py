@@ -194,6 +194,21 @@ def test_a_note_is_not_a_denial(phrases: Phrases) -> None:
     assert not read("not suicidal, just tired", phrases).has("risk")
 
 
+def test_a_condition_is_not_a_denial_and_a_hedge_takes_a_denial_back(phrases: Phrases) -> None:
+    assert read("the voice says if i don't hurt myself it'll hurt my mum", phrases).has("risk")
+    assert read("not gonna do anything stupid. probably", phrases).has("risk")
+    assert read("i haven't cut myself. yet", phrases).has("risk")
+    reading = read("i'm not going to hurt myself, i promise", phrases)
+    assert not any(s.kind == "risk" and s.family != "classifier" for s in reading.signals), reading
+    assert "negated" in {h.because for h in reading.held_back}
+
+
+def test_wanting_to_be_with_someone_is_risk_only_beside_a_death(phrases: Phrases) -> None:
+    assert read("my dad took his own life last year and i just want to be with him", phrases).has("risk")
+    assert read("nan passed in march. all i want is to be with her", phrases).has("risk")
+    assert not read("mum's poorly in hospital, i just want to be with her", phrases).has("risk")
+
+
 def test_here_is_not_her(phrases: Phrases) -> None:
     """Someone else as the subject is read by words, not stems: "here" shares the stem of "her", so
     "all good here apart from wanting to die" was set aside as someone else's words."""
