@@ -199,7 +199,11 @@ class PhraseLibrary:
             if training.is_dir():
                 examples = (_texts(training, "risk"), _texts(training, "not_risk"))
             self.by_locale[folder.name] = compile_phrases(
-                files, locale=folder.name, training=examples, threshold=float(settings.get("threshold", 0.0))
+                files,
+                locale=folder.name,
+                training=examples,
+                threshold=float(settings.get("threshold", 0.0)),
+                small_talk=[str(text) for text in settings.get("small_talk", [])],
             )
         if FALLBACK_LOCALE not in self.by_locale:
             raise FlowError(f"{directory}: no phrases for {FALLBACK_LOCALE}")

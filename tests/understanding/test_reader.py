@@ -209,6 +209,17 @@ def test_wanting_to_be_with_someone_is_risk_only_beside_a_death(phrases: Phrases
     assert not read("mum's poorly in hospital, i just want to be with her", phrases).has("risk")
 
 
+@pytest.mark.parametrize("text", ["hi again", "Me again x", "its me again!", "sorry me again"])
+def test_small_talk_is_not_read_by_the_classifier(phrases: Phrases, text: str) -> None:
+    """'again' weighs towards risk ("cut again"): alone beside a greeting it made a crisis."""
+    assert not read(text, phrases).has("risk")
+
+
+def test_small_talk_with_more_in_it_is_still_read(phrases: Phrases) -> None:
+    assert read("me again. relapsed last night", phrases).has("risk")
+    assert read("hi again, cut again", phrases).has("risk")
+
+
 def test_here_is_not_her(phrases: Phrases) -> None:
     """Someone else as the subject is read by words, not stems: "here" shares the stem of "her", so
     "all good here apart from wanting to die" was set aside as someone else's words."""

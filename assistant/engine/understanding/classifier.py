@@ -25,6 +25,9 @@ class RiskModel:
     bias: float
     threshold: float  # log-odds above which a text is read as risk
     held_back_margin: float = 2.0
+    # Whole texts it never reads ("hi again", "me again"): small talk whose one word of weight
+    # ("again", as in "cut again") would make it a crisis. The phrase rules still read them.
+    small_talk: frozenset[str] = frozenset()
 
     def score(self, features: Iterable[str]) -> tuple[float, list[str]]:
         total = self.bias

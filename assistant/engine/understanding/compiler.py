@@ -11,7 +11,7 @@ from assistant.engine.flow import FlowError
 from assistant.engine.understanding.classifier import train_risk_model
 from assistant.engine.understanding.patterns import compile_patterns, literal_words
 from assistant.engine.understanding.phrases import SIGNALS, Family, HoldBack, Pattern, Phrases
-from assistant.engine.understanding.reader import read
+from assistant.engine.understanding.reader import plain_words, read
 from assistant.engine.understanding.words import MIN_FUZZY, VARIATION, deletes, fuzzy_depth, stem
 
 _Check = tuple[str, str, str, bool]  # where, signal, example text, whether it must be read as the signal
@@ -67,6 +67,7 @@ def compile_phrases(
     locale: str,
     training: tuple[Sequence[str], Sequence[str]] | None = None,
     threshold: float = 0.0,
+    small_talk: Iterable[str] = (),
 ) -> Phrases:
     """Build a locale's phrase knowledge from its parsed files (file name -> TOML data).
 
@@ -83,7 +84,8 @@ def compile_phrases(
     _check_examples(phrases, parts.checks)
     if training is not None:
         risk, ordinary = training
-        phrases = replace(phrases, model=train_risk_model(phrases, risk, ordinary, threshold=threshold))
+        model = train_risk_model(phrases, risk, ordinary, threshold=threshold)
+        phrases = replace(phrases, model=replace(model, small_talk=frozenset(map(plain_words, small_talk))))
     return phrases
 
 

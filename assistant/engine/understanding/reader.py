@@ -84,7 +84,8 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     # A reply that is wholly one of the question's own answers ("nearly every day") is an
     # answer, not free text: only the phrase rules read it.
     whole_answer = answer is not None and normalise(text) in answer.match
-    if phrases.model is not None and not whole_answer and not any(s.kind == "risk" for s in signals):
+    small_talk = phrases.model is not None and plain_words(text) in phrases.model.small_talk
+    if phrases.model is not None and not whole_answer and not small_talk and not any(s.kind == "risk" for s in signals):
         about_the_texts = any(s.kind in ABOUT_THE_TEXTS for s in signals)
         signal = _classifier_signal(phrases, phrases.model, clauses, held, explained, about_the_texts)
         if signal is not None:
@@ -234,8 +235,7 @@ def _keyword(phrases: Phrases, text: str) -> str | None:
     carrier = keyword(text)
     if carrier is not None:
         return carrier
-    # Kisses or thanks after the words ("call x", "ring me please") sign a text off.
-    words = without_courtesy(" ".join(NOT_WORD.sub(" ", simplify(text)).split()))
+    words = plain_words(text)
     for kind, choices in phrases.keywords.items():
         if words in choices:
             return kind
@@ -256,3 +256,9 @@ def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str]
     if choice is None and signals:
         choice = next((c for c in question.choices if set(c.signals) & signals), None)
     return choice
+
+
+def plain_words(text: str) -> str:
+    """The text's words alone, as whole-text lists hold them: kisses or thanks after the words
+    ("call x", "ring me please") sign a text off."""
+    return without_courtesy(" ".join(NOT_WORD.sub(" ", simplify(text)).split()))
