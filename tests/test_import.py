@@ -327,8 +327,14 @@ def test_support_starting_before_the_referral_is_refused(rt: Runtime, tmp_path: 
     path.write_text(
         "participant_id,first_name,phone,specialist_email,referral_date,support_start\n"
         "P001,Alex,07700 900101,sam@example.org,2026-11-01,2026-10-01\n"
+        "P002,Jordan,07700 900102,sam@example.org,2099-01-01,\n"
+        "P003,Priya,07700 900103,sam@example.org,2026-11-01,2099-05-05\n"
     )
     with pytest.raises(CsvImportError) as refused:
         import_caseload(rt, path, rt.clock.now())
-    assert refused.value.errors == ["line 2, column support_start: is before referral_date"]
+    assert refused.value.errors == [
+        "line 2, column support_start: cannot be before the referral date",
+        "line 3, column referral_date: cannot be in the future",
+        "line 4, column support_start: cannot be more than 60 days ahead",
+    ]
     assert _people(rt) == []

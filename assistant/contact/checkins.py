@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from assistant.contact.cadence import checkin_weeks
+from assistant.contact.journey_state import support_ended
 from assistant.db.models import DueTask, Participant, TaskStatus, table
 from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
@@ -32,7 +33,8 @@ def plan_checkin(
 ) -> datetime:
     """Make sure exactly one future check-in is planned, at the participant's day and time, and
     say when it is. `running` is the check-in being run now: its runner closes it, so it is left
-    as it is."""
+    as it is. After support has ended none is planned (any pending is cancelled), whatever changes
+    on the record later (a job start, a referral date, a resumed pause): the time is still said."""
     assert participant.id is not None
     pending = db.exec(_PENDING_CHECKINS, params={"participant_id": participant.id}).all()
     at = parse_hhmm(participant.checkin_time)
@@ -41,15 +43,16 @@ def plan_checkin(
     else:
         due = next_weekly(participant.checkin_day, at, participant.timezone, now)
     keep = None
+    ended = support_ended(participant, now)
     for task in pending:
         if task is running:
             continue
-        if task.payload.get("slot") == due.isoformat() and keep is None:
+        if task.payload.get("slot") == due.isoformat() and keep is None and not ended:
             keep = task
         else:
             task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replanned", now
             db.add(task)
-    if keep is None:
+    if keep is None and not ended:
         slot = {"slot": due.isoformat()}
         db.execute(_INSERT_TASK, {"participant_id": participant.id, "due_at": due, "created_at": now, "payload": slot})
     return due

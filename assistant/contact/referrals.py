@@ -46,6 +46,25 @@ def clean_referral(
     return referral_date, source
 
 
+# How far ahead a support start may be recorded: a first meeting already booked, not a guess.
+SUPPORT_START_AHEAD = timedelta(days=60)
+
+
+def journey_date_problems(
+    referral_date: date | None, support_start: date | None, *, today: date
+) -> list[tuple[str, str]]:
+    """What is wrong with a referral date and a support start together, as (field, reason):
+    the dashboard and the caseload import hold the same rule."""
+    problems = []
+    if referral_date is not None and referral_date > today:
+        problems.append(("referral_date", "cannot be in the future"))
+    if support_start is not None and support_start > today + SUPPORT_START_AHEAD:
+        problems.append(("support_start", f"cannot be more than {SUPPORT_START_AHEAD.days} days ahead"))
+    if support_start is not None and referral_date is not None and support_start < referral_date:
+        problems.append(("support_start", "cannot be before the referral date"))
+    return problems
+
+
 def public_name(db: Session, participant: Participant) -> str:
     settings = settings_for(db, participant)
     if settings.public_name.strip():

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from assistant.contact.checkins import plan_checkin
-from assistant.contact.journey_state import local_today
+from assistant.contact.journey_state import local_today, support_ended
 from assistant.db.models import DueTask, FlowSession, JobStart, Participant
 from assistant.db.service_settings import settings_for
 from assistant.engine import RecordAnswer
@@ -51,9 +51,15 @@ def counts_as_outcome(job: JobStart) -> bool:
     return job.hours_per_week >= OUTCOME_HOURS
 
 
+# A job start is recorded when it happens, or caught up on later: not years after.
+JOB_START_BACK = timedelta(days=730)
+
+
 def check_job(started_on: date, hours: float, employer: str, sector: str, *, today: date) -> None:
     if started_on > today + timedelta(days=60):
         raise JobStartError("start date: at most 60 days ahead")
+    if started_on < today - JOB_START_BACK:
+        raise JobStartError("start date: at most two years ago")
     if not 0 < hours <= 80:
         raise JobStartError("hours a week: more than 0 and at most 80")
     if len(employer) > 200 or not employer.isprintable():
@@ -77,6 +83,11 @@ def record_job_start(
 
     assert participant.id is not None
     check_job(started_on, hours, employer.strip(), sector, today=local_today(participant, now))
+    if any(
+        (j.started_on, j.hours_per_week, j.employer.lower()) == (started_on, hours, employer.strip().lower())
+        for j in db.exec(select(JobStart).where(JobStart.participant_id == participant.id)).all()
+    ):
+        raise JobStartError("this job start is recorded already (the same day, hours and employer)")
     job = JobStart(
         participant_id=participant.id,
         started_on=started_on,
@@ -103,8 +114,12 @@ def record_job_start(
 
 
 def plan_sustainment(db: Session, participant: Participant, job: JobStart, now: datetime) -> list[DueTask]:
-    """One due row per sustainment check still ahead, at the in-work check-in time on that day."""
+    """One due row per sustainment check still ahead, at the in-work check-in time on that day;
+    none after support has ended (a job recorded after an exit counts in the reports, and nobody
+    is texted about it)."""
     assert participant.id is not None and job.id is not None
+    if support_ended(participant, now):
+        return []
     settings = settings_for(db, participant)
     at = parse_hhmm(settings.in_work_checkin_time)
     planned = []

@@ -58,7 +58,7 @@ def import_caseload(rt: Runtime, source: Path | bytes, now: datetime, *, scope: 
     for offset, row in enumerate(rows):
         if not row:
             continue
-        clean, row_errors = validate_row(offset + 2, row, seen, scope, rt.catalog.known_locales)
+        clean, row_errors = validate_row(offset + 2, row, seen, scope, rt.catalog.known_locales, now)
         errors.extend(row_errors)
         if row_errors:
             bad_lines.add(offset + 2)

@@ -6,11 +6,12 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from assistant.contact.referrals import journey_date_problems
 from assistant.content.library import FALLBACK_LOCALE
 from assistant.imports.referrals import referral_columns
 from assistant.phones import PhoneError, to_e164
@@ -95,6 +96,7 @@ def validate_row(
     seen: dict[str, dict[str, int]],
     scope: str | None = None,
     locales: frozenset[str] = frozenset({FALLBACK_LOCALE}),
+    now: datetime | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """One row's values cleaned, and its errors by line and column; `seen` finds duplicates across rows."""
     errors: list[str] = []
@@ -105,7 +107,7 @@ def validate_row(
 
     _check_people(row, clean, err, scope)
     _check_service_and_slot(row, clean, err, scope)
-    _check_dates_and_language(row, clean, err, locales)
+    _check_dates_and_language(row, clean, err, locales, now)
     for column, value in (
         ("participant_id", clean["service"] + "/" + clean["participant_id"]),
         ("phone", clean.get("phone", "")),
@@ -184,8 +186,11 @@ def _check_service_and_slot(row: dict[str, str], clean: dict[str, Any], err: Err
     clean["timezone"] = tz
 
 
-def _check_dates_and_language(row: dict[str, str], clean: dict[str, Any], err: Err, locales: frozenset[str]) -> None:
-    """Support start and end (in order), the referral columns, and a language the catalog has."""
+def _check_dates_and_language(
+    row: dict[str, str], clean: dict[str, Any], err: Err, locales: frozenset[str], now: datetime | None
+) -> None:
+    """Support start and end (in order), the referral columns (as the dashboard checks them, given
+    the time now: today is the row's own day, in its timezone), and a language the catalog has."""
     for column in ("support_start", "support_end"):
         clean[column] = None
         if row.get(column):
@@ -196,8 +201,13 @@ def _check_dates_and_language(row: dict[str, str], clean: dict[str, Any], err: E
     clean.update(referral_columns(row, err))
     if clean["support_start"] and clean["support_end"] and clean["support_end"] < clean["support_start"]:
         err("support_end", "is before support_start")
-    if clean["support_start"] and clean.get("referral_date") and clean["support_start"] < clean["referral_date"]:
-        err("support_start", "is before referral_date")
+    if now is not None:
+        try:
+            today = now.astimezone(ZoneInfo(clean["timezone"])).date()
+        except (ZoneInfoNotFoundError, ValueError):  # named as an error already
+            today = now.date()
+        for column, reason in journey_date_problems(clean.get("referral_date"), clean["support_start"], today=today):
+            err(column, reason)
     language = row.get("language") or FALLBACK_LOCALE
     if language not in locales:
         shown = language if len(language) <= 16 and language.isprintable() else language[:16] + "..."

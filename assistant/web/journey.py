@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from assistant.care.audit import audit
 from assistant.contact.journey_state import local_today
-from assistant.contact.referrals import ReferralError, clean_referral, start_support
+from assistant.contact.referrals import ReferralError, clean_referral, journey_date_problems, start_support
 from assistant.contact.support_end import EXIT_REASONS, ExitError, end_support, send_goodbye
 from assistant.contact.work import SECTORS, JobStartError, counts_as_outcome, record_job_start
 from assistant.db.journey_settings import referral_choices
@@ -69,9 +69,10 @@ def referral(participant_id: int) -> WerkzeugResponse:
         except (ReferralError, ValueError) as exc:
             problem = str(exc) if isinstance(exc, ReferralError) else "Support start: a date like 2026-11-30."
             return _back(participant_id, problem, "error")
-        support_start = started or person.support_started_on
-        if referred is not None and support_start is not None and support_start < referred:
-            return _back(participant_id, "Support start: cannot be before the referral date.", "error")
+        problems = journey_date_problems(referred, started or person.support_started_on, today=today)
+        if problems:
+            said = "; ".join(f"{field.replace('_', ' ').capitalize()}: {reason}" for field, reason in problems)
+            return _back(participant_id, said + ".", "error")
         person.referral_date, person.referral_source, person.updated_at = referred, source, now()
         db.add(person)
         if started is not None and started != person.support_started_on:
@@ -104,6 +105,9 @@ def job_start(participant_id: int) -> WerkzeugResponse:
         except JobStartError as exc:
             return _back(participant_id, f"Job start not saved: {exc}.", "error")
         audit(db, me(), "job_start", now(), participant_id=participant_id, hours=hours, sector=job.sector)
+        ended = person.exit_reason is not None
+    if ended:
+        return _back(participant_id, "Job start recorded. Support has ended, so no texts are planned about it.")
     return _back(participant_id, "Job start recorded. Texts now come after working hours, weekly for the first weeks.")
 
 

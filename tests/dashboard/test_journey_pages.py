@@ -46,6 +46,37 @@ def test_job_start_refuses_bad_hours_and_counts_seven_hours(as_user: Any, world:
     assert world.participant("P001").cohort == "in_work"
 
 
+def test_a_job_start_twice_or_from_long_ago_is_refused(as_user: Any, world: World) -> None:
+    sam = as_user("sam@example.org")
+    job = {"started_on": "2026-11-30", "hours_per_week": "16", "employer": "Tesco", "sector": "retail"}
+    assert "Job start recorded." in _post(sam, world, "job-start", job).get_data(as_text=True)
+    again = _post(sam, world, "job-start", job | {"employer": "tesco "})  # a double submit
+    assert "recorded already" in again.get_data(as_text=True)
+    ancient = _post(sam, world, "job-start", job | {"started_on": "0001-01-01"})
+    assert "at most two years ago" in ancient.get_data(as_text=True)
+    with transaction(world.rt.engine) as db:
+        assert len(db.exec(select(JobStart)).all()) == 1
+
+
+def test_a_job_recorded_after_support_ended_plans_no_texts(as_user: Any, world: World) -> None:
+    """The goodbye has gone: the job counts in the reports, and nobody is texted about it."""
+    sam = as_user("sam@example.org")
+    pid = world.ids["P001"]
+    assert "Support ended." in _post(sam, world, "exit", {"reason": "moved", "ends_on": "2026-11-22"}).get_data(
+        as_text=True
+    )
+    job = {"started_on": "2026-11-30", "hours_per_week": "16", "employer": "Tesco", "sector": "retail"}
+    page = _post(sam, world, "job-start", job).get_data(as_text=True)
+    assert "Support has ended, so no texts are planned about it." in page
+    _post(
+        sam, world, "referral", {"referral_date": "2026-11-02", "referral_source": "gp", "support_start": "2026-11-03"}
+    )
+    with transaction(world.rt.engine) as db:
+        assert len(db.exec(select(JobStart)).all()) == 1
+        pending = db.exec(select(DueTask).where(DueTask.participant_id == pid, DueTask.status == "pending")).all()
+    assert pending == []
+
+
 def test_exit_needs_a_listed_reason_and_is_not_for_another_team(as_user: Any, world: World) -> None:
     sam = as_user("sam@example.org")
     refused = _post(sam, world, "exit", {"reason": "bored", "ends_on": "2026-11-22"})
@@ -72,6 +103,9 @@ def test_support_cannot_start_before_the_referral(as_user: Any, world: World) ->
     assert "Support start: cannot be before the referral date." in refused.get_data(as_text=True)
     alex = world.participant("P001")
     assert (alex.referral_date, alex.support_started_on) == (None, None)
+    far = _post(sam, world, "referral", {"referral_date": "2026-11-01", "support_start": "2099-01-01"})
+    assert "Support start: cannot be more than 60 days ahead." in far.get_data(as_text=True)
+    assert world.participant("P001").support_started_on is None
 
 
 def _set(world: World, **values: Any) -> None:
