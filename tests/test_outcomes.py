@@ -176,3 +176,24 @@ def test_a_wsas_total_with_work_not_applicable_is_partial_and_says_so(rt: Runtim
         db.flush()
         wsas = [m for m in measures_for_export(db, person.id) if m["instrument"] == "wsas"]
     assert wsas[0]["band"] is None and wsas[0]["note"] == "4-item total, work not applicable: not banded"
+
+
+def test_a_job_is_sustained_only_where_the_person_said_they_are_still_in_work(rt: Runtime, tmp_path: Path) -> None:
+    """Jobs whose 13-week mark falls in the period: one still in work, one in another job, one
+    who said no, one who never answered; a job of under 7 hours is not an outcome at all."""
+    from assistant.db.models import JobStart
+
+    _seed(rt, tmp_path)
+    august = date(2026, 8, 10)  # 13 weeks on: 9 November
+    answers = {"A": {"13": "yes"}, "B": {"13": "changed_job"}, "C": {"13": "no"}, "D": {}, "E": {"13": "yes"}}
+    with transaction(rt.engine) as db:
+        ids = {p.external_id: p.id for p in db.exec(select(Participant)).all()}
+        for pid, said in answers.items():
+            hours = 6.0 if pid == "E" else 16.0
+            db.add(JobStart(participant_id=ids[pid], started_on=august, hours_per_week=hours, sector="retail",
+                            recorded_by="sam@example.org", recorded_at=FIRST, sustainment=said))  # fmt: skip
+    with transaction(rt.engine) as db:
+        report = outcomes_report(db, date(2026, 11, 1), date(2026, 11, 30), "Europe/London", select(Participant))
+    everyone = next(g for g in report.groups if (g.dimension, g.value) == ("all", "all"))
+    rate = everyone.sustained[13]
+    assert (rate.numerator, rate.denominator) == (2, 4)

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 from assistant.care.clinical_outcomes import COMBINED, SCALES, ClinicalOutcome, paired_outcomes
 from assistant.care.measures import sitting_scores
 from assistant.db import models
-from assistant.db.models import Appointment, ContactLog, Measure, MeasureStatus, Message, Participant
+from assistant.db.models import Appointment, ContactLog, JobStart, Measure, MeasureStatus, Message, Participant
 from assistant.timing import local_at
 
 NOT_RECORDED = "not recorded"
@@ -119,7 +119,7 @@ def _counts(
     end: date,
     recorded: dict[str, bool],
     first_contact: dict[int, datetime],
-    jobs: dict[int, list[tuple[date, float, date | None]]],
+    jobs: dict[int, list[tuple[date, float, dict[str, Any]]]],
 ) -> None:
     referred = [p for p in members if _in(_field(p, "referral_date"), start, end)]
     group.referrals = len(referred) if recorded["referral_date"] else None
@@ -140,9 +140,9 @@ def _counts(
         return
     held = [job for p in members for job in jobs.get(p.id or 0, []) if job[1] >= JOB_HOURS]
     group.job_starts = sum(1 for job in held if start <= job[0] <= end)
-    for weeks in SUSTAIN_WEEKS:  # jobs whose N-week mark fell in the period: still held at it?
+    for weeks in SUSTAIN_WEEKS:  # jobs whose N-week mark fell in the period: in work at it, by their word?
         due = [job for job in held if start <= job[0] + timedelta(weeks=weeks) <= end]
-        kept = [job for job in due if job[2] is None or job[2] >= job[0] + timedelta(weeks=weeks)]
+        kept = [job for job in due if job[2].get(str(weeks)) in IN_WORK_ANSWERS]
         group.sustained[weeks] = Rate(len(kept), len(due))
 
 
@@ -180,16 +180,16 @@ def _first_contacts(db: Session, ids: list[Any]) -> dict[int, datetime]:
     return found
 
 
-def _job_starts(db: Session, ids: list[Any]) -> dict[int, list[tuple[date, float, date | None]]]:
-    """Job starts by participant: (start date, hours a week, end date or None), read defensively."""
-    job_start: Any = models.JobStart  # type: ignore[attr-defined]
-    found: dict[int, list[tuple[date, float, date | None]]] = {}
-    for job in db.exec(select(job_start).where(job_start.participant_id.in_(ids))).all():
-        started = getattr(job, "started_on", None) or getattr(job, "start_date", None)
-        hours = getattr(job, "hours_per_week", None) or getattr(job, "hours", None) or 0
-        ended = getattr(job, "ended_on", None) or getattr(job, "end_date", None)
-        if isinstance(started, date):
-            found.setdefault(job.participant_id, []).append((started, float(hours), ended))
+# A sustainment check counts a job as held when the person said they are still in work, in it or
+# another job; "no", no reply or an unclear one do not (sustainment.toml).
+IN_WORK_ANSWERS = frozenset({"yes", "changed_job"})
+
+
+def _job_starts(db: Session, ids: list[Any]) -> dict[int, list[tuple[date, float, dict[str, Any]]]]:
+    """Job starts by participant: (start date, hours a week, the sustainment answers by weeks)."""
+    found: dict[int, list[tuple[date, float, dict[str, Any]]]] = {}
+    for job in db.exec(select(JobStart).where(col(JobStart.participant_id).in_(ids))).all():
+        found.setdefault(job.participant_id, []).append((job.started_on, job.hours_per_week, dict(job.sustainment)))
     return found
 
 
