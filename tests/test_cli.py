@@ -92,6 +92,13 @@ def test_bad_now_is_refused(cli_env: dict[str, str]) -> None:
     assert code != 0 and "timezone" in out
 
 
+def test_service_settings_on_a_new_database_says_what_is_missing(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """The first command run on a new database: a plain refusal, not a missing table."""
+    fresh = cli_env | {"ASSISTANT_DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
+    code, out = run(fresh, "service-settings", "demo", "quiet_from=22:00")
+    assert code != 0 and "no service 'demo'" in out
+
+
 def test_service_settings_show_change_and_refuse(cli_env: dict[str, str], caseload_file: Path) -> None:
     run(cli_env, "import-caseload", str(caseload_file))
     code, out = run(cli_env, "service-settings", "north")

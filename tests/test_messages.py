@@ -160,3 +160,9 @@ def test_the_neutral_signature_takes_a_capital_only_where_it_starts_a_sentence()
     assert CATALOG.render("checkin/thanks_good", names).endswith("Thanks for letting me know. The team")
     assert "saved for the team, who reads" in CATALOG.render("checkin/thanks_free_text", names)
     assert CATALOG.render("common/crisis", names).endswith("The team will be in touch.")
+
+
+def test_the_welcome_says_every_week_not_every_1_week() -> None:
+    names = {"first_name": "Alex", "specialist_name": "Sam", "service_name": "IPS", "nation": "england"}
+    assert "I'll text every week to see" in CATALOG.render("journey/welcome", names | {"every_weeks": 1})
+    assert "I'll text every 4 weeks to see" in CATALOG.render("journey/welcome", names | {"every_weeks": 4})

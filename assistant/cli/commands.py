@@ -139,6 +139,7 @@ def service_settings_command(service: str, changes: tuple[str, ...], now_text: s
             values[key] = parse_value(key, value)
         except ValueError as exc:
             raise click.ClickException(f"{key}: {exc}") from None
+    upgrade(rt.settings.database_url)  # the first command on a new database, like create-user
     with transaction(rt.engine) as db:
         row = db.exec(select(Service).where(Service.slug == service)).first()
         if row is None:
