@@ -156,3 +156,33 @@ def test_the_export_includes_the_reply_rhythm_kept_about_them(rt: Runtime, casel
     with transaction(rt.engine) as db:
         after = export_participant(db, find_participant(db, "P001"))["reply_rhythm"]
     assert (after["answered"], after["unanswered_since_their_last_text"]) == (1, 0)
+
+
+def test_the_export_includes_the_journey(rt: Runtime, caseload_file: Path) -> None:
+    """A subject access request gets the referral, the jobs with their sustainment answers, and the exit."""
+    from datetime import date
+
+    from assistant.contact.support_end import end_support
+    from assistant.contact.work import record_job_start
+
+    import_caseload(rt, caseload_file, rt.clock.now())
+    now = rt.clock.now()
+    with transaction(rt.engine) as db:
+        alex = find_participant(db, "P001")
+        alex.referral_date, alex.referral_source = date(2026, 10, 1), "gp"
+        job = record_job_start(
+            db, alex, started_on=date(2026, 11, 2), hours=16, employer="Tesco", sector="retail", by="sam@x.org", now=now
+        )
+        job.sustainment = {"13": "yes"}
+        db.add(job)
+        end_support(db, alex, reason="job", ends_on=date(2026, 11, 20), by="sam@x.org", now=now)
+    with transaction(rt.engine) as db:
+        journey = export_participant(db, find_participant(db, "P001"))["journey"]
+    assert (journey["referral_date"], journey["referral_source"], journey["exit_reason"]) == ("2026-10-01", "gp", "job")
+    assert journey["exit_recorded_by"] == "sam@x.org"
+    [exported] = journey["job_starts"]
+    assert (exported["employer"], exported["hours_per_week"], exported["sustainment_answers_by_weeks"]) == (
+        "Tesco",
+        16,
+        {"13": "yes"},
+    )

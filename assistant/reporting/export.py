@@ -11,7 +11,17 @@ from assistant.care.measures import measures_for_export, participant_trajectory
 from assistant.care.privacy import consents
 from assistant.care.rhythm import rhythm_of
 from assistant.contact.appointments import ladder_attempts
-from assistant.db.models import Answer, Appointment, DueTask, Flag, Message, Participant, Service, Specialist
+from assistant.db.models import (
+    Answer,
+    Appointment,
+    DueTask,
+    Flag,
+    JobStart,
+    Message,
+    Participant,
+    Service,
+    Specialist,
+)
 from assistant.engine.rhythm import describe
 from assistant.reporting.formats import ATTRIBUTION
 
@@ -57,6 +67,31 @@ def export_participant(db: Session, participant: Participant) -> dict[str, Any]:
         "measures_attribution": ATTRIBUTION,
         "flags": [_flag(f) for f in flags],
         "reply_rhythm": _rhythm(db, participant),
+        "journey": _journey(db, participant),
+    }
+
+
+def _journey(db: Session, participant: Participant) -> dict[str, Any]:
+    """The two ends of their time with the service: the referral, work found, and the exit."""
+    jobs = db.exec(select(JobStart).where(JobStart.participant_id == participant.id).order_by(col(JobStart.id))).all()
+    return {
+        "referral_date": participant.referral_date.isoformat() if participant.referral_date else None,
+        "referral_source": participant.referral_source,
+        "job_starts": [
+            {
+                "started_on": j.started_on.isoformat(),
+                "hours_per_week": j.hours_per_week,
+                "employer": j.employer,
+                "sector": j.sector,
+                "recorded_by": j.recorded_by,
+                "recorded_at": _iso(j.recorded_at),
+                "sustainment_answers_by_weeks": dict(j.sustainment),
+            }
+            for j in jobs
+        ],
+        "exit_reason": participant.exit_reason,
+        "exit_recorded_at": _iso(participant.exit_recorded_at),
+        "exit_recorded_by": participant.exit_recorded_by,
     }
 
 
