@@ -197,3 +197,7 @@ def test_a_job_is_sustained_only_where_the_person_said_they_are_still_in_work(rt
     everyone = next(g for g in report.groups if (g.dimension, g.value) == ("all", "all"))
     rate = everyone.sustained[13]
     assert (rate.numerator, rate.denominator) == (2, 4)
+    from assistant.reporting.formats import outcomes_text
+
+    said = outcomes_text(report)
+    assert "sustained 13 weeks: 2/4" in said and "time to first two-way contact (a reply" in said

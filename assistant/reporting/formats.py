@@ -127,7 +127,10 @@ def outcomes_text(report: OutcomesReport) -> str:
         lines += ["", title]
         lines.append(f"  referrals: {NOT_RECORDED if group.referrals is None else group.referrals}")
         lines.append(f"  starts: {group.starts}")
-        for name, values in (("to first contact", group.days_to_first_contact), ("to start", group.days_to_start)):
+        # Two-way contact (a reply, an attended appointment, a logged contact): the journey report's
+        # "first contact" counts the first text that reached the provider, so the names differ too.
+        two_way = "to first two-way contact (a reply, an appointment attended, a contact logged)"
+        for name, values in ((two_way, group.days_to_first_contact), ("to start", group.days_to_start)):
             median = median_of(values)
             shown = (
                 NOT_RECORDED
