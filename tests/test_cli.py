@@ -210,7 +210,7 @@ def test_a_team_lead_needs_a_team(cli_env: dict[str, str], caseload_file: Path, 
     code, out = run(cli_env, *base, "--password", "a long enough passphrase")
     assert code != 0 and "needs --team" in out
     code, out = run(cli_env, *base, "--team", "blue", "--password", "a long enough passphrase")
-    assert code == 0 and "no specialist in north is on team 'blue' yet" in out and "(teams in north: none yet)" in out
+    assert code == 0 and "no specialist in north is on team 'blue' yet" in out and "(teams in north: none yet;" in out
     # Once a specialist is on the team, a lead of it is created without a note; a slip is named.
     teams = tmp_path / "teams.csv"
     teams.write_text(
@@ -222,4 +222,4 @@ def test_a_team_lead_needs_a_team(cli_env: dict[str, str], caseload_file: Path, 
     code, out = run(cli_env, "create-user", "red@example.org", *lead, "--team", "Red")
     assert code == 0 and "note" not in out
     code, out = run(cli_env, "create-user", "red2@example.org", *lead, "--team", "red")
-    assert code == 0 and "on team 'red' yet" in out and "(teams in north: Red)" in out
+    assert code == 0 and "on team 'red' yet" in out and "(teams in north: Red;" in out

@@ -72,7 +72,7 @@ def create_user(email: str, role: str, service_slug: str, team: str | None, pass
         known = ", ".join(sorted(str(t) for t in teams)) or "none yet"
         click.echo(
             f"note: no specialist in {service_slug} is on team {team!r} yet, so this lead sees no caseload "
-            f"until one is (teams in {service_slug}: {known})"
+            f"until one is (teams in {service_slug}: {known}; a specialist's team is the caseload file's team column)"
         )
 
 
