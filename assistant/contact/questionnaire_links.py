@@ -218,6 +218,7 @@ def signposting(db: Session, rt: Runtime, participant: Participant) -> str:
     """The crisis signposting as texted, for the page: the service's nation, no name."""
     variables: dict[str, Any] = participant_vars(db, participant) | {"first_name": ""}
     variables["nation"] = settings_for(db, participant).nation
+    variables["on_page"] = True
     return render_for(rt, CRISIS_KEY, variables, participant.language)
 
 

@@ -133,6 +133,7 @@ def test_item_9_signposts_on_the_page_and_by_text_and_raises_an_urgent_flag(
     for must in ("999", "NHS 111", "Samaritans free on 116 123", "SHOUT to 85258", "not watched around the clock"):
         assert must in main, must
     assert "We have also sent this to your phone by text" in main
+    assert "Answers on this page are not watched" in main and "Texts to this number" not in main
     with transaction(rt.engine) as db:
         crisis = db.exec(select(Message).where(Message.message_key == "common/crisis")).one()
         assert crisis.status == "sent" and crisis.phone == "+447700900101"
