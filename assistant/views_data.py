@@ -60,6 +60,8 @@ class Row:
     @property
     def status(self) -> str:
         p = self.participant
+        if p.exit_reason is not None:  # recorded on or after the day it ended: nothing automated goes
+            return "support ended"
         if p.opted_out:
             return "opted out"
         if p.unreachable:
@@ -167,7 +169,7 @@ def _latest_scores(history: dict[str, list[int]]) -> dict[str, tuple[int, str]]:
     return latest
 
 
-STATUS_FILTERS = ("active", "paused", "opted out", "cannot be reached")
+STATUS_FILTERS = ("active", "paused", "opted out", "cannot be reached", "support ended")
 SEVERITY_RANK = case((col(Flag.severity) == "urgent", 0), (col(Flag.severity) == "action", 1), else_=2)
 
 
@@ -180,6 +182,8 @@ def caseload_query(query: Any, *, sort: str, show: str, cohort: str) -> Any:
         query = query.where(p.cohort == cohort)
     if show == "flagged":
         query = query.where(open_flag.exists())
+    elif show == "support ended":
+        query = query.where(col(p.exit_reason).is_not(None))
     elif show == "opted out":
         query = query.where(p.opted_out == true())
     elif show == "cannot be reached":
@@ -187,7 +191,9 @@ def caseload_query(query: Any, *, sort: str, show: str, cohort: str) -> Any:
     elif show == "paused":
         query = query.where(p.opted_out == false(), p.unreachable == false(), p.paused == true())
     elif show == "active":
-        query = query.where(p.opted_out == false(), p.unreachable == false(), p.paused == false())
+        query = query.where(
+            p.opted_out == false(), p.unreachable == false(), p.paused == false(), col(p.exit_reason).is_(None)
+        )
     name = (func.lower(p.first_name), col(p.id))
     if sort == "name":
         return query.order_by(*name)

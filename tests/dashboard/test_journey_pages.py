@@ -75,6 +75,11 @@ def test_a_job_recorded_after_support_ended_plans_no_texts(as_user: Any, world: 
         assert len(db.exec(select(JobStart)).all()) == 1
         pending = db.exec(select(DueTask).where(DueTask.participant_id == pid, DueTask.status == "pending")).all()
     assert pending == []
+    # The record says so: not "Active" with contact coming.
+    record = sam.get(f"/participants/{pid}").get_data(as_text=True)
+    assert "Support ended. In work." in record and "None while support ended" in record
+    assert "Alex" in sam.get("/?show=support+ended").get_data(as_text=True)
+    assert "Alex" not in sam.get("/?show=active").get_data(as_text=True)
 
 
 def test_exit_needs_a_listed_reason_and_is_not_for_another_team(as_user: Any, world: World) -> None:
