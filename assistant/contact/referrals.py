@@ -27,19 +27,16 @@ class ReferralError(ValueError):
     pass
 
 
-def clean_referral(
-    date_text: str, source_text: str, settings: ServiceSettings, *, today: date
-) -> tuple[date | None, str | None]:
-    """A referral date and source as entered, checked: the date not in the future, the source
-    one of the service's pre-coded list or "other". Blank means missing (kept as missing)."""
+def clean_referral(date_text: str, source_text: str, settings: ServiceSettings) -> tuple[date | None, str | None]:
+    """A referral date and source as entered: the date read, the source one of the service's
+    pre-coded list or "other". Blank means missing (kept as missing). Whether the date fits the
+    journey (not in the future) is `journey_date_problems`, as for an import."""
     referral_date = None
     if date_text.strip():
         try:
             referral_date = date.fromisoformat(date_text.strip())
         except ValueError:
             raise ReferralError(f"referral date: not a date like 2026-11-30: {date_text.strip()[:20]!r}") from None
-        if referral_date > today:
-            raise ReferralError("referral date: cannot be in the future")
     source = source_text.strip().lower().replace(" ", "_") or None
     if source is not None and source not in referral_choices(settings):
         raise ReferralError(f"referral source: must be one of {', '.join(referral_choices(settings))}")

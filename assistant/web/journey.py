@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from assistant.care.audit import audit
-from assistant.contact.journey_state import local_today
+from assistant.contact.journey_state import local_today, support_ended
 from assistant.contact.referrals import ReferralError, clean_referral, journey_date_problems, start_support
 from assistant.contact.support_end import EXIT_REASONS, ExitError, end_support, send_goodbye
 from assistant.contact.work import SECTORS, JobStartError, counts_as_outcome, record_job_start
@@ -63,7 +63,7 @@ def referral(participant_id: int) -> WerkzeugResponse:
         today = local_today(person, now())
         try:
             referred, source = clean_referral(
-                form.get("referral_date", ""), form.get("referral_source", ""), settings_for(db, person), today=today
+                form.get("referral_date", ""), form.get("referral_source", ""), settings_for(db, person)
             )
             started = date.fromisoformat(form["support_start"]) if form.get("support_start") else None
         except (ReferralError, ValueError) as exc:
@@ -105,7 +105,7 @@ def job_start(participant_id: int) -> WerkzeugResponse:
         except JobStartError as exc:
             return _back(participant_id, f"Job start not saved: {exc}.", "error")
         audit(db, me(), "job_start", now(), participant_id=participant_id, hours=hours, sector=job.sector)
-        ended = person.exit_reason is not None
+        ended = support_ended(person, now())  # the rule that kept the work texts from being planned
     if ended:
         return _back(participant_id, "Job start recorded. Support has ended, so no texts are planned about it.")
     return _back(participant_id, "Job start recorded. Texts now come after working hours, weekly for the first weeks.")

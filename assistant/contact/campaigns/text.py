@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from assistant import engine
+from assistant.care.notify import has_left
 from assistant.contact.appointments import day_and_time
 from assistant.content.library import with_capital_signature
 from assistant.content.wording import lock_screen_words, pressure_phrases
@@ -18,7 +19,6 @@ from assistant.db.models import (
     Appointment,
     Participant,
     Specialist,
-    specialist_has_left,
 )
 from assistant.db.units import among
 from assistant.outbox.writer import specialist_first_name
@@ -99,7 +99,7 @@ def merge_values(db: Session, participant: Participant, now: datetime) -> dict[s
     """One person's merge fields, as queueing fills them."""
     assert participant.id is not None
     specialist = db.get(Specialist, participant.specialist_id)
-    if db.execute(sa.select(specialist_has_left(participant.specialist_id))).scalar():
+    if specialist is not None and has_left(db, specialist):
         specialist = None  # a text is never signed by someone who has left
     return merge_fields(
         participant.first_name,
