@@ -17,6 +17,7 @@ from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCA
 from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
 from assistant.db.models import AuditLog, InboundReceipt, Message, MessageStatus, Participant, table
+from assistant.db.rows import insert_now, write_now
 from assistant.db.service_settings import all_services
 from assistant.db.units import INSERT_OR, lock_participant_by_phone, queued, transaction
 from assistant.engine.understanding import read
@@ -96,22 +97,20 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
             outcome = _unknown_number(db, rt, sid=sid, phone=phone, body=body, now=now)
             return _received(db, rt, outcome, None, now, claim)
         assert participant.id is not None
-        # The rhythm is read before anything changes, so its change, the person's and the text
-        # itself are written in one flush.
-        note_reply(db, participant, now)
-        participant.last_inbound_at = now
-        db.add(participant)
-        inbound = Message(
-            participant_id=participant.id,
-            direction="in",
-            body=body[:MAX_BODY],
-            at=now,
-            status="received",
-            phone=phone,
-            provider_sid=sid,
+        note_reply(db, participant, now)  # the rhythm is read before the text changes anything
+        write_now(db, participant, last_inbound_at=now)
+        inbound = insert_now(
+            db,
+            Message(
+                participant_id=participant.id,
+                direction="in",
+                body=body[:MAX_BODY],
+                at=now,
+                status="received",
+                phone=phone,
+                provider_sid=sid,
+            ),
         )
-        db.add(inbound)
-        db.flush()
         if participant.unreachable:  # a text from this number proves it reaches their phone
             clear_number_problem(db, participant, now, why="texted_in", by="assistant")
         outcome = handle(db, rt, participant, inbound, now)

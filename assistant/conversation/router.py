@@ -26,6 +26,7 @@ from assistant.contact.policy import WANTS_TO_STOP
 from assistant.conversation import controls, number_change
 from assistant.db.models import Answer, FlowSession, Message, Participant
 from assistant.db.open_items import NOTHING_OPEN, OpenItems, open_items
+from assistant.db.rows import write_now
 from assistant.engine.flow import Question
 from assistant.engine.questionnaire import UNCLEAR
 from assistant.engine.understanding import Reading, read
@@ -274,7 +275,7 @@ def campaign_reply(text: Text) -> bool:
 def waiting_flow(text: Text) -> bool:
     if text.waiting is None or text.flow_done:
         return False
-    text.message.flow = text.waiting.flow
+    write_now(text.db, text.message, flow=text.waiting.flow)
     # The reading's answer, which also knows "well bad" and a cancellation as a reminder's NO.
     choice = text.reading.answer.value if text.reading.answer else None
     given = engine.Reply(text.message.body, choice=choice)
@@ -292,7 +293,7 @@ def free_text(text: Text) -> bool:
     assert participant.id is not None
     late = late_question(db, participant.id, text.now)
     if late and late.question and not text.crisis:  # a crisis text is the flag's evidence, not an answer
-        text.message.flow = late.flow
+        write_now(db, text.message, flow=late.flow)
         db.add(
             Answer(
                 participant_id=participant.id,

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from assistant import engine
 from assistant.care.flags import raise_flag
 from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
+from assistant.db.rows import write_now
 from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
@@ -73,10 +74,19 @@ class _Applying:
     inbound: Message | None
     automated: bool
     expires_at: datetime | None
+    # The row's columns the events changed, not yet written (see `write_row`).
+    row_changes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def evidence(self) -> dict[str, Any]:
         return {"message_id": self.inbound.id if self.inbound else None, "flow": self.flow.id}
+
+    def write_row(self, **more: Any) -> None:
+        """Write the row's changes so far (and `more`), before an effect reads it and at the end."""
+        self.row_changes.update(more)
+        if self.row_changes:
+            write_now(self.db, self.row, **self.row_changes)
+            self.row_changes.clear()
 
 
 def apply_events(
@@ -107,13 +117,10 @@ def apply_events(
                 evidence=at.evidence,
             )  # fmt: skip
         elif isinstance(event, Wait):
-            row.wait_until, row.question = event.until, event.question
+            at.row_changes.update(wait_until=event.until, question=event.question)
         elif isinstance(event, Ended):
             outcome.extend(_end(at, event))
-    row.state = state
-    row.version += 1
-    db.add(row)
-    db.flush()
+    at.write_row(state=state, version=row.version + 1)
     return outcome
 
 
@@ -153,6 +160,7 @@ def _record_answer(at: _Applying, event: RecordAnswer) -> None:
     at.db.execute(_INSERT_ANSWER, answer)
     effect = _answer_effect(at.flow, event.question)
     if effect is not None:
+        at.write_row()
         at.db.flush()
         answer_effect(effect)(at.db, at.rt, at.participant, at.row, event, at.now)
     if event.value == "free_text":
@@ -167,19 +175,23 @@ def end_session(db: Session, row: FlowSession, reason: str, now: datetime) -> st
     a text, "on_page" for a private link). The caller bumps the version when it is not applying
     the engine's events, which bump it anyway."""
     ended_from = row.status
-    row.status, row.ended_at, row.end_reason, row.wait_until = SessionStatus.ENDED, now, reason, None
-    db.add(row)
+    write_now(db, row, **_ended(reason, now))
     return ended_from
 
 
+def _ended(reason: str, now: datetime) -> dict[str, Any]:
+    return {"status": SessionStatus.ENDED, "ended_at": now, "end_reason": reason, "wait_until": None}
+
+
 def _end(at: _Applying, event: Ended) -> Outcome:
-    """End the session and run the flow's `on_end` effect."""
-    row = at.row
-    ended_from = end_session(at.db, row, event.reason, at.now)
+    """End the session (written with the row's other changes) and run the flow's `on_end` effect."""
+    ended_from = at.row.status
+    at.row_changes.update(_ended(event.reason, at.now))
     if at.flow.on_end is None:
         return Outcome()
+    at.write_row()
     at.db.flush()
-    effected = end_effect(at.flow.on_end)(at.db, at.rt, at.participant, row, at.flow, at.now, ended_from)
+    effected = end_effect(at.flow.on_end)(at.db, at.rt, at.participant, at.row, at.flow, at.now, ended_from)
     return effected if isinstance(effected, Outcome) else Outcome()
 
 

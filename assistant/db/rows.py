@@ -1,0 +1,58 @@
+"""Writing a loaded object's row at once, as one prebuilt statement, outside the ORM's unit of work.
+
+On the paths every text takes, flushing one added or changed object cost several times its
+statement (about 0.4 ms against 0.05 ms). These write the row now and leave the session's copy
+as if it had been loaded so: nothing is left for a later flush, and reads see it at once."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, SQLModel
+
+from assistant.db.models import table
+
+Model = TypeVar("Model", bound=SQLModel)
+
+# Built once per table and set of columns: building a statement costs more than running it.
+_UPDATES: dict[tuple[str, tuple[str, ...]], sa.Update] = {}
+_INSERTS: dict[str, sa.Insert] = {}
+
+
+def write_now(db: Session, obj: SQLModel, **values: Any) -> None:
+    """Set these columns of a loaded object and write them to its row now (one UPDATE by its id).
+    Changes made to its other columns the usual way are still written by the next flush."""
+    row_id = getattr(obj, "id", None)
+    if row_id is None or obj not in db:
+        raise ValueError("write_now writes a row this session has loaded or written already")
+    columns = tuple(sorted(values))
+    key = (type(obj).__name__, columns)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        rows = table(type(obj))
+        statement = _UPDATES[key] = (
+            rows.update()
+            .where(rows.c.id == sa.bindparam("row_id"))
+            .values({name: sa.bindparam(f"v_{name}", type_=rows.c[name].type) for name in columns})
+        )
+    db.execute(statement, {"row_id": row_id, **{f"v_{name}": value for name, value in values.items()}})
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+
+
+def insert_now(db: Session, obj: Model) -> Model:
+    """Write a new object's row now (one INSERT, its id read back) and keep it in the session as
+    loaded, so later changes to it are written as usual."""
+    model = type(obj)
+    statement = _INSERTS.get(model.__name__)
+    rows = table(model)
+    if statement is None:
+        statement = _INSERTS[model.__name__] = rows.insert().returning(rows.c.id)
+    values = {column.key: getattr(obj, column.key) for column in rows.columns if column.key != "id"}
+    obj.id = db.execute(statement, values).scalar_one()  # type: ignore[attr-defined]
+    make_transient_to_detached(obj)
+    db.add(obj)
+    return obj
