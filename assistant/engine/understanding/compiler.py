@@ -164,6 +164,7 @@ def _hold_back(
         not_denials=patterns("not_denials"),
         denial_undone=patterns("denial_undone"),
         benign=patterns("benign"),
+        own=frozenset(hb.get("own", [])),
         everyday=patterns("everyday"),
         everyday_families=frozenset(hb.get("everyday_families", [])),
         everyday_unless=patterns("everyday_unless"),

@@ -84,7 +84,7 @@ def why_held(
     start, end, used = span
     if hold.negators and _denied(hold, tokens, start, end, used) and not text.has(hold.denial_undone):
         return "negated"
-    if any(_overlaps(benign, tokens, start, end) for benign in hold.benign):
+    if any(_explains(benign, hold, tokens, start, end) for benign in hold.benign):
         return "idiom"
     # Someone in danger now: nothing is set aside as everyday, someone else's or past.
     if text.has(hold.danger_now):
@@ -114,6 +114,16 @@ def _overlaps(pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -
     """The pattern matches in the clause over some of the words tokens[start:end]."""
     found = find(pattern, tokens) if pattern.could_match(tokens) else None
     return found is not None and found[0] < end and start < found[1]
+
+
+def _explains(idiom: Pattern, hold: HoldBack, tokens: Sequence[Token], start: int, end: int) -> bool:
+    """The idiom overlaps the words tokens[start:end] and leaves none of the writer's own words
+    (`hold.own`) outside it: "killing it at work" explains "cut myself shaving" whole, but not the
+    "myself" of "killing it at work and thinking about killing myself"."""
+    found = find(idiom, tokens) if idiom.could_match(tokens) else None
+    if found is None or not (found[0] < end and start < found[1]):
+        return False
+    return not any(tokens[i].word in hold.own for i in range(start, end) if not found[0] <= i < found[1])
 
 
 def _comes_back(recurrence: Iterable[Pattern], clauses: Sequence[Sequence[Token]], renewal: Sequence[Pattern]) -> bool:

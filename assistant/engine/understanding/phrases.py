@@ -116,6 +116,8 @@ class HoldBack:
     # Said anywhere in the text, these put what came before in the past ("that was years ago").
     past_anywhere: tuple[Pattern, ...] = ()
     benign: tuple[Pattern, ...] = ()
+    # The writer's own self ("myself"): an idiom explains a match only if it covers these words of it.
+    own: frozenset[str] = frozenset()
     # Said anywhere in the text, these set aside the matches of `everyday_families` ("thanks for
     # everything" beside a new job or a move is an everyday goodbye), unless one of
     # `everyday_unless` is said anywhere too ("for good", "last time").

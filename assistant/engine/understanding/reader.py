@@ -236,6 +236,8 @@ def _keyword(phrases: Phrases, text: str) -> str | None:
     if carrier is not None:
         return carrier
     words = plain_words(text)
+    if len(set(words.split())) == 1:  # a keyword said again for emphasis: "STOP STOP STOP"
+        words = words.split()[0]
     for kind, choices in phrases.keywords.items():
         if words in choices:
             return kind
