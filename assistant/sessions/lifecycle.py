@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from assistant import engine
 from assistant.care.flags import raise_flag
 from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
-from assistant.db.rows import write_now
+from assistant.db.rows import insert_now, write_now
 from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
@@ -233,8 +233,7 @@ def start_flow(
         state=state,
         started_at=now,
     )
-    db.add(row)
-    db.flush()
+    insert_now(db, row)
     return apply_events(db, rt, participant, row, flow, state, events, now, automated=automated, expires_at=expires_at)
 
 
