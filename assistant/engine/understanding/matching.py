@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from assistant.engine.understanding.phrases import HoldBack, Pattern, Slot, Token
 
@@ -46,11 +46,52 @@ def find(pattern: Pattern, tokens: Sequence[Token]) -> Match | None:
     return None
 
 
-def find_any(patterns: Iterable[Pattern], tokens: Sequence[Token]) -> bool:
-    return any(p.could_match(tokens) and find(p, tokens) for p in patterns)
+def find_any(patterns: Sequence[Pattern], tokens: Sequence[Token]) -> bool:
+    return any(find(p, tokens) for p in _AnchorIndex.of(patterns).could_match(tokens))
 
 
-def found_anywhere(patterns: Iterable[Pattern], clauses: Sequence[Sequence[Token]]) -> bool:
+# Built once per list of patterns: the lists are the phrase files' own tuples, kept alive here with
+# their index so that an id is never another list's.
+_INDEXES: dict[int, tuple[Sequence[Pattern], _AnchorIndex]] = {}
+_INDEXES_KEPT = 1024
+
+
+class _AnchorIndex:
+    """A list of patterns by their anchors (`Pattern.could_match`): the few a clause could match,
+    without asking each of the list's hundred-odd patterns in turn, as every text's context does."""
+
+    def __init__(self, patterns: Sequence[Pattern]) -> None:
+        by_stem: dict[str, list[Pattern]] = {}
+        for pattern in patterns:
+            for anchor in pattern.anchors:
+                by_stem.setdefault(anchor, []).append(pattern)
+        self.by_stem = {stem: tuple(found) for stem, found in by_stem.items()}
+        self.by_prefix = tuple(p for p in patterns if p.anchor_prefixes)
+
+    @classmethod
+    def of(cls, patterns: Sequence[Pattern]) -> _AnchorIndex:
+        built = _INDEXES.get(id(patterns))
+        if built is not None and built[0] is patterns:
+            return built[1]
+        if len(_INDEXES) >= _INDEXES_KEPT:  # phrase libraries made again and again (tests) stay bounded
+            _INDEXES.clear()
+        index = cls(patterns)
+        _INDEXES[id(patterns)] = (patterns, index)
+        return index
+
+    def could_match(self, tokens: Sequence[Token]) -> list[Pattern]:
+        """The patterns that could match this clause: one of their anchors is in it."""
+        found: dict[int, Pattern] = {}
+        for token in tokens:
+            for pattern in self.by_stem.get(token.stem, ()):
+                found[id(pattern)] = pattern
+        for pattern in self.by_prefix:
+            if pattern.could_match(tokens):
+                found[id(pattern)] = pattern
+        return list(found.values())
+
+
+def found_anywhere(patterns: Sequence[Pattern], clauses: Sequence[Sequence[Token]]) -> bool:
     return any(find_any(patterns, c) for c in clauses)
 
 
@@ -84,7 +125,7 @@ def why_held(
     start, end, used = span
     if hold.negators and _denied(hold, tokens, start, end, used) and not text.has(hold.denial_undone):
         return "negated"
-    if any(_explains(benign, hold, tokens, start, end) for benign in hold.benign):
+    if any(_explains(benign, hold, tokens, start, end) for benign in _AnchorIndex.of(hold.benign).could_match(tokens)):
         return "idiom"
     # Someone in danger now: nothing is set aside as everyday, someone else's or past.
     if text.has(hold.danger_now):
@@ -126,11 +167,11 @@ def _explains(idiom: Pattern, hold: HoldBack, tokens: Sequence[Token], start: in
     return not any(tokens[i].word in hold.own for i in range(start, end) if not found[0] <= i < found[1])
 
 
-def _comes_back(recurrence: Iterable[Pattern], clauses: Sequence[Sequence[Token]], renewal: Sequence[Pattern]) -> bool:
+def _comes_back(recurrence: Sequence[Pattern], clauses: Sequence[Sequence[Token]], renewal: Sequence[Pattern]) -> bool:
     """In these clauses, something says it is back or here now: a recurrence that is not good news
     come back ("I'm working again" says nothing of the past returning; "I cut again" does)."""
     for clause in clauses:
-        for pattern in recurrence:
+        for pattern in _AnchorIndex.of(recurrence).could_match(clause):
             at = 0
             while at < len(clause) and pattern.could_match(clause[at:]):
                 found = find(pattern, clause[at:])
