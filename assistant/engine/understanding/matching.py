@@ -159,8 +159,8 @@ def _overlaps(pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -
 
 def _explains(idiom: Pattern, hold: HoldBack, tokens: Sequence[Token], start: int, end: int) -> bool:
     """The idiom overlaps the words tokens[start:end] and leaves none of the writer's own words
-    (`hold.own`) outside it: "killing it at work" explains "cut myself shaving" whole, but not the
-    "myself" of "killing it at work and thinking about killing myself"."""
+    (`hold.own`) outside it: "cut myself shaving" explains all of "cut myself", but "killing it at
+    work" leaves out the "myself" of "killing it at work and thinking about killing myself"."""
     found = find(idiom, tokens) if idiom.could_match(tokens) else None
     if found is None or not (found[0] < end and start < found[1]):
         return False
