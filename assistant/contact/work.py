@@ -51,13 +51,14 @@ def counts_as_outcome(job: JobStart) -> bool:
     return job.hours_per_week >= OUTCOME_HOURS
 
 
-# A job start is recorded when it happens, or caught up on later: not years after.
+# A job start is recorded when it is offered or happens, or caught up on later: not years after.
+JOB_START_AHEAD = timedelta(days=60)
 JOB_START_BACK = timedelta(days=730)
 
 
 def check_job(started_on: date, hours: float, employer: str, sector: str, *, today: date) -> None:
-    if started_on > today + timedelta(days=60):
-        raise JobStartError("start date: at most 60 days ahead")
+    if started_on > today + JOB_START_AHEAD:
+        raise JobStartError(f"start date: at most {JOB_START_AHEAD.days} days ahead")
     if started_on < today - JOB_START_BACK:
         raise JobStartError("start date: at most two years ago")
     if not 0 < hours <= 80:

@@ -82,11 +82,16 @@ class _Applying:
         return {"message_id": self.inbound.id if self.inbound else None, "flow": self.flow.id}
 
     def write_row(self, **more: Any) -> None:
-        """Write the row's changes so far (and `more`), before an effect reads it and at the end."""
+        """Write the row's changes so far (and `more`): at the end, and before an effect."""
         self.row_changes.update(more)
         if self.row_changes:
             write_now(self.db, self.row, **self.row_changes)
             self.row_changes.clear()
+
+    def before_effect(self) -> None:
+        """Everything so far written, the row and the session's other changes: an effect reads them."""
+        self.write_row()
+        self.db.flush()
 
 
 def apply_events(
@@ -160,8 +165,7 @@ def _record_answer(at: _Applying, event: RecordAnswer) -> None:
     at.db.execute(_INSERT_ANSWER, answer)
     effect = _answer_effect(at.flow, event.question)
     if effect is not None:
-        at.write_row()
-        at.db.flush()
+        at.before_effect()
         answer_effect(effect)(at.db, at.rt, at.participant, at.row, event, at.now)
     if event.value == "free_text":
         raise_flag(
@@ -189,8 +193,7 @@ def _end(at: _Applying, event: Ended) -> Outcome:
     at.row_changes.update(_ended(event.reason, at.now))
     if at.flow.on_end is None:
         return Outcome()
-    at.write_row()
-    at.db.flush()
+    at.before_effect()
     effected = end_effect(at.flow.on_end)(at.db, at.rt, at.participant, at.row, at.flow, at.now, ended_from)
     return effected if isinstance(effected, Outcome) else Outcome()
 

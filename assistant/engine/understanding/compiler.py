@@ -10,7 +10,7 @@ from typing import Any
 from assistant.engine.flow import FlowError
 from assistant.engine.understanding.classifier import train_risk_model
 from assistant.engine.understanding.patterns import compile_patterns, literal_words
-from assistant.engine.understanding.phrases import SIGNALS, Family, HoldBack, Pattern, Phrases
+from assistant.engine.understanding.phrases import SIGNALS, AnchorIndex, Family, HoldBack, Pattern, Phrases
 from assistant.engine.understanding.reader import plain_words, read
 from assistant.engine.understanding.words import MIN_FUZZY, VARIATION, deletes, fuzzy_depth, stem
 
@@ -199,22 +199,8 @@ def _deletes_index(vocabulary: Iterable[str]) -> dict[str, tuple[str, ...]]:
     return {k: tuple(sorted(v)) for k, v in index.items()}
 
 
-def _anchor_index(families: Sequence[Family]) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
-    """The patterns (by position) under each anchor word, and those anchored on a prefix."""
-    by_anchor: dict[str, list[int]] = {}
-    prefix_patterns: list[int] = []
-    flat = [p for f in families for p in f.patterns]
-    for index, pattern in enumerate(flat):
-        for anchor in pattern.anchors:
-            by_anchor.setdefault(anchor, []).append(index)
-        if pattern.anchor_prefixes:
-            prefix_patterns.append(index)
-    return {k: tuple(v) for k, v in by_anchor.items()}, tuple(prefix_patterns)
-
-
 def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
     vocabulary = _vocabulary(lists, parts)
-    by_anchor, prefix_patterns = _anchor_index(parts.families)
     rewrite = tuple(
         (re.compile(r"\b" + re.escape(k) + r"\b"), v)
         for k, v in sorted(lists.rewrites.items(), key=lambda kv: -len(kv[0]))
@@ -235,8 +221,7 @@ def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
         sounds_like=lists.sounds_like,
         emoji=tuple(sorted(lists.emoji.items(), key=lambda kv: -len(kv[0]))),
         _deletes=_deletes_index(vocabulary),
-        _by_anchor=by_anchor,
-        _prefix_patterns=prefix_patterns,
+        _anchors=AnchorIndex.of([p for f in parts.families for p in f.patterns]),
         _flat=tuple((f, p) for f in parts.families for p in f.patterns),
     )
 

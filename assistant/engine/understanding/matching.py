@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.engine.understanding.phrases import HoldBack, Pattern, Slot, Token
+from assistant.engine.understanding.phrases import AnchorIndex, HoldBack, Pattern, Slot, Token
 
 Match = tuple[int, int, frozenset[int]]  # start, end, and the positions the pattern's words took
 
@@ -47,48 +47,24 @@ def find(pattern: Pattern, tokens: Sequence[Token]) -> Match | None:
 
 
 def find_any(patterns: Sequence[Pattern], tokens: Sequence[Token]) -> bool:
-    return any(find(p, tokens) for p in _AnchorIndex.of(patterns).could_match(tokens))
+    return any(find(p, tokens) for p in could_match(patterns, tokens))
 
 
-# Built once per list of patterns: the lists are the phrase files' own tuples, kept alive here with
+# Each list's index, built once: the lists are the phrase files' own tuples, kept alive here with
 # their index so that an id is never another list's.
-_INDEXES: dict[int, tuple[Sequence[Pattern], _AnchorIndex]] = {}
+_INDEXES: dict[int, tuple[Sequence[Pattern], AnchorIndex]] = {}
 _INDEXES_KEPT = 1024
 
 
-class _AnchorIndex:
-    """A list of patterns by their anchors (`Pattern.could_match`): the few a clause could match,
-    without asking each of the list's hundred-odd patterns in turn, as every text's context does."""
-
-    def __init__(self, patterns: Sequence[Pattern]) -> None:
-        by_stem: dict[str, list[Pattern]] = {}
-        for pattern in patterns:
-            for anchor in pattern.anchors:
-                by_stem.setdefault(anchor, []).append(pattern)
-        self.by_stem = {stem: tuple(found) for stem, found in by_stem.items()}
-        self.by_prefix = tuple(p for p in patterns if p.anchor_prefixes)
-
-    @classmethod
-    def of(cls, patterns: Sequence[Pattern]) -> _AnchorIndex:
-        built = _INDEXES.get(id(patterns))
-        if built is not None and built[0] is patterns:
-            return built[1]
+def could_match(patterns: Sequence[Pattern], tokens: Sequence[Token]) -> list[Pattern]:
+    """Those of the patterns that could match this clause (`Pattern.could_match`), found through
+    the list's anchor index rather than by asking each in turn, as every text's context does."""
+    built = _INDEXES.get(id(patterns))
+    if built is None or built[0] is not patterns:
         if len(_INDEXES) >= _INDEXES_KEPT:  # phrase libraries made again and again (tests) stay bounded
             _INDEXES.clear()
-        index = cls(patterns)
-        _INDEXES[id(patterns)] = (patterns, index)
-        return index
-
-    def could_match(self, tokens: Sequence[Token]) -> list[Pattern]:
-        """The patterns that could match this clause: one of their anchors is in it."""
-        found: dict[int, Pattern] = {}
-        for token in tokens:
-            for pattern in self.by_stem.get(token.stem, ()):
-                found[id(pattern)] = pattern
-        for pattern in self.by_prefix:
-            if pattern.could_match(tokens):
-                found[id(pattern)] = pattern
-        return list(found.values())
+        built = _INDEXES[id(patterns)] = (patterns, AnchorIndex.of(patterns))
+    return [patterns[i] for i in built[1].candidates(tokens)]
 
 
 def found_anywhere(patterns: Sequence[Pattern], clauses: Sequence[Sequence[Token]]) -> bool:
@@ -125,7 +101,7 @@ def why_held(
     start, end, used = span
     if hold.negators and _denied(hold, tokens, start, end, used) and not text.has(hold.denial_undone):
         return "negated"
-    if any(_explains(benign, hold, tokens, start, end) for benign in _AnchorIndex.of(hold.benign).could_match(tokens)):
+    if any(_explains(benign, hold, tokens, start, end) for benign in could_match(hold.benign, tokens)):
         return "idiom"
     # Someone in danger now: nothing is set aside as everyday, someone else's or past.
     if text.has(hold.danger_now):
@@ -153,16 +129,21 @@ def _everyday(hold: HoldBack, family: str, text: WholeText) -> bool:
 
 def _overlaps(pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -> bool:
     """The pattern matches in the clause over some of the words tokens[start:end]."""
+    return _overlap(pattern, tokens, start, end) is not None
+
+
+def _overlap(pattern: Pattern, tokens: Sequence[Token], start: int, end: int) -> Match | None:
+    """Where the pattern matches in the clause, if that is over some of the words tokens[start:end]."""
     found = find(pattern, tokens) if pattern.could_match(tokens) else None
-    return found is not None and found[0] < end and start < found[1]
+    return found if found is not None and found[0] < end and start < found[1] else None
 
 
 def _explains(idiom: Pattern, hold: HoldBack, tokens: Sequence[Token], start: int, end: int) -> bool:
     """The idiom overlaps the words tokens[start:end] and leaves none of the writer's own words
     (`hold.own`) outside it: "cut myself shaving" explains all of "cut myself", but "killing it at
     work" leaves out the "myself" of "killing it at work and thinking about killing myself"."""
-    found = find(idiom, tokens) if idiom.could_match(tokens) else None
-    if found is None or not (found[0] < end and start < found[1]):
+    found = _overlap(idiom, tokens, start, end)
+    if found is None:
         return False
     return not any(tokens[i].word in hold.own for i in range(start, end) if not found[0] <= i < found[1])
 
@@ -171,7 +152,7 @@ def _comes_back(recurrence: Sequence[Pattern], clauses: Sequence[Sequence[Token]
     """In these clauses, something says it is back or here now: a recurrence that is not good news
     come back ("I'm working again" says nothing of the past returning; "I cut again" does)."""
     for clause in clauses:
-        for pattern in _AnchorIndex.of(recurrence).could_match(clause):
+        for pattern in could_match(recurrence, clause):
             at = 0
             while at < len(clause) and pattern.could_match(clause[at:]):
                 found = find(pattern, clause[at:])

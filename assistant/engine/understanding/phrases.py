@@ -73,6 +73,34 @@ class Pattern:
 
 
 @dataclass(frozen=True)
+class AnchorIndex:
+    """A list of patterns by their anchors (`Pattern.could_match`): which of them a clause could
+    match, without asking each pattern in turn."""
+
+    by_anchor: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    prefixed: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (position, its anchor prefixes)
+
+    @classmethod
+    def of(cls, patterns: Sequence[Pattern]) -> AnchorIndex:
+        by_anchor: dict[str, list[int]] = {}
+        for position, pattern in enumerate(patterns):
+            for anchor in pattern.anchors:
+                by_anchor.setdefault(anchor, []).append(position)
+        prefixed = tuple((i, p.anchor_prefixes) for i, p in enumerate(patterns) if p.anchor_prefixes)
+        return cls({k: tuple(v) for k, v in by_anchor.items()}, prefixed)
+
+    def candidates(self, tokens: Sequence[Token]) -> list[int]:
+        """The positions of the patterns worth trying on this clause, in list order."""
+        found: set[int] = set()
+        for token in tokens:
+            found.update(self.by_anchor.get(token.stem, ()))
+        for position, prefixes in self.prefixed:
+            if any(t.word.startswith(prefixes) for t in tokens):
+                found.add(position)
+        return sorted(found)
+
+
+@dataclass(frozen=True)
 class Family:
     signal: str
     name: str
@@ -149,8 +177,7 @@ class Phrases:
     model: RiskModel | None = None
     _flat: Sequence[tuple[Family, Pattern]] = ()
     _deletes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    _by_anchor: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
-    _prefix_patterns: tuple[int, ...] = ()
+    _anchors: AnchorIndex = AnchorIndex()  # of `_flat`
 
     def signals(self) -> set[str]:
         return {f.signal for f in self.families} | set(self.keywords)

@@ -135,7 +135,7 @@ def _pattern_signals(
     seen: set[tuple[str, str]] = set()
     text = WholeText(clauses)
     for number, tokens in enumerate(clauses):
-        for index in _candidates(phrases, tokens):
+        for index in phrases._anchors.candidates(tokens):
             family, pattern = flat_patterns[index]
             span = find(pattern, tokens)
             if span is None or (family.needs and not text.has(family.needs)):
@@ -173,18 +173,6 @@ def _runs(clauses: Sequence[Sequence[Token]], keep: Callable[[int, int], bool]) 
         if run:
             runs.append(run)
     return runs
-
-
-def _candidates(phrases: Phrases, tokens: Sequence[Token]) -> list[int]:
-    """The patterns worth trying on a clause (those whose anchor word is in it), in file order."""
-    candidates: set[int] = set()
-    for token in tokens:
-        candidates.update(phrases._by_anchor.get(token.stem, ()))
-    for index in phrases._prefix_patterns:
-        prefixes = phrases._flat[index][1].anchor_prefixes
-        if any(t.word.startswith(prefixes) for t in tokens):
-            candidates.add(index)
-    return sorted(candidates)
 
 
 def _classifier_signal(
