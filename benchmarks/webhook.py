@@ -995,7 +995,7 @@ def report(
         f"Aim ({workers} workers): throughput {ratio:.1%} of bare ({sustained:.1%} with the reply texts sent): "
         f"{'met' if met_ratio else 'MISSED'}; "
         f"p99 {ms(p99)} ms at {rate:g} requests/s: {'met' if met_p99 else 'MISSED'}; "
-        f"{errors} errors ({timeouts} timed out): {'MET' if met else 'MISSED'}"
+        f"{errors} errors ({timeouts} timed out); all aims: {'MET' if met else 'MISSED'}"
     )
     return met
 

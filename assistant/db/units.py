@@ -204,8 +204,11 @@ def one_of(column: Any, values: Collection[Any]) -> Any:
 
 
 def among_param(column: Any, name: str | None, dialect: str, ids: Collection[int] | None = None) -> Any:
-    """`among` for a statement built once per database: the ids are given later as `name`."""
+    """`among` for a statement built once per database: the ids are given later as `name`, one
+    parameter whatever their number (an array on PostgreSQL, a JSON list read by `json_each` on SQLite),
+    so the statement's SQL is the same on every run and stays in the caches."""
     value = None if ids is None else list(ids)
     if dialect == "postgresql":
         return column == sa.any_(sa.bindparam(name, value, type_=postgresql.ARRAY(sa.Integer)))
-    return column.in_(sa.bindparam(name, value, expanding=True))
+    listed = sa.func.json_each(sa.bindparam(name, value, type_=sa.JSON)).table_valued("value")
+    return column.in_(sa.select(listed.c.value))

@@ -19,7 +19,7 @@ from assistant.care.quiet import next_allowed
 from assistant.db.models import Message, MessageStatus, Participant, StatusEvent, table
 from assistant.db.send_pace import Pacer
 from assistant.db.service_settings import for_service
-from assistant.db.units import one_of, queued, transaction
+from assistant.db.units import among_param, one_of, queued, transaction
 from assistant.outbox.writer import OPT_IN_KEYS
 from assistant.runtime import Runtime
 from assistant.sending.failures import VITAL_KEYS, mark_number_problem, signposting_not_delivered
@@ -75,25 +75,32 @@ _DUE = (
     .order_by(sa.case((one_of(_message.c.message_key, VITAL_KEYS), 0), else_=1), _message.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
-_ONLY: sa.BindParameter[int] = sa.bindparam("only", expanding=True)
-# Anything older still queued for the same people goes first (or is withdrawn), keeping order.
-_DUE_ONLY = _DUE.where(
-    sa.or_(_message.c.id.in_(_ONLY), _message.c.phone.in_(sa.select(_message.c.phone).where(_message.c.id.in_(_ONLY))))
-)
 _FOR_PARTICIPANT = _message.c.participant_id == sa.bindparam("participant_id")
-# Statements built once, one per combination of filters: these run for every text sent.
+
+
+def _due_only(dialect: str) -> sa.Select[tuple[int]]:
+    """Due texts to the phones of the messages `only`: those messages, and anything older still
+    queued for the same people, which goes first (or is withdrawn), keeping order. Every message
+    has a phone, so its own phone finds it (by the phone and status index, not a scan of the queue)."""
+    phones = sa.select(_message.c.phone).where(among_param(_message.c.id, "only", dialect))
+    return _DUE.where(_message.c.phone.in_(phones))
+
+
+# Statements built once, one per database and combination of filters: these run for every text sent.
 _CANDIDATES = {
-    (False, False): _DUE,
-    (True, False): _DUE_ONLY,
-    (False, True): _DUE.where(_FOR_PARTICIPANT),
-    (True, True): _DUE_ONLY.where(_FOR_PARTICIPANT),
+    (dialect, only, for_participant): (_due_only(dialect) if only else _DUE).where(
+        _FOR_PARTICIPANT if for_participant else sa.true()
+    )
+    for dialect in ("sqlite", "postgresql")
+    for only in (False, True)
+    for for_participant in (False, True)
 }
 
 
 def _candidates(
     db: Session, now: datetime, only: list[int] | None, limit: int, participant_id: int | None = None
 ) -> list[int]:
-    query = _CANDIDATES[only is not None, participant_id is not None]
+    query = _CANDIDATES[db.get_bind().dialect.name, only is not None, participant_id is not None]
     params: dict[str, object] = {"now": now, "limit": limit}
     if only is not None:
         params["only"] = only
