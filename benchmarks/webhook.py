@@ -813,6 +813,32 @@ def measure(
     return Measured(server.name, warm, thr, lat, peak_rss=total, peak_rss_worker=largest)
 
 
+def refused_loop(
+    server: Server, requests: list[Signed], work: Path, label: str, seconds: float, connections: int
+) -> ClosedLoop:
+    """The assistant's floor: the same requests with a signature that does not match, refused (403)
+    after the app's own request handling (its hooks, the rate limit, the form, the signature check)
+    and before any database work. What a text's own work can cost is the rest of the budget."""
+    say(f"  assistant: closed loop of unsigned requests (refused, no database work), {seconds:g}s")
+    unsigned = [Signed(r.sid, "not-a-signature", r.body) for r in requests]
+    replay = write_replay_file(work / f"assistant-unsigned-{label}.txt", unsigned)
+    return closed_loop(server, replay, budget=10**9, seconds=seconds, connections=connections, cycle=True)
+
+
+def report_floor(bare: Measured, floor: ClosedLoop) -> None:
+    """The ratio's ceiling before any of a text's own work, from the same run."""
+    answered = floor.ok + floor.bad
+    rate = answered / floor.elapsed if floor.elapsed else 0.0
+    cpu = floor.server_cpu / answered * 1000 if answered else 0.0
+    ceiling = rate / bare.throughput.rate if bare.throughput.rate else 0.0
+    statuses = floor.statuses or "-"
+    say(
+        f"  the assistant's floor (unsigned requests refused before any database work; statuses {statuses}): "
+        f"{rate:.0f}/s, {cpu:.2f} ms of server CPU a request, {ceiling:.1%} of bare: the most the ratio "
+        "could be if a text's own work cost nothing"
+    )
+
+
 def unsent(db: str) -> int:
     return count(db, "SELECT count(*) FROM message WHERE direction='out' AND status IN ('queued','sending')")
 
@@ -1170,10 +1196,12 @@ def main() -> int:
                 spy_dir = args.profile / label if args.profile and rounds > 1 else args.profile
                 a = measure(full, reuse=False, profile_dir=spy_dir, outbox=db, **plan)
                 unsent = wait_outbox_drained(db)
+                floor = refused_loop(full, throughput, work, label, profile.throughput_seconds, args.connections)
             finally:
                 full.stop()
             check = audit(db, a, [(warm, a.warmup), (throughput, a.throughput), (latency, None)], unsent, earlier)
             met = report(b, a, check, connections=args.connections, rate=args.rate, workers=workers, database=args.db)
+            report_floor(b, floor)
             if spy_dir:
                 say("")
                 summarise_profile(spy_dir)
