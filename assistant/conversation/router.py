@@ -23,6 +23,7 @@ from assistant import engine
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.contact import appointments
 from assistant.contact.policy import WANTS_TO_STOP
+from assistant.content.library import CRISIS_KEY
 from assistant.conversation import controls, number_change
 from assistant.db.models import Answer, FlowSession, Message, Participant
 from assistant.db.open_items import NOTHING_OPEN, OpenItems, open_items
@@ -185,7 +186,9 @@ def while_opted_out(text: Text) -> bool:
 
 
 def wrong_person(text: Text) -> bool:
-    """Someone else has this phone: stop automated texts to it until a person checks."""
+    """Someone else has this phone: stop automated texts to it until a person checks. Crisis
+    signposting already written still goes: whoever has the phone said something that reads like
+    a crisis (risk is read first, and its signposting is sent whatever else the text says)."""
     if not text.reading.has("wrong_person"):
         return False
     participant = text.participant
@@ -193,7 +196,7 @@ def wrong_person(text: Text) -> bool:
     if not participant.paused:
         participant.paused = True
         assert participant.id is not None
-        withdraw_outbox(text.db, participant.id, reason="wrong_person")
+        withdraw_outbox(text.db, participant.id, reason="wrong_person", sparing=(CRISIS_KEY,))
     text.flag(
         "wrong_person",
         "action",

@@ -219,14 +219,18 @@ def withdraw_outbox(
     message_ids: Collection[int] | None = None,
     session_ids: Collection[int] | None = None,
     automated_only: bool = False,
+    sparing: Collection[str] = (),
 ) -> int:
     """Cancel everything still waiting to go to this participant; or, given `message_ids`, only
     those of these texts still waiting (a cancelled campaign's, whoever they are for); given
     `session_ids`, only the texts of these flow sessions (a moved appointment's reminders).
-    `automated_only` leaves the texts a person wrote waiting."""
+    `automated_only` leaves the texts a person wrote waiting; texts with a key in `sparing` stay too
+    (the crisis signposting, where whoever has the phone should still have it)."""
     if participant_id is None and message_ids is None and session_ids is None:
         raise ValueError("say whose texts to withdraw, or which")
     waiting = select(Message).where(Message.direction == "out", Message.status == MessageStatus.QUEUED)
+    if sparing:
+        waiting = waiting.where(sa.or_(col(Message.message_key).is_(None), col(Message.message_key).not_in(sparing)))
     if participant_id is not None:
         waiting = waiting.where(Message.participant_id == participant_id)
     if session_ids is not None:

@@ -38,6 +38,24 @@ def test_a_crisis_that_also_asks_for_a_call_keeps_both(phrases: Phrases) -> None
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "if im not about next week dont take it personal",
+        "call me pls im not safe",
+        "im not coping",
+        "i'm not here much longer",
+    ],
+)
+def test_how_someone_is_after_im_not_is_not_a_wrong_number(phrases: Phrases, text: str) -> None:
+    # A wrong number pauses the texts to it: never read it in how someone says they are.
+    assert not read(text, phrases).has("wrong_person")
+
+
+def test_im_not_and_a_name_is_a_wrong_number(phrases: Phrases) -> None:
+    assert read("who is this? im not sam", phrases).has("wrong_person")
+
+
+@pytest.mark.parametrize(
     ("text", "words"),
     [
         ("I want to kill myself", "kill myself"),
