@@ -23,7 +23,6 @@ from assistant import engine
 from assistant.care.flags import raise_flag, self_resolve
 from assistant.contact import appointments
 from assistant.contact.policy import WANTS_TO_STOP
-from assistant.content.library import CRISIS_KEY
 from assistant.conversation import controls, number_change
 from assistant.db.models import Answer, FlowSession, Message, Participant
 from assistant.db.open_items import NOTHING_OPEN, OpenItems, open_items
@@ -33,6 +32,7 @@ from assistant.engine.questionnaire import UNCLEAR
 from assistant.engine.understanding import Reading, read
 from assistant.outbox.writer import queue_sms, withdraw_outbox
 from assistant.runtime import Runtime
+from assistant.sending.failures import VITAL_KEYS
 from assistant.sessions.lifecycle import (
     Outcome,
     active_session,
@@ -196,7 +196,7 @@ def wrong_person(text: Text) -> bool:
     if not participant.paused:
         participant.paused = True
         assert participant.id is not None
-        withdraw_outbox(text.db, participant.id, reason="wrong_person", sparing=(CRISIS_KEY,))
+        withdraw_outbox(text.db, participant.id, reason="wrong_person", sparing=VITAL_KEYS)
     text.flag(
         "wrong_person",
         "action",

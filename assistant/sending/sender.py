@@ -78,29 +78,29 @@ _DUE = (
 _FOR_PARTICIPANT = _message.c.participant_id == sa.bindparam("participant_id")
 
 
-def _due_only(dialect: str) -> sa.Select[tuple[int]]:
-    """Due texts to the phones of the messages `only`: those messages, and anything older still
-    queued for the same people, which goes first (or is withdrawn), keeping order. Every message
-    has a phone, so its own phone finds it (by the phone and status index, not a scan of the queue)."""
+def _candidate_queries(dialect: str) -> dict[tuple[bool, bool], sa.Select[tuple[int]]]:
+    """The due-texts statement for each combination of filters (`only` some messages, for one
+    participant). `only`: due texts to those messages' phones, so anything older still queued for
+    the same people goes first (or is withdrawn), keeping order. Every message has a phone, so its
+    own phone finds it (by the phone and status index, not a scan of the queue)."""
     phones = sa.select(_message.c.phone).where(among_param(_message.c.id, "only", dialect))
-    return _DUE.where(_message.c.phone.in_(phones))
+    due_only = _DUE.where(_message.c.phone.in_(phones))
+    return {
+        (False, False): _DUE,
+        (True, False): due_only,
+        (False, True): _DUE.where(_FOR_PARTICIPANT),
+        (True, True): due_only.where(_FOR_PARTICIPANT),
+    }
 
 
-# Statements built once, one per database and combination of filters: these run for every text sent.
-_CANDIDATES = {
-    (dialect, only, for_participant): (_due_only(dialect) if only else _DUE).where(
-        _FOR_PARTICIPANT if for_participant else sa.true()
-    )
-    for dialect in ("sqlite", "postgresql")
-    for only in (False, True)
-    for for_participant in (False, True)
-}
+# Statements built once per database: these run for every text sent.
+_CANDIDATES = {dialect: _candidate_queries(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 def _candidates(
     db: Session, now: datetime, only: list[int] | None, limit: int, participant_id: int | None = None
 ) -> list[int]:
-    query = _CANDIDATES[db.get_bind().dialect.name, only is not None, participant_id is not None]
+    query = _CANDIDATES[db.get_bind().dialect.name][only is not None, participant_id is not None]
     params: dict[str, object] = {"now": now, "limit": limit}
     if only is not None:
         params["only"] = only
