@@ -481,3 +481,47 @@ def test_odd_is_a_word_and_od_d_an_overdose_only_where_it_can_be_nothing_else(ph
         assert not read(ordinary, phrases).has("risk"), ordinary
     for risk in ("i od'd on my meds", "od'd last night", "OD'd again"):
         assert read(risk, phrases).has("risk"), risk
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thank you for your help",
+        "thanks for all your help x",
+        "thank you so much for helping me",
+        "cheers for the advice",
+    ],
+)
+def test_thanks_for_help_is_not_a_crisis(phrases: Phrases, text: str) -> None:
+    # Among the commonest texts a participant sends: signposting on it teaches people to ignore it.
+    assert not read(text, phrases).has("risk")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thank you for everything",  # a final thanks, with no everyday reason beside it
+        "thanks for all your help. i cant do this anymore",
+        "thank you for your help. i wont need it after tonight",
+    ],
+)
+def test_thanks_beside_a_goodbye_or_despair_is_still_read(phrases: Phrases, text: str) -> None:
+    assert read(text, phrases).has("risk")
+
+
+def test_a_sentence_written_a_word_at_a_time_is_read_as_one(phrases: Phrases) -> None:
+    assert read("Fine. But. I. Keep. Thinking. About. Dying.", phrases).has("risk")
+    assert not read("Stressed. Angry. Tired. But. Still. Going.", phrases).has("risk")
+
+
+def test_someone_named_after_since_is_not_the_subject(phrases: Phrases) -> None:
+    # "dad" here dates the thoughts; the thoughts are the writer's own.
+    assert read("since dad's anniversary the old thoughts are back", phrases).has("risk")
+    assert not read("my dad tried to kill himself years ago", phrases).has("risk")
+
+
+def test_a_crisis_told_then_likened_to_now_is_read(phrases: Phrases) -> None:
+    assert read("In 2019 I took everything in the cupboard. Today feels like that day", phrases).has("risk")
+    assert not read("In 2019 I took everything to the tip. Today feels like that day, clearing out", phrases).has(
+        "risk"
+    )

@@ -153,6 +153,7 @@ def _hold_back(
         negation_reach=int(hb.get("negation_reach", 3)),
         # Words too: "here" shares the stem of "her".
         others=frozenset(hb.get("others", [])),
+        not_subject_after=frozenset(hb.get("not_subject_after", [])),
         on_behalf=patterns("on_behalf"),
         danger_now=patterns("danger_now"),
         past=patterns("past"),

@@ -170,8 +170,20 @@ def someone_else_is_subject(hold: HoldBack, pattern: Pattern, tokens: Sequence[T
     took ..."), and the clause never says "I" up to them."""
     if not hold.others or pattern.about_self:
         return False
-    subject = any(t.word in hold.others or t.word.removesuffix("s") in hold.others for t in tokens[: min(start, 3)])
+    subject = any(_names_another(hold, tokens, k) for k in range(min(start, 3)))
     return subject and not any(t.word in ("i", "me", "myself") for t in tokens[:end])
+
+
+_POSSESSIVES = frozenset({"my", "his", "her", "our", "their", "the", "a"})
+
+
+def _names_another(hold: HoldBack, tokens: Sequence[Token], k: int) -> bool:
+    """tokens[k] is someone else who may be the clause's subject: not after "since", "about"..."""
+    word = tokens[k].word
+    if word not in hold.others and word.removesuffix("s") not in hold.others:
+        return False
+    before = k - 2 if k >= 2 and tokens[k - 1].word in _POSSESSIVES else k - 1
+    return before < 0 or tokens[before].word not in hold.not_subject_after
 
 
 def _denied(hold: HoldBack, tokens: Sequence[Token], start: int, end: int, used: frozenset[int]) -> bool:

@@ -128,6 +128,9 @@ class HoldBack:
     denial_undone: tuple[Pattern, ...] = ()
     # Who else a text may be about, as words (a plural "s" allowed): "here" shares the stem of "her".
     others: frozenset[str] = frozenset()
+    # Words that make one of `others` no subject when just before it, or before "my", "his"...
+    # ("since dad's anniversary the thoughts are back": the thoughts are the writer's).
+    not_subject_after: frozenset[str] = frozenset()
     # Said anywhere in the text, these say the writer is texting about the person the service
     # supports ("this is his mum", "your client"): someone else as the subject is no reason then.
     on_behalf: tuple[Pattern, ...] = ()

@@ -87,8 +87,11 @@ def clauses_of(phrases: Phrases, text: str) -> list[list[Token]]:
         text = text.replace(VARIATION, "")
         for symbol, words in phrases.emoji:
             text = text.replace(symbol, f" {words} ")
-    for piece in _CLAUSE_MARKS.split(simplify(text)):
-        piece = " ".join(NOT_WORD.sub(" ", piece.replace("-", " ").replace("/", " ")).split())
+    pieces = [
+        " ".join(NOT_WORD.sub(" ", p.replace("-", " ").replace("/", " ")).split())
+        for p in _CLAUSE_MARKS.split(simplify(text))
+    ]
+    for piece in _one_word_runs_joined(pieces):
         for pattern, replacement in phrases.rewrite:
             piece = pattern.sub(replacement, piece)
         current: list[Token] = []
@@ -102,3 +105,21 @@ def clauses_of(phrases: Phrases, text: str) -> list[list[Token]]:
         if current:
             clauses.append(current)
     return clauses
+
+
+# Three or more one-word pieces in a row are one sentence written a word at a time ("I. Keep.
+# Thinking. About. Dying."): read together, or no pattern ever sees its words side by side.
+WORD_AT_A_TIME = 3
+
+
+def _one_word_runs_joined(pieces: list[str]) -> list[str]:
+    joined: list[str] = []
+    run: list[str] = []
+    for piece in [*pieces, ""]:
+        if piece and " " not in piece:
+            run.append(piece)
+            continue
+        joined += [" ".join(run)] if len(run) >= WORD_AT_A_TIME else run
+        run = []
+        joined.append(piece)
+    return joined
