@@ -525,3 +525,22 @@ def test_a_crisis_told_then_likened_to_now_is_read(phrases: Phrases) -> None:
     assert not read("In 2019 I took everything to the tip. Today feels like that day, clearing out", phrases).has(
         "risk"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("CALL. Really need to talk", "call"),
+        ("CALL - lost the letter", "call"),
+        ("I never gave you this number. Stop", "stop"),
+        ("Not me. STOP", "stop"),
+    ],
+)
+def test_a_sentence_that_is_a_keyword_is_read_as_it(phrases: Phrases, text: str, kind: str) -> None:
+    assert read(text, phrases).has(kind)
+
+
+@pytest.mark.parametrize("text", ["i cant stop. crying all day", "ring ring. nobody in", "stop by the office later"])
+def test_a_keyword_inside_a_sentence_is_not_a_request(phrases: Phrases, text: str) -> None:
+    reading = read(text, phrases)
+    assert not reading.has("stop") and not reading.has("call")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -93,6 +94,12 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     keyword = _keyword(phrases, text)
     if keyword and not any(s.kind == keyword for s in signals):
         signals.insert(0, Signal(keyword, "keyword", keyword, text.strip()))
+    if not keyword:
+        signals += [
+            Signal(kind, "keyword", kind, words)
+            for kind, words in _keyword_sentences(phrases, text)
+            if not any(s.kind == kind for s in signals)
+        ]
     # A risk match anywhere outranks a hold-back of the same words elsewhere: keep signals only once.
     signals = _dedupe(signals)
     present = {s.kind for s in signals}
@@ -100,6 +107,8 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     signals = [s for s in signals if s.kind not in dropped]
     return Reading(text=text, signals=tuple(signals), held_back=tuple(held), answer=answer, keyword=keyword)
 
+
+SENTENCE_MARKS = re.compile(r"[.!?;,:\n]+|\s-+\s")
 
 # Signals whose words are wholly about arranging contact: words read as one of these ("can't come
 # Thursday") never count towards risk for the classifier (they may still count against it). Risk
@@ -230,6 +239,25 @@ def _keyword(phrases: Phrases, text: str) -> str | None:
         if words in choices:
             return kind
     return None
+
+
+# A sentence of a longer text that is wholly one of these keywords is that keyword ("CALL. Really
+# need to talk", "I never gave you this number. Stop"): the reminders ask for the word, and the
+# carrier acts only on a bare STOP, so the service asks, as it does for any stop.
+SENTENCE_KEYWORDS = ("stop", "call")
+
+
+def _keyword_sentences(phrases: Phrases, text: str) -> list[tuple[str, str]]:
+    sentences = [words for part in SENTENCE_MARKS.split(text) if (words := plain_words(part))]
+    if len(sentences) < 2:
+        return []
+    found = {kind: s for s in sentences for kind in SENTENCE_KEYWORDS if s in _sentence_choices(phrases, kind)}
+    return list(found.items())
+
+
+def _sentence_choices(phrases: Phrases, kind: str) -> tuple[str, ...]:
+    """The kind's whole-text keywords, less bare words a sentence uses otherwise ("Ring. Ring.")."""
+    return tuple(c for c in phrases.keywords.get(kind, ()) if c not in ("ring", "phone"))
 
 
 def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str] | None = None) -> Choice | None:
