@@ -544,3 +544,25 @@ def test_a_sentence_that_is_a_keyword_is_read_as_it(phrases: Phrases, text: str,
 def test_a_keyword_inside_a_sentence_is_not_a_request(phrases: Phrases, text: str) -> None:
     reading = read(text, phrases)
     assert not reading.has("stop") and not reading.has("call")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1) 3 2) 3 3) 2 4) 3 5) 1 6) 3 7) 2 8) 1 9) 3",
+        "q1 2 q2 1 q3 1 q4 0 q5 0 q6 1 q7 0 q8 0 q9 1",
+        "1. several days 2. not at all 3. nearly every day 9. Several days",
+    ],
+)
+def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(phrases: Phrases, text: str) -> None:
+    signal = read(text, phrases).first("risk")
+    assert signal is not None and signal.family == "numbered_answers"
+    assert signal.words.lower().startswith(("9", "q9"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1-2, 2-1, 3-0, 4-1, 5-0, 6-1, 7-0, 8-0, 9-0", "9) 3", "see you at 9:30 on 1/3, room 2", "1) yes 2) no 3) maybe"],
+)
+def test_numbers_that_are_no_risk_answer_are_not_risk(phrases: Phrases, text: str) -> None:
+    assert not read(text, phrases).has("risk")

@@ -9,6 +9,7 @@ from typing import Any
 
 from assistant.engine.flow import FlowError
 from assistant.engine.understanding.classifier import train_risk_model
+from assistant.engine.understanding.numbered import NumberedAnswers
 from assistant.engine.understanding.patterns import compile_patterns, literal_words
 from assistant.engine.understanding.phrases import SIGNALS, AnchorIndex, Family, HoldBack, Pattern, Phrases
 from assistant.engine.understanding.reader import plain_words, read
@@ -44,6 +45,7 @@ class _WordLists:
     keywords: dict[str, frozenset[str]] = field(default_factory=dict)
     sounds_like: dict[str, str] = field(default_factory=dict)
     emoji: dict[str, str] = field(default_factory=dict)
+    numbered: NumberedAnswers | None = None
 
     def aliases(self) -> dict[str, str]:
         """A word the text-speak list turns into another single word is read as that word in patterns too."""
@@ -103,6 +105,12 @@ def _read_word_lists(files: Mapping[str, Mapping[str, Any]]) -> _WordLists:
         lists.clause_breaks |= set(data.get("clause_breaks", []))
         lists.protected |= set(data.get("protected", []))
         lists.intensifiers |= set(data.get("intensifiers", []))
+        if "numbered_answers" in data:
+            numbered = data["numbered_answers"]
+            lists.numbered = NumberedAnswers(
+                least_items=int(numbered["least_items"]),
+                risk_from={int(item): int(value) for item, value in numbered["risk_from"].items()},
+            )
         for key, words in data.get("keywords", {}).items():
             if key not in SIGNALS:
                 raise FlowError(f"{name}: unknown keyword signal {key!r}")
@@ -221,6 +229,7 @@ def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
         intensifiers=frozenset(lists.intensifiers),
         sounds_like=lists.sounds_like,
         emoji=tuple(sorted(lists.emoji.items(), key=lambda kv: -len(kv[0]))),
+        numbered=lists.numbered,
         _deletes=_deletes_index(vocabulary),
         _anchors=AnchorIndex.of([p for f in parts.families for p in f.patterns]),
         _flat=tuple((f, p) for f in parts.families for p in f.patterns),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from assistant.engine.understanding.classifier import RiskModel
+    from assistant.engine.understanding.numbered import NumberedAnswers
 
 SIGNALS = (
     "risk",
@@ -177,6 +178,7 @@ class Phrases:
     sounds_like: Mapping[str, str] = field(default_factory=dict)
     # Emoji read as the words they stand for ("🔪🩸 again"): (emoji, words), longest first.
     emoji: tuple[tuple[str, str], ...] = ()
+    numbered: NumberedAnswers | None = None
     model: RiskModel | None = None
     _flat: Sequence[tuple[Family, Pattern]] = ()
     _deletes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
