@@ -566,3 +566,28 @@ def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(phrase
 )
 def test_numbers_that_are_no_risk_answer_are_not_risk(phrases: Phrases, text: str) -> None:
     assert not read(text, phrases).has("risk")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tried to end it a few years ago. doing well now",
+        "when i was 19 i wanted to die, that was years ago. life is good",
+        "had suicidal thoughts when i was at uni, all good now",
+    ],
+)
+def test_a_past_told_with_how_long_ago_and_how_well_now_is_history(phrases: Phrases, text: str) -> None:
+    assert not read(text, phrases).has("risk")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I took an overdose, im ok now",  # no word of when: it may be today
+        "Years of this. I took an overdose. I'm fine now",
+        "In 2015 I tried to kill myself. Im fine now. Thinking about it a lot",
+        "tried to end it years ago. doing well now but the thoughts are back",
+    ],
+)
+def test_well_now_sets_nothing_aside_without_a_past_or_beside_a_return(phrases: Phrases, text: str) -> None:
+    assert read(text, phrases).has("risk")

@@ -118,7 +118,18 @@ def why_held(
         return "in the past"
     if hold.past_anywhere and text.has(hold.past_anywhere):
         return "in the past"
+    if _resolved_history(hold, tokens, span, text):
+        return "in the past"
     return None
+
+
+def _resolved_history(hold: HoldBack, tokens: Sequence[Token], span: Match, text: WholeText) -> bool:
+    """The words are told in the past tense, some sentence says how long ago, and another that they
+    are well now: "tried tae end it a few year ago. ah'm grand noo"."""
+    if not (hold.past_tense and hold.resolved_now and hold.long_ago):
+        return False
+    told_then = any(t.word in hold.past_tense for t in tokens[: span[1]])
+    return told_then and text.has(hold.long_ago) and text.has(hold.resolved_now)
 
 
 def _everyday(hold: HoldBack, family: str, text: WholeText) -> bool:

@@ -147,6 +147,11 @@ class HoldBack:
     renewal: tuple[Pattern, ...] = ()
     # Said anywhere in the text, these put what came before in the past ("that was years ago").
     past_anywhere: tuple[Pattern, ...] = ()
+    # How long ago, said in any sentence, and how well they are now, in any: words told in the past
+    # tense (`past_tense`) are history then ("tried to end it a few years ago. I'm grand now").
+    long_ago: tuple[Pattern, ...] = ()
+    resolved_now: tuple[Pattern, ...] = ()
+    past_tense: frozenset[str] = frozenset()
     benign: tuple[Pattern, ...] = ()
     # The writer's own self ("myself"): an idiom explains a match only if it covers these words of it.
     own: frozenset[str] = frozenset()
