@@ -83,7 +83,9 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     signals, held, explained = _pattern_signals(phrases, clauses, _names(clauses, named))
     answered = phrases.numbered.risk_in(text) if phrases.numbered else None
     if answered:
-        signals.append(Signal("risk", "numbered_answers", "answered a risk item above not at all", answered))
+        signals.append(
+            Signal("risk", "numbered_answers", "answered a risk item above 'not at all', in a numbered list", answered)
+        )
     answer = answer_to(phrases, question, text, {s.kind for s in signals}) if question else None
     # A reply that is wholly one of the question's own answers ("nearly every day") is an
     # answer, not free text: only the phrase rules read it.
