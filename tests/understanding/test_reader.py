@@ -591,3 +591,16 @@ def test_a_past_told_with_how_long_ago_and_how_well_now_is_history(phrases: Phra
 )
 def test_well_now_sets_nothing_aside_without_a_past_or_beside_a_return(phrases: Phrases, text: str) -> None:
     assert read(text, phrases).has("risk")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["dont really want to be alive", "i honestly want to kill myself", "i want to die. really"],
+)
+def test_a_filler_word_inside_the_words_does_not_hide_them(phrases: Phrases, text: str) -> None:
+    assert read(text, phrases).has("risk")
+
+
+def test_cut_myself_at_work_is_an_accident_but_in_the_work_toilets_is_not(phrases: Phrases) -> None:
+    assert not read("cut myself at work on a box cutter", phrases).has("risk")
+    assert read("cut myself in the work toilets on my break", phrases).has("risk")

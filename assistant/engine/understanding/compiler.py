@@ -44,6 +44,7 @@ class _WordLists:
     clause_breaks: set[str] = field(default_factory=set)
     protected: set[str] = field(default_factory=set)
     intensifiers: set[str] = field(default_factory=set)
+    fillers: set[str] = field(default_factory=set)
     keywords: dict[str, frozenset[str]] = field(default_factory=dict)
     sounds_like: dict[str, str] = field(default_factory=dict)
     emoji: dict[str, str] = field(default_factory=dict)
@@ -107,6 +108,7 @@ def _read_word_lists(files: Mapping[str, Mapping[str, Any]]) -> _WordLists:
         lists.clause_breaks |= set(data.get("clause_breaks", []))
         lists.protected |= set(data.get("protected", []))
         lists.intensifiers |= set(data.get("intensifiers", []))
+        lists.fillers |= set(data.get("fillers", []))
         if "numbered_answers" in data:
             numbered = data["numbered_answers"]
             lists.numbered = NumberedAnswers(
@@ -232,6 +234,7 @@ def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
         stems=frozenset(stem(w) for w in vocabulary),
         protected=frozenset(lists.protected),
         intensifiers=frozenset(lists.intensifiers),
+        fillers=frozenset(lists.fillers),
         sounds_like=lists.sounds_like,
         emoji=tuple(sorted(lists.emoji.items(), key=lambda kv: -len(kv[0]))),
         numbered=lists.numbered,

@@ -15,7 +15,9 @@ def _match_at(slots: Sequence[Slot], tokens: Sequence[Token], i: int, j: int, us
         return (used[0] if used else i), i, frozenset(used)
     slot = slots[j]
     if slot.end:
-        return _match_at(slots, tokens, i, j + 1, used) if i == len(tokens) else None
+        if i == len(tokens):
+            return _match_at(slots, tokens, i, j + 1, used)
+        return _step_over(slots, tokens, i, j, used)
     if slot.gap:
         for skip in range(slot.gap + 1):
             if i + skip > len(tokens):
@@ -29,9 +31,19 @@ def _match_at(slots: Sequence[Slot], tokens: Sequence[Token], i: int, j: int, us
         if found:
             return found
     if slot.or_end:
-        return _match_at(slots, tokens, i, j + 1, used) if i == len(tokens) else None
-    if slot.optional:
-        return _match_at(slots, tokens, i, j + 1, used)
+        if i == len(tokens):
+            return _match_at(slots, tokens, i, j + 1, used)
+    elif slot.optional:
+        found = _match_at(slots, tokens, i, j + 1, used)
+        if found:
+            return found
+    return _step_over(slots, tokens, i, j, used)
+
+
+def _step_over(slots: Sequence[Slot], tokens: Sequence[Token], i: int, j: int, used: tuple[int, ...]) -> Match | None:
+    """Inside a match, a filler word ("really", "honestly") where the pattern wants another: skip it."""
+    if used and i < len(tokens) and tokens[i].filler:
+        return _match_at(slots, tokens, i + 1, j, used)
     return None
 
 

@@ -36,6 +36,7 @@ class Token:
     stem: str
     word: str  # the normalised word
     raw: str  # the participant's word it came from
+    filler: bool = False  # a word a pattern may step over ("don't *really* want to be alive")
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class Phrases:
     stems: frozenset[str]
     protected: frozenset[str]
     intensifiers: frozenset[str]
+    fillers: frozenset[str] = frozenset()
     sounds_like: Mapping[str, str] = field(default_factory=dict)
     # Emoji read as the words they stand for ("🔪🩸 again"): (emoji, words), longest first.
     emoji: tuple[tuple[str, str], ...] = ()

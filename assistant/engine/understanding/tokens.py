@@ -76,7 +76,7 @@ def _tokens(phrases: Phrases, clause: str) -> list[Token]:
             continue
         word = _correct(phrases, _HELD_LETTERS.sub(r"\1\1", raw))
         for part in phrases.expand.get(word, (word,)):
-            tokens.append(Token(stem(part), part, raw))
+            tokens.append(Token(stem(part), part, raw, filler=part in phrases.fillers))
     return tokens
 
 
