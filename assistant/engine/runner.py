@@ -94,6 +94,8 @@ _TURNS = frozenset(
         "hardly",
     }
 )
+# Words that make a leading phrase an idiom, not the answer: "no problem, see you then" confirms.
+_IDIOM_AFTER = frozenset({"problem", "problems", "probs", "prob", "worries", "worry", "bother", "bovver", "drama"})
 
 
 def match_choice(question: Question, text: str) -> Choice | None:
@@ -118,7 +120,8 @@ def match_choice(question: Question, text: str) -> Choice | None:
         for phrase in choice.match:
             if phrase.isdigit() or not words.startswith(phrase + " "):
                 continue
-            if _TURNS & set(words[len(phrase) :].split()):
+            rest = words[len(phrase) :].split()
+            if _TURNS & set(rest) or rest[0] in _IDIOM_AFTER:
                 continue
             if best is None or len(phrase) > best[0]:
                 best = (len(phrase), choice)

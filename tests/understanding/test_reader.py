@@ -604,3 +604,31 @@ def test_a_filler_word_inside_the_words_does_not_hide_them(phrases: Phrases, tex
 def test_cut_myself_at_work_is_an_accident_but_in_the_work_toilets_is_not(phrases: Phrases) -> None:
     assert not read("cut myself at work on a box cutter", phrases).has("risk")
     assert read("cut myself in the work toilets on my break", phrases).has("risk")
+
+
+def _reminder() -> Question:
+    return _question("appointment_reminder", "remind")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("No. Can't get childcare", "no"),
+        ("NO. And please stop the texts", "no"),
+        ("Yes. Where is it again?", "yes"),
+        ("no problem, see you then", None),  # an idiom, never a cancellation
+        ("no worries x", None),
+        ("no sorry cant make it", "no"),
+    ],
+)
+def test_a_reminder_is_answered_by_the_first_sentence_and_never_by_an_idiom(
+    phrases: Phrases, text: str, value: str | None
+) -> None:
+    answer = read(text, phrases, _reminder()).answer
+    assert (answer.value if answer else None) == value
+
+
+def test_yes_and_call_asks_for_the_call_too(phrases: Phrases) -> None:
+    reading = read("YES and CALL, want to ask about the bus fare", phrases, _reminder())
+    assert reading.answer is not None and reading.answer.value == "yes"
+    assert reading.has("call")

@@ -113,7 +113,8 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     return Reading(text=text, signals=tuple(signals), held_back=tuple(held), answer=answer, keyword=keyword)
 
 
-SENTENCE_MARKS = re.compile(r"[.!?;,:\n]+|\s-+\s")
+SENTENCE_MARKS = re.compile(r"[.!?;,:\n]+|\s-+\s|\s(?:and|&|\+)\s", re.IGNORECASE)
+FULL_STOPS = re.compile(r"[.!?;\n]+")
 
 # Signals whose words are wholly about arranging contact: words read as one of these ("can't come
 # Thursday") never count towards risk for the classifier (they may still count against it). Risk
@@ -269,6 +270,9 @@ def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str]
     """The choice a reply picks: its words ("well bad" is bad: "well" only intensifies),
     else a signal a choice stands for (a cancellation answers a reminder's NO)."""
     choice = match_choice(question, text)
+    first = FULL_STOPS.split(text.strip(), maxsplit=1)[0]
+    if choice is None and first != text.strip():
+        choice = match_choice(question, first)  # "No. Can't get childcare": the first sentence answers
     words = simplify(text).split()
     if choice is None and len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
         choice = match_choice(question, " ".join(words[1:]))
