@@ -112,6 +112,7 @@ def _read_word_lists(files: Mapping[str, Mapping[str, Any]]) -> _WordLists:
         if "numbered_answers" in data:
             numbered = data["numbered_answers"]
             lists.numbered = NumberedAnswers(
+                label=str(numbered["label"]),
                 least_items=int(numbered["least_items"]),
                 risk_from={int(item): int(value) for item, value in numbered["risk_from"].items()},
             )

@@ -22,6 +22,7 @@ class NumberedAnswers:
     """From the phrase files: how many numbered answers make a list, and each risk item's lowest
     answer that is risk (PHQ-9 item 9, thoughts of being better off dead, from "several days")."""
 
+    label: str  # what the reading says it found, on the record and in the flag
     least_items: int
     risk_from: Mapping[int, int]
 

@@ -81,11 +81,10 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     so another person as the subject of risk words is them, not someone else."""
     clauses = clauses_of(phrases, text)
     signals, held, explained = _pattern_signals(phrases, clauses, _names(clauses, named))
-    answered = phrases.numbered.risk_in(text) if phrases.numbered else None
-    if answered:
-        signals.append(
-            Signal("risk", "numbered_answers", "answered a risk item above 'not at all', in a numbered list", answered)
-        )
+    numbered = phrases.numbered
+    answered = numbered.risk_in(text) if numbered else None
+    if numbered and answered:
+        signals.append(Signal("risk", "numbered_answers", numbered.label, answered))
     answer = answer_to(phrases, question, text, {s.kind for s in signals}) if question else None
     # A reply that is wholly one of the question's own answers ("nearly every day") is an
     # answer, not free text: only the phrase rules read it.
