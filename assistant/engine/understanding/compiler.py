@@ -48,7 +48,6 @@ class _WordLists:
     keywords: dict[str, frozenset[str]] = field(default_factory=dict)
     sounds_like: dict[str, str] = field(default_factory=dict)
     emoji: dict[str, str] = field(default_factory=dict)
-    numbered: NumberedAnswers | None = None
 
     def aliases(self) -> dict[str, str]:
         """A word the text-speak list turns into another single word is read as that word in patterns too."""
@@ -85,13 +84,26 @@ def compile_phrases(
     for name, data in files.items():
         if data.get("signal") is not None:
             _add_signal_file(parts, name, data, lists.classes, aliases)
-    phrases = _assemble(locale, lists, parts)
+    phrases = replace(_assemble(locale, lists, parts), numbered=_numbered_answers(files))
     _check_examples(phrases, parts.checks)
     if training is not None:
         risk, ordinary = training
         model = train_risk_model(phrases, risk, ordinary, threshold=threshold)
         phrases = replace(phrases, model=replace(model, small_talk=frozenset(map(plain_words, small_talk))))
     return phrases
+
+
+def _numbered_answers(files: Mapping[str, Mapping[str, Any]]) -> NumberedAnswers | None:
+    """A questionnaire answered as a numbered list, from the file that says which items are risk."""
+    for data in files.values():
+        if "numbered_answers" in data:
+            numbered = data["numbered_answers"]
+            return NumberedAnswers(
+                label=str(numbered["label"]),
+                least_items=int(numbered["least_items"]),
+                risk_from={int(item): int(value) for item, value in numbered["risk_from"].items()},
+            )
+    return None
 
 
 def _read_word_lists(files: Mapping[str, Mapping[str, Any]]) -> _WordLists:
@@ -109,13 +121,6 @@ def _read_word_lists(files: Mapping[str, Mapping[str, Any]]) -> _WordLists:
         lists.protected |= set(data.get("protected", []))
         lists.intensifiers |= set(data.get("intensifiers", []))
         lists.fillers |= set(data.get("fillers", []))
-        if "numbered_answers" in data:
-            numbered = data["numbered_answers"]
-            lists.numbered = NumberedAnswers(
-                label=str(numbered["label"]),
-                least_items=int(numbered["least_items"]),
-                risk_from={int(item): int(value) for item, value in numbered["risk_from"].items()},
-            )
         for key, words in data.get("keywords", {}).items():
             if key not in SIGNALS:
                 raise FlowError(f"{name}: unknown keyword signal {key!r}")
@@ -238,7 +243,6 @@ def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
         fillers=frozenset(lists.fillers),
         sounds_like=lists.sounds_like,
         emoji=tuple(sorted(lists.emoji.items(), key=lambda kv: -len(kv[0]))),
-        numbered=lists.numbered,
         _deletes=_deletes_index(vocabulary),
         _anchors=AnchorIndex.of([p for f in parts.families for p in f.patterns]),
         _flat=tuple((f, p) for f in parts.families for p in f.patterns),
