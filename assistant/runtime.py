@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from assistant.clock import Clock, SystemClock
 from assistant.config import Settings
-from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary, phrase_library
+from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary, check_numbered_reading, phrase_library
 from assistant.db.units import make_engine
 from assistant.transports import Transport, make_transport
 
@@ -41,6 +41,9 @@ def build_runtime(
         if db_path:
             settings = replace(settings, console_log=Path(db_path).with_suffix(".sms.jsonl"))
     catalog = Catalog(settings.messages_dir)
+    flows = FlowLibrary(settings.flows_dir, catalog)
+    phrases = phrase_library(settings.phrases_dir)
+    check_numbered_reading(phrases, flows)
     return Runtime(
         settings=settings,
         engine=engine
@@ -50,8 +53,8 @@ def build_runtime(
             statement_timeout=settings.db_statement_timeout,
         ),
         catalog=catalog,
-        flows=FlowLibrary(settings.flows_dir, catalog),
-        phrases=phrase_library(settings.phrases_dir),
+        flows=flows,
+        phrases=phrases,
         transport=transport or make_transport(settings),
         clock=clock or SystemClock(),
     )

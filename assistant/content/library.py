@@ -236,3 +236,35 @@ def phrase_library(directory: Path) -> PhraseLibrary:
 @lru_cache(maxsize=4)
 def _library(directory: Path, stamp: tuple[tuple[str, int], ...]) -> PhraseLibrary:
     return PhraseLibrary(directory)
+
+
+def check_numbered_reading(phrases: PhraseLibrary, flows: FlowLibrary) -> None:
+    """The phrase files' reading of a questionnaire answered as a numbered list must name the
+    instruments' own risk items and their scale's words: if an instrument gains or moves a risk item,
+    the assistant refuses to start until the phrase files say the same (FlowError naming both)."""
+    risky = [instrument for instrument in flows.instruments.values() if instrument.risk_items]
+    items = {item for instrument in risky for item in instrument.risk_items}
+    for locale, found in phrases.by_locale.items():
+        numbered = found.numbered
+        source = f"{phrases.directory / locale}: [numbered_answers]"
+        where = f"{flows.directory / 'instruments'}"
+        if numbered is None:
+            if items:
+                raise FlowError(f"{source} is missing: {where} has risk items {sorted(items)}")
+            continue
+        if set(numbered.risk_from) != items:
+            raise FlowError(
+                f"{source} risk_from names items {sorted(numbered.risk_from)}, "
+                f"but the risk items in {where} are {sorted(items)}"
+            )
+        if any(value != 1 for value in numbered.risk_from.values()):
+            raise FlowError(f"{source} risk_from: on a risk item every answer above 'not at all' (1 and up) is risk")
+        for instrument in risky:
+            labels = [str(label).lower() for label in flows.scales.get(instrument.scale, {}).get("labels", [])]
+            words = numbered.scale_words
+            starts = len(words) == len(labels) and all(map(str.startswith, labels, words))
+            if not starts:
+                raise FlowError(
+                    f"{source} scale_words {list(words)} are not the starts of {instrument.id}'s "
+                    f"'{instrument.scale}' labels {labels} in {where}/scales.toml"
+                )

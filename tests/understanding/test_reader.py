@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary
+from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary, check_numbered_reading
 from assistant.engine.flow import FlowError, Question
 from assistant.engine.understanding import Phrases, compile_phrases, read
 
@@ -558,6 +559,23 @@ def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(phrase
     signal = read(text, phrases).first("risk")
     assert signal is not None and signal.family == "numbered_answers"
     assert signal.words.lower().startswith(("9", "q9"))
+
+
+def test_the_numbered_reading_follows_the_instruments_or_nothing_starts() -> None:
+    """The phrase files say which numbered item is risk and the scale's words; the instruments say
+    the same first. If an instrument's risk items or scale change alone, loading refuses."""
+    phrases = PhraseLibrary(ROOT / "phrases")
+    flows = FlowLibrary(ROOT / "flows", Catalog(ROOT / "messages"))
+    check_numbered_reading(phrases, flows)  # the shipped content agrees
+    phq9 = flows.instruments["phq9"]
+    flows.instruments["phq9"] = replace(phq9, risk_items=(3, 9))
+    with pytest.raises(FlowError, match=r"risk_from names items \[9\].*are \[3, 9\]"):
+        check_numbered_reading(phrases, flows)
+    flows.instruments["phq9"] = phq9
+    labels = flows.scales["frequency"]["labels"]
+    flows.scales["frequency"] = {**flows.scales["frequency"], "labels": ["Never", *labels[1:]]}
+    with pytest.raises(FlowError, match="scale_words"):
+        check_numbered_reading(phrases, flows)
 
 
 @pytest.mark.parametrize(

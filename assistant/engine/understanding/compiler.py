@@ -102,6 +102,7 @@ def _numbered_answers(files: Mapping[str, Mapping[str, Any]]) -> NumberedAnswers
                 label=str(numbered["label"]),
                 least_items=int(numbered["least_items"]),
                 risk_from={int(item): int(value) for item, value in numbered["risk_from"].items()},
+                scale_words=tuple(str(word).lower() for word in numbered.get("scale_words", ())),
             )
     return None
 

@@ -3,36 +3,45 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-# An item number and its answer, with a mark between ("9) 3", "q9: 3", "9 - 3", "9=3"), or a word
-# naming the item and a space ("question 9 3"). Single digits only, so times and dates rarely fit.
-# The frequency scale's words count as its numbers ("9) several days").
-_SCALE_WORDS = {"not at all": 0, "several days": 1, "more than half": 2, "nearly every day": 3}
-_ANSWER = re.compile(
-    r"(?<![\d:/])(?:(?:q|question|item|no|number)\s*\.?\s*(\d)\s*[).:=-]?\s*|(\d)\s*[).:=-]\s*)"
-    r"([0-3](?![\d:/])|" + "|".join(_SCALE_WORDS) + ")",
-    re.IGNORECASE,
-)
+
+def answer_pattern(scale_words: Sequence[str]) -> re.Pattern[str]:
+    """An item number and its answer, with a mark between ("9) 3", "q9: 3", "9 - 3", "9=3"), or a word
+    naming the item and a space ("question 9 3"). Single digits only, so times and dates rarely fit.
+    The scale's words count as its numbers ("9) several days")."""
+    words = "|".join(re.escape(word) for word in sorted(scale_words, key=len, reverse=True))
+    return re.compile(
+        r"(?<![\d:/])(?:(?:q|question|item|no|number)\s*\.?\s*(\d)\s*[).:=-]?\s*|(\d)\s*[).:=-]\s*)"
+        r"([0-3](?![\d:/])" + (f"|{words}" if words else "") + ")",
+        re.IGNORECASE,
+    )
 
 
 @dataclass(frozen=True)
 class NumberedAnswers:
-    """From the phrase files: how many numbered answers make a list, and each risk item's lowest
-    answer that is risk (PHQ-9 item 9, thoughts of being better off dead, from "several days")."""
+    """From the phrase files: how many numbered answers make a list, each risk item's lowest answer
+    that is risk (PHQ-9 item 9, thoughts of being better off dead, from "several days"), and the
+    answer scale's words, the first for 0. The runtime checks the last two against the instruments."""
 
     label: str  # what the reading says it found, on the record and in the flag
     least_items: int
     risk_from: Mapping[int, int]
+    scale_words: tuple[str, ...]
+    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pattern", answer_pattern(self.scale_words))
 
     def risk_in(self, text: str) -> str | None:
         """The words of a risk item answered at or above its mark, in a text that is such a list."""
+        values = {word.lower(): value for value, word in enumerate(self.scale_words)}
         answers: dict[int, tuple[int, str]] = {}
-        for found in _ANSWER.finditer(text):
+        for found in self._pattern.finditer(text):
             item = int(found.group(1) or found.group(2))
             answer = found.group(3).lower()
-            value = _SCALE_WORDS[answer] if answer in _SCALE_WORDS else int(answer)
+            value = values[answer] if answer in values else int(answer)
             answers.setdefault(item, (value, found.group(0).strip()))
         if len(answers) < self.least_items:
             return None
