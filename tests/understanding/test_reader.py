@@ -650,3 +650,39 @@ def test_yes_and_call_asks_for_the_call_too(phrases: Phrases) -> None:
     reading = read("YES and CALL, want to ask about the bus fare", phrases, _reminder())
     assert reading.answer is not None and reading.answer.value == "yes"
     assert reading.has("call")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You know how I was when we first met? I'm like that again. Worse.",
+        "Remember the state I was in when we first met? Worse than that now",
+        "I've got the funeral Friday. Then after that I'm going to do what he did",
+        "Gracias por todo. You help me a lot. Now is finish. Adios",
+        "Thank you madam for all help. Now I go.",
+        "Same as last christmas. I'm not going to make it through this one",
+        "Sitting by the canal thinking about jumping in",
+        "its 3am n im on da bridge",
+        "Years ago I nearly did it. Thought I was past it. I'm not. It's back this week",
+        "Kids would get over losing me quicker than they'd get over having a useless mum",
+    ],
+)
+def test_risk_pointed_to_not_named_is_read(phrases: Phrases, text: str) -> None:
+    """A crisis told by pointing to a time the specialist knew, to someone who died, or as thanks
+    beside a goodbye in another language's words, is read as risk."""
+    assert read(text, phrases).has("risk")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "remember how i was before the job? much better now",
+        "my brother passed his test, im going to do what he did and book lessons",
+        "thanks for all your help, see you tuesday",
+        "can't make it through the traffic in time, sorry",
+        "can't make it through this traffic by 10",
+        "This is his mum's phone, he doesn't live here anymore",
+    ],
+)
+def test_the_same_words_about_ordinary_things_are_not_risk(phrases: Phrases, text: str) -> None:
+    assert not read(text, phrases).has("risk")
