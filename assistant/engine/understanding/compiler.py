@@ -46,6 +46,7 @@ class _WordLists:
     intensifiers: set[str] = field(default_factory=set)
     fillers: set[str] = field(default_factory=set)
     keywords: dict[str, frozenset[str]] = field(default_factory=dict)
+    sentence_keywords: dict[str, frozenset[str]] = field(default_factory=dict)
     sounds_like: dict[str, str] = field(default_factory=dict)
     emoji: dict[str, str] = field(default_factory=dict)
 
@@ -126,6 +127,12 @@ def _read_word_lists(files: Mapping[str, Mapping[str, Any]]) -> _WordLists:
             if key not in SIGNALS:
                 raise FlowError(f"{name}: unknown keyword signal {key!r}")
             lists.keywords[key] = frozenset(str(w) for w in words)
+    for name, data in files.items():
+        sentence = data.get("sentence_keywords", {})
+        for key in sentence.get("read", []):
+            if key not in lists.keywords:
+                raise FlowError(f"{name}: sentence_keywords reads {key!r}, which has no keywords")
+            lists.sentence_keywords[key] = lists.keywords[key] - {str(w) for w in sentence.get("except", [])}
     return lists
 
 
@@ -234,6 +241,7 @@ def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
         hold_back=parts.hold_back,
         suppresses=parts.suppresses,
         keywords=lists.keywords,
+        sentence_keywords=lists.sentence_keywords,
         expand=lists.expand,
         rewrite=rewrite,
         clause_breaks=frozenset(lists.clause_breaks),

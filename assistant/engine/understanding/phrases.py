@@ -182,6 +182,8 @@ class Phrases:
     protected: frozenset[str]
     intensifiers: frozenset[str]
     fillers: frozenset[str] = frozenset()
+    # A sentence of a longer text that is wholly one of these is read as the signal's keyword.
+    sentence_keywords: Mapping[str, frozenset[str]] = field(default_factory=dict)
     sounds_like: Mapping[str, str] = field(default_factory=dict)
     # Emoji read as the words they stand for ("🔪🩸 again"): (emoji, words), longest first.
     emoji: tuple[tuple[str, str], ...] = ()

@@ -249,20 +249,12 @@ def _keyword(phrases: Phrases, text: str) -> str | None:
 # A sentence of a longer text that is wholly one of these keywords is that keyword ("CALL. Really
 # need to talk", "I never gave you this number. Stop"): the reminders ask for the word, and the
 # carrier acts only on a bare STOP, so the service asks, as it does for any stop.
-SENTENCE_KEYWORDS = ("stop", "call")
-
-
 def _keyword_sentences(phrases: Phrases, text: str) -> list[tuple[str, str]]:
     sentences = [words for part in SENTENCE_MARKS.split(text) if (words := plain_words(part))]
     if len(sentences) < 2:
         return []
-    found = {kind: s for s in sentences for kind in SENTENCE_KEYWORDS if s in _sentence_choices(phrases, kind)}
+    found = {kind: s for s in sentences for kind, words in phrases.sentence_keywords.items() if s in words}
     return list(found.items())
-
-
-def _sentence_choices(phrases: Phrases, kind: str) -> tuple[str, ...]:
-    """The kind's whole-text keywords, less bare words a sentence uses otherwise ("Ring. Ring.")."""
-    return tuple(c for c in phrases.keywords.get(kind, ()) if c not in ("ring", "phone"))
 
 
 def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str] | None = None) -> Choice | None:
