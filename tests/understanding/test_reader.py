@@ -665,6 +665,11 @@ def test_yes_and_call_asks_for_the_call_too(phrases: Phrases) -> None:
         "its 3am n im on da bridge",
         "Years ago I nearly did it. Thought I was past it. I'm not. It's back this week",
         "Kids would get over losing me quicker than they'd get over having a useless mum",
+        "cleared my flat out, paid what I owed, left the key with my neighbour. Tonight",
+        "I have given my phone and my clothes to my friend. I will go tonight",
+        "Stand down. Mission over. Thanks for all your help, genuinely. Out.",
+        "I said I'd tell you if it came back. It's back.",
+        "Drove to Beachy Head yesterday. Going back tomorrow to finish it",
     ],
 )
 def test_risk_pointed_to_not_named_is_read(phrases: Phrases, text: str) -> None:
@@ -682,6 +687,9 @@ def test_risk_pointed_to_not_named_is_read(phrases: Phrases, text: str) -> None:
         "can't make it through the traffic in time, sorry",
         "can't make it through this traffic by 10",
         "This is his mum's phone, he doesn't live here anymore",
+        "cleared out my room for the new lodger, she moves in tonight",
+        "its time i got a job. thanks for your help",
+        "Dee from the jobcentre rang, thanks for your help",
     ],
 )
 def test_the_same_words_about_ordinary_things_are_not_risk(phrases: Phrases, text: str) -> None:
