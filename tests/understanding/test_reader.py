@@ -45,6 +45,9 @@ def test_a_crisis_that_also_asks_for_a_call_keeps_both(phrases: Phrases) -> None
         "call me pls im not safe",
         "im not coping",
         "i'm not here much longer",
+        "my sister moved out, she doesnt live here anymore",
+        "I'm not on any course at the moment",
+        "its her phone im texting from, mine broke",
     ],
 )
 def test_how_someone_is_after_im_not_is_not_a_wrong_number(phrases: Phrases, text: str) -> None:
