@@ -693,7 +693,37 @@ def test_risk_pointed_to_not_named_is_read(phrases: Phrases, text: str) -> None:
         "cleared out my room for the new lodger, she moves in tonight",
         "its time i got a job. thanks for your help",
         "Dee from the jobcentre rang, thanks for your help",
+        "going back to college in september to finish it",
+        "the new tablets are giving me more pain",
+        "feel like i did the day i took my driving test",
+        "all the good thoughts came back",
+        "theyre cutting my hours, im back to where i was last year",
+        "you know how i said my car broke down? its back from the garage",
+        "cheers for your help, adios",
+        "thanks for listening to me all these weeks, see you thursday bye",
+        "left the keys with my neighbour for the plumber, ill go after my appointment",
+        "stuck on the motorway so not coming home till 10",
+        "jumped of the bus at the wrong stop",
+        "the old habits are back i bought a new lighter",
     ],
 )
 def test_the_same_words_about_ordinary_things_are_not_risk(phrases: Phrases, text: str) -> None:
     assert not read(text, phrases).has("risk")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("nah cant complain", "cancel"),
+        ("the plumbers not coming now so im free all day", "cancel"),
+        ("thursday suits me fine see you then", "rebook"),
+        ("ill hear back about the job maybe next week", "rebook"),
+        ("lovely to speak to you on the phone yesterday", "call"),
+        ("thats her dads phone, mine is broken", "wrong_person"),
+        ("my son got a job in leeds, he doesnt live here anymore. im his mum, i still worry", "wrong_person"),
+    ],
+)
+def test_everyday_replies_are_not_read_as_a_request(phrases: Phrases, text: str, kind: str) -> None:
+    """Cancel, rebook, call and wrong number each act on the record (a flag, a pause): words a
+    participant uses about other things are not read as them."""
+    assert not read(text, phrases).has(kind)
