@@ -673,6 +673,10 @@ def test_yes_and_call_asks_for_the_call_too(phrases: Phrases) -> None:
         "Stand down. Mission over. Thanks for all your help, genuinely. Out.",
         "I said I'd tell you if it came back. It's back.",
         "Drove to Beachy Head yesterday. Going back tomorrow to finish it",
+        "Got the forms signed. I've been thinking of doing away with myself, not going to lie. Where do I post them?",
+        "I have the belt. I tested the door frame to see if it holds",
+        "hve rote a not 4 mum n 1 4 my lil girl",
+        "New boss is alright. Spent my break in the toilets cutting.",
     ],
 )
 def test_risk_pointed_to_not_named_is_read(phrases: Phrases, text: str) -> None:
