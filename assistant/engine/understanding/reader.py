@@ -246,9 +246,10 @@ def _keyword(phrases: Phrases, text: str) -> str | None:
     return None
 
 
-# A sentence of a longer text that is wholly one of these keywords is that keyword ("CALL. Really
-# need to talk", "I never gave you this number. Stop"): the reminders ask for the word, and the
-# carrier acts only on a bare STOP, so the service asks, as it does for any stop.
+# A sentence of a longer text that is wholly one of the keywords `[sentence_keywords]` names
+# (keywords.toml) is that keyword ("CALL. Really need to talk", "I never gave you this number. Stop"):
+# the reminders ask for the word, and the carrier acts only on a bare STOP, so the service asks, as it
+# does for any stop.
 def _keyword_sentences(phrases: Phrases, text: str) -> list[tuple[str, str]]:
     sentences = [words for part in SENTENCE_MARKS.split(text) if (words := plain_words(part))]
     if len(sentences) < 2:
