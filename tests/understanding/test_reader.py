@@ -677,6 +677,11 @@ def test_yes_and_call_asks_for_the_call_too(phrases: Phrases) -> None:
         "I have the belt. I tested the door frame to see if it holds",
         "hve rote a not 4 mum n 1 4 my lil girl",
         "New boss is alright. Spent my break in the toilets cutting.",
+        "Where is the interview office? Also my head is very bad I am thinking to jump",
+        "bin sat wiv the razr 4 an hr",
+        "u wont hav 2 worry bout me mch longer",
+        "voices sayin do it do it n i thnk i wil",
+        "if the tribunal says no on thursday i know what im doing after. ive sorted it",
     ],
 )
 def test_risk_pointed_to_not_named_is_read(phrases: Phrases, text: str) -> None:
@@ -711,6 +716,9 @@ def test_risk_pointed_to_not_named_is_read(phrases: Phrases, text: str) -> None:
         "the old habits are back i bought a new lighter",
         "at the station thinking about jumping on the next train home lol",
         "what if i went to spain and never came back haha",
+        "my phone wont last through the night",
+        "i know what im doing after, booking a holiday",
+        "sat with the knife for ages chopping onions",
     ],
 )
 def test_the_same_words_about_ordinary_things_are_not_risk(phrases: Phrases, text: str) -> None:
