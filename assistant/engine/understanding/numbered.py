@@ -30,18 +30,20 @@ class NumberedAnswers:
     risk_from: Mapping[int, int]
     scale_words: tuple[str, ...]
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _values: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Built once: every text is read for a numbered list.
         object.__setattr__(self, "_pattern", answer_pattern(self.scale_words))
+        object.__setattr__(self, "_values", {word.lower(): value for value, word in enumerate(self.scale_words)})
 
     def risk_in(self, text: str) -> str | None:
         """The words of a risk item answered at or above its mark, in a text that is such a list."""
-        values = {word.lower(): value for value, word in enumerate(self.scale_words)}
         answers: dict[int, tuple[int, str]] = {}
         for found in self._pattern.finditer(text):
             item = int(found.group(1) or found.group(2))
             answer = found.group(3).lower()
-            value = values[answer] if answer in values else int(answer)
+            value = self._values[answer] if answer in self._values else int(answer)
             answers.setdefault(item, (value, found.group(0).strip()))
         if len(answers) < self.least_items:
             return None

@@ -82,8 +82,7 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     clauses = clauses_of(phrases, text)
     signals, held, explained = _pattern_signals(phrases, clauses, _names(clauses, named))
     numbered = phrases.numbered
-    answered = numbered.risk_in(text) if numbered else None
-    if numbered and answered:
+    if numbered and (answered := numbered.risk_in(text)):
         signals.append(Signal("risk", "numbered_answers", numbered.label, answered))
     answer = answer_to(phrases, question, text, {s.kind for s in signals}) if question else None
     # A reply that is wholly one of the question's own answers ("nearly every day") is an
