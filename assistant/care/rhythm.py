@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant.care.flags import raise_flag
+from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, SilenceNote, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.db.units import participant_unit, transaction
@@ -107,13 +108,13 @@ def note_reply(db: Session, participant: Participant, now: datetime) -> None:
     """A text from them: the last ask is answered, with how long it took, and the silence is over.
     Read and written as rows (it runs on every text): the session's own copy, if it has one, is
     written out first by the read and then expired, so it is read afresh where it is used later."""
-    row = db.execute(_PENDING_RHYTHM, {"participant_id": participant.id}).first()
+    row = _PENDING_RHYTHM.run(db, {"participant_id": participant.id}).first()
     if row is None:
         return
     after = now - row.last_ask_at if row.last_ask_at else None
     kept = estimate.after_reply(as_rhythm(row, participant.cohort), after)
-    db.execute(
-        _REPLIED,
+    _REPLIED.run(
+        db,
         {"b_id": participant.id, "b_answered": kept.answered, "b_sum": kept.log_hours_sum, "b_sq": kept.log_hours_sq},
     )
     loaded = db.identity_map.get(db.identity_key(ReplyRhythm, participant.id))
@@ -122,10 +123,10 @@ def note_reply(db: Session, participant: Participant, now: datetime) -> None:
 
 
 _rhythm, _participant, _task, _flag = table(ReplyRhythm), table(Participant), table(DueTask), table(Flag)
-_PENDING_RHYTHM = sa.select(_rhythm).where(
-    _rhythm.c.participant_id == sa.bindparam("participant_id"), _rhythm.c.pending > 0
+_PENDING_RHYTHM = Prepared(
+    sa.select(_rhythm).where(_rhythm.c.participant_id == sa.bindparam("participant_id"), _rhythm.c.pending > 0)
 )
-_REPLIED = (
+_REPLIED = Prepared(
     _rhythm.update()
     .where(_rhythm.c.participant_id == sa.bindparam("b_id"))
     .values(

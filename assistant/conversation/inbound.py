@@ -16,6 +16,7 @@ from assistant.care.rhythm import note_reply
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, FALLBACK_LOCALE
 from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
+from assistant.db.driver import Prepared
 from assistant.db.models import AuditLog, InboundReceipt, Message, MessageStatus, Participant, table
 from assistant.db.rows import insert_now, write_now
 from assistant.db.service_settings import all_services
@@ -71,10 +72,12 @@ def receive_sms(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime,
 _receipt = table(InboundReceipt)
 # Built once per database (it runs on every text): the receipt, or nothing if the MessageSid has one.
 _RECEIPT = {
-    name: insert(_receipt)
-    .values(message_sid=sa.bindparam("sid"), received_at=sa.bindparam("at", type_=_receipt.c.received_at.type))
-    .on_conflict_do_nothing()
-    .returning(_receipt.c.message_sid)
+    name: Prepared(
+        insert(_receipt)
+        .values(message_sid=sa.bindparam("sid"), received_at=sa.bindparam("at", type_=_receipt.c.received_at.type))
+        .on_conflict_do_nothing()
+        .returning(_receipt.c.message_sid)
+    )
     for name, insert in INSERT_OR.items()
 }
 
@@ -83,7 +86,7 @@ def _first_time(db: Session, sid: str, now: datetime) -> bool:
     """Record the MessageSid; False if it was recorded before (another worker, or Twilio's retry).
     Only this insert decides what is a duplicate: any other integrity error is a real fault."""
     insert = _RECEIPT[db.get_bind().dialect.name]
-    return db.execute(insert, {"sid": sid, "at": now}).first() is not None
+    return insert.run(db, {"sid": sid, "at": now}).first() is not None
 
 
 def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, handle: Handler, claim: bool) -> Received:

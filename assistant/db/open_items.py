@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from assistant.db.driver import Prepared
 from assistant.db.models import (
     Campaign,
     CampaignRecipient,
@@ -103,11 +104,13 @@ def pending_tasks(participant_id: int | None, *kinds: str) -> SelectOfScalar[Due
     )
 
 
-_OPEN_ITEMS = sa.select(
-    LADDER_PENDING.exists().label("ladder"),
-    _REQUEST_WAITING.exists().label("request"),
-    RECENT_CAMPAIGN.exists().label("campaign"),
-    OPEN_FLAG_ID.exists().label("not_responding"),
+_OPEN_ITEMS = Prepared(
+    sa.select(
+        LADDER_PENDING.exists().label("ladder"),
+        _REQUEST_WAITING.exists().label("request"),
+        RECENT_CAMPAIGN.exists().label("campaign"),
+        OPEN_FLAG_ID.exists().label("not_responding"),
+    )
 )
 
 
@@ -125,8 +128,8 @@ NOTHING_OPEN = OpenItems()
 
 
 def open_items(db: Session, participant_id: int, now: datetime) -> OpenItems:
-    row = db.execute(
-        _OPEN_ITEMS,
+    row = _OPEN_ITEMS.run(
+        db,
         {
             "participant_id": participant_id,
             "now": now,

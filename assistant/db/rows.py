@@ -13,13 +13,14 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
+from assistant.db.driver import Prepared
 from assistant.db.models import table
 
 Model = TypeVar("Model", bound=SQLModel)
 
 # Built once per table and set of columns: building a statement costs more than running it.
-_UPDATES: dict[tuple[str, tuple[str, ...]], sa.Update] = {}
-_INSERTS: dict[str, sa.Insert] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...]], Prepared] = {}
+_INSERTS: dict[str, Prepared] = {}
 
 
 def write_now(db: Session, obj: SQLModel, **values: Any) -> None:
@@ -33,12 +34,12 @@ def write_now(db: Session, obj: SQLModel, **values: Any) -> None:
     statement = _UPDATES.get(key)
     if statement is None:
         rows = table(type(obj))
-        statement = _UPDATES[key] = (
+        statement = _UPDATES[key] = Prepared(
             rows.update()
             .where(rows.c.id == sa.bindparam("row_id"))
             .values({name: sa.bindparam(f"v_{name}", type_=rows.c[name].type) for name in columns})
         )
-    db.execute(statement, {"row_id": row_id, **{f"v_{name}": value for name, value in values.items()}})
+    statement.run(db, {"row_id": row_id, **{f"v_{name}": value for name, value in values.items()}})
     for name, value in values.items():
         set_committed_value(obj, name, value)
 
@@ -50,9 +51,13 @@ def insert_now(db: Session, obj: Model) -> Model:
     statement = _INSERTS.get(model.__name__)
     rows = table(model)
     if statement is None:
-        statement = _INSERTS[model.__name__] = rows.insert().returning(rows.c.id)
+        statement = _INSERTS[model.__name__] = Prepared(
+            rows.insert()
+            .values({c.key: sa.bindparam(c.key, type_=c.type) for c in rows.columns if c.key != "id"})
+            .returning(rows.c.id)
+        )
     values = {column.key: getattr(obj, column.key) for column in rows.columns if column.key != "id"}
-    obj.id = db.execute(statement, values).scalar_one()  # type: ignore[attr-defined]
+    obj.id = statement.run(db, values).scalar_one()  # type: ignore[attr-defined]
     make_transient_to_detached(obj)
     db.add(obj)
     return obj

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from assistant.care.quiet import next_allowed
+from assistant.db.driver import Prepared
 from assistant.db.models import Message, MessageStatus, Participant, StatusEvent, table
 from assistant.db.send_pace import Pacer
 from assistant.db.service_settings import for_service
@@ -78,7 +79,7 @@ _DUE = (
 _FOR_PARTICIPANT = _message.c.participant_id == sa.bindparam("participant_id")
 
 
-def _candidate_queries(dialect: str) -> dict[tuple[bool, bool], sa.Select[tuple[int]]]:
+def _candidate_queries(dialect: str) -> dict[tuple[bool, bool], Prepared]:
     """The due-texts statement for each combination of filters (`only` some messages, for one
     participant). `only`: due texts to those messages' phones, so anything older still queued for
     the same people goes first (or is withdrawn), keeping order. Every message has a phone, so its
@@ -86,10 +87,10 @@ def _candidate_queries(dialect: str) -> dict[tuple[bool, bool], sa.Select[tuple[
     phones = sa.select(_message.c.phone).where(among_param(_message.c.id, "only", dialect))
     due_only = _DUE.where(_message.c.phone.in_(phones))
     return {
-        (False, False): _DUE,
-        (True, False): due_only,
-        (False, True): _DUE.where(_FOR_PARTICIPANT),
-        (True, True): due_only.where(_FOR_PARTICIPANT),
+        (False, False): Prepared(_DUE),
+        (True, False): Prepared(due_only),
+        (False, True): Prepared(_DUE.where(_FOR_PARTICIPANT)),
+        (True, True): Prepared(due_only.where(_FOR_PARTICIPANT)),
     }
 
 
@@ -106,7 +107,7 @@ def _candidates(
         params["only"] = only
     if participant_id is not None:
         params["participant_id"] = participant_id
-    return [i for i in db.execute(query, params).scalars() if i is not None]
+    return [i for i in query.run(db, params).scalars() if i is not None]
 
 
 @dataclass
@@ -153,19 +154,23 @@ _CLAIM = (
     .select_from(_message.outerjoin(_participant, _participant.c.id == _message.c.participant_id))
     .where(_message.c.id == sa.bindparam("id"))
 )
-_CLAIM_SKIP_LOCKED = _CLAIM.with_for_update(skip_locked=True, of=_message)
+_CLAIM_BY = {"sqlite": Prepared(_CLAIM), "postgresql": Prepared(_CLAIM.with_for_update(skip_locked=True, of=_message))}
 _UPDATE = _message.update().where(_message.c.id == sa.bindparam("message_id"))
-_WITHHOLD = _UPDATE.values(status=sa.bindparam("new_status"), error_message=sa.bindparam("reason"))
-_HOLD_UNTIL = _UPDATE.values(next_attempt_at=sa.bindparam("until", type_=_message.c.next_attempt_at.type))
-_SENDING = _UPDATE.values(
-    status=MessageStatus.SENDING,
-    claimed_at=sa.bindparam("moment", type_=_message.c.claimed_at.type),
-    attempts=_message.c.attempts + 1,
+_WITHHOLD = Prepared(_UPDATE.values(status=sa.bindparam("new_status"), error_message=sa.bindparam("reason")))
+_HOLD_UNTIL = Prepared(_UPDATE.values(next_attempt_at=sa.bindparam("until", type_=_message.c.next_attempt_at.type)))
+_SENDING = Prepared(
+    _UPDATE.values(
+        status=MessageStatus.SENDING,
+        claimed_at=sa.bindparam("moment", type_=_message.c.claimed_at.type),
+        attempts=_message.c.attempts + 1,
+    )
 )
-_SENT = _UPDATE.values(
-    status=MessageStatus.SENT,
-    provider_sid=sa.bindparam("sid"),
-    sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type),
+_SENT = Prepared(
+    _UPDATE.values(
+        status=MessageStatus.SENT,
+        provider_sid=sa.bindparam("sid"),
+        sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type),
+    )
 )
 # Undoes `_SENDING` for a claim that was never handed to the provider.
 _RELEASE = (
@@ -173,7 +178,7 @@ _RELEASE = (
     .where(_message.c.id.in_(sa.bindparam("ids", expanding=True)), _message.c.status == MessageStatus.SENDING)
     .values(status=MessageStatus.QUEUED, claimed_at=None, attempts=_message.c.attempts - 1)
 )
-_PENDING_EVENT = (
+_PENDING_EVENT = Prepared(
     sa.select(_status_event.c.id)
     .where(_status_event.c.provider_sid == sa.bindparam("sid"), _status_event.c.applied.is_(False))
     .limit(1)
@@ -181,8 +186,7 @@ _PENDING_EVENT = (
 
 
 def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
-    postgres = db.get_bind().dialect.name == "postgresql"
-    row = db.execute(_CLAIM_SKIP_LOCKED if postgres else _CLAIM, {"id": message_id}).first()
+    row = _CLAIM_BY[db.get_bind().dialect.name].run(db, {"id": message_id}).first()
     if row is None or row.status != MessageStatus.QUEUED:
         return None
     known = row.participant_id is not None and row.opted_out is not None
@@ -197,7 +201,7 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
         reason = "no_consent"
     if reason:
         status = MessageStatus.EXPIRED if reason == "expired" else MessageStatus.SUPPRESSED
-        db.execute(_WITHHOLD, {"message_id": message_id, "new_status": status, "reason": reason})
+        _WITHHOLD.run(db, {"message_id": message_id, "new_status": status, "reason": reason})
         return None
     if row.automated and known:
         # A retry can drift into quiet hours: hold it until texts may arrive again.
@@ -205,13 +209,13 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
         allowed = next_allowed(now, hours, for_service(db, row.service_id))
         if allowed > now:
             if row.expires_at and allowed >= row.expires_at:
-                db.execute(
-                    _WITHHOLD, {"message_id": message_id, "new_status": MessageStatus.EXPIRED, "reason": "quiet_hours"}
+                _WITHHOLD.run(
+                    db, {"message_id": message_id, "new_status": MessageStatus.EXPIRED, "reason": "quiet_hours"}
                 )
             else:
-                db.execute(_HOLD_UNTIL, {"message_id": message_id, "until": allowed})
+                _HOLD_UNTIL.run(db, {"message_id": message_id, "until": allowed})
             return None
-    db.execute(_SENDING, {"message_id": message_id, "moment": now})
+    _SENDING.run(db, {"message_id": message_id, "moment": now})
     return Claimed(id=row.id, phone=row.phone, body=row.body, segments=row.segments)
 
 
@@ -355,10 +359,10 @@ class _Pass:
 
 def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) -> str:
     if result.ok:
-        updated = db.execute(_SENT, {"message_id": message_id, "sid": result.sid, "moment": now})
-        assert cast("sa.CursorResult[Any]", updated).rowcount == 1
+        updated = _SENT.run(db, {"message_id": message_id, "sid": result.sid, "moment": now})
+        assert updated.rowcount == 1
         # A status callback can beat us to it: apply any that came before we knew the sid.
-        if result.sid and db.execute(_PENDING_EVENT, {"sid": result.sid}).first() is not None:
+        if result.sid and _PENDING_EVENT.run(db, {"sid": result.sid}).first() is not None:
             sent = db.get(Message, message_id)
             assert sent is not None
             apply_pending_status_events(db, sent)

@@ -1,0 +1,89 @@
+"""Statements run straight on the driver read and write exactly what the session would, in its
+transaction, and fail with SQLAlchemy's own errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from assistant.db.driver import Prepared
+from assistant.db.models import AuditLog, InboundReceipt, SendPace, table
+from assistant.db.units import make_engine, transaction
+
+AT = datetime(2027, 3, 28, 0, 30, tzinfo=UTC)  # the night the clocks go forward in the UK
+
+_audit, _receipt, _pace = table(AuditLog), table(InboundReceipt), table(SendPace)
+_WRITE_AUDIT = Prepared(
+    _audit.insert()
+    .values(
+        at=sa.bindparam("at", type_=_audit.c.at.type),
+        user_email=sa.bindparam("who"),
+        action="driver_test",
+        detail=sa.bindparam("detail", type_=_audit.c.detail.type),
+    )
+    .returning(_audit.c.id, _audit.c.at)
+)
+_READ_AUDIT = Prepared(
+    sa.select(_audit.c.at, _audit.c.detail, _audit.c.action).where(_audit.c.id == sa.bindparam("id"))
+)
+_RECEIPT = Prepared(_receipt.insert().values(message_sid=sa.bindparam("sid"), received_at=sa.bindparam("at")))
+_COUNT_RECEIPTS = Prepared(sa.select(sa.func.count()).select_from(_receipt))
+_PACE_NEXT = Prepared(
+    _pace.update()
+    .where(_pace.c.pool == sa.bindparam("pool"))
+    .values(next_at=_pace.c.next_at + sa.bindparam("step", type_=sa.Float))
+    .returning(_pace.c.next_at)
+)
+
+
+def test_values_go_in_and_come_out_as_through_the_session(db_url: str) -> None:
+    engine = make_engine(db_url)
+    detail = {"words": "can't make it", "ids": [3, 4], "late": None}
+    with transaction(engine) as db:
+        written = _WRITE_AUDIT.run(db, {"at": AT + timedelta(hours=1), "who": "sam@example.org", "detail": detail})
+        row_id, at = written.one()
+        assert at == AT + timedelta(hours=1) and at.tzinfo is not None
+        db.add(SendPace(pool="driver_test", next_at=10.25))  # flushed before the next statement, as by the session
+        assert _PACE_NEXT.run(db, {"pool": "driver_test", "step": 0.5}).scalar_one() == pytest.approx(10.75)
+    with transaction(engine) as db:
+        through_driver = _READ_AUDIT.run(db, {"id": row_id}).one()
+        through_session = db.execute(
+            sa.select(_audit.c.at, _audit.c.detail, _audit.c.action).where(_audit.c.id == row_id)
+        ).one()
+        assert tuple(through_driver) == tuple(through_session)
+        assert through_driver.detail == detail and through_driver.action == "driver_test"
+        assert db.get(SendPace, "driver_test").next_at == pytest.approx(10.75)
+    engine.dispose()
+
+
+def test_a_broken_rule_is_sqlalchemys_integrity_error_and_nothing_is_kept(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with pytest.raises(sa.exc.IntegrityError), transaction(engine) as db:
+        _RECEIPT.run(db, {"sid": "SM1", "at": AT})
+        _RECEIPT.run(db, {"sid": "SM1", "at": AT})
+    with transaction(engine) as db:
+        assert _COUNT_RECEIPTS.run(db).scalar() == 0
+    engine.dispose()
+
+
+def test_a_missing_or_unknown_parameter_is_refused_before_the_database_is_asked(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with transaction(engine) as db:
+        with pytest.raises(ValueError, match="missing parameters"):
+            _RECEIPT.run(db, {"sid": "SM1"})
+        with pytest.raises(KeyError):
+            _RECEIPT.run(db, {"sid": "SM1", "at": AT, "who": "nobody"})
+        assert _COUNT_RECEIPTS.run(db).scalar() == 0
+    engine.dispose()
+
+
+def test_a_list_written_into_the_sql_is_refused() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    expanding = Prepared(
+        sa.select(_receipt.c.message_sid).where(_receipt.c.message_sid.in_(sa.bindparam("sids", expanding=True)))
+    )
+    with pytest.raises(ValueError, match="no expanding IN"):
+        expanding._compile(sqlite.dialect())
