@@ -87,3 +87,21 @@ def test_a_list_written_into_the_sql_is_refused() -> None:
     )
     with pytest.raises(ValueError, match="no expanding IN"):
         expanding._compile(sqlite.dialect())
+
+
+def test_columns_left_out_get_their_defaults_not_null(db_url: str) -> None:
+    """A text written with only some columns still gets the defaults the model gives the rest."""
+    from assistant.db.models import Message
+
+    messages = table(Message)
+    write = Prepared(
+        messages.insert()
+        .values(
+            direction="out", body=sa.bindparam("body"), at=sa.bindparam("at"), status="queued", phone="+447700900001"
+        )
+        .returning(messages.c.attempts, messages.c.segments, messages.c.automated)
+    )
+    engine = make_engine(db_url)
+    with transaction(engine) as db:
+        assert tuple(write.run(db, {"body": "Hello", "at": AT}).one()) == (0, 1, False)
+    engine.dispose()

@@ -78,8 +78,10 @@ class Prepared:
         # Results' conversions, by database: made at the first run, from the driver's own column types.
         self._results: dict[str, tuple[Processor, ...]] = {}
 
-    def run(self, db: Session, params: Mapping[str, Any] | None = None) -> Rows:
-        if db.autoflush:
+    def run(self, db: Session, params: Mapping[str, Any] | None = None, *, flush: bool = True) -> Rows:
+        """Run it in the session's transaction. `flush=False`: the session's unwritten changes cannot
+        touch what this reads, so they wait (the caller has said why)."""
+        if flush and db.autoflush:
             db.flush()  # as the session would before a statement: a no-op when nothing is pending
         connection = _driver_connection(db)
         dialect = db.get_bind().dialect
@@ -131,6 +133,12 @@ class Prepared:
             if not bind.required:
                 fixed[name] = bind.effective_value
             binds[name] = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        # Columns left out of an INSERT or UPDATE that have a default SQLAlchemy would give at each run.
+        for column in [*compiled.insert_prefetch, *compiled.update_prefetch]:
+            default = column.default if column in compiled.insert_prefetch else column.onupdate
+            if default is None or not default.is_scalar:
+                raise ValueError(f"{column.key}: a prepared statement takes only fixed defaults; give it a value")
+            fixed[column.key] = default.arg  # type: ignore[attr-defined]
         columns = list(getattr(self.statement, "exported_columns", ()))
         done = _Compiled(
             sql=str(compiled),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from assistant.db.driver import Prepared
 from assistant.db.models import SendPace
 from assistant.db.units import insert_or
 
@@ -44,10 +45,10 @@ class Pacer:
         step = max(1, segments) / self.rate + 1e-6
         params = {"b_pool": self.pool, "b_now": self.clock(), "b_step": step}
         # One statement books the slot under the row's lock: later of now and the next free moment, plus the step.
-        booked = db.execute(_BOOK_NEXT, params).scalar_one_or_none()
+        booked = _BOOK_NEXT.run(db, params).scalar_one_or_none()
         if booked is None:  # the first send, or the row went (a restore, say): the pace starts now
             db.execute(insert_or(db, _PACE).values(pool=self.pool, next_at=0.0).on_conflict_do_nothing())
-            booked = db.execute(_BOOK_NEXT, params).scalar_one()
+            booked = _BOOK_NEXT.run(db, params).scalar_one()
         return float(booked) - step
 
     def wait_for(self, start: float) -> None:
@@ -58,7 +59,7 @@ class Pacer:
 
 _PACE = SendPace.__table__  # type: ignore[attr-defined]
 _NOW = sa.bindparam("b_now", type_=sa.Float)
-_BOOK_NEXT = (
+_BOOK_NEXT = Prepared(
     sa.update(_PACE)
     .where(_PACE.c.pool == sa.bindparam("b_pool"))
     .values(

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from assistant.db.cohort_times import for_cohort
 from assistant.db.dna_steps import DEFAULT_LADDER, parse_ladder
+from assistant.db.driver import Prepared
 from assistant.db.models import Participant, Service, table
 from assistant.timing import parse_hhmm
 
@@ -232,7 +233,7 @@ def duty_contact_problem(settings: ServiceSettings) -> str | None:
 # other processes, through the dashboard or the CLI) and only parsed and checked when that text
 # has not been seen before. Entries are immutable, so sharing them between threads is safe.
 _service = table(Service)
-_SETTINGS_TEXT = sa.select(sa.cast(_service.c.settings, sa.Text)).where(_service.c.id == sa.bindparam("id"))
+_SETTINGS_TEXT = Prepared(sa.select(sa.cast(_service.c.settings, sa.Text)).where(_service.c.id == sa.bindparam("id")))
 _parsed: dict[str, ServiceSettings] = {}
 _parsed_lock = threading.Lock()
 _PARSED_MAX = 256
@@ -274,7 +275,7 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
     seen: dict[int, ServiceSettings] = db.info.setdefault("service_settings", {})
     found = seen.get(service_id)
     if found is None:
-        text = db.connection().execute(_SETTINGS_TEXT, {"id": service_id}).scalar()  # nothing to flush first
+        text = _SETTINGS_TEXT.run(db, {"id": service_id}, flush=False).scalar()  # nothing to flush first
         found = seen[service_id] = ServiceSettings.from_json(None) if text is None else _parse(text)
     return found
 

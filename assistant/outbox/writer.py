@@ -16,7 +16,9 @@ from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, NEUTRAL_SIGNATURE
+from assistant.db.driver import Prepared
 from assistant.db.models import Message, MessageStatus, Participant, Specialist, specialist_has_left, table
+from assistant.db.rows import insert_row
 from assistant.db.service_settings import settings_for
 from assistant.runtime import Runtime
 
@@ -46,9 +48,11 @@ def _signature(name: str, email: str) -> str:
 
 # Two columns, not a whole specialist object: read for every text we write.
 _specialist = table(Specialist)
-_SPECIALIST_NAME = sa.select(
-    _specialist.c.name, _specialist.c.email, specialist_has_left(_specialist.c.id).label("left")
-).where(_specialist.c.id == sa.bindparam("id"))
+_SPECIALIST_NAME = Prepared(
+    sa.select(_specialist.c.name, _specialist.c.email, specialist_has_left(_specialist.c.id).label("left")).where(
+        _specialist.c.id == sa.bindparam("id")
+    )
+)
 
 
 def _specialist_name(db: Session, specialist_id: int | None) -> str:
@@ -59,7 +63,7 @@ def _specialist_name(db: Session, specialist_id: int | None) -> str:
     # the specialist is looked at first), so they wait to be written with the text itself.
     seen: dict[int, Any] = db.info.setdefault("specialists_signing", {})
     if specialist_id not in seen:
-        seen[specialist_id] = db.connection().execute(_SPECIALIST_NAME, {"id": specialist_id}).first()
+        seen[specialist_id] = _SPECIALIST_NAME.run(db, {"id": specialist_id}, flush=False).first()
     row = seen[specialist_id]
     if row is None or row.left:  # someone who has left is never named as the one who will be in touch
         return NEUTRAL_SIGNATURE
@@ -124,7 +128,6 @@ class TextFields(TypedDict):
 
 
 _MESSAGES = table(Message)
-_INSERT_TEXT = _MESSAGES.insert().returning(_MESSAGES.c.id)
 
 
 def queue_text(
@@ -145,7 +148,7 @@ def queue_text(
     row = text_row(**text) | {"flow": flow, "session_id": session_id}
     if expires_at is not None:
         row["expires_at"] = expires_at
-    return int(db.execute(_INSERT_TEXT, row).scalar_one())
+    return int(insert_row(db, _MESSAGES, row))
 
 
 def text_row(

@@ -21,8 +21,9 @@ from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.care.flags import raise_flag
+from assistant.db.driver import Prepared
 from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
-from assistant.db.rows import insert_now, write_now
+from assistant.db.rows import insert_now, insert_row, write_now
 from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
@@ -146,7 +147,7 @@ def _say(at: _Applying, event: Say) -> int:
 
 
 # One INSERT, not an object added and flushed: nothing in the unit of work reads an answer back as one.
-_INSERT_ANSWER = table(Answer).insert()
+_ANSWERS = table(Answer)
 
 
 def _record_answer(at: _Applying, event: RecordAnswer) -> None:
@@ -162,7 +163,7 @@ def _record_answer(at: _Applying, event: RecordAnswer) -> None:
         "at": at.now,
         "late": False,
     }
-    at.db.execute(_INSERT_ANSWER, answer)
+    insert_row(at.db, _ANSWERS, answer)
     effect = _answer_effect(at.flow, event.question)
     if effect is not None:
         at.before_effect()
@@ -291,7 +292,7 @@ def late_question(db: Session, participant_id: int, now: datetime) -> FlowSessio
 
 
 _message = table(Message)
-_LAST_ASKED = (
+_LAST_ASKED = Prepared(
     sa.select(_message.c.at)
     .where(
         # The person's index finds their few messages; there is none on session_id.
@@ -307,7 +308,7 @@ _LAST_ASKED = (
 def last_asked(db: Session, waiting: FlowSession) -> datetime | None:
     """When the waiting flow last sent its question (a reply after that is the flow's)."""
     params = {"participant_id": waiting.participant_id, "session_id": waiting.id}
-    last: datetime | None = db.execute(_LAST_ASKED, params).scalar()
+    last: datetime | None = _LAST_ASKED.run(db, params).scalar()
     return last or waiting.started_at
 
 
