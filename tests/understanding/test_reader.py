@@ -121,7 +121,7 @@ def test_what_only_looks_set_aside_is_still_risk(phrases: Phrases, text: str) ->
         ("he has cut himself badly", "i am his partner, he has cut himself badly. can someone check on him"),
         ("he keeps saying he wants to die", "mum of liam here. he keeps saying he wants to die"),
         ("he has burned himself again", "writing on behalf of my brother, he has burned himself again"),
-        ("he took too many pills", "partner of dean. he took too many pills, what do we do"),
+        ("he overdosed on his tablets", "partner of dean. he overdosed on his tablets, what do we do"),
         ("she has cut herself badly", "my daughter uses this phone for your service. she has cut herself badly"),
     ],
 )
@@ -193,7 +193,7 @@ def test_kisses_after_a_keyword_leave_it_a_keyword(phrases: Phrases, text: str, 
         ("my cousin cuts herself, how do i help her", "my cousin cuts herself and now she's gone missing"),
         ("my brother took an overdose when he was 19", "my brother has taken an overdose"),
         ("she tried to hang herself once", "she tried to hang herself last night"),
-        ("he took too many pills", "he has taken pills"),
+        ("he took too many pills last year", "he has taken pills"),
         (
             "my mate wrote a suicide note in a film script",
             "mam found my brother's suicide note this morning, no answer at his door",
@@ -741,3 +741,22 @@ def test_everyday_replies_are_not_read_as_a_request(phrases: Phrases, text: str,
     """Cancel, rebook, call and wrong number each act on the record (a flag, a pause): words a
     participant uses about other things are not read as them."""
     assert not read(text, phrases).has(kind)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cant stop opening the cuts back up to make them worse",
+        "y cnt i jus dissapear 4 gud. evry1 wud b beter",
+        "why can't I just disappear",
+    ],
+)
+def test_cannot_stop_and_why_cant_i_deny_nothing(phrases: Phrases, text: str) -> None:
+    """ "Can't stop" and "why can't I" carry a "not" that denies nothing: the urge is the point."""
+    reading = read(text, phrases)
+    assert reading.has("risk") and "negated" not in {h.because for h in reading.held_back}, reading
+
+
+@pytest.mark.parametrize("text", ["i could never hurt myself, i have my kids", "i cant hurt myself, i promised my mum"])
+def test_a_denial_after_can_or_could_still_denies(phrases: Phrases, text: str) -> None:
+    assert not read(text, phrases).has("risk")
