@@ -105,3 +105,18 @@ def test_columns_left_out_get_their_defaults_not_null(db_url: str) -> None:
     with transaction(engine) as db:
         assert tuple(write.run(db, {"body": "Hello", "at": AT}).one()) == (0, 1, False)
     engine.dispose()
+
+
+def test_an_insert_that_asks_for_nothing_back_runs_where_the_database_returns_its_key(db_url: str) -> None:
+    """PostgreSQL's INSERT returns a new row's key unasked: the statement still runs, and writes."""
+    write = Prepared(
+        _audit.insert().values(at=sa.bindparam("at"), user_email=sa.bindparam("who"), action="driver_test", detail={})
+    )
+    engine = make_engine(db_url)
+    with transaction(engine) as db:
+        write.run(db, {"at": AT, "who": "sam@example.org"})
+        write.run(db, {"at": AT, "who": "chris@example.org"})
+    with transaction(engine) as db:
+        written = db.execute(sa.select(_audit.c.user_email).where(_audit.c.action == "driver_test")).scalars().all()
+    assert sorted(written) == ["chris@example.org", "sam@example.org"]
+    engine.dispose()

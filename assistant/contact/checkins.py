@@ -6,21 +6,44 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from assistant.contact.cadence import checkin_weeks
 from assistant.contact.journey_state import support_ended
+from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, Participant, TaskStatus, table
 from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
-# Built once: asked for every check-in started and every reply that ends one.
-_PENDING_CHECKINS = select(DueTask).where(
-    DueTask.participant_id == sa.bindparam("participant_id"),
-    DueTask.kind == "checkin",
-    DueTask.status == TaskStatus.PENDING,
+_tasks = table(DueTask)
+# Built once, run on the driver: asked for every check-in started and every reply that ends one.
+_PENDING_CHECKINS = Prepared(
+    sa.select(_tasks.c.id, _tasks.c.payload).where(
+        _tasks.c.participant_id == sa.bindparam("participant_id"),
+        _tasks.c.kind == "checkin",
+        _tasks.c.status == TaskStatus.PENDING,
+    )
+)
+_CANCEL = Prepared(
+    _tasks.update()
+    .where(_tasks.c.id == sa.bindparam("task_id"))
+    .values(
+        status=TaskStatus.CANCELLED,
+        outcome="replanned",
+        done_at=sa.bindparam("now", type_=_tasks.c.done_at.type),
+    )
 )
 # One INSERT, not an object added and flushed: every check-in started plans the next.
-_INSERT_TASK = table(DueTask).insert().values(kind="checkin", status=TaskStatus.PENDING, attempts=0)
+_INSERT_TASK = Prepared(
+    _tasks.insert().values(
+        kind="checkin",
+        status=TaskStatus.PENDING,
+        attempts=0,
+        participant_id=sa.bindparam("participant_id"),
+        due_at=sa.bindparam("due_at", type_=_tasks.c.due_at.type),
+        created_at=sa.bindparam("created_at", type_=_tasks.c.created_at.type),
+        payload=sa.bindparam("payload", type_=_tasks.c.payload.type),
+    )
+)
 
 
 def plan_checkin(
@@ -36,7 +59,7 @@ def plan_checkin(
     as it is. After support has ended none is planned (any pending is cancelled), whatever changes
     on the record later (a job start, a referral date, a resumed pause): the time is still said."""
     assert participant.id is not None
-    pending = db.exec(_PENDING_CHECKINS, params={"participant_id": participant.id}).all()
+    pending = _PENDING_CHECKINS.run(db, {"participant_id": participant.id}).all()
     at = parse_hhmm(participant.checkin_time)
     if after is not None:
         due = weeks_later(after, checkin_weeks(db, participant, after), at, participant.timezone)
@@ -44,15 +67,17 @@ def plan_checkin(
         due = next_weekly(participant.checkin_day, at, participant.timezone, now)
     keep = None
     ended = support_ended(participant, now)
-    for task in pending:
-        if task is running:
+    for task_id, payload in pending:
+        if running is not None and task_id == running.id:
             continue
-        if task.payload.get("slot") == due.isoformat() and keep is None and not ended:
-            keep = task
+        if payload.get("slot") == due.isoformat() and keep is None and not ended:
+            keep = task_id
         else:
-            task.status, task.outcome, task.done_at = TaskStatus.CANCELLED, "replanned", now
-            db.add(task)
+            _CANCEL.run(db, {"task_id": task_id, "now": now})
+            loaded = db.identity_map.get(db.identity_key(DueTask, task_id))
+            if loaded is not None:  # this session's copy is read afresh where it is used later
+                db.expire(loaded)
     if keep is None and not ended:
         slot = {"slot": due.isoformat()}
-        db.execute(_INSERT_TASK, {"participant_id": participant.id, "due_at": due, "created_at": now, "payload": slot})
+        _INSERT_TASK.run(db, {"participant_id": participant.id, "due_at": due, "created_at": now, "payload": slot})
     return due

@@ -139,15 +139,17 @@ class Prepared:
             if default is None or not default.is_scalar:
                 raise ValueError(f"{column.key}: a prepared statement takes only fixed defaults; give it a value")
             fixed[column.key] = default.arg  # type: ignore[attr-defined]
-        columns = list(getattr(self.statement, "exported_columns", ()))
+        # The result's columns as SQLAlchemy itself reads them: with the RETURNING it may add
+        # unasked (PostgreSQL returns a new row's key).
+        columns = [(str(keyname), kind) for keyname, _name, _objects, kind in compiled._result_columns]
         done = _Compiled(
             sql=str(compiled),
             order=tuple(compiled.positiontup) if compiled.positiontup is not None else None,
             fixed=fixed,
             names=names,
             binds=binds,
-            types=tuple(column.type for column in columns),
-            row=namedtuple("Row", [str(column.key) for column in columns], rename=True),  # type: ignore[misc]
+            types=tuple(kind for _key, kind in columns),
+            row=namedtuple("Row", [key for key, _kind in columns], rename=True),  # type: ignore[misc]
         )
         self._by_dialect[dialect.name] = done
         return done
