@@ -760,3 +760,20 @@ def test_cannot_stop_and_why_cant_i_deny_nothing(phrases: Phrases, text: str) ->
 @pytest.mark.parametrize("text", ["i could never hurt myself, i have my kids", "i cant hurt myself, i promised my mum"])
 def test_a_denial_after_can_or_could_still_denies(phrases: Phrases, text: str) -> None:
     assert not read(text, phrases).has("risk")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Good morning, I have my shift at the care home till 8pm. I'm sorry I don't feel like living anymore. "
+        "Can we meet Thursday instead",
+        "Ferry's delayed so I'll miss the 2pm. Standing at the back looking at the water thinking about jumping. "
+        "Can we do a call instead",
+        "Council tax reminder arrived. Got no money for it. Got the pills out earlier. Can you help with the fund",
+    ],
+)
+def test_plain_words_of_risk_inside_ordinary_news_are_read_by_a_pattern(phrases: Phrases, text: str) -> None:
+    """Alone, the classifier reads these; among words about shifts and bills its score fell under the
+    threshold. A pattern reads them wherever they are, and says which words it read."""
+    reading = read(text, phrases)
+    assert any(s.kind == "risk" and s.family != "classifier" for s in reading.signals), reading
