@@ -719,6 +719,9 @@ def test_risk_pointed_to_not_named_is_read(phrases: Phrases, text: str) -> None:
         "my phone wont last through the night",
         "i know what im doing after, booking a holiday",
         "sat with the knife for ages chopping onions",
+        "I've got the date for my interview",
+        "picked the date for my induction",
+        "I haven't picked the day for my interview",
     ],
 )
 def test_the_same_words_about_ordinary_things_are_not_risk(phrases: Phrases, text: str) -> None:
