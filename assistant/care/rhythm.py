@@ -22,6 +22,7 @@ from sqlmodel import Session
 from assistant.care.flags import raise_flag
 from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, SilenceNote, table
+from assistant.db.rows import expire_loaded
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.db.units import participant_unit, transaction
 from assistant.engine import rhythm as estimate
@@ -117,9 +118,7 @@ def note_reply(db: Session, participant: Participant, now: datetime) -> None:
         db,
         {"b_id": participant.id, "b_answered": kept.answered, "b_sum": kept.log_hours_sum, "b_sq": kept.log_hours_sq},
     )
-    loaded = db.identity_map.get(db.identity_key(ReplyRhythm, participant.id))
-    if loaded is not None:
-        db.expire(loaded)
+    expire_loaded(db, ReplyRhythm, participant.id)
 
 
 _rhythm, _participant, _task, _flag = table(ReplyRhythm), table(Participant), table(DueTask), table(Flag)

@@ -12,6 +12,7 @@ from assistant.contact.cadence import checkin_weeks
 from assistant.contact.journey_state import support_ended
 from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, Participant, TaskStatus, table
+from assistant.db.rows import expire_loaded
 from assistant.timing import next_weekly, parse_hhmm, weeks_later
 
 _tasks = table(DueTask)
@@ -74,9 +75,7 @@ def plan_checkin(
             keep = task_id
         else:
             _CANCEL.run(db, {"task_id": task_id, "now": now})
-            loaded = db.identity_map.get(db.identity_key(DueTask, task_id))
-            if loaded is not None:  # this session's copy is read afresh where it is used later
-                db.expire(loaded)
+            expire_loaded(db, DueTask, task_id)
     if keep is None and not ended:
         slot = {"slot": due.isoformat()}
         _INSERT_TASK.run(db, {"participant_id": participant.id, "due_at": due, "created_at": now, "payload": slot})

@@ -21,7 +21,6 @@ Model = TypeVar("Model", bound=SQLModel)
 
 # Built once per table and set of columns: building a statement costs more than running it.
 _UPDATES: dict[tuple[str, tuple[str, ...]], Prepared] = {}
-_INSERTS: dict[str, Prepared] = {}
 _ROW_INSERTS: dict[tuple[str, tuple[str, ...]], Prepared] = {}
 
 
@@ -49,17 +48,9 @@ def write_now(db: Session, obj: SQLModel, **values: Any) -> None:
 def insert_now(db: Session, obj: Model) -> Model:
     """Write a new object's row now (one INSERT, its id read back) and keep it in the session as
     loaded, so later changes to it are written as usual."""
-    model = type(obj)
-    statement = _INSERTS.get(model.__name__)
-    rows = table(model)
-    if statement is None:
-        statement = _INSERTS[model.__name__] = Prepared(
-            rows.insert()
-            .values({c.key: sa.bindparam(c.key, type_=c.type) for c in rows.columns if c.key != "id"})
-            .returning(rows.c.id)
-        )
+    rows = table(type(obj))
     values = {column.key: getattr(obj, column.key) for column in rows.columns if column.key != "id"}
-    obj.id = statement.run(db, values).scalar_one()  # type: ignore[attr-defined]
+    obj.id = insert_row(db, rows, values)  # type: ignore[attr-defined]
     make_transient_to_detached(obj)
     db.add(obj)
     return obj
@@ -77,3 +68,11 @@ def insert_row(db: Session, rows: sa.Table, values: dict[str, Any]) -> Any:
             .returning(rows.c.id)
         )
     return statement.run(db, values).scalar_one()
+
+
+def expire_loaded(db: Session, model: type[SQLModel], row_id: Any) -> None:
+    """After a row was written by a statement, not through its object: the session's copy, if it
+    has one, is read afresh where it is used next."""
+    loaded = db.identity_map.get(db.identity_key(model, row_id))
+    if loaded is not None:
+        db.expire(loaded)

@@ -58,9 +58,9 @@ _SPECIALIST_NAME = Prepared(
 def _specialist_name(db: Session, specialist_id: int | None) -> str:
     if specialist_id is None:
         return NEUTRAL_SIGNATURE
-    # Read once per transaction (a check-in start asks twice: the flow's context and its text), on
-    # the connection: the session's unwritten changes cannot touch what it reads (its own copy of
-    # the specialist is looked at first), so they wait to be written with the text itself.
+    # Read once per transaction (a check-in start asks twice: the flow's context and its text),
+    # without flushing first: the session's unwritten changes cannot touch what it reads (its own
+    # copy of the specialist is looked at first), so they wait to be written with the text itself.
     seen: dict[int, Any] = db.info.setdefault("specialists_signing", {})
     if specialist_id not in seen:
         seen[specialist_id] = _SPECIALIST_NAME.run(db, {"id": specialist_id}, flush=False).first()
