@@ -385,6 +385,8 @@ class Simulation:
         self.sink = Sink()
         self.counts: Counter[str] = Counter()
         self.silence_days = timedelta(days=ServiceSettings().not_responding_days)
+        self.silence: datetime | None = None  # the next silence to reach D days (see _find_silence)
+        self.silence_exact = False
         self.checkpoints: list[tuple[float, float, int, int]] = []
 
     def _checkpoint(self, now: datetime) -> None:
@@ -509,6 +511,9 @@ class Simulation:
             self.rt, sid=f"SM{self.texts_in:032x}", sender=person.phone, body=body, now=now, claim=self.dispatcher.sends
         )
         self.dispatcher.kick(received.outbox, emails=received.emails, booked=received.booked)
+        # Only the sender's row changed, and their silence starts again now: the next one found
+        # stays a lower bound, found again if it comes before anything else.
+        self.silence_exact = False
 
     def _outcomes(self, keys: str, now: datetime) -> None:
         rows = []
@@ -519,23 +524,34 @@ class Simulation:
         path = self.workdir / "outcomes.csv"
         _write_appointments(path, rows)
         import_appointments(self.rt, path, now)
+        self.silence = None
 
     # --- the clock ----------------------------------------------------------------------------
 
     def _next_due(self, now: datetime) -> datetime | None:
         """The next moment `tick` has anything to do: a due row, a silence reaching D days, a digest, 03:00."""
         with transaction(self.rt.engine) as db:
-            *found, silence = db.execute(_NEXT_DUE, {"since": now - self.silence_days}).one()
-        if silence is not None:
-            found.append(silence + self.silence_days)
+            found = [_as_utc(v) for v in db.execute(_NEXT_DUE).one() if v is not None]
         local = now.astimezone(ZONE)
         for at in ("03:00", "08:30"):  # retention runs in the 03:00 hour; digests at 08:30 (the service default)
             moment = datetime.combine(local.date(), parse_hhmm(at), ZONE).astimezone(UTC)
             found.append(moment if moment > now else moment + timedelta(days=1))
-        return min((_as_utc(v) for v in found if v is not None), default=None)
+        soonest = min(found)
+        if self.silence is None or self.silence <= now or (not self.silence_exact and self.silence <= soonest):
+            self._find_silence(now)
+        return soonest if self.silence is None else min(soonest, self.silence)
+
+    def _find_silence(self, now: datetime) -> None:
+        """When the next person's silence reaches D days: exact until then, unless something changes
+        who counts (a tick or an import: found again) or a text starts its sender's silence again."""
+        with transaction(self.rt.engine) as db:
+            quiet_since = db.execute(_NEXT_SILENCE, {"since": now - self.silence_days}).scalar()
+        self.silence = None if quiet_since is None else _as_utc(quiet_since) + self.silence_days
+        self.silence_exact = True
 
     def _tick(self, now: datetime) -> None:
         self.ticks += 1
+        self.silence = None  # a tick can pause, resume or flag people: found again before the next step
         report = scheduler.tick(self.rt, now)
         self.counts["checkins_started"] += report.started
         self.counts["timeouts"] += report.timeouts
@@ -648,6 +664,9 @@ _NEXT_DUE = sa.select(
     _earliest(col(Message.next_attempt_at), col(Message.status) == "queued", col(Message.direction) == "out"),
     _earliest(col(Notification.next_attempt_at), col(Notification.status) == "queued"),
     _earliest(col(CampaignRecipient.due_at), col(CampaignRecipient.status) == "planned"),
+)
+# The next silence to reach D days: a scan of every person, so asked only when it could be next.
+_NEXT_SILENCE = sa.select(
     _earliest(
         _QUIET_SINCE,
         col(Participant.opted_out).is_(False),
