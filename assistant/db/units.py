@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from assistant.db import writer_turns
-from assistant.db.models import Participant
+from assistant.db.driver import Prepared
+from assistant.db.models import Participant, table
+from assistant.db.rows import as_loaded
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -129,11 +131,11 @@ def transaction(engine: sa.Engine) -> Iterator[Unit]:
             raise
 
 
-# Built once: building a statement costs more than running it on an indexed column.
-_BY_ID = select(Participant).where(Participant.id == sa.bindparam("key"))
-_BY_PHONE = select(Participant).where(Participant.phone == sa.bindparam("key"))
-_LOCK_BY_ID = _BY_ID.with_for_update()
-_LOCK_BY_PHONE = _BY_PHONE.with_for_update()
+# Built once: building a statement costs more than running it on an indexed column. FOR UPDATE
+# is PostgreSQL's row lock; SQLite leaves it out (its transaction holds the write lock already).
+_participant = table(Participant)
+_LOCK_BY_ID = Prepared(sa.select(_participant).where(_participant.c.id == sa.bindparam("key")).with_for_update())
+_LOCK_BY_PHONE = Prepared(sa.select(_participant).where(_participant.c.phone == sa.bindparam("key")).with_for_update())
 
 
 def lock_participant(session: Session, participant_id: int) -> Participant | None:
@@ -142,8 +144,8 @@ def lock_participant(session: Session, participant_id: int) -> Participant | Non
     PostgreSQL: SELECT ... FOR UPDATE. SQLite: the transaction already holds the
     database write lock (BEGIN IMMEDIATE).
     """
-    query = _LOCK_BY_ID if session.get_bind().dialect.name == "postgresql" else _BY_ID
-    return session.exec(query, params={"key": participant_id}).first()
+    row = _LOCK_BY_ID.run(session, {"key": participant_id}).first()
+    return None if row is None else as_loaded(session, Participant, row)
 
 
 @contextmanager
@@ -156,8 +158,8 @@ def participant_unit(engine: sa.Engine, participant_id: int) -> Iterator[tuple[U
 
 def lock_participant_by_phone(session: Session, phone: str) -> Participant | None:
     """lock_participant, finding them by their phone number."""
-    query = _LOCK_BY_PHONE if session.get_bind().dialect.name == "postgresql" else _BY_PHONE
-    return session.exec(query, params={"key": phone}).first()
+    row = _LOCK_BY_PHONE.run(session, {"key": phone}).first()
+    return None if row is None else as_loaded(session, Participant, row)
 
 
 # The INSERT that can say what to do on a conflict, by database: SQLite and PostgreSQL spell it the same way.

@@ -23,7 +23,7 @@ from assistant import engine
 from assistant.care.flags import raise_flag
 from assistant.db.driver import Prepared
 from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
-from assistant.db.rows import insert_now, insert_row, write_now
+from assistant.db.rows import as_loaded, insert_now, insert_row, write_now
 from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
@@ -51,15 +51,21 @@ class Outcome:
 QUESTIONNAIRE_INVITATION = "start"  # the intro's question in every generated questionnaire
 
 
-_ACTIVE_SESSION = (
-    select(FlowSession)
-    .where(FlowSession.participant_id == sa.bindparam("participant_id"), FlowSession.status == SessionStatus.WAITING)
-    .order_by(col(FlowSession.id).desc())
+_flow_session = table(FlowSession)
+_ACTIVE_SESSION = Prepared(
+    sa.select(_flow_session)
+    .where(
+        _flow_session.c.participant_id == sa.bindparam("participant_id"),
+        _flow_session.c.status == SessionStatus.WAITING,
+    )
+    .order_by(_flow_session.c.id.desc())
+    .limit(1)
 )
 
 
 def active_session(db: Session, participant_id: int) -> FlowSession | None:
-    return db.exec(_ACTIVE_SESSION, params={"participant_id": participant_id}).first()
+    row = _ACTIVE_SESSION.run(db, {"participant_id": participant_id}).first()
+    return None if row is None else as_loaded(db, FlowSession, row)
 
 
 @dataclass
