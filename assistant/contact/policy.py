@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from assistant.care.quiet import next_allowed
 from assistant.contact.journey_state import support_ended
+from assistant.db.driver import Prepared
 from assistant.db.models import Flag, FlagStatus, Participant, table
 from assistant.db.service_settings import settings_for
 from assistant.db.units import among_param
@@ -54,7 +55,7 @@ def _waiting_for_a_person(among_ids: Any) -> Any:
 
 # Built once per database: the ids as one array on PostgreSQL (see db.units.among).
 _WAITING_FOR_A_PERSON = {
-    dialect: _waiting_for_a_person(among_param(_flag.c.participant_id, "ids", dialect))
+    dialect: Prepared(_waiting_for_a_person(among_param(_flag.c.participant_id, "ids", dialect)))
     for dialect in ("sqlite", "postgresql")
 }
 
@@ -88,7 +89,7 @@ def held_for_a_person(db: Session, participant_ids: Collection[int], kind: str) 
     if kind not in ROUTINE or not participant_ids:
         return set()
     query = _WAITING_FOR_A_PERSON[db.get_bind().dialect.name]
-    return {row[0] for row in db.execute(query, {"ids": list(participant_ids)})}
+    return set(query.run(db, {"ids": list(participant_ids)}).scalars())
 
 
 def wait_until(db: Session, participant: Participant, kind: str, now: datetime) -> datetime | None:
