@@ -12,6 +12,7 @@ nothing yet keeps the moment it next can (`look_at`), so a tick reads only the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, SilenceNote, table
 from assistant.db.rows import expire_loaded
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
-from assistant.db.units import participant_unit, transaction
+from assistant.db.units import INSERT_OR, participant_unit, transaction
 from assistant.engine import rhythm as estimate
 
 FOLLOW_UP = "gentle_followup"
@@ -80,15 +81,11 @@ def rhythm_of(db: Session, participant: Participant) -> tuple[estimate.Rhythm, R
 
 
 def note_ask(db: Session, participant: Participant, now: datetime) -> None:
-    """A text that asks for an answer went: one more ask, and one more pending."""
+    """A text that asks for an answer went: one more ask, and one more pending. One statement
+    (their row made or counted on); the session's copy, if it has one, is read afresh where used."""
     assert participant.id is not None
-    row = db.get(ReplyRhythm, participant.id) or ReplyRhythm(participant_id=participant.id)
-    row.asks += 1
-    row.pending += 1
-    if row.pending == 1:  # a new silence begins: nothing has been done about it yet
-        row.first_pending_at, row.noted = now, SilenceNote.NOTHING_YET
-    row.last_ask_at, row.look_at = now, None  # judged afresh once a day has gone by (the sweep's query)
-    db.add(row)
+    _ASKED[db.get_bind().dialect.name].run(db, {"participant_id": participant.id, "now": now})
+    expire_loaded(db, ReplyRhythm, participant.id)
 
 
 def told(db: Session, participant: Participant) -> bool:
@@ -138,6 +135,41 @@ _REPLIED = Prepared(
         look_at=None,
     )
 )
+
+
+def _asked(insert: Callable[[sa.Table], Any]) -> Prepared:
+    now = sa.bindparam("now", type_=_rhythm.c.last_ask_at.type)
+    begins = _rhythm.c.pending == 0  # a new silence begins: nothing has been done about it yet
+    return Prepared(
+        insert(_rhythm)
+        .values(
+            participant_id=sa.bindparam("participant_id"),
+            asks=1,
+            answered=0,
+            log_hours_sum=0.0,
+            log_hours_sq=0.0,
+            pending=1,
+            first_pending_at=now,
+            noted=SilenceNote.NOTHING_YET,
+            last_ask_at=now,
+            look_at=None,
+        )
+        .on_conflict_do_update(
+            index_elements=[_rhythm.c.participant_id],
+            set_={
+                "asks": _rhythm.c.asks + 1,
+                "pending": _rhythm.c.pending + 1,
+                "first_pending_at": sa.case((begins, now), else_=_rhythm.c.first_pending_at),
+                "noted": sa.case((begins, SilenceNote.NOTHING_YET), else_=_rhythm.c.noted),
+                "last_ask_at": now,
+                "look_at": None,  # judged afresh once a day has gone by (the sweep's query)
+            },
+        )
+    )
+
+
+# Built once per database: each spells "insert, or else count on" its own way.
+_ASKED = {name: _asked(insert) for name, insert in INSERT_OR.items()}
 # People with texts unanswered for at least a day whose silence nobody has been told of yet.
 _QUIET = (
     sa.select(
