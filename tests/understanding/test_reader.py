@@ -216,6 +216,14 @@ def test_a_note_is_not_a_denial(phrases: Phrases) -> None:
     assert not read("not suicidal, just tired", phrases).has("risk")
 
 
+def test_a_note_in_a_pattern_is_not_the_word_not(phrases: Phrases) -> None:
+    """Stems again: "note" and "not" share one, so a pattern's "last ... note" read "the last bus is
+    not running" as a last note. A pattern's word whose stem is a function word is matched as itself."""
+    assert read("wrote my last note", phrases).has("risk")
+    for text in ("the last bus is not running", "final interview is not till friday"):
+        assert not read(text, phrases).has("risk"), text
+
+
 def test_a_condition_is_not_a_denial_and_a_hedge_takes_a_denial_back(phrases: Phrases) -> None:
     assert read("the voice says if i don't hurt myself it'll hurt my mum", phrases).has("risk")
     assert read("not gonna do anything stupid. probably", phrases).has("risk")

@@ -18,6 +18,10 @@ _SELF_WORDS = frozenset({"myself", "me", "my", "i", "mine", "meself"})
 _GROUP = re.compile(r"\(([^()]*)\)(\?)?")
 
 
+# Stems some words share with a function word: such a word in a pattern is matched as itself.
+_FUNCTION_WORDS = frozenset({"not", "her"})
+
+
 def _slot(token: str, classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str]) -> Slot:
     optional = token.endswith("?") and len(token) > 1
     token = token.rstrip("?") if optional else token
@@ -48,7 +52,12 @@ def _slot(token: str, classes: Mapping[str, Sequence[str]], source: str, aliases
             if word.endswith("*"):
                 prefixes.append(word[:-1])
             else:
-                stems.add(stem(aliases.get(word, word)))  # "died" is read as "die" in texts too
+                word = aliases.get(word, word)
+                found = stem(word)  # "died" is read as "die" in texts too
+                if found in _FUNCTION_WORDS and found != word:
+                    exact.add(word)  # a "note" is not "not", "here" is not "her": the word itself
+                else:
+                    stems.add(found)
     return Slot(frozenset(stems), tuple(prefixes), frozenset(exact), optional=optional or or_end, or_end=or_end)
 
 
