@@ -4,13 +4,21 @@ transaction, and fail with SQLAlchemy's own errors."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session, select
 
 from assistant.db.driver import Prepared
-from assistant.db.models import AuditLog, InboundReceipt, SendPace, table
-from assistant.db.units import make_engine, transaction
+from assistant.db.models import AuditLog, InboundReceipt, Participant, SendPace, table
+from assistant.db.rows import as_loaded
+from assistant.db.units import lock_participant, lock_participant_by_phone, make_engine, transaction
+from assistant.imports.caseload import import_caseload
+from assistant.runtime import Runtime
+
+from .conftest import CASELOAD_HEADER, START
 
 AT = datetime(2027, 3, 28, 0, 30, tzinfo=UTC)  # the night the clocks go forward in the UK
 
@@ -120,3 +128,35 @@ def test_an_insert_that_asks_for_nothing_back_runs_where_the_database_returns_it
         written = db.execute(sa.select(_audit.c.user_email).where(_audit.c.action == "driver_test")).scalars().all()
     assert sorted(written) == ["chris@example.org", "sam@example.org"]
     engine.dispose()
+
+
+def test_a_row_read_by_a_statement_is_the_sessions_object_and_its_changes_are_written(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """lock_participant reads the person's row through the driver: the object it gives is the one
+    the session holds (the same object a later query returns), and a change to it is written."""
+    path = tmp_path / "one.csv"
+    path.write_text(
+        CASELOAD_HEADER + "P001,Alex,07700 900101,sam.jones@example.org,Sam Jones,north,out_of_work,Tue,10:30\n",
+        encoding="utf-8",
+    )
+    import_caseload(rt, path, START)
+    with transaction(rt.engine) as db:
+        person = lock_participant_by_phone(db, "+447700900101")
+        assert person is not None and person.first_name == "Alex" and person.created_at == START
+        assert not db.dirty and sa.inspect(person).persistent
+        assert lock_participant(db, person.id or 0) is person
+        assert db.exec(select(Participant).where(Participant.phone == "+447700900101")).one() is person
+        person.first_name = "Alexandra"
+        assert lock_participant_by_phone(db, "+447700900999") is None
+    with transaction(rt.engine) as db:
+        again = db.exec(select(Participant).where(Participant.phone == "+447700900101")).one()
+        assert again.first_name == "Alexandra"
+    with transaction(rt.engine) as db, pytest.raises(ValueError, match="every column"):
+        as_loaded(db, Participant, _partial_row(db))
+
+
+def _partial_row(db: Session) -> Any:
+    """A row of some of the person's columns, to be refused."""
+    participant = table(Participant)
+    return Prepared(sa.select(participant.c.id, participant.c.first_name)).run(db).first()
