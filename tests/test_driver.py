@@ -18,7 +18,7 @@ from assistant.db.units import lock_participant, lock_participant_by_phone, make
 from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
-from .conftest import CASELOAD_HEADER, START
+from .conftest import START
 
 AT = datetime(2027, 3, 28, 0, 30, tzinfo=UTC)  # the night the clocks go forward in the UK
 
@@ -131,16 +131,11 @@ def test_an_insert_that_asks_for_nothing_back_runs_where_the_database_returns_it
 
 
 def test_a_row_read_by_a_statement_is_the_sessions_object_and_its_changes_are_written(
-    rt: Runtime, tmp_path: Path
+    rt: Runtime, caseload_file: Path
 ) -> None:
     """lock_participant reads the person's row through the driver: the object it gives is the one
     the session holds (the same object a later query returns), and a change to it is written."""
-    path = tmp_path / "one.csv"
-    path.write_text(
-        CASELOAD_HEADER + "P001,Alex,07700 900101,sam.jones@example.org,Sam Jones,north,out_of_work,Tue,10:30\n",
-        encoding="utf-8",
-    )
-    import_caseload(rt, path, START)
+    import_caseload(rt, caseload_file, START)
     with transaction(rt.engine) as db:
         person = lock_participant_by_phone(db, "+447700900101")
         assert person is not None and person.first_name == "Alex" and person.created_at == START
