@@ -119,6 +119,14 @@ _SILENT = (
         _participant.c.unreachable.is_(False),
         STILL_SUPPORTED,
         _quiet_since <= sa.bindparam("horizon", type_=_participant.c.created_at.type),
+        # Not yet told of: every rule's "not responding" is raised during the silence it is about,
+        # so one raised after their last text is about this one. Without this, everyone still
+        # silent was read again, with all their flags, on every tick: a read that grew all year.
+        ~sa.exists().where(
+            _flag.c.participant_id == _participant.c.id,
+            _flag.c.kind == "not_responding",
+            _flag.c.created_at > _quiet_since,
+        ),
     )
     .order_by(_participant.c.id)
 )
