@@ -165,11 +165,17 @@ _SENDING = Prepared(
         attempts=_message.c.attempts + 1,
     )
 )
+# Recorded as sent, and in the same statement whether a status callback for its sid came first
+# (before we knew the sid): those wait to be applied now.
 _SENT = Prepared(
     _UPDATE.values(
         status=MessageStatus.SENT,
         provider_sid=sa.bindparam("sid"),
         sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type),
+    ).returning(
+        sa.exists()
+        .where(_status_event.c.provider_sid == sa.bindparam("sid"), _status_event.c.applied.is_(False))
+        .label("callback_first")
     )
 )
 # Undoes `_SENDING` for a claim that was never handed to the provider.
@@ -177,11 +183,6 @@ _RELEASE = (
     _message.update()
     .where(_message.c.id.in_(sa.bindparam("ids", expanding=True)), _message.c.status == MessageStatus.SENDING)
     .values(status=MessageStatus.QUEUED, claimed_at=None, attempts=_message.c.attempts - 1)
-)
-_PENDING_EVENT = Prepared(
-    sa.select(_status_event.c.id)
-    .where(_status_event.c.provider_sid == sa.bindparam("sid"), _status_event.c.applied.is_(False))
-    .limit(1)
 )
 
 
@@ -359,10 +360,8 @@ class _Pass:
 
 def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) -> str:
     if result.ok:
-        updated = _SENT.run(db, {"message_id": message_id, "sid": result.sid, "moment": now})
-        assert updated.rowcount == 1
-        # A status callback can beat us to it: apply any that came before we knew the sid.
-        if result.sid and _PENDING_EVENT.run(db, {"sid": result.sid}).first() is not None:
+        callback_first = _SENT.run(db, {"message_id": message_id, "sid": result.sid, "moment": now}).scalar_one()
+        if result.sid and callback_first:
             sent = db.get(Message, message_id)
             assert sent is not None
             apply_pending_status_events(db, sent)
