@@ -73,13 +73,13 @@ def insert_row(db: Session, rows: sa.Table, values: dict[str, Any]) -> Any:
 
 
 def as_loaded(db: Session, model: type[Model], row: Any) -> Model:
-    """A row of all the model's columns, read by a prepared statement, as the session's object
+    """A row of all the model's columns (or a dict of them), read by a prepared statement, as the session's object
     for it: the one the session holds already (as a query would give), or a new one kept as if
     a query had loaded it, so later changes to it are written as usual."""
-    held = db.identity_map.get(db.identity_key(model, row.id))
+    values = row if isinstance(row, dict) else row._asdict()
+    held = db.identity_map.get(db.identity_key(model, values["id"]))
     if held is not None:
         return held  # type: ignore[no-any-return]
-    values = row._asdict()
     columns = _COLUMNS.get(model) or _COLUMNS.setdefault(model, frozenset(c.key for c in table(model).columns))
     if values.keys() != columns:
         raise ValueError(f"as_loaded takes a row of every column of {model.__name__}")

@@ -233,7 +233,16 @@ def duty_contact_problem(settings: ServiceSettings) -> str | None:
 # other processes, through the dashboard or the CLI) and only parsed and checked when that text
 # has not been seen before. Entries are immutable, so sharing them between threads is safe.
 _service = table(Service)
-_SETTINGS_TEXT = Prepared(sa.select(sa.cast(_service.c.settings, sa.Text)).where(_service.c.id == sa.bindparam("id")))
+# Where a statement reads a service's settings beside other rows, under this name (remember_settings).
+SETTINGS_KEY = "service_settings"
+
+
+def settings_text_of(service_id: Any) -> Any:
+    """A service's stored settings as text, as a scalar subquery on `service_id` (a column or parameter)."""
+    return sa.select(sa.cast(_service.c.settings, sa.Text)).where(_service.c.id == service_id).scalar_subquery()
+
+
+_SETTINGS_TEXT = Prepared(sa.select(settings_text_of(sa.bindparam("id"))))
 _parsed: dict[str, ServiceSettings] = {}
 _parsed_lock = threading.Lock()
 _PARSED_MAX = 256
@@ -272,12 +281,21 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
         return ServiceSettings.from_json(loaded.settings)
     # Read once per transaction: a text (a reply, a reminder) asks for them several times. Only the
     # ORM changes settings (settings_change), and this session's own copy is looked at first above.
-    seen: dict[int, ServiceSettings] = db.info.setdefault("service_settings", {})
+    seen: dict[int, ServiceSettings] = db.info.setdefault(SETTINGS_KEY, {})
     found = seen.get(service_id)
     if found is None:
         text = _SETTINGS_TEXT.run(db, {"id": service_id}, flush=False).scalar()  # nothing to flush first
         found = seen[service_id] = ServiceSettings.from_json(None) if text is None else _parse(text)
     return found
+
+
+def remember_settings(db: Session, service_id: int | None, text: str | None) -> None:
+    """A service's settings text, read in this transaction by a statement that asked for more
+    (`settings_text_of`): for_service uses it instead of reading them again."""
+    if service_id is not None:
+        seen: dict[int, ServiceSettings] = db.info.setdefault(SETTINGS_KEY, {})
+        if service_id not in seen:
+            seen[service_id] = ServiceSettings.from_json(None) if text is None else _parse(text)
 
 
 def settings_for(db: Session, participant: Participant) -> ServiceSettings:

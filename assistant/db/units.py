@@ -3,6 +3,7 @@ commit) and row locks, for SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from assistant.db import writer_turns
 from assistant.db.driver import Prepared
 from assistant.db.models import Participant, table
 from assistant.db.rows import as_loaded
+from assistant.db.service_settings import SETTINGS_KEY, remember_settings, settings_text_of
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -43,7 +45,33 @@ def make_engine(url: str, *, lock_timeout: float | None = None, statement_timeou
     if options:
         given = sa.make_url(url).query.get("options")
         connect_args["options"] = " ".join([*([given] if isinstance(given, str) else list(given or ())), *options])
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
+    engine = sa.create_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args)
+    _ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection unused this long is pinged before it is handed out: the server may have
+# restarted or dropped it meanwhile. One in steady use is not (two round trips a text, under load);
+# if the server goes away mid-use, that statement fails like any other (503, Twilio retries) and
+# SQLAlchemy replaces every connection older than the failure.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_after_idle(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and hands out a fresh one.
+            raise sa.exc.DisconnectionError(str(error)) from error
 
 
 def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
@@ -135,7 +163,13 @@ def transaction(engine: sa.Engine) -> Iterator[Unit]:
 # is PostgreSQL's row lock; SQLite leaves it out (its transaction holds the write lock already).
 _participant = table(Participant)
 _LOCK_BY_ID = Prepared(sa.select(_participant).where(_participant.c.id == sa.bindparam("key")).with_for_update())
-_LOCK_BY_PHONE = Prepared(sa.select(_participant).where(_participant.c.phone == sa.bindparam("key")).with_for_update())
+# A text from their phone: their service's settings come with them (every reply reads them), so
+# they cost no statement of their own. Only the participant's row is locked.
+_LOCK_BY_PHONE = Prepared(
+    sa.select(_participant, settings_text_of(_participant.c.service_id).label(SETTINGS_KEY))
+    .where(_participant.c.phone == sa.bindparam("key"))
+    .with_for_update(of=_participant)
+)
 
 
 def lock_participant(session: Session, participant_id: int) -> Participant | None:
@@ -159,7 +193,13 @@ def participant_unit(engine: sa.Engine, participant_id: int) -> Iterator[tuple[U
 def lock_participant_by_phone(session: Session, phone: str) -> Participant | None:
     """lock_participant, finding them by their phone number."""
     row = _LOCK_BY_PHONE.run(session, {"key": phone}).first()
-    return None if row is None else as_loaded(session, Participant, row)
+    if row is None:
+        return None
+    values = row._asdict()
+    settings = values.pop(SETTINGS_KEY)
+    participant = as_loaded(session, Participant, values)
+    remember_settings(session, participant.service_id, settings)
+    return participant
 
 
 # The INSERT that can say what to do on a conflict, by database: SQLite and PostgreSQL spell it the same way.
