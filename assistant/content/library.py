@@ -257,6 +257,9 @@ def check_numbered_reading(phrases: PhraseLibrary, flows: FlowLibrary) -> None:
                 f"{source} risk_from names items {sorted(numbered.risk_from)}, "
                 f"but the risk items in {where} are {sorted(items)}"
             )
+        if numbered.in_order and not any(len(instrument.items) == numbered.in_order for instrument in risky):
+            counts = sorted(len(instrument.items) for instrument in risky)
+            raise FlowError(f"{source} in_order {numbered.in_order} is no risk instrument's item count {counts}")
         if any(value != 1 for value in numbered.risk_from.values()):
             raise FlowError(f"{source} risk_from: on a risk item every answer above 'not at all' (1 and up) is risk")
         for instrument in risky:

@@ -572,6 +572,33 @@ def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(phrase
     assert signal.words.lower().startswith(("9", "q9"))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0 0 1 2 3 0 1 1 1",
+        "here are my answers: 2 2 1 3 2 1 2 0 2. sorry its rubbish",
+        "1,1,2,1,0,1,1,0,3 - work is fine",
+    ],
+)
+def test_nine_answers_in_order_with_the_ninth_above_not_at_all_are_risk(phrases: Phrases, text: str) -> None:
+    signal = read(text, phrases).first("risk")
+    assert signal is not None and signal.family == "numbered_answers"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0 1 0 1 2 0 0 1 0",  # item 9 at zero
+        "2 2 1 3 2 1 1",  # seven answers: GAD-7, which has no risk item
+        "1 2 3 1 2 3 1 2 3 1",  # ten numbers are not PHQ-9 in order
+        "1 2 3 1 2 3 1 2 3.5",  # a decimal ends the run at eight
+        "call me on 0 1 2 3 1 2 3 1 2 3 3",
+    ],
+)
+def test_runs_of_numbers_that_are_not_nine_answers_or_answer_no_are_not_risk(phrases: Phrases, text: str) -> None:
+    assert all(signal.family != "numbered_answers" for signal in read(text, phrases).signals)
+
+
 def test_the_numbered_reading_follows_the_instruments_or_nothing_starts() -> None:
     """The phrase files say which numbered item is risk and the scale's words; the instruments say
     the same first. If an instrument's risk items or scale change alone, loading refuses."""
@@ -581,6 +608,9 @@ def test_the_numbered_reading_follows_the_instruments_or_nothing_starts() -> Non
     phq9 = flows.instruments["phq9"]
     flows.instruments["phq9"] = replace(phq9, risk_items=(3, 9))
     with pytest.raises(FlowError, match=r"risk_from names items \[9\].*are \[3, 9\]"):
+        check_numbered_reading(phrases, flows)
+    flows.instruments["phq9"] = replace(phq9, items=phq9.items[:8])
+    with pytest.raises(FlowError, match="in_order 9 is no risk instrument's item count"):
         check_numbered_reading(phrases, flows)
     flows.instruments["phq9"] = phq9
     labels = flows.scales["frequency"]["labels"]

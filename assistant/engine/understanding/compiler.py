@@ -104,6 +104,7 @@ def _numbered_answers(files: Mapping[str, Mapping[str, Any]]) -> NumberedAnswers
                 least_items=int(numbered["least_items"]),
                 risk_from={int(item): int(value) for item, value in numbered["risk_from"].items()},
                 scale_words=tuple(str(word).lower() for word in numbered.get("scale_words", ())),
+                in_order=int(numbered.get("in_order", 0)),
             )
     return None
 

@@ -1,4 +1,5 @@
-"""A questionnaire answered in one text as a numbered list ("1) 3 2) 2 ... 9) 3"), read for its risk items."""
+"""A questionnaire answered in one text, read for its risk items: as a numbered list ("1) 3 2) 2 ...
+9) 3"), or as every item's answer in order with no numbers ("0 0 1 2 3 0 1 1 1")."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ def answer_pattern(scale_words: Sequence[str]) -> re.Pattern[str]:
     )
 
 
+# Single answers (0-3) one after another, split by spaces, commas or dashes, and not part of a longer
+# number, a time, a date, a sum of money or a percentage.
+_IN_ORDER = re.compile(r"(?<![\w.:/£$%])[0-3](?:\s*[,;/ -]\s*[0-3](?!\w|[.:/]\d|%))+(?!\w|[.:/]\d|%)")
+
+
 @dataclass(frozen=True)
 class NumberedAnswers:
     """From the phrase files: how many numbered answers make a list, each risk item's lowest answer
@@ -29,6 +35,9 @@ class NumberedAnswers:
     least_items: int
     risk_from: Mapping[int, int]
     scale_words: tuple[str, ...]
+    # A run of exactly this many answers with no item numbers is the questionnaire's items in order
+    # (PHQ-9: nine); a shorter or longer run is something else (GAD-7 has seven items, none of risk).
+    in_order: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _values: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
@@ -46,8 +55,19 @@ class NumberedAnswers:
             value = self._values[answer] if answer in self._values else int(answer)
             answers.setdefault(item, (value, found.group(0).strip()))
         if len(answers) < self.least_items:
-            return None
+            return self._risk_in_order(text)
         return next(
             (words for item, (value, words) in answers.items() if value >= self.risk_from.get(item, 99)),
             None,
         )
+
+    def _risk_in_order(self, text: str) -> str | None:
+        if not self.in_order:
+            return None
+        for run in _IN_ORDER.finditer(text):
+            values = [int(digit) for digit in re.findall(r"[0-3]", run.group(0))]
+            if len(values) == self.in_order and any(
+                values[item - 1] >= mark for item, mark in self.risk_from.items() if item <= len(values)
+            ):
+                return run.group(0)
+        return None
