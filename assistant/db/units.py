@@ -3,7 +3,6 @@ commit) and row locks, for SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,33 +44,7 @@ def make_engine(url: str, *, lock_timeout: float | None = None, statement_timeou
     if options:
         given = sa.make_url(url).query.get("options")
         connect_args["options"] = " ".join([*([given] if isinstance(given, str) else list(given or ())), *options])
-    engine = sa.create_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args)
-    _ping_after_idle(engine)
-    return engine
-
-
-# A pooled connection unused this long is pinged before it is handed out: the server may have
-# restarted or dropped it meanwhile. One in steady use is not (two round trips a text, under load);
-# if the server goes away mid-use, that statement fails like any other (503, Twilio retries) and
-# SQLAlchemy replaces every connection older than the failure.
-PING_AFTER_IDLE_SECONDS = 1.0
-
-
-def _ping_after_idle(engine: sa.Engine) -> None:
-    @event.listens_for(engine, "checkin")
-    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        idle_since = record.info.pop("idle_since", None)
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as error:
-            # The pool discards this connection and hands out a fresh one.
-            raise sa.exc.DisconnectionError(str(error)) from error
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
 
 
 def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
