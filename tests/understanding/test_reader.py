@@ -559,30 +559,23 @@ def test_a_keyword_inside_a_sentence_is_not_a_request(phrases: Phrases, text: st
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "words"),
     [
-        "1) 3 2) 3 3) 2 4) 3 5) 1 6) 3 7) 2 8) 1 9) 3",
-        "q1 2 q2 1 q3 1 q4 0 q5 0 q6 1 q7 0 q8 0 q9 1",
-        "1. several days 2. not at all 3. nearly every day 9. Several days",
+        ("1) 3 2) 3 3) 2 4) 3 5) 1 6) 3 7) 2 8) 1 9) 3", "9"),
+        ("q1 2 q2 1 q3 1 q4 0 q5 0 q6 1 q7 0 q8 0 q9 1", "q9"),
+        ("1. several days 2. not at all 3. nearly every day 9. Several days", "9"),
+        # Nine answers in a row with no numbers are the items in order: the ninth is item 9.
+        ("0 0 1 2 3 0 1 1 1", "0 0 1 2 3 0 1 1 1"),
+        ("here are my answers: 2 2 1 3 2 1 2 0 2. sorry its rubbish", "2 2 1 3 2 1 2 0 2"),
+        ("1,1,2,1,0,1,1,0,3 - work is fine", "1,1,2,1,0,1,1,0,3"),
     ],
 )
-def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(phrases: Phrases, text: str) -> None:
+def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(
+    phrases: Phrases, text: str, words: str
+) -> None:
     signal = read(text, phrases).first("risk")
     assert signal is not None and signal.family == "numbered_answers"
-    assert signal.words.lower().startswith(("9", "q9"))
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "0 0 1 2 3 0 1 1 1",
-        "here are my answers: 2 2 1 3 2 1 2 0 2. sorry its rubbish",
-        "1,1,2,1,0,1,1,0,3 - work is fine",
-    ],
-)
-def test_nine_answers_in_order_with_the_ninth_above_not_at_all_are_risk(phrases: Phrases, text: str) -> None:
-    signal = read(text, phrases).first("risk")
-    assert signal is not None and signal.family == "numbered_answers"
+    assert signal.words.lower().startswith(words)
 
 
 @pytest.mark.parametrize(
