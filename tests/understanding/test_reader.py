@@ -568,6 +568,9 @@ def test_a_keyword_inside_a_sentence_is_not_a_request(phrases: Phrases, text: st
         ("0 0 1 2 3 0 1 1 1", "0 0 1 2 3 0 1 1 1"),
         ("here are my answers: 2 2 1 3 2 1 2 0 2. sorry its rubbish", "2 2 1 3 2 1 2 0 2"),
         ("1,1,2,1,0,1,1,0,3 - work is fine", "1,1,2,1,0,1,1,0,3"),
+        # Item 9 called by name needs no list around it.
+        ("Q9 = 3, nearly every day, ive been planning it", "q9"),
+        ("question 9: several days", "question 9"),
     ],
 )
 def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(

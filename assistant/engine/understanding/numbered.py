@@ -49,17 +49,21 @@ class NumberedAnswers:
     def risk_in(self, text: str) -> str | None:
         """The words of a risk item answered at or above its mark, in a text that is such a list."""
         answers: dict[int, tuple[int, str]] = {}
+        named: set[int] = set()  # items the text calls by name ("q9 3", "question 9: 2")
         for found in self._pattern.finditer(text):
             item = int(found.group(1) or found.group(2))
             answer = found.group(3).lower()
             value = self._values[answer] if answer in self._values else int(answer)
             answers.setdefault(item, (value, found.group(0).strip()))
-        if len(answers) < self.least_items:
-            return self._risk_in_order(text)
-        return next(
-            (words for item, (value, words) in answers.items() if value >= self.risk_from.get(item, 99)),
-            None,
+            if found.group(1):
+                named.add(item)
+        # A list, or a risk item called by name on its own ("Q9 = 3"): a bare "9) 3" alone may be a time.
+        risky = (
+            words
+            for item, (value, words) in answers.items()
+            if value >= self.risk_from.get(item, 99) and (len(answers) >= self.least_items or item in named)
         )
+        return next(risky, None) or self._risk_in_order(text)
 
     def _risk_in_order(self, text: str) -> str | None:
         if not self.in_order:
