@@ -105,6 +105,10 @@ def test_what_is_set_aside_is_set_aside_for_a_reason(phrases: Phrases, text: str
         "i cant sleep and i want to die",  # a denial of sleep is not a denial of the rest
         "im not ok, i want to end it",
         "my mum died last year and i want to be with her",
+        # A pattern's "ill" is "I'll": the writer's own words, though "the kids" come first.
+        "the kids are at their mums this weekend which is when ill do it",
+        # "for good" says a goodbye is now, not the past that "good now" would be.
+        "signing off for good now. been a pleasure",
     ],
 )
 def test_what_only_looks_set_aside_is_still_risk(phrases: Phrases, text: str) -> None:

@@ -14,7 +14,9 @@ _LONG_GAP = 8  # and a "...." (for a context that sits further back in a sentenc
 # Brackets are spelt out into one pattern per way through them, each matched on its own: a pattern
 # of many bracketed choices becomes thousands (slow to start, slow to read every text).
 MAX_VARIANTS = 1000
-_SELF_WORDS = frozenset({"myself", "me", "my", "i", "mine", "meself"})
+# Words of the writer's own self: a pattern saying one is never set aside as someone else's words.
+# "ill" in a pattern is "I'll" (the patterns spell it beside "i will"); in a text it stays the word.
+_SELF_WORDS = frozenset({"myself", "me", "my", "i", "mine", "meself", "ill"})
 _GROUP = re.compile(r"\(([^()]*)\)(\?)?")
 
 
