@@ -282,16 +282,15 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
     # Read once per transaction: a text (a reply, a reminder) asks for them several times. Only the
     # ORM changes settings (settings_change), and this session's own copy is looked at first above.
     seen: dict[int, ServiceSettings] = db.info.setdefault(SETTINGS_KEY, {})
-    found = seen.get(service_id)
-    if found is None:
+    if service_id not in seen:
         text = _SETTINGS_TEXT.run(db, {"id": service_id}, flush=False).scalar()  # nothing to flush first
-        found = seen[service_id] = ServiceSettings.from_json(None) if text is None else _parse(text)
-    return found
+        remember_settings(db, service_id, text)
+    return seen[service_id]
 
 
 def remember_settings(db: Session, service_id: int | None, text: str | None) -> None:
-    """A service's settings text, read in this transaction by a statement that asked for more
-    (`settings_text_of`): for_service uses it instead of reading them again."""
+    """A service's settings text (None: no such service, so the defaults), read in this transaction:
+    for_service keeps the first it is given and reads the database no more."""
     if service_id is not None:
         seen: dict[int, ServiceSettings] = db.info.setdefault(SETTINGS_KEY, {})
         if service_id not in seen:
