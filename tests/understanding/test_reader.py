@@ -13,6 +13,7 @@ import pytest
 from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary, check_numbered_reading
 from assistant.engine.flow import FlowError, Question
 from assistant.engine.understanding import Phrases, compile_phrases, read
+from assistant.engine.understanding.tokens import clauses_of
 
 from .conftest import ROOT
 
@@ -575,6 +576,10 @@ def test_a_keyword_inside_a_sentence_is_not_a_request(phrases: Phrases, text: st
         # Item 9 called by name needs no list around it.
         ("Q9 = 3, nearly every day, ive been planning it", "q9"),
         ("question 9: several days", "question 9"),
+        # ... or with a verb between: the item, then what was put for it.
+        ("Re the PHQ, question 9 is a 3 most days. The rest are 2s", "question 9 is a 3"),
+        ("Q9 is a 3 but I didnt want to write why", "q9 is a 3"),
+        ("question 9 I put several days", "question 9 i put"),
     ],
 )
 def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(
@@ -621,7 +626,18 @@ def test_the_numbered_reading_follows_the_instruments_or_nothing_starts() -> Non
 
 @pytest.mark.parametrize(
     "text",
-    ["1-2, 2-1, 3-0, 4-1, 5-0, 6-1, 7-0, 8-0, 9-0", "9) 3", "see you at 9:30 on 1/3, room 2", "1) yes 2) no 3) maybe"],
+    [
+        "1-2, 2-1, 3-0, 4-1, 5-0, 6-1, 7-0, 8-0, 9-0",
+        "9) 3",
+        "see you at 9:30 on 1/3, room 2",
+        "1) yes 2) no 3) maybe",
+        "q9 is 0, the rest are 2s",
+        # Told as the past, it is not this week's answer.
+        "Q9 was a 3 when I started with you, it's been 0 for months now",
+        # A bus or a house number is not a questionnaire's item, whatever follows it.
+        "number 9 is 2 minutes away",
+        "bus number 9 is at 3",
+    ],
 )
 def test_numbers_that_are_no_risk_answer_are_not_risk(phrases: Phrases, text: str) -> None:
     assert not read(text, phrases).has("risk")
@@ -818,3 +834,18 @@ def test_plain_words_of_risk_inside_ordinary_news_are_read_by_a_pattern(phrases:
     threshold. A pattern reads them wherever they are, and says which words it read."""
     reading = read(text, phrases)
     assert any(s.kind == "risk" and s.family != "classifier" for s in reading.signals), reading
+
+
+@pytest.mark.parametrize("text", ["living hell, wanna die", "this week was hell and i want to end it all"])
+def test_hell_is_a_word_not_he_will(phrases: Phrases, text: str) -> None:
+    """Without its apostrophe "he'll" is "hell": read as "he will", the writer became someone else."""
+    signal = read(text, phrases).first("risk")
+    assert signal is not None and signal.family != "classifier"
+
+
+@pytest.mark.parametrize(
+    ("text", "reads"),
+    [("He'll be fine", "he will be fine"), ("she’ll end it she said", "she will end it she said")],
+)
+def test_he_will_and_she_will_are_read_with_their_apostrophe(phrases: Phrases, text: str, reads: str) -> None:
+    assert " ".join(token.word for clause in clauses_of(phrases, text) for token in clause) == reads

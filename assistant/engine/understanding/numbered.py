@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 
 def answer_pattern(scale_words: Sequence[str]) -> re.Pattern[str]:
     """An item number and its answer, with a mark between ("9) 3", "q9: 3", "9 - 3", "9=3"), or a word
-    naming the item and a space ("question 9 3"). Single digits only, so times and dates rarely fit.
-    The scale's words count as its numbers ("9) several days")."""
+    naming the item and a space or a verb ("question 9 3", "Q9 is a 3", "question 9 I put 2"). Single
+    digits only, so times and dates rarely fit. The scale's words count as its numbers ("9) several days")."""
     words = "|".join(re.escape(word) for word in sorted(scale_words, key=len, reverse=True))
+    said = r"(?:(?:is|=|at|got|scored|i\s+put|i\s+said|i\s+gave(?:\s+it)?|i'?d\s+say)\s+(?:an?\s+)?)?"
     return re.compile(
-        r"(?<![\d:/])(?:(?:q|question|item|no|number)\s*\.?\s*(\d)\s*[).:=-]?\s*|(\d)\s*[).:=-]\s*)"
-        r"([0-3](?![\d:/])" + (f"|{words}" if words else "") + ")",
+        r"(?<![\d:/])(?:(?:q|question|item)\s*\.?\s*(?P<named>\d)\s*[).:=-]?\s*"
+        + said
+        + r"|(?:no|number)\s*\.?\s*(?P<numbered>\d)\s*[).:=-]?\s*|(?P<bare>\d)\s*[).:=-]\s*)"
+        r"(?P<answer>[0-3](?![\d:/])" + (f"|{words}" if words else "") + ")",
         re.IGNORECASE,
     )
 
@@ -51,11 +54,12 @@ class NumberedAnswers:
         answers: dict[int, tuple[int, str]] = {}
         named: set[int] = set()  # items the text calls by name ("q9 3", "question 9: 2")
         for found in self._pattern.finditer(text):
-            item = int(found.group(1) or found.group(2))
-            answer = found.group(3).lower()
+            named_as = found.group("named") or found.group("numbered")
+            item = int(named_as or found.group("bare"))
+            answer = found.group("answer").lower()
             value = self._values[answer] if answer in self._values else int(answer)
             answers.setdefault(item, (value, found.group(0).strip()))
-            if found.group(1):
+            if named_as:
                 named.add(item)
         # A list, or a risk item called by name on its own ("Q9 = 3"): a bare "9) 3" alone may be a time.
         risky = (

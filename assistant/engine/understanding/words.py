@@ -128,11 +128,16 @@ def fuzzy_depth(word: str) -> int:
 VARIATION = "\ufe0f"
 
 
+_HE_SHE_WILL = re.compile(r"\b(he|she)[\u2018\u2019\u02bc`']ll\b")
+
+
 def simplify(text: str) -> str:
     """Lower case, plain letters, no apostrophes: "Don’t" -> "dont", "café" -> "cafe", "su1c1de" ->
     "suicide", "k*ll" -> "kill", "s u i c i d e" -> "suicide"."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    # "he'll" and "she'll" are read before the apostrophe goes: without it they are "hell" and "shell".
+    text = _HE_SHE_WILL.sub(r"\1 will", text)
     text = re.sub(r"[\u2018\u2019\u02bc`']", "", text)
     text = _IN_WORD.sub(lambda m: "".join(_LEET[c] for c in m.group(0)), text)
     text = _SPELT_OUT.sub(lambda m: m.group(0).replace(" ", ""), text)
