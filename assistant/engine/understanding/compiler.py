@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -11,7 +10,7 @@ from assistant.engine.flow import FlowError
 from assistant.engine.understanding.classifier import train_risk_model
 from assistant.engine.understanding.numbered import NumberedAnswers
 from assistant.engine.understanding.patterns import compile_patterns, literal_words
-from assistant.engine.understanding.phrases import SIGNALS, AnchorIndex, Family, HoldBack, Pattern, Phrases
+from assistant.engine.understanding.phrases import SIGNALS, AnchorIndex, Family, HoldBack, Pattern, Phrases, Rewrites
 from assistant.engine.understanding.reader import plain_words, read
 from assistant.engine.understanding.words import MIN_FUZZY, VARIATION, deletes, fuzzy_depth, stem
 
@@ -232,10 +231,6 @@ def _deletes_index(vocabulary: Iterable[str]) -> dict[str, tuple[str, ...]]:
 
 def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
     vocabulary = _vocabulary(lists, parts)
-    rewrite = tuple(
-        (re.compile(r"\b" + re.escape(k) + r"\b"), v)
-        for k, v in sorted(lists.rewrites.items(), key=lambda kv: -len(kv[0]))
-    )
     return Phrases(
         locale=locale,
         families=tuple(parts.families),
@@ -244,7 +239,7 @@ def _assemble(locale: str, lists: _WordLists, parts: _SignalParts) -> Phrases:
         keywords=lists.keywords,
         sentence_keywords=lists.sentence_keywords,
         expand=lists.expand,
-        rewrite=rewrite,
+        rewrite=Rewrites(lists.rewrites),
         clause_breaks=frozenset(lists.clause_breaks),
         vocabulary=vocabulary,
         stems=frozenset(stem(w) for w in vocabulary),

@@ -30,6 +30,24 @@ SIGNALS = (
 
 
 @dataclass(frozen=True)
+class Rewrites:
+    """Runs of words read as others ("i odd" as "i overdosed"): every rule in one pass, longest first."""
+
+    rules: Mapping[str, str]
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = sorted(self.rules, key=lambda key: (-len(key), key))
+        pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, keys)) + r")\b") if keys else None
+        object.__setattr__(self, "_pattern", pattern)
+
+    def apply(self, piece: str) -> str:
+        if self._pattern is None:
+            return piece
+        return self._pattern.sub(lambda found: self.rules[found.group(0)], piece)
+
+
+@dataclass(frozen=True)
 class Token:
     """One word of a clause as the patterns read it."""
 
@@ -175,7 +193,7 @@ class Phrases:
     suppresses: Mapping[str, frozenset[str]]
     keywords: Mapping[str, frozenset[str]]
     expand: Mapping[str, tuple[str, ...]]
-    rewrite: tuple[tuple[re.Pattern[str], str], ...]
+    rewrite: Rewrites
     clause_breaks: frozenset[str]
     vocabulary: frozenset[str]
     stems: frozenset[str]

@@ -92,8 +92,7 @@ def clauses_of(phrases: Phrases, text: str) -> list[list[Token]]:
         for p in _CLAUSE_MARKS.split(simplify(text))
     ]
     for piece in _one_word_runs_joined(pieces):
-        for pattern, replacement in phrases.rewrite:
-            piece = pattern.sub(replacement, piece)
+        piece = phrases.rewrite.apply(piece)
         current: list[Token] = []
         for token in _tokens(phrases, piece):
             if token.word in phrases.clause_breaks:
