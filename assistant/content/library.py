@@ -214,9 +214,10 @@ class PhraseLibrary:
 
 
 def _texts(folder: Path, label: str) -> list[str]:
-    """The texts of every `<label>*.tsv` in a folder: one `category<TAB>text` a line."""
+    """The texts of every `<label>*.tsv` in a folder and its subfolders (the reading sets, `sets/*/`):
+    one `category<TAB>text` a line."""
     texts = []
-    for path in sorted(folder.glob(f"{label}*.tsv")):
+    for path in sorted(folder.rglob(f"{label}*.tsv")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 _category, tab, text = line.partition("\t")

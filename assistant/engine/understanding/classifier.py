@@ -24,7 +24,10 @@ class RiskModel:
     weights: Mapping[str, float]  # log P(feature | risk) - log P(feature | ordinary)
     bias: float
     threshold: float  # log-odds above which a text is read as risk
-    held_back_margin: float = 2.0
+    # How much more it needs where a rule set risk words aside or a harmless idiom is in the text.
+    # Trained also on the reading sets (6 December), 2.25 against 2.0: the suite's corpus 17 false
+    # alarms against 19, every risk text kept; the new sets read first 774/800 against 775.
+    held_back_margin: float = 2.25
     # Whole texts it never reads ("hi again", "me again"): small talk whose one word of weight
     # ("again", as in "cut again") would make it a crisis. The phrase rules still read them.
     small_talk: frozenset[str] = frozenset()
@@ -69,7 +72,9 @@ def train_risk_model(
     *,
     threshold: float = 0.0,
     epochs: int = 30,
-    l2: float = 1e-2,
+    # Measured on 6 December: trained also on the thirteen reading sets AV-BH and read on the five new
+    # ones BI-BM first, 3e-2 caught 775/800 risk texts with 100 false alarms, 1e-2 773 with 105.
+    l2: float = 3e-2,
     min_count: int = 2,
 ) -> RiskModel:
     """Logistic regression on word and word-pair features, by stochastic gradient descent.
