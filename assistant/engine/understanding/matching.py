@@ -49,8 +49,9 @@ def _step_over(slots: Sequence[Slot], tokens: Sequence[Token], i: int, j: int, u
 
 def find(pattern: Pattern, tokens: Sequence[Token]) -> Match | None:
     """The first place in a clause where the pattern matches at least one word, or None."""
-    for start in range(len(tokens)):
-        if not pattern.slots[0].optional and not pattern.slots[0].accepts(tokens[start]):
+    first = pattern.slots[0]
+    for start, token in enumerate(tokens):
+        if not first.optional and not first.accepts(token):
             continue
         found = _match_at(pattern.slots, tokens, start, 0, ())
         if found and found[1] > found[0]:
