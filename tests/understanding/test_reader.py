@@ -580,6 +580,8 @@ def test_a_keyword_inside_a_sentence_is_not_a_request(phrases: Phrases, text: st
         ("Re the PHQ, question 9 is a 3 most days. The rest are 2s", "question 9 is a 3"),
         ("Q9 is a 3 but I didnt want to write why", "q9 is a 3"),
         ("question 9 I put several days", "question 9 i put"),
+        ("q9 I ticked 3", "q9 i ticked 3"),
+        ("Q9 I\u2019d say 2", "q9 i\u2019d say 2"),
     ],
 )
 def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(
@@ -598,6 +600,7 @@ def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(
         "1 2 3 1 2 3 1 2 3 1",  # ten numbers are not PHQ-9 in order
         "1 2 3 1 2 3 1 2 3.5",  # a decimal ends the run at eight
         "call me on 0 1 2 3 1 2 3 1 2 3 3",
+        "Iraq 9 is 3",  # a word that only ends in "q" names no item
     ],
 )
 def test_runs_of_numbers_that_are_not_nine_answers_or_answer_no_are_not_risk(phrases: Phrases, text: str) -> None:
@@ -637,6 +640,9 @@ def test_the_numbered_reading_follows_the_instruments_or_nothing_starts() -> Non
         # A bus or a house number is not a questionnaire's item, whatever follows it.
         "number 9 is 2 minutes away",
         "bus number 9 is at 3",
+        # A test's marks, a price.
+        "in the maths test q9 is 2 marks",
+        "item 9 is 2 for a fiver",
     ],
 )
 def test_numbers_that_are_no_risk_answer_are_not_risk(phrases: Phrases, text: str) -> None:
@@ -849,3 +855,9 @@ def test_hell_is_a_word_not_he_will(phrases: Phrases, text: str) -> None:
 )
 def test_he_will_and_she_will_are_read_with_their_apostrophe(phrases: Phrases, text: str, reads: str) -> None:
     assert " ".join(token.word for clause in clauses_of(phrases, text) for token in clause) == reads
+
+
+def test_longer_rewrites_are_read_first_whatever_their_place(phrases: Phrases) -> None:
+    """ "no one" is read before "im no", though "im no" starts first: "im no one" is "i am nobody"."""
+    words = " ".join(token.word for clause in clauses_of(phrases, "im no one") for token in clause)
+    assert words == "i am nobody"

@@ -10,15 +10,31 @@ from dataclasses import dataclass, field
 
 def answer_pattern(scale_words: Sequence[str]) -> re.Pattern[str]:
     """An item number and its answer, with a mark between ("9) 3", "q9: 3", "9 - 3", "9=3"), or a word
-    naming the item and a space or a verb ("question 9 3", "Q9 is a 3", "question 9 I put 2"). Single
-    digits only, so times and dates rarely fit. The scale's words count as its numbers ("9) several days")."""
+    naming the item and a space or a verb ("question 9 3", "Q9 is a 3", "question 9 I ticked 2"). Single
+    digits only, so times and dates rarely fit; a mark, a price or a time after the answer is no answer
+    ("q9 is 2 marks", "2 for a fiver"). The scale's words count as its numbers ("9) several days")."""
     words = "|".join(re.escape(word) for word in sorted(scale_words, key=len, reverse=True))
-    said = r"(?:(?:is|=|at|got|scored|i\s+put|i\s+said|i\s+gave(?:\s+it)?|i'?d\s+say)\s+(?:an?\s+)?)?"
+    apostrophe = "['\u2019]?"
+    verbs = (
+        r"is|=|at|got|scored|i\s+(?:put(?:\s+down)?|said|gave(?:\s+it)?|ticked|answered|circled|chose|picked|marked)"
+        + r"|i"
+        + apostrophe
+        + r"d\s+say"
+    )
+    said = r"(?:(?:" + verbs + r")\s+(?:an?\s+)?)?"
+    not_a_unit = (
+        r"(?!\s*(?:marks?|points?|out\s+of|for\s+a|pounds?|quid|p\b|%|minutes?|mins?|hours?|hrs?|[ap]m\b|o"
+        + apostrophe
+        + r"clock))"
+    )
     return re.compile(
-        r"(?<![\d:/])(?:(?:q|question|item)\s*\.?\s*(?P<named>\d)\s*[).:=-]?\s*"
+        r"(?<![\d:/])(?:\b(?:q|question|item)\s*\.?\s*(?P<named>\d)\s*[).:=-]?\s*"
         + said
-        + r"|(?:no|number)\s*\.?\s*(?P<numbered>\d)\s*[).:=-]?\s*|(?P<bare>\d)\s*[).:=-]\s*)"
-        r"(?P<answer>[0-3](?![\d:/])" + (f"|{words}" if words else "") + ")",
+        + r"|\b(?:no|number)\s*\.?\s*(?P<numbered>\d)\s*[).:=-]?\s*|(?P<bare>\d)\s*[).:=-]\s*)"
+        + r"(?P<answer>[0-3](?![\d:/])"
+        + (f"|{words}" if words else "")
+        + ")"
+        + not_a_unit,
         re.IGNORECASE,
     )
 
