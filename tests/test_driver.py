@@ -154,4 +154,4 @@ def test_a_row_read_by_a_statement_is_the_sessions_object_and_its_changes_are_wr
 def _partial_row(db: Session) -> Any:
     """A row of some of the person's columns, to be refused."""
     participant = table(Participant)
-    return Prepared(sa.select(participant.c.id, participant.c.first_name)).run(db).first()
+    return Prepared(sa.select(participant.c.id, participant.c.first_name)).run(db).first()._asdict()

@@ -9,6 +9,7 @@ loaded so: nothing is left for a later flush, and reads see it at once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -72,11 +73,10 @@ def insert_row(db: Session, rows: sa.Table, values: dict[str, Any]) -> Any:
     return statement.run(db, values).scalar_one()
 
 
-def as_loaded(db: Session, model: type[Model], row: Any) -> Model:
-    """A row of all the model's columns (or a dict of them), read by a prepared statement, as the session's object
-    for it: the one the session holds already (as a query would give), or a new one kept as if
-    a query had loaded it, so later changes to it are written as usual."""
-    values = row if isinstance(row, dict) else row._asdict()
+def as_loaded(db: Session, model: type[Model], values: Mapping[str, Any]) -> Model:
+    """All the model's columns of one row (`row._asdict()`), read by a prepared statement, as the
+    session's object for it: the one the session holds already (as a query would give), or a new one
+    kept as if a query had loaded it, so later changes to it are written as usual."""
     held = db.identity_map.get(db.identity_key(model, values["id"]))
     if held is not None:
         return held  # type: ignore[no-any-return]

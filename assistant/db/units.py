@@ -152,7 +152,7 @@ def lock_participant(session: Session, participant_id: int) -> Participant | Non
     database write lock (BEGIN IMMEDIATE).
     """
     row = _LOCK_BY_ID.run(session, {"key": participant_id}).first()
-    return None if row is None else as_loaded(session, Participant, row)
+    return None if row is None else as_loaded(session, Participant, row._asdict())
 
 
 @contextmanager

@@ -65,7 +65,7 @@ _ACTIVE_SESSION = Prepared(
 
 def active_session(db: Session, participant_id: int) -> FlowSession | None:
     row = _ACTIVE_SESSION.run(db, {"participant_id": participant_id}).first()
-    return None if row is None else as_loaded(db, FlowSession, row)
+    return None if row is None else as_loaded(db, FlowSession, row._asdict())
 
 
 @dataclass
