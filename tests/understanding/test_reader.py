@@ -861,3 +861,11 @@ def test_longer_rewrites_are_read_first_whatever_their_place(phrases: Phrases) -
     """ "no one" is read before "im no", though "im no" starts first: "im no one" is "i am nobody"."""
     words = " ".join(token.word for clause in clauses_of(phrases, "im no one") for token in clause)
     assert words == "i am nobody"
+
+
+def test_sat_is_sitting_unless_it_can_only_be_the_day(phrases: Phrases) -> None:
+    """ "sat" was read as Saturday, so "just sat here" beside the gas matched no rule of sitting."""
+    signal = read("the gas is on in the kitchen and im just sat here", phrases).first("risk")
+    assert signal is not None and signal.family == "gas_on_sat_here"
+    words = " ".join(token.word for clause in clauses_of(phrases, "can i come on sat morning") for token in clause)
+    assert words == "can i come on saturday morning"
