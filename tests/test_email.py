@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from assistant.care.flags import acknowledge
 from assistant.care.mail import send_notifications
 from assistant.clock import FixedClock
-from assistant.db.models import Flag, Notification, Service
+from assistant.db.models import Flag, Notification, Service, Specialist
 from assistant.db.service_settings import ServiceSettings
 from assistant.db.units import transaction
 from assistant.jobs.tick import tick
@@ -103,6 +103,30 @@ def test_non_urgent_flags_wait_for_one_daily_digest_of_exactly_the_new_ones(
     tick(rt, datetime(2026, 11, 25, 8, 30, tzinfo=UTC))
     assert [m["To"] for m in inbox.messages[1:]] == ["chris.lee@example.org"]  # Sam had nothing new
     assert "Priya (P003)" in inbox.messages[1].get_payload()
+
+
+def test_a_digest_time_moved_later_on_the_day_of_a_digest_waits_for_the_next_day(
+    emailing: tuple[Runtime, Inbox], phone: Phone, clock: FixedClock
+) -> None:
+    rt, inbox = emailing
+    clock.set(datetime(2026, 11, 23, 21, 30, tzinfo=UTC))  # Monday night
+    phone.text("+447700900101", "call me")
+    tick(rt, datetime(2026, 11, 24, 8, 30, tzinfo=UTC))  # the service's digest time
+    assert _to(inbox) == ["sam.jones@example.org"]
+    with transaction(rt.engine) as db:
+        sam = db.exec(select(Specialist).where(Specialist.email == "sam.jones@example.org")).one()
+        sam.digest_time = "17:00"
+        db.add(sam)
+    clock.set(datetime(2026, 11, 24, 13, 0, tzinfo=UTC))
+    phone.text("+447700900102", "hello, quick question")
+    tick(rt, datetime(2026, 11, 24, 17, 0, tzinfo=UTC))
+    assert len(inbox.messages) == 1  # one a day, whenever it is set for
+    tick(rt, datetime(2026, 11, 25, 16, 59, tzinfo=UTC))
+    assert len(inbox.messages) == 1
+    tick(rt, datetime(2026, 11, 25, 17, 0, tzinfo=UTC))  # the new time, the next day
+    assert _to(inbox) == ["sam.jones@example.org"] * 2
+    body = inbox.messages[1].get_payload()
+    assert "1 new flag(s)" in body and "Jordan (P002)" in body  # nothing since the last one was lost
 
 
 def test_mail_server_down_keeps_the_email_queued(emailing: tuple[Runtime, Inbox], phone: Phone) -> None:

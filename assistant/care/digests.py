@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -16,13 +16,22 @@ DIGEST_SUBJECT = "Your participant assistant digest"
 _specialist = table(Specialist)
 
 
-_DIGEST_TIMES = sa.select(
-    _specialist.c.id, _specialist.c.service_id, _specialist.c.digest_time, _specialist.c.last_digest_at
-).order_by(_specialist.c.id)
+# Those who have had no digest yet today: the rest are passed over by the database, not one by one.
+_DIGEST_TIMES = (
+    sa.select(_specialist.c.id, _specialist.c.service_id, _specialist.c.digest_time, _specialist.c.last_digest_at)
+    .where(
+        sa.or_(
+            _specialist.c.last_digest_at.is_(None),
+            _specialist.c.last_digest_at < sa.bindparam("today_began", type_=_specialist.c.last_digest_at.type),
+        )
+    )
+    .order_by(_specialist.c.id)
+)
 
 
 def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
-    """One email per specialist a day, at their chosen time, listing exactly the flags new since the last."""
+    """One email per specialist a day, at their chosen time, listing exactly the flags new since the last.
+    A specialist whose time moves later on a day their digest went has the next one the day after."""
     from zoneinfo import ZoneInfo
 
     from assistant.timing import local_at, parse_hhmm
@@ -31,10 +40,15 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
     services = all_services(db)
     today = now.astimezone(ZoneInfo(default_timezone)).date()
     # Runs on every tick and is due once a day: who is due is worked out from four columns, and
-    # only their rows are loaded.
-    for row in db.execute(_DIGEST_TIMES).all():
+    # only their rows are loaded. Most share a few times: each moment is worked out once.
+    moments: dict[str, datetime] = {}
+    rows = db.execute(_DIGEST_TIMES, {"today_began": local_at(today, time(0, 0), default_timezone)}).all()
+    for row in rows:
         settings = services.get(row.service_id) or ServiceSettings()
-        moment = local_at(today, parse_hhmm(row.digest_time or settings.digest_time), default_timezone)
+        at = row.digest_time or settings.digest_time
+        if at not in moments:
+            moments[at] = local_at(today, parse_hhmm(at), default_timezone)
+        moment = moments[at]
         if now < moment or (row.last_digest_at and row.last_digest_at >= moment):
             continue
         specialist = db.get(Specialist, row.id)
