@@ -50,10 +50,12 @@ class Measure(SQLModel, table=True):
 
 class Flag(SQLModel, table=True):
     # A person's open flag of one kind, asked on every text: found without reading all their flags.
-    # And the open flags due a reminder, without reading every open flag ever raised.
+    # And the open flags due a reminder, without reading every open flag ever raised. And whether a
+    # person has an open flag that holds their routine texts, from their flags alone.
     __table_args__ = (
         sa.Index("ix_flag_participant_kind", "participant_id", "kind"),
         sa.Index("ix_flag_status_notice", "status", "next_notice_at"),
+        sa.Index("ix_flag_participant_status", "participant_id", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
