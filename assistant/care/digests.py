@@ -53,40 +53,44 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
             continue
         specialist = db.get(Specialist, row.id)
         assert specialist is not None
-        since = specialist.last_digest_at or moment - timedelta(days=1)
-        new = db.exec(
-            select(Flag)
-            .where(
-                Flag.specialist_id == specialist.id,
-                col(Flag.severity).in_(("action", "info")),
-                col(Flag.created_at) > since,
-                col(Flag.created_at) <= now,
-            )
-            .order_by(col(Flag.severity), col(Flag.created_at))
-        ).all()
-        specialist.last_digest_at = now
-        db.add(specialist)
-        if not new:
-            continue  # only when there is something new
-        people = {
-            p.id: p
-            for p in db.exec(select(Participant).where(col(Participant.id).in_({f.participant_id for f in new}))).all()
-        }
-        lines = [f"{len(new)} new flag(s) on your caseload since {since:%a %d %b %H:%M} UTC:", ""]
-        for flag in new:
-            person = people.get(flag.participant_id)
-            label = f"{person.first_name} ({person.external_id})" if person else "?"
-            done = " (resolved since)" if flag.status == FlagStatus.RESOLVED else ""
-            lines.append(f"- [{flag.severity}] {label}: {flag.reason}{done}")
-        lines += ["", "Open the dashboard to see each one and acknowledge it."]
-        db.add(
-            Notification(
-                to_email=specialist.email,
-                subject=DIGEST_SUBJECT,
-                body="\n".join(lines),
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        queued += 1
+        queued += _queue_digest(db, specialist, specialist.last_digest_at or moment - timedelta(days=1), now)
     return queued
+
+
+def _queue_digest(db: Session, specialist: Specialist, since: datetime, now: datetime) -> int:
+    """This specialist's digest of the flags new since `since`, if there are any (1 if queued)."""
+    new = db.exec(
+        select(Flag)
+        .where(
+            Flag.specialist_id == specialist.id,
+            col(Flag.severity).in_(("action", "info")),
+            col(Flag.created_at) > since,
+            col(Flag.created_at) <= now,
+        )
+        .order_by(col(Flag.severity), col(Flag.created_at))
+    ).all()
+    specialist.last_digest_at = now
+    db.add(specialist)
+    if not new:
+        return 0  # only when there is something new
+    people = {
+        p.id: p
+        for p in db.exec(select(Participant).where(col(Participant.id).in_({f.participant_id for f in new}))).all()
+    }
+    lines = [f"{len(new)} new flag(s) on your caseload since {since:%a %d %b %H:%M} UTC:", ""]
+    for flag in new:
+        person = people.get(flag.participant_id)
+        label = f"{person.first_name} ({person.external_id})" if person else "?"
+        done = " (resolved since)" if flag.status == FlagStatus.RESOLVED else ""
+        lines.append(f"- [{flag.severity}] {label}: {flag.reason}{done}")
+    lines += ["", "Open the dashboard to see each one and acknowledge it."]
+    db.add(
+        Notification(
+            to_email=specialist.email,
+            subject=DIGEST_SUBJECT,
+            body="\n".join(lines),
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return 1
