@@ -321,6 +321,40 @@ def test_replies_are_understood_in_context(rt: Runtime, service_id: int, phone: 
     assert replies[-1] == "appointment_reminder/confirmed"
 
 
+@pytest.mark.parametrize(
+    ("reply", "counted", "to_read"),
+    [
+        ("YES please, see you there", True, True),
+        ("Yes! can I bring my CV on a stick?", True, True),
+        ("yes thanks x", True, False),
+        ("yes but I can't make Friday, I'm at the dentist", False, True),
+        ("yes I'll be there if I'm still here, not sure I will be", False, True),
+        ("nope", False, True),
+    ],
+)
+def test_a_reply_that_begins_with_the_keyword_counts_when_nothing_else_in_it_is_read(
+    rt: Runtime, service_id: int, phone: Phone, reply: str, counted: bool, to_read: bool
+) -> None:
+    _create(
+        rt,
+        service_id,
+        name="Employer event",
+        text="Hi {{ first_name }}, reply YES for a place at Friday's employer event.",
+        reply_keyword="yes",
+        audience={"specialist": "sam.jones@example.org"},
+    )
+    tick(rt, MONDAY_10)
+    rt.clock.set(MONDAY_10 + timedelta(minutes=10))  # type: ignore[attr-defined]
+    phone.text("+447700900101", reply)
+    with transaction(rt.engine) as db:
+        kinds = {f.kind for f in db.exec(select(Flag)).all()}
+        [recipient] = [r for r in db.exec(select(CampaignRecipient)).all() if r.replied_at is not None] or [None]
+    assert ("campaign_interest" in kinds) is counted
+    assert (recipient is not None) is counted
+    # Anything said beside the keyword, or instead of it, is read by a person (or by the crisis rules).
+    assert bool(kinds & {"message", "crisis", "cancellation_requested"}) is to_read, kinds
+
+
 def test_the_pacer_never_exceeds_the_rate_however_many_processes_send(rt: Runtime) -> None:
     """Two pacers on one database (two processes, say a web worker and a scheduler) share
     one reservation row: together they never go over the rate, from the very first second."""

@@ -269,8 +269,13 @@ def campaign_reply(text: Text) -> bool:
     from assistant.contact.campaigns import handle_reply  # campaigns builds on the conversation layer
 
     asked_at = last_asked(text.db, text.waiting) if text.waiting else None
-    if text.crisis or not handle_reply(text.db, text.participant, text.message, asked_at, text.now):
+    plain = not text.reading.signals
+    if text.crisis or not handle_reply(
+        text.db, text.participant, text.message, asked_at, text.now, nothing_else_read=plain
+    ):
         return False
+    if len(engine.without_courtesy(text.message.body).split()) > 1:
+        text.flag("message", "info", "Sent a message to read")  # more than the keyword: a person reads the rest
     text.say("common/campaign_reply")
     return True
 

@@ -33,10 +33,28 @@ def recent_campaign(
     return recipient, campaign, sent
 
 
+def answers_keyword(body: str, keyword: str, *, nothing_else_read: bool) -> bool:
+    """The text is the keyword, perhaps with thanks or kisses ("YES please x"); or it begins with
+    the keyword and nothing else in it was read ("YES, see you there"): a "but I can't make it", a
+    call request or a word of risk is read, and leaves the text to the rules and a person."""
+    word = engine.normalise(keyword)
+    if engine.says_only(body, word):
+        return True
+    said = engine.normalise(body)
+    return nothing_else_read and (said == word or said.startswith(word + " "))
+
+
 def handle_reply(
-    db: Session, participant: Participant, inbound: Message, waiting_since: datetime | None, now: datetime
+    db: Session,
+    participant: Participant,
+    inbound: Message,
+    waiting_since: datetime | None,
+    now: datetime,
+    *,
+    nothing_else_read: bool = False,
 ) -> bool:
-    """YES to the event invitation is not YES to an appointment reminder: whichever asked last gets it."""
+    """YES to the event invitation is not YES to an appointment reminder: whichever asked last gets it.
+    `nothing_else_read`: the reading of the text found nothing in it (see answers_keyword)."""
     assert participant.id is not None
     found = recent_campaign(db, participant.id, now)
     if found is None:
@@ -44,7 +62,9 @@ def handle_reply(
     recipient, campaign, sent = found
     if waiting_since is not None and sent.at is not None and waiting_since > sent.at:
         return False  # a flow asked its question after the campaign: the reply is the flow's
-    if not campaign.reply_keyword or not engine.says_only(inbound.body, engine.normalise(campaign.reply_keyword)):
+    if not campaign.reply_keyword or not answers_keyword(
+        inbound.body, campaign.reply_keyword, nothing_else_read=nothing_else_read
+    ):
         return False
     recipient.status, recipient.replied_at = RecipientStatus.REPLIED, now
     db.add(recipient)
