@@ -582,6 +582,7 @@ def test_a_keyword_inside_a_sentence_is_not_a_request(phrases: Phrases, text: st
         ("question 9 I put several days", "question 9 i put"),
         ("q9 I ticked 3", "q9 i ticked 3"),
         ("Q9 I\u2019d say 2", "q9 i\u2019d say 2"),
+        ("question 9 answer 1, the rest are fine", "question 9 answer 1"),
     ],
 )
 def test_a_questionnaire_in_one_text_with_item_9_above_not_at_all_is_risk(
