@@ -286,7 +286,8 @@ def test_relative_to_support_end_and_replanned_when_it_changes(rt: Runtime, tmp_
     assert recipient.due_at == datetime(2027, 2, 26, 10, 0, tzinfo=UTC)  # moved with the date, local 10:00
 
 
-def test_replies_are_understood_in_context(rt: Runtime, service_id: int, phone: Phone, tmp_path: Path) -> None:
+def _invite_to_the_employer_event(rt: Runtime, service_id: int) -> None:
+    """Sam's caseload is invited on Monday at 10 to reply YES; ten minutes later, they reply."""
     _create(
         rt,
         service_id,
@@ -297,6 +298,10 @@ def test_replies_are_understood_in_context(rt: Runtime, service_id: int, phone: 
     )
     tick(rt, MONDAY_10)
     rt.clock.set(MONDAY_10 + timedelta(minutes=10))  # type: ignore[attr-defined]
+
+
+def test_replies_are_understood_in_context(rt: Runtime, service_id: int, phone: Phone, tmp_path: Path) -> None:
+    _invite_to_the_employer_event(rt, service_id)
     phone.text("+447700900101", "Yes please x")  # thanks and kisses do not change the answer
     with transaction(rt.engine) as db:
         flag = db.exec(select(Flag).where(Flag.kind == "campaign_interest")).one()
@@ -335,16 +340,7 @@ def test_replies_are_understood_in_context(rt: Runtime, service_id: int, phone: 
 def test_a_reply_that_begins_with_the_keyword_counts_when_nothing_else_in_it_is_read(
     rt: Runtime, service_id: int, phone: Phone, reply: str, counted: bool, to_read: bool
 ) -> None:
-    _create(
-        rt,
-        service_id,
-        name="Employer event",
-        text="Hi {{ first_name }}, reply YES for a place at Friday's employer event.",
-        reply_keyword="yes",
-        audience={"specialist": "sam.jones@example.org"},
-    )
-    tick(rt, MONDAY_10)
-    rt.clock.set(MONDAY_10 + timedelta(minutes=10))  # type: ignore[attr-defined]
+    _invite_to_the_employer_event(rt, service_id)
     phone.text("+447700900101", reply)
     with transaction(rt.engine) as db:
         kinds = {f.kind for f in db.exec(select(Flag)).all()}
