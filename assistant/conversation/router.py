@@ -1,13 +1,12 @@
 """Who speaks first: one inbound text from a known participant, read once, then acted on by
 an ordered list of handlers (DESIGN.md rule 6, as data).
 
-The text is read by the pure understanding module, which returns every signal in it.
-Each handler looks at the reading and acts on its own signal: raising flags, answering
-or ending the waiting flow, queueing at most one routine reply. A handler returns True
-when the text needs nothing more. Risk to self is read first, always, whatever is
-waiting, and never stops the others: the cancellation and the call request in the same
-text are still acted on. Nothing a participant writes is dropped: a text that no handler
-claims goes to the specialist as free text.
+The text is read by the pure understanding module, which returns every signal in it. Each handler looks at the
+reading and acts on its own signal: raising flags, answering or ending the waiting flow, queueing at most one
+routine reply. A handler returns True when the text needs nothing more. Risk to self is read first, always,
+whatever is waiting, and never stops the others: the cancellation and the call request in the same text are
+still acted on. Nothing a participant writes is dropped: a text that no handler claims goes to the specialist
+as free text.
 """
 
 from __future__ import annotations
@@ -269,10 +268,8 @@ def campaign_reply(text: Text) -> bool:
     from assistant.contact.campaigns import handle_reply  # campaigns builds on the conversation layer
 
     asked_at = last_asked(text.db, text.waiting) if text.waiting else None
-    plain = not text.reading.signals
-    if text.crisis or not handle_reply(
-        text.db, text.participant, text.message, asked_at, text.now, nothing_else_read=plain
-    ):
+    nothing_else = not text.reading.signals  # no cancellation, call request or word of risk read in it
+    if text.crisis or not handle_reply(text.db, text.participant, text.message, asked_at, text.now, nothing_else):
         return False
     if len(engine.without_courtesy(text.message.body).split()) > 1:
         text.flag("message", "info", "Sent a message to read")  # more than the keyword: a person reads the rest

@@ -50,7 +50,6 @@ def handle_reply(
     inbound: Message,
     waiting_since: datetime | None,
     now: datetime,
-    *,
     nothing_else_read: bool = False,
 ) -> bool:
     """YES to the event invitation is not YES to an appointment reminder: whichever asked last gets it.
