@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 def answer_pattern(scale_words: Sequence[str]) -> re.Pattern[str]:
     """An item number and its answer, with a mark between ("9) 3", "q9: 3", "9 - 3", "9=3"), or a word
-    naming the item and a space or a verb ("question 9 3", "Q9 is a 3", "q9 answer 2", "question 9 I ticked 2"). Single
-    digits only, so times and dates rarely fit; a mark, a price or a time after the answer is no answer
-    ("q9 is 2 marks", "2 for a fiver"). The scale's words count as its numbers ("9) several days")."""
+    naming the item and a space or a verb ("question 9 3", "Q9 is a 3", "q9 answer 2", "question 9 I
+    ticked 2"). Single digits only, so times and dates rarely fit; a mark, a price or a time after the
+    answer is no answer ("q9 is 2 marks", "2 for a fiver"). The scale's words count as its numbers
+    ("9) several days")."""
     words = "|".join(re.escape(word) for word in sorted(scale_words, key=len, reverse=True))
     apostrophe = "['\u2019]?"
     verbs = (
