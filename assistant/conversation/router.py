@@ -268,10 +268,10 @@ def campaign_reply(text: Text) -> bool:
     from assistant.contact.campaigns import handle_reply  # campaigns builds on the conversation layer
 
     asked_at = last_asked(text.db, text.waiting) if text.waiting else None
-    nothing_else = not text.reading.signals  # no cancellation, call request or word of risk read in it
-    if text.crisis or not handle_reply(text.db, text.participant, text.message, asked_at, text.now, nothing_else):
+    plain = not text.reading.signals  # no cancellation, call request or word of risk read in it
+    if text.crisis or not (keyword := handle_reply(text.db, text.participant, text.message, asked_at, text.now, plain)):
         return False
-    if len(engine.without_courtesy(text.message.body).split()) > 1:
+    if not engine.says_only(text.message.body, engine.normalise(keyword)):
         text.flag("message", "info", "Sent a message to read")  # more than the keyword: a person reads the rest
     text.say("common/campaign_reply")
     return True

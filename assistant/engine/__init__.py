@@ -22,7 +22,7 @@ from assistant.engine.questionnaire import (
 )
 from assistant.engine.runner import State, match_choice, resume, start
 from assistant.engine.sms import is_gsm7, segment_count
-from assistant.engine.text import keyword, normalise, says_only, without_courtesy
+from assistant.engine.text import keyword, normalise, says_only
 
 __all__ = [
     "BY_LINK",
@@ -60,5 +60,4 @@ __all__ = [
     "segment_count",
     "start",
     "trajectory",
-    "without_courtesy",
 ]

@@ -38,10 +38,7 @@ def answers_keyword(body: str, keyword: str, *, nothing_else_read: bool) -> bool
     the keyword and nothing else in it was read ("YES, see you there"): a "but I can't make it", a
     call request or a word of risk is read, and leaves the text to the rules and a person."""
     word = engine.normalise(keyword)
-    if engine.says_only(body, word):
-        return True
-    said = engine.normalise(body)
-    return nothing_else_read and (said == word or said.startswith(word + " "))
+    return engine.says_only(body, word) or (nothing_else_read and engine.normalise(body).startswith(word + " "))
 
 
 def handle_reply(
@@ -51,20 +48,20 @@ def handle_reply(
     waiting_since: datetime | None,
     now: datetime,
     nothing_else_read: bool = False,
-) -> bool:
+) -> str | None:
     """YES to the event invitation is not YES to an appointment reminder: whichever asked last gets it.
-    `nothing_else_read`: the reading of the text found nothing in it (see answers_keyword)."""
+    The keyword the text answered, or None. `nothing_else_read`: the reading of the text found
+    nothing in it (see answers_keyword)."""
     assert participant.id is not None
     found = recent_campaign(db, participant.id, now)
     if found is None:
-        return False
+        return None
     recipient, campaign, sent = found
     if waiting_since is not None and sent.at is not None and waiting_since > sent.at:
-        return False  # a flow asked its question after the campaign: the reply is the flow's
-    if not campaign.reply_keyword or not answers_keyword(
-        inbound.body, campaign.reply_keyword, nothing_else_read=nothing_else_read
-    ):
-        return False
+        return None  # a flow asked its question after the campaign: the reply is the flow's
+    keyword = campaign.reply_keyword
+    if not keyword or not answers_keyword(inbound.body, keyword, nothing_else_read=nothing_else_read):
+        return None
     recipient.status, recipient.replied_at = RecipientStatus.REPLIED, now
     db.add(recipient)
     raise_flag(
@@ -72,8 +69,8 @@ def handle_reply(
         participant,
         kind="campaign_interest",
         severity="info",
-        reason=f"Replied {(campaign.reply_keyword or '').upper()} to '{campaign.name}'",
+        reason=f"Replied {keyword.upper()} to '{campaign.name}'",
         now=now,
         evidence={"campaign_id": campaign.id, "message_id": inbound.id},
     )
-    return True
+    return keyword
