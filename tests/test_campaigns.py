@@ -351,6 +351,22 @@ def test_a_reply_that_begins_with_the_keyword_counts_when_nothing_else_in_it_is_
     assert bool(kinds & {"message", "crisis", "cancellation_requested"}) is to_read, kinds
 
 
+def test_a_longer_text_that_begins_with_the_keyword_is_not_for_an_invitation_answered_since(
+    rt: Runtime, service_id: int, phone: Phone
+) -> None:
+    _invite_to_the_employer_event(rt, service_id)
+    phone.text("+447700900101", "I want to end my life")  # the signposting is written after the invitation
+    phone.text("+447700900101", "yes I'm safe, just venting")
+    phone.text("+447700900101", "yes")  # the keyword alone still answers it
+    with transaction(rt.engine) as db:
+        [interest] = db.exec(select(Flag).where(Flag.kind == "campaign_interest")).all()
+        kinds = {f.kind for f in db.exec(select(Flag)).all()}
+        answered = {e["message_id"] for e in interest.evidence}
+        bodies = [m.body for m in db.exec(select(Message).where(col(Message.id).in_(answered))).all()]
+    assert bodies == ["yes"]
+    assert "message" in kinds  # "yes I'm safe, just venting" is read by a person
+
+
 def test_the_pacer_never_exceeds_the_rate_however_many_processes_send(rt: Runtime) -> None:
     """Two pacers on one database (two processes, say a web worker and a scheduler) share
     one reservation row: together they never go over the rate, from the very first second."""

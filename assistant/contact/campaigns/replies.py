@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.care.flags import raise_flag
@@ -31,6 +31,14 @@ def recent_campaign(
     sent = db.get(Message, found.message_id)
     assert recipient is not None and campaign is not None and sent is not None
     return recipient, campaign, sent
+
+
+def _written_to_since(db: Session, participant_id: int, sent: Message) -> bool:
+    """Whether anything has been written to them since this text."""
+    later = select(Message.id).where(
+        Message.participant_id == participant_id, Message.direction == "out", col(Message.id) > sent.id
+    )
+    return db.exec(later.limit(1)).first() is not None
 
 
 def answers_keyword(body: str, keyword: str, *, nothing_else_read: bool) -> bool:
@@ -60,7 +68,10 @@ def handle_reply(
     if waiting_since is not None and sent.at is not None and waiting_since > sent.at:
         return None  # a flow asked its question after the campaign: the reply is the flow's
     keyword = campaign.reply_keyword
-    if not keyword or not answers_keyword(inbound.body, keyword, nothing_else_read=nothing_else_read):
+    # A longer text begins with the keyword as an answer to the invitation only while the invitation
+    # is the last thing sent to them: "yes I'm safe" after the crisis signposting is not for it.
+    plainly = nothing_else_read and not _written_to_since(db, participant.id, sent)
+    if not keyword or not answers_keyword(inbound.body, keyword, nothing_else_read=plainly):
         return None
     recipient.status, recipient.replied_at = RecipientStatus.REPLIED, now
     db.add(recipient)
