@@ -54,12 +54,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import col
 
 from assistant.care.quiet import is_bank_holiday
 from assistant.clock import FixedClock
 from assistant.config import Settings
 from assistant.conversation.inbound import receive_sms
+from assistant.db.driver import Prepared
 from assistant.db.models import (
     CampaignRecipient,
     DueTask,
@@ -69,9 +69,10 @@ from assistant.db.models import (
     Notification,
     Participant,
     Service,
+    table,
 )
 from assistant.db.service_settings import ServiceSettings
-from assistant.db.units import transaction, upgrade
+from assistant.db.units import among_param, transaction, upgrade
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload
 from assistant.jobs import tick as scheduler
@@ -435,17 +436,13 @@ class Simulation:
         if not self.network.delivered:
             return
         ids, self.network.delivered = self.network.delivered, []
-        with self.rt.engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(Message.id, Message.participant_id, Message.message_key, Message.sent_at).where(
-                    col(Message.id).in_(ids)
-                )
-            ).all()
+        with transaction(self.rt.engine) as db:
+            rows = _DELIVERED[db.get_bind().dialect.name].run(db, {"ids": ids}).all()
         for _, participant_id, key, sent_at in rows:
             person = self.by_id.get(participant_id or 0)
             if person is not None and key:
                 self.counts[key] += 1
-                self._react(person, key, sent_at or self.clock.now())
+                self._react(person, key, _as_utc(sent_at) if sent_at else self.clock.now())
 
     def _react(self, person: Person, key: str, at: datetime) -> None:
         seed = self.config.seed
@@ -531,7 +528,7 @@ class Simulation:
     def _next_due(self, now: datetime) -> datetime | None:
         """The next moment `tick` has anything to do: a due row, a silence reaching D days, a digest, 03:00."""
         with transaction(self.rt.engine) as db:
-            found = [_as_utc(v) for v in db.execute(_NEXT_DUE).one() if v is not None]
+            found = [_as_utc(v) for v in _NEXT_DUE.run(db, {}).one() if v is not None]
         local = now.astimezone(ZONE)
         for at in ("03:00", "08:30"):  # retention runs in the 03:00 hour; digests at 08:30 (the service default)
             moment = datetime.combine(local.date(), parse_hhmm(at), ZONE).astimezone(UTC)
@@ -545,7 +542,7 @@ class Simulation:
         """When the next person's silence reaches D days: exact until then, unless something changes
         who counts (a tick or an import: found again) or a text starts its sender's silence again."""
         with transaction(self.rt.engine) as db:
-            quiet_since = db.execute(_NEXT_SILENCE, {"since": now - self.silence_days}).scalar()
+            quiet_since = _NEXT_SILENCE.run(db, {"since": now - self.silence_days}).scalar()
         self.silence = None if quiet_since is None else _as_utc(quiet_since) + self.silence_days
         self.silence_exact = True
 
@@ -656,25 +653,41 @@ def _earliest(column: Any, *where: Any) -> Any:
     return sa.select(sa.func.min(column)).where(*where).scalar_subquery()
 
 
-_QUIET_SINCE = sa.func.coalesce(col(Participant.last_inbound_at), col(Participant.created_at))
-# Every kind of due row in one round trip, built once: asked before each simulated event.
-_NEXT_DUE = sa.select(
-    _earliest(col(DueTask.due_at), col(DueTask.status) == "pending"),
-    _earliest(col(FlowSession.wait_until), col(FlowSession.status) == "waiting"),
-    _earliest(col(Message.next_attempt_at), col(Message.status) == "queued", col(Message.direction) == "out"),
-    _earliest(col(Notification.next_attempt_at), col(Notification.status) == "queued"),
-    _earliest(col(CampaignRecipient.due_at), col(CampaignRecipient.status) == "planned"),
+_message, _participant = table(Message), table(Participant)
+_QUIET_SINCE = sa.func.coalesce(_participant.c.last_inbound_at, _participant.c.created_at)
+# The harness's own questions, asked between every two simulated events: statements built once and
+# run on the driver (`db.driver`), so the harness's cost stays small beside the service's.
+# Every kind of due row in one round trip.
+_NEXT_DUE = Prepared(
+    sa.select(
+        _earliest(table(DueTask).c.due_at, table(DueTask).c.status == "pending"),
+        _earliest(table(FlowSession).c.wait_until, table(FlowSession).c.status == "waiting"),
+        _earliest(_message.c.next_attempt_at, _message.c.status == "queued", _message.c.direction == "out"),
+        _earliest(table(Notification).c.next_attempt_at, table(Notification).c.status == "queued"),
+        _earliest(table(CampaignRecipient).c.due_at, table(CampaignRecipient).c.status == "planned"),
+    )
 )
 # The next silence to reach D days: a scan of every person, so asked only when it could be next.
-_NEXT_SILENCE = sa.select(
-    _earliest(
-        _QUIET_SINCE,
-        col(Participant.opted_out).is_(False),
-        col(Participant.paused).is_(False),
-        col(Participant.unreachable).is_(False),
-        sa.bindparam("since", type_=col(Participant.created_at).type) < _QUIET_SINCE,
-    ),
+_NEXT_SILENCE = Prepared(
+    sa.select(
+        _earliest(
+            _QUIET_SINCE,
+            _participant.c.opted_out.is_(False),
+            _participant.c.paused.is_(False),
+            _participant.c.unreachable.is_(False),
+            sa.bindparam("since", type_=_participant.c.created_at.type) < _QUIET_SINCE,
+        ),
+    )
 )
+# The texts the phones were given since the last look: whose, which, when.
+_DELIVERED = {
+    dialect: Prepared(
+        sa.select(_message.c.id, _message.c.participant_id, _message.c.message_key, _message.c.sent_at).where(
+            among_param(_message.c.id, "ids", dialect)
+        )
+    )
+    for dialect in ("sqlite", "postgresql")
+}
 
 
 def _as_utc(value: Any) -> datetime:
