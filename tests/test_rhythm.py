@@ -150,6 +150,8 @@ def test_a_silence_the_rhythm_told_is_not_told_again_by_the_days_rule(rt: Runtim
     assert flag.reason.startswith("Quieter than usual for them")
     resolve_all(rt, on(4, "12:00"))
     daily(rt, 5, 21)
+    row = rhythm_row(rt, person_id)
+    assert (row.pending, row.noted, row.look_at) == (4, "flagged", None)  # asked again: still told of
     ticks(rt, START + timedelta(days=21))  # the days rule's moment for this silence
     daily(rt, 22, 35)
     assert [(f.id, f.status) for f in not_responding(rt)] == [(flag.id, "resolved")]
@@ -199,7 +201,9 @@ def test_a_silence_that_needs_nothing_yet_is_judged_again_when_it_will_not_every
     the moment its chance falls below a level that acts, or within six hours, whichever is first."""
     person_id = import_one(rt, tmp_path)
     set_history(rt, person_id, SLOW_PATCHY)
-    ticks(rt, on(2, "10:30"), on(3, "10:31"))
+    tick(rt, on(2, "10:30"))  # the check-in: a silence begins, judged no sooner than a day on
+    assert rhythm_row(rt, person_id).look_at == on(2, "10:30") + estimate.EARLIEST
+    tick(rt, on(3, "10:31"))
     row = rhythm_row(rt, person_id)
     assert row.pending == 1 and row.look_at is not None, row
     look = row.look_at
@@ -257,6 +261,7 @@ def test_a_reply_ends_the_silence_and_a_new_silence_is_judged_afresh(
     row = rhythm_row(rt, person_id)
     assert (row.asks, row.answered, row.pending, row.noted) == (13, 10, 2, "flagged")
     assert row.last_ask_at == on(3, "10:32")
+    assert row.look_at is None  # told of: no tick reads it again
     clock.set(on(4, "12:32"))
     assert phone.text(ALEX, "sorry, been away").status_code == 200
     row = rhythm_row(rt, person_id)

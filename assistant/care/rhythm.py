@@ -7,7 +7,8 @@ unusual the silence is for them; past FOLLOW_UP_BELOW a gentle follow-up is plan
 silence), past FLAG_BELOW their specialist gets "not responding" with the reason in words. The
 fixed rules (rules.after_checkin_answer's count of check-ins, rules.silence_sweep's days) stay
 underneath as the ceiling for everyone: the rhythm can only tell sooner. A silence that needs
-nothing yet keeps the moment it next can (`look_at`), so a tick reads only the silences due a look.
+nothing yet keeps the moment it next can (`look_at`, set when it begins), so a tick reads only the
+silences due a look, through that column's index: not every person on the caseload.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def note_ask(db: Session, participant: Participant, now: datetime) -> None:
     """A text that asks for an answer went: one more ask, and one more pending. One statement
     (their row made or counted on); the session's copy, if it has one, is read afresh where used."""
     assert participant.id is not None
-    _ASKED[db.get_bind().dialect.name].run(db, {"participant_id": participant.id, "now": now})
+    look = now + estimate.EARLIEST  # no silence is judged sooner: the sweep first reads it then
+    _ASKED[db.get_bind().dialect.name].run(db, {"participant_id": participant.id, "now": now, "look": look})
     expire_loaded(db, ReplyRhythm, participant.id)
 
 
@@ -99,6 +101,7 @@ def mark_told(db: Session, participant: Participant) -> None:
     row = db.get(ReplyRhythm, participant.id)
     if row is not None and row.pending > 0:
         row.noted = SilenceNote.FLAGGED
+        row.look_at = None  # told: nothing more to judge until they reply or are asked again
         db.add(row)
 
 
@@ -139,6 +142,7 @@ _REPLIED = Prepared(
 
 def _asked(insert: Callable[[sa.Table], Any]) -> Prepared:
     now = sa.bindparam("now", type_=_rhythm.c.last_ask_at.type)
+    look = sa.bindparam("look", type_=_rhythm.c.look_at.type)
     begins = _rhythm.c.pending == 0  # a new silence begins: nothing has been done about it yet
     return Prepared(
         insert(_rhythm)
@@ -152,7 +156,7 @@ def _asked(insert: Callable[[sa.Table], Any]) -> Prepared:
             first_pending_at=now,
             noted=SilenceNote.NOTHING_YET,
             last_ask_at=now,
-            look_at=None,
+            look_at=look,
         )
         .on_conflict_do_update(
             index_elements=[_rhythm.c.participant_id],
@@ -162,7 +166,8 @@ def _asked(insert: Callable[[sa.Table], Any]) -> Prepared:
                 "first_pending_at": sa.case((begins, now), else_=_rhythm.c.first_pending_at),
                 "noted": sa.case((begins, SilenceNote.NOTHING_YET), else_=_rhythm.c.noted),
                 "last_ask_at": now,
-                "look_at": None,  # judged afresh once a day has gone by (the sweep's query)
+                # Judged afresh a day on; a silence told of stays told of until they reply.
+                "look_at": sa.case((sa.and_(~begins, _rhythm.c.noted == SilenceNote.FLAGGED), sa.null()), else_=look),
             },
         )
     )
@@ -170,10 +175,14 @@ def _asked(insert: Callable[[sa.Table], Any]) -> Prepared:
 
 # Built once per database: each spells "insert, or else count on" its own way.
 _ASKED = {name: _asked(insert) for name, insert in INSERT_OR.items()}
-# People with texts unanswered for at least a day whose silence nobody has been told of yet.
+# People whose silence is due a look (texts unanswered, nobody told of it yet), in every service.
+# Found through the index on `look_at` alone: a silence gets the moment it next needs judging when
+# it begins and each time it is judged, and a silence told of, or over, has none. (Given a service
+# or the day's cut-off to search by, SQLite would read every person of the service instead.)
 _QUIET = (
     sa.select(
         _rhythm,
+        _participant.c.service_id,
         _participant.c.cohort,
         _participant.c.last_inbound_at,
         _participant.c.created_at,
@@ -181,15 +190,13 @@ _QUIET = (
     )
     .join(_participant, _participant.c.id == _rhythm.c.participant_id)
     .where(
-        _participant.c.service_id == sa.bindparam("service_id"),
         _rhythm.c.pending > 0,
         _rhythm.c.noted != SilenceNote.FLAGGED,
-        _rhythm.c.last_ask_at <= sa.bindparam("asked_before", type_=_rhythm.c.last_ask_at.type),
         _participant.c.opted_out.is_(False),
         _participant.c.paused.is_(False),
         _participant.c.unreachable.is_(False),
         STILL_SUPPORTED,
-        sa.or_(_rhythm.c.look_at.is_(None), _rhythm.c.look_at <= sa.bindparam("now", type_=_rhythm.c.look_at.type)),
+        _rhythm.c.look_at <= sa.bindparam("now", type_=_rhythm.c.look_at.type),
     )
 )
 # A silence judged and found to need nothing yet: when to look again. Only if nothing changed it
@@ -226,30 +233,8 @@ def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None
     moment, and each one acted on is judged again in its own unit of work under the participant's
     lock, so a reply that lands meanwhile wins."""
     raised = 0
-    due: list[tuple[int, datetime | None]] = []
-    later: list[dict[str, object]] = []
     with transaction(engine) as db:
-        for service_id, settings in all_services(db).items():
-            if not rhythm_on(settings):
-                continue
-            for quiet in db.execute(_QUIET, _params(service_id, now)).all():
-                if participant_id not in (None, quiet.participant_id):
-                    continue
-                silence = Silence.of(quiet)
-                if _action(settings, silence, now):
-                    due.append((quiet.participant_id, quiet.first_pending_at))
-                else:
-                    look = next_look(settings, silence, now)
-                    later.append(
-                        {
-                            "person": quiet.participant_id,
-                            "was_pending": quiet.pending,
-                            "was_asked": quiet.last_ask_at,
-                            "look": look,
-                        }
-                    )
-        if later:
-            db.execute(_LOOK_LATER, later)
+        due = _silences_to_act_on(db, now, participant_id)
     for person_id, first_pending_at in due:
         with participant_unit(engine, person_id) as (db, participant):
             row = db.get(ReplyRhythm, person_id)
@@ -257,9 +242,38 @@ def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None
                 continue  # they replied meanwhile: a new silence is judged afresh
             settings = settings_for(db, participant)
             raised += _act(db, settings, participant, row, now)
-            row.look_at = next_look(settings, Silence.of(row, participant), now)
+            told_now = row.noted == SilenceNote.FLAGGED
+            row.look_at = None if told_now else next_look(settings, Silence.of(row, participant), now)
             db.add(row)
     return raised
+
+
+def _silences_to_act_on(db: Session, now: datetime, participant_id: int | None) -> list[tuple[int, datetime | None]]:
+    """The silences due a look that call for something now (who, and since when); each of the
+    others is given the moment it next needs a look."""
+    due: list[tuple[int, datetime | None]] = []
+    later: list[dict[str, object]] = []
+    services = all_services(db)
+    for quiet in db.execute(_QUIET, {"now": now, "today": support_cutoff(now)}).all():
+        if participant_id not in (None, quiet.participant_id):
+            continue
+        settings = services.get(quiet.service_id)
+        silence = Silence.of(quiet)
+        if quiet.last_ask_at > now - estimate.EARLIEST:  # never judged sooner (set so since 0025)
+            look = quiet.last_ask_at + estimate.EARLIEST
+        elif settings is None or not rhythm_on(settings):
+            look = now + LOOK_AGAIN_WITHIN  # the rule is off for their service: seen soon if it comes on
+        elif _action(settings, silence, now):
+            due.append((quiet.participant_id, quiet.first_pending_at))
+            continue
+        else:
+            look = next_look(settings, silence, now)
+        later.append(
+            {"person": quiet.participant_id, "was_pending": quiet.pending, "was_asked": quiet.last_ask_at, "look": look}
+        )
+    if later:
+        db.execute(_LOOK_LATER, later)
+    return due
 
 
 def next_look(settings: ServiceSettings, silence: Silence, now: datetime) -> datetime:
@@ -277,15 +291,6 @@ def next_look(settings: ServiceSettings, silence: Silence, now: datetime) -> dat
         if below is not None:
             moments.append(below)
     return max(min(moments), now, silence.last_ask + estimate.EARLIEST)
-
-
-def _params(service_id: int, now: datetime) -> dict[str, object]:
-    return {
-        "service_id": service_id,
-        "asked_before": now - estimate.EARLIEST,
-        "now": now,
-        "today": support_cutoff(now),
-    }
 
 
 @dataclass(frozen=True)

@@ -145,5 +145,5 @@ class ReplyRhythm(SQLModel, table=True):
     last_ask_at: datetime | None = utc_column(index=True)
     # What was done about the silence under way.
     noted: str = Field(default=SilenceNote.NOTHING_YET, max_length=16)
-    # When the clock next needs to judge the silence under way (None: as soon as it may).
+    # When the clock next needs to judge the silence under way (None: none under way, or it was told of).
     look_at: datetime | None = utc_column(index=True)
