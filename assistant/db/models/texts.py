@@ -15,8 +15,12 @@ from assistant.db.models.statuses import SessionStatus
 class FlowSession(SQLModel, table=True):
     """One run of a flow for one participant. While waiting, it is also a due row (wait_until)."""
 
-    # The session waiting for a person's text, without reading every session they ever had.
-    __table_args__ = (sa.Index("ix_flowsession_participant_status", "participant_id", "status"),)
+    # The session waiting for a person's text, without reading every session they ever had; and the
+    # waits that have run out, in order, without reading every session still waiting.
+    __table_args__ = (
+        sa.Index("ix_flowsession_participant_status", "participant_id", "status"),
+        sa.Index("ix_flowsession_status_wait", "status", "wait_until"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
     flow: str = Field(max_length=64)
