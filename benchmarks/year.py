@@ -282,6 +282,7 @@ class Result:
     peak_rss_mb: float = 0.0
     run_phase: Phase = field(default_factory=Phase)
     baseline_seconds: float = 0.0  # CPU of one empty transaction, measured in the same run
+    idle_tick_seconds: float = 0.0  # CPU of a tick with nothing due, at the end: its fixed cost at this caseload
     # Per part of the run (the weeks so far, CPU seconds, texts in and out, ticks): cost as the records grow.
     checkpoints: list[tuple[float, float, int, int]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -586,6 +587,23 @@ class Simulation:
 
     # --- measuring ----------------------------------------------------------------------------
 
+    def idle_tick(self, count: int = 20) -> float:
+        """CPU seconds of a tick that finds nothing due, on the records the run left: the part of a
+        tick's cost that every tick pays whatever is due, so it shows how that grows with the caseload.
+        Ticks a second apart after the end, once whatever was due then is done."""
+        at = self.config.start + timedelta(weeks=self.config.weeks)
+        with contextlib.redirect_stdout(self.sink):
+            for _ in range(100):  # first, whatever falls due then or in the seconds measured
+                due = self._next_due(at)
+                if due is None or due > at + timedelta(seconds=count + 1):
+                    break
+                at = max(at, due)
+                scheduler.tick(self.rt, at)
+            started = own_cpu_seconds()
+            for n in range(1, count + 1):
+                scheduler.tick(self.rt, at + timedelta(seconds=n))
+            return (own_cpu_seconds() - started) / count
+
     def measure(self, result: Result) -> None:
         with self.rt.engine.connect() as connection:
             last_in: dict[int, datetime] = {
@@ -711,6 +729,7 @@ def simulate(config: Config, workdir: Path, *, database_url: str | None = None) 
     result.run_seconds = timer.phase.wall
     result.checkpoints = sim.checkpoints
     result.ticks, result.texts_in = sim.ticks, sim.texts_in
+    result.idle_tick_seconds = sim.idle_tick()
     sim.measure(result)
     result.people = sim.people
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -764,6 +783,12 @@ def report(result: Result, *, aims_apply: bool) -> bool:
     print(f"  scheduler ticks: {result.ticks}")
     base_ms = result.baseline_seconds * 1000
     print(f"  baseline (same run): one empty transaction {base_ms:.2f} ms of CPU")
+    idle_ms = result.idle_tick_seconds * 1000
+    print(
+        f"  a tick with nothing due, on the records at the end: {idle_ms:.2f} ms of CPU"
+        f" ({idle_ms / base_ms if base_ms else 0:.0f}x the empty transaction;"
+        f" {idle_ms / max(1, len(result.people)) * 1000:.2f} us a person on the caseload)"
+    )
     print("  CPU per text in or out (ticks included), by part of the run, as the records grow:")
     for (w0, cpu0, n0, t0), (w1, cpu1, n1, t1) in zip(result.checkpoints, result.checkpoints[1:], strict=False):
         per_text = (cpu1 - cpu0) / max(1, n1 - n0) * 1000
