@@ -36,7 +36,6 @@ from assistant.sessions.lifecycle import (
     Outcome,
     active_session,
     has_open_flag,
-    last_asked,
     late_question,
     late_value,
     recently_acknowledged,
@@ -267,9 +266,10 @@ def cancel_or_rebook(text: Text) -> bool:
 def campaign_reply(text: Text) -> bool:
     from assistant.contact.campaigns import handle_reply  # campaigns builds on the conversation layer
 
-    asked_at = last_asked(text.db, text.waiting) if text.waiting else None
-    plain = not text.reading.signals  # no cancellation, call request or word of risk read in it
-    if text.crisis or not (keyword := handle_reply(text.db, text.participant, text.message, asked_at, text.now, plain)):
+    if text.crisis:
+        return False
+    keyword = handle_reply(text.db, text.participant, text.message, text.waiting, text.now, text.reading)
+    if not keyword:
         return False
     if not engine.says_only(text.message.body, engine.normalise(keyword)):
         text.flag("message", "info", "Sent a message to read")  # more than the keyword: a person reads the rest

@@ -11,11 +11,14 @@ from assistant.care.flags import raise_flag
 from assistant.db.models import (
     Campaign,
     CampaignRecipient,
+    FlowSession,
     Message,
     Participant,
     RecipientStatus,
 )
 from assistant.db.open_items import CAMPAIGN_REPLY_WITHIN, RECENT_CAMPAIGN
+from assistant.engine.understanding import Reading
+from assistant.sessions.lifecycle import last_asked
 
 
 def recent_campaign(
@@ -53,24 +56,26 @@ def handle_reply(
     db: Session,
     participant: Participant,
     inbound: Message,
-    waiting_since: datetime | None,
+    waiting: FlowSession | None,
     now: datetime,
-    nothing_else_read: bool = False,
+    reading: Reading,
 ) -> str | None:
     """YES to the event invitation is not YES to an appointment reminder: whichever asked last gets it.
-    The keyword the text answered, or None. `nothing_else_read`: the reading of the text found
-    nothing in it (see answers_keyword)."""
+    The keyword the text answered, or None. `waiting`: their session waiting for a reply, if any;
+    `reading`: the text's reading, which lets a longer text count only if nothing else was read in
+    it (no cancellation, call request or word of risk: see answers_keyword)."""
     assert participant.id is not None
     found = recent_campaign(db, participant.id, now)
     if found is None:
         return None
     recipient, campaign, sent = found
+    waiting_since = last_asked(db, waiting) if waiting else None
     if waiting_since is not None and sent.at is not None and waiting_since > sent.at:
         return None  # a flow asked its question after the campaign: the reply is the flow's
     keyword = campaign.reply_keyword
     # A longer text begins with the keyword as an answer to the invitation only while the invitation
     # is the last thing sent to them: "yes I'm safe" after the crisis signposting is not for it.
-    plainly = nothing_else_read and not _written_to_since(db, participant.id, sent)
+    plainly = not reading.signals and not _written_to_since(db, participant.id, sent)
     if not keyword or not answers_keyword(inbound.body, keyword, nothing_else_read=plainly):
         return None
     recipient.status, recipient.replied_at = RecipientStatus.REPLIED, now
