@@ -105,6 +105,26 @@ def test_non_urgent_flags_wait_for_one_daily_digest_of_exactly_the_new_ones(
     assert "Priya (P003)" in inbox.messages[1].get_payload()
 
 
+def test_digests_due_together_each_list_the_flags_since_their_own_last_one(
+    emailing: tuple[Runtime, Inbox], phone: Phone, clock: FixedClock
+) -> None:
+    rt, inbox = emailing
+    clock.set(datetime(2026, 11, 23, 21, 30, tzinfo=UTC))  # Monday night
+    phone.text("+447700900101", "call me")  # Alex, Sam's
+    phone.text("+447700900103", "can you ring me")  # Priya, Chris's
+    with transaction(rt.engine) as db:  # Sam's last digest went after those; Chris's before them
+        for email, last in (("sam.jones", 24), ("chris.lee", 23)):
+            specialist = db.exec(select(Specialist).where(Specialist.email == f"{email}@example.org")).one()
+            specialist.last_digest_at = datetime(2026, 11, last, 8, 30, tzinfo=UTC)
+            db.add(specialist)
+    tick(rt, datetime(2026, 11, 25, 8, 30, tzinfo=UTC))
+    assert _to(inbox) == ["chris.lee@example.org"]  # nothing new for Sam since his
+    assert "1 new flag(s)" in inbox.messages[0].get_payload() and "Priya (P003)" in inbox.messages[0].get_payload()
+    with transaction(rt.engine) as db:
+        marked = db.exec(select(Specialist.last_digest_at)).all()
+    assert set(marked) == {datetime(2026, 11, 25, 8, 30, tzinfo=UTC)}  # both marked sent to now
+
+
 def test_a_digest_time_moved_later_on_the_day_of_a_digest_waits_for_the_next_day(
     emailing: tuple[Runtime, Inbox], phone: Phone, clock: FixedClock
 ) -> None:
