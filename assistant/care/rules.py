@@ -7,6 +7,7 @@ service settings, and a rule the service turns off raises nothing new.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -104,21 +105,18 @@ def _replied_since(db: Session, participant: Participant, session_id: int | None
 
 _participant, _flag = table(Participant), table(Flag)
 _quiet_since = sa.func.coalesce(_participant.c.last_inbound_at, _participant.c.created_at)
-# The few columns the sweep needs: it runs on every tick, and most ticks raise nothing.
-_SILENT = (
-    sa.select(
-        _participant.c.id,
-        _participant.c.last_inbound_at,
-        _participant.c.created_at,
-        _participant.c.checkin_every_weeks,
-    )
-    .where(
+_horizon = sa.bindparam("horizon", type_=_participant.c.created_at.type)
+
+
+def _silent(*columns: Any, quiet_before: Any) -> sa.Select[Any]:
+    """Who is quiet since before the horizon and not yet told of it, in one service."""
+    return sa.select(*columns).where(
         _participant.c.service_id == sa.bindparam("service_id"),
         _participant.c.opted_out.is_(False),
         _participant.c.paused.is_(False),
         _participant.c.unreachable.is_(False),
         STILL_SUPPORTED,
-        _quiet_since <= sa.bindparam("horizon", type_=_participant.c.created_at.type),
+        quiet_before,
         # Not yet told of: every rule's "not responding" is raised during the silence it is about,
         # so one raised after their last text is about this one. Without this, everyone still
         # silent was read again, with all their flags, on every tick: a read that grew all year.
@@ -128,10 +126,26 @@ _SILENT = (
             _flag.c.created_at > _quiet_since,
         ),
     )
-    .order_by(_participant.c.id)
+
+
+# Quiet since before the horizon, as two ranges of the (service, last text, added) index: those who
+# have texted, and those who never have. The coalesce() compared instead was worked out for every
+# person of the service on every tick.
+_QUIET_BEFORE = (
+    _participant.c.last_inbound_at <= _horizon,
+    sa.and_(_participant.c.last_inbound_at.is_(None), _participant.c.created_at <= _horizon),
 )
+# The few columns the sweep needs: it runs on every tick, and most ticks raise nothing.
+_SILENT_COLUMNS = (
+    _participant.c.id,
+    _participant.c.last_inbound_at,
+    _participant.c.created_at,
+    _participant.c.checkin_every_weeks,
+)
+# (In no order: asked to sort by id, SQLite reads the whole service in id order to save the sort.)
+_SILENT = sa.union_all(*(_silent(*_SILENT_COLUMNS, quiet_before=q) for q in _QUIET_BEFORE))
 _SAID = sa.select(_flag.c.participant_id, _flag.c.evidence).where(
-    _flag.c.participant_id.in_(_SILENT.with_only_columns(_participant.c.id).order_by(None)),
+    _flag.c.participant_id.in_(sa.union_all(*(_silent(_participant.c.id, quiet_before=q) for q in _QUIET_BEFORE))),
     # Resolved ones too: a specialist who closed it has heard about this silence.
     _flag.c.kind == "not_responding",
 )
@@ -152,7 +166,7 @@ def silence_sweep(db: Session, now: datetime) -> int:
             "horizon": now - timedelta(days=settings.not_responding_days),
             "today": support_cutoff(now),
         }
-        candidates = db.execute(_SILENT, params).all()
+        candidates = sorted(db.execute(_SILENT, params).all(), key=lambda row: row.id)
         if not candidates:
             continue
         said: dict[int, set[str]] = {}

@@ -32,7 +32,11 @@ class Specialist(SQLModel, table=True):
 
 
 class Participant(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("service_id", "external_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("service_id", "external_id"),
+        # Who has been quiet since before a moment: the days-of-silence rule on every tick.
+        sa.Index("ix_participant_quiet", "service_id", "last_inbound_at", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     service_id: int = Field(foreign_key="service.id", index=True)
