@@ -13,8 +13,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.content.library import CRISIS_KEY
+from assistant.db.driver import Prepared
 from assistant.db.models import Flag, Message, MessageStatus, Notification, NotificationStatus, table
-from assistant.db.units import skip_locked, transaction
+from assistant.db.rows import as_loaded, write_now, write_row
+from assistant.db.units import transaction
 from assistant.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,10 @@ _DUE_EMAILS = (
     .order_by(_notification.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
+# Each email is claimed by its id (FOR UPDATE SKIP LOCKED on PostgreSQL) with a statement built once.
+_CLAIM = Prepared(
+    sa.select(_notification).where(_notification.c.id == sa.bindparam("id")).with_for_update(skip_locked=True)
+)
 
 
 def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
@@ -118,11 +124,11 @@ def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
         ids = db.execute(_DUE_EMAILS, {"now": now, "limit": limit}).scalars().all()
     for note_id in ids:
         with transaction(rt.engine) as db:
-            note = db.exec(skip_locked(db, select(Notification).where(Notification.id == note_id))).first()
-            if note is None or note.status != NotificationStatus.QUEUED:
+            found = _CLAIM.run(db, {"id": note_id}).first()
+            if found is None or found.status != NotificationStatus.QUEUED:
                 continue
-            note.status, note.attempts = "sending", note.attempts + 1
-            db.add(note)
+            note = as_loaded(db, Notification, found._asdict())
+            write_now(db, note, status=NotificationStatus.SENDING, attempts=note.attempts + 1)
             signposting = _signposting(db, note, now)
             body = f"{note.body}\n\n{signposting}" if signposting else note.body
         try:
@@ -132,15 +138,14 @@ def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
             outcome, error = "failed", str(exc)[:300]
             log.warning("email %s failed: %s", note.id, type(exc).__name__)
         with transaction(rt.engine) as db:
-            row = db.get(Notification, note_id)
-            assert row is not None
-            if outcome == "sent":
-                row.status, row.sent_at, row.body = "sent", now, body  # the email as it went
+            if outcome == "sent":  # the email as it went
+                write_row(db, Notification, note_id, status=NotificationStatus.SENT, sent_at=now, body=body)
                 sent += 1
-            elif row.attempts < MAX_ATTEMPTS:
-                row.status, row.error = "queued", error
-                row.next_attempt_at = now + timedelta(minutes=min(2**row.attempts, 60))
+            elif note.attempts < MAX_ATTEMPTS:
+                later = now + timedelta(minutes=min(2**note.attempts, 60))
+                write_row(
+                    db, Notification, note_id, status=NotificationStatus.QUEUED, error=error, next_attempt_at=later
+                )
             else:
-                row.status, row.error = "failed", error
-            db.add(row)
+                write_row(db, Notification, note_id, status=NotificationStatus.FAILED, error=error)
     return sent

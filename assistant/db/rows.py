@@ -33,19 +33,33 @@ def write_now(db: Session, obj: SQLModel, **values: Any) -> None:
     row_id = getattr(obj, "id", None)
     if row_id is None or obj not in db:
         raise ValueError("write_now writes a row this session has loaded or written already")
-    columns = tuple(sorted(values))
-    key = (type(obj).__name__, columns)
+    _update(type(obj), tuple(sorted(values))).run(
+        db, {"row_id": row_id, **{f"v_{name}": value for name, value in values.items()}}
+    )
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+
+
+def write_row(db: Session, model: type[SQLModel], row_id: Any, **values: Any) -> None:
+    """Write these columns of one row by its id now, with no object loaded for it (one UPDATE);
+    the session's copy, if it has one, is read afresh where it is used next."""
+    _update(model, tuple(sorted(values))).run(
+        db, {"row_id": row_id, **{f"v_{name}": value for name, value in values.items()}}
+    )
+    expire_loaded(db, model, row_id)
+
+
+def _update(model: type[SQLModel], columns: tuple[str, ...]) -> Prepared:
+    key = (model.__name__, columns)
     statement = _UPDATES.get(key)
     if statement is None:
-        rows = table(type(obj))
+        rows = table(model)
         statement = _UPDATES[key] = Prepared(
             rows.update()
             .where(rows.c.id == sa.bindparam("row_id"))
             .values({name: sa.bindparam(f"v_{name}", type_=rows.c[name].type) for name in columns})
         )
-    statement.run(db, {"row_id": row_id, **{f"v_{name}": value for name, value in values.items()}})
-    for name, value in values.items():
-        set_committed_value(obj, name, value)
+    return statement
 
 
 def insert_now(db: Session, obj: Model) -> Model:
