@@ -248,7 +248,8 @@ _parsed_lock = threading.Lock()
 _PARSED_MAX = 256
 
 
-_ALL_SETTINGS_TEXT = sa.select(_service.c.id, sa.cast(_service.c.settings, sa.Text)).order_by(_service.c.id)
+# Built once: the clock's sweeps and digests ask on every tick.
+_ALL_SETTINGS_TEXT = Prepared(sa.select(_service.c.id, sa.cast(_service.c.settings, sa.Text)).order_by(_service.c.id))
 
 
 def _parse(text: str) -> ServiceSettings:
@@ -265,7 +266,7 @@ def _parse(text: str) -> ServiceSettings:
 def all_services(db: Session) -> dict[int, ServiceSettings]:
     """Every service's settings by id (as for_service, for a job that covers them all)."""
     found: dict[int, ServiceSettings] = {}
-    for service_id, text in db.execute(_ALL_SETTINGS_TEXT).all():
+    for service_id, text in _ALL_SETTINGS_TEXT.run(db).all():
         loaded = db.identity_map.get(db.identity_key(Service, service_id))
         found[service_id] = ServiceSettings.from_json(loaded.settings) if loaded is not None else _parse(text)
     return found
