@@ -18,7 +18,7 @@ from assistant.conversation.number_change import claimant
 from assistant.conversation.router import handle_text
 from assistant.db.driver import Prepared
 from assistant.db.models import AuditLog, InboundReceipt, Message, MessageStatus, Participant, table
-from assistant.db.rows import insert_now, write_now
+from assistant.db.rows import add_now, write_now
 from assistant.db.service_settings import all_services
 from assistant.db.units import INSERT_OR, lock_participant_by_phone, queued, transaction
 from assistant.engine.understanding import read
@@ -102,17 +102,16 @@ def _receive(rt: Runtime, *, sid: str, sender: str, body: str, now: datetime, ha
         assert participant.id is not None
         note_reply(db, participant, now)  # the rhythm is read before the text changes anything
         write_now(db, participant, last_inbound_at=now)
-        inbound = insert_now(
+        inbound = add_now(
             db,
-            Message(
-                participant_id=participant.id,
-                direction="in",
-                body=body[:MAX_BODY],
-                at=now,
-                status="received",
-                phone=phone,
-                provider_sid=sid,
-            ),
+            Message,
+            participant_id=participant.id,
+            direction="in",
+            body=body[:MAX_BODY],
+            at=now,
+            status="received",
+            phone=phone,
+            provider_sid=sid,
         )
         if participant.unreachable:  # a text from this number proves it reaches their phone
             clear_number_problem(db, participant, now, why="texted_in", by="assistant")

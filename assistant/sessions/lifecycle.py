@@ -23,7 +23,7 @@ from assistant import engine
 from assistant.care.flags import raise_flag
 from assistant.db.driver import Prepared
 from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
-from assistant.db.rows import as_loaded, insert_now, insert_row, write_now
+from assistant.db.rows import add_now, as_loaded, insert_row, write_now
 from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
@@ -235,7 +235,9 @@ def start_flow(
     assert participant.id is not None
     context = participant_vars(db, participant) | (extra_vars or {})
     state, events = engine.start(flow, context, now, at=at)
-    row = FlowSession(
+    row = add_now(
+        db,
+        FlowSession,
         participant_id=participant.id,
         flow=flow.id,
         flow_version=flow.version,
@@ -243,7 +245,6 @@ def start_flow(
         state=state,
         started_at=now,
     )
-    insert_now(db, row)
     return apply_events(db, rt, participant, row, flow, state, events, now, automated=automated, expires_at=expires_at)
 
 
