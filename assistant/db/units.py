@@ -135,9 +135,14 @@ def transaction(engine: sa.Engine) -> Iterator[Unit]:
 # Built once: building a statement costs more than running it on an indexed column. FOR UPDATE
 # is PostgreSQL's row lock; SQLite leaves it out (its transaction holds the write lock already).
 _participant = table(Participant)
-_LOCK_BY_ID = Prepared(sa.select(_participant).where(_participant.c.id == sa.bindparam("key")).with_for_update())
-# A text from their phone: their service's settings come with them (every reply reads them), so
-# they cost no statement of their own. Only the participant's row is locked.
+# Their service's settings come with them (nearly every unit about them reads them: a reply, a
+# check-in, a timeout), costing no statement of their own. Only the participant's row is locked.
+_LOCK_BY_ID = Prepared(
+    sa.select(_participant, settings_text_of(_participant.c.service_id).label(SETTINGS_KEY))
+    .where(_participant.c.id == sa.bindparam("key"))
+    .with_for_update(of=_participant)
+)
+# The same, for a text from their phone.
 _LOCK_BY_PHONE = Prepared(
     sa.select(_participant, settings_text_of(_participant.c.service_id).label(SETTINGS_KEY))
     .where(_participant.c.phone == sa.bindparam("key"))
@@ -151,8 +156,7 @@ def lock_participant(session: Session, participant_id: int) -> Participant | Non
     PostgreSQL: SELECT ... FOR UPDATE. SQLite: the transaction already holds the
     database write lock (BEGIN IMMEDIATE).
     """
-    row = _LOCK_BY_ID.run(session, {"key": participant_id}).first()
-    return None if row is None else as_loaded(session, Participant, row._asdict())
+    return _loaded_with_settings(session, _LOCK_BY_ID.run(session, {"key": participant_id}).first())
 
 
 @contextmanager
@@ -165,7 +169,12 @@ def participant_unit(engine: sa.Engine, participant_id: int) -> Iterator[tuple[U
 
 def lock_participant_by_phone(session: Session, phone: str) -> Participant | None:
     """lock_participant, finding them by their phone number."""
-    row = _LOCK_BY_PHONE.run(session, {"key": phone}).first()
+    return _loaded_with_settings(session, _LOCK_BY_PHONE.run(session, {"key": phone}).first())
+
+
+def _loaded_with_settings(session: Session, row: Any) -> Participant | None:
+    """The locked row as the session's participant; their service's settings, read with it, kept for
+    `for_service` so it asks the database no more in this transaction."""
     if row is None:
         return None
     values = row._asdict()
