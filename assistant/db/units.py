@@ -3,6 +3,7 @@ commit) and row locks, for SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
         turns = dbapi_connection if isinstance(dbapi_connection, writer_turns.TurnTakingConnection) else None
         if turns is None or turns.take_turn(within=busy_seconds):
             try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                _begin_immediate(dbapi_connection)
             except BaseException:
                 if turns is not None:
                     turns.end_turn()
@@ -94,6 +95,16 @@ def _sqlite_engine(url: str, busy_seconds: float) -> sa.Engine:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
 
     return engine
+
+
+def _begin_immediate(dbapi_connection: Any) -> None:
+    """BEGIN IMMEDIATE on the driver itself: every unit of work begins so, and SQLAlchemy's way of
+    running a statement cost several times the statement. Its errors are SQLAlchemy's, as they
+    would be from the engine (OperationalError when the database is locked)."""
+    try:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as error:
+        raise sa.exc.DBAPIError.instance("BEGIN IMMEDIATE", (), error, sqlite3.Error) from error
 
 
 @dataclass
