@@ -54,6 +54,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from assistant.care.quiet import is_bank_holiday
 from assistant.clock import FixedClock
@@ -379,6 +380,9 @@ class Simulation:
             default_timezone=LONDON,
         )
         self.rt: Runtime = build_runtime(settings, clock=self.clock, transport=self.network)
+        # The phones and the clock look at the database from outside, as readers: on SQLite without
+        # the service's write transactions (WAL lets them read beside a writer).
+        self.reader = sa.create_engine(url) if url.startswith("sqlite") else self.rt.engine
         self.dispatcher = Dispatcher(self.rt)
         self.events: list[tuple[datetime, int, str, int, str]] = []
         self.seq = 0
@@ -437,7 +441,7 @@ class Simulation:
         if not self.network.delivered:
             return
         ids, self.network.delivered = self.network.delivered, []
-        with transaction(self.rt.engine) as db:
+        with Session(self.reader) as db:
             rows = _DELIVERED[db.get_bind().dialect.name].run(db, {"ids": ids}).all()
         for _, participant_id, key, sent_at in rows:
             person = self.by_id.get(participant_id or 0)
@@ -528,7 +532,7 @@ class Simulation:
 
     def _next_due(self, now: datetime) -> datetime | None:
         """The next moment `tick` has anything to do: a due row, a silence reaching D days, a digest, 03:00."""
-        with transaction(self.rt.engine) as db:
+        with Session(self.reader) as db:
             found = [_as_utc(v) for v in _NEXT_DUE.run(db, {}).one() if v is not None]
         local = now.astimezone(ZONE)
         for at in ("03:00", "08:30"):  # retention runs in the 03:00 hour; digests at 08:30 (the service default)
@@ -542,7 +546,7 @@ class Simulation:
     def _find_silence(self, now: datetime) -> None:
         """When the next person's silence reaches D days: exact until then, unless something changes
         who counts (a tick or an import: found again) or a text starts its sender's silence again."""
-        with transaction(self.rt.engine) as db:
+        with Session(self.reader) as db:
             quiet_since = _NEXT_SILENCE.run(db, {"since": now - self.silence_days}).scalar()
         self.silence = None if quiet_since is None else _as_utc(quiet_since) + self.silence_days
         self.silence_exact = True
@@ -734,6 +738,7 @@ def simulate(config: Config, workdir: Path, *, database_url: str | None = None) 
     result.people = sim.people
     result.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sim.rt.engine.dispose()
+    sim.reader.dispose()
     return result
 
 
