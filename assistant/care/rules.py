@@ -14,8 +14,10 @@ from sqlmodel import Session, col, select
 
 from assistant.care.flags import raise_flag
 from assistant.care.rhythm import STILL_SUPPORTED, mark_told, silence_days_for, silent_since, support_cutoff, told
+from assistant.db.driver import Prepared
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, MessageStatus, Participant, table
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
+from assistant.db.units import among_param
 from assistant.engine import RecordAnswer
 from assistant.runtime import Runtime
 
@@ -143,12 +145,15 @@ _SILENT_COLUMNS = (
     _participant.c.checkin_every_weeks,
 )
 # (In no order: asked to sort by id, SQLite reads the whole service in id order to save the sort.)
-_SILENT = sa.union_all(*(_silent(*_SILENT_COLUMNS, quiet_before=q) for q in _QUIET_BEFORE))
-_SAID = sa.select(_flag.c.participant_id, _flag.c.evidence).where(
-    _flag.c.participant_id.in_(sa.union_all(*(_silent(_participant.c.id, quiet_before=q) for q in _QUIET_BEFORE))),
-    # Resolved ones too: a specialist who closed it has heard about this silence.
-    _flag.c.kind == "not_responding",
-)
+_SILENT = Prepared(sa.union_all(*(_silent(*_SILENT_COLUMNS, quiet_before=q) for q in _QUIET_BEFORE)))
+# Their "not responding" flags, resolved ones too (a specialist who closed one has heard about
+# that silence), for the people silent long enough for their own cadence: by id, built once per database.
+_SAID = {
+    dialect: sa.select(_flag.c.participant_id, _flag.c.evidence).where(
+        among_param(_flag.c.participant_id, "ids", dialect), _flag.c.kind == "not_responding"
+    )
+    for dialect in ("sqlite", "postgresql")
+}
 
 
 def silence_sweep(db: Session, now: datetime) -> int:
@@ -166,19 +171,21 @@ def silence_sweep(db: Session, now: datetime) -> int:
             "horizon": now - timedelta(days=settings.not_responding_days),
             "today": support_cutoff(now),
         }
-        candidates = sorted(db.execute(_SILENT, params).all(), key=lambda row: row.id)
+        # Silent for the service's D days, and for their own cadence's (someone asked monthly waits longer).
+        candidates = [
+            (row, silent_since(row), silence_days_for(settings, row.checkin_every_weeks))
+            for row in sorted(_SILENT.run(db, params).all(), key=lambda row: row.id)
+        ]
+        candidates = [(row, last, days) for row, last, days in candidates if last <= now - timedelta(days=days)]
         if not candidates:
             continue
         said: dict[int, set[str]] = {}
-        for participant_id, evidence in db.execute(_SAID, params).all():
+        ids = [row.id for row, _last, _days in candidates]
+        for participant_id, evidence in db.execute(_SAID[db.get_bind().dialect.name], {"ids": ids}).all():
             said.setdefault(participant_id, set()).update(
                 str(e["silent_since"]) for e in evidence if e.get("silent_since")
             )
-        for row in candidates:
-            last = silent_since(row)
-            days = silence_days_for(settings, row.checkin_every_weeks)
-            if last > now - timedelta(days=days):
-                continue
+        for row, last, days in candidates:
             if last.isoformat() in said.get(row.id, ()):
                 continue  # already said for this silence
             participant = db.get(Participant, row.id)
