@@ -13,9 +13,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.content.library import CRISIS_KEY
-from assistant.db.driver import Prepared
 from assistant.db.models import Flag, Message, MessageStatus, Notification, NotificationStatus, table
-from assistant.db.rows import as_loaded, write_now, write_row
+from assistant.db.rows import claim, write_now, write_row
 from assistant.db.units import transaction
 from assistant.runtime import Runtime
 
@@ -112,10 +111,6 @@ _DUE_EMAILS = (
     .order_by(_notification.c.id)
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
-# Each email is claimed by its id (FOR UPDATE SKIP LOCKED on PostgreSQL) with a statement built once.
-_CLAIM = Prepared(
-    sa.select(_notification).where(_notification.c.id == sa.bindparam("id")).with_for_update(skip_locked=True)
-)
 
 
 def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
@@ -124,10 +119,9 @@ def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
         ids = db.execute(_DUE_EMAILS, {"now": now, "limit": limit}).scalars().all()
     for note_id in ids:
         with transaction(rt.engine) as db:
-            found = _CLAIM.run(db, {"id": note_id}).first()
-            if found is None or found.status != NotificationStatus.QUEUED:
+            note = claim(db, Notification, note_id)
+            if note is None or note.status != NotificationStatus.QUEUED:
                 continue
-            note = as_loaded(db, Notification, found._asdict())
             write_now(db, note, status=NotificationStatus.SENDING, attempts=note.attempts + 1)
             signposting = _signposting(db, note, now)
             body = f"{note.body}\n\n{signposting}" if signposting else note.body

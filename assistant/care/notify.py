@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from assistant.db.models import (
     Flag,
@@ -28,8 +28,9 @@ from assistant.db.models import (
     specialist_has_left,
     table,
 )
+from assistant.db.rows import claim
 from assistant.db.service_settings import ServiceSettings, all_services, for_service
-from assistant.db.units import participant_unit, queued, skip_locked, transaction
+from assistant.db.units import participant_unit, queued, transaction
 from assistant.outbox.writer import queue_text
 from assistant.runtime import Runtime
 
@@ -255,7 +256,6 @@ _DUE_NOTICES = (
     .order_by(_flag.c.next_notice_at, _flag.c.id)
     .limit(ESCALATION_BATCH)
 )
-_FLAG = select(Flag).where(Flag.id == sa.bindparam("id"))
 
 
 def escalate_due(rt: Runtime, now: datetime) -> int:
@@ -268,7 +268,7 @@ def escalate_due(rt: Runtime, now: datetime) -> int:
     for flag_id, participant_id in due:
         try:
             with participant_unit(rt.engine, participant_id) as (db, _participant):
-                flag = db.exec(skip_locked(db, _FLAG), params={"id": flag_id}).first()
+                flag = claim(db, Flag, flag_id)
                 if (
                     flag is None
                     or flag.status != FlagStatus.OPEN

@@ -172,11 +172,11 @@ def silence_sweep(db: Session, now: datetime) -> int:
             "today": support_cutoff(now),
         }
         # Silent for the service's D days, and for their own cadence's (someone asked monthly waits longer).
-        candidates = [
-            (row, silent_since(row), silence_days_for(settings, row.checkin_every_weeks))
-            for row in sorted(_SILENT.run(db, params).all(), key=lambda row: row.id)
-        ]
-        candidates = [(row, last, days) for row, last, days in candidates if last <= now - timedelta(days=days)]
+        candidates = []
+        for row in sorted(_SILENT.run(db, params).all(), key=lambda row: row.id):
+            last, days = silent_since(row), silence_days_for(settings, row.checkin_every_weeks)
+            if last <= now - timedelta(days=days):
+                candidates.append((row, last, days))
         if not candidates:
             continue
         said: dict[int, set[str]] = {}

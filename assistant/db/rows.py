@@ -95,6 +95,23 @@ def _defaults(model: type[SQLModel]) -> dict[str, Callable[[], Any]]:
 _DEFAULTS: dict[type[SQLModel], dict[str, Callable[[], Any]]] = {}
 
 
+def claim(db: Session, model: type[Model], row_id: Any) -> Model | None:
+    """One row by its id, locked for this unit of work, as the session's object: None if there is
+    none or, on PostgreSQL, another unit holds it (FOR UPDATE SKIP LOCKED; SQLite's transaction holds
+    the write lock already). One statement per table, built once."""
+    statement = _CLAIMS.get(model)
+    if statement is None:
+        rows = table(model)
+        statement = _CLAIMS[model] = Prepared(
+            sa.select(rows).where(rows.c.id == sa.bindparam("row_id")).with_for_update(skip_locked=True)
+        )
+    row = statement.run(db, {"row_id": row_id}).first()
+    return None if row is None else as_loaded(db, model, row._asdict())
+
+
+_CLAIMS: dict[type[SQLModel], Prepared] = {}
+
+
 def insert_row(db: Session, rows: sa.Table, values: dict[str, Any]) -> Any:
     """Write one row of these columns now and return its id (for a row nothing in the unit of work
     reads back as an object: a text, an answer). One prebuilt statement per table and set of columns."""

@@ -206,13 +206,6 @@ def insert_or(session: Session, table: sa.Table) -> Any:
     return INSERT_OR["postgresql" if name == "postgresql" else "sqlite"](table)
 
 
-def skip_locked(session: Session, query: Any) -> Any:
-    """Claim rows other workers have not: FOR UPDATE SKIP LOCKED where the database has it."""
-    if session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(skip_locked=True)
-    return query
-
-
 def upgrade(url: str) -> None:
     """Bring the schema to the latest Alembic revision."""
     from alembic import command

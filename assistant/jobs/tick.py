@@ -26,9 +26,8 @@ from assistant.care.mail import send_notifications
 from assistant.care.notify import escalate_due
 from assistant.contact import campaigns
 from assistant.contact.due import DEFERRED, HANDLERS
-from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, FlowSession, JobHealth, SessionStatus, TaskStatus, table
-from assistant.db.rows import as_loaded, write_now
+from assistant.db.rows import claim, write_now
 from assistant.db.units import insert_or, participant_unit, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
@@ -72,25 +71,15 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-_session, _task = table(FlowSession), table(DueTask)
-# Built once: each due row is claimed by its id and read as the session's object. FOR UPDATE SKIP
-# LOCKED is PostgreSQL's; SQLite leaves it out (its transaction holds the write lock already).
-_CLAIM_TASK = Prepared(sa.select(_task).where(_task.c.id == sa.bindparam("id")).with_for_update(skip_locked=True))
-_CLAIM_SESSION = Prepared(
-    sa.select(_session).where(_session.c.id == sa.bindparam("id")).with_for_update(skip_locked=True)
-)
-
-
 def run_task(rt: Runtime, task_id: int, participant_id: int, now: datetime) -> str:
     """Claim one due row and act on it, in one unit of work under the participant's lock."""
     with participant_unit(rt.engine, participant_id) as (db, participant):
-        row = _CLAIM_TASK.run(db, {"id": task_id}).first()
-        if row is None or row.participant_id != participant_id or row.status != TaskStatus.PENDING:
+        task = claim(db, DueTask, task_id)
+        if task is None or task.participant_id != participant_id or task.status != TaskStatus.PENDING:
             return "taken"
-        if row.due_at is None or row.due_at > now:
+        if task.due_at is None or task.due_at > now:
             return "taken"
         assert participant is not None
-        task = as_loaded(db, DueTask, row._asdict())
         outcome = HANDLERS[task.kind](db, rt, task, participant, now)
         if outcome != DEFERRED:  # (a deferral's new time is written by the commit's flush)
             write_now(db, task, status=TaskStatus.DONE, outcome=outcome, done_at=now)
@@ -124,12 +113,12 @@ def task_failed(rt: Runtime, task_id: int, participant_id: int, error: BaseExcep
 
 def run_timeout(rt: Runtime, session_id: int, participant_id: int, now: datetime) -> bool:
     with participant_unit(rt.engine, participant_id) as (db, participant):
-        found = _CLAIM_SESSION.run(db, {"id": session_id}).first()
-        if found is None or found.participant_id != participant_id:
+        row = claim(db, FlowSession, session_id)
+        if row is None or row.participant_id != participant_id:
             return False
-        if found.status not in WAITING or found.wait_until is None or found.wait_until > now or participant is None:
+        if row.status not in WAITING or row.wait_until is None or row.wait_until > now or participant is None:
             return False  # answered meanwhile: this timeout is stale
-        resume_flow(db, rt, participant, as_loaded(db, FlowSession, found._asdict()), engine.Timeout(), now)
+        resume_flow(db, rt, participant, row, engine.Timeout(), now)
         return True
 
 
@@ -145,6 +134,7 @@ def timeout_failed(rt: Runtime, session_id: int, error: BaseException, now: date
         db.add(row)
 
 
+_session, _task = table(FlowSession), table(DueTask)
 # Runs that time out: waiting for a text, or for an answer on a questionnaire's private page.
 WAITING = (SessionStatus.WAITING, SessionStatus.ON_PAGE)
 # Built once: every tick asks these, and most ticks find little.

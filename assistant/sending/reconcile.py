@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from assistant.db.models import Message, MessageStatus, table
-from assistant.db.units import skip_locked, transaction
+from assistant.db.rows import claim
+from assistant.db.units import transaction
 from assistant.runtime import Runtime
 from assistant.sending.status import apply_pending_status_events
 
@@ -61,7 +62,7 @@ def _reconcile_one(rt: Runtime, message: Message, now: datetime) -> None:
     assert message.claimed_at is not None
     sid = rt.transport.lookup(to=message.phone, body=message.body, key=f"out-{message.id}", since=message.claimed_at)
     with transaction(rt.engine) as db:
-        row = db.exec(skip_locked(db, select(Message).where(Message.id == message.id))).first()
+        row = claim(db, Message, message.id)
         # Only the claim we asked about: another sender may have reconciled and re-claimed it meanwhile.
         if row is None or row.status != MessageStatus.SENDING or row.claimed_at != message.claimed_at:
             return
