@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from assistant.db.driver import Prepared
 from assistant.db.models import Flag, FlagStatus, Participant
 from assistant.db.open_items import OPEN_FLAG_ID
 
@@ -96,15 +96,14 @@ def resolve(db: Session, flag: Flag, *, by: str, note: str, now: datetime) -> No
     db.add(flag)
 
 
-_OPEN_FLAG = select(Flag).where(
-    Flag.participant_id == sa.bindparam("participant_id"),
-    Flag.kind == sa.bindparam("kind"),
-    col(Flag.status).in_((FlagStatus.OPEN, FlagStatus.ACKNOWLEDGED)),
-)
+_OPEN_FLAG_ID = Prepared(OPEN_FLAG_ID)
 
 
 def open_flag(db: Session, participant_id: int, kind: str) -> Flag | None:
-    return db.exec(_OPEN_FLAG, params={"participant_id": participant_id, "kind": kind}).first()
+    """Their open or acknowledged flag of this kind. Asked on every reply and every flag raised, and
+    nearly always answered "none": a bare id first, the flag itself only if there is one."""
+    found = _OPEN_FLAG_ID.run(db, {"participant_id": participant_id, "kind": kind}).first()
+    return None if found is None else db.get(Flag, found[0])
 
 
 # Only these ever close on their own: a crisis, a callback or a request always waits for a person.
@@ -113,10 +112,7 @@ SELF_RESOLVING = {"not_responding", "unreachable", "opted_out"}
 
 def self_resolve(db: Session, participant_id: int, kind: str, now: datetime, *, note: str) -> Flag | None:
     assert kind in SELF_RESOLVING
-    # Asked on every reply and nearly always answered "none": a bare id first, the flag only if there is one.
     # (Flags are flushed as they are raised, so the database already has any this transaction made.)
-    if db.execute(OPEN_FLAG_ID, {"participant_id": participant_id, "kind": kind}).first() is None:
-        return None
     flag = open_flag(db, participant_id, kind)
     if flag is not None:
         flag.status, flag.resolved_at, flag.resolved_by = FlagStatus.RESOLVED, now, "assistant"

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from assistant import engine
 from assistant.care.flags import raise_flag
@@ -286,15 +286,21 @@ def resume_flow(
     return apply_events(db, rt, participant, row, flow, state, events, now, inbound=inbound)
 
 
+_session = table(FlowSession)
+# Built once: asked of nearly every free-text reply.
+_LAST_ENDED = Prepared(
+    sa.select(_session.c.id, _session.c.end_reason, _session.c.ended_at)
+    .where(_session.c.participant_id == sa.bindparam("participant_id"), _session.c.status == SessionStatus.ENDED)
+    .order_by(_session.c.id.desc())
+    .limit(1)
+)
+
+
 def late_question(db: Session, participant_id: int, now: datetime) -> FlowSession | None:
     """The last question that timed out recently: a reply now is a late answer to it."""
-    row = db.exec(
-        select(FlowSession)
-        .where(FlowSession.participant_id == participant_id, FlowSession.status == SessionStatus.ENDED)
-        .order_by(col(FlowSession.id).desc())
-    ).first()
-    if row and row.end_reason == "no_reply" and row.ended_at and now - row.ended_at <= LATE_ANSWER_WINDOW:
-        return row
+    last = _LAST_ENDED.run(db, {"participant_id": participant_id}).first()
+    if last and last.end_reason == "no_reply" and last.ended_at and now - last.ended_at <= LATE_ANSWER_WINDOW:
+        return db.get(FlowSession, last.id)
     return None
 
 
@@ -328,20 +334,29 @@ def late_value(rt: Runtime, late: FlowSession, body: str) -> str:
     return "free_text"
 
 
+_LAST_ACK = Prepared(
+    sa.select(_message.c.at)
+    .where(
+        _message.c.participant_id == sa.bindparam("participant_id"), _message.c.message_key == "common/free_text_ack"
+    )
+    .order_by(_message.c.id.desc())
+    .limit(1)
+)
+_LAST_OUT = Prepared(
+    sa.select(_message.c.at, _message.c.message_key)
+    .where(_message.c.participant_id == sa.bindparam("participant_id"), _message.c.direction == "out")
+    .order_by(_message.c.id.desc())
+    .limit(1)
+)
+
+
 def recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bool:
     """An acknowledgement went out lately, or we replied moments ago: no need for another."""
-    last_ack = db.exec(
-        select(Message)
-        .where(Message.participant_id == participant_id, Message.message_key == "common/free_text_ack")
-        .order_by(col(Message.id).desc())
-    ).first()
+    params = {"participant_id": participant_id}
+    last_ack = _LAST_ACK.run(db, params).first()
     if last_ack and last_ack.at and now - last_ack.at < ACK_EVERY:
         return True
-    last_out = db.exec(
-        select(Message)
-        .where(Message.participant_id == participant_id, Message.direction == "out")
-        .order_by(col(Message.id).desc())
-    ).first()
+    last_out = _LAST_OUT.run(db, params).first()
     return bool(
         last_out and last_out.at and last_out.message_key != "common/call_ack" and now - last_out.at < QUIET_AFTER_REPLY
     )
