@@ -5,7 +5,8 @@ A reply ends a missed-appointment follow-up under way and an open "not respondin
 answer a question the assistant asked back about their contact (how long a break, a new number's
 code) or a recent campaign text that asked for a keyword. For nearly every text none of these is
 open, so the router asks each concern only when its part is: one read instead of one per concern.
-The statements each concern uses for its own part are defined here too, so both agree.
+The statements each concern uses for its own part are defined here too, so both agree, with a
+reply's own lookups: its last ended flow and when it was last answered.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from assistant.db.models import (
     DueTask,
     Flag,
     FlagStatus,
+    FlowSession,
     Message,
     RequestStatus,
+    SessionStatus,
     TaskStatus,
     table,
 )
@@ -138,3 +141,29 @@ def open_items(db: Session, participant_id: int, now: datetime) -> OpenItems:
         },
     ).one()
     return OpenItems(bool(row.ladder), bool(row.request), bool(row.campaign), bool(row.not_responding))
+
+
+# A reply's own questions, each built once: asked of nearly every free-text reply.
+_session = table(FlowSession)
+# Their last ended flow: a reply soon after a question timed out is a late answer to it.
+LAST_ENDED = Prepared(
+    sa.select(_session.c.id, _session.c.end_reason, _session.c.ended_at)
+    .where(_session.c.participant_id == sa.bindparam("participant_id"), _session.c.status == SessionStatus.ENDED)
+    .order_by(_session.c.id.desc())
+    .limit(1)
+)
+# When a free text was last acknowledged, and what last went out to them.
+LAST_ACK = Prepared(
+    sa.select(_message.c.at)
+    .where(
+        _message.c.participant_id == sa.bindparam("participant_id"), _message.c.message_key == "common/free_text_ack"
+    )
+    .order_by(_message.c.id.desc())
+    .limit(1)
+)
+LAST_OUT = Prepared(
+    sa.select(_message.c.at, _message.c.message_key)
+    .where(_message.c.participant_id == sa.bindparam("participant_id"), _message.c.direction == "out")
+    .order_by(_message.c.id.desc())
+    .limit(1)
+)

@@ -23,6 +23,7 @@ from assistant import engine
 from assistant.care.flags import raise_flag
 from assistant.db.driver import Prepared
 from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
+from assistant.db.open_items import LAST_ACK, LAST_ENDED, LAST_OUT
 from assistant.db.rows import add_now, as_loaded, insert_row, write_now
 from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
@@ -286,19 +287,9 @@ def resume_flow(
     return apply_events(db, rt, participant, row, flow, state, events, now, inbound=inbound)
 
 
-_session = table(FlowSession)
-# Built once: asked of nearly every free-text reply.
-_LAST_ENDED = Prepared(
-    sa.select(_session.c.id, _session.c.end_reason, _session.c.ended_at)
-    .where(_session.c.participant_id == sa.bindparam("participant_id"), _session.c.status == SessionStatus.ENDED)
-    .order_by(_session.c.id.desc())
-    .limit(1)
-)
-
-
 def late_question(db: Session, participant_id: int, now: datetime) -> FlowSession | None:
     """The last question that timed out recently: a reply now is a late answer to it."""
-    last = _LAST_ENDED.run(db, {"participant_id": participant_id}).first()
+    last = LAST_ENDED.run(db, {"participant_id": participant_id}).first()
     if last and last.end_reason == "no_reply" and last.ended_at and now - last.ended_at <= LATE_ANSWER_WINDOW:
         return db.get(FlowSession, last.id)
     return None
@@ -334,29 +325,13 @@ def late_value(rt: Runtime, late: FlowSession, body: str) -> str:
     return "free_text"
 
 
-_LAST_ACK = Prepared(
-    sa.select(_message.c.at)
-    .where(
-        _message.c.participant_id == sa.bindparam("participant_id"), _message.c.message_key == "common/free_text_ack"
-    )
-    .order_by(_message.c.id.desc())
-    .limit(1)
-)
-_LAST_OUT = Prepared(
-    sa.select(_message.c.at, _message.c.message_key)
-    .where(_message.c.participant_id == sa.bindparam("participant_id"), _message.c.direction == "out")
-    .order_by(_message.c.id.desc())
-    .limit(1)
-)
-
-
 def recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bool:
     """An acknowledgement went out lately, or we replied moments ago: no need for another."""
     params = {"participant_id": participant_id}
-    last_ack = _LAST_ACK.run(db, params).first()
+    last_ack = LAST_ACK.run(db, params).first()
     if last_ack and last_ack.at and now - last_ack.at < ACK_EVERY:
         return True
-    last_out = _LAST_OUT.run(db, params).first()
+    last_out = LAST_OUT.run(db, params).first()
     return bool(
         last_out and last_out.at and last_out.message_key != "common/call_ack" and now - last_out.at < QUIET_AFTER_REPLY
     )
