@@ -106,6 +106,11 @@ def open_flag(db: Session, participant_id: int, kind: str) -> Flag | None:
     return None if found is None else db.get(Flag, found[0])
 
 
+def has_open_flag(db: Session, participant_id: int, kind: str) -> bool:
+    """They have an open or acknowledged flag of this kind (one not yet resolved)."""
+    return _OPEN_FLAG_ID.run(db, {"participant_id": participant_id, "kind": kind}).first() is not None
+
+
 # Only these ever close on their own: a crisis, a callback or a request always waits for a person.
 SELF_RESOLVING = {"not_responding", "unreachable", "opted_out"}
 

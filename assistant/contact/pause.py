@@ -9,14 +9,13 @@ from typing import Any
 from sqlmodel import Session
 
 from assistant.care.audit import audit_as
-from assistant.care.flags import raise_flag
+from assistant.care.flags import has_open_flag, raise_flag
 from assistant.contact.checkins import plan_checkin
 from assistant.contact.policy import wait_until
 from assistant.db.models import DueTask, Participant
 from assistant.db.open_items import pending_tasks
 from assistant.outbox.writer import queue_sms
 from assistant.runtime import Runtime
-from assistant.sessions.lifecycle import has_open_flag
 
 
 def audit_change(db: Session, participant: Participant, kind: str, status: str, now: datetime, **detail: Any) -> None:

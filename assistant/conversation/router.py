@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session, col, select
 
 from assistant import engine
-from assistant.care.flags import raise_flag, self_resolve
+from assistant.care.flags import has_open_flag, raise_flag, self_resolve
 from assistant.contact import appointments
 from assistant.contact.policy import WANTS_TO_STOP
 from assistant.conversation import controls, number_change
@@ -35,7 +35,6 @@ from assistant.sending.failures import VITAL_KEYS
 from assistant.sessions.lifecycle import (
     Outcome,
     active_session,
-    has_open_flag,
     late_question,
     late_value,
     recently_acknowledged,

@@ -17,12 +17,12 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from assistant import engine
 from assistant.care.flags import raise_flag
 from assistant.db.driver import Prepared
-from assistant.db.models import Answer, Flag, FlagStatus, FlowSession, Message, Participant, SessionStatus, table
+from assistant.db.models import Answer, FlowSession, Message, Participant, SessionStatus, table
 from assistant.db.open_items import LAST_ACK, LAST_ENDED, LAST_OUT
 from assistant.db.rows import add_now, as_loaded, insert_row, write_now
 from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
@@ -334,17 +334,6 @@ def recently_acknowledged(db: Session, participant_id: int, now: datetime) -> bo
     last_out = LAST_OUT.run(db, params).first()
     return bool(
         last_out and last_out.at and last_out.message_key != "common/call_ack" and now - last_out.at < QUIET_AFTER_REPLY
-    )
-
-
-def has_open_flag(db: Session, participant_id: int, kind: str) -> bool:
-    return (
-        db.exec(
-            select(Flag.id).where(
-                Flag.participant_id == participant_id, Flag.kind == kind, Flag.status != FlagStatus.RESOLVED
-            )
-        ).first()
-        is not None
     )
 
 
