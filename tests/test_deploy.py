@@ -133,7 +133,7 @@ def test_gunicorn_conf_serves_the_app_with_json_access_logs(tmp_path: Path, sqli
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        health = wait_http(f"{base}/healthz?to=07700900123", deadline=time.monotonic() + 30, proc=proc)
+        health = wait_http(f"{base}/healthz?to=07700900123", deadline=time.monotonic() + 90, proc=proc)
         assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
 
         # A signed webhook as the reverse proxy passes it on: another Host, X-Forwarded-*.
