@@ -118,6 +118,49 @@ def test_the_participants_own_crisis_text_is_answered_to_them(rt: Runtime, unit:
     assert reply is not None and reply.body.startswith(f"{participant.first_name}, if you feel you might act")
 
 
+def test_danger_from_another_person_is_urgent_and_answered_with_the_police(
+    rt: Runtime, unit: tuple[Session, Participant]
+) -> None:
+    """Someone threatening them: the same urgent flag, said so with a warning to call with care, and
+    a reply that gives the police and how to reach them unheard, not advice about their thoughts."""
+    db, participant = unit
+    text = _text(
+        rt, db, participant, "cant talk hes here. he said if i go to the appointment he'll kill me, i believe him"
+    )
+    assert text.reading.has("risk") and text.reading.from_others
+    outcome = routing.handle_text(db, rt, participant, text.message, rt.clock.now())
+    [flag] = [f for f in db.exec(select(Flag)).all() if f.kind == "crisis"]
+    assert flag.severity == "urgent" and flag.reason == routing.DANGER_FROM_OTHERS
+    assert flag.evidence[-1]["from_others"] is True
+    [reply] = [db.get(Message, i) for i in outcome.outbox]
+    assert reply is not None and reply.message_key == "common/crisis"
+    assert reply.body.startswith(f"{participant.first_name}, if you are in danger now, call 999.")
+    assert "press 55" in reply.body and "act on these thoughts" not in reply.body
+    assert "not watched around the clock" in reply.body
+    [note, *_] = queue_flag_emails(db, flag, rt.clock.now())
+    assert "the person may be with them or read their phone" in note.body
+
+
+def test_danger_from_others_beside_thoughts_of_dying_gets_the_crisis_signposting(
+    rt: Runtime, unit: tuple[Session, Participant]
+) -> None:
+    """Any risk to self in the text and the signposting is about that (it gives 999 as well)."""
+    db, participant = unit
+    body = "they've got pictures of me and will send them to my family. i want to kill myself"
+    text = _text(rt, db, participant, body)
+    assert text.reading.has("risk") and not text.reading.from_others
+    routing.risk(text)
+    [reply] = [db.get(Message, i) for i in text.outcome.outbox]
+    assert reply is not None and reply.body.startswith(f"{participant.first_name}, if you feel you might act")
+    [flag] = db.exec(select(Flag)).all()
+    assert "from_others" not in flag.evidence[-1]
+
+
+def test_an_everyday_threat_is_not_danger(rt: Runtime) -> None:
+    for everyday in ("my mum will kill me if I'm late again", "my boyfriend will strangle me if I book another trip"):
+        assert not read(everyday, rt.phrases.get(None)).has("risk"), everyday
+
+
 def test_not_wanting_to_live_is_a_crisis_not_a_request_to_stop(rt: Runtime, unit: tuple[Session, Participant]) -> None:
     """ "I no longer want to live" was also read as asking for the texts to stop: a second flag that
     says they want to leave, and routine texts held for it. It is a crisis, and only that."""

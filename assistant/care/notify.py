@@ -53,6 +53,11 @@ SOMEONE_AT_RISK = (
     "a text from their phone speaks of someone at risk: someone texting about them, or them about someone close to them"
 )
 
+FROM_OTHERS = (
+    "they say someone is threatening or hurting them. Call when they can talk safely: the person may be with "
+    "them or read their phone"
+)
+
 
 def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int = 0) -> list[Notification]:
     """Urgent flags at once, day or night; everything else waits for the daily digest.
@@ -75,6 +80,8 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     # them), or them about someone close to them in danger. Said so, never what was said.
     by_someone_else = any(isinstance(e, dict) and e.get("by_someone_else") for e in flag.evidence)
     why = SOMEONE_AT_RISK if by_someone_else else "of what the participant said"
+    if any(isinstance(e, dict) and e.get("from_others") for e in flag.evidence):
+        why = FROM_OTHERS
     body = "\n".join(
         [
             f"{flag.reason}.",

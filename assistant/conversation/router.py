@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from assistant import engine
 from assistant.care.flags import has_open_flag, raise_flag, self_resolve
 from assistant.contact import appointments
 from assistant.contact.policy import WANTS_TO_STOP
 from assistant.conversation import controls, number_change
+from assistant.conversation.signposting import CRISIS_REASON, DANGER_FROM_OTHERS, signposted_lately
 from assistant.db.models import Answer, FlowSession, Message, Participant
 from assistant.db.open_items import NOTHING_OPEN, OpenItems, open_items
 from assistant.db.rows import write_now
@@ -112,40 +113,26 @@ def risk(text: Text) -> bool:
     # Someone else told us about them: the flag says so, and the signposting speaks to whoever
     # holds the phone.
     someone_else = {"by_someone_else": True} if text.reading.by_someone_else else {}
+    # Danger from another person: the same urgent flag, said so, because the call needs care (the
+    # person threatening them may hear it or read the phone), and signposting to the police.
+    from_others = {"from_others": True} if text.reading.from_others else {}
     text.flag(
         "crisis",
         "urgent",
-        "Sent a message that reads like a crisis: please contact them today",
+        DANGER_FROM_OTHERS if from_others else CRISIS_REASON,
         words=[s.words for s in signals],
         why=sorted({s.label for s in signals}),
         **someone_else,
+        **from_others,
     )
     # A question about thoughts of self-harm sends its own signposting when it reads the text.
     text.end_flow("crisis")
     if not text.queued("common/crisis") and not signposted_lately(text.db, text.participant, text.now):
         # Sent even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
-        text.say("common/crisis", priority=True, variables={"for_someone": True} if someone_else else None)
+        variables = {"for_someone": True} if someone_else else {}
+        text.say("common/crisis", priority=True, variables={**variables, **from_others} or None)
     text.replied = True
     return False  # the other signals in the same text are still acted on
-
-
-# A run of crisis texts gets the signposting again at most this often (the flag gathers each one).
-SIGNPOST_AGAIN_AFTER = timedelta(minutes=10)
-
-
-def signposted_lately(db: Session, participant: Participant, now: datetime) -> bool:
-    """The signposting went to the number they now text from within the last few minutes: a
-    signposting sent to their old number before they moved to a new one does not count."""
-    lately = db.exec(
-        select(Message.id).where(
-            Message.participant_id == participant.id,
-            Message.phone == participant.phone,
-            Message.direction == "out",
-            Message.message_key == "common/crisis",
-            col(Message.at) > now - SIGNPOST_AGAIN_AFTER,
-        )
-    ).first()
-    return lately is not None
 
 
 def opt_out(text: Text) -> bool:

@@ -156,7 +156,14 @@ def _add_signal_file(
         parts.vocabulary |= _words_of(texts + needs, classes)
         label = str(family.get("label", family_name))
         parts.families.append(
-            Family(signal, family_name, label, patterns, compile_patterns(needs, classes, source, aliases))
+            Family(
+                signal,
+                family_name,
+                label,
+                patterns,
+                compile_patterns(needs, classes, source, aliases),
+                from_others=bool(family.get("from_others", False)),
+            )
         )
         parts.checks += [(source, signal, str(e), True) for e in family.get("examples", [])]
         parts.checks += [(source, signal, str(e), False) for e in family.get("not_examples", [])]

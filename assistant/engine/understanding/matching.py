@@ -107,14 +107,20 @@ def why_held(
     text: WholeText,
     about_them: bool,
     family: str,
+    from_others: bool = False,
 ) -> str | None:
     """Why a match is set aside (a denial, an idiom, an everyday goodbye, someone else, the past),
     or None to keep it. `about_them`: the text names the person it came from, so someone else as
-    the subject is them. `family`: the name of the family whose pattern matched."""
+    the subject is them. `family`: the name of the family whose pattern matched. `from_others`: the
+    family reads danger from another person, who is the subject by nature, and an idiom sets it
+    aside only when it covers all of its words ("he'll kill me" is the idiom, "if I leave" is not)."""
     start, end, used = span
     if hold.negators and _denied(hold, tokens, start, end, used) and not text.has(hold.denial_undone):
         return "negated"
-    if any(_explains(benign, hold, tokens, start, end) for benign in could_match(hold.benign, tokens)):
+    benign = could_match(hold.benign, tokens)
+    if from_others and any(_covers(idiom, tokens, start, end) for idiom in benign):
+        return "idiom"
+    if not from_others and any(_explains(idiom, hold, tokens, start, end) for idiom in benign):
         return "idiom"
     # Someone in danger now: nothing is set aside as everyday, someone else's or past.
     if text.has(hold.danger_now):
@@ -122,7 +128,12 @@ def why_held(
     if _everyday(hold, family, text):
         return "everyday"
     # Someone else as the subject, unless the writer says they are texting about the person.
-    if someone_else_is_subject(hold, pattern, tokens, start, end) and not about_them and not text.has(hold.on_behalf):
+    if (
+        not from_others
+        and someone_else_is_subject(hold, pattern, tokens, start, end)
+        and not about_them
+        and not text.has(hold.on_behalf)
+    ):
         return "someone else"
     back_anywhere = _comes_back(hold.recurrence, text.clauses, hold.renewal)
     if back_anywhere or _comes_back(hold.recurrence_here, [tokens], hold.renewal):
@@ -170,6 +181,12 @@ def _explains(idiom: Pattern, hold: HoldBack, tokens: Sequence[Token], start: in
     if found is None:
         return False
     return not any(tokens[i].word in hold.own for i in range(start, end) if not found[0] <= i < found[1])
+
+
+def _covers(idiom: Pattern, tokens: Sequence[Token], start: int, end: int) -> bool:
+    """The idiom matches over all of the words tokens[start:end]."""
+    found = _overlap(idiom, tokens, start, end)
+    return found is not None and found[0] <= start and end <= found[1]
 
 
 def _comes_back(recurrence: Sequence[Pattern], clauses: Sequence[Sequence[Token]], renewal: Sequence[Pattern]) -> bool:

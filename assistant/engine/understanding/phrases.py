@@ -138,6 +138,9 @@ class Family:
     # Said anywhere in the text, one of these must be for the family's words to count: "I just
     # want to be with him" is risk beside a death ("took his own life", "since dad passed").
     needs: tuple[Pattern, ...] = ()
+    # The danger is from another person (a threat, violence, being kept in): the reply says how to
+    # reach the police unheard, not what to do with thoughts of self-harm.
+    from_others: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ class Signal:
     # Someone else writing about the person ("this is his mum, he has taken pills"): the words'
     # subject is another person, and the text says that person is the one the service supports.
     by_someone_else: bool = False
+    # The danger the words tell of comes from another person: someone threatening or hurting them.
+    from_others: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,13 @@ class Reading:
         them); any risk in their own words and the reply is theirs."""
         risk = [s for s in self.signals if s.kind == "risk"]
         return bool(risk) and all(s.by_someone_else for s in risk)
+
+    @property
+    def from_others(self) -> bool:
+        """Every rule that read risk read danger from another person (the classifier's reading
+        alone says nothing of whose): any risk to self and the reply is about that."""
+        ruled = [s for s in self.signals if s.kind == "risk" and s.family != "classifier"]
+        return bool(ruled) and all(s.from_others for s in ruled)
 
     def has(self, kind: str) -> bool:
         return any(s.kind == kind for s in self.signals)
@@ -159,7 +168,11 @@ def _pattern_signals(
             if (family.signal, words) in seen:
                 continue
             hold = phrases.hold_back.get(family.signal)
-            because = why_held(hold, pattern, tokens, span, text, about_them, family.name) if hold else None
+            because = (
+                why_held(hold, pattern, tokens, span, text, about_them, family.name, family.from_others)
+                if hold
+                else None
+            )
             if because:
                 # Another pattern may still read the same words (one that takes the "not" as its own).
                 held.append(HeldBack(family.signal, family.name, words, because))
@@ -168,7 +181,16 @@ def _pattern_signals(
                 told = family.name == "someone_else" or (
                     hold is not None and someone_else_is_subject(hold, pattern, tokens, span[0], span[1])
                 )
-                signals.append(Signal(family.signal, family.name, family.label, words, by_someone_else=told))
+                signals.append(
+                    Signal(
+                        family.signal,
+                        family.name,
+                        family.label,
+                        words,
+                        by_someone_else=told,
+                        from_others=family.from_others,
+                    )
+                )
     return signals, held, explained
 
 

@@ -1,0 +1,43 @@
+"""Danger from another person: threats, violence and control are read as risk and marked as from
+others, and the everyday way people speak of a cross relative is not."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.engine.understanding import Phrases, read
+
+DANGER = [
+    "my husband said if I go to the job centre again he'll kill me and I believe him",
+    "he punched me last night and says he'll do it again if I leave",
+    "cant speak hes in the next room. he checks my phone so dont reply",
+    "the guys I owe money to said they'd break my legs if I don't pay by friday",
+    "my dad took my passport, they want me to marry my cousin over the summer",
+    "my ex keeps parking outside my flat every night, I'm scared to go out",
+    "threatened me with a hammer this morning over nothing",
+    "they've got videos of me and want £300 or they'll send them to my mum",
+]
+
+EVERYDAY = [
+    "my mum will kill me if I forget her birthday again",
+    "my gaffer will murder me if I'm late on Monday",
+    "he used to hit me years ago but I've been safe in my own place for a long time now",
+    "the taxi is outside my house now, see you at 10",
+    "got my passport back so I can do the right to work check",
+]
+
+
+@pytest.mark.parametrize("text", DANGER)
+def test_danger_from_another_person_is_risk_from_others(phrases: Phrases, text: str) -> None:
+    reading = read(text, phrases)
+    assert reading.has("risk") and reading.from_others, reading
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_everyday_talk_of_others_is_not_danger(phrases: Phrases, text: str) -> None:
+    assert not read(text, phrases).has("risk"), read(text, phrases)
+
+
+def test_danger_beside_risk_to_self_is_not_only_from_others(phrases: Phrases) -> None:
+    reading = read("he said he'll break my legs. honestly I just want to die", phrases)
+    assert reading.has("risk") and not reading.from_others
