@@ -53,10 +53,7 @@ SOMEONE_AT_RISK = (
     "a text from their phone speaks of someone at risk: someone texting about them, or them about someone close to them"
 )
 
-FROM_OTHERS = (
-    "they say someone is threatening or hurting them. Call when they can talk safely: the person may be with "
-    "them or read their phone"
-)
+FROM_OTHERS = "of what they said about someone threatening or hurting them"
 
 
 def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int = 0) -> list[Notification]:
