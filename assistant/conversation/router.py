@@ -23,9 +23,8 @@ from assistant.care.flags import has_open_flag, raise_flag, self_resolve
 from assistant.contact import appointments
 from assistant.contact.policy import WANTS_TO_STOP
 from assistant.conversation import controls, number_change
-from assistant.conversation.signposting import CRISIS_REASON, DANGER_FROM_OTHERS, signposted_lately
 from assistant.db.models import Answer, FlowSession, Message, Participant
-from assistant.db.open_items import NOTHING_OPEN, OpenItems, open_items
+from assistant.db.open_items import NOTHING_OPEN, OpenItems, open_items, signposted_lately
 from assistant.db.rows import write_now
 from assistant.engine.flow import Question
 from assistant.engine.questionnaire import UNCLEAR
@@ -102,6 +101,13 @@ class Text:
 
 
 Handler = Callable[[Text], bool]
+
+
+CRISIS_REASON = "Sent a message that reads like a crisis: please contact them today"
+DANGER_FROM_OTHERS = (
+    "Says someone is threatening or hurting them: please contact them today, with care "
+    "(the person may be with them or read their phone)"
+)
 
 
 def risk(text: Text) -> bool:

@@ -6,7 +6,8 @@ answer a question the assistant asked back about their contact (how long a break
 code) or a recent campaign text that asked for a keyword. For nearly every text none of these is
 open, so the router asks each concern only when its part is: one read instead of one per concern.
 The statements each concern uses for its own part are defined here too, so both agree, with a
-reply's own lookups: its last ended flow and when it was last answered.
+reply's own lookups: its last ended flow, when it was last answered, and whether the crisis
+signposting went to them moments ago.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from assistant.db.models import (
     FlagStatus,
     FlowSession,
     Message,
+    Participant,
     RequestStatus,
     SessionStatus,
     TaskStatus,
@@ -167,3 +169,22 @@ LAST_OUT = Prepared(
     .order_by(_message.c.id.desc())
     .limit(1)
 )
+
+
+# A run of crisis texts gets the signposting again at most this often (the flag gathers each one).
+SIGNPOST_AGAIN_AFTER = timedelta(minutes=10)
+
+
+def signposted_lately(db: Session, participant: Participant, now: datetime) -> bool:
+    """The signposting went to the number they now text from within the last few minutes: a
+    signposting sent to their old number before they moved to a new one does not count."""
+    lately = db.exec(
+        select(Message.id).where(
+            Message.participant_id == participant.id,
+            Message.phone == participant.phone,
+            Message.direction == "out",
+            Message.message_key == "common/crisis",
+            col(Message.at) > now - SIGNPOST_AGAIN_AFTER,
+        )
+    ).first()
+    return lately is not None
