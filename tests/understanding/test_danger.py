@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.engine.understanding import Phrases, read
+from assistant.engine.understanding.tokens import clauses_of
 
 DANGER = [
     "my husband said if I go to the job centre again he'll kill me and I believe him",
@@ -41,3 +42,15 @@ def test_everyday_talk_of_others_is_not_danger(phrases: Phrases, text: str) -> N
 def test_danger_beside_risk_to_self_is_not_only_from_others(phrases: Phrases) -> None:
     reading = read("he said he'll break my legs. honestly I just want to die", phrases)
     assert reading.has("risk") and not reading.from_others
+
+
+@pytest.mark.parametrize(
+    ("text", "read_as"),
+    [
+        ("he said he'd end me", "he said he would end me"),
+        ("she’d taken all her tablets", "she had taken all her tablets"),
+        ("my hed is killing me", "my head is killing me"),
+    ],
+)
+def test_he_d_is_would_or_had_by_the_word_after_it(phrases: Phrases, text: str, read_as: str) -> None:
+    assert [" ".join(t.word for t in clause) for clause in clauses_of(phrases, text)] == [read_as]

@@ -129,6 +129,15 @@ VARIATION = "\ufe0f"
 
 
 _HE_SHE_WILL = re.compile(r"\b(he|she)[\u2018\u2019\u02bc`']ll\b")
+_HE_SHE_D = re.compile(r"\b(he|she)[\u2018\u2019\u02bc`']d\s+(\w+)")
+# "he'd taken" is "he had", "he'd end me" is "he would": a participle after it says which.
+_PARTICIPLES = frozenset({"gone", "done", "been", "got", "left", "took", "tried", "said", "had", "seen", "found"})
+
+
+def _had_or_would(match: re.Match[str]) -> str:
+    who, after = match.group(1), match.group(2)
+    had = after in _PARTICIPLES or after.endswith(("ed", "en"))
+    return f"{who} {'had' if had else 'would'} {after}"
 
 
 def simplify(text: str) -> str:
@@ -136,8 +145,10 @@ def simplify(text: str) -> str:
     "suicide", "k*ll" -> "kill", "s u i c i d e" -> "suicide"."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    # "he'll" and "she'll" are read before the apostrophe goes: without it they are "hell" and "shell".
+    # "he'll", "she'll", "he'd" and "she'd" are read before the apostrophe goes: without it they
+    # are "hell", "shell", "hed" (a misspelt "head") and "shed".
     text = _HE_SHE_WILL.sub(r"\1 will", text)
+    text = _HE_SHE_D.sub(_had_or_would, text)
     text = re.sub(r"[\u2018\u2019\u02bc`']", "", text)
     text = _IN_WORD.sub(lambda m: "".join(_LEET[c] for c in m.group(0)), text)
     text = _SPELT_OUT.sub(lambda m: m.group(0).replace(" ", ""), text)
