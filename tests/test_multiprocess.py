@@ -588,8 +588,10 @@ def kill_worker_inside_transaction(
 def test_a_web_worker_killed_inside_the_inbound_transaction_loses_nothing(stack: Stack) -> None:
     phones = start_checkins(stack, 8)
     ids = participant_ids(stack.engine)
-    # A long gunicorn timeout: the test, not gunicorn's watchdog, kills the waiting worker.
-    base = stack.start_web(3, "--timeout", "120")
+    # A long gunicorn timeout: the test, not gunicorn's watchdog, kills the waiting worker. A long
+    # lock timeout: the orphaned session waits for the test's lock however slow the machine is.
+    slow = {"ASSISTANT_DB_LOCK_TIMEOUT": "60", "ASSISTANT_DB_STATEMENT_TIMEOUT": "60"}
+    base = stack.start_web(3, "--timeout", "120", **slow)
     assert stack.web is not None
     master = stack.web.pid
     workers = child_pids(master)
