@@ -156,11 +156,6 @@ def test_danger_from_others_beside_thoughts_of_dying_gets_the_crisis_signposting
     assert "from_others" not in flag.evidence[-1]
 
 
-def test_an_everyday_threat_is_not_danger(rt: Runtime) -> None:
-    for everyday in ("my mum will kill me if I'm late again", "my boyfriend will strangle me if I book another trip"):
-        assert not read(everyday, rt.phrases.get(None)).has("risk"), everyday
-
-
 def test_not_wanting_to_live_is_a_crisis_not_a_request_to_stop(rt: Runtime, unit: tuple[Session, Participant]) -> None:
     """ "I no longer want to live" was also read as asking for the texts to stop: a second flag that
     says they want to leave, and routine texts held for it. It is a crisis, and only that."""

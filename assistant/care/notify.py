@@ -56,6 +56,16 @@ SOMEONE_AT_RISK = (
 FROM_OTHERS = "of what they said about someone threatening or hurting them"
 
 
+def _why_raised(flag: Flag) -> str:
+    """Danger from another person, or risk words about another person (someone texting about them,
+    or them about someone close to them in danger): said so, never what was said."""
+    evidence = [e for e in flag.evidence if isinstance(e, dict)]
+    says = {key for e in evidence for key in ("from_others", "by_someone_else") if e.get(key)}
+    if "from_others" in says:
+        return FROM_OTHERS
+    return SOMEONE_AT_RISK if "by_someone_else" in says else "of what the participant said"
+
+
 def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int = 0) -> list[Notification]:
     """Urgent flags at once, day or night; everything else waits for the daily digest.
 
@@ -73,12 +83,7 @@ def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int
     if escalation:
         subject = f"Not yet acknowledged ({escalation}): {subject}"
     who = f"{participant.first_name} (participant {participant.external_id})" if participant else "a participant"
-    # Risk words about another person: someone texting about them (from their phone, or naming
-    # them), or them about someone close to them in danger. Said so, never what was said.
-    by_someone_else = any(isinstance(e, dict) and e.get("by_someone_else") for e in flag.evidence)
-    why = SOMEONE_AT_RISK if by_someone_else else "of what the participant said"
-    if any(isinstance(e, dict) and e.get("from_others") for e in flag.evidence):
-        why = FROM_OTHERS
+    why = _why_raised(flag)
     body = "\n".join(
         [
             f"{flag.reason}.",

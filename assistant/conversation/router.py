@@ -135,8 +135,8 @@ def risk(text: Text) -> bool:
     text.end_flow("crisis")
     if not text.queued("common/crisis") and not signposted_lately(text.db, text.participant, text.now):
         # Sent even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
-        variables = {"for_someone": True} if someone_else else {}
-        text.say("common/crisis", priority=True, variables={**variables, **from_others} or None)
+        variables = {"for_someone": bool(someone_else), "from_others": bool(from_others)}
+        text.say("common/crisis", priority=True, variables=variables)
     text.replied = True
     return False  # the other signals in the same text are still acted on
 

@@ -25,6 +25,8 @@ EVERYDAY = [
     "he used to hit me years ago but I've been safe in my own place for a long time now",
     "the taxi is outside my house now, see you at 10",
     "got my passport back so I can do the right to work check",
+    "my mum will kill me if I'm late again",
+    "my boyfriend will strangle me if I book another trip",
 ]
 
 

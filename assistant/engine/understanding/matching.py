@@ -117,11 +117,9 @@ def why_held(
     start, end, used = span
     if hold.negators and _denied(hold, tokens, start, end, used) and not text.has(hold.denial_undone):
         return "negated"
-    benign = could_match(hold.benign, tokens)
-    if from_others and any(_covers(idiom, tokens, start, end) for idiom in benign):
-        return "idiom"
-    if not from_others and any(_explains(idiom, hold, tokens, start, end) for idiom in benign):
-        return "idiom"
+    for idiom in could_match(hold.benign, tokens):
+        if _covers(idiom, tokens, start, end) if from_others else _explains(idiom, hold, tokens, start, end):
+            return "idiom"
     # Someone in danger now: nothing is set aside as everyday, someone else's or past.
     if text.has(hold.danger_now):
         return None
