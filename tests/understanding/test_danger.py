@@ -17,6 +17,12 @@ DANGER = [
     "my ex keeps parking outside my flat every night, I'm scared to go out",
     "threatened me with a hammer this morning over nothing",
     "they've got videos of me and want £300 or they'll send them to my mum",
+    "my brothers said they'll kill me if they find out I'm seeing a woman",
+    "the tracking app on my phone was put there by him, he always knows where I am",
+    "my boss holds all our passports and says we can't leave till the debt is paid",
+    "my in laws say I've brought shame and my uncle is flying over to deal with me",
+    "they took my shoes and my phone so I can't go out",
+    "he's out on licence and nobody told me, I saw him at the shop",
 ]
 
 EVERYDAY = [
@@ -27,6 +33,11 @@ EVERYDAY = [
     "got my passport back so I can do the right to work check",
     "my mum will kill me if I'm late again",
     "my boyfriend will strangle me if I book another trip",
+    "my family will kill me if they find out I spent the money on a PS5 lol",
+    "my wife says it's a holiday so I'm not allowed to check my work emails",
+    "sent the lads round to help with the move, legends",
+    "I'm not allowed to work more than 16 hours or my UC stops",
+    "I overdosed on sunshine at the beach, burnt to a crisp",
 ]
 
 
