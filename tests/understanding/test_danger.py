@@ -38,6 +38,10 @@ EVERYDAY = [
     "sent the lads round to help with the move, legends",
     "I'm not allowed to work more than 16 hours or my UC stops",
     "I overdosed on sunshine at the beach, burnt to a crisp",
+    "the boss holds all our passports for the right to work check, back on Friday",
+    "she took my phone to fix the cracked screen",
+    "my sister is flying over to take me to the wedding, can't wait",
+    "he's sending his lads round to pick up the sofa",
 ]
 
 
