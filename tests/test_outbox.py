@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from assistant.contact.settings_change import change_settings
@@ -348,3 +349,43 @@ def test_claimed_replies_a_failed_pass_never_sent_go_back_in_the_queue(rt: Runti
     reconcile_stale(rt, now + STALE_CLAIM * 2)
     assert _status(rt, *received.outbox) == ["sent"] * len(received.outbox)
     assert len(twilio.sent) == len(received.outbox)  # the provider had the first: it was not sent again
+
+
+def test_texts_claimed_together_are_recorded_in_one_transaction(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    _person, now, received = _crisis_text(rt, caseload_file, twilio, "7", claim=True)
+    assert len(received.booked) >= 2, received
+    begun: list[object] = []
+
+    def on_begin(connection: object) -> None:
+        begun.append(connection)
+
+    sa.event.listen(rt.engine, "begin", on_begin)
+    try:
+        report = send_due(rt, now, only=received.outbox, booked=received.booked)
+    finally:
+        sa.event.remove(rt.engine, "begin", on_begin)
+    assert report.sent == len(received.booked) and _status(rt, *received.outbox) == ["sent"] * len(received.outbox)
+    assert len(begun) == 1, f"{len(received.booked)} results took {len(begun)} transactions"
+
+
+def test_results_of_a_burst_are_kept_when_a_later_send_fails(rt: Runtime, caseload_file: Path) -> None:
+    class DropsTheSecond(ScriptedTwilio):
+        def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
+            result = super().send(to=to, body=body, key=key, status_callback=status_callback)
+            if len(self.sent) == 2:
+                raise ConnectionError("provider connection dropped after accepting it")
+            return result
+
+    twilio = DropsTheSecond()
+    _person, now, received = _crisis_text(rt, caseload_file, twilio, "8", claim=True)
+    first, second, *rest = received.booked
+    try:
+        send_due(rt, now, only=received.outbox, booked=received.booked)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the provider's failure was swallowed")
+    # The first went and its result is on record; the second waits for reconciling; the rest are queued.
+    assert _status(rt, first.message.id, second.message.id) == ["sent", "sending"]
+    assert _status(rt, *(b.message.id for b in rest)) == ["queued"] * len(rest)

@@ -75,9 +75,9 @@ class Dispatcher:
     def _with_waiting(
         self, ids: list[int], emails: bool, booked: list[outbox.Booked]
     ) -> tuple[list[int], bool, list[outbox.Booked]]:
-        """These, and whatever else was kicked while the last send went, in one pass: from one text
-        to the next, recording a result and claiming the next share a transaction, so a backlog
-        costs about half the transactions it would one by one."""
+        """These, and whatever else was kicked while the last send went, in one pass: texts the
+        units claimed already go one after another and their results are recorded together, so a
+        backlog costs one transaction, not one a text."""
         ids, booked = list(ids), list(booked)
         while len(ids) < BATCH_UP_TO:
             try:

@@ -274,11 +274,12 @@ def send_due(
     booked: list[Booked] | None = None,
 ) -> SendReport:
     """Send what is due. Each message is claimed in a committed transaction before the provider is
-    called; the transaction that records one result claims the next, so a message costs one.
+    called; the transaction that records the results claims the next, so a message costs one at
+    most, and texts claimed together cost one between them.
     `booked` are messages the caller's unit claimed already (`claim_in_unit`): they go first."""
     sending = _Pass(rt, now, only, limit, participant_id, booked or [])
     try:
-        current = sending.first()
+        current = sending.next()
         while current is not None:
             sending.pacer.wait_for(current.start)
             result = rt.transport.send(
@@ -287,8 +288,10 @@ def send_due(
                 key=f"out-{current.message.id}",
                 status_callback=rt.status_callback_url() if rt.transport.name == "twilio" else None,
             )
-            current = sending.record_then_next(current.message.id, result)
+            sending.results.append((current.message.id, result))
+            current = sending.next()
     except BaseException:
+        sending.keep_results()  # given to the provider: their results are kept whatever went wrong
         release(rt, sending.ready)  # booked and never handed to the provider: the next sender takes them
         raise
     return sending.report
@@ -311,30 +314,37 @@ class _Pass:
         self.ready = list(booked)
         self.tried: set[int] = {b.message.id for b in booked}
         self.batch: list[int] = []
+        self.results: list[tuple[int, SendResult]] = []  # sent, not yet recorded
         self.report = SendReport()
         self.pacer = pacer_for(rt)
 
-    def first(self) -> Booked | None:
-        if self.ready:
-            return self.ready.pop(0)
-        with transaction(self.rt.engine) as db:
-            return self._claim_next(db)
+    def next(self) -> Booked | None:
+        """A text claimed already, or else the next claimed now in the transaction that records the
+        results so far: texts claimed together go one after another and cost one transaction."""
+        return self.ready.pop(0) if self.ready else self.record_then_next()
 
-    def record_then_next(self, message_id: int, result: SendResult) -> Booked | None:
-        """Record a send's result; in the same transaction, claim the next message if none is booked."""
-        try:
-            with transaction(self.rt.engine) as db:
-                outcome = _record_in(db, message_id, result, self.now)
-                if self.only is not None:
-                    self.only += queued(db).texts  # a failure told the duty contact: that text goes now too
-                claimed = None if self.ready else self._claim_next(db)
-        except Exception:
-            # Whatever failed, this result is kept: on its own, before giving up.
-            with transaction(self.rt.engine) as db:
-                _record_in(db, message_id, result, self.now)
-            raise
-        setattr(self.report, outcome, getattr(self.report, outcome) + 1)
-        return self.ready.pop(0) if self.ready else claimed
+    def record_then_next(self) -> Booked | None:
+        """Record the sends' results; in the same transaction, claim the next message. If it fails,
+        the results stay here for `keep_results`."""
+        with transaction(self.rt.engine) as db:
+            outcomes = [_record_in(db, message_id, result, self.now) for message_id, result in self.results]
+            if self.only is not None:
+                self.only += queued(db).texts  # a failure told the duty contact: that text goes now too
+            claimed = self._claim_next(db)
+        self.results = []
+        for outcome in outcomes:
+            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+        return claimed
+
+    def keep_results(self) -> None:
+        """Record the results not yet recorded, each on its own: one that fails does not lose the rest."""
+        results, self.results = self.results, []
+        for message_id, result in results:
+            try:
+                with transaction(self.rt.engine) as db:
+                    _record_in(db, message_id, result, self.now)
+            except Exception:
+                log.exception("could not record a send's result: message=%s", message_id)
 
     def _claim_next(self, db: Session) -> Booked | None:
         # The statements below read the database directly (no autoflush): write out what recording
