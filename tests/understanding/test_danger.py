@@ -23,6 +23,8 @@ DANGER = [
     "my in laws say I've brought shame and my uncle is flying over to deal with me",
     "they took my shoes and my phone so I can't go out",
     "he's out on licence and nobody told me, I saw him at the shop",
+    "he gave me a black eye last night",
+    "can you ring and say you're the dentist if he picks up",
 ]
 
 EVERYDAY = [
@@ -42,6 +44,7 @@ EVERYDAY = [
     "she took my phone to fix the cracked screen",
     "my sister is flying over to take me to the wedding, can't wait",
     "he's sending his lads round to pick up the sofa",
+    "got a black eye at boxing last night, my own fault. see you tuesday",
 ]
 
 
