@@ -60,10 +60,11 @@ def _why_raised(flag: Flag) -> str:
     """Danger from another person, or risk words about another person (someone texting about them,
     or them about someone close to them in danger): said so, never what was said."""
     evidence = [e for e in flag.evidence if isinstance(e, dict)]
-    says = {key for e in evidence for key in ("from_others", "by_someone_else") if e.get(key)}
-    if "from_others" in says:
+    if any(e.get("from_others") for e in evidence):
         return FROM_OTHERS
-    return SOMEONE_AT_RISK if "by_someone_else" in says else "of what the participant said"
+    if any(e.get("by_someone_else") for e in evidence):
+        return SOMEONE_AT_RISK
+    return "of what the participant said"
 
 
 def queue_flag_emails(db: Session, flag: Flag, now: datetime, *, escalation: int = 0) -> list[Notification]:

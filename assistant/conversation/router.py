@@ -118,24 +118,24 @@ def risk(text: Text) -> bool:
     text.crisis = True
     # Someone else told us about them: the flag says so, and the signposting speaks to whoever
     # holds the phone.
-    someone_else = {"by_someone_else": True} if text.reading.by_someone_else else {}
+    someone_else = text.reading.by_someone_else
     # Danger from another person: the same urgent flag, said so, because the call needs care (the
     # person threatening them may hear it or read the phone), and signposting to the police.
-    from_others = {"from_others": True} if text.reading.from_others else {}
+    from_others = text.reading.from_others
+    said = {key: True for key, true in (("by_someone_else", someone_else), ("from_others", from_others)) if true}
     text.flag(
         "crisis",
         "urgent",
         DANGER_FROM_OTHERS if from_others else CRISIS_REASON,
         words=[s.words for s in signals],
         why=sorted({s.label for s in signals}),
-        **someone_else,
-        **from_others,
+        **said,
     )
     # A question about thoughts of self-harm sends its own signposting when it reads the text.
     text.end_flow("crisis")
     if not text.queued("common/crisis") and not signposted_lately(text.db, text.participant, text.now):
         # Sent even after an opt-out: if the carrier refuses it, the flag says so and a person phones.
-        variables = {"for_someone": bool(someone_else), "from_others": bool(from_others)}
+        variables = {"for_someone": someone_else, "from_others": from_others}
         text.say("common/crisis", priority=True, variables=variables)
     text.replied = True
     return False  # the other signals in the same text are still acted on
