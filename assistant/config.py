@@ -28,6 +28,9 @@ class Settings:
     flows_dir: Path = ROOT / "flows"
     messages_dir: Path = ROOT / "messages"
     phrases_dir: Path = ROOT / "phrases"
+    # Where what a compile of the phrase files found is kept for the next start on the same files
+    # and code: empty for the cache folder (systemd's CacheDirectory=, else ~/.cache), "off" for none.
+    phrase_cache_dir: str = ""
     twilio_account_sid: str = "AC" + "0" * 32
     twilio_auth_token: str = DEV_TWILIO_TOKEN
     twilio_from_number: str = ""

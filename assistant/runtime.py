@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from assistant.clock import Clock, SystemClock
 from assistant.config import Settings
+from assistant.content import phrase_cache
 from assistant.content.library import Catalog, FlowLibrary, PhraseLibrary, check_numbered_reading, phrase_library
 from assistant.db.units import make_engine
 from assistant.transports import Transport, make_transport
@@ -42,7 +43,7 @@ def build_runtime(
             settings = replace(settings, console_log=Path(db_path).with_suffix(".sms.jsonl"))
     catalog = Catalog(settings.messages_dir)
     flows = FlowLibrary(settings.flows_dir, catalog)
-    phrases = phrase_library(settings.phrases_dir)
+    phrases = phrase_library(settings.phrases_dir, phrase_cache.directory(settings.phrase_cache_dir))
     check_numbered_reading(phrases, flows)
     return Runtime(
         settings=settings,

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from assistant.content import phrase_cache
 from assistant.content.wording import lock_screen_words
 from assistant.engine import Flow, FlowError, Instrument, load_flow, load_instrument, questionnaire_flow
 from assistant.engine.understanding import Phrases, compile_phrases
@@ -186,9 +187,11 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 class PhraseLibrary:
-    """What people mean, per locale: phrases/<locale>/*.toml, compiled and self-checked at start."""
+    """What people mean, per locale: phrases/<locale>/*.toml, compiled and self-checked at start.
+    `cache`: a folder keeping what a compile found (`phrase_cache`), for the next start on the same
+    files and code; None compiles everything every time."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cache: Path | None = None) -> None:
         self.directory = directory
         self.by_locale: dict[str, Phrases] = {}
         for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
@@ -198,13 +201,18 @@ class PhraseLibrary:
             examples = None
             if training.is_dir():
                 examples = (_texts(training, "risk"), _texts(training, "not_risk"))
-            self.by_locale[folder.name] = compile_phrases(
+            key = phrase_cache.digest(folder) if cache is not None else ""
+            before = phrase_cache.recall(cache, folder.name, key)
+            compiled = self.by_locale[folder.name] = compile_phrases(
                 files,
                 locale=folder.name,
                 training=examples,
                 threshold=float(settings.get("threshold", 0.0)),
                 small_talk=[str(text) for text in settings.get("small_talk", [])],
+                before=before,
             )
+            if before is None:
+                phrase_cache.keep(cache, folder.name, key, compiled.model)
         if FALLBACK_LOCALE not in self.by_locale:
             raise FlowError(f"{directory}: no phrases for {FALLBACK_LOCALE}")
 
@@ -227,16 +235,16 @@ def _texts(folder: Path, label: str) -> list[str]:
     return texts
 
 
-def phrase_library(directory: Path) -> PhraseLibrary:
+def phrase_library(directory: Path, cache: Path | None = None) -> PhraseLibrary:
     """One compiled library per folder and version of its files: building one trains the
     classifier, which every app and worker in a process can share (it is read-only)."""
     stamp = tuple((str(p), p.stat().st_mtime_ns) for p in sorted(directory.rglob("*")) if p.is_file())
-    return _library(directory, stamp)
+    return _library(directory, stamp, cache)
 
 
 @lru_cache(maxsize=4)
-def _library(directory: Path, stamp: tuple[tuple[str, int], ...]) -> PhraseLibrary:
-    return PhraseLibrary(directory)
+def _library(directory: Path, stamp: tuple[tuple[str, int], ...], cache: Path | None) -> PhraseLibrary:
+    return PhraseLibrary(directory, cache)
 
 
 def check_numbered_reading(phrases: PhraseLibrary, flows: FlowLibrary) -> None:

@@ -27,13 +27,14 @@ distance), `tokens` (clauses and spelling correction), `patterns` (the pattern l
 """
 
 from assistant.engine.understanding.classifier import RiskModel, hash_text, train_risk_model
-from assistant.engine.understanding.compiler import compile_phrases
+from assistant.engine.understanding.compiler import CompiledBefore, compile_phrases
 from assistant.engine.understanding.phrases import SIGNALS, Family, HoldBack, Pattern, Phrases
 from assistant.engine.understanding.reader import HeldBack, Reading, Signal, answer_to, read
 from assistant.engine.understanding.words import simplify, stem
 
 __all__ = [
     "SIGNALS",
+    "CompiledBefore",
     "Family",
     "HeldBack",
     "HoldBack",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.engine.flow import FlowError
-from assistant.engine.understanding.classifier import train_risk_model
+from assistant.engine.understanding.classifier import RiskModel, train_risk_model
 from assistant.engine.understanding.numbered import NumberedAnswers
 from assistant.engine.understanding.patterns import compile_patterns, literal_words
 from assistant.engine.understanding.phrases import SIGNALS, AnchorIndex, Family, HoldBack, Pattern, Phrases, Rewrites
@@ -65,6 +65,14 @@ class _SignalParts:
     checks: list[_Check] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class CompiledBefore:
+    """What compiling the very same files with the very same code found before: every example read
+    as it says (else that compile failed), and the classifier it trained (None without training)."""
+
+    model: RiskModel | None
+
+
 def compile_phrases(
     files: Mapping[str, Mapping[str, Any]],
     *,
@@ -72,11 +80,14 @@ def compile_phrases(
     training: tuple[Sequence[str], Sequence[str]] | None = None,
     threshold: float = 0.0,
     small_talk: Iterable[str] = (),
+    before: CompiledBefore | None = None,
 ) -> Phrases:
     """Build a locale's phrase knowledge from its parsed files (file name -> TOML data).
 
     Every family's `examples` must be read as that signal and every `not_examples`
     must not be: a phrase file that contradicts itself fails here, naming the file.
+    `before`: the same files were compiled by this same code already, so the examples' check and
+    the classifier's training (both the same every time) are taken from it, not done again.
     """
     lists = _read_word_lists(files)
     parts = _SignalParts(vocabulary=set(lists.protected))
@@ -85,10 +96,13 @@ def compile_phrases(
         if data.get("signal") is not None:
             _add_signal_file(parts, name, data, lists.classes, aliases)
     phrases = replace(_assemble(locale, lists, parts), numbered=_numbered_answers(files))
-    _check_examples(phrases, parts.checks)
+    if before is None:
+        _check_examples(phrases, parts.checks)
     if training is not None:
         risk, ordinary = training
-        model = train_risk_model(phrases, risk, ordinary, threshold=threshold)
+        model = before.model if before is not None else None
+        if model is None:
+            model = train_risk_model(phrases, risk, ordinary, threshold=threshold)
         phrases = replace(phrases, model=replace(model, small_talk=frozenset(map(plain_words, small_talk))))
     return phrases
 

@@ -18,6 +18,7 @@ MAX_VARIANTS = 1000
 # "ill" in a pattern is "I'll" (the patterns spell it beside "i will"); in a text it stays the word.
 _SELF_WORDS = frozenset({"myself", "me", "my", "i", "mine", "meself", "ill"})
 _GROUP = re.compile(r"\(([^()]*)\)(\?)?")
+_PLAIN_WORD = re.compile(r"=?[a-z0-9]+\*?")
 
 
 # Stems some words share with a function word: such a word in a pattern is matched as itself.
@@ -49,7 +50,7 @@ def _slot(token: str, classes: Mapping[str, Sequence[str]], source: str, aliases
         else:
             words = [part]
         for word in words:
-            if not re.fullmatch(r"=?[a-z0-9]+\*?", word):
+            if not _PLAIN_WORD.fullmatch(word):
                 raise FlowError(f"{source}: {word!r} is not a plain lower-case word (in {token!r})")
             if word.endswith("*"):
                 prefixes.append(word[:-1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 MIN_FUZZY = 5  # words shorter than this are only read through the text-speak list
 NOT_WORD = re.compile(r"[^a-z0-9 ]+")
@@ -13,6 +14,7 @@ _IN_WORD = re.compile(r"(?<=[a-z])[1!30@$5*|4]+(?=[a-z])")
 _SPELT_OUT = re.compile(r"\b(?:[a-z] ){3,}[a-z]\b")
 
 
+@lru_cache(maxsize=1 << 16)  # a few thousand words come back again and again: patterns' and texts'
 def stem(word: str) -> str:
     """A light suffix-stripper: enough to make harm/harms/harming/harmed one word.
 
