@@ -198,9 +198,13 @@ def wrong_person(text: Text) -> bool:
 
 
 def help_request(text: Text) -> bool:
-    """HELP, or a question about what these texts are: the waiting flow keeps waiting for its answer."""
+    """HELP, or a question about what these texts are: the waiting flow keeps waiting for its answer.
+    HELP alone may be a cry for help as much as the carriers' keyword: the reply carries the urgent
+    numbers, and a person is told."""
     if text.reading.keyword == "help":
         text.say("common/help")
+        if not text.crisis:
+            text.flag("asked_for_help", "action", "Texted HELP: sent who this number is and the urgent numbers; check in")
         return not text.crisis
     if text.reading.has("help") and text.reading.answer is None:
         text.say("common/help")
