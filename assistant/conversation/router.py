@@ -204,7 +204,8 @@ def help_request(text: Text) -> bool:
     if text.reading.keyword == "help":
         text.say("common/help")
         if not text.crisis:
-            text.flag("asked_for_help", "action", "Texted HELP: sent who this number is and the urgent numbers; check in")
+            reason = "Texted HELP: sent who this number is and the urgent numbers; check in"
+            text.flag("asked_for_help", "action", reason)
         return not text.crisis
     if text.reading.has("help") and text.reading.answer is None:
         text.say("common/help")
