@@ -1,4 +1,5 @@
-"""The shipped phrase knowledge, compiled once for every test here (it trains the classifier)."""
+"""The shipped phrase knowledge, compiled once for every test here (it trains the classifier), and as
+the app starts: through the kept compile (`phrase_cache`). `test_reader.py` compiles it afresh."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.content import phrase_cache
 from assistant.content.library import phrase_library
 from assistant.engine.understanding import Phrases
 
@@ -15,7 +17,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 
 @pytest.fixture(scope="session")
 def phrases() -> Phrases:
-    return phrase_library(ROOT / "phrases").get("en-GB")
+    return phrase_library(ROOT / "phrases", phrase_cache.directory("")).get("en-GB")
 
 
 def rows(name: str, fields: int) -> list[list[str]]:
