@@ -78,7 +78,7 @@ def test_simulate_uses_the_webhook_path(cli_env: dict[str, str], caseload_file: 
     code, out = run(cli_env, "export-participant", "P001")
     record = json.loads(out)
     assert [a["value"] for a in record["answers"]] == ["not_great", "yes"]
-    assert [f["kind"] for f in record["flags"]] == ["callback"]
+    assert [f["kind"] for f in record["flags"]] == ["callback", "asked_for_help"]  # HELP alone tells a person too
     assert [m["direction"] for m in record["messages"]] == ["out", "in", "out", "in", "out", "in", "out"]
 
 
