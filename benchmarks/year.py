@@ -77,7 +77,7 @@ from assistant.db.units import among_param, transaction, upgrade
 from assistant.imports.appointments import import_appointments
 from assistant.imports.caseload import import_caseload
 from assistant.jobs import tick as scheduler
-from assistant.runtime import Runtime, build_runtime
+from assistant.runtime import Runtime, build_runtime, settle_process
 from assistant.sending.dispatch import Dispatcher
 from assistant.timing import DAYS, parse_hhmm
 from assistant.transports import SendResult
@@ -719,12 +719,16 @@ def _as_utc(value: Any) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def simulate(config: Config, workdir: Path, *, database_url: str | None = None) -> Result:
-    """Run the whole thing in `workdir`; the database is left there."""
+def simulate(config: Config, workdir: Path, *, database_url: str | None = None, settle: bool = False) -> Result:
+    """Run the whole thing in `workdir`; the database is left there. `settle`: once set up, set the
+    process's lifelong objects aside from the garbage collector, as the service's processes do
+    (not for a test suite's process)."""
     result = Result(config=config, people=[])
     began = time.perf_counter()
     sim = Simulation(config, workdir, database_url=database_url)
     sim.setup()
+    if settle:
+        settle_process()
     result.setup_seconds = time.perf_counter() - began
     result.baseline_seconds = transaction_baseline(sim.rt.engine)
     with Timer() as timer:
@@ -897,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     workdir = Path(tempfile.mkdtemp(prefix="year-sim-"))
     try:
-        result = simulate(config, workdir, database_url=args.database_url)
+        result = simulate(config, workdir, database_url=args.database_url, settle=True)
     finally:
         if args.keep:
             print(f"kept {workdir}", file=sys.stderr)

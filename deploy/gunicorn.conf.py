@@ -51,3 +51,10 @@ proc_name = "assistant-web"
 # No control socket in the service user's home (read-only under systemd): `systemctl
 # reload assistant-web` (SIGHUP) and `systemctl restart` manage the workers.
 control_socket_disable = True
+
+
+def post_worker_init(worker: object) -> None:
+    """Each worker, once it has built the app: its lifelong objects out of the collector's way."""
+    from assistant.runtime import settle_process
+
+    settle_process()

@@ -22,7 +22,7 @@ from assistant.db.units import participant_unit, transaction, upgrade
 from assistant.engine import FlowError, parse_duration
 from assistant.imports.caseload import import_caseload
 from assistant.jobs.tick import start_clock, tick
-from assistant.runtime import Runtime, build_runtime
+from assistant.runtime import Runtime, build_runtime, settle_process
 from assistant.signing import twilio_signature
 from assistant.transports import ConsoleTransport
 
@@ -191,6 +191,7 @@ def scheduler_command() -> None:
 
     rt = _runtime()
     _upgrade_when_reachable(rt.settings.database_url)
+    settle_process()
     start_clock(rt)
     click.echo(f"scheduler running every {rt.settings.tick_seconds:g}s; Ctrl-C to stop")
     try:
@@ -363,6 +364,7 @@ def run_command(host: str, port: int) -> None:
     app = create_app(runtime=rt)
     configure_logging(settings.log_level, readable=not settings.production)  # JSON lines in production
     click.echo(banner(rt, host, port))
+    settle_process()
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 

@@ -55,12 +55,16 @@ class Catalog:
             raise FlowError("words that would show on a lock screen: " + "; ".join(problems))
         # Plain text, not HTML: no autoescaping. Participant text is only ever a
         # variable, never part of a template, so it cannot inject template code.
+        # Templates are read once per process, like flows and phrases: no look at the file's time on
+        # every render (a changed template is read by the next process).
         self.env = Environment(
             loader=FileSystemLoader(str(directory)),
             undefined=StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
+            auto_reload=False,
         )
+        self._templates = {f"{locale}/{key}.txt" for locale in self.known_locales for key in self.keys(locale)}
 
     def lock_screen_problems(self) -> list[str]:
         """Each template whose own wording (not its variables) has a lock-screen giveaway, unless
@@ -83,9 +87,8 @@ class Catalog:
         return {p.relative_to(base).with_suffix("").as_posix() for p in base.rglob("*.txt")}
 
     def template_name(self, key: str, locale: str) -> str:
-        if (self.directory / locale / f"{key}.txt").is_file():
-            return f"{locale}/{key}.txt"
-        return f"{FALLBACK_LOCALE}/{key}.txt"
+        name = f"{locale}/{key}.txt"
+        return name if name in self._templates else f"{FALLBACK_LOCALE}/{key}.txt"
 
     def render(self, key: str, variables: Mapping[str, Any], locale: str = FALLBACK_LOCALE) -> str:
         """The message in the person's locale; in the default locale when theirs is not one we have

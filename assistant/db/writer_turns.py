@@ -61,6 +61,9 @@ class _ProcessQueue:
 
 _in_process: dict[str, _ProcessQueue] = {}
 _in_process_guard = threading.Lock()
+# This process's id, kept up to date over a fork: asked of the kernel it is a system call, and
+# every transaction asks it three times.
+_pid = os.getpid()
 
 
 def _process_queue(turns_path: str) -> _ProcessQueue:
@@ -73,7 +76,8 @@ def _process_queue(turns_path: str) -> _ProcessQueue:
 def _fresh_queues_after_fork() -> None:
     # The pipes are shared with the parent, and a thread of the parent may hold a token: the child
     # starts with queues of its own, every one free.
-    global _in_process_guard
+    global _in_process_guard, _pid
+    _pid = os.getpid()
     for queue in _in_process.values():
         queue.close()
     _in_process.clear()
@@ -92,7 +96,7 @@ class TurnTakingConnection(sqlite3.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._turn_fd: int | None = None
-        self._turn_pid = os.getpid()
+        self._turn_pid = _pid
         self._holding = False
         self._queued: _ProcessQueue | None = None  # this process's queue, while this connection holds its token
 
@@ -100,12 +104,12 @@ class TurnTakingConnection(sqlite3.Connection):
         """Wait up to `within` seconds for the writers' turn; False if it did not come in time."""
         if self.turns_path is None:
             return True
-        if self._turn_fd is not None and self._turn_pid != os.getpid():
+        if self._turn_fd is not None and self._turn_pid != _pid:
             # Inherited over a fork: that descriptor is shared with the parent and so is its lock.
             os.close(self._turn_fd)
             self._turn_fd, self._holding, self._queued = None, False, None
         if self._turn_fd is None:
-            self._turn_pid = os.getpid()
+            self._turn_pid = _pid
             try:  # flock needs only read access: anyone who may use the database may queue
                 self._turn_fd = os.open(self.turns_path, os.O_RDONLY | os.O_CREAT, 0o644)
             except OSError as exc:
@@ -132,7 +136,7 @@ class TurnTakingConnection(sqlite3.Connection):
     def _leave_queue(self) -> None:
         queue, self._queued = self._queued, None
         # Inherited over a fork, the token is the parent's and the child has closed its pipe.
-        if queue is not None and self._turn_pid == os.getpid():
+        if queue is not None and self._turn_pid == _pid:
             queue.give_back()
 
     def _without_turns(self, exc: OSError) -> bool:
@@ -142,7 +146,7 @@ class TurnTakingConnection(sqlite3.Connection):
 
     def end_turn(self) -> None:
         # Inherited over a fork, the descriptor's lock is the parent's: never release it from here.
-        if self._holding and self._turn_fd is not None and self._turn_pid == os.getpid():
+        if self._holding and self._turn_fd is not None and self._turn_pid == _pid:
             fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
         self._holding = False
         self._leave_queue()
