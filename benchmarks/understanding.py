@@ -49,6 +49,9 @@ def load(path: Path, fields: int) -> list[list[str]]:
 
 def print_rates(by_category: dict[str, list[bool]]) -> None:
     """A row a category (how many of its texts were read as risk, of how many, and the share), then overall."""
+    if not by_category:
+        print("  (none in this corpus)\n")
+        return
     count = total = 0
     for category, hits in sorted(by_category.items()):
         count += len(hits)
