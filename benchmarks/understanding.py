@@ -70,10 +70,11 @@ def main() -> int:
     started = time.perf_counter()
     phrases = PhraseLibrary(ROOT / "phrases").get("en-GB")
     load_ms = (time.perf_counter() - started) * 1000
-    risk = load(args.corpus / "risk.tsv", 2)
-    ordinary = load(args.corpus / "not_risk.tsv", 2)
-    # A set written for risk alone may have no other signals to check.
-    signals = load(args.corpus / "signals.tsv", 3) if (args.corpus / "signals.tsv").exists() else []
+    # A set written for risk alone has no other signals to check; one written for them, no risk files.
+    risk, ordinary, signals = (
+        load(args.corpus / name, fields) if (args.corpus / name).exists() else []
+        for name, fields in (("risk.tsv", 2), ("not_risk.tsv", 2), ("signals.tsv", 3))
+    )
 
     print(f"corpus {args.corpus}: {len(risk)} risk, {len(ordinary)} ordinary, {len(signals)} signal texts")
     print(f"phrases compiled and self-checked in {load_ms:.0f} ms\n")
