@@ -220,3 +220,15 @@ def test_a_forked_child_starts_with_its_process_queue_free(path: Path) -> None:
     finally:
         queue.give_back()
     assert os.waitstatus_to_exitcode(status) == 0, "the child inherited a queue held by a thread it does not have"
+
+
+def test_a_database_files_connections_log_ahead_and_copy_the_log_back_in_long_spells(path: Path) -> None:
+    from assistant.db.units import WAL_CHECKPOINT_PAGES
+
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == WAL_CHECKPOINT_PAGES
+    assert WAL_CHECKPOINT_PAGES > 1000  # SQLite's own default
+    engine.dispose()
