@@ -121,11 +121,12 @@ def _add_request_guards(app: Flask, *, production: bool, secure: bool) -> None:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         # Nothing a signed-in user is sent may be kept by a browser or proxy cache (names, numbers,
         # flags on any page); the private pages also when the answer is a redirect to sign in.
+        # Twilio's webhooks carry no sign-in: asking Flask-Login would load a session for nothing.
         private = ("/", "/flags", "/team", "/audit", "/settings", "/sessions")
         if (
-            current_user.is_authenticated
-            or request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns", "/reports"))
+            request.path.startswith(("/participants", "/imports", "/unknown-numbers", "/campaigns", "/reports"))
             or request.path in private
+            or (not request.path.startswith("/twilio/") and current_user.is_authenticated)
         ):
             response.headers["Cache-Control"] = "no-store"
         return response
