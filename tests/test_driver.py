@@ -155,3 +155,39 @@ def _partial_row(db: Session) -> Any:
     """A row of some of the person's columns, to be refused."""
     participant = table(Participant)
     return Prepared(sa.select(participant.c.id, participant.c.first_name)).run(db).first()._asdict()
+
+
+def test_a_read_outside_any_unit_waits_for_no_writer_and_sees_only_what_was_committed(db_url: str) -> None:
+    """The clock's "what is due" lookups: a read while another unit of work writes. On SQLite a unit
+    of work would queue for the writer's turn (and give up after the lock timeout); a read does not."""
+    engine = make_engine(db_url, lock_timeout=2)
+    detail = {"words": "running late"}
+    with transaction(engine) as db:
+        kept = _WRITE_AUDIT.run(db, {"at": AT, "who": "sam@example.org", "detail": detail}).one().id
+    with transaction(engine) as writer:
+        unsaved = _WRITE_AUDIT.run(writer, {"at": AT, "who": "sam@example.org", "detail": {}}).one().id
+        read = _READ_AUDIT.read(engine, {"id": kept}).one()
+        assert (read.at, read.detail, read.action) == (AT, detail, "driver_test")
+        assert _READ_AUDIT.read(engine, {"id": unsaved}).first() is None  # not committed yet
+    assert _READ_AUDIT.read(engine, {"id": unsaved}).one().action == "driver_test"
+    assert engine.pool.checkedout() == 0  # each read gave its connection back
+    if engine.dialect.name == "postgresql":  # and left no transaction open on it
+        with engine.connect() as connection:
+            open_elsewhere = connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert open_elsewhere == 0
+    engine.dispose()
+
+
+def test_a_read_that_fails_is_sqlalchemys_error_and_gives_its_connection_back(db_url: str) -> None:
+    engine = make_engine(db_url)
+    missing = Prepared(sa.select(sa.table("no_such_table", sa.column("x")).c.x))
+    with pytest.raises(sa.exc.DBAPIError):
+        missing.read(engine)
+    assert engine.pool.checkedout() == 0
+    assert _COUNT_RECEIPTS.read(engine).scalar() == 0  # the engine reads on as before
+    engine.dispose()

@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from assistant.db.driver import Prepared
 from assistant.db.models import Flag, FlagStatus, Notification, Participant, Specialist, table
 from assistant.db.service_settings import ServiceSettings, all_services
 
@@ -18,7 +19,7 @@ _specialist, _participant = table(Specialist), table(Participant)
 
 
 # Those who have had no digest yet today: the rest are passed over by the database, not one by one.
-_DIGEST_TIMES = (
+_DIGEST_TIMES = Prepared(
     sa.select(_specialist.c.id, _specialist.c.service_id, _specialist.c.digest_time, _specialist.c.last_digest_at)
     .where(
         sa.or_(
@@ -43,7 +44,7 @@ def queue_digests(db: Session, now: datetime, default_timezone: str) -> int:
     # share a few times: each moment is worked out once.
     moments: dict[str, datetime] = {}
     due: dict[int, datetime] = {}  # specialist -> the flags since when their digest lists
-    rows = db.execute(_DIGEST_TIMES, {"today_began": local_at(today, time(0, 0), default_timezone)}).all()
+    rows = _DIGEST_TIMES.run(db, {"today_began": local_at(today, time(0, 0), default_timezone)}).all()
     for row in rows:
         settings = services.get(row.service_id) or ServiceSettings()
         at = row.digest_time or settings.digest_time

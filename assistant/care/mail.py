@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.content.library import CRISIS_KEY
+from assistant.db.driver import Prepared
 from assistant.db.models import Flag, Message, MessageStatus, Notification, NotificationStatus, table
 from assistant.db.rows import claim, write_now, write_row
 from assistant.db.units import transaction
@@ -102,7 +103,7 @@ def _deliver(rt: Runtime, note: Notification, body: str) -> None:
 _notification = table(Notification)
 
 
-_DUE_EMAILS = (
+_DUE_EMAILS = Prepared(
     sa.select(_notification.c.id)
     .where(
         _notification.c.status == NotificationStatus.QUEUED,
@@ -115,8 +116,7 @@ _DUE_EMAILS = (
 
 def send_notifications(rt: Runtime, now: datetime, *, limit: int = 100) -> int:
     sent = 0
-    with transaction(rt.engine) as db:
-        ids = db.execute(_DUE_EMAILS, {"now": now, "limit": limit}).scalars().all()
+    ids = _DUE_EMAILS.read(rt.engine, {"now": now, "limit": limit}).scalars()  # each claimed below
     for note_id in ids:
         with transaction(rt.engine) as db:
             note = claim(db, Notification, note_id)

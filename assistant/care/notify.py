@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from assistant.db.driver import Prepared
 from assistant.db.models import (
     Flag,
     FlagStatus,
@@ -30,7 +31,7 @@ from assistant.db.models import (
 )
 from assistant.db.rows import claim
 from assistant.db.service_settings import ServiceSettings, all_services, for_service
-from assistant.db.units import participant_unit, queued, transaction
+from assistant.db.units import participant_unit, queued
 from assistant.outbox.writer import queue_text
 from assistant.runtime import Runtime
 
@@ -257,7 +258,7 @@ def urgent_news(db: Session, flag: Flag, now: datetime, *, at_once: bool = False
 
 
 _flag = table(Flag)
-_DUE_NOTICES = (
+_DUE_NOTICES = Prepared(
     sa.select(_flag.c.id, _flag.c.participant_id)
     .where(
         _flag.c.status == FlagStatus.OPEN,
@@ -273,8 +274,7 @@ def escalate_due(rt: Runtime, now: datetime) -> int:
     own transaction under the participant's lock (as their texts are handled), so two clocks never
     send the same reminder. The emails and texts are queued for the sends that follow in the tick."""
     told = 0
-    with transaction(rt.engine) as db:
-        due = db.execute(_DUE_NOTICES, {"now": now}).all()
+    due = _DUE_NOTICES.read(rt.engine, {"now": now}).all()  # each claimed and checked again below
     for flag_id, participant_id in due:
         try:
             with participant_unit(rt.engine, participant_id) as (db, _participant):

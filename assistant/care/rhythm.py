@@ -179,7 +179,7 @@ _ASKED = {name: _asked(insert) for name, insert in INSERT_OR.items()}
 # Found through the index on `look_at` alone: a silence gets the moment it next needs judging when
 # it begins and each time it is judged, and a silence told of, or over, has none. (Given a service
 # or the day's cut-off to search by, SQLite would read every person of the service instead.)
-_QUIET = (
+_QUIET = Prepared(
     sa.select(
         _rhythm,
         _participant.c.service_id,
@@ -233,8 +233,14 @@ def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None
     moment, and each one acted on is judged again in its own unit of work under the participant's
     lock, so a reply that lands meanwhile wins."""
     raised = 0
+    # Read outside any unit of work (no writer's turn): on most ticks no silence is due a look.
+    quiet = _QUIET.read(engine, {"now": now, "today": support_cutoff(now)}).all()
+    if participant_id is not None:
+        quiet = [row for row in quiet if row.participant_id == participant_id]
+    if not quiet:
+        return 0
     with transaction(engine) as db:
-        due = _silences_to_act_on(db, now, participant_id)
+        due = _silences_to_act_on(db, now, quiet)
     for person_id, first_pending_at in due:
         with participant_unit(engine, person_id) as (db, participant):
             row = db.get(ReplyRhythm, person_id)
@@ -248,15 +254,13 @@ def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None
     return raised
 
 
-def _silences_to_act_on(db: Session, now: datetime, participant_id: int | None) -> list[tuple[int, datetime | None]]:
-    """The silences due a look that call for something now (who, and since when); each of the
-    others is given the moment it next needs a look."""
+def _silences_to_act_on(db: Session, now: datetime, quiet_rows: list[Any]) -> list[tuple[int, datetime | None]]:
+    """Of the silences due a look (`_QUIET`'s rows), those that call for something now (who, and
+    since when); each of the others is given the moment it next needs a look, unless it changed since."""
     due: list[tuple[int, datetime | None]] = []
     later: list[dict[str, object]] = []
     services = all_services(db)
-    for quiet in db.execute(_QUIET, {"now": now, "today": support_cutoff(now)}).all():
-        if participant_id not in (None, quiet.participant_id):
-            continue
+    for quiet in quiet_rows:
         settings = services.get(quiet.service_id)
         silence = Silence.of(quiet)
         if quiet.last_ask_at > now - estimate.EARLIEST:  # never judged sooner (set so since 0025)

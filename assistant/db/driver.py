@@ -85,6 +85,29 @@ class Prepared:
             db.flush()  # as the session would before a statement: a no-op when nothing is pending
         connection = _driver_connection(db)
         dialect = db.get_bind().dialect
+        try:
+            return self._execute(connection, dialect, params)
+        except _Failed as failed:
+            raise _wrapped(db, dialect, failed) from failed.error
+
+    def read(self, engine: sa.Engine, params: Mapping[str, Any] | None = None) -> Rows:
+        """Run a statement that only reads on a pooled connection of its own, outside any unit of
+        work: on SQLite it waits for no writer's turn and takes no write lock (a reader never waits
+        in WAL mode). For "what is due" lookups whose rows are each claimed, and checked again, in
+        a unit of work of their own: the clock asks about a dozen on every tick, and most find nothing."""
+        pooled = engine.raw_connection()
+        try:
+            return self._execute(pooled.driver_connection, engine.dialect, params)
+        except _Failed as failed:
+            lost = engine.dialect.is_disconnect(failed.error, pooled.dbapi_connection, failed.cursor)  # type: ignore[arg-type]
+            if lost:
+                pooled.invalidate(failed.error)
+            raise _as_sqlalchemy_error(engine.dialect, failed, lost) from failed.error
+        finally:
+            pooled.close()  # back to the pool, whose reset on return ends any transaction the driver began
+
+    def _execute(self, connection: Any, dialect: sa.Dialect, params: Mapping[str, Any] | None) -> Rows:
+        """Run it on the driver's connection; a driver error comes out as `_Failed`."""
         compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
         values = dict(compiled.fixed)
         for key, value in (params or {}).items():
@@ -110,7 +133,7 @@ class Prepared:
                 )
                 converts = self._results[dialect.name] = made if any(made) else ()
         except dialect.loaded_dbapi.Error as error:
-            raise _wrapped(db, dialect, compiled.sql, arguments, error, cursor) from error
+            raise _Failed(compiled.sql, arguments, error, cursor) from error
         finally:
             cursor.close()
         make = compiled.row._make
@@ -166,17 +189,29 @@ def _driver_connection(db: Session) -> Any:
     return connection
 
 
-def _wrapped(db: Session, dialect: sa.Dialect, sql: str, arguments: Any, error: Exception, cursor: Any) -> Exception:
+class _Failed(Exception):
+    """The driver's error on a statement, with what SQLAlchemy's own error needs to be made of it."""
+
+    def __init__(self, sql: str, arguments: Any, error: Exception, cursor: Any) -> None:
+        super().__init__(sql)
+        self.sql, self.arguments, self.error, self.cursor = sql, arguments, error, cursor
+
+
+def _wrapped(db: Session, dialect: sa.Dialect, failed: _Failed) -> Exception:
     """The driver's error as SQLAlchemy raises it (IntegrityError, OperationalError...); a lost
     connection is thrown away, as SQLAlchemy would, so the pool never hands it out again."""
     connection = db.connection()
-    lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)  # type: ignore[arg-type]
+    lost = dialect.is_disconnect(failed.error, connection.connection.dbapi_connection, failed.cursor)  # type: ignore[arg-type]
     if lost:
-        connection.invalidate(error)
+        connection.invalidate(failed.error)
+    return _as_sqlalchemy_error(dialect, failed, lost)
+
+
+def _as_sqlalchemy_error(dialect: sa.Dialect, failed: _Failed, lost: bool) -> Exception:
     return sa.exc.DBAPIError.instance(
-        sql,
-        arguments,
-        error,
+        failed.sql,
+        failed.arguments,
+        failed.error,
         dialect.loaded_dbapi.Error,
         hide_parameters=True,
         connection_invalidated=lost,

@@ -26,9 +26,10 @@ from assistant.care.mail import send_notifications
 from assistant.care.notify import escalate_due
 from assistant.contact import campaigns
 from assistant.contact.due import DEFERRED, HANDLERS
+from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, FlowSession, JobHealth, SessionStatus, TaskStatus, table
 from assistant.db.rows import claim, write_now
-from assistant.db.units import insert_or, participant_unit, transaction
+from assistant.db.units import INSERT_OR, one_of, participant_unit, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
 from assistant.sending.reconcile import reconcile_stale
@@ -141,29 +142,35 @@ WAITING = (SessionStatus.WAITING, SessionStatus.ON_PAGE)
 _DUE_TIMEOUTS = (
     sa.select(_session.c.id, _session.c.participant_id)
     .where(
-        _session.c.status.in_(WAITING),
+        one_of(_session.c.status, WAITING),
         _session.c.wait_until <= sa.bindparam("now", type_=_session.c.wait_until.type),
     )
     .order_by(_session.c.wait_until)
     .limit(BATCH)
 )
-_DUE_TIMEOUTS_FOR = _DUE_TIMEOUTS.where(_session.c.participant_id == sa.bindparam("participant_id"))
 _DUE_TASKS = (
     sa.select(_task.c.id, _task.c.participant_id)
     .where(_task.c.status == TaskStatus.PENDING, _task.c.due_at <= sa.bindparam("now", type_=_task.c.due_at.type))
     .order_by(_task.c.due_at, _task.c.id)
     .limit(BATCH)
 )
-_DUE_TASKS_FOR = _DUE_TASKS.where(_task.c.participant_id == sa.bindparam("participant_id"))
+# Of all participants (the clock), or of one (the simulator).
+_TIMEOUTS_DUE = {
+    False: Prepared(_DUE_TIMEOUTS),
+    True: Prepared(_DUE_TIMEOUTS.where(_session.c.participant_id == sa.bindparam("participant_id"))),
+}
+_TASKS_DUE = {
+    False: Prepared(_DUE_TASKS),
+    True: Prepared(_DUE_TASKS.where(_task.c.participant_id == sa.bindparam("participant_id"))),
+}
 
 
 def timeouts_job(rt: Runtime, now: datetime, report: TickReport, participant_id: int | None) -> None:
     params: dict[str, object] = {"now": now}
     if participant_id is not None:
         params["participant_id"] = participant_id
-    with transaction(rt.engine) as db:
-        query = _DUE_TIMEOUTS if participant_id is None else _DUE_TIMEOUTS_FOR
-        due = db.execute(query, params).all()
+    # Read outside any unit of work (no writer's turn): each row is claimed and checked again in its own.
+    due = _TIMEOUTS_DUE[participant_id is not None].read(rt.engine, params).all()
     for session_id, owner in due:
         try:
             if run_timeout(rt, session_id, owner, now):
@@ -178,11 +185,11 @@ def tasks_job(rt: Runtime, now: datetime, report: TickReport, participant_id: in
     params: dict[str, object] = {"now": now}
     if participant_id is not None:
         params["participant_id"] = participant_id
-    query = _DUE_TASKS if participant_id is None else _DUE_TASKS_FOR
+    query = _TASKS_DUE[participant_id is not None]
     done: set[int] = set()
     while True:  # a deferral can make a task due again at the same instant: run each once
-        with transaction(rt.engine) as db:
-            due = [(i, owner) for i, owner in db.execute(query, params).all() if i not in done]
+        # Read outside any unit of work (no writer's turn): run_task claims each and checks it again.
+        due = [(i, owner) for i, owner in query.read(rt.engine, params).all() if i not in done]
         if not due:
             return
         for task_id, owner in due:
@@ -290,28 +297,36 @@ def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> Ti
 _health = table(JobHealth)
 
 
+def _health_upsert(dialect: str, columns: tuple[str, ...]) -> Prepared:
+    """Write these columns of a job's health row, making the row if it is the job's first run."""
+    insert = INSERT_OR[dialect](_health).values(
+        name=sa.bindparam("name"), **{name: sa.bindparam(name, type_=_health.c[name].type) for name in columns}
+    )
+    kept = {name: insert.excluded[name] for name in columns}
+    return Prepared(insert.on_conflict_do_update(index_elements=["name"], set_=kept))
+
+
+# A failed job keeps its last success, and a job that went well keeps its last error: only these change.
+_OK_COLUMNS = ("last_run_at", "failed_rows", "last_ok_at")
+_ERROR_COLUMNS = ("last_run_at", "failed_rows", "last_error_at", "last_error")
+# Built once per database: every tick writes them.
+_HEALTH_OK = {dialect: _health_upsert(dialect, _OK_COLUMNS) for dialect in INSERT_OR}
+_HEALTH_FAILED = {dialect: _health_upsert(dialect, _ERROR_COLUMNS) for dialect in INSERT_OR}
+
+
 def _record_health(rt: Runtime, now: datetime, failed_jobs: dict[str, str], failed_rows: dict[str, int]) -> None:
-    """How each job went, for the health panel: one statement per tick."""
-    rows = [
-        {"name": name, "last_run_at": now, "failed_rows": failed, "last_ok_at": None, "last_error_at": None}
-        | ({"last_error_at": now, "last_error": failed_jobs[name]} if name in failed_jobs else {"last_ok_at": now})
-        for name, failed in failed_rows.items()
-    ]
-    ok = [row for row in rows if row["last_ok_at"] is not None]
-    failed = [row for row in rows if row["last_error_at"] is not None]
+    """How each job went, for the health panel: one transaction per tick."""
+    dialect = rt.engine.dialect.name
     try:
         with transaction(rt.engine) as db:
-            for group, kept in ((ok, ("last_run_at", "failed_rows", "last_ok_at")), (failed, _ERROR_COLUMNS)):
-                if group:
-                    insert = insert_or(db, _health)
-                    keep = {name: insert.excluded[name] for name in kept}
-                    db.execute(insert.on_conflict_do_update(index_elements=["name"], set_=keep), group)
+            for name, failed in failed_rows.items():
+                ran = {"name": name, "last_run_at": now, "failed_rows": failed}
+                if name in failed_jobs:
+                    _HEALTH_FAILED[dialect].run(db, ran | {"last_error_at": now, "last_error": failed_jobs[name]})
+                else:
+                    _HEALTH_OK[dialect].run(db, ran | {"last_ok_at": now})
     except Exception:  # the database itself is down: the jobs' own failures are already logged
         log.warning("could not record how the clock's jobs went")
-
-
-# A failed job keeps its last success: only these change.
-_ERROR_COLUMNS = ("last_run_at", "failed_rows", "last_error_at", "last_error")
 
 
 def start_clock(rt: Runtime) -> object:

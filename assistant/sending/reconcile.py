@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from assistant.db.driver import Prepared
 from assistant.db.models import Message, MessageStatus, table
 from assistant.db.rows import claim
 from assistant.db.units import transaction
@@ -22,7 +23,7 @@ _message = table(Message)
 STALE_CLAIM = timedelta(minutes=2)
 
 
-_ANY_STALE = (
+_ANY_STALE = Prepared(
     sa.select(_message.c.id)
     .where(
         _message.c.direction == "out",
@@ -37,9 +38,9 @@ def reconcile_stale(rt: Runtime, now: datetime) -> tuple[int, int]:
     """Messages stuck in `sending` (the sender died mid-send): ask the provider what happened.
     Each is its own unit: one the provider cannot answer for stays as it is, to be asked about
     on a later tick, and the others go on. Returns (reconciled, failed)."""
+    if _ANY_STALE.read(rt.engine, {"before": now - STALE_CLAIM}).first() is None:
+        return 0, 0  # the usual case, asked on every tick
     with transaction(rt.engine) as db:
-        if db.execute(_ANY_STALE, {"before": now - STALE_CLAIM}).first() is None:
-            return 0, 0  # the usual case, asked on every tick
         stale = db.exec(
             select(Message).where(
                 Message.direction == "out",

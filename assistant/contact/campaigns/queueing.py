@@ -13,6 +13,7 @@ from assistant.care.quiet import next_allowed
 from assistant.contact import policy as contact_policy
 from assistant.contact.campaigns.text import merge_fields, next_appointments, render
 from assistant.contact.support_end import ended_among
+from assistant.db.driver import Prepared
 from assistant.db.models import (
     Campaign,
     CampaignRecipient,
@@ -102,6 +103,7 @@ _CLAIM_DUE = (
     .limit(sa.bindparam("batch", type_=sa.Integer))
 )
 _CLAIM_DUE_SKIP_LOCKED = _CLAIM_DUE.with_for_update(of=_RECIPIENTS, skip_locked=True)
+_ANY_DUE = Prepared(_CLAIM_DUE)  # asked first, outside any unit of work: most ticks find none
 
 
 def run_due(rt: Runtime, now: datetime) -> int:
@@ -111,7 +113,7 @@ def run_due(rt: Runtime, now: datetime) -> int:
     their messages and marks them queued in one commit: a crash loses or repeats nothing.
     """
     queued = 0
-    while True:
+    while _ANY_DUE.read(rt.engine, {"now": now, "batch": 1}).first() is not None:
         with transaction(rt.engine) as db:
             postgres = db.get_bind().dialect.name == "postgresql"
             claim = _CLAIM_DUE_SKIP_LOCKED if postgres else _CLAIM_DUE
@@ -289,7 +291,12 @@ _ALL_QUEUED = sa.select(_CAMPAIGNS.c.id).where(
 )
 
 
+_ANY_ALL_QUEUED = Prepared(_ALL_QUEUED.limit(1))
+
+
 def _finish_done(rt: Runtime, now: datetime) -> None:
+    if _ANY_ALL_QUEUED.read(rt.engine).first() is None:
+        return  # the usual case, asked on every tick: no unit of work
     with transaction(rt.engine) as db:
         for campaign_id in db.execute(_ALL_QUEUED).scalars().all():
             campaign = db.get(Campaign, campaign_id)
