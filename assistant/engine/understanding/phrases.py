@@ -124,7 +124,7 @@ class AnchorIndex:
 
     by_anchor: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     prefixed: tuple[tuple[int, tuple[str, ...]], ...] = ()  # (position, its anchor prefixes)
-    needs: tuple[frozenset[int], ...] = ()  # by position: the numbers of its slots' needs (`_needed`)
+    needs: tuple[tuple[int, ...], ...] = ()  # by position: the numbers of its slots' needs (`_needed`)
     met_by_stem: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # a stem -> the needs it meets
     met_by_word: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # an exact word -> the needs it meets
     any_prefix: tuple[str, ...] = ()  # every anchor prefix of `prefixed`
@@ -137,7 +137,11 @@ class AnchorIndex:
                 by_anchor.setdefault(anchor, []).append(position)
         prefixed = tuple((i, p.anchor_prefixes) for i, p in enumerate(patterns) if p.anchor_prefixes)
         numbers: dict[Needed, int] = {}
-        needs = tuple(frozenset(numbers.setdefault(n, len(numbers)) for n in _needed(p)) for p in patterns)
+        shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # one tuple for patterns needing the same
+        needs = tuple(
+            shared.setdefault(key, key)
+            for key in (tuple(sorted({numbers.setdefault(n, len(numbers)) for n in _needed(p)})) for p in patterns)
+        )
         by_stem: dict[str, list[int]] = {}
         by_word: dict[str, list[int]] = {}
         for (stems, exact), number in numbers.items():
@@ -173,7 +177,7 @@ class AnchorIndex:
             met.update(self.met_by_stem.get(token.stem, ()))
             met.update(self.met_by_word.get(token.word, ()))
         needs = self.needs
-        return sorted(i for i in self.anchored(tokens) if needs[i] <= met)
+        return sorted(i for i in self.anchored(tokens) if met.issuperset(needs[i]))
 
 
 @dataclass(frozen=True)
