@@ -139,7 +139,9 @@ def test_a_row_read_by_a_statement_is_the_sessions_object_and_its_changes_are_wr
     with transaction(rt.engine) as db:
         person = lock_participant_by_phone(db, "+447700900101")
         assert person is not None and person.first_name == "Alex" and person.created_at == START
-        assert not db.dirty and sa.inspect(person).persistent
+        state = sa.inspect(person)
+        assert not db.dirty and state.persistent and not state.modified and not state.unloaded
+        assert state.key == db.identity_key(Participant, person.id)
         assert lock_participant(db, person.id or 0) is person
         assert db.exec(select(Participant).where(Participant.phone == "+447700900101")).one() is person
         person.first_name = "Alexandra"

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Mapper
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlmodel import Session, SQLModel
 
 from assistant.db.driver import Prepared
@@ -130,19 +130,29 @@ def as_loaded(db: Session, model: type[Model], values: Mapping[str, Any]) -> Mod
     """All the model's columns of one row (`row._asdict()`), read by a prepared statement, as the
     session's object for it: the one the session holds already (as a query would give), or a new one
     kept as if a query had loaded it, so later changes to it are written as usual."""
-    held = db.identity_map.get(db.identity_key(model, values["id"]))
+    mapper = _mapper(model)
+    key = mapper.identity_key_from_primary_key((values["id"],))
+    held = db.identity_map.get(key)
     if held is not None:
         return held  # type: ignore[no-any-return]
     if values.keys() != _columns(model):
         raise ValueError(f"as_loaded takes a row of every column of {model.__name__}")
-    obj = sa.inspect(model).class_manager.new_instance()
-    obj.__dict__.update(values)  # as the ORM's loader sets them: no change history
-    make_transient_to_detached(obj)
+    obj = mapper.class_manager.new_instance()
+    obj.__dict__.update(values)  # as the ORM's loader sets them: no change history, nothing left unloaded
+    # What make_transient_to_detached does for a new object with every column set: its identity
+    # key (it had no history to forget, and no attribute to mark unloaded, and working those out
+    # cost more than the rest of this).
+    instance_state(obj).key = key
     db.add(obj)
     return obj  # type: ignore[no-any-return]
 
 
 _COLUMNS: dict[type[SQLModel], frozenset[str]] = {}
+_MAPPERS: dict[type[SQLModel], Mapper[Any]] = {}
+
+
+def _mapper(model: type[SQLModel]) -> Mapper[Any]:
+    return _MAPPERS.get(model) or _MAPPERS.setdefault(model, sa.inspect(model))
 
 
 def _columns(model: type[SQLModel]) -> frozenset[str]:
