@@ -193,3 +193,45 @@ def test_a_read_that_fails_is_sqlalchemys_error_and_gives_its_connection_back(db
     assert engine.pool.checkedout() == 0
     assert _COUNT_RECEIPTS.read(engine).scalar() == 0  # the engine reads on as before
     engine.dispose()
+
+
+def test_a_row_read_first_thing_in_a_new_process_is_a_working_object(tmp_path: Path) -> None:
+    """A web worker's first use of the ORM may be a row read by a statement (the sender's person):
+    its object must work as a query's would, though no query has made the mappers ready yet."""
+    import subprocess
+    import sys
+
+    script = f"""
+from datetime import UTC, datetime
+from assistant.db.models import AuditLog
+from assistant.db.rows import add_now, get_row
+from assistant.db.units import make_engine, transaction, upgrade
+url = "sqlite:///{tmp_path / "fresh.db"}"
+upgrade(url)
+engine = make_engine(url)
+with transaction(engine) as db:
+    row = add_now(db, AuditLog, at=datetime(2027, 1, 1, tzinfo=UTC), user_email="x", action="first", detail={{}})
+    row_id = row.id
+with transaction(engine) as db:
+    print(get_row(db, AuditLog, row_id).action)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "first"
+
+
+def test_get_row_is_the_sessions_object_or_the_row_or_none(db_url: str) -> None:
+    from assistant.db.rows import get_row
+
+    engine = make_engine(db_url)
+    with transaction(engine) as db:
+        row_id = _WRITE_AUDIT.run(db, {"at": AT, "who": "sam@example.org", "detail": {"n": 1}}).one().id
+    with transaction(engine) as db:
+        found = get_row(db, AuditLog, row_id)
+        assert found is not None and found.detail == {"n": 1} and found.at == AT
+        assert get_row(db, AuditLog, row_id) is found is db.get(AuditLog, row_id)
+        assert get_row(db, AuditLog, row_id + 1000) is None and get_row(db, AuditLog, None) is None
+        found.action = "changed"
+    with transaction(engine) as db:
+        assert db.get(AuditLog, row_id).action == "changed"  # type: ignore[union-attr]
+    engine.dispose()

@@ -10,6 +10,7 @@ from sqlmodel import Session
 from assistant.db.driver import Prepared
 from assistant.db.models import Flag, FlagStatus, Participant
 from assistant.db.open_items import OPEN_FLAG_ID
+from assistant.db.rows import get_row
 
 
 def raise_flag(
@@ -103,7 +104,7 @@ def open_flag(db: Session, participant_id: int, kind: str) -> Flag | None:
     """Their open or acknowledged flag of this kind. Asked on every reply and every flag raised, and
     nearly always answered "none": a bare id first, the flag itself only if there is one."""
     found = _OPEN_FLAG_ID.run(db, {"participant_id": participant_id, "kind": kind}).first()
-    return None if found is None else db.get(Flag, found[0])
+    return None if found is None else get_row(db, Flag, found[0])
 
 
 def has_open_flag(db: Session, participant_id: int, kind: str) -> bool:

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from assistant.care.flags import raise_flag
 from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, Flag, Participant, ReplyRhythm, SilenceNote, table
-from assistant.db.rows import expire_loaded
+from assistant.db.rows import expire_loaded, get_row
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.db.units import INSERT_OR, participant_unit, transaction
 from assistant.engine import rhythm as estimate
@@ -77,7 +77,7 @@ def as_rhythm(row: ReplyRhythm | sa.Row[tuple[object, ...]] | None, cohort: str)
 
 
 def rhythm_of(db: Session, participant: Participant) -> tuple[estimate.Rhythm, ReplyRhythm | None]:
-    row = db.get(ReplyRhythm, participant.id)
+    row = get_row(db, ReplyRhythm, participant.id)
     return as_rhythm(row, participant.cohort), row
 
 
@@ -92,13 +92,13 @@ def note_ask(db: Session, participant: Participant, now: datetime) -> None:
 
 def told(db: Session, participant: Participant) -> bool:
     """Whether their specialist has been told of the silence under way (by either rule)."""
-    row = db.get(ReplyRhythm, participant.id)
+    row = get_row(db, ReplyRhythm, participant.id)
     return row is not None and row.pending > 0 and row.noted == SilenceNote.FLAGGED
 
 
 def mark_told(db: Session, participant: Participant) -> None:
     """The fixed count of check-ins told of this silence: the rhythm does not tell it again."""
-    row = db.get(ReplyRhythm, participant.id)
+    row = get_row(db, ReplyRhythm, participant.id)
     if row is not None and row.pending > 0:
         row.noted = SilenceNote.FLAGGED
         row.look_at = None  # told: nothing more to judge until they reply or are asked again
@@ -243,7 +243,7 @@ def rhythm_sweep(engine: sa.Engine, now: datetime, *, participant_id: int | None
         due = _silences_to_act_on(db, now, quiet)
     for person_id, first_pending_at in due:
         with participant_unit(engine, person_id) as (db, participant):
-            row = db.get(ReplyRhythm, person_id)
+            row = get_row(db, ReplyRhythm, person_id)
             if participant is None or row is None or row.pending == 0 or row.first_pending_at != first_pending_at:
                 continue  # they replied meanwhile: a new silence is judged afresh
             settings = settings_for(db, participant)

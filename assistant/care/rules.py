@@ -16,6 +16,7 @@ from assistant.care.flags import raise_flag
 from assistant.care.rhythm import STILL_SUPPORTED, mark_told, silence_days_for, silent_since, support_cutoff, told
 from assistant.db.driver import Prepared
 from assistant.db.models import Answer, Appointment, Flag, FlowSession, Message, MessageStatus, Participant, table
+from assistant.db.rows import get_row
 from assistant.db.service_settings import ServiceSettings, all_services, settings_for
 from assistant.db.units import among_param
 from assistant.engine import RecordAnswer
@@ -100,7 +101,7 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
 
 
 def _replied_since(db: Session, participant: Participant, session_id: int | None) -> bool:
-    session = db.get(FlowSession, session_id) if session_id else None
+    session = get_row(db, FlowSession, session_id)
     since = session.started_at if session and session.started_at else None
     return bool(since and participant.last_inbound_at and participant.last_inbound_at > since)
 

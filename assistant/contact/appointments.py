@@ -25,6 +25,7 @@ from assistant.db.models import (
     TaskStatus,
 )
 from assistant.db.open_items import LADDER_PENDING, LADDER_TASKS, pending_tasks
+from assistant.db.rows import get_row
 from assistant.db.service_settings import settings_for
 from assistant.engine import RecordAnswer
 from assistant.outbox.writer import withdraw_outbox
@@ -224,7 +225,7 @@ def record_answer_effect(db: Session, row: FlowSession, question: str, value: st
     if row.flow != "appointment_reminder" or question != "attendance":
         return
     appointment_id = row.state.get("vars", {}).get("appointment_id")
-    appointment = db.get(Appointment, appointment_id) if appointment_id else None
+    appointment = get_row(db, Appointment, appointment_id)
     if appointment is None:
         return
     if value == "yes":

@@ -23,6 +23,7 @@ from assistant.contact.journey_state import latest_job
 from assistant.contact.pause import run_pause_end
 from assistant.contact.questionnaire_links import on_page, send_link
 from assistant.db.models import Appointment, DueTask, JobStart, Participant
+from assistant.db.rows import get_row
 from assistant.db.service_settings import settings_for
 from assistant.outbox.writer import PROMPT_VALID_FOR, queue_sms
 from assistant.runtime import Runtime
@@ -146,7 +147,7 @@ def run_checkin(db: Session, rt: Runtime, task: DueTask, participant: Participan
 
 
 def _appointment_for(db: Session, task: DueTask) -> Appointment | None:
-    return db.get(Appointment, task.payload.get("appointment_id"))
+    return get_row(db, Appointment, task.payload.get("appointment_id"))
 
 
 def run_reminder(db: Session, rt: Runtime, task: DueTask, participant: Participant, now: datetime) -> str:

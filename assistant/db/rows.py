@@ -112,6 +112,27 @@ def claim(db: Session, model: type[Model], row_id: Any) -> Model | None:
 _CLAIMS: dict[type[SQLModel], Prepared] = {}
 
 
+def get_row(db: Session, model: type[Model], row_id: Any) -> Model | None:
+    """As `db.get`: the session's object for this id if it holds one, else the row read by one
+    statement built once per table, as the session's object; None if there is no such row. (A
+    get that reads costs the ORM's query, several times the statement, on paths every text takes.)"""
+    if row_id is None:
+        return None
+    held = db.identity_map.get(_mapper(model).identity_key_from_primary_key((row_id,)))
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    statement = _BY_ID.get(model)
+    if statement is None:
+        rows = table(model)
+        by_key = rows.c[_key_of(model)] == sa.bindparam("row_id")
+        statement = _BY_ID[model] = Prepared(sa.select(rows).where(by_key))
+    row = statement.run(db, {"row_id": row_id}).first()
+    return None if row is None else as_loaded(db, model, row._asdict())
+
+
+_BY_ID: dict[type[SQLModel], Prepared] = {}
+
+
 def insert_row(db: Session, rows: sa.Table, values: dict[str, Any]) -> Any:
     """Write one row of these columns now and return its id (for a row nothing in the unit of work
     reads back as an object: a text, an answer). One prebuilt statement per table and set of columns."""
@@ -131,7 +152,7 @@ def as_loaded(db: Session, model: type[Model], values: Mapping[str, Any]) -> Mod
     session's object for it: the one the session holds already (as a query would give), or a new one
     kept as if a query had loaded it, so later changes to it are written as usual."""
     mapper = _mapper(model)
-    key = mapper.identity_key_from_primary_key((values["id"],))
+    key = mapper.identity_key_from_primary_key((values[_key_of(model)],))
     held = db.identity_map.get(key)
     if held is not None:
         return held  # type: ignore[no-any-return]
@@ -152,7 +173,25 @@ _MAPPERS: dict[type[SQLModel], Mapper[Any]] = {}
 
 
 def _mapper(model: type[SQLModel]) -> Mapper[Any]:
-    return _MAPPERS.get(model) or _MAPPERS.setdefault(model, sa.inspect(model))
+    found = _MAPPERS.get(model)
+    if found is None:
+        # The mappers are made ready (their attributes instrumented) at the first query; a process
+        # whose first use of the ORM is a row read here must make them ready itself.
+        sa.orm.configure_mappers()
+        found = _MAPPERS[model] = sa.inspect(model)
+    return found
+
+
+def _key_of(model: type[SQLModel]) -> str:
+    """The name of the model's primary key column (one column: "id", or a participant's id)."""
+    found = _KEYS.get(model)
+    if found is None:
+        (column,) = _mapper(model).primary_key
+        found = _KEYS[model] = str(column.key)
+    return found
+
+
+_KEYS: dict[type[SQLModel], str] = {}
 
 
 def _columns(model: type[SQLModel]) -> frozenset[str]:

@@ -24,7 +24,7 @@ from assistant.care.flags import raise_flag
 from assistant.db.driver import Prepared
 from assistant.db.models import Answer, FlowSession, Message, Participant, SessionStatus, table
 from assistant.db.open_items import LAST_ACK, LAST_ENDED, LAST_OUT
-from assistant.db.rows import add_now, as_loaded, insert_row, write_now
+from assistant.db.rows import add_now, as_loaded, get_row, insert_row, write_now
 from assistant.engine import Ended, Event, Flow, FlowError, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.outbox.writer import PROMPT_VALID_FOR, REPLY_VALID_FOR, participant_vars, queue_sms
 from assistant.runtime import Runtime
@@ -291,7 +291,7 @@ def late_question(db: Session, participant_id: int, now: datetime) -> FlowSessio
     """The last question that timed out recently: a reply now is a late answer to it."""
     last = LAST_ENDED.run(db, {"participant_id": participant_id}).first()
     if last and last.end_reason == "no_reply" and last.ended_at and now - last.ended_at <= LATE_ANSWER_WINDOW:
-        return db.get(FlowSession, last.id)
+        return get_row(db, FlowSession, last.id)
     return None
 
 
