@@ -10,7 +10,7 @@ from sqlmodel import Session
 from assistant.db.driver import Prepared
 from assistant.db.models import Flag, FlagStatus, Participant
 from assistant.db.open_items import OPEN_FLAG_ID
-from assistant.db.rows import get_row
+from assistant.db.rows import add_now, get_row, write_now
 
 
 def raise_flag(
@@ -34,7 +34,9 @@ def raise_flag(
     flag = open_flag(db, participant.id, kind) if participant.id is not None else None
     if flag is None:
         assert participant.id is not None
-        flag = Flag(
+        flag = add_now(
+            db,
+            Flag,
             participant_id=participant.id,
             specialist_id=participant.specialist_id,
             kind=kind,
@@ -44,20 +46,16 @@ def raise_flag(
             created_at=now,
             updated_at=now,
         )
-        db.add(flag)
-        db.flush()
         _tell_people(db, flag, now)
     else:
         first_news = news is not None and not any(news in e for e in flag.evidence)
+        items, headline = flag.evidence, flag.reason
         if kind in ("contact_changed", "message") and reason != flag.reason:
             # A log of changes or messages: its headline is the latest (a text after START is no
             # longer one sent "while texts are stopped"); each earlier one keeps its own words.
-            flag.evidence = [{"reason": flag.reason, **e} if "reason" not in e else e for e in flag.evidence]
-            flag.reason = reason
-        flag.evidence = [*flag.evidence, item]
-        flag.updated_at = now
-        db.add(flag)
-        db.flush()
+            items = [{"reason": flag.reason, **e} if "reason" not in e else e for e in items]
+            headline = reason
+        write_now(db, flag, evidence=[*items, item], reason=headline, updated_at=now)
         if flag.severity == "urgent":
             from assistant.care.notify import urgent_news
 

@@ -27,15 +27,17 @@ def _on(settings: ServiceSettings, kind: str) -> bool:
     return kind not in settings.rules_off
 
 
-_RECENT_WEEKS = (
-    select(Answer)
+_answer = table(Answer)
+# A person's latest check-in answers, newest first: what the two rules read of them.
+_RECENT_WEEKS = Prepared(
+    sa.select(_answer.c.id, _answer.c.session_id, _answer.c.value)
     .where(
-        Answer.participant_id == sa.bindparam("participant_id"),
-        Answer.flow == "checkin",
-        Answer.question == "week",
-        Answer.late == False,  # noqa: E712
+        _answer.c.participant_id == sa.bindparam("participant_id"),
+        _answer.c.flow == "checkin",
+        _answer.c.question == "week",
+        _answer.c.late == False,  # noqa: E712
     )
-    .order_by(col(Answer.id).desc())
+    .order_by(_answer.c.id.desc())
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
 
@@ -53,13 +55,8 @@ def after_checkin_answer(db: Session, participant: Participant, now: datetime) -
     """N check-ins in a row with no reply; 'not great' several weeks running."""
     assert participant.id is not None
     settings = settings_for(db, participant)
-    recent = db.exec(
-        _RECENT_WEEKS,
-        params={
-            "participant_id": participant.id,
-            "limit": max(settings.not_responding_checkins, settings.not_great_weeks),
-        },
-    ).all()
+    limit = max(settings.not_responding_checkins, settings.not_great_weeks)
+    recent = _RECENT_WEEKS.run(db, {"participant_id": participant.id, "limit": limit}).all()
     silent = recent[: settings.not_responding_checkins]
     # The fixed count is the ceiling whatever each person's rhythm says (care.rhythm may tell of
     # the silence earlier; then this does not tell it again).
