@@ -216,14 +216,16 @@ LOOK_AGAIN_WITHIN = timedelta(hours=6)
 
 
 # Every "not responding" they have had, resolved ones too: a specialist who closed it has heard.
-_TOLD = sa.select(_flag.c.evidence).where(
-    _flag.c.participant_id == sa.bindparam("participant_id"), _flag.c.kind == "not_responding"
+_TOLD = Prepared(
+    sa.select(_flag.c.evidence).where(
+        _flag.c.participant_id == sa.bindparam("participant_id"), _flag.c.kind == "not_responding"
+    )
 )
 
 
 def _said_before(db: Session, participant_id: int, since: str) -> bool:
     """Whether any "not responding" (resolved ones too) already told of this silence."""
-    rows = db.execute(_TOLD, {"participant_id": participant_id}).scalars()
+    rows = _TOLD.run(db, {"participant_id": participant_id}).scalars()
     return any(e.get("silent_since") == since for ev in rows for e in ev)
 
 

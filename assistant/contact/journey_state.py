@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session
 
-from assistant.db.models import JobStart, Participant
+from assistant.db.driver import Prepared
+from assistant.db.models import JobStart, Participant, table
+from assistant.db.rows import first_row
 
 
 def local_today(participant: Participant, now: datetime) -> date:
@@ -23,12 +26,18 @@ def waiting_to_start(participant: Participant, on: date) -> bool:
     return participant.support_started_on is None or participant.support_started_on > on
 
 
+_job = table(JobStart)
+# Asked of every check-in: built once.
+_LATEST_JOB = Prepared(
+    sa.select(_job)
+    .where(_job.c.participant_id == sa.bindparam("participant_id"))
+    .order_by(_job.c.started_on.desc(), _job.c.id.desc())
+    .limit(1)
+)
+
+
 def latest_job(db: Session, participant_id: int) -> JobStart | None:
-    return db.exec(
-        select(JobStart)
-        .where(JobStart.participant_id == participant_id)
-        .order_by(col(JobStart.started_on).desc(), col(JobStart.id).desc())
-    ).first()
+    return first_row(db, JobStart, _LATEST_JOB, {"participant_id": participant_id})
 
 
 def support_ended(participant: Participant, now: datetime) -> bool:

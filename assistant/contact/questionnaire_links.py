@@ -18,13 +18,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from assistant import engine
 from assistant.care.measures import RESUMES, paused_sitting, record_results
 from assistant.care.rhythm import note_reply
 from assistant.content.library import CRISIS_KEY
-from assistant.db.models import FlowSession, Participant, QuestionnaireLink, SessionStatus
+from assistant.db.driver import Prepared
+from assistant.db.models import FlowSession, Participant, QuestionnaireLink, SessionStatus, table
+from assistant.db.rows import first_row
 from assistant.db.service_settings import settings_for
 from assistant.db.units import lock_participant
 from assistant.outbox.writer import participant_vars, queue_sms, render_for
@@ -116,13 +119,18 @@ def asked_for_link(db: Session, rt: Runtime, participant: Participant, flow: eng
     return send_link(db, rt, participant, flow, now, expires_after=timedelta(hours=hours), automated=False)
 
 
+_sitting = table(FlowSession)
+# Asked of every reply: built once.
+_ON_PAGE = Prepared(
+    sa.select(_sitting)
+    .where(_sitting.c.participant_id == sa.bindparam("participant_id"), _sitting.c.status == SessionStatus.ON_PAGE)
+    .limit(1)
+)
+
+
 def on_page(db: Session, participant_id: int) -> FlowSession | None:
     """The participant's sitting waiting on the page, if there is one."""
-    return db.exec(
-        select(FlowSession).where(
-            FlowSession.participant_id == participant_id, FlowSession.status == SessionStatus.ON_PAGE
-        )
-    ).first()
+    return first_row(db, FlowSession, _ON_PAGE, {"participant_id": participant_id})
 
 
 @dataclass(frozen=True)

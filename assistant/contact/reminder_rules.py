@@ -14,10 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+import sqlalchemy as sa
+from sqlmodel import Session
 
-from assistant.db.models import Appointment, DueTask, FlowSession, Participant
+from assistant.db.driver import Prepared
+from assistant.db.models import Appointment, DueTask, FlowSession, Participant, table
 from assistant.db.open_items import pending_tasks
+from assistant.db.units import one_of
 
 REMINDER_FLOWS = ("appointment_reminder",)
 
@@ -53,17 +56,22 @@ def already_reminded_today(db: Session, task: DueTask, participant: Participant,
         return False
     zone = ZoneInfo(participant.timezone)
     today = now.astimezone(zone).date()
-    sessions = db.exec(
-        select(FlowSession).where(
-            FlowSession.participant_id == participant.id, col(FlowSession.flow).in_(REMINDER_FLOWS)
-        )
-    ).all()
+    sittings = _REMINDER_SITTINGS.run(db, {"participant_id": participant.id}).all()
     return any(
         s.state.get("vars", {}).get("appointment_id") == task.payload.get("appointment_id")
         and s.started_at is not None
         and s.started_at.astimezone(zone).date() == today
-        for s in sessions
+        for s in sittings
     )
+
+
+_sitting = table(FlowSession)
+# A person's appointment reminders, what they were about and when they began: asked before each goes.
+_REMINDER_SITTINGS = Prepared(
+    sa.select(_sitting.c.state, _sitting.c.started_at).where(
+        _sitting.c.participant_id == sa.bindparam("participant_id"), one_of(_sitting.c.flow, REMINDER_FLOWS)
+    )
+)
 
 
 def not_wanted(

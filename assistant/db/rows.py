@@ -112,22 +112,32 @@ def claim(db: Session, model: type[Model], row_id: Any) -> Model | None:
 _CLAIMS: dict[type[SQLModel], Prepared] = {}
 
 
+def first_row(db: Session, model: type[Model], statement: Prepared, params: Mapping[str, Any]) -> Model | None:
+    """The first row a prepared statement of all the model's columns finds, as the session's object."""
+    row = statement.run(db, params).first()
+    return None if row is None else as_loaded(db, model, row._asdict())
+
+
+def held(db: Session, model: type[Model], row_id: Any) -> Model | None:
+    """The session's object for this row, if it holds one (no statement)."""
+    return db.identity_map.get(_mapper(model).identity_key_from_primary_key((row_id,)))  # type: ignore[no-any-return]
+
+
 def get_row(db: Session, model: type[Model], row_id: Any) -> Model | None:
     """As `db.get`: the session's object for this id if it holds one, else the row read by one
     statement built once per table, as the session's object; None if there is no such row. (A
     get that reads costs the ORM's query, several times the statement, on paths every text takes.)"""
     if row_id is None:
         return None
-    held = db.identity_map.get(_mapper(model).identity_key_from_primary_key((row_id,)))
-    if held is not None:
-        return held  # type: ignore[no-any-return]
+    found = held(db, model, row_id)
+    if found is not None:
+        return found
     statement = _BY_ID.get(model)
     if statement is None:
         rows = table(model)
         by_key = rows.c[_key_of(model)] == sa.bindparam("row_id")
         statement = _BY_ID[model] = Prepared(sa.select(rows).where(by_key))
-    row = statement.run(db, {"row_id": row_id}).first()
-    return None if row is None else as_loaded(db, model, row._asdict())
+    return first_row(db, model, statement, {"row_id": row_id})
 
 
 _BY_ID: dict[type[SQLModel], Prepared] = {}
@@ -201,6 +211,6 @@ def _columns(model: type[SQLModel]) -> frozenset[str]:
 def expire_loaded(db: Session, model: type[SQLModel], row_id: Any) -> None:
     """After a row was written by a statement, not through its object: the session's copy, if it
     has one, is read afresh where it is used next."""
-    loaded = db.identity_map.get(db.identity_key(model, row_id))
+    loaded = held(db, model, row_id)
     if loaded is not None:
         db.expire(loaded)

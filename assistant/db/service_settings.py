@@ -17,6 +17,7 @@ from assistant.db.cohort_times import for_cohort
 from assistant.db.dna_steps import DEFAULT_LADDER, parse_ladder
 from assistant.db.driver import Prepared
 from assistant.db.models import Participant, Service, table
+from assistant.db.rows import held
 from assistant.timing import parse_hhmm
 
 # The flag rules a service may turn off (rules_off), as a service lead would name them.
@@ -267,7 +268,7 @@ def all_services(db: Session) -> dict[int, ServiceSettings]:
     """Every service's settings by id (as for_service, for a job that covers them all)."""
     found: dict[int, ServiceSettings] = {}
     for service_id, text in _ALL_SETTINGS_TEXT.run(db).all():
-        loaded = db.identity_map.get(db.identity_key(Service, service_id))
+        loaded = held(db, Service, service_id)
         found[service_id] = ServiceSettings.from_json(loaded.settings) if loaded is not None else _parse(text)
     return found
 
@@ -276,7 +277,7 @@ def for_service(db: Session, service_id: int | None) -> ServiceSettings:
     """A service's settings as this transaction sees them (defaults if there is no such service)."""
     if service_id is None:
         return ServiceSettings.from_json(None)
-    loaded = db.identity_map.get(db.identity_key(Service, service_id))
+    loaded = held(db, Service, service_id)
     if loaded is not None:
         # Already in this session, perhaps changed and not yet flushed: its values are the truth here.
         return ServiceSettings.from_json(loaded.settings)

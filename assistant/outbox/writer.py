@@ -18,7 +18,7 @@ from assistant import engine
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, NEUTRAL_SIGNATURE
 from assistant.db.driver import Prepared
 from assistant.db.models import Message, MessageStatus, Participant, Specialist, specialist_has_left, table
-from assistant.db.rows import insert_row
+from assistant.db.rows import held, insert_row
 from assistant.db.service_settings import settings_for
 from assistant.runtime import Runtime
 
@@ -67,7 +67,7 @@ def _specialist_name(db: Session, specialist_id: int | None) -> str:
     row = seen[specialist_id]
     if row is None or row.left:  # someone who has left is never named as the one who will be in touch
         return NEUTRAL_SIGNATURE
-    loaded = db.identity_map.get(db.identity_key(Specialist, specialist_id))
+    loaded = held(db, Specialist, specialist_id)
     if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
         return specialist_first_name(loaded)
     return _signature(row.name, row.email)
