@@ -29,6 +29,7 @@ class _Compiled:
     fixed: Mapping[str, Any]  # values written into the statement (literals), by their compiled name
     names: Mapping[str, str]  # a caller's key -> its compiled name
     binds: Mapping[str, Processor]  # compiled name -> the conversion to the driver's value
+    converting: tuple[tuple[str, Callable[[Any], Any]], ...]  # those of `binds` that convert at all
     types: tuple[Any, ...]  # the result columns' types
     row: Any  # a named tuple of the result's columns, read by name or position
 
@@ -75,8 +76,9 @@ class Prepared:
     def __init__(self, statement: sa.ClauseElement) -> None:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
-        # Results' conversions, by database: made at the first run, from the driver's own column types.
-        self._results: dict[str, tuple[Processor, ...]] = {}
+        # Results' conversions, by database: made at the first run, from the driver's own column types;
+        # (the column's position, its conversion) for the columns that have one.
+        self._results: dict[str, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}
 
     def run(self, db: Session, params: Mapping[str, Any] | None = None, *, flush: bool = True) -> Rows:
         """Run it in the session's transaction. `flush=False`: the session's unwritten changes cannot
@@ -114,9 +116,8 @@ class Prepared:
             values[compiled.names[key]] = value
         if len(values) != len(compiled.binds):
             raise ValueError(f"missing parameters: {sorted(set(compiled.binds) - set(values))}")
-        for name, convert in compiled.binds.items():
-            if convert is not None:
-                values[name] = convert(values[name])
+        for name, convert in compiled.converting:
+            values[name] = convert(values[name])
         arguments: Sequence[Any] | Mapping[str, Any] = (
             values if compiled.order is None else tuple(values[name] for name in compiled.order)
         )
@@ -127,22 +128,25 @@ class Prepared:
             rowcount = cursor.rowcount
             converts = self._results.get(dialect.name)
             if converts is None and cursor.description is not None:
-                made = tuple(
+                made = [
                     kind.dialect_impl(dialect).result_processor(dialect, described[1])
                     for kind, described in zip(compiled.types, cursor.description, strict=True)
-                )
-                converts = self._results[dialect.name] = made if any(made) else ()
+                ]
+                converts = self._results[dialect.name] = tuple((i, c) for i, c in enumerate(made) if c is not None)
         except dialect.loaded_dbapi.Error as error:
             raise _Failed(compiled.sql, arguments, error, cursor) from error
         finally:
             cursor.close()
         make = compiled.row._make
-        if converts:
-            fetched = [
-                [value if convert is None else convert(value) for convert, value in zip(converts, row, strict=True)]
-                for row in fetched
-            ]
-        return Rows([make(row) for row in fetched], rowcount)
+        if not converts:
+            return Rows([make(row) for row in fetched], rowcount)
+        rows = []
+        for row in fetched:
+            values_out = list(row)
+            for position, convert in converts:
+                values_out[position] = convert(values_out[position])
+            rows.append(make(values_out))
+        return Rows(rows, rowcount)
 
     def _compile(self, dialect: sa.Dialect) -> _Compiled:
         compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
@@ -171,6 +175,7 @@ class Prepared:
             fixed=fixed,
             names=names,
             binds=binds,
+            converting=tuple((name, convert) for name, convert in binds.items() if convert is not None),
             types=tuple(kind for _key, kind in columns),
             row=namedtuple("Row", [key for key, _kind in columns], rename=True),  # type: ignore[misc]
         )
