@@ -54,7 +54,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from assistant.care.quiet import is_bank_holiday
 from assistant.clock import FixedClock
@@ -441,8 +440,7 @@ class Simulation:
         if not self.network.delivered:
             return
         ids, self.network.delivered = self.network.delivered, []
-        with Session(self.reader) as db:
-            rows = _DELIVERED[db.get_bind().dialect.name].run(db, {"ids": ids}).all()
+        rows = _DELIVERED[self.reader.dialect.name].read(self.reader, {"ids": ids}).all()
         for _, participant_id, key, sent_at in rows:
             person = self.by_id.get(participant_id or 0)
             if person is not None and key:
@@ -532,8 +530,7 @@ class Simulation:
 
     def _next_due(self, now: datetime) -> datetime | None:
         """The next moment `tick` has anything to do: a due row, a silence reaching D days, a digest, 03:00."""
-        with Session(self.reader) as db:
-            found = [_as_utc(v) for v in _NEXT_DUE.run(db, {}).one() if v is not None]
+        found = [_as_utc(v) for v in _NEXT_DUE.read(self.reader).one() if v is not None]
         local = now.astimezone(ZONE)
         for at in ("03:00", "08:30"):  # retention runs in the 03:00 hour; digests at 08:30 (the service default)
             moment = datetime.combine(local.date(), parse_hhmm(at), ZONE).astimezone(UTC)
@@ -546,8 +543,7 @@ class Simulation:
     def _find_silence(self, now: datetime) -> None:
         """When the next person's silence reaches D days: exact until then, unless something changes
         who counts (a tick or an import: found again) or a text starts its sender's silence again."""
-        with Session(self.reader) as db:
-            quiet_since = _NEXT_SILENCE.run(db, {"since": now - self.silence_days}).scalar()
+        quiet_since = _NEXT_SILENCE.read(self.reader, {"since": now - self.silence_days}).scalar()
         self.silence = None if quiet_since is None else _as_utc(quiet_since) + self.silence_days
         self.silence_exact = True
 
