@@ -10,7 +10,16 @@ from assistant.engine.flow import FlowError
 from assistant.engine.understanding.classifier import RiskModel, train_risk_model
 from assistant.engine.understanding.numbered import NumberedAnswers
 from assistant.engine.understanding.patterns import compile_patterns, literal_words
-from assistant.engine.understanding.phrases import SIGNALS, AnchorIndex, Family, HoldBack, Pattern, Phrases, Rewrites
+from assistant.engine.understanding.phrases import (
+    SIGNALS,
+    AnchorIndex,
+    Family,
+    HoldBack,
+    Pattern,
+    Phrases,
+    Rewrites,
+    Slot,
+)
 from assistant.engine.understanding.reader import plain_words, read
 from assistant.engine.understanding.words import MIN_FUZZY, VARIATION, deletes, fuzzy_depth, stem
 
@@ -63,6 +72,7 @@ class _SignalParts:
     suppresses: dict[str, frozenset[str]] = field(default_factory=dict)
     vocabulary: set[str] = field(default_factory=set)
     checks: list[_Check] = field(default_factory=list)
+    slots: dict[str, Slot] = field(default_factory=dict)  # made once per token (`compile_patterns`)
 
 
 @dataclass(frozen=True)
@@ -165,7 +175,7 @@ def _add_signal_file(
         texts = [str(p) for p in family.get("patterns", [])]
         if not texts:
             raise FlowError(f"{source}: no patterns")
-        patterns = compile_patterns(texts, classes, source, aliases)
+        patterns = compile_patterns(texts, classes, source, aliases, parts.slots)
         needs = [str(p) for p in family.get("needs", [])]
         parts.vocabulary |= _words_of(texts + needs, classes)
         label = str(family.get("label", family_name))
@@ -175,7 +185,7 @@ def _add_signal_file(
                 family_name,
                 label,
                 patterns,
-                compile_patterns(needs, classes, source, aliases),
+                compile_patterns(needs, classes, source, aliases, parts.slots),
                 from_others=bool(family.get("from_others", False)),
             )
         )
@@ -183,16 +193,20 @@ def _add_signal_file(
         parts.checks += [(source, signal, str(e), False) for e in family.get("not_examples", [])]
     hb = data.get("hold_back", {})
     source = f"{name}: hold_back"
-    parts.hold_back[signal] = _hold_back(hb, classes, source, aliases)
+    parts.hold_back[signal] = _hold_back(hb, classes, source, aliases, parts.slots)
     parts.vocabulary |= _words_of((str(p) for key in _HOLD_BACK_PATTERNS for p in hb.get(key, [])), classes)
     parts.checks += [(source, signal, str(e), False) for e in hb.get("examples", [])]
 
 
 def _hold_back(
-    hb: Mapping[str, Any], classes: Mapping[str, list[str]], source: str, aliases: dict[str, str]
+    hb: Mapping[str, Any],
+    classes: Mapping[str, list[str]],
+    source: str,
+    aliases: dict[str, str],
+    slots: dict[str, Slot],
 ) -> HoldBack:
     def patterns(key: str) -> tuple[Pattern, ...]:
-        return compile_patterns(hb.get(key, []), classes, source, aliases)
+        return compile_patterns(hb.get(key, []), classes, source, aliases, slots)
 
     return HoldBack(
         # Words, not stems: "note" shares the stem of "not".

@@ -70,12 +70,22 @@ def _anchor_cost(slot: Slot) -> int:
 
 
 def _pattern(
-    text: str, classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str] | None = None
+    text: str,
+    classes: Mapping[str, Sequence[str]],
+    source: str,
+    aliases: Mapping[str, str] | None = None,
+    made: dict[str, Slot] | None = None,
 ) -> Pattern:
+    """`made`: the slots already made from the same word classes and aliases, by their token (the
+    phrase files spell out some 75,000 patterns from a few thousand distinct tokens)."""
     tokens = text.split()
     if not tokens:
         raise FlowError(f"{source}: an empty pattern")
-    slots = tuple(_slot(t, classes, f"{source}: pattern {text!r}", aliases or {}) for t in tokens)
+    made = {} if made is None else made
+    for token in tokens:
+        if token not in made:
+            made[token] = _slot(token, classes, f"{source}: pattern {text!r}", aliases or {})
+    slots = tuple(made[token] for token in tokens)
     required = [s for s in slots if not (s.optional or s.gap or s.end)]
     if not required:
         raise FlowError(f"{source}: pattern {text!r} has no word that must be there")
@@ -137,10 +147,16 @@ def _expand_word_groups(text: str, source: str) -> list[str]:
 
 
 def compile_patterns(
-    texts: Iterable[str], classes: Mapping[str, Sequence[str]], source: str, aliases: Mapping[str, str]
+    texts: Iterable[str],
+    classes: Mapping[str, Sequence[str]],
+    source: str,
+    aliases: Mapping[str, str],
+    made: dict[str, Slot] | None = None,
 ) -> tuple[Pattern, ...]:
-    """Every pattern the texts spell out (one per way through their groups), each named by its text."""
+    """Every pattern the texts spell out (one per way through their groups), each named by its text.
+    `made`: slots made before from the same classes and aliases, kept across calls (see `_pattern`)."""
     found: list[Pattern] = []
+    made = {} if made is None else made
     for text in texts:
         variants = _expand_groups(str(text), source)
         if len(variants) > MAX_VARIANTS:
@@ -149,7 +165,7 @@ def compile_patterns(
                 'write single-word choices as one slot ("went|gone|left"), not in brackets'
             )
         for variant in variants:
-            pattern = _pattern(variant, classes, source, aliases)
+            pattern = _pattern(variant, classes, source, aliases, made)
             found.append(
                 Pattern(str(text), pattern.slots, pattern.anchors, pattern.anchor_prefixes, pattern.about_self)
             )
