@@ -105,8 +105,7 @@ def claim(db: Session, model: type[Model], row_id: Any) -> Model | None:
         statement = _CLAIMS[model] = Prepared(
             sa.select(rows).where(rows.c.id == sa.bindparam("row_id")).with_for_update(skip_locked=True)
         )
-    row = statement.run(db, {"row_id": row_id}).first()
-    return None if row is None else as_loaded(db, model, row._asdict())
+    return first_row(db, model, statement, {"row_id": row_id})
 
 
 _CLAIMS: dict[type[SQLModel], Prepared] = {}
