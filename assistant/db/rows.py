@@ -99,16 +99,20 @@ def claim(db: Session, model: type[Model], row_id: Any) -> Model | None:
     """One row by its id, locked for this unit of work, as the session's object: None if there is
     none or, on PostgreSQL, another unit holds it (FOR UPDATE SKIP LOCKED; SQLite's transaction holds
     the write lock already). One statement per table, built once."""
-    statement = _CLAIMS.get(model)
+    return first_row(db, model, _by_key(model, locked=True), {"row_id": row_id})
+
+
+def _by_key(model: type[SQLModel], *, locked: bool) -> Prepared:
+    """Every column of one row by its primary key (`row_id`), locked or not: built once per table."""
+    statement = _BY_KEY.get((model, locked))
     if statement is None:
         rows = table(model)
-        statement = _CLAIMS[model] = Prepared(
-            sa.select(rows).where(rows.c.id == sa.bindparam("row_id")).with_for_update(skip_locked=True)
-        )
-    return first_row(db, model, statement, {"row_id": row_id})
+        select = sa.select(rows).where(rows.c[_key_of(model)] == sa.bindparam("row_id"))
+        statement = _BY_KEY[(model, locked)] = Prepared(select.with_for_update(skip_locked=True) if locked else select)
+    return statement
 
 
-_CLAIMS: dict[type[SQLModel], Prepared] = {}
+_BY_KEY: dict[tuple[type[SQLModel], bool], Prepared] = {}
 
 
 def first_row(db: Session, model: type[Model], statement: Prepared, params: Mapping[str, Any]) -> Model | None:
@@ -119,7 +123,7 @@ def first_row(db: Session, model: type[Model], statement: Prepared, params: Mapp
 
 def held(db: Session, model: type[Model], row_id: Any) -> Model | None:
     """The session's object for this row, if it holds one (no statement)."""
-    return db.identity_map.get(_mapper(model).identity_key_from_primary_key((row_id,)))  # type: ignore[no-any-return]
+    return db.identity_map.get(_identity(model, row_id))  # type: ignore[no-any-return]
 
 
 def get_row(db: Session, model: type[Model], row_id: Any) -> Model | None:
@@ -129,17 +133,7 @@ def get_row(db: Session, model: type[Model], row_id: Any) -> Model | None:
     if row_id is None:
         return None
     found = held(db, model, row_id)
-    if found is not None:
-        return found
-    statement = _BY_ID.get(model)
-    if statement is None:
-        rows = table(model)
-        by_key = rows.c[_key_of(model)] == sa.bindparam("row_id")
-        statement = _BY_ID[model] = Prepared(sa.select(rows).where(by_key))
-    return first_row(db, model, statement, {"row_id": row_id})
-
-
-_BY_ID: dict[type[SQLModel], Prepared] = {}
+    return found if found is not None else first_row(db, model, _by_key(model, locked=False), {"row_id": row_id})
 
 
 def insert_row(db: Session, rows: sa.Table, values: dict[str, Any]) -> Any:
@@ -160,14 +154,13 @@ def as_loaded(db: Session, model: type[Model], values: Mapping[str, Any]) -> Mod
     """All the model's columns of one row (`row._asdict()`), read by a prepared statement, as the
     session's object for it: the one the session holds already (as a query would give), or a new one
     kept as if a query had loaded it, so later changes to it are written as usual."""
-    mapper = _mapper(model)
-    key = mapper.identity_key_from_primary_key((values[_key_of(model)],))
-    held = db.identity_map.get(key)
-    if held is not None:
-        return held  # type: ignore[no-any-return]
+    key = _identity(model, values[_key_of(model)])
+    found = db.identity_map.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
     if values.keys() != _columns(model):
         raise ValueError(f"as_loaded takes a row of every column of {model.__name__}")
-    obj = mapper.class_manager.new_instance()
+    obj = _mapper(model).class_manager.new_instance()
     obj.__dict__.update(values)  # as the ORM's loader sets them: no change history, nothing left unloaded
     # What make_transient_to_detached does for a new object with every column set: its identity
     # key (it had no history to forget, and no attribute to mark unloaded, and working those out
@@ -189,6 +182,11 @@ def _mapper(model: type[SQLModel]) -> Mapper[Any]:
         sa.orm.configure_mappers()
         found = _MAPPERS[model] = sa.inspect(model)
     return found
+
+
+def _identity(model: type[SQLModel], row_id: Any) -> Any:
+    """The session's key for this row of the model (as `Session.identity_key` makes it, without its cost)."""
+    return _mapper(model).identity_key_from_primary_key((row_id,))
 
 
 def _key_of(model: type[SQLModel]) -> str:

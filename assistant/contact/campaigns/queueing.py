@@ -103,7 +103,7 @@ _CLAIM_DUE = (
     .limit(sa.bindparam("batch", type_=sa.Integer))
 )
 _CLAIM_DUE_SKIP_LOCKED = _CLAIM_DUE.with_for_update(of=_RECIPIENTS, skip_locked=True)
-_ANY_DUE = Prepared(_CLAIM_DUE)  # asked first, outside any unit of work: most ticks find none
+_ANY_DUE = Prepared(_CLAIM_DUE)
 
 
 def run_due(rt: Runtime, now: datetime) -> int:
@@ -112,8 +112,11 @@ def run_due(rt: Runtime, now: datetime) -> int:
     Each batch claims its recipient rows (FOR UPDATE SKIP LOCKED on PostgreSQL), writes
     their messages and marks them queued in one commit: a crash loses or repeats nothing.
     """
+    if _ANY_DUE.read(rt.engine, {"now": now, "batch": 1}).first() is None:  # outside any unit of work
+        _finish_done(rt, now)  # on most ticks no copy is due
+        return 0
     queued = 0
-    while _ANY_DUE.read(rt.engine, {"now": now, "batch": 1}).first() is not None:
+    while True:
         with transaction(rt.engine) as db:
             postgres = db.get_bind().dialect.name == "postgresql"
             claim = _CLAIM_DUE_SKIP_LOCKED if postgres else _CLAIM_DUE

@@ -86,7 +86,7 @@ def _pattern(
         if token not in made:
             made[token] = _slot(token, classes, f"{source}: pattern {text!r}", aliases or {})
     slots = tuple(made[token] for token in tokens)
-    required = [s for s in slots if not (s.optional or s.gap or s.end)]
+    required = [s for s in slots if s.required]
     if not required:
         raise FlowError(f"{source}: pattern {text!r} has no word that must be there")
     if slots[0].gap or slots[-1].gap:

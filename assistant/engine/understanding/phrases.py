@@ -74,6 +74,11 @@ class Slot:
     end: bool = False
     or_end: bool = False  # "a|$": the word, or the end of the clause
 
+    @property
+    def required(self) -> bool:
+        """A word the pattern cannot match without (not optional, not a gap, not the clause's end)."""
+        return not (self.optional or self.gap or self.end)
+
     def accepts(self, token: Token) -> bool:
         # The commonest case first, and str.startswith given the prefixes at once (no generator):
         # every text asks this thousands of times.
@@ -109,8 +114,7 @@ def _needed(pattern: Pattern) -> list[Needed]:
     """The words a clause must hold somewhere for the pattern to match it: one for each slot that is
     neither optional nor a gap nor the clause's end. (Slots taking word prefixes are left out: they
     are rare, and checked when the pattern is tried.)"""
-    needed = (slot for slot in pattern.slots if not (slot.optional or slot.gap or slot.end or slot.prefixes))
-    return [(slot.stems, slot.exact) for slot in needed]
+    return [(slot.stems, slot.exact) for slot in pattern.slots if slot.required and not slot.prefixes]
 
 
 @dataclass(frozen=True)
