@@ -7,6 +7,7 @@ test_twilio_api.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,12 +19,14 @@ from sqlmodel import col, select
 from assistant.contact.settings_change import change_settings
 from assistant.conversation.inbound import Received, receive_sms
 from assistant.db.models import Flag, Message, Participant, Service
+from assistant.db.send_pace import Pacer
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.outbox.writer import queue_sms, withdraw_outbox
 from assistant.runtime import Runtime
+from assistant.sending import sender
 from assistant.sending.reconcile import STALE_CLAIM, reconcile_stale
-from assistant.sending.sender import send_due
+from assistant.sending.sender import SendReport, send_due
 from assistant.transports import SendResult
 
 from .conftest import outbound
@@ -382,3 +385,79 @@ def test_results_of_a_burst_are_kept_when_a_later_send_fails(rt: Runtime, caselo
     # The first went and its result is on record; the second waits for reconciling; the rest are queued.
     assert _status(rt, first.message.id, second.message.id) == ["sent", "sending"]
     assert _status(rt, *(b.message.id for b in rest)) == ["queued"] * len(rest)
+
+
+def _everyone(rt: Runtime, caseload_file: Path, transport: ScriptedTwilio) -> list[Participant]:
+    _setup(rt, caseload_file, transport)
+    with transaction(rt.engine) as db:
+        return list(db.exec(select(Participant).order_by(col(Participant.id))).all())
+
+
+def _transactions_of(rt: Runtime, run: Callable[[], object]) -> int:
+    begun: list[object] = []
+
+    def on_begin(connection: object) -> None:
+        begun.append(connection)
+
+    sa.event.listen(rt.engine, "begin", on_begin)
+    try:
+        run()
+    finally:
+        sa.event.remove(rt.engine, "begin", on_begin)
+    return len(begun)
+
+
+def test_a_pass_claims_due_texts_together_and_records_them_together(rt: Runtime, caseload_file: Path) -> None:
+    twilio = ScriptedTwilio()
+    people = _everyone(rt, caseload_file, twilio)
+    ids = [_queue(rt, person) for person in people]
+    now = rt.clock.now()
+    reports: list[SendReport] = []
+    # One transaction claims all three; the next records them (and finds nothing more due).
+    assert _transactions_of(rt, lambda: reports.append(send_due(rt, now))) == 2
+    assert reports[0].sent == len(people) and _status(rt, *ids) == ["sent"] * len(ids)
+    assert sorted(to for to, _ in twilio.sent) == sorted(p.phone for p in people)
+
+
+def test_texts_a_pass_claimed_and_never_handed_over_go_back_in_the_queue(rt: Runtime, caseload_file: Path) -> None:
+    class DropsTheSecond(ScriptedTwilio):
+        def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
+            if len(self.sent) == 1:
+                super().send(to=to, body=body, key=key, status_callback=status_callback)
+                raise ConnectionError("provider connection dropped after accepting it")
+            return super().send(to=to, body=body, key=key, status_callback=status_callback)
+
+    twilio = DropsTheSecond()
+    first, second, third = (_queue(rt, person) for person in _everyone(rt, caseload_file, twilio))
+    now = rt.clock.now()
+    with pytest.raises(ConnectionError):
+        send_due(rt, now)
+    assert _status(rt, first, second, third) == ["sent", "sending", "queued"]
+    [left] = [m for m in outbound(rt) if m.id == third]
+    assert (left.attempts, left.claimed_at) == (0, None)
+    reconcile_stale(rt, now + STALE_CLAIM * 2)
+    assert send_due(rt, now + STALE_CLAIM * 2).sent == 1
+    assert _status(rt, first, second, third) == ["sent"] * 3 and len(twilio.sent) == 3  # none went twice
+
+
+def test_a_pass_claims_no_further_ahead_than_the_pace_lets_texts_go(
+    rt: Runtime, caseload_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At one segment every 2 s, a transaction claims the text that goes now and at most the one
+    after it: a sender that dies while it waits leaves those, not the whole queue, for reconciling."""
+    moment = [1_000_000.0]
+    slow = Pacer(0.5, clock=lambda: moment[0], sleep=lambda seconds: moment.__setitem__(0, moment[0] + seconds))
+    monkeypatch.setattr(sender, "pacer_for", lambda _rt: slow)
+    claimed_when_sent: list[int] = []
+
+    class CountsClaims(ScriptedTwilio):
+        def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:
+            claimed_when_sent.append(sum(m.status == "sending" for m in outbound(rt)))
+            return super().send(to=to, body=body, key=key, status_callback=status_callback)
+
+    ids = [_queue(rt, person) for person in _everyone(rt, caseload_file, CountsClaims())]
+    assert send_due(rt, rt.clock.now()).sent == len(ids) == 3
+    # The first two were claimed together (the second's slot, 2 s ahead, ended the claim); the third
+    # in the transaction that kept their results. At the tests' own pace all three go together.
+    assert claimed_when_sent == [2, 2, 1], claimed_when_sent
+    assert _status(rt, *ids) == ["sent"] * len(ids) and moment[0] >= 1_000_000.0 + 2 * (len(ids) - 1)

@@ -227,6 +227,11 @@ def _just_texted(row: sa.Row[Any]) -> bool:
 
 # Texts still queued for the same phones that a unit's claim may take first, keeping their order.
 BEHIND_AT_MOST = 20
+# A sending pass claims this many texts in one transaction (recording the results of the ones
+# before), as long as their slots start within this many seconds: each text does not cost a
+# transaction of its own, and claims stay minutes short of `reconcile.STALE_CLAIM`.
+CLAIMED_TOGETHER = 20
+CLAIMED_AHEAD = 1.0
 
 
 @dataclass
@@ -274,8 +279,8 @@ def send_due(
     booked: list[Booked] | None = None,
 ) -> SendReport:
     """Send what is due. Each message is claimed in a committed transaction before the provider is
-    called; the transaction that records the results claims the next, so a message costs one at
-    most, and texts claimed together cost one between them.
+    called; the transaction that records the results claims the next few (`CLAIMED_TOGETHER`), so
+    a handful of texts cost one transaction between them.
     `booked` are messages the caller's unit claimed already (`claim_in_unit`): they go first."""
     sending = _Pass(rt, now, only, limit, participant_id, booked or [])
     try:
@@ -319,22 +324,24 @@ class _Pass:
         self.pacer = pacer_for(rt)
 
     def next(self) -> Booked | None:
-        """A text claimed already, or else the next claimed now in the transaction that records the
-        results so far: texts claimed together go one after another and cost one transaction."""
-        return self.ready.pop(0) if self.ready else self.record_then_next()
+        """A text claimed already, or else the next few claimed now in the transaction that records
+        the results so far: texts claimed together go one after another and cost one transaction."""
+        if not self.ready:
+            self.record_then_claim()
+        return self.ready.pop(0) if self.ready else None
 
-    def record_then_next(self) -> Booked | None:
-        """Record the sends' results; in the same transaction, claim the next message. If it fails,
-        the results stay here for `keep_results`."""
+    def record_then_claim(self) -> None:
+        """Record the sends' results; in the same transaction, claim the next few messages. If it
+        fails, the results stay here for `keep_results` and nothing is taken as claimed."""
         with transaction(self.rt.engine) as db:
             outcomes = [_record_in(db, message_id, result, self.now) for message_id, result in self.results]
             if self.only is not None:
                 self.only += queued(db).texts  # a failure told the duty contact: that text goes now too
-            claimed = self._claim_next(db)
+            claimed = self._claim_more(db)
         self.results = []
+        self.ready = claimed  # only once committed: `release` must never touch another sender's claim
         for outcome in outcomes:
             setattr(self.report, outcome, getattr(self.report, outcome) + 1)
-        return claimed
 
     def keep_results(self) -> None:
         """Record the results not yet recorded, each on its own: one that fails does not lose the rest."""
@@ -346,15 +353,30 @@ class _Pass:
             except Exception:
                 log.exception("could not record a send's result: message=%s", message_id)
 
-    def _claim_next(self, db: Session) -> Booked | None:
+    def _claim_more(self, db: Session) -> list[Booked]:
+        """Up to `CLAIMED_TOGETHER` messages, while their slots in the pace start within
+        `CLAIMED_AHEAD` seconds: a sender that dies leaves few claims for `reconcile.py` to settle,
+        none of them old enough to be taken for a dead sender's while this one still waits to send."""
         # The statements below read the database directly (no autoflush): write out what recording
         # a failure changed first (a retry, a withdrawn outbox), so nothing stale is claimed.
         db.flush()
+        claimed: list[Booked] = []
+        while len(claimed) < CLAIMED_TOGETHER:
+            booked = self._claim_next(db, look_again=not claimed)
+            if booked is None:
+                break
+            claimed.append(booked)
+            if booked.start > self.pacer.clock() + CLAIMED_AHEAD:
+                break
+        return claimed
+
+    def _claim_next(self, db: Session, *, look_again: bool) -> Booked | None:
         while True:
             if not self.batch:
                 # Sending (or withholding) one message can free the next one queued behind it for
-                # the same person: when a batch is done, look again until nothing new is due.
-                if len(self.tried) >= self.limit:
+                # the same person: when a batch is done, look again (once those claimed are sent)
+                # until nothing new is due.
+                if not look_again or len(self.tried) >= self.limit:
                     return None
                 due = _candidates(db, self.now, self.only, self.limit, self.participant_id)
                 self.batch.extend(i for i in due if i not in self.tried)
