@@ -224,11 +224,11 @@ def upgrade(url: str) -> None:
     command.upgrade(config, "head")
 
 
-def among(session: Session, column: Any, ids: Collection[int]) -> Any:
-    """`column IN (ids)` for a batch of ids. PostgreSQL gets them as one array parameter: a thousand
-    ids written into the SQL make a statement the driver parses afresh and the server plans afresh
-    every time (a third of queueing a large campaign)."""
-    return among_param(column, None, session.get_bind().dialect.name, ids)
+def among(session: Session, column: Any, ids: Collection[Any], of: type[sa.types.TypeEngine[Any]] = sa.Integer) -> Any:
+    """`column IN (ids)` for a batch of ids (integers, or values `of` another type). PostgreSQL gets
+    them as one array parameter: a thousand ids written into the SQL make a statement the driver
+    parses afresh and the server plans afresh every time (a third of queueing a large campaign)."""
+    return among_param(column, None, session.get_bind().dialect.name, ids, of)
 
 
 def one_of(column: Any, values: Collection[Any]) -> Any:
@@ -238,12 +238,18 @@ def one_of(column: Any, values: Collection[Any]) -> Any:
     return column.in_([sa.literal(value, column.type) for value in sorted(values)])
 
 
-def among_param(column: Any, name: str | None, dialect: str, ids: Collection[int] | None = None) -> Any:
+def among_param(
+    column: Any,
+    name: str | None,
+    dialect: str,
+    ids: Collection[Any] | None = None,
+    of: type[sa.types.TypeEngine[Any]] = sa.Integer,
+) -> Any:
     """`among` for a statement built once per database: the ids are given later as `name`, one
     parameter whatever their number (an array on PostgreSQL, a JSON list read by `json_each` on SQLite),
     so the statement's SQL is the same on every run and stays in the caches."""
     value = None if ids is None else list(ids)
     if dialect == "postgresql":
-        return column == sa.any_(sa.bindparam(name, value, type_=postgresql.ARRAY(sa.Integer)))
+        return column == sa.any_(sa.bindparam(name, value, type_=postgresql.ARRAY(of)))
     listed = sa.func.json_each(sa.bindparam(name, value, type_=sa.JSON)).table_valued("value")
     return column.in_(sa.select(listed.c.value))

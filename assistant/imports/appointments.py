@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from assistant.care import rules
@@ -20,7 +21,7 @@ from assistant.contact import appointments
 from assistant.contact.appointments import CLOSED, KINDS, OUTCOMES
 from assistant.db.models import Appointment, DueTask, Participant, Service
 from assistant.db.open_items import LADDER_TASKS
-from assistant.db.units import lock_participant, transaction
+from assistant.db.units import among, lock_participant, transaction
 from assistant.imports.caseload_csv import CsvImportError, read_csv
 from assistant.runtime import Runtime
 
@@ -60,9 +61,11 @@ def parse_local(text: str, tz: str) -> datetime:
     return early.astimezone(UTC)
 
 
-def _participants(db: Session, scope: str | None) -> dict[str, list[Participant]]:
+def _participants(db: Session, scope: str | None, external_ids: set[str]) -> dict[str, list[Participant]]:
+    """The participants the file names (by their external id; in several services without a scope):
+    a day's outcomes for a few people do not load the whole service."""
     found: dict[str, list[Participant]] = {}
-    query = select(Participant)
+    query = select(Participant).where(among(db, Participant.external_id, external_ids, of=sa.String))
     if scope is not None:
         query = query.join(Service, col(Service.id) == col(Participant.service_id)).where(Service.slug == scope)
     for participant in db.exec(query).all():
@@ -140,11 +143,9 @@ def import_appointments(
         raise CsvImportError(errors, rows=sum(1 for r in rows if r))
     report = AppointmentReport()
     with transaction(rt.engine) as db:
-        people = _participants(db, scope)
-        query = select(Appointment)
-        if scope is not None:
-            in_scope = select(Participant.id).join(Service, col(Service.id) == col(Participant.service_id))
-            query = query.where(col(Appointment.participant_id).in_(in_scope.where(Service.slug == scope)))
+        people = _participants(db, scope, {row["participant_id"] for row in rows if row.get("participant_id")})
+        named = [person.id for found in people.values() for person in found]
+        query = select(Appointment).where(among(db, Appointment.participant_id, named))
         existing = {(a.participant_id, a.external_id): a for a in db.exec(query).all()}
         cleaned = []
         seen: dict[tuple[str, str], int] = {}
