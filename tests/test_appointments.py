@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from assistant.clock import FixedClock
-from assistant.db.models import Appointment, DueTask
+from assistant.db.models import Appointment, DueTask, Participant
 from assistant.db.units import transaction
 from assistant.imports.appointments import import_appointments, parse_local
 from assistant.imports.caseload import import_caseload
@@ -17,6 +17,8 @@ from assistant.imports.caseload_csv import CsvImportError
 from assistant.jobs.tick import tick
 from assistant.reporting.export import export_participant, find_participant
 from assistant.runtime import Runtime
+
+from .conftest import CASELOAD_HEADER
 
 HEADER = "appointment_id,participant_id,starts_at,kind,duration_minutes,location,outcome\n"
 
@@ -164,3 +166,33 @@ def test_an_appointment_booked_after_its_reminder_times_gets_one_reminder_now(lo
 
         [text] = db.exec(select(Message).where(Message.direction == "out")).all()
     assert text.message_key == "appointment_reminder/remind" and "tomorrow" in text.body
+
+
+def test_a_file_is_matched_by_each_persons_id_within_the_services_in_scope(rt: Runtime, tmp_path: Path) -> None:
+    caseload = tmp_path / "caseload.csv"
+    caseload.write_text(
+        CASELOAD_HEADER
+        + "P001,Alex,07700 900101,sam.jones@example.org,Sam Jones,north,out_of_work,Tue,10:30\n"
+        + "P001,Ash,07700 900201,kim.lee@example.org,Kim Lee,south,out_of_work,Tue,10:30\n"
+        + "P002,Jordan,07700 900102,sam.jones@example.org,Sam Jones,north,out_of_work,Wed,12:30\n"
+        + "P003,Priya,07700 900203,kim.lee@example.org,Kim Lee,south,out_of_work,Thu,11:00\n"
+    )
+    import_caseload(rt, caseload, rt.clock.now())
+    now = rt.clock.now()
+    both = _csv(tmp_path, "A1,P001,2026-11-27 14:00,meeting,60,,\n")
+    with pytest.raises(CsvImportError) as caught:
+        import_appointments(rt, both, now)
+    assert caught.value.errors == ["line 2, column participant_id: 'P001' is in more than one service"]
+    # The dashboard's import is scoped: its service's P001, and nobody else's P003.
+    report = import_appointments(rt, _csv(tmp_path, "A1,P001,2026-11-27 14:00,meeting,60,,\n"), now, scope="south")
+    assert (report.created, report.services) == (1, frozenset({"south"}))
+    with pytest.raises(CsvImportError) as caught:
+        import_appointments(rt, _csv(tmp_path, "A2,P003,2026-11-27 14:00,meeting,60,,\n"), now, scope="north")
+    assert caught.value.errors == ["line 2, column participant_id: no participant 'P003'"]
+    [made] = _appointments(rt)
+    with transaction(rt.engine) as db:
+        [owner] = db.exec(select(Participant).where(Participant.id == made.participant_id)).all()
+    assert (owner.first_name, made.external_id) == ("Ash", "A1")
+    # The same row again is unchanged: the appointment is found among the named person's.
+    again = import_appointments(rt, _csv(tmp_path, "A1,P001,2026-11-27 14:00,meeting,60,,\n"), now, scope="south")
+    assert (again.created, again.unchanged) == (0, 1)
