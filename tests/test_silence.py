@@ -52,6 +52,25 @@ def test_someone_asked_monthly_is_not_silent_at_day_21_but_is_at_day_35(rt: Runt
         assert flag is not None and flag.reason == "No text from them for 21 days"
 
 
+def test_each_cadence_waits_its_own_silence_however_long(rt: Runtime, caseload_file: Path) -> None:
+    """Fortnightly waits 21 days; asked every 12 weeks (a cadence the sweep has no horizon of its
+    own for) waits 91."""
+    import_caseload(rt, caseload_file, START)
+    with transaction(rt.engine) as db:
+        for person in db.exec(select(Participant)).all():
+            person.checkin_every_weeks = {"P001": 2, "P002": 12}.get(person.external_id, 1)
+            person.paused = person.external_id == "P003"
+            db.add(person)
+    _sweep(rt, 21 - 1 / 1440)
+    assert _not_responding(rt) == {}
+    _sweep(rt, 21)
+    assert _not_responding(rt) == {"P001": ["open"]}
+    _sweep(rt, 91 - 1 / 1440)
+    assert _not_responding(rt) == {"P001": ["open"]}
+    _sweep(rt, 91)
+    assert _not_responding(rt) == {"P001": ["open"], "P002": ["open"]}
+
+
 def test_a_resolved_silence_is_not_raised_again_until_a_new_silence(
     rt: Runtime, caseload_file: Path, phone: Phone
 ) -> None:

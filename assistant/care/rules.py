@@ -128,12 +128,25 @@ def _silent(*columns: Any, quiet_before: Any) -> sa.Select[Any]:
     )
 
 
+# Each check-in cadence a person may have (weeks), whose own horizon is given with every sweep:
+# someone asked monthly is passed over by the database until their longer silence is up, not read
+# and passed over in Python on every tick. Any other cadence is judged in Python alone.
+CADENCES = range(1, 9)
+_own_horizon = sa.case(
+    {weeks: sa.bindparam(f"horizon_{weeks}", type_=_participant.c.created_at.type) for weeks in CADENCES},
+    value=_participant.c.checkin_every_weeks,
+    else_=_horizon,
+)
 # Quiet since before the horizon, as two ranges of the (service, last text, added) index: those who
 # have texted, and those who never have. The coalesce() compared instead was worked out for every
 # person of the service on every tick.
 _QUIET_BEFORE = (
-    _participant.c.last_inbound_at <= _horizon,
-    sa.and_(_participant.c.last_inbound_at.is_(None), _participant.c.created_at <= _horizon),
+    sa.and_(_participant.c.last_inbound_at <= _horizon, _participant.c.last_inbound_at <= _own_horizon),
+    sa.and_(
+        _participant.c.last_inbound_at.is_(None),
+        _participant.c.created_at <= _horizon,
+        _participant.c.created_at <= _own_horizon,
+    ),
 )
 # The few columns the sweep needs: it runs on every tick, and most ticks raise nothing.
 _SILENT_COLUMNS = (
@@ -164,11 +177,13 @@ def silence_sweep(db: Session, now: datetime) -> int:
     for service_id, settings in all_services(db).items():
         if not _on(settings, "not_responding"):
             continue
-        params = {
+        params: dict[str, object] = {
             "service_id": service_id,
             "horizon": now - timedelta(days=settings.not_responding_days),
             "today": support_cutoff(now),
         }
+        for weeks in CADENCES:
+            params[f"horizon_{weeks}"] = now - timedelta(days=silence_days_for(settings, weeks))
         # Silent for the service's D days, and for their own cadence's (someone asked monthly waits longer).
         candidates = []
         for row in sorted(_SILENT.run(db, params).all(), key=lambda row: row.id):
