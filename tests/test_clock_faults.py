@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlmodel import col, select
 
 from assistant.care.flags import raise_flag
@@ -13,6 +14,7 @@ from assistant.clock import FixedClock
 from assistant.db.models import DueTask, Flag, FlowSession, JobHealth, Message, Notification, Participant
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
+from assistant.jobs import tick as ticking
 from assistant.jobs.tick import MAX_ROW_ATTEMPTS, retry_after, tick
 from assistant.runtime import Runtime
 
@@ -129,3 +131,32 @@ def test_a_row_that_keeps_failing_is_given_up_and_a_person_is_told(
         assert flags, "nobody was told that a scheduled contact could not be made"
     # Once given up, the row is left alone: the next tick finds no failures among the due rows.
     assert tick(rt, now + timedelta(hours=2)).failed_rows <= 1  # only the wait, still retrying
+
+
+def test_each_jobs_health_keeps_its_last_success_and_its_last_error(
+    rt: Runtime, caseload_file: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_caseload(rt, caseload_file, MONDAY_10 - timedelta(days=1))
+    tick(rt, MONDAY_10)
+    later, latest = MONDAY_10 + timedelta(minutes=1), MONDAY_10 + timedelta(minutes=2)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("the campaigns job is broken")
+
+    with monkeypatch.context() as patched:
+        jobs = [(name, broken if name == "campaigns" else job) for name, job in ticking.JOBS]
+        patched.setattr(ticking, "JOBS", jobs)
+        assert tick(rt, later).failed_jobs == {"campaigns": "RuntimeError: the campaigns job is broken"}
+    with transaction(rt.engine) as db:
+        health = {row.name: row for row in db.exec(select(JobHealth)).all()}
+    assert set(health) == {name for name, _job in ticking.JOBS}
+    assert all(row.last_run_at == later for row in health.values())
+    failed = health["campaigns"]
+    assert (failed.last_ok_at, failed.last_error_at) == (MONDAY_10, later) and "broken" in (failed.last_error or "")
+    assert all(row.last_ok_at == later for name, row in health.items() if name != "campaigns")
+
+    tick(rt, latest)  # every job well again: each row's run and success move on, the error stays on record
+    with transaction(rt.engine) as db:
+        health = {row.name: row for row in db.exec(select(JobHealth)).all()}
+    assert all((row.last_run_at, row.last_ok_at, row.failed_rows) == (latest, latest, 0) for row in health.values())
+    assert health["campaigns"].last_error_at == later
