@@ -59,12 +59,12 @@ class Flag(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    participant_id: int = Field(foreign_key="participant.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id")  # (indexed first in the indexes above)
     specialist_id: int = Field(foreign_key="specialist.id", index=True)
     kind: str = Field(max_length=64)
     severity: str = Field(max_length=16)
     reason: str
-    status: str = Field(default=FlagStatus.OPEN, max_length=16, index=True)
+    status: str = Field(default=FlagStatus.OPEN, max_length=16)
     evidence: list[Any] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime | None = utc_column()
     updated_at: datetime | None = utc_column()

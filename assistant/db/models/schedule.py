@@ -22,7 +22,7 @@ class DueTask(SQLModel, table=True):
         sa.Index("ix_duetask_status_due", "status", "due_at", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    participant_id: int = Field(foreign_key="participant.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id")  # (indexed first in ix_duetask_participant_status)
     kind: str = Field(max_length=32)
     due_at: datetime | None = utc_column(nullable=False, index=True)
     status: str = Field(default=TaskStatus.PENDING, max_length=16)

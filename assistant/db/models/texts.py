@@ -22,10 +22,10 @@ class FlowSession(SQLModel, table=True):
         sa.Index("ix_flowsession_status_wait", "status", "wait_until"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    participant_id: int = Field(foreign_key="participant.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id")  # (indexed first in the indexes above)
     flow: str = Field(max_length=64)
     flow_version: int
-    status: str = Field(default=SessionStatus.WAITING, max_length=16, index=True)
+    status: str = Field(default=SessionStatus.WAITING, max_length=16)
     state: dict[str, Any] = json_column()
     question: str | None = Field(default=None, max_length=64)
     wait_until: datetime | None = utc_column(index=True)
@@ -54,7 +54,7 @@ class Message(SQLModel, table=True):
     flow: str | None = Field(default=None, max_length=64)
     message_key: str | None = Field(default=None, max_length=128)
     session_id: int | None = Field(default=None, foreign_key="flowsession.id")
-    phone: str = Field(max_length=40, index=True)  # the participant's side
+    phone: str = Field(max_length=40)  # the participant's side (indexed first in ix_message_phone_status)
     provider_sid: str | None = Field(default=None, max_length=64, index=True)
     error_code: str | None = Field(default=None, max_length=16)
     error_message: str | None = Field(default=None, max_length=300)
