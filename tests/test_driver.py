@@ -14,7 +14,13 @@ from sqlmodel import Session, select
 from assistant.db.driver import Prepared
 from assistant.db.models import AuditLog, InboundReceipt, Participant, SendPace, table
 from assistant.db.rows import as_loaded
-from assistant.db.units import lock_participant, lock_participant_by_phone, make_engine, transaction
+from assistant.db.units import (
+    lock_participant,
+    lock_participant_by_phone,
+    make_engine,
+    shared_connection,
+    transaction,
+)
 from assistant.imports.caseload import import_caseload
 from assistant.runtime import Runtime
 
@@ -234,4 +240,29 @@ def test_get_row_is_the_sessions_object_or_the_row_or_none(db_url: str) -> None:
         found.action = "changed"
     with transaction(engine) as db:
         assert db.get(AuditLog, row_id).action == "changed"  # type: ignore[union-attr]
+    engine.dispose()
+
+
+def test_units_sharing_a_connection_are_each_their_own_transaction(db_url: str) -> None:
+    """The clock's tick: its units of work take one pooled connection in turn. Each commits or rolls
+    back on its own, one that fails leaves the next free to go on, and the connection goes back at
+    the end."""
+    engine = make_engine(db_url, lock_timeout=2)
+    checkouts: list[object] = []
+    sa.event.listen(engine, "checkout", lambda dbapi, record, proxy: checkouts.append(dbapi))
+    with shared_connection(engine):
+        with transaction(engine) as db:
+            _RECEIPT.run(db, {"sid": "SM1", "at": AT})
+        with pytest.raises(sa.exc.IntegrityError), transaction(engine) as db:
+            _RECEIPT.run(db, {"sid": "SM2", "at": AT})
+            _RECEIPT.run(db, {"sid": "SM1", "at": AT})  # the same again: the unit fails, SM2 goes with it
+        assert _COUNT_RECEIPTS.read(engine).scalar() == 1  # the first was committed on its own
+        with transaction(engine) as db:
+            _RECEIPT.run(db, {"sid": "SM3", "at": AT})
+        assert engine.pool.checkedout() == 1  # the shared one, between units
+    assert engine.pool.checkedout() == 0
+    assert len(checkouts) == 2  # one for the three units, one for the read beside them
+    with transaction(engine) as db:
+        kept = db.execute(sa.select(_receipt.c.message_sid).order_by(_receipt.c.message_sid)).scalars().all()
+    assert kept == ["SM1", "SM3"]
     engine.dispose()

@@ -29,7 +29,7 @@ from assistant.contact.due import DEFERRED, HANDLERS
 from assistant.db.driver import Prepared
 from assistant.db.models import DueTask, FlowSession, JobHealth, SessionStatus, TaskStatus, table
 from assistant.db.rows import claim, write_now
-from assistant.db.units import INSERT_OR, one_of, participant_unit, transaction
+from assistant.db.units import INSERT_OR, one_of, participant_unit, shared_connection, transaction
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
 from assistant.sending.reconcile import reconcile_stale
@@ -271,6 +271,11 @@ PARTICIPANT_JOBS = {"timeouts", "tasks", "sweep", "sending"}
 
 def tick(rt: Runtime, now: datetime, *, participant_id: int | None = None) -> TickReport:
     """Everything due at `now`; with `participant_id`, only that participant's (the simulator)."""
+    with shared_connection(rt.engine):  # the tick's units of work take one connection in turn
+        return _run_jobs(rt, now, participant_id)
+
+
+def _run_jobs(rt: Runtime, now: datetime, participant_id: int | None) -> TickReport:
     report = TickReport()
     failed_rows: dict[str, int] = {}
     for name, job in JOBS:
