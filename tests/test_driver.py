@@ -3,7 +3,7 @@ transaction, and fail with SQLAlchemy's own errors."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from assistant.db.driver import Prepared
 from assistant.db.models import AuditLog, InboundReceipt, Participant, SendPace, table
+from assistant.db.models.columns import UTCDateTime
 from assistant.db.rows import as_loaded
 from assistant.db.units import (
     lock_participant,
@@ -266,3 +267,23 @@ def test_units_sharing_a_connection_are_each_their_own_transaction(db_url: str) 
         kept = db.execute(sa.select(_receipt.c.message_sid).order_by(_receipt.c.message_sid)).scalars().all()
     assert kept == ["SM1", "SM3"]
     engine.dispose()
+
+
+def test_times_are_stored_as_sqlalchemys_own_text_and_read_back_as_utc() -> None:
+    """On SQLite a time is converted by one function each way: the same text SQLAlchemy's own
+    DATETIME writes (so rows written before read the same), aware UTC when read, naive refused."""
+    dialect = sa.create_engine("sqlite://").dialect
+    ours = UTCDateTime().dialect_impl(dialect)
+    to_text, from_text = ours.bind_processor(dialect), ours.result_processor(dialect, None)
+    sqlalchemys = sa.DateTime().dialect_impl(dialect)
+    theirs_to_text, theirs_from_text = sqlalchemys.bind_processor(dialect), sqlalchemys.result_processor(dialect, None)
+    plus_one = timezone(timedelta(hours=1))
+    for moment in (AT, datetime(2026, 10, 25, 1, 30, 0, 123, tzinfo=plus_one), datetime(999, 1, 2, tzinfo=UTC)):
+        text = to_text(moment)
+        assert text == theirs_to_text(moment.astimezone(UTC).replace(tzinfo=None))
+        assert from_text(text) == moment and from_text(text).tzinfo is UTC
+        assert from_text(text) == theirs_from_text(text).replace(tzinfo=UTC)
+    assert from_text("2027-03-28 01:30:00") == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)  # no fraction written
+    assert to_text(None) is None and from_text(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        to_text(datetime(2027, 3, 28, 1, 30))
