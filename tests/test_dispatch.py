@@ -42,8 +42,8 @@ def test_with_dispatch_off_the_reply_waits_for_the_tick(rt: Runtime, caseload_fi
 
 
 def test_texts_kicked_while_a_send_goes_are_taken_together_in_order(rt: Runtime) -> None:
-    from assistant.sending.claims import Booked, Claimed
     from assistant.sending.dispatch import BATCH_UP_TO, Dispatcher
+    from assistant.sending.sender import Booked, Claimed
 
     rt.settings = replace(rt.settings, dispatch="thread")
     dispatcher = Dispatcher(rt)

@@ -25,8 +25,8 @@ from assistant.engine.understanding import read
 from assistant.outbox.writer import queue_sms, queue_text, render_for
 from assistant.phones import is_e164, normalise_sender
 from assistant.runtime import Runtime
-from assistant.sending.claims import Booked, claim_in_unit
 from assistant.sending.failures import clear_number_problem
+from assistant.sending.sender import Booked, claim_in_unit
 from assistant.sessions.lifecycle import Outcome
 
 log = logging.getLogger(__name__)

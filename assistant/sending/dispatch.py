@@ -13,7 +13,6 @@ import threading
 from assistant.care.mail import send_notifications
 from assistant.runtime import Runtime
 from assistant.sending import sender as outbox
-from assistant.sending.claims import Booked, release
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ class Dispatcher:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.mode = rt.settings.dispatch
-        self._queue: queue.Queue[tuple[list[int], bool, list[Booked]]] = queue.Queue()
+        self._queue: queue.Queue[tuple[list[int], bool, list[outbox.Booked]]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -34,12 +33,12 @@ class Dispatcher:
         """Whether kicked texts go at once: only then may a unit claim its texts for this dispatcher."""
         return self.mode != "off"
 
-    def kick(self, ids: list[int], *, emails: bool = False, booked: list[Booked] | None = None) -> None:
+    def kick(self, ids: list[int], *, emails: bool = False, booked: list[outbox.Booked] | None = None) -> None:
         """Send these outbox messages (and any queued emails) now that their transaction committed.
-        `booked`: those of them the unit claimed already (`claims.claim_in_unit`), sent first."""
+        `booked`: those of them the unit claimed already (`sender.claim_in_unit`), sent first."""
         booked = booked or []
         if not (ids or emails) or self.mode == "off":
-            release(self.rt, booked)  # nobody sends them here: back in the queue for the tick
+            outbox.release(self.rt, booked)  # nobody sends them here: back in the queue for the tick
             return
         if self.mode == "inline":
             self._send(ids, emails, booked)
@@ -50,7 +49,7 @@ class Dispatcher:
                 self._thread.start()
         self._queue.put((ids, emails, booked))
 
-    def _send(self, ids: list[int], emails: bool, booked: list[Booked] | None = None) -> None:
+    def _send(self, ids: list[int], emails: bool, booked: list[outbox.Booked] | None = None) -> None:
         now = self.rt.clock.now()
         failed = 0
         for attempt in (1, 2):
@@ -73,7 +72,9 @@ class Dispatcher:
         while True:
             self._send(*self._with_waiting(*self._queue.get()))
 
-    def _with_waiting(self, ids: list[int], emails: bool, booked: list[Booked]) -> tuple[list[int], bool, list[Booked]]:
+    def _with_waiting(
+        self, ids: list[int], emails: bool, booked: list[outbox.Booked]
+    ) -> tuple[list[int], bool, list[outbox.Booked]]:
         """These, and whatever else was kicked while the last send went, in one pass: texts the
         units claimed already go one after another and their results are recorded together, so a
         backlog costs one transaction, not one a text."""
