@@ -17,7 +17,8 @@ from sqlmodel import Session
 
 from assistant.care.quiet import next_allowed
 from assistant.db.driver import Prepared
-from assistant.db.models import Message, MessageStatus, Participant, StatusEvent, table
+from assistant.db.models import Message, MessageStatus, table
+from assistant.db.outbox_statements import CLAIM_BY, HOLD_UNTIL, RELEASE, SENDING, SENT, WITHHOLD
 from assistant.db.send_pace import Pacer
 from assistant.db.service_settings import for_service
 from assistant.db.units import among_param, one_of, queued, transaction
@@ -50,7 +51,7 @@ class SendReport:
     withheld: int = 0
 
 
-_message, _participant, _status_event = table(Message), table(Participant), table(StatusEvent)
+_message = table(Message)
 # An earlier message to the same phone still waiting to go.
 _earlier = _message.alias("earlier")
 _BLOCKED = (
@@ -128,66 +129,8 @@ class _Hours:
     contact_windows: str | None = None
 
 
-# The message and what decides whether it may go, in one statement; only the message row is locked.
-_CLAIM = (
-    sa.select(
-        _message.c.id,
-        _message.c.status,
-        _message.c.phone,
-        _message.c.body,
-        _message.c.segments,
-        _message.c.message_key,
-        _message.c.at,
-        _message.c.expires_at,
-        _message.c.automated,
-        _message.c.participant_id,
-        _participant.c.opted_out,
-        _participant.c.unreachable,
-        _participant.c.last_inbound_at,
-        _participant.c.sms_consent,
-        _participant.c.service_id,
-        _participant.c.timezone,
-        _participant.c.allowed_from,
-        _participant.c.allowed_until,
-        _participant.c.contact_windows,
-    )
-    .select_from(_message.outerjoin(_participant, _participant.c.id == _message.c.participant_id))
-    .where(_message.c.id == sa.bindparam("id"))
-)
-_CLAIM_BY = {"sqlite": Prepared(_CLAIM), "postgresql": Prepared(_CLAIM.with_for_update(skip_locked=True, of=_message))}
-_UPDATE = _message.update().where(_message.c.id == sa.bindparam("message_id"))
-_WITHHOLD = Prepared(_UPDATE.values(status=sa.bindparam("new_status"), error_message=sa.bindparam("reason")))
-_HOLD_UNTIL = Prepared(_UPDATE.values(next_attempt_at=sa.bindparam("until", type_=_message.c.next_attempt_at.type)))
-_SENDING = Prepared(
-    _UPDATE.values(
-        status=MessageStatus.SENDING,
-        claimed_at=sa.bindparam("moment", type_=_message.c.claimed_at.type),
-        attempts=_message.c.attempts + 1,
-    )
-)
-# Recorded as sent, and in the same statement whether a status callback for its sid came first
-# (before we knew the sid): those wait to be applied now.
-_SENT = Prepared(
-    _UPDATE.values(
-        status=MessageStatus.SENT,
-        provider_sid=sa.bindparam("sid"),
-        sent_at=sa.bindparam("moment", type_=_message.c.sent_at.type),
-    ).returning(
-        sa.exists()
-        .where(_status_event.c.provider_sid == sa.bindparam("sid"), _status_event.c.applied.is_(False))
-        .label("callback_first")
-    )
-)
-# Undoes `_SENDING` for a claim that was never handed to the provider.
-_RELEASE = (
-    _message.update()
-    .where(_message.c.id.in_(sa.bindparam("ids", expanding=True)), _message.c.status == MessageStatus.SENDING)
-    .values(status=MessageStatus.QUEUED, claimed_at=None, attempts=_message.c.attempts - 1)
-)
-
-
 def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
-    row = _CLAIM_BY[db.get_bind().dialect.name].run(db, {"id": message_id}).first()
+    row = CLAIM_BY[db.get_bind().dialect.name].run(db, {"id": message_id}).first()
     if row is None or row.status != MessageStatus.QUEUED:
         return None
     known = row.participant_id is not None and row.opted_out is not None
@@ -202,7 +145,7 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
         reason = "no_consent"
     if reason:
         status = MessageStatus.EXPIRED if reason == "expired" else MessageStatus.SUPPRESSED
-        _WITHHOLD.run(db, {"message_id": message_id, "new_status": status, "reason": reason})
+        WITHHOLD.run(db, {"message_id": message_id, "new_status": status, "reason": reason})
         return None
     if row.automated and known:
         # A retry can drift into quiet hours: hold it until texts may arrive again.
@@ -210,13 +153,13 @@ def _claim_in(db: Session, message_id: int, now: datetime) -> Claimed | None:
         allowed = next_allowed(now, hours, for_service(db, row.service_id))
         if allowed > now:
             if row.expires_at and allowed >= row.expires_at:
-                _WITHHOLD.run(
+                WITHHOLD.run(
                     db, {"message_id": message_id, "new_status": MessageStatus.EXPIRED, "reason": "quiet_hours"}
                 )
             else:
-                _HOLD_UNTIL.run(db, {"message_id": message_id, "until": allowed})
+                HOLD_UNTIL.run(db, {"message_id": message_id, "until": allowed})
             return None
-    _SENDING.run(db, {"message_id": message_id, "moment": now})
+    SENDING.run(db, {"message_id": message_id, "moment": now})
     return Claimed(id=row.id, phone=row.phone, body=row.body, segments=row.segments)
 
 
@@ -266,7 +209,7 @@ def release(rt: Runtime, booked: list[Booked]) -> None:
     ids = [b.message.id for b in booked]
     if ids:
         with transaction(rt.engine) as db:
-            db.execute(_RELEASE, {"ids": ids})
+            db.execute(RELEASE, {"ids": ids})
 
 
 def send_due(
@@ -392,7 +335,7 @@ class _Pass:
 
 def _record_in(db: Session, message_id: int, result: SendResult, now: datetime) -> str:
     if result.ok:
-        callback_first = _SENT.run(db, {"message_id": message_id, "sid": result.sid, "moment": now}).scalar_one()
+        callback_first = SENT.run(db, {"message_id": message_id, "sid": result.sid, "moment": now}).scalar_one()
         if result.sid and callback_first:
             sent = db.get(Message, message_id)
             assert sent is not None
