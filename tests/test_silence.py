@@ -34,13 +34,19 @@ def _sweep(rt: Runtime, days: float) -> None:
         rules.silence_sweep(db, START + timedelta(days=days))
 
 
-def test_someone_asked_monthly_is_not_silent_at_day_21_but_is_at_day_35(rt: Runtime, caseload_file: Path) -> None:
+def _asked_every(rt: Runtime, caseload_file: Path, weeks: dict[str, int]) -> None:
+    """The caseload, each person checked in with every so many weeks (1 unless given); Priya (P003)
+    paused, automation off: never "silent"."""
     import_caseload(rt, caseload_file, START)
     with transaction(rt.engine) as db:
         for person in db.exec(select(Participant)).all():
-            person.checkin_every_weeks = 4 if person.external_id == "P002" else 1
-            person.paused = person.external_id == "P003"  # automation off: never "silent"
+            person.checkin_every_weeks = weeks.get(person.external_id, 1)
+            person.paused = person.external_id == "P003"
             db.add(person)
+
+
+def test_someone_asked_monthly_is_not_silent_at_day_21_but_is_at_day_35(rt: Runtime, caseload_file: Path) -> None:
+    _asked_every(rt, caseload_file, {"P002": 4})
     _sweep(rt, 21)
     assert _not_responding(rt) == {"P001": ["open"]}
     _sweep(rt, 35 - 1 / 1440)
@@ -55,12 +61,7 @@ def test_someone_asked_monthly_is_not_silent_at_day_21_but_is_at_day_35(rt: Runt
 def test_each_cadence_waits_its_own_silence_however_long(rt: Runtime, caseload_file: Path) -> None:
     """Fortnightly waits 21 days; asked every 12 weeks (a cadence the sweep has no horizon of its
     own for) waits 91."""
-    import_caseload(rt, caseload_file, START)
-    with transaction(rt.engine) as db:
-        for person in db.exec(select(Participant)).all():
-            person.checkin_every_weeks = {"P001": 2, "P002": 12}.get(person.external_id, 1)
-            person.paused = person.external_id == "P003"
-            db.add(person)
+    _asked_every(rt, caseload_file, {"P001": 2, "P002": 12})
     _sweep(rt, 21 - 1 / 1440)
     assert _not_responding(rt) == {}
     _sweep(rt, 21)
