@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -302,36 +303,36 @@ def _run_jobs(rt: Runtime, now: datetime, participant_id: int | None) -> TickRep
 _health = table(JobHealth)
 
 
-def _health_upsert(dialect: str, columns: tuple[str, ...]) -> Prepared:
-    """Write these columns of a job's health row, making the row if it is the job's first run."""
-    insert = INSERT_OR[dialect](_health).values(
-        name=sa.bindparam("name"), **{name: sa.bindparam(name, type_=_health.c[name].type) for name in columns}
-    )
-    kept = {name: insert.excluded[name] for name in columns}
+def _health_upsert(dialect: str, rows: list[dict[str, Any]], changed: tuple[str, ...]) -> Prepared:
+    """Write these rows' `changed` columns, making each row at its job's first run."""
+    insert = INSERT_OR[dialect](_health).values(rows)
+    kept = {name: insert.excluded[name] for name in changed}
     return Prepared(insert.on_conflict_do_update(index_elements=["name"], set_=kept))
+
+
+def _one_job(columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One job's row: its name and these columns given as parameters of the same names."""
+    return [
+        {"name": sa.bindparam("name"), **{name: sa.bindparam(name, type_=_health.c[name].type) for name in columns}}
+    ]
+
+
+def _every_job_well() -> list[dict[str, Any]]:
+    """Every job's row, for a tick in which each job ran and none failed (nearly every tick)."""
+    moment = sa.bindparam("now", type_=_health.c.last_run_at.type)
+    return [
+        {"name": name, "last_run_at": moment, "last_ok_at": moment, "failed_rows": sa.bindparam(f"failed_{name}")}
+        for name, _job in JOBS
+    ]
 
 
 # A failed job keeps its last success, and a job that went well keeps its last error: only these change.
 _OK_COLUMNS = ("last_run_at", "failed_rows", "last_ok_at")
 _ERROR_COLUMNS = ("last_run_at", "failed_rows", "last_error_at", "last_error")
-
-
-def _all_ran_upsert(dialect: str) -> Prepared:
-    """Every job's row at once, for a tick in which each job ran and none failed (nearly every tick)."""
-    moment = sa.bindparam("now", type_=_health.c.last_run_at.type)
-    rows = [
-        {"name": name, "last_run_at": moment, "last_ok_at": moment, "failed_rows": sa.bindparam(f"failed_{name}")}
-        for name, _job in JOBS
-    ]
-    insert = INSERT_OR[dialect](_health).values(rows)
-    kept = {name: insert.excluded[name] for name in _OK_COLUMNS}
-    return Prepared(insert.on_conflict_do_update(index_elements=["name"], set_=kept))
-
-
 # Built once per database: every tick writes them.
-_HEALTH_OK = {dialect: _health_upsert(dialect, _OK_COLUMNS) for dialect in INSERT_OR}
-_HEALTH_FAILED = {dialect: _health_upsert(dialect, _ERROR_COLUMNS) for dialect in INSERT_OR}
-_HEALTH_ALL_RAN = {dialect: _all_ran_upsert(dialect) for dialect in INSERT_OR}
+_HEALTH_OK = {dialect: _health_upsert(dialect, _one_job(_OK_COLUMNS), _OK_COLUMNS) for dialect in INSERT_OR}
+_HEALTH_FAILED = {dialect: _health_upsert(dialect, _one_job(_ERROR_COLUMNS), _ERROR_COLUMNS) for dialect in INSERT_OR}
+_HEALTH_ALL_RAN = {dialect: _health_upsert(dialect, _every_job_well(), _OK_COLUMNS) for dialect in INSERT_OR}
 
 
 def _record_health(rt: Runtime, now: datetime, failed_jobs: dict[str, str], failed_rows: dict[str, int]) -> None:
