@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from assistant.db import writer_turns
 from assistant.db.driver import Prepared
+from assistant.db.idle_ping import ping_when_idle
 from assistant.db.models import Participant, table
 from assistant.db.rows import as_loaded
 from assistant.db.service_settings import SETTINGS_KEY, remember_settings, settings_text_of
@@ -46,7 +47,9 @@ def make_engine(url: str, *, lock_timeout: float | None = None, statement_timeou
     if options:
         given = sa.make_url(url).query.get("options")
         connect_args["options"] = " ".join([*([given] if isinstance(given, str) else list(given or ())), *options])
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
+    engine = sa.create_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args)
+    ping_when_idle(engine)
+    return engine
 
 
 WAL_CHECKPOINT_PAGES = 4000
