@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from assistant.db.driver import Prepared
-from assistant.db.models import AuditLog, InboundReceipt, Participant, SendPace, table
+from assistant.db.models import AuditLog, InboundReceipt, Participant, SendPace, Specialist, User, table
 from assistant.db.models.columns import UTCDateTime
 from assistant.db.rows import as_loaded
+from assistant.db.signers import Signer, signer
 from assistant.db.units import (
     lock_participant,
     lock_participant_by_phone,
@@ -158,6 +159,38 @@ def test_a_row_read_by_a_statement_is_the_sessions_object_and_its_changes_are_wr
         assert again.first_name == "Alexandra"
     with transaction(rt.engine) as db, pytest.raises(ValueError, match="every column"):
         as_loaded(db, Participant, _partial_row(db))
+
+
+def test_the_signer_read_with_the_lock_is_the_one_a_statement_reads(rt: Runtime, caseload_file: Path) -> None:
+    """Who signs a person's texts comes with their locked row: the same name, address and "has
+    left" as the signer's own statement gives, for a specialist who has left and one who has not."""
+    from assistant.care.signins import deactivate
+
+    import_caseload(rt, caseload_file, START)
+    with transaction(rt.engine) as db:
+        sam = db.exec(select(Specialist).where(Specialist.email == "sam.jones@example.org")).one()
+        service_id = db.exec(select(Participant.service_id)).first()
+        user = User(email=sam.email, password_hash="x", role="specialist", service_id=service_id, specialist_id=sam.id)
+        db.add(user)
+        db.flush()
+        deactivate(db, user, START)
+    expected = {
+        "+447700900101": Signer("Sam Jones", "sam.jones@example.org", left=True),
+        "+447700900103": Signer("Chris Lee", "chris.lee@example.org", left=False),
+    }
+    for phone, signed_by in expected.items():
+        with transaction(rt.engine) as db:
+            person = lock_participant_by_phone(db, phone)
+            assert person is not None and person.specialist_id is not None
+            with_the_lock = signer(db, person.specialist_id)
+        with transaction(rt.engine) as db:
+            alone = signer(db, person.specialist_id)
+        assert with_the_lock == alone == signed_by
+    with transaction(rt.engine) as db:  # read with the lock, not afterwards
+        person = lock_participant_by_phone(db, "+447700900103")
+        assert person is not None and person.specialist_id is not None
+        db.execute(sa.text("UPDATE specialist SET name = 'Christine Lee' WHERE id = :id"), {"id": person.specialist_id})
+        assert signer(db, person.specialist_id) == expected["+447700900103"]
 
 
 def _partial_row(db: Session) -> Any:

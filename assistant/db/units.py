@@ -23,6 +23,7 @@ from assistant.db.idle_ping import ping_when_idle
 from assistant.db.models import Participant, table
 from assistant.db.rows import as_loaded
 from assistant.db.service_settings import SETTINGS_KEY, remember_settings, settings_text_of
+from assistant.db.signers import SIGNER_COLUMNS, SIGNER_JOIN, keep_signer
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -205,16 +206,19 @@ def transaction(engine: sa.Engine) -> Iterator[Unit]:
 # Built once: building a statement costs more than running it on an indexed column. FOR UPDATE
 # is PostgreSQL's row lock; SQLite leaves it out (its transaction holds the write lock already).
 _participant = table(Participant)
-# Their service's settings come with them (nearly every unit about them reads them: a reply, a
-# check-in, a timeout), costing no statement of their own. Only the participant's row is locked.
+# Their service's settings and who signs their texts come with them (nearly every unit about them
+# reads both: a reply, a check-in, a timeout), costing no statement of their own. Only the
+# participant's row is locked.
 _LOCK_BY_ID = Prepared(
-    sa.select(_participant, settings_text_of(_participant.c.service_id).label(SETTINGS_KEY))
+    sa.select(_participant, settings_text_of(_participant.c.service_id).label(SETTINGS_KEY), *SIGNER_COLUMNS)
+    .select_from(SIGNER_JOIN)
     .where(_participant.c.id == sa.bindparam("key"))
     .with_for_update(of=_participant)
 )
 # The same, for a text from their phone.
 _LOCK_BY_PHONE = Prepared(
-    sa.select(_participant, settings_text_of(_participant.c.service_id).label(SETTINGS_KEY))
+    sa.select(_participant, settings_text_of(_participant.c.service_id).label(SETTINGS_KEY), *SIGNER_COLUMNS)
+    .select_from(SIGNER_JOIN)
     .where(_participant.c.phone == sa.bindparam("key"))
     .with_for_update(of=_participant)
 )
@@ -243,12 +247,13 @@ def lock_participant_by_phone(session: Session, phone: str) -> Participant | Non
 
 
 def _loaded_with_settings(session: Session, row: Any) -> Participant | None:
-    """The locked row as the session's participant; their service's settings, read with it, kept for
-    `for_service` so it asks the database no more in this transaction."""
+    """The locked row as the session's participant; their service's settings and their texts' signer,
+    read with it, kept for `for_service` and `signer` so they ask the database no more in this transaction."""
     if row is None:
         return None
     values = row._asdict()
     settings = values.pop(SETTINGS_KEY)
+    keep_signer(session, values)
     participant = as_loaded(session, Participant, values)
     remember_settings(session, participant.service_id, settings)
     return participant

@@ -16,10 +16,10 @@ from sqlmodel import Session, col, select
 
 from assistant import engine
 from assistant.content.library import CRISIS_FALLBACK, CRISIS_KEY, NEUTRAL_SIGNATURE
-from assistant.db.driver import Prepared
-from assistant.db.models import Message, MessageStatus, Participant, Specialist, specialist_has_left, table
+from assistant.db.models import Message, MessageStatus, Participant, Specialist, table
 from assistant.db.rows import held, insert_row
 from assistant.db.service_settings import settings_for
+from assistant.db.signers import signer
 from assistant.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -46,31 +46,16 @@ def _signature(name: str, email: str) -> str:
     return local.capitalize() if local.isalpha() and len(local) > 1 else NEUTRAL_SIGNATURE
 
 
-# Two columns, not a whole specialist object: read for every text we write.
-_specialist = table(Specialist)
-_SPECIALIST_NAME = Prepared(
-    sa.select(_specialist.c.name, _specialist.c.email, specialist_has_left(_specialist.c.id).label("left")).where(
-        _specialist.c.id == sa.bindparam("id")
-    )
-)
-
-
 def _specialist_name(db: Session, specialist_id: int | None) -> str:
     if specialist_id is None:
         return NEUTRAL_SIGNATURE
-    # Read once per transaction (a check-in start asks twice: the flow's context and its text),
-    # without flushing first: the session's unwritten changes cannot touch what it reads (its own
-    # copy of the specialist is looked at first), so they wait to be written with the text itself.
-    seen: dict[int, Any] = db.info.setdefault("specialists_signing", {})
-    if specialist_id not in seen:
-        seen[specialist_id] = _SPECIALIST_NAME.run(db, {"id": specialist_id}, flush=False).first()
-    row = seen[specialist_id]
-    if row is None or row.left:  # someone who has left is never named as the one who will be in touch
+    found = signer(db, specialist_id)  # read once per transaction, usually with the participant's lock
+    if found is None or found.left:  # someone who has left is never named as the one who will be in touch
         return NEUTRAL_SIGNATURE
     loaded = held(db, Specialist, specialist_id)
     if loaded is not None:  # this session's copy, perhaps changed and not yet flushed
         return specialist_first_name(loaded)
-    return _signature(row.name, row.email)
+    return _signature(found.name, found.email)
 
 
 def participant_vars(db: Session, participant: Participant) -> dict[str, Any]:
