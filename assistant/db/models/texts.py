@@ -28,7 +28,7 @@ class FlowSession(SQLModel, table=True):
     status: str = Field(default=SessionStatus.WAITING, max_length=16)
     state: dict[str, Any] = json_column()
     question: str | None = Field(default=None, max_length=64)
-    wait_until: datetime | None = utc_column(index=True)
+    wait_until: datetime | None = utc_column()  # (second in ix_flowsession_status_wait: waits are looked for by status)
     # Bumped on every change, so work planned against an older version is skipped.
     version: int = 1
     # A wait whose timeout failed to run is tried again later; the error stays on the row.
@@ -59,7 +59,7 @@ class Message(SQLModel, table=True):
     error_code: str | None = Field(default=None, max_length=16)
     error_message: str | None = Field(default=None, max_length=300)
     attempts: int = 0
-    next_attempt_at: datetime | None = utc_column(index=True)
+    next_attempt_at: datetime | None = utc_column()  # (due texts are found by status, then this)
     claimed_at: datetime | None = utc_column()
     sent_at: datetime | None = utc_column()
     expires_at: datetime | None = utc_column()
