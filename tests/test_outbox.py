@@ -419,6 +419,25 @@ def test_a_pass_claims_due_texts_together_and_records_them_together(rt: Runtime,
     assert sorted(to for to, _ in twilio.sent) == sorted(p.phone for p in people)
 
 
+def test_a_pass_with_nothing_to_send_begins_no_transaction(rt: Runtime, caseload_file: Path) -> None:
+    """The clock's sending pass finds nothing on most ticks: it looks without a unit of work (on
+    SQLite, without taking the write lock), and begins one only when there is something to claim."""
+    twilio = ScriptedTwilio()
+    people = _everyone(rt, caseload_file, twilio)
+    now = rt.clock.now()
+    reports: list[SendReport] = []
+    assert _transactions_of(rt, lambda: reports.append(send_due(rt, now))) == 0
+    later = _queue(rt, people[0])
+    with transaction(rt.engine) as db:  # a retry waiting out its backoff is not due yet
+        db.execute(
+            sa.update(Message).where(col(Message.id) == later).values(next_attempt_at=now + timedelta(minutes=5))
+        )
+    assert _transactions_of(rt, lambda: reports.append(send_due(rt, now))) == 0
+    assert _transactions_of(rt, lambda: reports.append(send_due(rt, now + timedelta(minutes=5)))) == 2
+    assert [r.sent for r in reports] == [0, 0, 1] and _status(rt, later) == ["sent"]
+    assert twilio.sent and twilio.sent[-1][0] == people[0].phone
+
+
 def test_texts_a_pass_claimed_and_never_handed_over_go_back_in_the_queue(rt: Runtime, caseload_file: Path) -> None:
     class DropsTheSecond(ScriptedTwilio):
         def send(self, *, to: str, body: str, key: str, status_callback: str | None) -> SendResult:

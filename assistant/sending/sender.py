@@ -102,13 +102,27 @@ _CANDIDATES = {dialect: _candidate_queries(dialect) for dialect in ("sqlite", "p
 def _candidates(
     db: Session, now: datetime, only: list[int] | None, limit: int, participant_id: int | None = None
 ) -> list[int]:
-    query = _CANDIDATES[db.get_bind().dialect.name][only is not None, participant_id is not None]
+    query, params = _candidates_query(db.get_bind().dialect.name, now, only, limit, participant_id)
+    return [i for i in query.run(db, params).scalars() if i is not None]
+
+
+def _candidates_read(
+    engine: sa.Engine, now: datetime, only: list[int] | None, limit: int, participant_id: int | None
+) -> list[int]:
+    """`_candidates` read outside any unit of work: whether a pass has anything to claim at all."""
+    query, params = _candidates_query(engine.dialect.name, now, only, limit, participant_id)
+    return [i for i in query.read(engine, params).scalars() if i is not None]
+
+
+def _candidates_query(
+    dialect: str, now: datetime, only: list[int] | None, limit: int, participant_id: int | None
+) -> tuple[Prepared, dict[str, object]]:
     params: dict[str, object] = {"now": now, "limit": limit}
     if only is not None:
         params["only"] = only
     if participant_id is not None:
         params["participant_id"] = participant_id
-    return [i for i in query.run(db, params).scalars() if i is not None]
+    return _CANDIDATES[dialect][only is not None, participant_id is not None], params
 
 
 @dataclass
@@ -270,8 +284,20 @@ class _Pass:
         """A text claimed already, or else the next few claimed now in the transaction that records
         the results so far: texts claimed together go one after another and cost one transaction."""
         if not self.ready:
+            if not self.results and not self._anything_to_claim():
+                return None  # no unit of work (on SQLite, no write lock) for a pass with nothing to do
             self.record_then_claim()
         return self.ready.pop(0) if self.ready else None
+
+    def _anything_to_claim(self) -> bool:
+        """Whether a claim could find anything, read without a unit of work: most of the clock's
+        passes find nothing. (A text written after this read is the next pass's, or its writer's.)"""
+        if self.batch:
+            return True
+        if len(self.tried) >= self.limit:
+            return False
+        due = _candidates_read(self.rt.engine, self.now, self.only, self.limit, self.participant_id)
+        return any(i not in self.tried for i in due)
 
     def record_then_claim(self) -> None:
         """Record the sends' results; in the same transaction, claim the next few messages. If it
