@@ -30,20 +30,21 @@ SIGNER_COLUMNS = (
 )
 SIGNER_JOIN = _participant.outerjoin(_specialist, _specialist.c.id == _participant.c.specialist_id)
 
-_SIGNER = Prepared(
-    sa.select(_specialist.c.name, _specialist.c.email, specialist_has_left(_specialist.c.id)).where(
-        _specialist.c.id == sa.bindparam("id")
-    )
-)
+# The same columns on their own, for a unit that has not locked the person.
+_SIGNER = Prepared(sa.select(*SIGNER_COLUMNS).where(_specialist.c.id == sa.bindparam("id")))
+
+
+def _as_signer(name: str | None, email: str, left: Any) -> Signer | None:
+    return None if name is None else Signer(name, email, bool(left))  # no name: no such specialist
 
 
 def keep_signer(db: Session, values: dict[str, Any]) -> None:
     """Take `SIGNER_COLUMNS` out of a participant's row (`values`), kept for `signer`."""
-    name, email, left = values.pop("signer_name"), values.pop("signer_email"), values.pop("signer_left")
+    found = _as_signer(values.pop("signer_name"), values.pop("signer_email"), values.pop("signer_left"))
     specialist_id = values.get("specialist_id")
     if specialist_id is not None:
         kept: dict[int, Signer | None] = db.info.setdefault(_KEPT, {})
-        kept.setdefault(specialist_id, None if name is None else Signer(name, email, bool(left)))
+        kept.setdefault(specialist_id, found)
 
 
 def signer(db: Session, specialist_id: int) -> Signer | None:
@@ -53,5 +54,5 @@ def signer(db: Session, specialist_id: int) -> Signer | None:
     kept: dict[int, Signer | None] = db.info.setdefault(_KEPT, {})
     if specialist_id not in kept:
         row = _SIGNER.run(db, {"id": specialist_id}, flush=False).first()
-        kept[specialist_id] = None if row is None else Signer(row[0], row[1], bool(row[2]))
+        kept[specialist_id] = None if row is None else _as_signer(*row)
     return kept[specialist_id]

@@ -106,14 +106,6 @@ def _candidates(
     return [i for i in query.run(db, params).scalars() if i is not None]
 
 
-def _candidates_read(
-    engine: sa.Engine, now: datetime, only: list[int] | None, limit: int, participant_id: int | None
-) -> list[int]:
-    """`_candidates` read outside any unit of work: whether a pass has anything to claim at all."""
-    query, params = _candidates_query(engine.dialect.name, now, only, limit, participant_id)
-    return [i for i in query.read(engine, params).scalars() if i is not None]
-
-
 def _candidates_query(
     dialect: str, now: datetime, only: list[int] | None, limit: int, participant_id: int | None
 ) -> tuple[Prepared, dict[str, object]]:
@@ -296,8 +288,9 @@ class _Pass:
             return True
         if len(self.tried) >= self.limit:
             return False
-        due = _candidates_read(self.rt.engine, self.now, self.only, self.limit, self.participant_id)
-        return any(i not in self.tried for i in due)
+        engine = self.rt.engine
+        query, params = _candidates_query(engine.dialect.name, self.now, self.only, self.limit, self.participant_id)
+        return any(i is not None and i not in self.tried for i in query.read(engine, params).scalars())
 
     def record_then_claim(self) -> None:
         """Record the sends' results; in the same transaction, claim the next few messages. If it
