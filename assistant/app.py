@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import exc as sa_exc
@@ -13,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from assistant.clock import Clock
 from assistant.config import ConfigError, load_settings
-from assistant.limits import limiter
+from assistant.limits import AddressLimit, limiter
 from assistant.logs import configure as configure_logging
 from assistant.runtime import Runtime, build_runtime
 from assistant.sending.dispatch import Dispatcher
@@ -47,6 +48,16 @@ def create_app(
     return app
 
 
+class _NoSessionForTwilio(SecureCookieSessionInterface):
+    """Twilio's webhooks carry no cookie and sign nobody in: Flask opens them no session (reading the
+    cookie makes a signing serializer on every request), and a view that tried to write one would fail."""
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        if request.path.startswith("/twilio/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def _configure(app: Flask, rt: Runtime, *, secure: bool) -> None:
     """Proxy headers, cookie and request limits, and the runtime and dispatcher the views use."""
     if (hops := int(rt.settings.proxy_hops)) > 0:
@@ -64,8 +75,10 @@ def _configure(app: Flask, rt: Runtime, *, secure: bool) -> None:
         REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
         WTF_CSRF_TIME_LIMIT=8 * 3600,
     )
+    app.session_interface = _NoSessionForTwilio()
     app.extensions["assistant"] = rt
     app.extensions["assistant.sending.dispatch"] = Dispatcher(rt)
+    app.extensions["assistant.webhook_limit"] = AddressLimit()  # fresh counts per app
 
 
 def _register_blueprints(app: Flask) -> None:

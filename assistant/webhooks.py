@@ -8,12 +8,26 @@ from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
 from assistant.conversation.inbound import receive_sms
-from assistant.limits import limiter
+from assistant.limits import AddressLimit, limiter
 from assistant.runtime import Runtime
 from assistant.sending.status import record_status_callback
 
 bp = Blueprint("twilio", __name__)
-limiter.limit(lambda: current_app.extensions["assistant"].settings.webhook_rate_limit)(bp)
+
+
+@limiter.request_filter
+def _counted_by_the_blueprint() -> bool:
+    """Flask-Limiter leaves Twilio's endpoints alone: `within_rate_limit` counts them."""
+    return request.blueprint == bp.name
+
+
+@bp.before_request
+def within_rate_limit() -> None:
+    # Per sender address, per worker: Twilio retries a 429, so a flood is slowed and nothing lost.
+    counts: AddressLimit = current_app.extensions["assistant.webhook_limit"]
+    if not counts.hit(runtime().settings.webhook_rate_limit, bp.name, request.remote_addr or ""):
+        abort(429)
+
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 

@@ -43,6 +43,24 @@ def test_webhook_flood_is_refused_and_stores_nothing(rt: Runtime, caseload_file:
         assert len(db.exec(select(Message).where(Message.direction == "in")).all()) == 5
 
 
+def test_the_webhooks_share_one_count_by_address_and_each_app_starts_afresh(rt: Runtime, caseload_file: Path) -> None:
+    rt.settings = replace(rt.settings, webhook_rate_limit="4 per minute")
+    import_caseload(rt, caseload_file, rt.clock.now())
+    client = create_app(runtime=rt).test_client()
+    phone = Phone(client, rt)
+    codes = [phone.text("+447700900101", "fine").status_code, phone.status("SMunknown", "delivered").status_code]
+    codes += [phone.text("+447700900101", "ok").status_code, phone.status("SMunknown", "delivered").status_code]
+    assert codes == [200, 204, 200, 204]
+    assert phone.status("SMunknown", "delivered").status_code == 429
+    assert phone.text("+447700900101", "late").status_code == 429
+    # Another address has a count of its own; the sign-in page is not under the webhooks' limit.
+    other = Phone(create_app(runtime=rt).test_client(), rt)
+    assert client.get("/healthz", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200
+    assert client.get("/login").status_code == 200
+    # A new app (a restarted worker) counts from nothing.
+    assert other.text("+447700900101", "new worker").status_code == 200
+
+
 def test_production_refuses_flask_debug(monkeypatch: object) -> None:
     import pytest
 
