@@ -3,6 +3,7 @@
 It may import the standard library only: no clock, database, network or web framework.
 """
 
+from assistant.engine.choices import match_choice
 from assistant.engine.events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
 from assistant.engine.flow import Flow, FlowError, load_flow, parse_duration
 from assistant.engine.inputs import Input, Interrupt, Reply, Timeout
@@ -20,7 +21,7 @@ from assistant.engine.questionnaire import (
     score,
     trajectory,
 )
-from assistant.engine.runner import State, match_choice, resume, start
+from assistant.engine.runner import State, resume, start
 from assistant.engine.sms import is_gsm7, segment_count
 from assistant.engine.text import keyword, normalise, says_only
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from assistant.engine.choices import match_choice
 from assistant.engine.events import Ended, Event, RaiseFlag, RecordAnswer, Say, Wait
-from assistant.engine.flow import Choice, Flow, Node, Question
+from assistant.engine.flow import Flow, Node
 from assistant.engine.inputs import Input, Interrupt, Reply, Timeout
-from assistant.engine.text import normalise, without_courtesy
 
 State = dict[str, Any]
 
@@ -71,61 +71,6 @@ def resume(flow: Flow, state: State, given: Input, now: datetime) -> tuple[State
             events.append(RecordAnswer(question.name, question.other_value, given.text))
             _go(flow, state, question.on_other, now, events, default_reason="answered")
     return state, events
-
-
-# Words after a leading phrase that may turn its meaning around ("ok but not today").
-_TURNS = frozenset(
-    {
-        "not",
-        "no",
-        "don't",
-        "dont",
-        "never",
-        "but",
-        "except",
-        "although",
-        "though",
-        "stop",
-        "isn't",
-        "wasn't",
-        "can't",
-        "cant",
-        "won't",
-        "hardly",
-    }
-)
-# Words that make a leading phrase an idiom, not the answer: "no problem, see you then" confirms.
-_IDIOM_AFTER = frozenset({"problem", "problems", "probs", "prob", "worries", "worry", "bother", "bovver", "drama"})
-
-
-def match_choice(question: Question, text: str) -> Choice | None:
-    """A number or phrase on its own, or a phrase followed by more words ("good thanks").
-
-    A number only counts alone ("1 day was ok..." is free text), a leading
-    phrase only counts when nothing after it could reverse it, and an `exact`
-    choice only counts as the whole reply.
-    """
-    words = normalise(text)
-    if not words:
-        return None
-    # "2 x" and "3 thanks" are the number: kisses and thanks after a reply do not change it.
-    for whole in dict.fromkeys((words, without_courtesy(text))):
-        for choice in question.choices:
-            if whole in choice.match:
-                return choice
-    best: tuple[int, Choice] | None = None
-    for choice in question.choices:
-        if choice.exact:
-            continue
-        for phrase in choice.match:
-            if phrase.isdigit() or not words.startswith(phrase + " "):
-                continue
-            rest = words[len(phrase) :].split()
-            if _TURNS & set(rest) or rest[0] in _IDIOM_AFTER:
-                continue
-            if best is None or len(phrase) > best[0]:
-                best = (len(phrase), choice)
-    return best[1] if best else None
 
 
 def _parse(value: str) -> datetime:

@@ -392,6 +392,46 @@ def test_an_answer_is_read_past_the_words_that_only_strengthen_it(phrases: Phras
     assert reading.answer is not None and reading.answer.value == value
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("2 - been an ok week tbh", "ok"),  # set apart by a mark: the number is the answer
+        ("3, had a rough one", "not_great"),
+        ("1 - started my new job!", "good"),
+        ("3 not great tbh", "not_great"),  # words that go with the number
+        ("3 really struggling", "not_great"),
+        ("1 great week", "good"),
+        ("2 not too bad", "ok"),
+        # Free text, for a person to read: words that pick another choice, turn the number around,
+        # or follow a number that counts something; a time, a range or a fraction.
+        ("1 - been a bad week", None),
+        ("1 day was ok but the rest was awful", None),
+        ("1, but not really", None),
+        ("1 not good", None),
+        ("2 days were ok", None),
+        ("1 day off", None),
+        ("2-3", None),
+        ("2/3", None),
+        ("1.30", None),
+    ],
+)
+def test_a_choices_number_with_words_after_it(phrases: Phrases, text: str, value: str | None) -> None:
+    reading = read(text, phrases, _question("checkin", "ask_week"))
+    assert (reading.answer.value if reading.answer else None) == value
+
+
+def test_a_number_first_is_never_a_choice_the_question_does_not_have(phrases: Phrases) -> None:
+    remind = _question("appointment_reminder", "remind")
+    assert read("3 - see you then", phrases, remind).answer is None
+    answer = read("1 - see you thursday", phrases, remind).answer
+    assert answer is not None and answer.value == "yes"
+    answer = read("2 - sorry cant make it", phrases, remind).answer
+    assert answer is not None and answer.value == "no"
+    # A number against the words: the cancellation the words say is what the reply answers.
+    answer = read("1 - sorry cant make it", phrases, remind).answer
+    assert answer is not None and answer.value == "no"
+
+
 def test_a_cancellation_in_own_words_answers_a_reminder_no(phrases: Phrases) -> None:
     reading = read("Sorry I can't go on Friday", phrases, _question("appointment_reminder", "remind"))
     assert reading.answer is not None and reading.answer.value == "no"

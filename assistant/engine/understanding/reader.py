@@ -6,8 +6,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from assistant.engine.choices import match_choice
 from assistant.engine.flow import Choice, Question
-from assistant.engine.runner import match_choice
 from assistant.engine.text import keyword, normalise, without_courtesy
 from assistant.engine.understanding.classifier import RiskModel, features, their_words
 from assistant.engine.understanding.matching import (
@@ -121,7 +121,7 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
 
 
 SENTENCE_MARKS = re.compile(r"[.!?;,:\n]+|\s-+\s|\s(?:and|&|\+)\s", re.IGNORECASE)
-FULL_STOPS = re.compile(r"[.!?;\n]+")
+FULL_STOPS = re.compile(r"(?:(?<!\d)\.|\.(?!\d)|[!?;\n])+")  # a decimal point ("1.30") ends no sentence
 
 # Signals whose words are wholly about arranging contact: words read as one of these ("can't come
 # Thursday") never count towards risk for the classifier (they may still count against it). Risk
@@ -282,10 +282,10 @@ def _keyword_sentences(phrases: Phrases, text: str) -> list[tuple[str, str]]:
 def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str] | None = None) -> Choice | None:
     """The choice a reply picks: its words ("well bad" is bad: "well" only intensifies),
     else a signal a choice stands for (a cancellation answers a reminder's NO)."""
-    choice = match_choice(question, text)
+    choice = match_choice(question, text, phrases.intensifiers)
     first = FULL_STOPS.split(text.strip(), maxsplit=1)[0]
-    if choice is None and first != text.strip():
-        choice = match_choice(question, first)  # "No. Can't get childcare": the first sentence answers
+    if choice is None and first != text.strip():  # "No. Can't get childcare": the first sentence answers
+        choice = match_choice(question, first, phrases.intensifiers)
     words = simplify(text).split()
     if choice is None and len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
         choice = match_choice(question, " ".join(words[1:]))
