@@ -432,6 +432,29 @@ def test_a_number_first_is_never_a_choice_the_question_does_not_have(phrases: Ph
     assert answer is not None and answer.value == "no"
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("yeah good", "good"),
+        ("been a good week thanks x", "good"),
+        ("fab", "good"),
+        ("it was ok", "ok"),
+        ("up and down really", "ok"),
+        ("good and bad", "ok"),  # both: the middle, never the good end
+        ("could be better", "ok"),
+        ("shit week tbh", "not_great"),
+        ("been a rough week", "not_great"),
+        ("not a good week", "not_great"),
+        ("had better weeks", "not_great"),
+        ("feeling down today", "not_great"),
+        ("good week but bad weekend", None),  # turns: free text for a person
+    ],
+)
+def test_a_week_in_the_words_people_use(phrases: Phrases, text: str, value: str | None) -> None:
+    reading = read(text, phrases, _question("checkin", "ask_week"))
+    assert (reading.answer.value if reading.answer else None) == value
+
+
 def test_a_cancellation_in_own_words_answers_a_reminder_no(phrases: Phrases) -> None:
     reading = read("Sorry I can't go on Friday", phrases, _question("appointment_reminder", "remind"))
     assert reading.answer is not None and reading.answer.value == "no"
