@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, request
+from flask_limiter.util import get_remote_address
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
@@ -25,7 +26,7 @@ def _counted_by_the_blueprint() -> bool:
 def within_rate_limit() -> None:
     # Per sender address, per worker: Twilio retries a 429, so a flood is slowed and nothing lost.
     counts: AddressLimit = current_app.extensions["assistant.webhook_limit"]
-    if not counts.hit(runtime().settings.webhook_rate_limit, bp.name, request.remote_addr or ""):
+    if not counts.hit(runtime().settings.webhook_rate_limit, bp.name, get_remote_address()):
         abort(429)
 
 

@@ -9,7 +9,7 @@ from assistant.engine.flow import Choice, Question
 from assistant.engine.text import normalise, without_courtesy
 
 # Words after a leading phrase that may turn its meaning around ("ok but not today").
-TURN_WORDS = frozenset(
+_TURNS = frozenset(
     {
         "not",
         "no",
@@ -56,7 +56,7 @@ def match_choice(question: Question, text: str, strengtheners: frozenset[str] = 
             if phrase.isdigit() or not words.startswith(phrase + " "):
                 continue
             rest = words[len(phrase) :].split()
-            if TURN_WORDS & set(rest) or rest[0] in _IDIOM_AFTER:
+            if _TURNS & set(rest) or rest[0] in _IDIOM_AFTER:
                 continue
             if best is None or len(phrase) > best[0]:
                 best = (len(phrase), choice)
@@ -88,7 +88,7 @@ def _number_first(question: Question, text: str, strengtheners: frozenset[str]) 
         return None
     words = normalise(found.group("rest")).split()
     picked, covered = _choices_named(question, words)
-    if picked - {chosen} or any(w in TURN_WORDS for i, w in enumerate(words) if i not in covered):
+    if picked - {chosen} or any(w in _TURNS for i, w in enumerate(words) if i not in covered):
         return None
     if not found.group("gap").isspace():
         return chosen
