@@ -402,6 +402,8 @@ def test_an_answer_is_read_past_the_words_that_only_strengthen_it(phrases: Phras
         ("3 really struggling", "not_great"),
         ("1 great week", "good"),
         ("2 not too bad", "ok"),
+        ("well 3 really bad", "not_great"),  # a leading "well" only intensifies what follows
+        ("so 1 really good", "good"),
         # Free text, for a person to read: words that pick another choice, turn the number around,
         # or follow a number that counts something; a time, a range or a fraction.
         ("1 - been a bad week", None),
@@ -413,6 +415,7 @@ def test_an_answer_is_read_past_the_words_that_only_strengthen_it(phrases: Phras
         ("2-3", None),
         ("2/3", None),
         ("1.30", None),
+        ("well 1 day was ok but the rest was awful", None),
     ],
 )
 def test_a_choices_number_with_words_after_it(phrases: Phrases, text: str, value: str | None) -> None:

@@ -288,9 +288,9 @@ def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str]
         choice = match_choice(question, first, phrases.intensifiers)
     words = simplify(text).split()
     if choice is None and len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
-        choice = match_choice(question, " ".join(words[1:]))
+        choice = match_choice(question, " ".join(words[1:]), phrases.intensifiers)
     elif choice is not None and len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
-        rest = match_choice(question, " ".join(words[1:]))
+        rest = match_choice(question, " ".join(words[1:]), phrases.intensifiers)
         if rest is not None:
             choice = rest
     if choice is None and signals:
