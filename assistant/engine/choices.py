@@ -30,7 +30,9 @@ _TURNS = frozenset(
     }
 )
 # Words that make a leading phrase an idiom, not the answer: "no problem, see you then" confirms.
-_IDIOM_AFTER = frozenset({"problem", "problems", "probs", "prob", "worries", "worry", "bother", "bovver", "drama"})
+_IDIOM_AFTER = frozenset(
+    {"problem", "problems", "probs", "prob", "worries", "worry", "bother", "bovver", "drama", "wait", "need"}
+)
 
 
 def match_choice(question: Question, text: str, strengtheners: frozenset[str] = frozenset()) -> Choice | None:

@@ -766,6 +766,8 @@ def _reminder() -> Question:
         ("Yes. Where is it again?", "yes"),
         ("no problem, see you then", None),  # an idiom, never a cancellation
         ("no worries x", None),
+        ("cant wait to see you on friday!", None),
+        ("no need to call, see you thursday", None),
         ("no sorry cant make it", "no"),
     ],
 )
