@@ -768,6 +768,7 @@ def _reminder() -> Question:
         ("no worries x", None),
         ("cant wait to see you on friday!", None),
         ("no need to call, see you thursday", None),
+        ("no need for the appointment now, got a job", "no"),
         ("no sorry cant make it", "no"),
     ],
 )
