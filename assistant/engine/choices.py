@@ -33,8 +33,6 @@ _TURNS = frozenset(
 _IDIOM_AFTER = frozenset(
     {"problem", "problems", "probs", "prob", "worries", "worry", "bother", "bovver", "drama", "wait"}
 )
-# "no need to call, see you then" confirms; "no need for the appointment now" is still the NO.
-_NO_NEED_TO = frozenset({"call", "ring", "phone", "text", "reply", "worry", "rush", "check", "chase", "remind"})
 
 
 def match_choice(question: Question, text: str, strengtheners: frozenset[str] = frozenset()) -> Choice | None:
@@ -60,16 +58,11 @@ def match_choice(question: Question, text: str, strengtheners: frozenset[str] = 
             if phrase.isdigit() or not words.startswith(phrase + " "):
                 continue
             rest = words[len(phrase) :].split()
-            if _TURNS & set(rest) or _idiom(rest):
+            if _TURNS & set(rest) or rest[0] in _IDIOM_AFTER:
                 continue
             if best is None or len(phrase) > best[0]:
                 best = (len(phrase), choice)
     return best[1] if best else _number_first(question, text, strengtheners)
-
-
-def _idiom(rest: list[str]) -> bool:
-    """The words after a leading phrase make it an idiom ("no problem", "can't wait", "no need to call")."""
-    return rest[0] in _IDIOM_AFTER or (rest[:2] == ["need", "to"] and len(rest) > 2 and rest[2] in _NO_NEED_TO)
 
 
 # A choice's number first, set apart from what follows by a mark ("2 - been ok", "3, rough one") or a
