@@ -287,12 +287,8 @@ def answer_to(phrases: Phrases, question: Question, text: str, signals: set[str]
     if choice is None and first != text.strip():  # "No. Can't get childcare": the first sentence answers
         choice = match_choice(question, first, phrases.intensifiers)
     words = simplify(text).split()
-    if choice is None and len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
-        choice = match_choice(question, " ".join(words[1:]), phrases.intensifiers)
-    elif choice is not None and len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
-        rest = match_choice(question, " ".join(words[1:]), phrases.intensifiers)
-        if rest is not None:
-            choice = rest
+    if len(words) > 1 and NOT_WORD.sub("", words[0]) in phrases.intensifiers:
+        choice = match_choice(question, " ".join(words[1:]), phrases.intensifiers) or choice
     if choice is None and signals:
         choice = next((c for c in question.choices if set(c.signals) & signals), None)
     return choice
