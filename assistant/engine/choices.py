@@ -58,11 +58,15 @@ def match_choice(question: Question, text: str, strengtheners: frozenset[str] = 
             if phrase.isdigit() or not words.startswith(phrase + " "):
                 continue
             rest = words[len(phrase) :].split()
-            if _TURNS & set(rest) or rest[0] in _IDIOM_AFTER:
+            if _TURNS & set(rest) or rest[0] in _IDIOM_AFTER or _starts_with_any(rest, choice.not_before):
                 continue
             if best is None or len(phrase) > best[0]:
                 best = (len(phrase), choice)
     return best[1] if best else _number_first(question, text, strengtheners)
+
+
+def _starts_with_any(words: list[str], phrases: tuple[str, ...]) -> bool:
+    return any(words[: len(phrase.split())] == phrase.split() for phrase in phrases)
 
 
 # A choice's number first, set apart from what follows by a mark ("2 - been ok", "3, rough one") or a

@@ -47,6 +47,9 @@ class Choice:
     signals: tuple[str, ...] = ()
     # Only a whole reply counts ("no", never "no idea"): for answers that must be unmistakable.
     exact: bool = False
+    # Words that, straight after a leading match, make it about something else: the reminder's
+    # "no need to ring, see you Thursday" turns down a call, not the appointment.
+    not_before: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,15 @@ def _choice(raw: Mapping[str, Any], where: str) -> Choice:
         raise FlowError(f"{where}: choice {raw['value']!r} has nothing to match")
     signals = tuple(str(s) for s in raw.get("signals", []))
     exact = bool(raw.get("exact", False))
-    return Choice(value=str(raw["value"]), match=tuple(words), next=raw.get("next"), signals=signals, exact=exact)
+    not_before = tuple(normalise(str(w)) for w in raw.get("not_before", []))
+    return Choice(
+        value=str(raw["value"]),
+        match=tuple(words),
+        next=raw.get("next"),
+        signals=signals,
+        exact=exact,
+        not_before=not_before,
+    )
 
 
 def _node(node_id: str, raw: Mapping[str, Any], source: str) -> Node:

@@ -782,6 +782,13 @@ def test_no_need_to_call_declines_the_offer_of_a_call(phrases: Phrases) -> None:
     assert answer is not None and answer.value == "no"
 
 
+@pytest.mark.parametrize("text", ["no need to ring, see you thurs", "No need to call me, I'll be there"])
+def test_no_need_to_ring_turns_down_a_call_not_the_appointment(phrases: Phrases, text: str) -> None:
+    reading = read(text, phrases, _reminder())
+    assert reading.answer is None or reading.answer.value != "no"
+    assert not reading.has("cancel") and not reading.has("call")
+
+
 def test_yes_and_call_asks_for_the_call_too(phrases: Phrases) -> None:
     reading = read("YES and CALL, want to ask about the bus fare", phrases, _reminder())
     assert reading.answer is not None and reading.answer.value == "yes"
