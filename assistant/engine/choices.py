@@ -31,7 +31,7 @@ _TURNS = frozenset(
 )
 # Words that make a leading phrase an idiom, not the answer: "no problem, see you then" confirms.
 _IDIOM_AFTER = frozenset(
-    {"problem", "problems", "probs", "prob", "worries", "worry", "bother", "bovver", "drama", "wait"}
+    {"problem", "problems", "probs", "prob", "worries", "worry", "bother", "bovver", "drama", "wait", "idea"}
 )
 
 

@@ -99,7 +99,7 @@ def read(text: str, phrases: Phrases, question: Question | None = None, *, named
     whole_answer = answer is not None and normalise(text) in answer.match
     small_talk = phrases.model is not None and plain_words(text) in phrases.model.small_talk
     if phrases.model is not None and not whole_answer and not small_talk and not any(s.kind == "risk" for s in signals):
-        about_the_texts = any(s.kind in ABOUT_THE_TEXTS for s in signals)
+        about_the_texts = any(s.kind in ABOUT_THE_TEXTS for s in signals) or any(map(_keeps_the_texts, held))
         signal = _classifier_signal(phrases, phrases.model, clauses, held, explained, about_the_texts)
         if signal is not None:
             signals.append(signal)
@@ -135,6 +135,13 @@ LOGISTICS = frozenset(
 # often): the classifier needs more to read risk in the rest of it, as it does where a rule has set
 # risk words aside. Not the appointments: risk is often told beside a cancellation or a call request.
 ABOUT_THE_TEXTS = (LOGISTICS - {"cancel", "rebook", "call"}) | {"stop", "pause"}
+_THE_TEXTS = frozenset({"text", "texts", "texting", "messages", "messaging", "msgs", "reminders", "ins", "checkins"})
+
+
+def _keeps_the_texts(held: HeldBack) -> bool:
+    """A stop or a pause of the texts themselves, set aside ("please don't stop the texts, they keep
+    me going"): the text is still about the texts. Not other stops ("can't stop crying")."""
+    return held.kind in {"stop", "pause"} and not _THE_TEXTS.isdisjoint(held.words.lower().split())
 
 
 def _names(clauses: Sequence[Sequence[Token]], name: str | None) -> bool:
