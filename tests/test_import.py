@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import col, func, select
 
 from assistant.care.flags import raise_flag
-from assistant.db.models import AuditLog, DueTask, Flag, Participant, Specialist
+from assistant.db.models import AuditLog, DueTask, Flag, Participant, Service, Specialist
 from assistant.db.units import transaction
 from assistant.imports.caseload import import_caseload
 from assistant.imports.caseload_csv import CsvImportError
@@ -135,6 +135,26 @@ def test_phone_already_held_by_another_participant_is_refused(rt: Runtime, casel
         import_caseload(rt, clash, rt.clock.now())
     assert [e.split(":")[0] for e in caught.value.errors] == ["line 2, column phone", "line 3, column phone"]
     assert len(_people(rt)) == 3
+
+
+def test_a_specialist_of_another_service_is_refused_so_no_flag_goes_where_nobody_can_open_it(
+    rt: Runtime, caseload_file: Path, tmp_path: Path
+) -> None:
+    import_caseload(rt, caseload_file, rt.clock.now())
+    elsewhere = tmp_path / "no_service.csv"
+    # No service column: the row is the 'default' service's, and Sam works in north.
+    elsewhere.write_text(
+        "participant_id,first_name,phone,specialist_email\nP009,Lee,07700900109,sam.jones@example.org\n"
+    )
+    with pytest.raises(CsvImportError) as caught:
+        import_caseload(rt, elsewhere, rt.clock.now())
+    assert caught.value.errors == [
+        "line 2, column specialist_email: sam.jones@example.org works in service north, not default"
+        " (a row with no service is for the 'default' service: name it)"
+    ]
+    assert len(_people(rt)) == 3
+    with transaction(rt.engine) as db:
+        assert db.exec(select(func.count()).select_from(Service)).one() == 1  # no service made either
 
 
 def _scoped_errors(rt: Runtime, row: str) -> list[str]:

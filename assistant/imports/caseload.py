@@ -18,6 +18,7 @@ from assistant.db.open_items import pending_tasks
 from assistant.db.units import transaction
 from assistant.imports.caseload_csv import (
     COHORTS,
+    DEFAULT_SERVICE,
     EMAIL_REFUSED,
     OPTIONAL,
     PHONE_REFUSED,
@@ -141,8 +142,22 @@ def _specialist_for(
         specialists.get(row["specialist_email"])
         or db.exec(select(Specialist).where(Specialist.email == row["specialist_email"])).first()
     )
-    if specialist is not None and scoped and specialist.service_id != service.id:
-        errors.append(f"line {row['line']}, column specialist_email: {EMAIL_REFUSED}")
+    if specialist is not None and specialist.service_id != service.id:
+        # A participant is seen, and their flags answered, within their specialist's service only: one
+        # in another service would raise flags nobody could open.
+        if scoped:
+            errors.append(f"line {row['line']}, column specialist_email: {EMAIL_REFUSED}")
+        else:
+            home = db.get(Service, specialist.service_id)
+            hint = (
+                " (a row with no service is for the 'default' service: name it)"
+                if service.slug == DEFAULT_SERVICE
+                else ""
+            )
+            errors.append(
+                f"line {row['line']}, column specialist_email: {row['specialist_email']} works in service"
+                f" {home.slug if home else '?'}, not {service.slug}{hint}"
+            )
         return None
     if specialist is None:
         assert service.id is not None
