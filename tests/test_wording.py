@@ -1,4 +1,4 @@
-"""The one lock-screen checker: word forms, whole words only, and where it is used."""
+"""The one lock-screen and pressure checker: word forms, whole words only, and where it is used."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from assistant.config import ROOT
 from assistant.content.library import Catalog, FlowLibrary
-from assistant.content.wording import discreet, lock_screen_words
+from assistant.content.wording import discreet, lock_screen_words, pressure_phrases
 from assistant.engine import FlowError
 
 LIBRARY = FlowLibrary(ROOT / "flows", Catalog(ROOT / "messages"))
@@ -90,3 +90,30 @@ def test_a_template_with_a_giveaway_stops_the_content_loading(tmp_path: Path) ->
         "{# depression is fine in a comment #}Hi {{ first_name }}{% if died %}.{% endif %}", encoding="utf-8"
     )
     assert Catalog(copy).lock_screen_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("If you don't reply your Universal Credit could be sanctioned", ["if you don't reply", "be sanctioned"]),
+        ("Please reply: we will tell your work coach if you do not", ["we will tell your work coach"]),
+        ("You have to attend on Monday", ["you have to attend"]),
+        ("Your place could be taken off the list", ["could be taken off"]),
+        ("If you fail to turn up you may lose your place", ["if you fail to turn up", "lose your"]),
+    ],
+)
+def test_pressure_is_caught_in_its_forms(text: str, found: list[str]) -> None:
+    assert pressure_phrases(text) == found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You don't have to reply, but I'm here if you want to talk",
+        "No need to reply. Sam",
+        "Reply STOP to stop these texts",
+        "Would you like a call? Reply YES or NO",
+    ],
+)
+def test_reassurance_and_choices_are_not_pressure(text: str) -> None:
+    assert pressure_phrases(text) == []

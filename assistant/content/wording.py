@@ -59,29 +59,46 @@ def discreet(text: str) -> bool:
 
 
 # Phrases that read like compliance or pressure (DOMAIN.md section 3: the programme is
-# voluntary, nothing may threaten benefits or demand attendance).
-PRESSURE_PHRASES = (
-    "if you don't attend",
-    "if you do not attend",
-    "if you don't come",
-    "if you don't turn up",
-    "if you fail",
-    "failure to",
-    "you must",
-    "must attend",
-    "you are required",
-    "mandatory",
-    "compulsory",
-    "will stop",
-    "may stop",
-    "be stopped",
-    "lose your",
-    "or your place",
-    "last chance",
-    "final warning",
+# voluntary, nothing may threaten benefits or demand attendance or a reply). Each is named as a
+# reviewer would, with the forms that say it: "if you don't reply", "could be sanctioned".
+_IF_NOT = r"if you (?:don't|dont|do not|fail to|won't|wont|will not|can't|cannot)"
+_MAY_BE = r"(?:could|may|might|will|would|can) (?:be|get)"
+_TOLD = r"(?:tell|inform|notify|report (?:you )?to) (?:the |your )?(?:jobcentre|job centre|work coach|dwp|benefits)"
+PRESSURE_FORMS: dict[str, str] = {
+    "if you don't attend": _IF_NOT + r" (?:attend|come|turn up|show up)",
+    "if you don't reply": _IF_NOT + r" (?:reply|respond|answer|engage|take part|get in touch|contact us|keep in touch)",
+    "if you fail": r"if you fail",
+    "failure to": r"failure to",
+    "you must": r"you must",
+    "must attend": r"must (?:attend|reply|respond)",
+    "you have to": (
+        r"you (?:have|need|are expected|are obliged|are obligated) to"
+        r" (?:reply|respond|answer|attend|come|turn up|take part|engage)"
+    ),
+    "you are required": r"you are required|you're required",
+    "mandatory": r"mandatory",
+    "compulsory": r"compulsory",
+    "will stop": r"(?:will|may|might|could|would) (?:be )?stop(?:ped)?",
+    "be stopped": r"be stopped",
+    "sanctioned": r"(?:be|get|being|getting) sanctioned|sanctions? (?:on|against|to) your|a sanction",
+    "be cut": _MAY_BE + r" (?:cut|reduced|suspended|affected|closed|discharged|taken off|removed)",
+    "lose your": r"lose your",
+    "or your place": r"or your place",
+    "we will tell": r"(?:we|i) (?:will|'ll|may|might|could|have to|must) " + _TOLD,
+    "last chance": r"last chance",
+    "final warning": r"final warning",
+}
+PRESSURE_PHRASES = tuple(PRESSURE_FORMS)
+_PRESSURE = re.compile(
+    "|".join(rf"(?P<t{n}>\b(?:{form})\b)" for n, form in enumerate(PRESSURE_FORMS.values())), re.IGNORECASE
 )
 
 
 def pressure_phrases(text: str) -> list[str]:
+    """Every phrase of pressure in the text, as written there (lower case, each once, in order)."""
     lowered = " ".join(text.lower().replace("\u2019", "'").split())
-    return [phrase for phrase in PRESSURE_PHRASES if phrase in lowered]
+    found: list[str] = []
+    for match in _PRESSURE.finditer(lowered):
+        if match.group(0) not in found:
+            found.append(match.group(0))
+    return found
