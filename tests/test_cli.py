@@ -192,6 +192,21 @@ def test_campaign_commands(cli_env: dict[str, str], caseload_file: Path) -> None
     assert "withdrawn  3  P001, P002, P003" in out
 
 
+def test_a_campaign_preview_refuses_what_creating_it_would(cli_env: dict[str, str], caseload_file: Path) -> None:
+    run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    base = ["campaign", "create", "--service", "north", "--name", "Nudge", "--now", "2026-11-23T09:00:00+00:00"]
+    code, out = run(cli_env, *base, "--text", "Hi {{ firstname }}", "--preview")
+    assert code != 0 and "unknown merge field(s) ['firstname']" in out and "Traceback" not in out
+    code, out = run(
+        cli_env, *base, "--text", "Hi {{ first_name }}, if you don't reply you could be sanctioned", "--preview"
+    )
+    assert code != 0 and "reads like pressure" in out and "would get it" not in out
+    code, out = run(cli_env, *base, "--text", "Hi {{ first_name }}", "--at", "2020-01-01T10:00:00+00:00", "--preview")
+    assert code != 0 and "in the past" in out
+    code, out = run(cli_env, *base, "--text", "Hi {{ first_name }}", "--preview")
+    assert code == 0 and "3 participant(s) would get it" in out
+
+
 def test_campaign_from_a_ready_made_message(cli_env: dict[str, str], caseload_file: Path) -> None:
     run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
     base = ["campaign", "create", "--service", "north", "--name", "Event"]

@@ -87,7 +87,23 @@ def campaign_create(
             raise click.ClickException(f"no service {service_slug!r}")
         try:
             if preview:
-                shown = campaigns.preview(db, service.id, text, audience, now)
+                # The same checks as creating it: a preview never shows what would be refused.
+                problems = campaigns.refusals(
+                    db,
+                    service_id=service.id,
+                    name=name,
+                    text=text,
+                    now=now,
+                    send_at=_when(at_text) if at_text else None,
+                    relative=_relative(relative_text),
+                    reply_keyword=reply_keyword,
+                    flow=flow,
+                    flows=rt.flows,
+                    when_given_only=True,
+                )
+                if problems:
+                    raise campaigns.CampaignError("; ".join(problems))
+                shown = campaigns.preview(db, service.id, "" if flow else text, audience, now)
                 click.echo(f"{shown.count} participant(s) would get it. Sample:")
                 for item in shown.sample:
                     click.echo(

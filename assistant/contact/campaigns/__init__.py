@@ -24,7 +24,7 @@ from assistant.contact.campaigns.audience import (
     matching_chunks,
     preview,
 )
-from assistant.contact.campaigns.planning import RELATIVE_FIELDS, create, due_for, plan, replan_for
+from assistant.contact.campaigns.planning import RELATIVE_FIELDS, create, due_for, plan, refusals, replan_for
 from assistant.contact.campaigns.queueing import run_due
 from assistant.contact.campaigns.replies import handle_reply, recent_campaign
 from assistant.contact.campaigns.state import progress, set_status
@@ -61,6 +61,7 @@ __all__ = [
     "preview",
     "progress",
     "recent_campaign",
+    "refusals",
     "render",
     "replan_for",
     "run_due",

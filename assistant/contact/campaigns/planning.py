@@ -54,19 +54,18 @@ def create(
     flows: Any = None,
 ) -> Campaign:
     """Validate everything, then plan one recipient per participant. Refuses before queueing anything."""
-    service = db.get(Service, service_id)
-    if service is None:
-        raise CampaignError("no such service")
-    settings = ServiceSettings.from_json(service.settings)
-    problems = []
-    if not name.strip() or len(name) > 200 or not name.isprintable():
-        problems.append("give the campaign a name of up to 200 characters, on one line")
-    if flow:
-        if flows is not None and flows.get(flow) is None and not flow.startswith("questionnaire_"):
-            problems.append(f"unknown flow {flow!r}")
-    else:
-        problems += check_text(text, settings.campaign_segment_limit)
-    problems += _when_refused(send_at, relative, now) + _keyword_refused(reply_keyword)
+    problems = refusals(
+        db,
+        service_id=service_id,
+        name=name,
+        text=text,
+        now=now,
+        send_at=send_at,
+        relative=relative,
+        reply_keyword=reply_keyword,
+        flow=flow,
+        flows=flows,
+    )
     if problems:
         raise CampaignError("; ".join(problems))
     keyword = engine.normalise(reply_keyword) if reply_keyword else None
@@ -91,6 +90,39 @@ def create(
     db.flush()
     plan(db, campaign, now)
     return campaign
+
+
+def refusals(
+    db: Session,
+    *,
+    service_id: int,
+    name: str,
+    text: str,
+    now: datetime,
+    send_at: datetime | None = None,
+    relative: dict[str, Any] | None = None,
+    reply_keyword: str | None = None,
+    flow: str | None = None,
+    flows: Any = None,
+    when_given_only: bool = False,
+) -> list[str]:
+    """Everything `create` would refuse, in plain words (a preview shows the same; it may leave the
+    time out, `when_given_only`, and is still told when a time it gives is refused)."""
+    service = db.get(Service, service_id)
+    if service is None:
+        return ["no such service"]
+    settings = ServiceSettings.from_json(service.settings)
+    problems = []
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        problems.append("give the campaign a name of up to 200 characters, on one line")
+    if flow:
+        if flows is not None and flows.get(flow) is None and not flow.startswith("questionnaire_"):
+            problems.append(f"unknown flow {flow!r}")
+    else:
+        problems += check_text(text, settings.campaign_segment_limit)
+    if send_at is not None or relative or not when_given_only:
+        problems += _when_refused(send_at, relative, now)
+    return problems + _keyword_refused(reply_keyword)
 
 
 def _when_refused(send_at: datetime | None, relative: dict[str, Any] | None, now: datetime) -> list[str]:
