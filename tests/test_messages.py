@@ -111,6 +111,12 @@ def test_checkin_prompt_offers_choices_free_text_and_a_call() -> None:
     assert "Maximilianus" in text  # in the specialist's voice
 
 
+def test_help_says_replying_is_up_to_them() -> None:
+    # "Do I have to reply?" and "will my benefits be affected?" are answered by HELP: taking part is voluntary.
+    text = CATALOG.render("common/help", NAMES)
+    assert "up to you" in text and "116 123" in text
+
+
 def test_participant_text_is_never_treated_as_template_code() -> None:
     text = CATALOG.render("checkin/ask_week", {"first_name": "{{ 7*7 }}{% raw %}", "specialist_name": "Sam"})
     assert "{{ 7*7 }}{% raw %}" in text and "49" not in text
