@@ -22,9 +22,17 @@ class Runtime:
     engine: sa.Engine
     catalog: Catalog
     flows: FlowLibrary
-    phrases: PhraseLibrary
     transport: Transport
     clock: Clock
+    compiled_phrases: PhraseLibrary | None = None
+
+    @property
+    def phrases(self) -> PhraseLibrary:
+        """The compiled phrase files: at start for the web app and the scheduler, which refuse to start
+        on bad ones; a one-off command compiles them only if it reads a text (seconds of CPU)."""
+        if self.compiled_phrases is None:
+            self.compiled_phrases = _phrases(self.settings, self.flows)
+        return self.compiled_phrases
 
     def status_callback_url(self) -> str:
         return self.settings.public_url.rstrip("/") + "/twilio/status"
@@ -36,7 +44,9 @@ def build_runtime(
     clock: Clock | None = None,
     transport: Transport | None = None,
     engine: sa.Engine | None = None,
+    phrases_now: bool = True,
 ) -> Runtime:
+    """`phrases_now=False`: leave compiling the phrase files until a text is read (one-off commands)."""
     settings.validate()
     if settings.console_log is None and settings.database_url.startswith("sqlite:///"):
         db_path = sa.make_url(settings.database_url).database
@@ -44,8 +54,6 @@ def build_runtime(
             settings = replace(settings, console_log=Path(db_path).with_suffix(".sms.jsonl"))
     catalog = Catalog(settings.messages_dir)
     flows = FlowLibrary(settings.flows_dir, catalog)
-    phrases = phrase_library(settings.phrases_dir, phrase_cache.directory(settings.phrase_cache_dir))
-    check_numbered_reading(phrases, flows)
     return Runtime(
         settings=settings,
         engine=engine
@@ -56,10 +64,16 @@ def build_runtime(
         ),
         catalog=catalog,
         flows=flows,
-        phrases=phrases,
+        compiled_phrases=_phrases(settings, flows) if phrases_now else None,
         transport=transport or make_transport(settings),
         clock=clock or SystemClock(),
     )
+
+
+def _phrases(settings: Settings, flows: FlowLibrary) -> PhraseLibrary:
+    phrases = phrase_library(settings.phrases_dir, phrase_cache.directory(settings.phrase_cache_dir))
+    check_numbered_reading(phrases, flows)
+    return phrases
 
 
 def settle_process() -> None:

@@ -238,3 +238,14 @@ def test_a_team_lead_needs_a_team(cli_env: dict[str, str], caseload_file: Path, 
     assert code == 0 and "note" not in out
     code, out = run(cli_env, "create-user", "red2@example.org", *lead, "--team", "red")
     assert code == 0 and "on team 'red' yet" in out and "(teams in north: Red;" in out
+
+
+def test_a_one_off_command_compiles_the_phrases_only_when_it_reads_a_text(cli_env: dict[str, str]) -> None:
+    from assistant.config import load_settings
+    from assistant.runtime import build_runtime
+
+    rt = build_runtime(load_settings(cli_env), phrases_now=False)
+    assert rt.compiled_phrases is None
+    assert rt.phrases.get("en-GB") is rt.phrases.get(None)  # compiled at the first use, then kept
+    assert rt.compiled_phrases is not None
+    assert run(cli_env, "campaign", "list")[1].strip() == "no campaigns yet"

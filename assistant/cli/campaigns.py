@@ -137,9 +137,12 @@ def campaign_list() -> None:
 
     rt = _runtime()
     with transaction(rt.engine) as db:
-        for c in db.exec(select(Campaign).order_by(Campaign.id)).all():  # type: ignore[arg-type]
+        found = db.exec(select(Campaign).order_by(Campaign.id)).all()  # type: ignore[arg-type]
+        for c in found:
             when = f"{c.send_at:%Y-%m-%d %H:%M} UTC" if c.send_at else f"relative {c.relative}"
             click.echo(f"#{c.id} {c.status:10} {c.name} ({when})")
+        if not found:
+            click.echo("no campaigns yet")
 
 
 @campaign_group.command("show")

@@ -189,7 +189,7 @@ def scheduler_command() -> None:
     """Run the clock continuously (one per deployment)."""
     import time
 
-    rt = _runtime()
+    rt = build_runtime(load_settings())  # the phrases compiled before the clock starts
     _upgrade_when_reachable(rt.settings.database_url)
     settle_process()
     start_clock(rt)

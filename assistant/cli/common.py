@@ -30,7 +30,8 @@ def _when(value: str | None) -> datetime:
 
 
 def _runtime() -> Runtime:
-    return build_runtime(load_settings())
+    # A one-off command: the phrase files are compiled only if it reads a text.
+    return build_runtime(load_settings(), phrases_now=False)
 
 
 def _cli_user() -> str:
