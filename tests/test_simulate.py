@@ -54,3 +54,22 @@ def test_wait_runs_only_the_simulated_participants_due_work(
     assert after["P002"] == before["P002"]  # Jordan's is untouched: still pending, at the same time, nothing sent
     assert after["P003"] == before["P003"]
     assert "[SMS to +447700900102]" not in out and "[SMS to +447700900103]" not in out
+
+
+def test_a_long_wait_sends_each_contact_when_it_falls_due_not_too_late_at_the_end(
+    cli_env: dict[str, str],  # noqa: F811
+    caseload_file: Path,
+    db_url: str,
+) -> None:
+    run(cli_env, "import-caseload", str(caseload_file), "--now", "2026-11-22T12:00:00+00:00")
+    # Monday evening: Alex's check-in is Tuesday 10:30, inside two days, but long before their end.
+    code, out = run(
+        cli_env, "simulate", "--participant", "P001", "--now", "2026-11-23T21:00:00+00:00", stdin="/wait 2d\n/quit\n"
+    )
+    assert code == 0, out
+    assert "How has your week been?" in out and "1 contact(s) started" in out
+    engine = make_engine(db_url)
+    with transaction(engine) as db:
+        skipped = db.exec(select(DueTask).where(DueTask.status == "skipped_too_late")).all()
+    engine.dispose()
+    assert skipped == []

@@ -231,6 +231,9 @@ def audit_dependencies_command(
     sys.exit(found.exit_code)
 
 
+_SIMULATED_TICK = timedelta(minutes=10)
+
+
 @main.command("simulate")
 @click.option("--participant", "participant_id", required=True)
 @click.option("--now", "now_text", help="Start the simulated clock here (ISO, with zone).")
@@ -266,9 +269,13 @@ def simulate(participant_id: str, now_text: str | None) -> None:
             except (IndexError, ValueError):
                 click.echo("say how long: /wait 30m, /wait 2h, /wait 1d")
                 continue
-            clock.set(clock.now() + step)
-            report = tick(rt, clock.now(), participant_id=participant.id)
-            click.echo(f"[it is now {clock.now():%a %d %b %Y %H:%M} UTC; {report.started} contact(s) started]")
+            # Through the time in the clock's own steps, so each contact goes when it falls due (within
+            # its sending hours), not all at the end, when some would be too late to send.
+            until, started = clock.now() + step, 0
+            while clock.now() < until:
+                clock.set(min(until, clock.now() + _SIMULATED_TICK))
+                started += tick(rt, clock.now(), participant_id=participant.id).started
+            click.echo(f"[it is now {clock.now():%a %d %b %Y %H:%M} UTC; {started} contact(s) started]")
             continue
         if text.strip() == "/checkin":
             with participant_unit(rt.engine, participant.id or 0) as (db, locked):
