@@ -200,6 +200,12 @@ def test_a_scoped_import_refuses_another_services_number_or_specialist_as_it_ref
         (b"participant_id,first_name\xff\xfe\n", "UTF-8"),
         (b"participant_id,first\x00name\n", "NUL"),
         (b'participant_id,first_name,phone,specialist_email\n"P001,Alex', "CSV"),
+        # A spreadsheet's own save: Windows-1252 ("Zo\xeb") on line 2, and semicolons between columns.
+        (
+            b"participant_id,first_name\nP001,Zo\xeb\n",
+            "line 2: file is not UTF-8 text (byte 33); save it as 'CSV UTF-8'",
+        ),
+        (b"participant_id;first_name;phone;specialist_email\nP001;Alex;07700900101;a@b.org\n", "separated by ';'"),
     ],
 )
 def test_malformed_files_are_refused(rt: Runtime, tmp_path: Path, content: bytes, reason: str) -> None:

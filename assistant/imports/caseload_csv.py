@@ -65,7 +65,8 @@ def read_csv(source: Path | bytes) -> tuple[list[str], list[dict[str, str]], lis
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return [], [], [f"file is not UTF-8 text (byte {exc.start})"]
+        line = raw[: exc.start].count(b"\n") + 1
+        return [], [], [f"line {line}: file is not UTF-8 text (byte {exc.start}); save it as 'CSV UTF-8' and try again"]
     if "\x00" in text:
         return [], [], ["file contains NUL bytes: not a CSV"]
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -76,6 +77,8 @@ def read_csv(source: Path | bytes) -> tuple[list[str], list[dict[str, str]], lis
     if not rows:
         return [], [], ["file is empty"]
     headers = [h.strip().lower() for h in rows[0]]
+    if len(headers) == 1 and ";" in headers[0]:
+        return [], [], ["line 1: the columns are separated by ';': save the file as CSV, with commas"]
     if len(rows) - 1 > MAX_ROWS:
         return headers, [], [f"more than {MAX_ROWS} rows"]
     records: list[dict[str, str]] = []
