@@ -118,7 +118,7 @@ def test_service_settings_show_change_and_refuse(cli_env: dict[str, str], caselo
     code, out = run(cli_env, "service-settings", "north")
     assert json.loads(out)["reminder_days_before"] == [7, 3]  # the refused changes changed nothing
     assert json.loads(out)["nation"] == "england"
-    code, out = run(cli_env, "service-settings", "north", "nation=scotland")
+    code, out = run(cli_env, "service-settings", "north", "nation=Scotland")  # as people write it
     assert code == 0 and json.loads(out)["nation"] == "scotland"
 
 
