@@ -98,7 +98,7 @@ def test_a_template_with_a_giveaway_stops_the_content_loading(tmp_path: Path) ->
         ("If you don't reply your Universal Credit could be sanctioned", ["if you don't reply", "be sanctioned"]),
         ("Please reply: we will tell your work coach if you do not", ["we will tell your work coach"]),
         ("You have to attend on Monday", ["you have to attend"]),
-        ("Your place could be taken off the list", ["could be taken off"]),
+        ("Your place could be taken off the list", ["your place could be taken off"]),
         ("If you fail to turn up you may lose your place", ["if you fail to turn up", "lose your"]),
     ],
 )
@@ -113,6 +113,8 @@ def test_pressure_is_caught_in_its_forms(text: str, found: list[str]) -> None:
         "No need to reply. Sam",
         "Reply STOP to stop these texts",
         "Would you like a call? Reply YES or NO",
+        "The office will be closed on Monday, so Sam will ring instead",
+        "Trains may be affected by the strike: leave a bit earlier",
     ],
 )
 def test_reassurance_and_choices_are_not_pressure(text: str) -> None:

@@ -81,7 +81,10 @@ PRESSURE_FORMS: dict[str, str] = {
     "will stop": r"(?:will|may|might|could|would) (?:be )?stop(?:ped)?",
     "be stopped": r"be stopped",
     "sanctioned": r"(?:be|get|being|getting) sanctioned|sanctions? (?:on|against|to) your|a sanction",
-    "be cut": _MAY_BE + r" (?:cut|reduced|suspended|affected|closed|discharged|taken off|removed)",
+    # Said of them or theirs ("your payments could be cut"), not of the office ("will be closed Monday").
+    "be cut": r"(?:you|your\s+\w+(?:\s+\w+)?)\s+"
+    + _MAY_BE
+    + r" (?:cut|reduced|suspended|affected|closed|discharged|taken off|removed)",
     "lose your": r"lose your",
     "or your place": r"or your place",
     "we will tell": r"(?:we|i) (?:will|'ll|may|might|could|have to|must) " + _TOLD,
