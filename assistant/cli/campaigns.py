@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from sqlmodel import col, select
 
@@ -85,23 +87,22 @@ def campaign_create(
         service = db.exec(select(Service).where(Service.slug == service_slug)).first()
         if service is None or service.id is None:
             raise click.ClickException(f"no service {service_slug!r}")
+        # What the campaign is, as creating it and its preview both check it.
+        described: dict[str, Any] = {
+            "service_id": service.id,
+            "name": name,
+            "text": text,
+            "now": now,
+            "send_at": _when(at_text) if at_text else None,
+            "relative": _relative(relative_text),
+            "reply_keyword": reply_keyword,
+            "flow": flow,
+            "flows": rt.flows,
+        }
         try:
             if preview:
                 # The same checks as creating it: a preview never shows what would be refused.
-                problems = campaigns.refusals(
-                    db,
-                    service_id=service.id,
-                    name=name,
-                    text=text,
-                    now=now,
-                    send_at=_when(at_text) if at_text else None,
-                    relative=_relative(relative_text),
-                    reply_keyword=reply_keyword,
-                    flow=flow,
-                    flows=rt.flows,
-                    when_given_only=True,
-                )
-                if problems:
+                if problems := campaigns.refusals(db, **described, when_given_only=True):
                     raise campaigns.CampaignError("; ".join(problems))
                 shown = campaigns.preview(db, service.id, "" if flow else text, audience, now)
                 click.echo(f"{shown.count} participant(s) would get it. Sample:")
@@ -111,20 +112,7 @@ def campaign_create(
                         f"{'GSM-7' if item['gsm7'] else 'UCS-2'}: {item['body']}"
                     )
                 return
-            campaign = campaigns.create(
-                db,
-                service_id=service.id,
-                name=name,
-                text=text,
-                audience=audience,
-                created_by=by,
-                now=now,
-                send_at=_when(at_text) if at_text else None,
-                relative=_relative(relative_text),
-                reply_keyword=reply_keyword,
-                flow=flow,
-                flows=rt.flows,
-            )
+            campaign = campaigns.create(db, **described, audience=audience, created_by=by)
         except campaigns.CampaignError as exc:
             raise click.ClickException(f"refused: {exc}") from None
         count = len(campaigns.progress(db, campaign)["participants"]["planned"])
