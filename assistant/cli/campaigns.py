@@ -104,19 +104,23 @@ def campaign_create(
                 # The same checks as creating it: a preview never shows what would be refused.
                 if problems := campaigns.refusals(db, **described, when_given_only=True):
                     raise campaigns.CampaignError("; ".join(problems))
-                shown = campaigns.preview(db, service.id, "" if flow else text, audience, now)
-                click.echo(f"{shown.count} participant(s) would get it. Sample:")
-                for item in shown.sample:
-                    click.echo(
-                        f"- {item['first_name']} ({item['participant']}), {item['segments']} segment(s), "
-                        f"{'GSM-7' if item['gsm7'] else 'UCS-2'}: {item['body']}"
-                    )
+                _show(campaigns.preview(db, service.id, "" if flow else text, audience, now))
                 return
             campaign = campaigns.create(db, **described, audience=audience, created_by=by)
         except campaigns.CampaignError as exc:
             raise click.ClickException(f"refused: {exc}") from None
         count = len(campaigns.progress(db, campaign)["participants"]["planned"])
     click.echo(f"campaign #{campaign.id} scheduled for {count} participant(s)")
+
+
+def _show(shown: Any) -> None:
+    """A preview: how many would get it, and a sample of the texts as they would read."""
+    click.echo(f"{shown.count} participant(s) would get it. Sample:")
+    for item in shown.sample:
+        click.echo(
+            f"- {item['first_name']} ({item['participant']}), {item['segments']} segment(s), "
+            f"{'GSM-7' if item['gsm7'] else 'UCS-2'}: {item['body']}"
+        )
 
 
 @campaign_group.command("list")
