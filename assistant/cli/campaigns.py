@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlmodel import col, select
@@ -11,6 +11,9 @@ from assistant.cli.commands import main
 from assistant.cli.common import _change_row, _runtime, _when
 from assistant.db.models import CampaignStatus, Participant
 from assistant.db.units import transaction
+
+if TYPE_CHECKING:
+    from assistant.contact.campaigns import Preview
 
 
 @main.group("campaign")
@@ -113,7 +116,7 @@ def campaign_create(
     click.echo(f"campaign #{campaign.id} scheduled for {count} participant(s)")
 
 
-def _show(shown: Any) -> None:
+def _show(shown: Preview) -> None:
     """A preview: how many would get it, and a sample of the texts as they would read."""
     click.echo(f"{shown.count} participant(s) would get it. Sample:")
     for item in shown.sample:

@@ -203,15 +203,18 @@ class SettingsError(ValueError):
 
 
 # Settings chosen from a list, read in the list's own case: "nation=Wales" is "wales".
-_CHOICE_CASE = {"nation": str.lower, "questionnaire_by": str.lower, "holiday_region": str.upper}
+_CHOICE_CASE = {
+    "nation": str.lower,
+    "questionnaire_by": str.lower,
+    "questionnaire_instruments": str.lower,
+    "holiday_region": str.upper,
+}
 
 
 def parse_value(name: str, text: str) -> Any:
     """A setting's value from text: lists comma-separated, yes/no for switches. Raises ValueError."""
     kind = KINDS[name]
     text = _CHOICE_CASE.get(name, str.strip)(text.strip())
-    if name == "questionnaire_instruments":
-        text = text.lower()
     if "tuple[int" in kind:
         values = [v.strip() for v in text.split(",") if v.strip()]
         if any(not v.isdigit() or len(v) > 4 for v in values):
